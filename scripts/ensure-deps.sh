@@ -1,0 +1,20 @@
+# Sourced by the quick-start scripts: checks the toolchains a fresh machine
+# needs and installs the npm packages when package-lock.json changed.
+# (The Go-built control plane and moto install themselves on first use.)
+set -euo pipefail
+
+die() { echo "secretsync: $*" >&2; exit 1; }
+
+command -v node >/dev/null || die "Node.js 20.19 or newer is required"
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+  || die "Node.js 20.19 or newer is required (found $(node --version))"
+command -v go >/dev/null || die "Go 1.26 or newer is required to build the test control plane"
+command -v python3 >/dev/null || die "Python 3.10 or newer is required for moto (the AWS test endpoint)"
+
+stamp=node_modules/.secretsync-lock-hash
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "secretsync: installing npm packages (npm ci)" >&2
+  npm ci --no-audit --no-fund >&2
+  echo "$want" > "$stamp"
+fi

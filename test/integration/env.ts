@@ -1,0 +1,34 @@
+import { MotoServer, TestCluster } from '../../tools/testenv/index.js';
+
+/**
+ * One control plane and one moto server shared by the integration suite:
+ * started once by the root hooks in setup.ts, because a cold start costs
+ * seconds that every test would otherwise pay again.
+ */
+let cluster: TestCluster | undefined;
+let moto: MotoServer | undefined;
+
+export async function startSharedEnv(): Promise<void> {
+  [cluster, moto] = await Promise.all([TestCluster.start({ name: 'integration' }), MotoServer.start()]);
+}
+
+export async function stopSharedEnv(): Promise<void> {
+  await Promise.all([cluster?.stop(), moto?.stop()]);
+  cluster = undefined;
+  moto = undefined;
+}
+
+export function sharedCluster(): TestCluster {
+  if (!cluster) throw new Error('the shared test cluster is not running (is test/integration/setup.ts loaded?)');
+  return cluster;
+}
+
+export function sharedMoto(): MotoServer {
+  if (!moto) throw new Error('the shared moto server is not running (is test/integration/setup.ts loaded?)');
+  return moto;
+}
+
+/** A DNS-1123 name that no other test uses. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}

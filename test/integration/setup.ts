@@ -1,0 +1,16 @@
+// Root hooks for the integration suite (loaded first with mocha --file).
+// A control plane that cannot start fails the suite; nothing is skipped.
+import { startSharedEnv, stopSharedEnv } from './env.js';
+
+// We run on Node 20 on purpose (see README); the SDK's notice about its future Node 22 floor is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+before(async function () {
+  this.timeout(20 * 60_000);
+  await startSharedEnv();
+});
+
+after(async function () {
+  this.timeout(60_000);
+  await stopSharedEnv();
+});

@@ -1,0 +1,13 @@
+// The test harness: real control planes and a real AWS-compatible endpoint for
+// tests, the demo and the benchmarks.
+export { TestCluster, type ClusterRecord, type StartClusterOptions } from './cluster.js';
+export { MotoServer, type AwsEnv, type StartMotoOptions } from './moto.js';
+export {
+  builtKubernetesVersion,
+  ensureKubeClients,
+  ensureKubeTestenv,
+  ensureMoto,
+  MOTO_VERSION,
+  type KubeClients,
+} from './binaries.js';
+export { waitFor, sleep, isPidAlive } from './processes.js';

