@@ -1,28 +1,55 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
+import { registerRunCommand } from './commands/run.js';
+import { registerStoreCommands } from './commands/store.js';
 
-/** Builds the `secretsync` command line; exported so tests can drive it without a subprocess. */
-export function buildProgram(out: (line: string) => void = (l) => console.log(l)): Command {
+/** Output sinks, so tests can drive the CLI without a subprocess. */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+  /** Standard input as bytes (values are read from here, never from argv). */
+  readStdin(): Promise<Buffer>;
+}
+
+export const processIo: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  },
+};
+
+/** Builds the `secretsync` command line. */
+export function buildProgram(io: CliIo = processIo): Command {
   const program = new Command('secretsync')
     .description('sync secret values from encrypted stores into Kubernetes Secrets')
     .exitOverride()
-    .showHelpAfterError();
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError('(run with --help for usage)');
   program
     .command('version')
     .description('print the secretsync version')
-    .action(() => out(`secretsync ${packageVersion()} (node ${process.version})`));
+    .action(() => io.out(`secretsync ${packageVersion()} (node ${process.version})`));
+  registerRunCommand(program, io);
+  registerStoreCommands(program, io);
+  for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+/** Runs the CLI; any failure is one clear line on stderr and a non-zero exit. */
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
   try {
     await program.parseAsync(argv);
+    return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode;
-      return;
+      // commander already printed its message; help and version exit 0.
+      return err.exitCode;
     }
-    throw err;
+    io.err(`secretsync: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
   }
 }

@@ -1,0 +1,198 @@
+// TypeScript types of the secretsync.io/v1alpha1 API. The OpenAPI schemas in
+// src/api/schemas.ts describe the same shapes for the API server; a unit test
+// keeps the examples in examples/ valid against both.
+
+export const GROUP = 'secretsync.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface SecretKeySelector {
+  name: string;
+  /** Key in the Secret's data. Default `master-key`. */
+  key?: string;
+  /** Only on a ClusterSecretStore; a SecretStore always reads from its own namespace. */
+  namespace?: string;
+}
+
+export interface LocalProviderSpec {
+  /** Directory holding the encrypted entries (a PersistentVolume in a cluster). */
+  path: string;
+  /** Secret that holds the 32-byte master key (raw or base64) that wraps the per-entry data keys. */
+  masterKeySecretRef: SecretKeySelector;
+}
+
+/** Exactly one provider block is set (CEL enforces it). New providers add a field here. */
+export interface ProviderSpec {
+  local?: LocalProviderSpec;
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+/** A ManagedSecret's namespace may use a ClusterSecretStore when any condition matches it. */
+export interface ClusterStoreCondition {
+  namespaces?: string[];
+  namespaceSelector?: LabelSelector;
+}
+
+export interface SecretStoreSpec {
+  provider: ProviderSpec;
+}
+
+export interface ClusterSecretStoreSpec extends SecretStoreSpec {
+  /** Empty or absent: every namespace may use the store. */
+  conditions?: ClusterStoreCondition[];
+}
+
+export interface StoreStatus {
+  conditions?: Condition[];
+  observedGeneration?: number;
+}
+
+export interface SecretStore {
+  apiVersion: typeof API_VERSION;
+  kind: 'SecretStore';
+  metadata: ObjectMeta;
+  spec: SecretStoreSpec;
+  status?: StoreStatus;
+}
+
+export interface ClusterSecretStore {
+  apiVersion: typeof API_VERSION;
+  kind: 'ClusterSecretStore';
+  metadata: ObjectMeta;
+  spec: ClusterSecretStoreSpec;
+  status?: StoreStatus;
+}
+
+export type AnyStore = SecretStore | ClusterSecretStore;
+
+export interface RemoteRef {
+  key: string;
+  property?: string;
+  version?: string;
+}
+
+export interface DataItem {
+  secretKey: string;
+  remoteRef: RemoteRef;
+}
+
+export interface FindSpec {
+  /** Entries whose name starts with this prefix. */
+  prefix?: string;
+  /** Entries whose name matches this regular expression. */
+  nameRegexp?: string;
+}
+
+export interface DataFromItem {
+  extract?: { key: string; version?: string };
+  find?: FindSpec;
+}
+
+export type CreationPolicy = 'Owner' | 'Orphan' | 'Merge' | 'None';
+export type DeletionPolicy = 'Retain' | 'Delete';
+
+export interface TargetTemplate {
+  /** Secret key → mustache template over the fetched values (logic-less, no code). */
+  data: Record<string, string>;
+  /** Replace: only the rendered keys; Merge: fetched keys plus rendered ones. Default Replace. */
+  mergePolicy?: 'Replace' | 'Merge';
+}
+
+export interface TargetSpec {
+  name?: string;
+  type?: string;
+  creationPolicy?: CreationPolicy;
+  deletionPolicy?: DeletionPolicy;
+  immutable?: boolean;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  template?: TargetTemplate;
+}
+
+export interface StoreRef {
+  kind?: 'SecretStore' | 'ClusterSecretStore';
+  name: string;
+}
+
+export interface ManagedSecretSpec {
+  storeRef: StoreRef;
+  data?: DataItem[];
+  dataFrom?: DataFromItem[];
+  target?: TargetSpec;
+  /** Go-style duration (`1h`, `15m`, `30s`); `0` syncs once. Default `1h`. */
+  refreshInterval?: string;
+  /** Cron (5 fields, or @hourly and friends); when set, refreshes follow it instead of the interval. */
+  refreshSchedule?: string;
+}
+
+export interface ManagedSecretStatus {
+  conditions?: Condition[];
+  observedGeneration?: number;
+  lastSyncTime?: string;
+  secretName?: string;
+  /** Keyed HMAC-SHA256 of the written data (never a plain hash of it). */
+  syncedVersion?: string;
+}
+
+export interface ManagedSecret {
+  apiVersion: typeof API_VERSION;
+  kind: 'ManagedSecret';
+  metadata: ObjectMeta;
+  spec: ManagedSecretSpec;
+  status?: ManagedSecretStatus;
+}
+
+/** Well-known annotations and labels. */
+export const ANNOTATION_FORCE_SYNC = 'secretsync.io/force-sync';
+export const ANNOTATION_MANAGED_SECRET = 'secretsync.io/managed-secret';
+export const ANNOTATION_DATA_HMAC = 'secretsync.io/data-hmac';
+export const ANNOTATION_MANAGED_KEYS = 'secretsync.io/managed-keys';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'secretsync';
+
+/** Reasons on the Ready condition. */
+export const Reasons = {
+  Synced: 'Synced',
+  StoreNotFound: 'StoreNotFound',
+  StoreNotAllowed: 'StoreNotAllowed',
+  StoreNotReady: 'StoreNotReady',
+  KeyNotFound: 'KeyNotFound',
+  ProviderError: 'ProviderError',
+  InvalidTemplate: 'InvalidTemplate',
+  InvalidSpec: 'InvalidSpec',
+  SecretConflict: 'SecretConflict',
+  WriteFailed: 'WriteFailed',
+  Valid: 'Valid',
+  InvalidProviderConfig: 'InvalidProviderConfig',
+} as const;

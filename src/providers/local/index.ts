@@ -1,0 +1,1 @@
+export const localProvider = { name: 'local' } as unknown as import('../provider.js').Provider;

@@ -1,0 +1,61 @@
+// The one small interface every backend implements. Adding a backend means a
+// folder under src/providers/ and one line in src/providers/registry.ts.
+import type { AnyStore, RemoteRef } from '../api/types.js';
+
+/** Properties of one remote entry: a JSON object of strings. */
+export type Properties = Record<string, string>;
+
+/** What a provider may ask of the cluster while it builds a client for a store. */
+export interface ProviderContext {
+  /** Reads one key of a Secret (for credentials and master keys). Throws `ProviderConfigError` when missing. */
+  readSecretKey(namespace: string, name: string, key: string): Promise<Buffer>;
+  /** The namespace a namespaced SecretStore lives in; undefined for a ClusterSecretStore. */
+  storeNamespace: string | undefined;
+}
+
+/** A client for one store, built from its spec, reused across syncs until the spec or credentials change. */
+export interface ProviderClient {
+  /** One value: the whole entry when `property` is absent and the entry has a single property, else that property. */
+  getValue(ref: RemoteRef): Promise<string>;
+  /** All properties of one entry (`dataFrom.extract`). */
+  getProperties(key: string, version?: string): Promise<Properties>;
+  /** Entries whose names match (`dataFrom.find`): entry name → properties. */
+  find(query: { prefix?: string; nameRegexp?: string }): Promise<Map<string, Properties>>;
+  /** A real reachability/credential check for the store's Ready condition. */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Provider {
+  /** The field name under `spec.provider`. */
+  readonly name: string;
+  /** Builds a client; throws `ProviderConfigError` for a spec or credentials problem. */
+  connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient>;
+}
+
+/** The remote key (or property, or version) does not exist. The message names the key, never a value. */
+export class KeyNotFoundError extends Error {
+  constructor(
+    message: string,
+    readonly key: string,
+  ) {
+    super(message);
+    this.name = 'KeyNotFoundError';
+  }
+}
+
+/** The store's configuration or credentials are unusable (a person must fix the spec or a Secret). */
+export class ProviderConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProviderConfigError';
+  }
+}
+
+/** The backend failed (unreachable, unreadable, throttled); retried with back-off. */
+export class ProviderError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ProviderError';
+  }
+}

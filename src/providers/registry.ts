@@ -1,0 +1,15 @@
+import type { ProviderSpec } from '../api/types.js';
+import { localProvider } from './local/index.js';
+import type { Provider } from './provider.js';
+
+/** Every backend, by its field name under `spec.provider`: one line each. */
+export const providers: ReadonlyMap<string, Provider> = new Map<string, Provider>([[localProvider.name, localProvider]]);
+
+/** The one provider a store's spec names (CEL guarantees exactly one block). */
+export function providerFor(spec: ProviderSpec): Provider {
+  const names = Object.keys(spec).filter((k) => spec[k as keyof ProviderSpec] !== undefined);
+  if (names.length !== 1) throw new Error(`spec.provider must set exactly one provider, found ${names.length}`);
+  const provider = providers.get(names[0] ?? '');
+  if (!provider) throw new Error(`unknown provider "${names[0]}"`);
+  return provider;
+}
