@@ -192,6 +192,7 @@ export const Reasons = {
   InvalidTemplate: 'InvalidTemplate',
   InvalidSpec: 'InvalidSpec',
   SecretConflict: 'SecretConflict',
+  TargetMissing: 'TargetMissing',
   WriteFailed: 'WriteFailed',
   Valid: 'Valid',
   InvalidProviderConfig: 'InvalidProviderConfig',

@@ -1,7 +1,155 @@
-import type { Command } from 'commander';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Option, type Command } from 'commander';
+import { hostname } from 'node:os';
+import { Manager } from '../../controller/manager.js';
+import { createLogger, type LogLevel } from '../../observability/logger.js';
+import { Metrics } from '../../observability/metrics.js';
 import type { CliIo } from '../main.js';
 
-/** `secretsync run`: the operator (being written). */
+export interface RunFlags {
+  kubeconfig?: string;
+  namespaces: string;
+  operatorNamespace: string;
+  concurrency: number;
+  metricsAddress: string;
+  leaderElect: boolean;
+  leaseName: string;
+  identity?: string;
+  logLevel: LogLevel;
+  hmacSecret: string;
+  kubeQps: number;
+  kubeBurst: number;
+}
+
+const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+const bool = (value: string) => {
+  if (['true', '1', 'yes'].includes(value.toLowerCase())) return true;
+  if (['false', '0', 'no'].includes(value.toLowerCase())) return false;
+  throw new Error(`expected true or false, got "${value}"`);
+};
+
+/** Loads a kubeconfig file, or the in-cluster ServiceAccount, or $KUBECONFIG / ~/.kube/config. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  if (!kc.getCurrentCluster())
+    throw new Error('no Kubernetes cluster configured (use --kubeconfig, KUBECONFIG, or run in a cluster)');
+  return kc;
+}
+
+/** `secretsync run`: the operator. Every flag can also come from the environment variable shown in --help. */
 export function registerRunCommand(program: Command, _io: CliIo): void {
-  program.command('run').description('run the operator');
+  program
+    .command('run')
+    .description('run the operator')
+    .addOption(
+      new Option(
+        '--kubeconfig <path>',
+        'kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)',
+      ).env('KUBECONFIG'),
+    )
+    .addOption(
+      new Option('--namespaces <list>', 'comma-separated namespaces to watch; empty watches the whole cluster')
+        .env('SECRETSYNC_NAMESPACES')
+        .default(''),
+    )
+    .addOption(
+      new Option('--operator-namespace <ns>', "the operator's own namespace (its Lease and HMAC key Secret)")
+        .env('SECRETSYNC_OPERATOR_NAMESPACE')
+        .default(process.env.POD_NAMESPACE ?? 'secretsync-system'),
+    )
+    .addOption(
+      new Option('--concurrency <n>', 'ManagedSecrets synced in parallel')
+        .env('SECRETSYNC_CONCURRENCY')
+        .default(16)
+        .argParser(positiveInt('--concurrency')),
+    )
+    .addOption(
+      new Option('--metrics-address <host:port>', 'where /healthz, /readyz and /metrics are served')
+        .env('SECRETSYNC_METRICS_ADDRESS')
+        .default(':8080'),
+    )
+    .addOption(
+      new Option('--leader-elect <bool>', 'elect a leader among replicas with a Lease')
+        .env('SECRETSYNC_LEADER_ELECT')
+        .default(true)
+        .argParser(bool),
+    )
+    .addOption(
+      new Option('--lease-name <name>', 'name of the leader-election Lease')
+        .env('SECRETSYNC_LEASE_NAME')
+        .default('secretsync-leader'),
+    )
+    .addOption(
+      new Option('--identity <id>', 'this replica in the Lease (default: POD_NAME or host and pid)').env(
+        'SECRETSYNC_IDENTITY',
+      ),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .choices(['error', 'warn', 'info', 'debug'])
+        .env('SECRETSYNC_LOG_LEVEL')
+        .default('info'),
+    )
+    .addOption(
+      new Option('--hmac-secret <name>', 'Secret (in the operator namespace) holding the key for synced-data HMACs')
+        .env('SECRETSYNC_HMAC_SECRET')
+        .default('secretsync-hmac-key'),
+    )
+    .addOption(
+      new Option('--kube-qps <n>', 'sustained Kubernetes API requests per second')
+        .env('SECRETSYNC_KUBE_QPS')
+        .default(200)
+        .argParser(positiveInt('--kube-qps')),
+    )
+    .addOption(
+      new Option('--kube-burst <n>', 'Kubernetes API request burst')
+        .env('SECRETSYNC_KUBE_BURST')
+        .default(400)
+        .argParser(positiveInt('--kube-burst')),
+    )
+    .action(async (flags: RunFlags) => {
+      const code = await runOperator(flags);
+      if (code !== 0) throw new Error('the operator lost its leader Lease and stopped');
+    });
+}
+
+/** Runs until SIGTERM/SIGINT (draining) or until the leader Lease is lost; returns the exit code. */
+export async function runOperator(flags: RunFlags): Promise<number> {
+  const logger = createLogger(flags.logLevel);
+  const manager = new Manager({
+    kubeConfig: loadKubeConfig(flags.kubeconfig),
+    logger,
+    metrics: new Metrics(),
+    namespaces: flags.namespaces
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+    operatorNamespace: flags.operatorNamespace,
+    concurrency: flags.concurrency,
+    leaderElection: flags.leaderElect,
+    leaseName: flags.leaseName,
+    identity: flags.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    metricsAddress: flags.metricsAddress,
+    hmacSecretName: flags.hmacSecret,
+    qps: flags.kubeQps,
+    burst: flags.kubeBurst,
+  });
+  const onSignal = () => void manager.stop();
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    await manager.start();
+    const why = await manager.done;
+    return why === 'lost' ? 1 : 0;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
 }

@@ -1,0 +1,67 @@
+import type { KubeClient } from '../kube/client.js';
+import type { Logger } from '../observability/logger.js';
+
+export interface EventTarget {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+  uid?: string;
+}
+
+/**
+ * Kubernetes Events for what a person should see in `kubectl describe`.
+ * The same reason and message for the same object is emitted at most once per
+ * `repeatAfterMs`, so a failing store retried with back-off cannot flood etcd.
+ */
+export class EventRecorder {
+  private readonly last = new Map<string, number>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly logger: Logger,
+    private readonly defaultNamespace: string,
+    private readonly repeatAfterMs = 5 * 60_000,
+  ) {}
+
+  emit(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const dedupeKey = `${target.uid ?? `${target.namespace}/${target.name}`}|${reason}|${message}`;
+    const now = Date.now();
+    const previous = this.last.get(dedupeKey);
+    if (previous !== undefined && now - previous < this.repeatAfterMs) return;
+    this.last.set(dedupeKey, now);
+    if (this.last.size > 10_000) this.prune(now);
+    const namespace = target.namespace ?? this.defaultNamespace;
+    const time = new Date(now).toISOString();
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${target.name}.`, namespace },
+      involvedObject: {
+        apiVersion: target.apiVersion,
+        kind: target.kind,
+        name: target.name,
+        namespace: target.namespace,
+        uid: target.uid,
+      },
+      type,
+      reason,
+      message: message.slice(0, 1024),
+      source: { component: 'secretsync' },
+      reportingComponent: 'secretsync',
+      firstTimestamp: time,
+      lastTimestamp: time,
+      count: 1,
+    };
+    this.client.request('POST', `/api/v1/namespaces/${namespace}/events`, { body }).catch((err: unknown) => {
+      this.logger.warn('could not record an Event', {
+        reason,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    });
+  }
+
+  private prune(now: number): void {
+    for (const [k, t] of this.last) if (now - t >= this.repeatAfterMs) this.last.delete(k);
+  }
+}

@@ -1,0 +1,180 @@
+import { KubeApiError, type KubeClient, type KubeObject } from './client.js';
+
+export interface InformerHandlers<T> {
+  add?(obj: T): void;
+  update?(oldObj: T, newObj: T): void;
+  delete?(obj: T): void;
+}
+
+export interface InformerOptions<T extends KubeObject> {
+  /** Collection path, e.g. `/api/v1/secrets` or `/apis/secretsync.io/v1alpha1/namespaces/x/managedsecrets`. */
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Trims what the cache keeps (say, managedFields), so memory grows only with what we use. */
+  transform?: (obj: KubeObject) => T;
+  /** Reports watch failures (already retried); never contains object contents. */
+  onError?: (err: unknown) => void;
+}
+
+export const objectKey = (obj: KubeObject): string =>
+  obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name;
+
+/**
+ * List-then-watch cache of one collection: lists (paged), then watches from
+ * the list's resourceVersion with bookmarks, re-watches when the server ends a
+ * stream, and re-lists (diffing against the cache) when the version expired.
+ */
+export class Informer<T extends KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: InformerHandlers<T>[] = [];
+  private readonly abort = new AbortController();
+  private resourceVersion = '';
+  private synced = false;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly options: InformerOptions<T>,
+  ) {}
+
+  on(handlers: InformerHandlers<T>): void {
+    this.handlers.push(handlers);
+  }
+
+  get(key: string): T | undefined {
+    return this.cache.get(key);
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves once the first list is in the cache; watching goes on in the background. */
+  async start(): Promise<void> {
+    await this.relist();
+    this.synced = true;
+    this.running = this.watchLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+
+  private selectors(): Record<string, string | undefined> {
+    return { labelSelector: this.options.labelSelector, fieldSelector: this.options.fieldSelector };
+  }
+
+  private transform(obj: KubeObject): T {
+    if (this.options.transform) return this.options.transform(obj);
+    delete obj.metadata.managedFields;
+    return obj as T;
+  }
+
+  private async relist(): Promise<void> {
+    const listed = await this.client.list<KubeObject>(this.options.path, this.selectors());
+    const seen = new Set<string>();
+    for (const raw of listed.items) {
+      const obj = this.transform(raw);
+      const key = objectKey(obj);
+      seen.add(key);
+      this.apply(key, obj);
+    }
+    for (const [key, old] of this.cache) {
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        for (const h of this.handlers) h.delete?.(old);
+      }
+    }
+    this.resourceVersion = listed.metadata.resourceVersion ?? '';
+  }
+
+  private apply(key: string, obj: T): void {
+    const old = this.cache.get(key);
+    this.cache.set(key, obj);
+    if (!old) for (const h of this.handlers) h.add?.(obj);
+    else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion)
+      for (const h of this.handlers) h.update?.(old, obj);
+  }
+
+  private async watchLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        let expired = false;
+        await this.client.watch(
+          this.options.path,
+          {
+            ...this.selectors(),
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds: 240 + Math.floor(Math.random() * 120),
+          },
+          (type, raw) => {
+            if (type === 'ERROR') {
+              const status = raw as unknown as { code?: number };
+              if (status.code === 410) expired = true;
+              return;
+            }
+            if (raw.metadata.resourceVersion) this.resourceVersion = raw.metadata.resourceVersion;
+            if (type === 'BOOKMARK') return;
+            const obj = this.transform(raw);
+            const key = objectKey(obj);
+            if (type === 'DELETED') {
+              const old = this.cache.get(key);
+              this.cache.delete(key);
+              for (const h of this.handlers) h.delete?.(old ?? obj);
+            } else {
+              this.apply(key, obj);
+            }
+          },
+          this.abort.signal,
+        );
+        if (expired) await this.relist();
+        failures = 0;
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        failures += 1;
+        this.options.onError?.(err);
+        if (err instanceof KubeApiError && err.status === 410) {
+          await this.relistQuietly();
+        } else {
+          // Back off, then re-list: events may have been missed while the stream was down.
+          await this.sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random()));
+          await this.relistQuietly();
+        }
+      }
+    }
+  }
+
+  private async relistQuietly(): Promise<void> {
+    try {
+      await this.relist();
+    } catch (err) {
+      this.options.onError?.(err);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.abort.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+}

@@ -1,0 +1,102 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The operator's Prometheus metrics. Labels are bounded sets (result, reason,
+ * provider, operation, namespace-free): never a Secret or object name.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly syncs = new Counter({
+    name: 'secretsync_syncs_total',
+    help: 'ManagedSecret syncs by result (synced, unchanged, error) and reason',
+    labelNames: ['result', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly syncDuration = new Histogram({
+    name: 'secretsync_sync_duration_seconds',
+    help: 'Time to reconcile one ManagedSecret',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly queueDepth = new Gauge({
+    name: 'secretsync_queue_depth',
+    help: 'Keys waiting in the work queue',
+    registers: [this.registry],
+  });
+
+  readonly providerRequests = new Counter({
+    name: 'secretsync_provider_requests_total',
+    help: 'Backend requests by provider, operation and result',
+    labelNames: ['provider', 'operation', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly providerLatency = new Histogram({
+    name: 'secretsync_provider_request_duration_seconds',
+    help: 'Backend request latency by provider and operation',
+    labelNames: ['provider', 'operation'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly kubeWrites = new Counter({
+    name: 'secretsync_kube_writes_total',
+    help: 'Writes to the Kubernetes API by resource and verb',
+    labelNames: ['resource', 'verb'] as const,
+    registers: [this.registry],
+  });
+
+  readonly leader = new Gauge({
+    name: 'secretsync_leader',
+    help: '1 while this replica holds the leader Lease',
+    registers: [this.registry],
+  });
+
+  readonly managedSecrets = new Gauge({
+    name: 'secretsync_managed_secrets',
+    help: 'ManagedSecrets by Ready condition status',
+    labelNames: ['ready'] as const,
+    registers: [this.registry],
+  });
+
+  readonly storesReady = new Gauge({
+    name: 'secretsync_stores',
+    help: 'SecretStores and ClusterSecretStores by kind and Ready condition status',
+    labelNames: ['kind', 'ready'] as const,
+    registers: [this.registry],
+  });
+
+  readonly lastCheck = new Gauge({
+    name: 'secretsync_oldest_check_age_seconds',
+    help: 'Age of the oldest successful check among ManagedSecrets that refresh; freshness without status writes',
+    registers: [this.registry],
+  });
+
+  readonly overdue = new Gauge({
+    name: 'secretsync_overdue_managed_secrets',
+    help: 'ManagedSecrets whose last successful check is older than twice their refresh interval',
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'secretsync_' });
+  }
+
+  /** Times a backend call and counts it; the call's errors pass through. */
+  async observeProvider<T>(provider: string, operation: string, call: () => Promise<T>): Promise<T> {
+    const end = this.providerLatency.startTimer({ provider, operation });
+    try {
+      const value = await call();
+      this.providerRequests.inc({ provider, operation, result: 'success' });
+      return value;
+    } catch (err) {
+      this.providerRequests.inc({ provider, operation, result: 'error' });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+}

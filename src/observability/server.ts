@@ -1,0 +1,60 @@
+import { createServer, type Server } from 'node:http';
+import type { Metrics } from './metrics.js';
+
+export interface HealthSources {
+  /** Alive: the event loop answers and the process is not wedged. */
+  healthy(): boolean;
+  /** Ready: caches synced (a standby replica is ready too: it serves as a hot spare). */
+  ready(): boolean;
+}
+
+/** `/healthz`, `/readyz` and `/metrics` on one port. */
+export async function startObservabilityServer(
+  address: string,
+  metrics: Metrics,
+  health: HealthSources,
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  const [host, portText] = splitHostPort(address);
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz' || path === '/readyz') {
+      const ok = path === '/healthz' ? health.healthy() : health.ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ok ? 'ok\n' : 'not ready\n');
+      return;
+    }
+    if (path === '/metrics') {
+      metrics.registry
+        .metrics()
+        .then((body) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(body);
+        })
+        .catch(() => {
+          res.writeHead(500);
+          res.end();
+        });
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(portText), host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : Number(portText);
+  return {
+    server,
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function splitHostPort(address: string): [string, string] {
+  const idx = address.lastIndexOf(':');
+  if (idx < 0) throw new Error(`metrics address "${address}" must be HOST:PORT (e.g. :8080 or 127.0.0.1:0)`);
+  const host = address.slice(0, idx) || '0.0.0.0';
+  return [host.replace(/^\[|\]$/g, ''), address.slice(idx + 1)];
+}

@@ -1,0 +1,32 @@
+import Mustache from 'mustache';
+
+/** A template that does not parse; the message names the target key, never a value. */
+export class TemplateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TemplateError';
+  }
+}
+
+/**
+ * Renders `target.template.data` with mustache: logic-less, so a template can
+ * place values but never run code. Values are inserted as they are (no HTML
+ * escaping); partials are not available.
+ */
+export function renderTemplates(
+  templates: Record<string, string>,
+  values: Record<string, string>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, template] of Object.entries(templates)) {
+    try {
+      Mustache.parse(template);
+    } catch (err) {
+      // mustache's parse errors describe the template's structure, not the values.
+      const detail = err instanceof Error ? err.message.split('\n')[0] : 'parse error';
+      throw new TemplateError(`template for key "${key}" is invalid: ${detail}`);
+    }
+    out[key] = Mustache.render(template, values, {}, { escape: (s: string) => s });
+  }
+  return out;
+}

@@ -1,0 +1,231 @@
+import { Writable } from 'node:stream';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { API_VERSION, type Condition, type ManagedSecret } from '../../src/api/types.js';
+import { Manager } from '../../src/controller/manager.js';
+import { KubeClient, isNotFound, isAlreadyExists, type KubeObject } from '../../src/kube/client.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { LocalStore } from '../../src/providers/local/index.js';
+import type { SecretObject } from '../../src/secrets/desired.js';
+import { waitFor, type TestCluster } from '../../tools/testenv/index.js';
+import { installCrds } from './crds.js';
+
+export const OPERATOR_NAMESPACE = 'secretsync-system';
+
+/** An admin JSON client for tests (our own client, so bodies pass through untouched). */
+export function adminClient(cluster: TestCluster): KubeClient {
+  return new KubeClient(cluster.kubeConfig());
+}
+
+export async function ensureNamespace(
+  client: KubeClient,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<void> {
+  try {
+    await client.request('POST', '/api/v1/namespaces', {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } },
+    });
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+}
+
+export interface RunningOperator {
+  manager: Manager;
+  metrics: Metrics;
+  /** Every log line the operator wrote, as JSON text. */
+  logs: string[];
+  stop(): Promise<void>;
+  /** The operator's /metrics text. */
+  scrape(): Promise<string>;
+}
+
+/** Runs the operator in this process against the cluster, as the admin unless a kubeconfig is given. */
+export async function startOperator(
+  cluster: TestCluster,
+  options: {
+    namespaces?: string[];
+    leaderElection?: boolean;
+    identity?: string;
+    kubeConfig?: ReturnType<TestCluster['kubeConfig']>;
+  } = {},
+): Promise<RunningOperator> {
+  await installCrds(cluster);
+  await ensureNamespace(adminClient(cluster), OPERATOR_NAMESPACE);
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l.length > 0),
+      );
+      cb();
+    },
+  });
+  const metrics = new Metrics({ defaultMetrics: false });
+  const manager = new Manager({
+    kubeConfig: options.kubeConfig ?? cluster.kubeConfig(),
+    logger: createLogger('debug', sink),
+    metrics,
+    namespaces: options.namespaces ?? [],
+    operatorNamespace: OPERATOR_NAMESPACE,
+    concurrency: 4,
+    leaderElection: options.leaderElection ?? false,
+    leaseName: 'secretsync-leader',
+    identity: options.identity ?? 'test',
+    metricsAddress: '127.0.0.1:0',
+    hmacSecretName: 'secretsync-hmac-key',
+    qps: 500,
+    burst: 1000,
+    storeCheckIntervalMs: 2_000,
+  });
+  await manager.start();
+  return {
+    manager,
+    metrics,
+    logs,
+    stop: () => manager.stop(),
+    scrape: async () => {
+      const res = await fetch(`http://127.0.0.1:${manager.port}/metrics`);
+      return res.text();
+    },
+  };
+}
+
+export interface LocalStoreFixture {
+  dir: string;
+  masterKey: Buffer;
+  store: LocalStore;
+  cleanup(): void;
+}
+
+/** A local store directory and its master key Secret in `namespace`. */
+export async function createLocalStore(
+  client: KubeClient,
+  namespace: string,
+  secretName = 'master-key',
+): Promise<LocalStoreFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'secretsync-store-'));
+  const masterKey = randomBytes(32);
+  await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+    body: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: secretName },
+      data: { 'master-key': masterKey.toString('base64') },
+    },
+  });
+  return {
+    dir,
+    masterKey,
+    store: new LocalStore(dir, masterKey),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export async function createSecretStore(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  dir: string,
+  secretName = 'master-key',
+): Promise<void> {
+  await client.request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
+    body: {
+      apiVersion: API_VERSION,
+      kind: 'SecretStore',
+      metadata: { name },
+      spec: { provider: { local: { path: dir, masterKeySecretRef: { name: secretName } } } },
+    },
+  });
+}
+
+export async function createManagedSecret(
+  client: KubeClient,
+  namespace: string,
+  ms: { metadata: { name: string; annotations?: Record<string, string> }; spec: ManagedSecret['spec'] },
+): Promise<void> {
+  await client.request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets`, {
+    body: { apiVersion: API_VERSION, kind: 'ManagedSecret', ...ms },
+  });
+}
+
+export function getManagedSecret(client: KubeClient, namespace: string, name: string): Promise<ManagedSecret> {
+  return client.get<ManagedSecret>(`/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/${name}`);
+}
+
+export async function getSecret(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<SecretObject | undefined> {
+  try {
+    return await client.get<SecretObject>(`/api/v1/namespaces/${namespace}/secrets/${name}`);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export const decoded = (secret: SecretObject | undefined): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
+
+export function readyOf(ms: ManagedSecret | undefined): Condition | undefined {
+  return ms?.status?.conditions?.find((c) => c.type === 'Ready');
+}
+
+/** Waits until the ManagedSecret's Ready condition has this status (and reason, if given). */
+export async function waitForReady(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  status: 'True' | 'False',
+  reason?: string,
+  timeoutMs = 15_000,
+): Promise<ManagedSecret> {
+  return waitFor(
+    `ManagedSecret ${namespace}/${name} Ready=${status}${reason ? ` (${reason})` : ''}`,
+    async () => {
+      const ms = await getManagedSecret(client, namespace, name);
+      const ready = readyOf(ms);
+      return ready?.status === status &&
+        (!reason || ready.reason === reason) &&
+        ms.status?.observedGeneration === ms.metadata.generation
+        ? ms
+        : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+/** Waits until the Secret exists and its decoded data satisfies `check`. */
+export async function waitForSecretData(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  check: (data: Record<string, string>) => boolean,
+  timeoutMs = 15_000,
+): Promise<SecretObject> {
+  return waitFor(
+    `Secret ${namespace}/${name} with the expected data`,
+    async () => {
+      const secret = await getSecret(client, namespace, name);
+      return secret && check(decoded(secret)) ? secret : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+export async function listEvents(client: KubeClient, namespace: string): Promise<KubeObject[]> {
+  return (await client.list<KubeObject>(`/api/v1/namespaces/${namespace}/events`)).items;
+}
