@@ -65,7 +65,7 @@ export interface ManagerOptions {
   providerClientTtlMs?: number;
 }
 
-interface NamespaceObject extends KubeObject {}
+type NamespaceObject = KubeObject;
 
 interface SyncState {
   lastCheck?: number;
@@ -490,6 +490,15 @@ export class Manager {
     try {
       intervalMs = parseDuration(ms.spec.refreshInterval ?? '1h');
       if (ms.spec.refreshSchedule) nextRefreshDelay(ms.spec, now);
+      for (const item of ms.spec.dataFrom ?? []) {
+        const pattern = item.find?.nameRegexp;
+        if (pattern === undefined) continue;
+        try {
+          new RegExp(pattern);
+        } catch {
+          throw new Error(`dataFrom.find.nameRegexp "${pattern}" is not a valid regular expression`);
+        }
+      }
     } catch (err) {
       await this.fail(ms, key, state, Reasons.InvalidSpec, errorMessage(err), false);
       return;

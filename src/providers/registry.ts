@@ -3,7 +3,9 @@ import { localProvider } from './local/index.js';
 import type { Provider } from './provider.js';
 
 /** Every backend, by its field name under `spec.provider`: one line each. */
-export const providers: ReadonlyMap<string, Provider> = new Map<string, Provider>([[localProvider.name, localProvider]]);
+export const providers: ReadonlyMap<string, Provider> = new Map<string, Provider>([
+  [localProvider.name, localProvider],
+]);
 
 /** The one provider a store's spec names (CEL guarantees exactly one block). */
 export function providerFor(spec: ProviderSpec): Provider {

@@ -1,6 +1,7 @@
 // Root hooks for the integration suite (loaded first with mocha --file).
 // A control plane that cannot start fails the suite; nothing is skipped.
-import { startSharedEnv, stopSharedEnv } from './env.js';
+import { installCrds } from './crds.js';
+import { sharedCluster, startSharedEnv, stopSharedEnv } from './env.js';
 
 // We run on Node 20 on purpose (see README); the SDK's notice about its future Node 22 floor is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -8,6 +9,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 before(async function () {
   this.timeout(20 * 60_000);
   await startSharedEnv();
+  // Early, so kube-controller-manager's garbage collector (30 s discovery resync) knows our kinds by the time tests need it.
+  await installCrds(sharedCluster());
 });
 
 after(async function () {

@@ -1,0 +1,608 @@
+// OpenAPI v3 structural schemas of the secretsync.io/v1alpha1 API: the one
+// source for crds/*.yaml (npm run generate:crds) and docs/api.md. They describe
+// the same shapes as src/api/types.ts, field for field; test/unit/api keeps the
+// two in step. Descriptions are what `kubectl explain` shows.
+//
+// CEL cost: the API server estimates the worst-case cost of every rule from
+// maxItems/maxLength (unbounded lists and strings are sized from the request
+// size limit), so every list a rule iterates, and every list that encloses a
+// rule, has maxItems, and every string a rule reads has maxLength.
+
+/** A JSON value (for `default`). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** One `x-kubernetes-validations` entry: a CEL rule and the message shown when it is false. */
+export interface ValidationRule {
+  rule: string;
+  message: string;
+  /** Where the error points, relative to the schema that holds the rule (e.g. `.namespace`). */
+  fieldPath?: string;
+  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+}
+
+/** The subset of apiextensions.k8s.io/v1 JSONSchemaProps these CRDs use, with the wire names. */
+export interface JSONSchemaProps {
+  description?: string;
+  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
+  format?: string;
+  enum?: string[];
+  default?: JsonValue;
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  minItems?: number;
+  maxItems?: number;
+  maxProperties?: number;
+  properties?: Record<string, JSONSchemaProps>;
+  required?: string[];
+  items?: JSONSchemaProps;
+  additionalProperties?: JSONSchemaProps;
+  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  'x-kubernetes-list-map-keys'?: string[];
+  'x-kubernetes-validations'?: ValidationRule[];
+}
+
+// ---------------------------------------------------------------------------
+// Shared patterns and limits.
+
+/** A key in a Secret's data (what the API server accepts for Secret keys). */
+export const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
+/** A DNS-1123 subdomain (names of Secrets and most objects). */
+export const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** A DNS-1123 label (names of namespaces). */
+export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** Go-style durations made of ms/s/m/h parts (`1h30m`, `1.5h`, `30s`), or `0`. */
+export const DURATION_PATTERN = '^(0|([0-9]+(\\.[0-9]+)?(ms|s|m|h))+)$';
+
+const CRON_NAMES = 'jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun';
+const CRON_FIELD = `(?:[0-9*?,/#L-]|(?i:${CRON_NAMES}))+`;
+/**
+ * A coarse cron check for the API server: five whitespace-separated fields of
+ * cron characters (digits, `* , - / ? L #`, month and weekday names) or a
+ * macro: what cron-parser, which the controller uses, can parse (it has no `W`).
+ */
+export const CRON_PATTERN = `^(@(hourly|daily|weekly|monthly|yearly|annually)|${CRON_FIELD}(\\s+${CRON_FIELD}){4})$`;
+
+export const LIMITS = {
+  /** data[] items per ManagedSecret. */
+  dataItems: 256,
+  /** dataFrom[] items per ManagedSecret. */
+  dataFromItems: 50,
+  /** Secret keys, object names. */
+  name: 253,
+  namespace: 63,
+  refreshInterval: 64,
+  refreshSchedule: 128,
+  conditions: 32,
+  matchExpressions: 32,
+  templateKeys: 500,
+} as const;
+
+/** A CEL string literal, raw so that regular expressions need no double escaping. */
+function celRaw(s: string): string {
+  if (s.includes("'")) throw new Error(`cannot quote ${s} as a CEL raw string`);
+  return `r'${s}'`;
+}
+
+// ---------------------------------------------------------------------------
+// Small builders.
+
+function str(description: string, extra: Omit<JSONSchemaProps, 'type' | 'description'> = {}): JSONSchemaProps {
+  return { description, type: 'string', ...extra };
+}
+
+function obj(
+  description: string,
+  properties: Record<string, JSONSchemaProps>,
+  extra: Omit<JSONSchemaProps, 'type' | 'description' | 'properties'> = {},
+): JSONSchemaProps {
+  return { description, type: 'object', properties, ...extra };
+}
+
+function stringMap(description: string, extra: Omit<JSONSchemaProps, 'type' | 'description'> = {}): JSONSchemaProps {
+  return { description, type: 'object', additionalProperties: { type: 'string' }, ...extra };
+}
+
+function rootSchema(description: string, spec: JSONSchemaProps, status: JSONSchemaProps): JSONSchemaProps {
+  return {
+    description,
+    type: 'object',
+    required: ['spec'],
+    properties: {
+      apiVersion: str(
+        'APIVersion defines the versioned schema of this representation of an object: secretsync.io/v1alpha1.',
+      ),
+      kind: str('Kind is a string value representing the REST resource this object represents.'),
+      // The API server owns metadata's schema and refuses a description here.
+      metadata: { type: 'object' },
+      spec,
+      status,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Status.
+
+const conditionsSchema: JSONSchemaProps = {
+  description:
+    'The latest observations of the object. Ready is True when the object works as specified; ' +
+    'its reason and message say why not when it is False.',
+  type: 'array',
+  maxItems: 16,
+  'x-kubernetes-list-type': 'map',
+  'x-kubernetes-list-map-keys': ['type'],
+  items: obj(
+    'One condition: an aspect of the object and whether it holds.',
+    {
+      type: str('The aspect this condition reports on, in CamelCase, such as Ready.', { maxLength: 316 }),
+      status: str('Whether the condition holds: True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
+      reason: str('A CamelCase word for why the condition has this status, such as Synced or KeyNotFound.', {
+        maxLength: 1024,
+      }),
+      message: str('A human-readable explanation; never contains secret values.', { maxLength: 32768 }),
+      lastTransitionTime: str('When the status last changed.', { format: 'date-time' }),
+      observedGeneration: {
+        description: 'The metadata.generation of the object this condition was computed from.',
+        type: 'integer',
+        format: 'int64',
+        minimum: 0,
+      },
+    },
+    { required: ['type', 'status', 'reason', 'message', 'lastTransitionTime'] },
+  ),
+};
+
+const observedGenerationSchema: JSONSchemaProps = {
+  description:
+    'The metadata.generation the controller last acted on; older than metadata.generation while it catches up.',
+  type: 'integer',
+  format: 'int64',
+  minimum: 0,
+};
+
+const storeStatusSchema = obj('What the controller last observed about the store. Written by the controller.', {
+  conditions: conditionsSchema,
+  observedGeneration: observedGenerationSchema,
+});
+
+const managedSecretStatusSchema = obj('What the controller last observed and did. Written by the controller.', {
+  conditions: conditionsSchema,
+  observedGeneration: observedGenerationSchema,
+  lastSyncTime: str('When the target Secret was last written or confirmed up to date.', { format: 'date-time' }),
+  secretName: str('The name of the Secret this ManagedSecret writes.', { maxLength: LIMITS.name }),
+  syncedVersion: str(
+    'A keyed HMAC-SHA256 of the data last written, to notice changes; never a plain hash of secret values.',
+    { maxLength: 256 },
+  ),
+});
+
+// ---------------------------------------------------------------------------
+// Stores.
+
+type StoreScope = 'Namespaced' | 'Cluster';
+
+function masterKeySecretRefSchema(scope: StoreScope): JSONSchemaProps {
+  const namespaced = scope === 'Namespaced';
+  return obj(
+    namespaced
+      ? "The Secret, in the SecretStore's own namespace, that holds the 32-byte master key (raw or base64) that wraps the per-entry data keys."
+      : 'The Secret that holds the 32-byte master key (raw or base64) that wraps the per-entry data keys; namespace is required.',
+    {
+      name: str('The name of the Secret.', { minLength: 1, maxLength: LIMITS.name }),
+      key: str('The key in the Secret whose value is the master key.', {
+        default: 'master-key',
+        pattern: SECRET_KEY_PATTERN,
+        maxLength: LIMITS.name,
+      }),
+      namespace: str(
+        namespaced
+          ? 'Must not be set: a SecretStore reads its master key from its own namespace.'
+          : 'The namespace of the Secret. Required on a ClusterSecretStore.',
+        { pattern: DNS_LABEL_PATTERN, maxLength: LIMITS.namespace },
+      ),
+    },
+    {
+      required: ['name'],
+      'x-kubernetes-validations': [
+        namespaced
+          ? {
+              rule: '!has(self.namespace)',
+              message:
+                'a SecretStore reads its master key from its own namespace: remove masterKeySecretRef.namespace (or use a ClusterSecretStore)',
+              fieldPath: '.namespace',
+              reason: 'FieldValueForbidden',
+            }
+          : {
+              rule: 'has(self.namespace)',
+              message:
+                'a ClusterSecretStore must set masterKeySecretRef.namespace, the namespace of the Secret that holds the master key',
+              fieldPath: '.namespace',
+              reason: 'FieldValueRequired',
+            },
+      ],
+    },
+  );
+}
+
+function localProviderSchema(scope: StoreScope): JSONSchemaProps {
+  return obj(
+    'The embedded encrypted store: entries kept as encrypted files in a directory of the operator, each under its own data key wrapped by the master key.',
+    {
+      path: str(
+        'The directory, as the operator sees it, that holds the encrypted entries (in a cluster, a mounted PersistentVolume).',
+        { minLength: 1, maxLength: 4096 },
+      ),
+      masterKeySecretRef: masterKeySecretRefSchema(scope),
+    },
+    { required: ['path', 'masterKeySecretRef'] },
+  );
+}
+
+/** The provider blocks; a new backend adds one entry here (and in ProviderSpec). */
+function providerBlocks(scope: StoreScope): Record<string, JSONSchemaProps> {
+  return { local: localProviderSchema(scope) };
+}
+
+/**
+ * `spec.provider`. Kubernetes CEL has no size() for objects with declared
+ * properties, so "exactly one block" is spelled out from the block names:
+ * `[has(self.a), has(self.b)].exists_one(set, set)`, generated so that a new
+ * provider is covered without touching the rule.
+ */
+function providerSchema(scope: StoreScope): JSONSchemaProps {
+  const blocks = providerBlocks(scope);
+  const names = Object.keys(blocks);
+  return obj(`Where the secret values live. Set exactly one provider block (today: ${names.join(', ')}).`, blocks, {
+    'x-kubernetes-validations': [
+      {
+        rule: `[${names.map((n) => `has(self.${n})`).join(', ')}].exists_one(set, set)`,
+        message: `provider must set exactly one provider block (one of: ${names.join(', ')})`,
+      },
+    ],
+  });
+}
+
+const labelSelectorSchema = obj(
+  'Namespaces whose labels match this selector. An empty selector matches every namespace.',
+  {
+    matchLabels: stringMap('Labels a namespace must have, each with exactly this value.', { maxProperties: 64 }),
+    matchExpressions: {
+      description: 'Label requirements a namespace must meet, all of them.',
+      type: 'array',
+      maxItems: LIMITS.matchExpressions,
+      items: obj(
+        'One label requirement.',
+        {
+          key: str('The label key.', { minLength: 1, maxLength: 317 }),
+          operator: str('How the label relates to the values: In, NotIn, Exists or DoesNotExist.', {
+            enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
+          }),
+          values: {
+            description: 'Label values: at least one for In and NotIn, none for Exists and DoesNotExist.',
+            type: 'array',
+            maxItems: 256,
+            items: { type: 'string', maxLength: 63 },
+          },
+        },
+        {
+          required: ['key', 'operator'],
+          'x-kubernetes-validations': [
+            {
+              rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
+              message: 'values must be non-empty for operators In and NotIn, and empty for Exists and DoesNotExist',
+              fieldPath: '.values',
+            },
+          ],
+        },
+      ),
+    },
+  },
+);
+
+const clusterStoreConditionsSchema: JSONSchemaProps = {
+  description:
+    'Which namespaces may use this store. A ManagedSecret may use it when any condition matches its namespace; ' +
+    'empty or absent, every namespace may.',
+  type: 'array',
+  maxItems: LIMITS.conditions,
+  items: obj(
+    'Matches a namespace by name or by labels; when both are set, either may match.',
+    {
+      namespaces: {
+        description: 'Names of namespaces that may use the store.',
+        type: 'array',
+        maxItems: 1024,
+        items: { type: 'string', pattern: DNS_LABEL_PATTERN, maxLength: LIMITS.namespace },
+      },
+      namespaceSelector: labelSelectorSchema,
+    },
+    {
+      'x-kubernetes-validations': [
+        {
+          rule: 'has(self.namespaces) || has(self.namespaceSelector)',
+          message: 'a condition must set namespaces, namespaceSelector or both',
+        },
+      ],
+    },
+  ),
+};
+
+export const secretStoreSchema: JSONSchemaProps = rootSchema(
+  'A SecretStore says where secret values live and how to reach them, for ManagedSecrets in its own namespace.',
+  obj('The desired state of the store.', { provider: providerSchema('Namespaced') }, { required: ['provider'] }),
+  storeStatusSchema,
+);
+
+export const clusterSecretStoreSchema: JSONSchemaProps = rootSchema(
+  'A ClusterSecretStore is a SecretStore for the whole cluster: ManagedSecrets in the namespaces its conditions allow may use it.',
+  obj(
+    'The desired state of the store.',
+    { provider: providerSchema('Cluster'), conditions: clusterStoreConditionsSchema },
+    { required: ['provider'] },
+  ),
+  storeStatusSchema,
+);
+
+// ---------------------------------------------------------------------------
+// ManagedSecret.
+
+const secretKeySchema = (description: string): JSONSchemaProps =>
+  str(description, { minLength: 1, maxLength: LIMITS.name, pattern: SECRET_KEY_PATTERN });
+
+const versionSchema = str('The version of the entry to read; provider-specific. Absent: the current version.', {
+  maxLength: 256,
+});
+
+const dataSchema: JSONSchemaProps = {
+  description: 'Values to copy one by one into keys of the target Secret.',
+  type: 'array',
+  maxItems: LIMITS.dataItems,
+  'x-kubernetes-validations': [
+    {
+      rule: 'self.all(x, self.exists_one(y, y.secretKey == x.secretKey))',
+      message: 'data[].secretKey must be unique: two items write the same key of the Secret',
+      // Not reason FieldValueDuplicate: the API server prints that as a bare "Duplicate value" without the message.
+    },
+  ],
+  items: obj(
+    'One key of the target Secret and where its value comes from.',
+    {
+      secretKey: secretKeySchema('The key in the target Secret (letters, digits, -, _ and .).'),
+      remoteRef: obj(
+        'The entry (and optionally one property of it) in the store.',
+        {
+          key: str('The name of the entry in the store.', { minLength: 1, maxLength: 1024 }),
+          property: str(
+            'One property of the entry. Absent: the whole value, or the single property of an entry that has just one.',
+            { maxLength: 1024 },
+          ),
+          version: versionSchema,
+        },
+        { required: ['key'] },
+      ),
+    },
+    { required: ['secretKey', 'remoteRef'] },
+  ),
+};
+
+const dataFromSchema: JSONSchemaProps = {
+  description: 'Entries whose properties all become keys of the target Secret.',
+  type: 'array',
+  maxItems: LIMITS.dataFromItems,
+  items: obj(
+    'One source of many keys. Set exactly one of extract or find.',
+    {
+      extract: obj(
+        'Every property of one entry becomes a key of the Secret.',
+        {
+          key: str('The name of the entry in the store.', { minLength: 1, maxLength: 1024 }),
+          version: versionSchema,
+        },
+        { required: ['key'] },
+      ),
+      find: obj(
+        'Every property of every entry whose name matches. Set exactly one of prefix or nameRegexp.',
+        {
+          prefix: str('Entries whose name starts with this prefix.', { minLength: 1, maxLength: 1024 }),
+          nameRegexp: str('Entries whose name matches this regular expression (RE2 syntax).', {
+            minLength: 1,
+            maxLength: 1024,
+          }),
+        },
+        {
+          'x-kubernetes-validations': [
+            {
+              rule: 'has(self.prefix) != has(self.nameRegexp)',
+              message: 'find must set exactly one of prefix or nameRegexp',
+            },
+          ],
+        },
+      ),
+    },
+    {
+      'x-kubernetes-validations': [
+        {
+          rule: 'has(self.extract) != has(self.find)',
+          message: 'each dataFrom item must set exactly one of extract or find',
+        },
+      ],
+    },
+  ),
+};
+
+const targetSchema = obj('The Secret to write, and how.', {
+  name: str('The name of the Secret. Default: the name of the ManagedSecret.', {
+    maxLength: LIMITS.name,
+    pattern: DNS_SUBDOMAIN_PATTERN,
+  }),
+  type: str('The type of the Secret, such as Opaque or kubernetes.io/dockerconfigjson.', {
+    default: 'Opaque',
+    maxLength: LIMITS.name,
+  }),
+  creationPolicy: str(
+    'Owner: create the Secret and own it (it is deleted with the ManagedSecret). Orphan: create it without an owner. ' +
+      'Merge: write keys into a Secret that must already exist. None: write nothing (only check the values can be read).',
+    { enum: ['Owner', 'Orphan', 'Merge', 'None'], default: 'Owner' },
+  ),
+  deletionPolicy: str(
+    'What happens when the values are gone from the store. Retain: keep the last values written. ' +
+      'Delete: remove them from the Secret (with creationPolicy Merge, only the keys this ManagedSecret wrote).',
+    { enum: ['Retain', 'Delete'], default: 'Retain' },
+  ),
+  immutable: {
+    description:
+      'Write the Secret as immutable: the API server then refuses changes to it, so the controller deletes and re-creates it when the values change.',
+    type: 'boolean',
+  },
+  labels: stringMap('Labels to set on the Secret.', { maxProperties: 64 }),
+  annotations: stringMap('Annotations to set on the Secret.', { maxProperties: 64 }),
+  template: obj(
+    'Compute the keys of the Secret from the fetched values with logic-less mustache templates (no code runs).',
+    {
+      data: stringMap(
+        'Secret key → mustache template over the fetched values, e.g. `postgres://{{ username }}:{{ password }}@db/app`.',
+        {
+          maxProperties: LIMITS.templateKeys,
+          'x-kubernetes-validations': [
+            {
+              rule: `self.all(k, k.matches(${celRaw(SECRET_KEY_PATTERN)}))`,
+              message: 'template.data keys must be valid Secret keys (letters, digits, -, _ and .)',
+            },
+          ],
+        },
+      ),
+      mergePolicy: str(
+        'Replace: the Secret holds only the rendered keys. Merge: the fetched keys plus the rendered ones (rendered win).',
+        { enum: ['Replace', 'Merge'], default: 'Replace' },
+      ),
+    },
+    { required: ['data'] },
+  ),
+});
+
+const managedSecretSpecSchema = obj(
+  'The desired state: which values to fetch, from which store, into which Secret, and how often.',
+  {
+    storeRef: obj(
+      'The store to read from.',
+      {
+        kind: str(
+          'SecretStore (in the same namespace) or ClusterSecretStore (allowed for this namespace by its conditions).',
+          { enum: ['SecretStore', 'ClusterSecretStore'], default: 'SecretStore' },
+        ),
+        name: str('The name of the store.', { minLength: 1, maxLength: LIMITS.name }),
+      },
+      { required: ['name'] },
+    ),
+    data: dataSchema,
+    dataFrom: dataFromSchema,
+    target: targetSchema,
+    refreshInterval: str(
+      'How often to fetch the values again, as a Go-style duration (30s, 15m, 1h, 1h30m); 0 syncs once.',
+      {
+        default: '1h',
+        maxLength: LIMITS.refreshInterval,
+        'x-kubernetes-validations': [
+          {
+            rule: `self.matches(${celRaw(DURATION_PATTERN)})`,
+            message: 'refreshInterval must be a duration such as 30s, 15m, 1h or 0',
+          },
+        ],
+      },
+    ),
+    refreshSchedule: str(
+      "A cron expression (5 fields, e.g. '0 * * * *', or @hourly, @daily, @weekly, @monthly, @yearly); " +
+        'when set, refreshes follow it instead of refreshInterval.',
+      {
+        maxLength: LIMITS.refreshSchedule,
+        'x-kubernetes-validations': [
+          {
+            rule: `self.matches(${celRaw(CRON_PATTERN)})`,
+            message:
+              "refreshSchedule must be a cron expression with 5 fields, e.g. '0 * * * *', or @hourly/@daily/@weekly/@monthly",
+          },
+        ],
+      },
+    ),
+  },
+  {
+    required: ['storeRef'],
+    'x-kubernetes-validations': [
+      {
+        rule: '(has(self.data) && size(self.data) > 0) || (has(self.dataFrom) && size(self.dataFrom) > 0)',
+        message: 'a ManagedSecret needs at least one data or dataFrom item',
+      },
+    ],
+  },
+);
+
+export const managedSecretSchema: JSONSchemaProps = rootSchema(
+  'A ManagedSecret keeps a native Secret in sync with values read from a SecretStore or ClusterSecretStore.',
+  managedSecretSpecSchema,
+  managedSecretStatusSchema,
+);
+
+// ---------------------------------------------------------------------------
+// The kinds.
+
+export interface PrinterColumn {
+  name: string;
+  type: 'string' | 'date' | 'integer' | 'number' | 'boolean';
+  jsonPath: string;
+  description?: string;
+  priority?: number;
+}
+
+export interface KindDefinition {
+  kind: 'SecretStore' | 'ClusterSecretStore' | 'ManagedSecret';
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  scope: 'Namespaced' | 'Cluster';
+  schema: JSONSchemaProps;
+  printerColumns: PrinterColumn[];
+}
+
+const READY = '.status.conditions[?(@.type=="Ready")]';
+const readyColumns: PrinterColumn[] = [
+  { name: 'Ready', type: 'string', jsonPath: `${READY}.status`, description: 'Whether the object is Ready.' },
+  { name: 'Reason', type: 'string', jsonPath: `${READY}.reason`, description: 'Why it is (not) Ready.' },
+];
+const ageColumn: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+export const KINDS: readonly KindDefinition[] = [
+  {
+    kind: 'SecretStore',
+    plural: 'secretstores',
+    singular: 'secretstore',
+    shortNames: ['ss'],
+    scope: 'Namespaced',
+    schema: secretStoreSchema,
+    printerColumns: [...readyColumns, ageColumn],
+  },
+  {
+    kind: 'ClusterSecretStore',
+    plural: 'clustersecretstores',
+    singular: 'clustersecretstore',
+    shortNames: ['css'],
+    scope: 'Cluster',
+    schema: clusterSecretStoreSchema,
+    printerColumns: [...readyColumns, ageColumn],
+  },
+  {
+    kind: 'ManagedSecret',
+    plural: 'managedsecrets',
+    singular: 'managedsecret',
+    shortNames: ['ms'],
+    scope: 'Namespaced',
+    schema: managedSecretSchema,
+    printerColumns: [
+      ...readyColumns,
+      { name: 'Store', type: 'string', jsonPath: '.spec.storeRef.name', description: 'The store it reads from.' },
+      { name: 'Last Sync', type: 'date', jsonPath: '.status.lastSyncTime', description: 'When it last synced.' },
+      ageColumn,
+    ],
+  },
+];

@@ -1,0 +1,354 @@
+// The secretsync.io CRDs on a real kube-apiserver: they install, the examples
+// are accepted with the API server's defaults, and invalid objects are refused
+// with the messages of our CEL rules.
+import { ApiException, CoreV1Api, CustomObjectsApi, type V1Secret } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { crdObjects } from '../../../src/api/install.js';
+import {
+  API_VERSION,
+  GROUP,
+  VERSION,
+  type ClusterSecretStore,
+  type ManagedSecret,
+  type SecretStore,
+  type TargetTemplate,
+} from '../../../src/api/types.js';
+import { ensureKubeClients } from '../../../tools/testenv/index.js';
+import { applyCrds, installCrds } from '../crds.js';
+import { sharedCluster, uniqueName } from '../env.js';
+
+const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+
+type Example = V1Secret | SecretStore | ClusterSecretStore | ManagedSecret;
+
+function example(file: string): Example[] {
+  const text = readFileSync(new URL(`../../../examples/${file}`, import.meta.url), 'utf8');
+  return parseAllDocuments(text).map((d) => d.toJS() as Example);
+}
+
+function one(docs: Example[], kind: Example['kind']): Example {
+  const found = docs.find((d) => d.kind === kind);
+  if (!found) throw new Error(`no ${kind} in the example`);
+  return structuredClone(found);
+}
+
+/** The error the API server answered with, or a failure if it accepted the object. */
+async function rejection(call: Promise<unknown>): Promise<ApiException<unknown>> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof ApiException) return err;
+    throw err;
+  }
+  throw new Error('the API server accepted an object it should have refused');
+}
+
+describe('the secretsync.io CRDs on a real API server', () => {
+  let custom: CustomObjectsApi;
+  let core: CoreV1Api;
+  let namespace: string;
+
+  const validStore = (): SecretStore => ({
+    apiVersion: API_VERSION,
+    kind: 'SecretStore',
+    metadata: { name: uniqueName('store') },
+    spec: { provider: { local: { path: '/var/lib/secretsync/store', masterKeySecretRef: { name: 'master' } } } },
+  });
+  const validClusterStore = (): ClusterSecretStore => ({
+    apiVersion: API_VERSION,
+    kind: 'ClusterSecretStore',
+    metadata: { name: uniqueName('cstore') },
+    spec: {
+      provider: {
+        local: { path: '/var/lib/secretsync/shared', masterKeySecretRef: { name: 'master', namespace: 'secretsync' } },
+      },
+    },
+  });
+  const validManagedSecret = (): ManagedSecret => ({
+    apiVersion: API_VERSION,
+    kind: 'ManagedSecret',
+    metadata: { name: uniqueName('ms') },
+    spec: { storeRef: { name: 'local' }, data: [{ secretKey: 'password', remoteRef: { key: 'app/db' } }] },
+  });
+
+  const createStore = async (body: SecretStore) =>
+    (await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: 'secretstores',
+      body,
+    })) as SecretStore;
+  const createClusterStore = async (body: ClusterSecretStore) =>
+    (await custom.createClusterCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: 'clustersecretstores',
+      body,
+    })) as ClusterSecretStore;
+  const createManagedSecret = async (body: ManagedSecret) =>
+    (await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: 'managedsecrets',
+      body,
+    })) as ManagedSecret;
+
+  async function expectRefused(call: Promise<unknown>, ...messages: string[]): Promise<void> {
+    const err = await rejection(call);
+    expect(err.code, String(err.body)).to.equal(422);
+    // The body is a Status; its message lists every field error, as kubectl prints it.
+    const status = JSON.parse(String(err.body)) as { message?: string };
+    for (const message of messages) expect(status.message).to.contain(message);
+  }
+
+  before(async () => {
+    const cluster = sharedCluster();
+    await installCrds(cluster);
+    const kc = cluster.kubeConfig();
+    custom = kc.makeApiClient(CustomObjectsApi);
+    core = kc.makeApiClient(CoreV1Api);
+    namespace = uniqueName('crds');
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+  });
+
+  describe('installation', () => {
+    it('installs all three CRDs Established, with their CEL rules, status subresource and printer columns', async () => {
+      for (const want of crdObjects()) {
+        const res = await sharedCluster().adminRequest('GET', `${CRD_PATH}/${want.metadata.name}`);
+        expect(res.status, res.body).to.equal(200);
+        const got = JSON.parse(res.body) as typeof want & {
+          status: { conditions: { type: string; status: string }[] };
+        };
+        expect(got.status.conditions.find((c) => c.type === 'Established')?.status).to.equal('True');
+        const version = got.spec.versions[0];
+        expect(version?.subresources).to.deep.equal({ status: {} });
+        expect(version?.additionalPrinterColumns.map((c) => c.name)).to.include.members(['Ready', 'Reason', 'Age']);
+        // Sent as raw JSON, the rules survive (client-node's typed models would have dropped them).
+        expect(version?.schema.openAPIV3Schema).to.deep.equal(want.spec.versions[0]?.schema.openAPIV3Schema);
+      }
+    });
+
+    it('installCrds is idempotent, and re-applying replaces the CRDs in place', async () => {
+      const cluster = sharedCluster();
+      await Promise.all([installCrds(cluster), installCrds(cluster)]);
+      await applyCrds(cluster); // takes the 409 → GET → PUT path
+      const res = await cluster.adminRequest('GET', `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/managedsecrets`);
+      expect(res.status).to.equal(200);
+    });
+  });
+
+  describe('valid objects', () => {
+    it('accepts examples/local-store.yaml and fills in masterKeySecretRef.key', async () => {
+      const docs = example('local-store.yaml');
+      await core.createNamespacedSecret({ namespace, body: one(docs, 'Secret') as V1Secret });
+      const store = await createStore(one(docs, 'SecretStore') as SecretStore);
+      expect(store.spec.provider.local?.path).to.equal('/var/lib/secretsync/store');
+      expect(store.spec.provider.local?.masterKeySecretRef.key).to.equal('master-key');
+    });
+
+    it('accepts examples/cluster-secret-store.yaml', async () => {
+      const css = one(example('cluster-secret-store.yaml'), 'ClusterSecretStore') as ClusterSecretStore;
+      css.metadata.name = uniqueName('shared');
+      const created = await createClusterStore(css);
+      expect(created.spec.conditions).to.have.length(2);
+      expect(created.spec.provider.local?.masterKeySecretRef.namespace).to.equal('secretsync-system');
+    });
+
+    it('accepts examples/managed-secret.yaml and applies the defaults', async () => {
+      const ms = one(example('managed-secret.yaml'), 'ManagedSecret') as ManagedSecret;
+      const created = await createManagedSecret(ms);
+      expect(created.spec.storeRef).to.deep.equal({ kind: 'SecretStore', name: 'local' });
+      expect(created.spec.refreshInterval).to.equal('1h');
+      expect(created.spec.target?.creationPolicy).to.equal('Owner');
+      expect(created.spec.target?.deletionPolicy).to.equal('Retain');
+      expect(created.spec.target?.type).to.equal('Opaque');
+      expect(created.spec.target?.template?.mergePolicy).to.equal('Merge');
+      expect(created.spec.refreshSchedule).to.equal(undefined);
+      expect(created.spec.data?.map((d) => d.secretKey)).to.deep.equal(['username', 'password']);
+    });
+
+    it('adds no defaults for an absent target', async () => {
+      const created = await createManagedSecret(validManagedSecret());
+      expect(created.spec.target).to.equal(undefined);
+      expect(created.spec.refreshInterval).to.equal('1h');
+    });
+
+    for (const refreshInterval of ['0', '30s', '15m', '1h30m', '1.5h', '500ms']) {
+      it(`accepts refreshInterval ${refreshInterval}`, async () => {
+        const ms = validManagedSecret();
+        ms.spec.refreshInterval = refreshInterval;
+        expect((await createManagedSecret(ms)).spec.refreshInterval).to.equal(refreshInterval);
+      });
+    }
+
+    for (const refreshSchedule of ['0 * * * *', '*/15 9-17 * * mon-fri', '0 0 1,15 JAN-JUN ?', '@daily', '@yearly']) {
+      it(`accepts refreshSchedule '${refreshSchedule}'`, async () => {
+        const ms = validManagedSecret();
+        ms.spec.refreshSchedule = refreshSchedule;
+        expect((await createManagedSecret(ms)).spec.refreshSchedule).to.equal(refreshSchedule);
+      });
+    }
+
+    it('keeps status apart from spec (status subresource) and shows it in the printer columns', async () => {
+      const ms = await createManagedSecret(validManagedSecret());
+      const name = ms.metadata.name;
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      await custom.replaceNamespacedCustomObjectStatus({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'managedsecrets',
+        name,
+        body: {
+          ...ms,
+          status: {
+            observedGeneration: 1,
+            lastSyncTime: now,
+            secretName: name,
+            conditions: [
+              {
+                type: 'Ready',
+                status: 'True',
+                reason: 'Synced',
+                message: 'synced 1 key',
+                lastTransitionTime: now,
+                observedGeneration: 1,
+              },
+            ],
+          },
+        },
+      });
+      const { kubectl } = await ensureKubeClients();
+      const { stdout } = await promisify(execFile)(kubectl, [
+        '--kubeconfig',
+        sharedCluster().kubeconfigPath,
+        'get',
+        'ms',
+        name,
+        '-n',
+        namespace,
+      ]);
+      const [header, row] = stdout.trimEnd().split('\n');
+      expect(header?.split(/\s{2,}/)).to.deep.equal(['NAME', 'READY', 'REASON', 'STORE', 'LAST SYNC', 'AGE']);
+      expect(row?.split(/\s+/).slice(0, 4)).to.deep.equal([name, 'True', 'Synced', 'local']);
+    });
+  });
+
+  describe('invalid objects are refused with a clear message', () => {
+    it('a store with no provider block (the rule is "exactly one": [has(self.local), ...].exists_one)', async () => {
+      // Unknown fields are pruned before validation, so "two providers" cannot be sent while only
+      // local exists; the same rule refuses zero blocks.
+      const store = validStore();
+      store.spec.provider = {};
+      await expectRefused(createStore(store), 'provider must set exactly one provider block (one of: local)');
+      const css = validClusterStore();
+      css.spec.provider = {};
+      await expectRefused(createClusterStore(css), 'provider must set exactly one provider block');
+    });
+
+    it('a SecretStore that sets masterKeySecretRef.namespace', async () => {
+      const store = validStore();
+      if (store.spec.provider.local) store.spec.provider.local.masterKeySecretRef.namespace = 'elsewhere';
+      await expectRefused(
+        createStore(store),
+        'spec.provider.local.masterKeySecretRef.namespace',
+        'a SecretStore reads its master key from its own namespace',
+      );
+    });
+
+    it('a ClusterSecretStore without masterKeySecretRef.namespace', async () => {
+      const css = validClusterStore();
+      delete css.spec.provider.local?.masterKeySecretRef.namespace;
+      await expectRefused(createClusterStore(css), 'a ClusterSecretStore must set masterKeySecretRef.namespace');
+    });
+
+    it('a ClusterSecretStore condition that matches nothing, or a selector requirement without values', async () => {
+      const empty = validClusterStore();
+      empty.spec.conditions = [{}];
+      await expectRefused(createClusterStore(empty), 'a condition must set namespaces, namespaceSelector or both');
+      const noValues = validClusterStore();
+      noValues.spec.conditions = [{ namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In' }] } }];
+      await expectRefused(createClusterStore(noValues), 'values must be non-empty for operators In and NotIn');
+    });
+
+    it('a refreshInterval that is not a duration', async () => {
+      const ms = validManagedSecret();
+      ms.spec.refreshInterval = 'ten minutes';
+      await expectRefused(createManagedSecret(ms), 'refreshInterval must be a duration such as 30s, 15m, 1h or 0');
+    });
+
+    for (const refreshSchedule of ['every monday', '* * *', '* * * * * *']) {
+      it(`a refreshSchedule that is not a 5-field cron expression: '${refreshSchedule}'`, async () => {
+        const ms = validManagedSecret();
+        ms.spec.refreshSchedule = refreshSchedule;
+        await expectRefused(
+          createManagedSecret(ms),
+          "refreshSchedule must be a cron expression with 5 fields, e.g. '0 * * * *', or @hourly/@daily/@weekly/@monthly",
+        );
+      });
+    }
+
+    it('an unknown creationPolicy', async () => {
+      const ms = validManagedSecret();
+      ms.spec.target = { creationPolicy: 'Sometimes' as 'Owner' };
+      await expectRefused(
+        createManagedSecret(ms),
+        'spec.target.creationPolicy',
+        'Unsupported value: "Sometimes"',
+        'supported values: "Owner", "Orphan", "Merge", "None"',
+      );
+    });
+
+    it('a dataFrom item with both extract and find, or a find with both prefix and nameRegexp', async () => {
+      const both = validManagedSecret();
+      both.spec.dataFrom = [{ extract: { key: 'app/a' }, find: { prefix: 'app/' } }];
+      await expectRefused(createManagedSecret(both), 'each dataFrom item must set exactly one of extract or find');
+      const neither = validManagedSecret();
+      neither.spec.dataFrom = [{}];
+      await expectRefused(createManagedSecret(neither), 'each dataFrom item must set exactly one of extract or find');
+      const find = validManagedSecret();
+      find.spec.dataFrom = [{ find: { prefix: 'app/', nameRegexp: '^app/' } }];
+      await expectRefused(createManagedSecret(find), 'find must set exactly one of prefix or nameRegexp');
+    });
+
+    it('a ManagedSecret with neither data nor dataFrom', async () => {
+      const ms = validManagedSecret();
+      delete ms.spec.data;
+      await expectRefused(createManagedSecret(ms), 'a ManagedSecret needs at least one data or dataFrom item');
+      ms.spec.data = [];
+      ms.spec.dataFrom = [];
+      await expectRefused(createManagedSecret(ms), 'a ManagedSecret needs at least one data or dataFrom item');
+    });
+
+    it('two data items with the same secretKey', async () => {
+      const ms = validManagedSecret();
+      ms.spec.data = [
+        { secretKey: 'password', remoteRef: { key: 'app/db' } },
+        { secretKey: 'password', remoteRef: { key: 'app/other' } },
+      ];
+      await expectRefused(createManagedSecret(ms), 'data[].secretKey must be unique');
+    });
+
+    it('a secretKey or template key that is not a valid Secret key', async () => {
+      const ms = validManagedSecret();
+      ms.spec.data = [{ secretKey: 'not a key', remoteRef: { key: 'app/db' } }];
+      await expectRefused(createManagedSecret(ms), 'spec.data[0].secretKey', 'should match');
+      const tpl = validManagedSecret();
+      tpl.spec.target = { template: { data: { 'not a key': '{{ password }}' } } };
+      await expectRefused(createManagedSecret(tpl), 'template.data keys must be valid Secret keys');
+    });
+
+    it('a template without data', async () => {
+      const ms = validManagedSecret();
+      // Deliberately not a TargetTemplate: data is missing.
+      ms.spec.target = { template: { mergePolicy: 'Merge' } as unknown as TargetTemplate };
+      await expectRefused(createManagedSecret(ms), 'spec.target.template.data', 'Required value');
+    });
+  });
+});

@@ -1,0 +1,506 @@
+import { expect } from 'chai';
+import { CronExpressionParser } from 'cron-parser';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { buildCrds, CRD_HEADER, crdFileName, renderCrdYaml } from '../../../src/api/crds.js';
+import { crdListPath, crdObjects } from '../../../src/api/install.js';
+import {
+  clusterSecretStoreSchema,
+  CRON_PATTERN,
+  DURATION_PATTERN,
+  KINDS,
+  managedSecretSchema,
+  secretStoreSchema,
+  type JSONSchemaProps,
+} from '../../../src/api/schemas.js';
+import {
+  API_VERSION,
+  type ClusterSecretStore,
+  type ClusterSecretStoreSpec,
+  type ClusterStoreCondition,
+  type Condition,
+  type CreationPolicy,
+  type DataFromItem,
+  type DataItem,
+  type DeletionPolicy,
+  type FindSpec,
+  type LabelSelector,
+  type LabelSelectorRequirement,
+  type LocalProviderSpec,
+  type ManagedSecret,
+  type ManagedSecretSpec,
+  type ManagedSecretStatus,
+  type ProviderSpec,
+  type RemoteRef,
+  type SecretKeySelector,
+  type SecretStore,
+  type SecretStoreSpec,
+  type StoreRef,
+  type StoreStatus,
+  type TargetSpec,
+  type TargetTemplate,
+} from '../../../src/api/types.js';
+import { membersOf, pathsSet, requiredKeysOf, schemaAt, validate, walkProperties } from './schema-check.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const read = (...parts: string[]) => readFileSync(join(root, ...parts), 'utf8');
+
+const schemaOf: Record<string, JSONSchemaProps> = {
+  SecretStore: secretStoreSchema,
+  ClusterSecretStore: clusterSecretStoreSchema,
+  ManagedSecret: managedSecretSchema,
+};
+
+// Fixtures that set every field the TypeScript types have. Object literals
+// typed this way refuse fields the types lack; the schemas must accept every
+// field (no unknown ones) and the fixtures must reach every schema field, so
+// types and schemas agree field for field.
+const condition: Condition = {
+  type: 'Ready',
+  status: 'True',
+  reason: 'Valid',
+  message: 'the store answers',
+  lastTransitionTime: '2026-01-02T03:04:05Z',
+  observedGeneration: 2,
+};
+
+const fullSecretStore: SecretStore = {
+  apiVersion: API_VERSION,
+  kind: 'SecretStore',
+  metadata: { name: 'local', namespace: 'app', labels: { a: 'b' } },
+  spec: { provider: { local: { path: '/var/lib/secretsync/store', masterKeySecretRef: { name: 'mk', key: 'k' } } } },
+  status: { conditions: [condition], observedGeneration: 2 },
+};
+
+const fullClusterSecretStore: ClusterSecretStore = {
+  apiVersion: API_VERSION,
+  kind: 'ClusterSecretStore',
+  metadata: { name: 'shared' },
+  spec: {
+    provider: {
+      local: { path: '/var/lib/secretsync/shared', masterKeySecretRef: { name: 'mk', key: 'k', namespace: 'ops' } },
+    },
+    conditions: [
+      { namespaces: ['team-a'] },
+      {
+        namespaceSelector: {
+          matchLabels: { team: 'b' },
+          matchExpressions: [
+            { key: 'env', operator: 'In', values: ['prod'] },
+            { key: 'legacy', operator: 'DoesNotExist' },
+          ],
+        },
+      },
+    ],
+  },
+  status: { conditions: [condition], observedGeneration: 1 },
+};
+
+const fullManagedSecret: ManagedSecret = {
+  apiVersion: API_VERSION,
+  kind: 'ManagedSecret',
+  metadata: { name: 'app-db', namespace: 'app' },
+  spec: {
+    storeRef: { kind: 'ClusterSecretStore', name: 'shared' },
+    data: [{ secretKey: 'password', remoteRef: { key: 'app/db', property: 'password', version: '3' } }],
+    dataFrom: [
+      { extract: { key: 'app/flags', version: '2' } },
+      { find: { prefix: 'app/shared/' } },
+      { find: { nameRegexp: '^app/.*$' } },
+    ],
+    target: {
+      name: 'app-db',
+      type: 'Opaque',
+      creationPolicy: 'Merge',
+      deletionPolicy: 'Delete',
+      immutable: false,
+      labels: { team: 'a' },
+      annotations: { note: 'x' },
+      template: { data: { DATABASE_URL: 'postgres://{{ password }}@db/app' }, mergePolicy: 'Merge' },
+    },
+    refreshInterval: '15m',
+    refreshSchedule: '0 * * * *',
+  },
+  status: {
+    conditions: [condition],
+    observedGeneration: 3,
+    lastSyncTime: '2026-01-02T03:04:05Z',
+    secretName: 'app-db',
+    syncedVersion: 'hmac-sha256:abc',
+  },
+};
+
+const fixtures: [string, SecretStore | ClusterSecretStore | ManagedSecret][] = [
+  ['SecretStore', fullSecretStore],
+  ['ClusterSecretStore', fullClusterSecretStore],
+  ['ManagedSecret', fullManagedSecret],
+];
+
+/**
+ * Schema fields a valid fixture cannot set. A SecretStore's masterKeySecretRef
+ * has namespace only so that CEL can refuse it with a clear message (pruning
+ * would drop it silently); the ClusterSecretStore fixture covers that field of
+ * SecretKeySelector.
+ */
+const notInFixture: Record<string, string[]> = { SecretStore: ['spec.provider.local.masterKeySecretRef.namespace'] };
+
+function schemaPaths(schema: JSONSchemaProps): string[] {
+  const paths: string[] = [];
+  walkProperties(schema, (path) => paths.push(path));
+  return paths;
+}
+
+function examples(): { file: string; docs: Record<string, unknown>[] }[] {
+  return readdirSync(join(root, 'examples'))
+    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+    .sort()
+    .map((file) => {
+      const parsed = parseAllDocuments(read('examples', file));
+      for (const d of parsed) expect(d.errors, `${file} parses`).to.deep.equal([]);
+      return { file, docs: parsed.map((d) => d.toJS() as Record<string, unknown>) };
+    });
+}
+
+describe('CRDs (src/api)', () => {
+  describe('crds/ is generated from the schemas', () => {
+    it('every file in crds/ equals freshly rendered output', () => {
+      const crds = buildCrds();
+      const expected = crds.map(crdFileName).sort();
+      expect(readdirSync(join(root, 'crds')).sort(), 'crds/ holds exactly the generated files').to.deep.equal(expected);
+      for (const crd of crds) {
+        const file = crdFileName(crd);
+        expect(read('crds', file) === renderCrdYaml(crd), `crds/${file} is stale: run npm run generate:crds`).to.equal(
+          true,
+        );
+      }
+    });
+
+    it('renders YAML that parses back to the same object, under the do-not-edit header', () => {
+      for (const crd of buildCrds()) {
+        const text = renderCrdYaml(crd);
+        expect(text.startsWith(`${CRD_HEADER}\n`)).to.equal(true);
+        expect(text).to.contain('Generated by npm run generate:crds from src/api/schemas.ts; do not edit.');
+        expect(parseAllDocuments(text).map((d) => d.toJS() as unknown)).to.deep.equal([crd]);
+      }
+    });
+
+    it('names, scopes, short names, status subresource and printer columns', () => {
+      const byKind = new Map(buildCrds().map((c) => [c.spec.names.kind, c]));
+      const expectations = [
+        ['SecretStore', 'secretstores.secretsync.io', 'Namespaced', 'ss'],
+        ['ClusterSecretStore', 'clustersecretstores.secretsync.io', 'Cluster', 'css'],
+        ['ManagedSecret', 'managedsecrets.secretsync.io', 'Namespaced', 'ms'],
+      ] as const;
+      for (const [kind, name, scope, shortName] of expectations) {
+        const crd = byKind.get(kind);
+        expect(crd?.metadata.name).to.equal(name);
+        expect(crd?.spec.scope).to.equal(scope);
+        expect(crd?.spec.names.shortNames).to.deep.equal([shortName]);
+        expect(crd?.spec.versions).to.have.length(1);
+        expect(crd?.spec.versions[0]?.name).to.equal('v1alpha1');
+        expect(crd?.spec.versions[0]?.subresources).to.deep.equal({ status: {} });
+      }
+      const columns = (kind: string) =>
+        byKind.get(kind)?.spec.versions[0]?.additionalPrinterColumns.map((c) => [c.name, c.type, c.jsonPath]);
+      const ready = ['Ready', 'string', '.status.conditions[?(@.type=="Ready")].status'];
+      const reason = ['Reason', 'string', '.status.conditions[?(@.type=="Ready")].reason'];
+      const age = ['Age', 'date', '.metadata.creationTimestamp'];
+      expect(columns('SecretStore')).to.deep.equal([ready, reason, age]);
+      expect(columns('ClusterSecretStore')).to.deep.equal([ready, reason, age]);
+      expect(columns('ManagedSecret')).to.deep.equal([
+        ready,
+        reason,
+        ['Store', 'string', '.spec.storeRef.name'],
+        ['Last Sync', 'date', '.status.lastSyncTime'],
+        age,
+      ]);
+    });
+
+    it('crdObjects() returns fresh copies, and crdListPath() where each is listed', () => {
+      const a = crdObjects();
+      const b = crdObjects();
+      expect(a).to.deep.equal(b);
+      a[0]?.spec.versions[0]?.schema.openAPIV3Schema.required?.push('changed');
+      expect(crdObjects()).to.deep.equal(b);
+      expect(a.map(crdListPath)).to.deep.equal([
+        '/apis/secretsync.io/v1alpha1/secretstores',
+        '/apis/secretsync.io/v1alpha1/clustersecretstores',
+        '/apis/secretsync.io/v1alpha1/managedsecrets',
+      ]);
+    });
+  });
+
+  describe('the schemas', () => {
+    it('give every property a description (what kubectl explain shows)', () => {
+      const missing: string[] = [];
+      for (const def of KINDS) {
+        walkProperties(def.schema, (path, s) => {
+          // The API server owns metadata's schema and refuses a description on it.
+          if (path !== 'metadata' && !(s.description && s.description.trim().length > 10)) {
+            missing.push(`${def.kind} ${path}`);
+          }
+        });
+        expect(def.schema.description, `${def.kind} root`).to.be.a('string');
+      }
+      expect(missing, 'properties without a description').to.deep.equal([]);
+    });
+
+    it('have exactly the agreed defaults', () => {
+      const defaults = (schema: JSONSchemaProps) => {
+        const out: Record<string, unknown> = {};
+        walkProperties(schema, (path, s) => {
+          if (s.default !== undefined) out[path] = s.default;
+        });
+        return out;
+      };
+      const storeDefaults = { 'spec.provider.local.masterKeySecretRef.key': 'master-key' };
+      expect(defaults(secretStoreSchema)).to.deep.equal(storeDefaults);
+      expect(defaults(clusterSecretStoreSchema)).to.deep.equal(storeDefaults);
+      expect(defaults(managedSecretSchema)).to.deep.equal({
+        'spec.storeRef.kind': 'SecretStore',
+        'spec.target.type': 'Opaque',
+        'spec.target.creationPolicy': 'Owner',
+        'spec.target.deletionPolicy': 'Retain',
+        'spec.target.template.mergePolicy': 'Replace',
+        'spec.refreshInterval': '1h',
+      });
+    });
+
+    it('bound every list that holds or encloses a CEL rule, and every string a rule reads (CEL cost)', () => {
+      for (const def of KINDS) {
+        walkProperties(def.schema, (path, s) => {
+          if (s.type === 'array' && JSON.stringify(s).includes('x-kubernetes-validations')) {
+            expect(s.maxItems, `${def.kind} ${path} maxItems`).to.be.a('number');
+          }
+        });
+      }
+      const bounded = [
+        'spec.data[].secretKey',
+        'spec.refreshInterval',
+        'spec.refreshSchedule',
+        'spec.data',
+        'spec.dataFrom',
+      ];
+      for (const path of bounded) {
+        const s = schemaAt(managedSecretSchema, path);
+        expect(s.maxLength ?? s.maxItems, path).to.be.a('number');
+      }
+      expect(schemaAt(managedSecretSchema, 'spec.target.template.data').maxProperties).to.be.a('number');
+    });
+
+    it('carry the CEL rules, each with a message', () => {
+      const rules: Record<string, string[]> = {};
+      for (const def of KINDS) {
+        const list: string[] = [];
+        const collect = (path: string, s: JSONSchemaProps) => {
+          for (const r of s['x-kubernetes-validations'] ?? []) {
+            expect(r.message.length, `${def.kind} ${path}: ${r.rule}`).to.be.greaterThan(10);
+            list.push(`${path}: ${r.message}`);
+          }
+        };
+        walkProperties(def.schema, (path, s) => {
+          collect(path, s);
+          if (s.items) collect(`${path}[]`, s.items);
+        });
+        rules[def.kind] = list;
+      }
+      expect(rules.SecretStore).to.deep.equal([
+        'spec.provider: provider must set exactly one provider block (one of: local)',
+        'spec.provider.local.masterKeySecretRef: a SecretStore reads its master key from its own namespace: remove masterKeySecretRef.namespace (or use a ClusterSecretStore)',
+      ]);
+      expect(rules.ClusterSecretStore).to.include(
+        'spec.provider.local.masterKeySecretRef: a ClusterSecretStore must set masterKeySecretRef.namespace, the namespace of the Secret that holds the master key',
+      );
+      expect(rules.ManagedSecret).to.include.members([
+        'spec: a ManagedSecret needs at least one data or dataFrom item',
+        'spec.data: data[].secretKey must be unique: two items write the same key of the Secret',
+        'spec.dataFrom[]: each dataFrom item must set exactly one of extract or find',
+        'spec.dataFrom[].find: find must set exactly one of prefix or nameRegexp',
+        'spec.refreshInterval: refreshInterval must be a duration such as 30s, 15m, 1h or 0',
+        "spec.refreshSchedule: refreshSchedule must be a cron expression with 5 fields, e.g. '0 * * * *', or @hourly/@daily/@weekly/@monthly",
+      ]);
+      const provider = schemaAt(secretStoreSchema, 'spec.provider');
+      expect(provider['x-kubernetes-validations']?.[0]?.rule).to.equal('[has(self.local)].exists_one(set, set)');
+    });
+
+    it('accept Go-style durations and 0 for refreshInterval, and nothing else', () => {
+      const re = new RegExp(DURATION_PATTERN);
+      for (const ok of ['0', '1h', '15m', '30s', '500ms', '1h30m', '1.5h', '2h45m30s'])
+        expect(re.test(ok), ok).to.equal(true);
+      for (const bad of ['', 'ten minutes', '10', '1d', '-1h', '30S', '1 h', 'h', '0.5']) {
+        expect(re.test(bad), bad).to.equal(false);
+      }
+    });
+
+    it('accept for refreshSchedule what cron-parser (the controller) parses, and refuse garbage', () => {
+      // JavaScript has no (?i:…) groups: the same pattern, case-insensitive throughout.
+      const re = new RegExp(CRON_PATTERN.replaceAll('(?i:', '(?:'), 'i');
+      const parses = (s: string) => {
+        try {
+          CronExpressionParser.parse(s);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      const good = ['0 * * * *', '*/15 9-17 * * mon-fri', '0 0 1,15 JAN-JUN ?', '0 0 L * *', '0 0 * * 5#3', '@hourly'];
+      for (const s of [...good, '@daily', '@weekly', '@monthly', '@yearly', '@annually']) {
+        expect(re.test(s), `pattern accepts ${s}`).to.equal(true);
+        expect(parses(s), `cron-parser parses ${s}`).to.equal(true);
+      }
+      for (const s of ['every monday', '* * *', '* * * * * *', '0 0 15W * *', '@every 5m', '@reboot', ' 0 * * * *']) {
+        expect(re.test(s), `pattern refuses ${s}`).to.equal(false);
+      }
+    });
+
+    it('match the TypeScript types field for field', () => {
+      for (const [kind, fixture] of fixtures) {
+        const schema = schemaOf[kind];
+        if (!schema) throw new Error(kind);
+        expect(validate(schema, fixture), `${kind} fixture against the schema`).to.deep.equal([]);
+        const declared = schemaPaths(schema).filter(
+          (p) => !['apiVersion', 'kind', 'metadata'].includes(p) && !(notInFixture[kind] ?? []).includes(p),
+        );
+        const reached = pathsSet(schema, fixture);
+        expect(
+          declared.filter((p) => !reached.has(p)),
+          `${kind} schema fields that the TypeScript types lack`,
+        ).to.deep.equal([]);
+      }
+    });
+
+    it('require exactly the fields the TypeScript types require', () => {
+      const required = (schema: JSONSchemaProps, path: string) => [...(schemaAt(schema, path).required ?? [])].sort();
+      const cases: [JSONSchemaProps, string, string[]][] = [
+        [secretStoreSchema, 'spec', requiredKeysOf<SecretStoreSpec>()(['provider'])],
+        [clusterSecretStoreSchema, 'spec', requiredKeysOf<ClusterSecretStoreSpec>()(['provider'])],
+        [secretStoreSchema, 'spec.provider', requiredKeysOf<ProviderSpec>()([])],
+        [secretStoreSchema, 'spec.provider.local', requiredKeysOf<LocalProviderSpec>()(['path', 'masterKeySecretRef'])],
+        [secretStoreSchema, 'spec.provider.local.masterKeySecretRef', requiredKeysOf<SecretKeySelector>()(['name'])],
+        [
+          clusterSecretStoreSchema,
+          'spec.provider.local.masterKeySecretRef',
+          requiredKeysOf<SecretKeySelector>()(['name']),
+        ],
+        [clusterSecretStoreSchema, 'spec.conditions[]', requiredKeysOf<ClusterStoreCondition>()([])],
+        [clusterSecretStoreSchema, 'spec.conditions[].namespaceSelector', requiredKeysOf<LabelSelector>()([])],
+        [
+          clusterSecretStoreSchema,
+          'spec.conditions[].namespaceSelector.matchExpressions[]',
+          requiredKeysOf<LabelSelectorRequirement>()(['key', 'operator']),
+        ],
+        [secretStoreSchema, 'status', requiredKeysOf<StoreStatus>()([])],
+        [
+          secretStoreSchema,
+          'status.conditions[]',
+          requiredKeysOf<Condition>()(['type', 'status', 'reason', 'message', 'lastTransitionTime']),
+        ],
+        [managedSecretSchema, 'spec', requiredKeysOf<ManagedSecretSpec>()(['storeRef'])],
+        [managedSecretSchema, 'spec.storeRef', requiredKeysOf<StoreRef>()(['name'])],
+        [managedSecretSchema, 'spec.data[]', requiredKeysOf<DataItem>()(['secretKey', 'remoteRef'])],
+        [managedSecretSchema, 'spec.data[].remoteRef', requiredKeysOf<RemoteRef>()(['key'])],
+        [managedSecretSchema, 'spec.dataFrom[]', requiredKeysOf<DataFromItem>()([])],
+        [
+          managedSecretSchema,
+          'spec.dataFrom[].extract',
+          requiredKeysOf<NonNullable<DataFromItem['extract']>>()(['key']),
+        ],
+        [managedSecretSchema, 'spec.dataFrom[].find', requiredKeysOf<FindSpec>()([])],
+        [managedSecretSchema, 'spec.target', requiredKeysOf<TargetSpec>()([])],
+        [managedSecretSchema, 'spec.target.template', requiredKeysOf<TargetTemplate>()(['data'])],
+        [managedSecretSchema, 'status', requiredKeysOf<ManagedSecretStatus>()([])],
+        [
+          managedSecretSchema,
+          'status.conditions[]',
+          requiredKeysOf<Condition>()(['type', 'status', 'reason', 'message', 'lastTransitionTime']),
+        ],
+      ];
+      for (const [schema, path, keys] of cases) expect(required(schema, path), path).to.deep.equal([...keys].sort());
+    });
+
+    it('enumerate exactly the values of the TypeScript unions', () => {
+      const enumAt = (schema: JSONSchemaProps, path: string) => schemaAt(schema, path).enum;
+      expect(enumAt(managedSecretSchema, 'spec.target.creationPolicy')).to.deep.equal(
+        membersOf<CreationPolicy>()(['Owner', 'Orphan', 'Merge', 'None']),
+      );
+      expect(enumAt(managedSecretSchema, 'spec.target.deletionPolicy')).to.deep.equal(
+        membersOf<DeletionPolicy>()(['Retain', 'Delete']),
+      );
+      expect(enumAt(managedSecretSchema, 'spec.target.template.mergePolicy')).to.deep.equal(
+        membersOf<NonNullable<TargetTemplate['mergePolicy']>>()(['Replace', 'Merge']),
+      );
+      expect(enumAt(managedSecretSchema, 'spec.storeRef.kind')).to.deep.equal(
+        membersOf<NonNullable<StoreRef['kind']>>()(['SecretStore', 'ClusterSecretStore']),
+      );
+      expect(enumAt(managedSecretSchema, 'status.conditions[].status')).to.deep.equal(
+        membersOf<Condition['status']>()(['True', 'False', 'Unknown']),
+      );
+      expect(
+        enumAt(clusterSecretStoreSchema, 'spec.conditions[].namespaceSelector.matchExpressions[].operator'),
+      ).to.deep.equal(membersOf<LabelSelectorRequirement['operator']>()(['In', 'NotIn', 'Exists', 'DoesNotExist']));
+    });
+
+    it('refuse what the structural checks can see: unknown fields, bad enums, bad keys, missing fields', () => {
+      const ms = structuredClone(fullManagedSecret) as unknown as { spec: Record<string, unknown> };
+      ms.spec.refreshEvery = '1h';
+      ms.spec.target = { creationPolicy: 'Sometimes' };
+      ms.spec.data = [{ secretKey: 'not a key', remoteRef: {} }];
+      expect(validate(managedSecretSchema, ms)).to.deep.equal([
+        'spec.data[0].secretKey: does not match ^[-._a-zA-Z0-9]+$',
+        'spec.data[0].remoteRef.key: required',
+        'spec.target.creationPolicy: Sometimes is not one of Owner, Orphan, Merge, None',
+        'spec.refreshEvery: unknown field (it would be pruned)',
+      ]);
+    });
+  });
+
+  describe('examples/', () => {
+    it('holds a SecretStore, a ClusterSecretStore and a ManagedSecret', () => {
+      const kinds = examples().flatMap(({ docs }) => docs.map((d) => d.kind));
+      expect(kinds).to.include.members(['Secret', 'SecretStore', 'ClusterSecretStore', 'ManagedSecret']);
+      expect(examples().map((e) => e.file)).to.include.members(['local-store.yaml', 'managed-secret.yaml']);
+    });
+
+    it('every document parses, has the right apiVersion for its kind and fits the schema', () => {
+      for (const { file, docs } of examples()) {
+        for (const doc of docs) {
+          const where = `examples/${file} ${String(doc.kind)}`;
+          const schema = schemaOf[String(doc.kind)];
+          if (schema) {
+            expect(doc.apiVersion, where).to.equal(API_VERSION);
+            expect(validate(schema, doc), where).to.deep.equal([]);
+          } else {
+            expect(doc.kind, where).to.equal('Secret');
+            expect(doc.apiVersion, where).to.equal('v1');
+          }
+        }
+      }
+    });
+
+    it('local-store.yaml: a master key Secret and a local SecretStore at /var/lib/secretsync/store', () => {
+      const docs = examples().find((e) => e.file === 'local-store.yaml')?.docs ?? [];
+      const secret = docs.find((d) => d.kind === 'Secret') as
+        { metadata: { name: string }; stringData: Record<string, string> } | undefined;
+      const store = docs.find((d) => d.kind === 'SecretStore') as SecretStore | undefined;
+      const ref = store?.spec.provider.local?.masterKeySecretRef;
+      expect(store?.spec.provider.local?.path).to.equal('/var/lib/secretsync/store');
+      expect(ref?.name).to.equal(secret?.metadata.name);
+      expect(ref?.namespace).to.equal(undefined);
+      const key = secret?.stringData[ref?.key ?? 'master-key'] ?? '';
+      expect(Buffer.from(key, 'base64')).to.have.length(32);
+    });
+
+    it('managed-secret.yaml uses data, dataFrom and a template, with the store from local-store.yaml', () => {
+      const ms = examples()
+        .find((e) => e.file === 'managed-secret.yaml')
+        ?.docs.find((d) => d.kind === 'ManagedSecret') as ManagedSecret | undefined;
+      expect(ms?.spec.data?.length).to.be.greaterThan(0);
+      expect(ms?.spec.dataFrom?.some((d) => d.extract)).to.equal(true);
+      expect(ms?.spec.dataFrom?.some((d) => d.find)).to.equal(true);
+      expect(Object.keys(ms?.spec.target?.template?.data ?? {})).to.have.length.greaterThan(0);
+      expect(ms?.spec.storeRef.name).to.equal('local');
+    });
+  });
+});
