@@ -31,6 +31,7 @@ export interface JSONSchemaProps {
   minLength?: number;
   maxLength?: number;
   minimum?: number;
+  maximum?: number;
   minItems?: number;
   maxItems?: number;
   maxProperties?: number;
@@ -235,14 +236,174 @@ function localProviderSchema(scope: StoreScope): JSONSchemaProps {
         { minLength: 1, maxLength: 4096 },
       ),
       masterKeySecretRef: masterKeySecretRefSchema(scope),
+      decrypt: kmsDecryptSchema(scope, false),
     },
     { required: ['path', 'masterKeySecretRef'] },
   );
 }
 
+function secretKeySelectorSchema(scope: StoreScope, what: string): JSONSchemaProps {
+  const namespaced = scope === 'Namespaced';
+  return obj(
+    `The Secret and key that hold ${what}.`,
+    {
+      name: str('The name of the Secret.', { minLength: 1, maxLength: LIMITS.name }),
+      key: str('The key in the Secret.', { minLength: 1, pattern: SECRET_KEY_PATTERN, maxLength: LIMITS.name }),
+      namespace: str(
+        namespaced
+          ? 'Must not be set: a SecretStore reads Secrets from its own namespace.'
+          : 'The namespace of the Secret. Required on a ClusterSecretStore.',
+        { pattern: DNS_LABEL_PATTERN, maxLength: LIMITS.namespace },
+      ),
+    },
+    {
+      required: ['name', 'key'],
+      'x-kubernetes-validations': [
+        namespaced
+          ? {
+              rule: '!has(self.namespace)',
+              message:
+                'a SecretStore reads Secrets from its own namespace: remove namespace (or use a ClusterSecretStore)',
+            }
+          : { rule: 'has(self.namespace)', message: 'a ClusterSecretStore must set the namespace of the Secret' },
+      ],
+    },
+  );
+}
+
+function awsAuthSchema(scope: StoreScope): JSONSchemaProps {
+  const namespaced = scope === 'Namespaced';
+  return obj(
+    "How the operator authenticates to AWS. Absent: the operator's own identity (IRSA, instance profile), " +
+      (namespaced
+        ? 'which a SecretStore may use only when the cluster admin allows it (--allow-operator-identity-for-namespaced-stores).'
+        : 'always allowed for a ClusterSecretStore.'),
+    {
+      secretRef: obj(
+        'Static credentials held in Kubernetes Secrets.',
+        {
+          accessKeyIdSecretRef: secretKeySelectorSchema(scope, 'the AWS access key id'),
+          secretAccessKeySecretRef: secretKeySelectorSchema(scope, 'the AWS secret access key'),
+          sessionTokenSecretRef: secretKeySelectorSchema(scope, 'an AWS session token (optional)'),
+        },
+        { required: ['accessKeyIdSecretRef', 'secretAccessKeySecretRef'] },
+      ),
+      serviceAccountRef: obj(
+        'A per-namespace identity: the operator mints a short-lived token for this ServiceAccount (TokenRequest API) and exchanges it for roleArn with AssumeRoleWithWebIdentity.',
+        {
+          name: str('The ServiceAccount.', { minLength: 1, maxLength: LIMITS.name }),
+          namespace: str(
+            namespaced
+              ? 'Must not be set: a SecretStore may only name ServiceAccounts of its own namespace.'
+              : "The ServiceAccount's namespace. Required on a ClusterSecretStore.",
+            { pattern: DNS_LABEL_PATTERN, maxLength: LIMITS.namespace },
+          ),
+          audiences: {
+            description: 'Audiences of the token. Default: sts.amazonaws.com.',
+            type: 'array',
+            maxItems: 8,
+            items: { type: 'string', maxLength: 256 },
+          },
+        },
+        {
+          required: ['name'],
+          'x-kubernetes-validations': [
+            namespaced
+              ? {
+                  rule: '!has(self.namespace)',
+                  message:
+                    'a SecretStore may only use ServiceAccounts of its own namespace: remove serviceAccountRef.namespace',
+                }
+              : { rule: 'has(self.namespace)', message: 'a ClusterSecretStore must set serviceAccountRef.namespace' },
+          ],
+        },
+      ),
+    },
+    {
+      'x-kubernetes-validations': [
+        {
+          rule: '!(has(self.secretRef) && has(self.serviceAccountRef))',
+          message: 'auth sets at most one of secretRef or serviceAccountRef',
+        },
+      ],
+    },
+  );
+}
+
+function awsCommonProperties(scope: StoreScope): Record<string, JSONSchemaProps> {
+  return {
+    region: str('The AWS region, such as us-east-1.', { minLength: 1, maxLength: 64 }),
+    endpoint: str('Another endpoint URL (a VPC endpoint, LocalStack, moto). Absent: the regional AWS endpoint.', {
+      maxLength: 1024,
+      pattern: '^https?://',
+    }),
+    auth: awsAuthSchema(scope),
+    roleArn: str('Assume this IAM role before calling the service. Required with auth.serviceAccountRef.', {
+      maxLength: 2048,
+      pattern: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$',
+    }),
+    requestsPerSecond: {
+      description:
+        "The store's request budget, shared by every ManagedSecret that uses it (token bucket, burst twice the rate).",
+      type: 'number',
+      minimum: 0.1,
+      maximum: 10000,
+      default: 10,
+    },
+  };
+}
+
+const awsServiceAccountNeedsRole = {
+  rule: '!has(self.auth) || !has(self.auth.serviceAccountRef) || has(self.roleArn)',
+  message: 'auth.serviceAccountRef needs roleArn: the role its token is exchanged for',
+};
+
+function kmsDecryptSchema(scope: StoreScope, inherit: boolean): JSONSchemaProps {
+  const common = awsCommonProperties(scope);
+  delete common.requestsPerSecond;
+  return obj(
+    'Values fetched from the backend that are secretsync ciphertexts are decrypted with KMS in the operator, so the backend never holds plaintext.',
+    {
+      kms: obj(
+        inherit
+          ? 'The KMS to decrypt with. Absent fields are taken from the provider block.'
+          : 'The KMS to decrypt with (region required).',
+        common,
+        inherit ? {} : { required: ['region'] },
+      ),
+    },
+    { required: ['kms'] },
+  );
+}
+
+function awsProviderSchema(scope: StoreScope, description: string, withDecrypt: boolean): JSONSchemaProps {
+  return obj(
+    description,
+    { ...awsCommonProperties(scope), ...(withDecrypt ? { decrypt: kmsDecryptSchema(scope, true) } : {}) },
+    { required: ['region'], 'x-kubernetes-validations': [awsServiceAccountNeedsRole] },
+  );
+}
+
 /** The provider blocks; a new backend adds one entry here (and in ProviderSpec). */
 function providerBlocks(scope: StoreScope): Record<string, JSONSchemaProps> {
-  return { local: localProviderSchema(scope) };
+  return {
+    local: localProviderSchema(scope),
+    awsKms: awsProviderSchema(
+      scope,
+      'AWS KMS: decrypts inline ciphertexts (data[].ciphertext, made with `secretsync encrypt`) that are safe to commit to Git.',
+      false,
+    ),
+    awsSecretsManager: awsProviderSchema(
+      scope,
+      'AWS Secrets Manager: remoteRef.key is a secret name or ARN, property a field of a JSON secret, version a version id or staging label (AWSCURRENT by default).',
+      true,
+    ),
+    awsParameterStore: awsProviderSchema(
+      scope,
+      'AWS Systems Manager Parameter Store: remoteRef.key is a parameter name, version a version number or label; SecureString values are decrypted.',
+      true,
+    ),
+  };
 }
 
 /**
@@ -382,8 +543,20 @@ const dataSchema: JSONSchemaProps = {
         },
         { required: ['key'] },
       ),
+      ciphertext: str(
+        'A value encrypted with `secretsync encrypt` (KMS), safe to commit to Git; decrypted with the KMS of the store (an awsKms store, or a store with decrypt.kms). Set instead of remoteRef.',
+        { minLength: 1, maxLength: 262144, pattern: '^secretsync:v1:[A-Za-z0-9_-]+$' },
+      ),
     },
-    { required: ['secretKey', 'remoteRef'] },
+    {
+      required: ['secretKey'],
+      'x-kubernetes-validations': [
+        {
+          rule: 'has(self.remoteRef) != has(self.ciphertext)',
+          message: 'each data item sets exactly one of remoteRef or ciphertext',
+        },
+      ],
+    },
   ),
 };
 
@@ -410,6 +583,7 @@ const dataFromSchema: JSONSchemaProps = {
             minLength: 1,
             maxLength: 1024,
           }),
+          tags: stringMap('Secrets Manager: only secrets that carry all of these tags.', { maxProperties: 16 }),
         },
         {
           'x-kubernetes-validations': [

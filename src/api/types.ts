@@ -40,11 +40,70 @@ export interface LocalProviderSpec {
   path: string;
   /** Secret that holds the 32-byte master key (raw or base64) that wraps the per-entry data keys. */
   masterKeySecretRef: SecretKeySelector;
+  /** Values in the store that are secretsync ciphertexts are decrypted with KMS (region required here). */
+  decrypt?: KmsDecryptSpec;
+}
+
+/** Static AWS credentials from Secrets in the store's namespace (or, on a ClusterSecretStore, the refs' namespace). */
+export interface AwsSecretRefAuth {
+  accessKeyIdSecretRef: SecretKeySelector;
+  secretAccessKeySecretRef: SecretKeySelector;
+  sessionTokenSecretRef?: SecretKeySelector;
+}
+
+/** A per-namespace identity: a token for this ServiceAccount, exchanged with AssumeRoleWithWebIdentity for `roleArn`. */
+export interface AwsServiceAccountAuth {
+  name: string;
+  /** Only on a ClusterSecretStore; a SecretStore may only name ServiceAccounts of its own namespace. */
+  namespace?: string;
+  /** Token audiences. Default `["sts.amazonaws.com"]`. */
+  audiences?: string[];
+}
+
+/** How the operator authenticates to AWS. Absent: the operator's own identity (the default credential chain). */
+export interface AwsAuthSpec {
+  secretRef?: AwsSecretRefAuth;
+  serviceAccountRef?: AwsServiceAccountAuth;
+}
+
+/** Settings shared by every AWS provider block. */
+export interface AwsCommonSpec {
+  region: string;
+  /** Another endpoint (moto, LocalStack, a VPC endpoint). */
+  endpoint?: string;
+  auth?: AwsAuthSpec;
+  /** Assume this role (after the credentials above) before calling the service. Required with serviceAccountRef. */
+  roleArn?: string;
+  /** The store's request budget, shared by every ManagedSecret that uses it. Default 10. */
+  requestsPerSecond?: number;
+}
+
+/**
+ * Client-side decryption: values fetched from the backend that are secretsync
+ * ciphertexts are decrypted with KMS in the operator, so the backend never
+ * holds plaintext. Absent fields inherit from the provider block (AWS providers).
+ */
+export interface KmsDecryptSpec {
+  kms: Partial<AwsCommonSpec>;
+}
+
+/** Inline KMS ciphertexts (`data[].ciphertext`) decrypted with this region's KMS. */
+export type AwsKmsProviderSpec = AwsCommonSpec;
+
+export interface AwsSecretsManagerProviderSpec extends AwsCommonSpec {
+  decrypt?: KmsDecryptSpec;
+}
+
+export interface AwsParameterStoreProviderSpec extends AwsCommonSpec {
+  decrypt?: KmsDecryptSpec;
 }
 
 /** Exactly one provider block is set (CEL enforces it). New providers add a field here. */
 export interface ProviderSpec {
   local?: LocalProviderSpec;
+  awsKms?: AwsKmsProviderSpec;
+  awsSecretsManager?: AwsSecretsManagerProviderSpec;
+  awsParameterStore?: AwsParameterStoreProviderSpec;
 }
 
 export interface LabelSelectorRequirement {
@@ -104,14 +163,22 @@ export interface RemoteRef {
 
 export interface DataItem {
   secretKey: string;
-  remoteRef: RemoteRef;
+  /** Where the value lives in the store. Exactly one of remoteRef and ciphertext. */
+  remoteRef?: RemoteRef;
+  /** A KMS ciphertext made by `secretsync encrypt`, safe to commit; decrypted with the store's KMS. */
+  ciphertext?: string;
 }
+
+/** Where a ciphertext may be used; part of its header and of the KMS encryption context. */
+export type CiphertextScope = 'strict' | 'namespace' | 'cluster';
 
 export interface FindSpec {
   /** Entries whose name starts with this prefix. */
   prefix?: string;
   /** Entries whose name matches this regular expression. */
   nameRegexp?: string;
+  /** Secrets Manager: only secrets carrying all of these tags. */
+  tags?: Record<string, string>;
 }
 
 export interface DataFromItem {
@@ -196,4 +263,5 @@ export const Reasons = {
   WriteFailed: 'WriteFailed',
   Valid: 'Valid',
   InvalidProviderConfig: 'InvalidProviderConfig',
+  DecryptFailed: 'DecryptFailed',
 } as const;

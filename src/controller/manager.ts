@@ -18,6 +18,7 @@ import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
 import {
+  DecryptError,
   KeyNotFoundError,
   ProviderConfigError,
   type ProviderClient,
@@ -37,6 +38,7 @@ import { dataHmac, loadOrCreateHmacKey } from '../secrets/hmac.js';
 import { renderTemplates, TemplateError } from '../secrets/template.js';
 import { getCondition, setCondition } from './conditions.js';
 import { EventRecorder, type EventTarget } from './events.js';
+import { FetchCache } from './fetch-cache.js';
 import { LeaderElector } from './leader.js';
 import { namespaceAllowed } from './selectors.js';
 import { nextRefreshDelay, parseDuration } from './schedule.js';
@@ -63,6 +65,8 @@ export interface ManagerOptions {
   storeCheckIntervalMs?: number;
   /** How long a provider client (and the master key it read) is reused. */
   providerClientTtlMs?: number;
+  /** Let namespaced SecretStores use the operator's own cloud identity (default off). */
+  allowOperatorIdentityForNamespacedStores?: boolean;
 }
 
 type NamespaceObject = KubeObject;
@@ -80,6 +84,31 @@ const keyOf = {
   ss: (ns: string, name: string) => `ss/${ns}/${name}`,
   css: (name: string) => `css/${name}`,
 };
+
+/** How long a fetched value is shared: below the refresh interval that asked for it, at most 5 minutes. */
+const fetchTtl = (intervalMs: number): number => (intervalMs > 0 ? Math.min(intervalMs / 2, 5 * 60_000) : 60_000);
+
+const CIPHERTEXT_PREFIX = 'secretsync:v1:';
+const isSecretsyncCiphertext = (value: string): boolean => value.startsWith(CIPHERTEXT_PREFIX);
+
+/** Wraps a provider client so that every real backend call is counted and timed (cache hits are not). */
+function meteredClient(
+  client: ProviderClient,
+  observe: <T>(operation: string, call: () => Promise<T>) => Promise<T>,
+): ProviderClient {
+  const metered: ProviderClient = {
+    getValue: (ref) => observe('getValue', () => client.getValue(ref)),
+    getProperties: (key, version) => observe('getProperties', () => client.getProperties(key, version)),
+    find: (query) => observe('find', () => client.find(query)),
+    check: () => client.check(),
+    close: () => client.close(),
+  };
+  const getValues = client.getValues?.bind(client);
+  if (getValues) metered.getValues = (refs) => observe('getValues', () => getValues(refs));
+  const decrypt = client.decrypt?.bind(client);
+  if (decrypt) metered.decrypt = decrypt;
+  return metered;
+}
 
 /** Secret keys may hold only these characters; entry names found by `find` are mapped onto them. */
 const toSecretKey = (name: string) => name.replace(/[^-._a-zA-Z0-9]/g, '_');
@@ -107,6 +136,7 @@ export class Manager {
   private readonly secrets: InformerGroup<SecretObject>;
   private readonly events: EventRecorder;
   private readonly state = new Map<string, SyncState>();
+  private readonly fetchCache: FetchCache;
   private readonly clients = new Map<
     string,
     { client: ProviderClient; generation: number; at: number; provider: string }
@@ -158,6 +188,7 @@ export class Manager {
       },
     });
     this.events = new EventRecorder(this.client, this.log, options.operatorNamespace);
+    this.fetchCache = new FetchCache({ onResult: (result) => this.metrics.fetchCache.inc({ result }) });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.wireHandlers();
   }
@@ -209,6 +240,7 @@ export class Manager {
     const ns = store.metadata.namespace ?? '';
     const storeKey = kind === 'SecretStore' ? keyOf.ss(ns, store.metadata.name) : keyOf.css(store.metadata.name);
     this.dropClient(storeKey);
+    this.fetchCache.invalidate(storeKey);
     if (deleted) this.queue.cancel(storeKey);
     else this.queue.add(storeKey);
     for (const ms of this.managedSecrets.list()) {
@@ -352,9 +384,34 @@ export class Manager {
     return { store, storeKey: keyOf.css(name) };
   }
 
-  private providerContext(store: AnyStore): ProviderContext {
+  private providerContext(store: AnyStore, provider: string): ProviderContext {
     return {
       storeNamespace: store.kind === 'SecretStore' ? store.metadata.namespace : undefined,
+      allowOperatorIdentityForNamespacedStores: this.options.allowOperatorIdentityForNamespacedStores === true,
+      observe: (operation, call) => this.metrics.observeProvider(provider, operation, call),
+      requestServiceAccountToken: async (namespace, name, audiences, expirationSeconds) => {
+        try {
+          const res = await this.client.request<{ status?: { token?: string } }>(
+            'POST',
+            `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
+            {
+              body: {
+                apiVersion: 'authentication.k8s.io/v1',
+                kind: 'TokenRequest',
+                spec: { audiences, expirationSeconds },
+              },
+            },
+          );
+          if (!res.status?.token)
+            throw new ProviderConfigError(`TokenRequest for ServiceAccount ${namespace}/${name} returned no token`);
+          return res.status.token;
+        } catch (err) {
+          if (isNotFound(err)) throw new ProviderConfigError(`ServiceAccount ${namespace}/${name} not found`);
+          if (err instanceof KubeApiError && err.status === 403)
+            throw new ProviderConfigError(`not allowed to request a token for ServiceAccount ${namespace}/${name}`);
+          throw err;
+        }
+      },
       readSecretKey: async (namespace, name, key) => {
         let secret: SecretObject;
         try {
@@ -382,9 +439,14 @@ export class Manager {
     if (cached) this.dropClient(storeKey);
     const provider = providerFor(store.spec.provider);
     const client = await this.metrics.observeProvider(provider.name, 'connect', () =>
-      provider.connect(store, this.providerContext(store)),
+      provider.connect(store, this.providerContext(store, provider.name)),
     );
-    const entry = { client, generation: store.metadata.generation ?? 0, at: Date.now(), provider: provider.name };
+    const entry = {
+      client: meteredClient(client, (operation, call) => this.metrics.observeProvider(provider.name, operation, call)),
+      generation: store.metadata.generation ?? 0,
+      at: Date.now(),
+      provider: provider.name,
+    };
     this.clients.set(storeKey, entry);
     return entry;
   }
@@ -528,7 +590,8 @@ export class Manager {
 
     const end = this.metrics.syncDuration.startTimer();
     try {
-      await this.sync(ms, key, state, existing, now);
+      // A force-sync asks for fresh values; otherwise reads shared within the cycle are fine.
+      await this.sync(ms, key, state, existing, now, forced ? 0 : fetchTtl(intervalMs));
       if (forceValue !== undefined) state.forceSeen = forceValue;
     } finally {
       end();
@@ -543,32 +606,48 @@ export class Manager {
   private async fetchValues(
     ms: ManagedSecret,
     client: ProviderClient,
-    provider: string,
+    storeKey: string,
+    ttlMs: number,
     existing: SecretObject | undefined,
   ): Promise<{ values: Record<string, string>; missing: string[] }> {
     const values: Record<string, string> = {};
     const missing: string[] = [];
-    for (const item of ms.spec.data ?? []) {
-      try {
-        values[item.secretKey] = await this.metrics.observeProvider(provider, 'getValue', () =>
-          client.getValue(item.remoteRef),
-        );
-      } catch (err) {
-        if (!(err instanceof KeyNotFoundError)) throw err;
-        missing.push(
-          item.remoteRef.property ? `${item.remoteRef.key}[${item.remoteRef.property}]` : item.remoteRef.key,
-        );
-      }
-    }
+    const decrypt = client.decrypt?.bind(client);
+    // Fetched concurrently, so that reads of one backend can be batched and shared.
+    await Promise.all(
+      (ms.spec.data ?? []).map(async (item) => {
+        const binding = {
+          namespace: ms.metadata.namespace ?? '',
+          managedSecret: ms.metadata.name,
+          secretKey: item.secretKey,
+        };
+        if (item.ciphertext !== undefined) {
+          if (!decrypt)
+            throw new DecryptError(
+              `data "${item.secretKey}" carries a ciphertext, but the store has no KMS to decrypt it`,
+            );
+          values[item.secretKey] = await decrypt(item.ciphertext, binding);
+          return;
+        }
+        const ref = item.remoteRef;
+        if (!ref) return;
+        try {
+          const value = await this.fetchCache.getValue(storeKey, client, ref, ttlMs);
+          // Client-side decryption: the backend holds only a secretsync ciphertext.
+          values[item.secretKey] = decrypt && isSecretsyncCiphertext(value) ? await decrypt(value, binding) : value;
+        } catch (err) {
+          if (!(err instanceof KeyNotFoundError)) throw err;
+          missing.push(ref.property ? `${ref.key}[${ref.property}]` : ref.key);
+        }
+      }),
+    );
     for (const item of ms.spec.dataFrom ?? []) {
       if (item.extract) {
         const extract = item.extract;
         try {
           Object.assign(
             values,
-            await this.metrics.observeProvider(provider, 'getProperties', () =>
-              client.getProperties(extract.key, extract.version),
-            ),
+            await this.fetchCache.getProperties(storeKey, client, extract.key, extract.version, ttlMs),
           );
         } catch (err) {
           if (!(err instanceof KeyNotFoundError)) throw err;
@@ -576,7 +655,7 @@ export class Manager {
         }
       } else if (item.find) {
         const query = item.find;
-        const found = await this.metrics.observeProvider(provider, 'find', () => client.find(query));
+        const found = await this.fetchCache.find(storeKey, client, query, ttlMs);
         for (const [name, props] of found) {
           const relative = query.prefix && name.startsWith(query.prefix) ? name.slice(query.prefix.length) : name;
           values[toSecretKey(relative.replace(/^\/+/, ''))] = entryValue(props);
@@ -601,6 +680,7 @@ export class Manager {
     state: SyncState,
     existing: SecretObject | undefined,
     now: number,
+    ttlMs: number,
   ): Promise<void> {
     const resolved = this.resolveStore(ms);
     if ('reason' in resolved) {
@@ -612,8 +692,8 @@ export class Manager {
 
     let values: Record<string, string>;
     try {
-      const { client, provider } = await this.providerClient(storeKey, store);
-      const fetched = await this.fetchValues(ms, client, provider, existing);
+      const { client } = await this.providerClient(storeKey, store);
+      const fetched = await this.fetchValues(ms, client, storeKey, ttlMs, existing);
       if (fetched.missing.length > 0 && (ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain') {
         await this.fail(
           ms,
@@ -632,7 +712,9 @@ export class Manager {
         values = template.mergePolicy === 'Merge' ? { ...values, ...rendered } : rendered;
       }
     } catch (err) {
-      if (err instanceof TemplateError) {
+      if (err instanceof DecryptError) {
+        await this.fail(ms, key, state, Reasons.DecryptFailed, `${storeName}: ${err.message}`, false);
+      } else if (err instanceof TemplateError) {
         await this.fail(ms, key, state, Reasons.InvalidTemplate, err.message, false);
       } else if (err instanceof ProviderConfigError) {
         this.dropClient(storeKey);

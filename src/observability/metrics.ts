@@ -42,6 +42,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly fetchCache = new Counter({
+    name: 'secretsync_fetch_cache_total',
+    help: 'Remote reads by outcome: hit (served from the shared cache), shared (joined an in-flight read), miss (a backend read)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly kubeWrites = new Counter({
     name: 'secretsync_kube_writes_total',
     help: 'Writes to the Kubernetes API by resource and verb',

@@ -11,6 +11,19 @@ export interface ProviderContext {
   readSecretKey(namespace: string, name: string, key: string): Promise<Buffer>;
   /** The namespace a namespaced SecretStore lives in; undefined for a ClusterSecretStore. */
   storeNamespace: string | undefined;
+  /** Mints a short-lived token for a ServiceAccount with the TokenRequest API (for AssumeRoleWithWebIdentity). */
+  requestServiceAccountToken(namespace: string, name: string, audiences: string[], expirationSeconds: number): Promise<string>;
+  /** Whether a namespaced SecretStore may use the operator's own cloud identity (operator flag, default off). */
+  allowOperatorIdentityForNamespacedStores: boolean;
+  /** Counts and times one backend request (metrics by provider and operation); errors pass through. */
+  observe<T>(operation: string, call: () => Promise<T>): Promise<T>;
+}
+
+/** Where an inline or fetched ciphertext is being used: the KMS encryption context is built from this. */
+export interface CiphertextBinding {
+  namespace: string;
+  managedSecret: string;
+  secretKey: string;
 }
 
 /** A client for one store, built from its spec, reused across syncs until the spec or credentials change. */
@@ -21,6 +34,19 @@ export interface ProviderClient {
   getProperties(key: string, version?: string): Promise<Properties>;
   /** Entries whose names match (`dataFrom.find`): entry name → properties. */
   find(query: { prefix?: string; nameRegexp?: string }): Promise<Map<string, Properties>>;
+  /**
+   * Many values in one backend round trip where the backend allows it
+   * (Secrets Manager BatchGetSecretValue). Keys of the result are `refKey(ref)`;
+   * a missing key maps to a KeyNotFoundError. Optional: the controller falls
+   * back to getValue.
+   */
+  getValues?(refs: RemoteRef[]): Promise<Map<string, string | KeyNotFoundError>>;
+  /**
+   * Decrypts a secretsync ciphertext (inline `data[].ciphertext`, or a fetched
+   * value when the store declares `decrypt.kms`). Absent when the store has no
+   * KMS configured. Throws DecryptError when the ciphertext does not belong here.
+   */
+  decrypt?(ciphertext: string, binding: CiphertextBinding): Promise<string>;
   /** A real reachability/credential check for the store's Ready condition. */
   check(): Promise<void>;
   close(): Promise<void>;
@@ -58,4 +84,17 @@ export class ProviderError extends Error {
     super(message, options);
     this.name = 'ProviderError';
   }
+}
+
+/** A ciphertext that cannot be decrypted here (wrong place, wrong key, tampered). Never carries plaintext. */
+export class DecryptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DecryptError';
+  }
+}
+
+/** The identity of a remote reference, for caches and batch results. */
+export function refKey(ref: RemoteRef): string {
+  return JSON.stringify([ref.key, ref.property ?? null, ref.version ?? null]);
 }

@@ -19,6 +19,7 @@ export interface RunFlags {
   hmacSecret: string;
   kubeQps: number;
   kubeBurst: number;
+  allowOperatorIdentityForNamespacedStores: boolean;
 }
 
 const positiveInt = (name: string) => (value: string) => {
@@ -109,6 +110,15 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .argParser(positiveInt('--kube-qps')),
     )
     .addOption(
+      new Option(
+        '--allow-operator-identity-for-namespaced-stores <bool>',
+        "let namespaced SecretStores use the operator's own cloud identity (off: a namespace cannot borrow the operator's power)",
+      )
+        .env('SECRETSYNC_ALLOW_OPERATOR_IDENTITY_FOR_NAMESPACED_STORES')
+        .default(false)
+        .argParser(bool),
+    )
+    .addOption(
       new Option('--kube-burst <n>', 'Kubernetes API request burst')
         .env('SECRETSYNC_KUBE_BURST')
         .default(400)
@@ -140,6 +150,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     hmacSecretName: flags.hmacSecret,
     qps: flags.kubeQps,
     burst: flags.kubeBurst,
+    allowOperatorIdentityForNamespacedStores: flags.allowOperatorIdentityForNamespacedStores,
   });
   const onSignal = () => void manager.stop();
   process.once('SIGTERM', onSignal);

@@ -3,26 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, type CliIo } from '../../../src/cli/main.js';
+import { main } from '../../../src/cli/main.js';
+import { captureIo, type CapturedIo } from '../helpers/index.js';
 
 const SECRET = 's3cret-value-0123';
 
-interface Captured extends CliIo {
-  outLines: string[];
-  errLines: string[];
-}
 
-function captureIo(stdin: Buffer | string = ''): Captured {
-  const outLines: string[] = [];
-  const errLines: string[] = [];
-  return {
-    outLines,
-    errLines,
-    out: (l) => outLines.push(l),
-    err: (l) => errLines.push(l),
-    readStdin: async () => Buffer.from(stdin),
-  };
-}
 
 describe('secretsync store', () => {
   let tmp: string;
@@ -61,14 +47,14 @@ describe('secretsync store', () => {
     args: string[],
     stdin: Buffer | string = '',
     common = true,
-  ): Promise<Captured & { code: number }> {
+  ): Promise<CapturedIo & { code: number }> {
     const io = captureIo(stdin);
     const extra = common ? ['--dir', dir, '--master-key-file', keyFile] : [];
     const code = await main(['node', 'secretsync', 'store', ...args, ...extra], io);
     return Object.assign(io, { code });
   }
 
-  function expectFailure(r: Captured & { code: number }, message: RegExp): void {
+  function expectFailure(r: CapturedIo & { code: number }, message: RegExp): void {
     expect(r.code, r.errLines.join('\n')).to.not.equal(0);
     expect(r.errLines.join('\n')).to.match(message);
     expect(r.outLines).to.deep.equal([]);

@@ -1,18 +1,8 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { main, type CliIo } from '../../../src/cli/main.js';
+import { main } from '../../../src/cli/main.js';
+import { captureIo } from '../helpers/index.js';
 
-function captureIo(): CliIo & { outLines: string[]; errLines: string[] } {
-  const outLines: string[] = [];
-  const errLines: string[] = [];
-  return {
-    outLines,
-    errLines,
-    out: (l) => outLines.push(l),
-    err: (l) => errLines.push(l),
-    readStdin: async () => Buffer.alloc(0),
-  };
-}
 
 describe('secretsync CLI', () => {
   it('version prints the version from package.json', async () => {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { rejectionOf } from '../../helpers/index.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,11 @@ function memoryContext(
   return {
     reads,
     storeNamespace,
+    allowOperatorIdentityForNamespacedStores: false,
+    observe: (_operation, call) => call(),
+    requestServiceAccountToken: async () => {
+      throw new Error('not used by the local provider');
+    },
     async readSecretKey(namespace, name, key) {
       reads.push(`${namespace}/${name}/${key}`);
       const value = secrets[`${namespace}/${name}`]?.[key];
@@ -51,15 +57,6 @@ function clusterStore(local: LocalProviderSpec): ClusterSecretStore {
   };
 }
 
-async function rejectionOf(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof Error) return err;
-    throw new Error(`rejected with a non-Error: ${String(err)}`);
-  }
-  throw new Error('expected a rejection, but the promise resolved');
-}
 
 describe('local provider', () => {
   let dir: string;

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { rejectionOf } from '../../helpers/index.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
@@ -14,16 +15,6 @@ import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../../../.
 
 const SECRET = 'hunter2-correct-horse-battery';
 
-/** The rejection of a promise, for assertions on its class and message. */
-async function rejectionOf(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof Error) return err;
-    throw new Error(`rejected with a non-Error: ${String(err)}`);
-  }
-  throw new Error('expected a rejection, but the promise resolved');
-}
 
 function fileOf(dir: string, name: string): string {
   return join(dir, `${createHash('sha256').update(name).digest('hex')}.json`);

@@ -1,0 +1,167 @@
+import type { RemoteRef } from '../api/types.js';
+import { KeyNotFoundError, refKey, type Properties, type ProviderClient } from '../providers/provider.js';
+
+export interface FetchCacheOptions {
+  /** Most entries kept; the oldest go first. */
+  maxEntries?: number;
+  /** How long getValue calls wait to be batched into one getValues call. */
+  batchWindowMs?: number;
+  /** Most refs in one getValues call. */
+  maxBatch?: number;
+  /** Counts hits (served from cache), shared (joined an in-flight fetch) and misses. */
+  onResult?: (result: 'hit' | 'shared' | 'miss') => void;
+}
+
+interface Entry {
+  value: unknown;
+  at: number;
+}
+
+interface PendingBatch {
+  client: ProviderClient;
+  refs: Map<string, { ref: RemoteRef; resolve: (v: string | KeyNotFoundError) => void; reject: (e: unknown) => void }>;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One backend read per remote key per refresh cycle, however many
+ * ManagedSecrets use it: concurrent reads of the same key share one request,
+ * results are kept for a TTL the caller chooses (below the shortest refresh
+ * interval that uses the key), and single-key reads of a backend that can batch
+ * are gathered into one batch request. Missing keys are remembered too.
+ * Values live only in memory, bounded by count and time.
+ */
+export class FetchCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+  private readonly batches = new Map<string, PendingBatch>();
+  private readonly maxEntries: number;
+  private readonly batchWindowMs: number;
+  private readonly maxBatch: number;
+
+  constructor(private readonly options: FetchCacheOptions = {}) {
+    this.maxEntries = options.maxEntries ?? 50_000;
+    this.batchWindowMs = options.batchWindowMs ?? 5;
+    this.maxBatch = options.maxBatch ?? 20;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Forgets everything read from one store (its spec changed, or a force-sync asked for fresh values). */
+  invalidate(storeKey: string): void {
+    const prefix = `${storeKey}\n`;
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
+  }
+
+  async getValue(storeKey: string, client: ProviderClient, ref: RemoteRef, ttlMs: number): Promise<string> {
+    const result = await this.cached(`${storeKey}\nv\n${refKey(ref)}`, ttlMs, () =>
+      client.getValues ? this.batched(storeKey, client, ref) : client.getValue(ref).catch(keyNotFoundAsValue),
+    );
+    if (result instanceof KeyNotFoundError) throw result;
+    return result as string;
+  }
+
+  async getProperties(
+    storeKey: string,
+    client: ProviderClient,
+    key: string,
+    version: string | undefined,
+    ttlMs: number,
+  ): Promise<Properties> {
+    const result = await this.cached(`${storeKey}\np\n${JSON.stringify([key, version ?? null])}`, ttlMs, () =>
+      client.getProperties(key, version).catch(keyNotFoundAsValue),
+    );
+    if (result instanceof KeyNotFoundError) throw result;
+    return result as Properties;
+  }
+
+  async find(
+    storeKey: string,
+    client: ProviderClient,
+    query: { prefix?: string; nameRegexp?: string; tags?: Record<string, string> },
+    ttlMs: number,
+  ): Promise<Map<string, Properties>> {
+    return (await this.cached(`${storeKey}\nf\n${JSON.stringify(query)}`, ttlMs, () => client.find(query))) as Map<
+      string,
+      Properties
+    >;
+  }
+
+  private async cached(key: string, ttlMs: number, load: () => Promise<unknown>): Promise<unknown> {
+    const now = Date.now();
+    const entry = this.entries.get(key);
+    if (entry && now - entry.at < ttlMs) {
+      this.options.onResult?.('hit');
+      return entry.value;
+    }
+    const running = this.inFlight.get(key);
+    if (running) {
+      this.options.onResult?.('shared');
+      return running;
+    }
+    this.options.onResult?.('miss');
+    const promise = load().then(
+      (value) => {
+        this.inFlight.delete(key);
+        this.store(key, value);
+        return value;
+      },
+      (err: unknown) => {
+        this.inFlight.delete(key);
+        throw err;
+      },
+    );
+    this.inFlight.set(key, promise);
+    return promise;
+  }
+
+  private store(key: string, value: unknown): void {
+    this.entries.delete(key);
+    this.entries.set(key, { value, at: Date.now() });
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+  }
+
+  private batched(storeKey: string, client: ProviderClient, ref: RemoteRef): Promise<string | KeyNotFoundError> {
+    return new Promise((resolve, reject) => {
+      let batch = this.batches.get(storeKey);
+      if (!batch || batch.client !== client) {
+        batch = { client, refs: new Map(), timer: setTimeout(() => this.flush(storeKey), this.batchWindowMs) };
+        this.batches.set(storeKey, batch);
+      }
+      batch.refs.set(refKey(ref), { ref, resolve, reject });
+      if (batch.refs.size >= this.maxBatch) this.flush(storeKey);
+    });
+  }
+
+  private flush(storeKey: string): void {
+    const batch = this.batches.get(storeKey);
+    if (!batch) return;
+    this.batches.delete(storeKey);
+    clearTimeout(batch.timer);
+    const waiting = [...batch.refs.values()];
+    const getValues = batch.client.getValues?.bind(batch.client);
+    if (!getValues) return;
+    getValues(waiting.map((w) => w.ref)).then(
+      (results) => {
+        for (const w of waiting) {
+          const value = results.get(refKey(w.ref));
+          if (value === undefined) w.resolve(new KeyNotFoundError(`key ${w.ref.key} not found`, w.ref.key));
+          else w.resolve(value);
+        }
+      },
+      (err: unknown) => {
+        for (const w of waiting) w.reject(err);
+      },
+    );
+  }
+}
+
+function keyNotFoundAsValue(err: unknown): KeyNotFoundError {
+  if (err instanceof KeyNotFoundError) return err;
+  throw err;
+}
