@@ -12,6 +12,8 @@ import {
   API_VERSION,
   GROUP,
   VERSION,
+  type AwsAuthSpec,
+  type AwsCommonSpec,
   type ClusterSecretStore,
   type ManagedSecret,
   type SecretStore,
@@ -68,6 +70,21 @@ describe('the secretsync.io CRDs on a real API server', () => {
       },
     },
   });
+  const awsSecretRefAuth = (namespace?: string): AwsAuthSpec => {
+    const ref = (key: string) => ({ name: 'aws-credentials', key, ...(namespace ? { namespace } : {}) });
+    return {
+      secretRef: { accessKeyIdSecretRef: ref('access-key-id'), secretAccessKeySecretRef: ref('secret-access-key') },
+    };
+  };
+  const roleArn = 'arn:aws:iam::123456789012:role/secretsync';
+  const awsStore = (block: 'awsKms' | 'awsSecretsManager' | 'awsParameterStore', aws: AwsCommonSpec): SecretStore => ({
+    ...validStore(),
+    spec: { provider: { [block]: aws } },
+  });
+  const awsClusterStore = (
+    block: 'awsKms' | 'awsSecretsManager' | 'awsParameterStore',
+    aws: AwsCommonSpec,
+  ): ClusterSecretStore => ({ ...validClusterStore(), spec: { provider: { [block]: aws } } });
   const validManagedSecret = (): ManagedSecret => ({
     apiVersion: API_VERSION,
     kind: 'ManagedSecret',
@@ -195,6 +212,62 @@ describe('the secretsync.io CRDs on a real API server', () => {
       });
     }
 
+    it('accepts an awsSecretsManager SecretStore with region and auth.secretRef, and defaults requestsPerSecond', async () => {
+      const created = await createStore(
+        awsStore('awsSecretsManager', { region: 'eu-west-1', auth: awsSecretRefAuth() }),
+      );
+      const sm = created.spec.provider.awsSecretsManager;
+      expect(sm?.region).to.equal('eu-west-1');
+      expect(sm?.auth?.secretRef?.accessKeyIdSecretRef).to.deep.equal({
+        name: 'aws-credentials',
+        key: 'access-key-id',
+      });
+      expect(sm?.requestsPerSecond).to.equal(10);
+    });
+
+    it('accepts an awsKms ClusterSecretStore with auth.serviceAccountRef (namespace set) and roleArn', async () => {
+      const created = await createClusterStore(
+        awsClusterStore('awsKms', {
+          region: 'eu-west-1',
+          endpoint: 'http://moto.test:5000',
+          auth: { serviceAccountRef: { name: 'app', namespace: 'team-a', audiences: ['sts.amazonaws.com'] } },
+          roleArn,
+          requestsPerSecond: 2.5,
+        }),
+      );
+      const kms = created.spec.provider.awsKms;
+      expect(kms?.auth?.serviceAccountRef).to.deep.equal({
+        name: 'app',
+        namespace: 'team-a',
+        audiences: ['sts.amazonaws.com'],
+      });
+      expect(kms?.roleArn).to.equal(roleArn);
+      expect(kms?.requestsPerSecond).to.equal(2.5);
+    });
+
+    it('accepts an awsParameterStore store with decrypt.kms, whose absent fields (region too) come from the block', async () => {
+      const store = awsStore('awsParameterStore', { region: 'eu-west-1' });
+      const kmsRole = 'arn:aws:iam::123456789012:role/kms-decrypt';
+      if (store.spec.provider.awsParameterStore)
+        store.spec.provider.awsParameterStore.decrypt = { kms: { roleArn: kmsRole } };
+      const created = await createStore(store);
+      expect(created.spec.provider.awsParameterStore?.decrypt).to.deep.equal({ kms: { roleArn: kmsRole } });
+    });
+
+    it('accepts a local store with decrypt.kms {region}', async () => {
+      const store = validStore();
+      if (store.spec.provider.local) store.spec.provider.local.decrypt = { kms: { region: 'eu-west-1' } };
+      const created = await createStore(store);
+      expect(created.spec.provider.local?.decrypt).to.deep.equal({ kms: { region: 'eu-west-1' } });
+    });
+
+    it('accepts a data item with a ciphertext and no remoteRef', async () => {
+      const ms = validManagedSecret();
+      ms.spec.data = [{ secretKey: 'api-token', ciphertext: 'secretsync:v1:AbC_-9' }];
+      const created = await createManagedSecret(ms);
+      expect(created.spec.data).to.deep.equal([{ secretKey: 'api-token', ciphertext: 'secretsync:v1:AbC_-9' }]);
+    });
+
     it('keeps status apart from spec (status subresource) and shows it in the printer columns', async () => {
       const ms = await createManagedSecret(validManagedSecret());
       const name = ms.metadata.name;
@@ -242,15 +315,111 @@ describe('the secretsync.io CRDs on a real API server', () => {
 
   describe('invalid objects are refused with a clear message', () => {
     it('a store with no provider block (the rule is "exactly one": [has(self.local), ...].exists_one)', async () => {
-      // Unknown fields are pruned before validation, so "two providers" cannot be sent while only
-      // local exists; the same rule refuses zero blocks.
       const store = validStore();
       store.spec.provider = {};
-      await expectRefused(createStore(store), 'provider must set exactly one provider block (one of: local)');
+      await expectRefused(
+        createStore(store),
+        'provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore)',
+      );
       const css = validClusterStore();
       css.spec.provider = {};
       await expectRefused(createClusterStore(css), 'provider must set exactly one provider block');
     });
+
+    it('a store with two provider blocks (local and awsKms)', async () => {
+      const store = validStore();
+      store.spec.provider.awsKms = { region: 'eu-west-1' };
+      await expectRefused(createStore(store), 'provider must set exactly one provider block');
+      const css = validClusterStore();
+      css.spec.provider.awsKms = { region: 'eu-west-1' };
+      await expectRefused(createClusterStore(css), 'provider must set exactly one provider block');
+    });
+
+    it('an AWS block without region, or a local decrypt.kms without region', async () => {
+      // Deliberately not an AwsCommonSpec: region is missing.
+      const noRegion = awsStore('awsSecretsManager', { auth: awsSecretRefAuth() } as unknown as AwsCommonSpec);
+      await expectRefused(createStore(noRegion), 'spec.provider.awsSecretsManager.region', 'Required value');
+      const local = validStore();
+      if (local.spec.provider.local) local.spec.provider.local.decrypt = { kms: { endpoint: 'http://moto.test:5000' } };
+      await expectRefused(createStore(local), 'spec.provider.local.decrypt.kms.region', 'Required value');
+    });
+
+    it('auth.serviceAccountRef without roleArn', async () => {
+      const store = awsStore('awsSecretsManager', {
+        region: 'eu-west-1',
+        auth: { serviceAccountRef: { name: 'app' } },
+      });
+      await expectRefused(
+        createStore(store),
+        'spec.provider.awsSecretsManager',
+        'auth.serviceAccountRef needs roleArn: the role its token is exchanged for',
+      );
+    });
+
+    it('auth with both secretRef and serviceAccountRef', async () => {
+      const store = awsStore('awsParameterStore', {
+        region: 'eu-west-1',
+        auth: { ...awsSecretRefAuth(), serviceAccountRef: { name: 'app' } },
+        roleArn,
+      });
+      await expectRefused(
+        createStore(store),
+        'spec.provider.awsParameterStore.auth',
+        'auth sets at most one of secretRef or serviceAccountRef',
+      );
+    });
+
+    it('a SecretStore whose serviceAccountRef sets namespace', async () => {
+      const store = awsStore('awsKms', {
+        region: 'eu-west-1',
+        auth: { serviceAccountRef: { name: 'app', namespace: 'elsewhere' } },
+        roleArn,
+      });
+      await expectRefused(
+        createStore(store),
+        'spec.provider.awsKms.auth.serviceAccountRef',
+        'a SecretStore may only use ServiceAccounts of its own namespace: remove serviceAccountRef.namespace',
+      );
+    });
+
+    it('a ClusterSecretStore whose secretRef selectors lack namespace', async () => {
+      const css = awsClusterStore('awsSecretsManager', { region: 'eu-west-1', auth: awsSecretRefAuth() });
+      await expectRefused(
+        createClusterStore(css),
+        'spec.provider.awsSecretsManager.auth.secretRef.accessKeyIdSecretRef',
+        'spec.provider.awsSecretsManager.auth.secretRef.secretAccessKeySecretRef',
+        'a ClusterSecretStore must set the namespace of the Secret',
+      );
+    });
+
+    it('a data item with both remoteRef and ciphertext, or with neither', async () => {
+      const both = validManagedSecret();
+      both.spec.data = [{ secretKey: 'password', remoteRef: { key: 'app/db' }, ciphertext: 'secretsync:v1:AbC_-9' }];
+      await expectRefused(
+        createManagedSecret(both),
+        'spec.data[0]',
+        'each data item sets exactly one of remoteRef or ciphertext',
+      );
+      const neither = validManagedSecret();
+      neither.spec.data = [{ secretKey: 'password' }];
+      await expectRefused(
+        createManagedSecret(neither),
+        'spec.data[0]',
+        'each data item sets exactly one of remoteRef or ciphertext',
+      );
+    });
+
+    for (const ciphertext of ['plaintext', 'secretsync:v2:AbC', 'secretsync:v1:', 'secretsync:v1:a+b/c=']) {
+      it(`a ciphertext that is not secretsync:v1:<base64url>: '${ciphertext}'`, async () => {
+        const ms = validManagedSecret();
+        ms.spec.data = [{ secretKey: 'api-token', ciphertext }];
+        await expectRefused(
+          createManagedSecret(ms),
+          'spec.data[0].ciphertext',
+          "should match '^secretsync:v1:[A-Za-z0-9_-]+$'",
+        );
+      });
+    }
 
     it('a SecretStore that sets masterKeySecretRef.namespace', async () => {
       const store = validStore();

@@ -123,6 +123,11 @@ export function requiredKeysOf<T>() {
   return <const L extends readonly string[]>(keys: L & Exactly<RequiredKeys<T>, L>): string[] => [...keys];
 }
 
+/** `keysOf<T>()([...])` compiles only when the list names exactly T's keys, optional ones included. */
+export function keysOf<T>() {
+  return <const L extends readonly string[]>(keys: L & Exactly<keyof T & string, L>): string[] => [...keys];
+}
+
 /** `membersOf<U>()([...])` compiles only when the list names exactly the members of the string union U. */
 export function membersOf<U extends string>() {
   return <const L extends readonly string[]>(members: L & Exactly<U, L>): string[] => [...members];
