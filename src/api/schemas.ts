@@ -369,7 +369,9 @@ function kmsDecryptSchema(scope: StoreScope, inherit: boolean): JSONSchemaProps 
           ? 'The KMS to decrypt with. Absent fields are taken from the provider block.'
           : 'The KMS to decrypt with (region required).',
         common,
-        inherit ? {} : { required: ['region'] },
+        inherit
+          ? { 'x-kubernetes-validations': [awsServiceAccountNeedsRole] }
+          : { required: ['region'], 'x-kubernetes-validations': [awsServiceAccountNeedsRole] },
       ),
     },
     { required: ['kms'] },

@@ -44,11 +44,19 @@ export interface LocalProviderSpec {
   decrypt?: KmsDecryptSpec;
 }
 
+/** One key of one Secret; unlike a master key there is no sensible default key, so `key` is required. */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+  /** Only on a ClusterSecretStore; a SecretStore reads Secrets from its own namespace. */
+  namespace?: string;
+}
+
 /** Static AWS credentials from Secrets in the store's namespace (or, on a ClusterSecretStore, the refs' namespace). */
 export interface AwsSecretRefAuth {
-  accessKeyIdSecretRef: SecretKeySelector;
-  secretAccessKeySecretRef: SecretKeySelector;
-  sessionTokenSecretRef?: SecretKeySelector;
+  accessKeyIdSecretRef: SecretKeyRef;
+  secretAccessKeySecretRef: SecretKeyRef;
+  sessionTokenSecretRef?: SecretKeyRef;
 }
 
 /** A per-namespace identity: a token for this ServiceAccount, exchanged with AssumeRoleWithWebIdentity for `roleArn`. */
@@ -84,7 +92,8 @@ export interface AwsCommonSpec {
  * holds plaintext. Absent fields inherit from the provider block (AWS providers).
  */
 export interface KmsDecryptSpec {
-  kms: Partial<AwsCommonSpec>;
+  /** The request budget is the provider block's; decryption has no budget of its own. */
+  kms: Partial<Omit<AwsCommonSpec, 'requestsPerSecond'>>;
 }
 
 /** Inline KMS ciphertexts (`data[].ciphertext`) decrypted with this region's KMS. */

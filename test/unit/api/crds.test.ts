@@ -412,17 +412,21 @@ describe('CRDs (src/api)', () => {
       ];
       const needsRole = (block: string) =>
         `spec.provider.${block}: auth.serviceAccountRef needs roleArn: the role its token is exchanged for`;
+      // decrypt.kms may carry its own auth, and then its own roleArn.
+      const kmsNeedsRole = (block: string) => needsRole(`${block}.decrypt.kms`);
       const providerRules = (scope: 'Namespaced' | 'Cluster') => [
         'spec.provider: provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore)',
         scope === 'Namespaced'
           ? 'spec.provider.local.masterKeySecretRef: a SecretStore reads its master key from its own namespace: remove masterKeySecretRef.namespace (or use a ClusterSecretStore)'
           : 'spec.provider.local.masterKeySecretRef: a ClusterSecretStore must set masterKeySecretRef.namespace, the namespace of the Secret that holds the master key',
+        kmsNeedsRole('local'),
         ...authRules('spec.provider.local.decrypt.kms.auth', scope),
         needsRole('awsKms'),
         ...authRules('spec.provider.awsKms.auth', scope),
         ...['awsSecretsManager', 'awsParameterStore'].flatMap((block) => [
           needsRole(block),
           ...authRules(`spec.provider.${block}.auth`, scope),
+          kmsNeedsRole(block),
           ...authRules(`spec.provider.${block}.decrypt.kms.auth`, scope),
         ]),
       ];
@@ -520,10 +524,8 @@ describe('CRDs (src/api)', () => {
         [schema, `${auth}.serviceAccountRef`, keysOf<AwsServiceAccountAuth>()(['name', 'namespace', 'audiences'])],
       ];
       const common = ['region', 'endpoint', 'auth', 'roleArn', 'requestsPerSecond'] as const;
-      // KNOWN DIVERGENCE: KmsDecryptSpec.kms is Partial<AwsCommonSpec>, so the type allows
-      // decrypt.kms.requestsPerSecond, but the schema drops it (kmsDecryptSchema deletes it) and the
-      // API server would prune it silently. Pinned here so that either side changing fails the test.
-      const kmsKeys = keysOf<KmsDecryptSpec['kms']>()(common).filter((k) => k !== 'requestsPerSecond');
+      // decrypt.kms has no budget of its own: the type omits requestsPerSecond and so does the schema.
+      const kmsKeys = keysOf<KmsDecryptSpec['kms']>()(['region', 'endpoint', 'auth', 'roleArn']);
       const cases: [JSONSchemaProps, string, string[]][] = [];
       for (const schema of [secretStoreSchema, clusterSecretStoreSchema]) {
         cases.push(
