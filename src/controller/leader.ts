@@ -61,12 +61,14 @@ export class LeaderElector {
    * with 'lost' when renewal fails past the deadline, or 'stopped' after `stop`.
    */
   async run(onStartedLeading: () => void): Promise<'lost' | 'stopped'> {
+    let acquired = false;
     while (!this.stopped) {
-      if (await this.tryAcquireOrRenew()) break;
+      if ((acquired = await this.tryAcquireOrRenew())) break;
       await this.sleep(this.retryPeriod);
     }
+    // Won just as stop() came: we hold the Lease, so release() must hand it over.
+    if (acquired) this.leading = true;
     if (this.stopped) return 'stopped';
-    this.leading = true;
     this.logger.info('became leader', {
       lease: `${this.options.namespace}/${this.options.name}`,
       identity: this.options.identity,

@@ -21,11 +21,12 @@ export function parseDuration(text: string): number {
 }
 
 /** When a cron schedule fires next after `from`; throws with the parser's reason when it is invalid. */
-export function nextCronTime(expression: string, from: Date, timeZone?: string): Date {
+export function nextCronTime(expression: string, from: Date, timeZone = 'UTC'): Date {
   try {
+    // UTC unless told otherwise: the operator's own TZ setting must not move schedules.
     const interval = CronExpressionParser.parse(expression, {
       currentDate: from,
-      ...(timeZone ? { tz: timeZone } : {}),
+      tz: timeZone,
     });
     return interval.next().toDate();
   } catch (err) {

@@ -7,7 +7,7 @@
 export interface WorkQueueOptions {
   /** First retry delay after a failure. */
   baseDelayMs?: number;
-  /** Longest retry delay. */
+  /** Longest nominal retry delay; the ±50% jitter applies on top. */
   maxDelayMs?: number;
 }
 

@@ -130,6 +130,15 @@ export function planSecretWrite(
         action: 'missing',
         message: `${ref} does not exist; creationPolicy Merge only writes into an existing Secret`,
       };
+    // Our bookkeeping annotations are single-valued: a Secret already written by another
+    // ManagedSecret (merged or owned) would have the two fight over it, each deleting the other's keys.
+    const writer = managedSecretOf(existing);
+    if (writer !== undefined && writer !== ms.metadata.name) {
+      return {
+        action: 'conflict',
+        message: `${ref} is already managed by ManagedSecret ${writer}; one Secret takes the keys of one ManagedSecret`,
+      };
+    }
     const previous = managedKeysOf(existing);
     const data: Record<string, string> = { ...(existing.data ?? {}) };
     for (const k of previous) if (!(k in desired.data)) delete data[k];
@@ -197,19 +206,27 @@ export function planSecretWrite(
     (existing.immutable === true) === desired.immutable;
   if (dataOk && ownerOk && metaOk) return { action: 'none' };
 
-  // Keep labels and annotations that others added (say, a reloader's); the data is wholly ours.
+  // Keep what others added (a reloader's annotations, a backup tool's finalizer, their owner
+  // references); the data and our own owner reference are wholly ours.
+  const othersOwners = (existing.metadata.ownerReferences ?? []).filter(
+    (r) => !(r.kind === 'ManagedSecret' && r.apiVersion === API_VERSION),
+  );
+  const owners = desired.ownerReference ? [...othersOwners, desired.ownerReference] : othersOwners;
+  const { ownerReferences: _drop, ...existingMeta } = existing.metadata;
   const merged: SecretObject = {
     ...body,
     metadata: {
-      ...body.metadata,
+      ...existingMeta,
       labels: { ...existing.metadata.labels, ...desired.labels },
       annotations: { ...existing.metadata.annotations, ...desired.annotations },
+      ...(owners.length > 0 ? { ownerReferences: owners } : {}),
       resourceVersion: existing.metadata.resourceVersion,
     },
   };
   // type and immutable Secrets cannot be changed in place.
   if (existing.immutable === true || (existing.type ?? 'Opaque') !== desired.type) {
-    return { action: 'recreate', body: { ...body, metadata: { ...merged.metadata, resourceVersion: undefined } } };
+    const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, ...fresh } = merged.metadata;
+    return { action: 'recreate', body: { ...body, metadata: fresh } };
   }
   return { action: 'update', body: merged };
 }

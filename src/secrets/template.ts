@@ -9,6 +9,26 @@ export class TemplateError extends Error {
 }
 
 /**
+ * Looks names up as whole keys first: Secret keys such as `tls.crt` contain dots,
+ * which mustache would otherwise read as "field crt of tls". The view has no
+ * prototype, so names like `constructor` render empty like any missing value.
+ */
+class FlatContext extends Mustache.Context {
+  private readonly flat: Record<string, string>;
+
+  constructor(values: Record<string, string>) {
+    const view: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, values);
+    super(view);
+    this.flat = view;
+  }
+
+  override lookup(name: string): unknown {
+    if (Object.prototype.hasOwnProperty.call(this.flat, name)) return this.flat[name];
+    return super.lookup(name);
+  }
+}
+
+/**
  * Renders `target.template.data` with mustache: logic-less, so a template can
  * place values but never run code. Values are inserted as they are (no HTML
  * escaping); partials are not available.
@@ -26,7 +46,7 @@ export function renderTemplates(
       const detail = err instanceof Error ? err.message.split('\n')[0] : 'parse error';
       throw new TemplateError(`template for key "${key}" is invalid: ${detail}`);
     }
-    out[key] = Mustache.render(template, values, {}, { escape: (s: string) => s });
+    out[key] = Mustache.render(template, new FlatContext(values), {}, { escape: (s: string) => s });
   }
   return out;
 }

@@ -1,0 +1,124 @@
+import { expect } from 'chai';
+import { nextCronTime, nextRefreshDelay, parseDuration } from '../../../src/controller/schedule.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+function errorOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof Error) return err;
+    throw new Error(`threw a non-Error: ${String(err)}`);
+  }
+  throw new Error('expected an error, but none was thrown');
+}
+
+describe('schedule', () => {
+  describe('parseDuration', () => {
+    const cases: [string, number][] = [
+      ['0', 0],
+      ['0s', 0],
+      ['30s', 30_000],
+      ['15m', 15 * MINUTE],
+      ['1h', HOUR],
+      ['1h30m', HOUR + 30 * MINUTE],
+      ['2h45m10s', 2 * HOUR + 45 * MINUTE + 10_000],
+      ['500ms', 500],
+      ['1m500ms', MINUTE + 500],
+      ['1.5h', 1.5 * HOUR],
+      ['0.5s', 500],
+      [' 45s ', 45_000],
+    ];
+    for (const [text, ms] of cases) {
+      it(`parses ${JSON.stringify(text)} as ${ms}ms`, () => {
+        expect(parseDuration(text)).to.equal(ms);
+      });
+    }
+
+    const invalid = ['ten minutes', '1d', '', '   ', '5', '1h 30m', 'h', 'ms', '30s5', '-5s', '1.s', '5 s', '1w'];
+    for (const text of invalid) {
+      it(`rejects ${JSON.stringify(text)}, quoting it`, () => {
+        const err = errorOf(() => parseDuration(text));
+        expect(err.message).to.include(`"${text}"`);
+        expect(err.message).to.include('is not a duration');
+      });
+    }
+  });
+
+  describe('nextCronTime', () => {
+    const from = new Date('2024-03-05T10:02:30Z');
+
+    it('finds the next */5 minute', () => {
+      expect(nextCronTime('*/5 * * * *', from).toISOString()).to.equal('2024-03-05T10:05:00.000Z');
+    });
+
+    it('fires strictly after `from`, even when `from` is on a match', () => {
+      expect(nextCronTime('*/5 * * * *', new Date('2024-03-05T10:05:00Z')).toISOString()).to.equal(
+        '2024-03-05T10:10:00.000Z',
+      );
+    });
+
+    it('understands @hourly', () => {
+      expect(nextCronTime('@hourly', from, 'UTC').toISOString()).to.equal('2024-03-05T11:00:00.000Z');
+    });
+
+    it('follows the given time zone', () => {
+      // 10:02:30Z is 15:32:30 in India (UTC+5:30): the next full hour there is 10:30Z.
+      expect(nextCronTime('@hourly', from, 'Asia/Kolkata').toISOString()).to.equal('2024-03-05T10:30:00.000Z');
+      // 09:00 in New York is 14:00Z in winter (EST, UTC-5) ...
+      expect(nextCronTime('0 9 * * *', from, 'America/New_York').toISOString()).to.equal('2024-03-05T14:00:00.000Z');
+      // ... and 13:00Z once daylight saving time began (02:00 local on 2024-03-10).
+      expect(nextCronTime('0 9 * * *', new Date('2024-03-10T12:00:00Z'), 'America/New_York').toISOString()).to.equal(
+        '2024-03-10T13:00:00.000Z',
+      );
+      expect(nextCronTime('0 9 * * *', from, 'UTC').toISOString()).to.equal('2024-03-06T09:00:00.000Z');
+    });
+
+    it('explains an out-of-range field, naming the expression', () => {
+      const err = errorOf(() => nextCronTime('61 * * * *', from));
+      expect(err.message).to.include('refreshSchedule "61 * * * *" is not a valid cron expression');
+      expect(err.message).to.match(/61/);
+      expect(err.message).to.match(/0-59/);
+    });
+
+    it('rejects an expression that is not cron at all', () => {
+      const err = errorOf(() => nextCronTime('every tuesday', from));
+      expect(err.message).to.include('refreshSchedule "every tuesday" is not a valid cron expression');
+    });
+  });
+
+  describe('nextRefreshDelay', () => {
+    const now = Date.parse('2024-03-05T10:02:30Z');
+
+    it('counts the interval from the last check', () => {
+      expect(nextRefreshDelay({ refreshInterval: '15m' }, now - 5 * MINUTE, now)).to.equal(10 * MINUTE);
+    });
+
+    it('is 0, never negative, when the refresh is overdue', () => {
+      expect(nextRefreshDelay({ refreshInterval: '30s' }, now - HOUR, now)).to.equal(0);
+    });
+
+    it('defaults to one hour', () => {
+      expect(nextRefreshDelay({}, now, now)).to.equal(HOUR);
+      expect(nextRefreshDelay({}, now - 20 * MINUTE, now)).to.equal(40 * MINUTE);
+    });
+
+    it('is undefined for refreshInterval 0 (sync once)', () => {
+      expect(nextRefreshDelay({ refreshInterval: '0' }, now, now)).to.equal(undefined);
+      expect(nextRefreshDelay({ refreshInterval: '0s' }, now - HOUR, now)).to.equal(undefined);
+    });
+
+    it('follows refreshSchedule instead of the interval when both are set', () => {
+      // Next */5 after 10:02:30 is 10:05:00: 2m30s away, whatever the last check or interval.
+      expect(nextRefreshDelay({ refreshSchedule: '*/5 * * * *' }, now - 10 * HOUR, now)).to.equal(150_000);
+      expect(nextRefreshDelay({ refreshSchedule: '*/5 * * * *', refreshInterval: '0' }, now, now)).to.equal(150_000);
+      expect(nextRefreshDelay({ refreshSchedule: '*/5 * * * *', refreshInterval: '1s' }, now, now)).to.equal(150_000);
+    });
+
+    it('throws for an invalid interval or schedule', () => {
+      expect(() => nextRefreshDelay({ refreshInterval: '1d' }, now, now)).to.throw(/not a duration/);
+      expect(() => nextRefreshDelay({ refreshSchedule: '61 * * * *' }, now, now)).to.throw(/not a valid cron/);
+    });
+  });
+});

@@ -1,0 +1,218 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeClient, type KubeObject } from '../../../src/kube/client.js';
+
+interface Watcher {
+  collection: string;
+  res: ServerResponse;
+  resourceVersion: string | null;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+}
+
+/**
+ * A tiny in-process stand-in for the API server, for our own KubeClient: list
+ * (with resourceVersion), watch streams of JSON lines, get, create (POST) and
+ * update (PUT, compare-and-swap on metadata.resourceVersion) of named objects.
+ * Collections are whatever paths objects are put under; nothing is validated.
+ */
+export class FakeApiServer {
+  private readonly server: Server;
+  private readonly collections = new Map<string, Map<string, KubeObject>>();
+  private readonly watchers = new Set<Watcher>();
+  private revision = 1;
+  readonly requests: RecordedRequest[] = [];
+  /** Milliseconds to hold back the answer to writes (POST, PUT), to open race windows. */
+  writeDelayMs = 0;
+  /** Answer every request under a path with this prefix with HTTP 500 while set. */
+  failPrefix: string | undefined;
+  port = 0;
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) this.status(res, 500, 'InternalError', String(err));
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.watchers) w.res.end();
+    this.watchers.clear();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** A KubeClient for this server (plain HTTP, no credentials). */
+  client(): KubeClient {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'fake', server: `http://127.0.0.1:${this.port}`, skipTLSVerify: true }],
+      users: [{ name: 'fake' }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
+      currentContext: 'fake',
+    });
+    return new KubeClient(kc);
+  }
+
+  get resourceVersion(): string {
+    return String(this.revision);
+  }
+
+  /** Open watch streams on a collection. */
+  watchCount(collection: string): number {
+    return [...this.watchers].filter((w) => w.collection === collection).length;
+  }
+
+  get(collection: string, name: string): KubeObject | undefined {
+    const obj = this.collections.get(collection)?.get(name);
+    return obj ? structuredClone(obj) : undefined;
+  }
+
+  /** Creates or replaces an object, bumping its resourceVersion; watchers see it unless `silently`. */
+  put(collection: string, obj: KubeObject, silently = false): KubeObject {
+    const items = this.items(collection);
+    const existed = items.has(obj.metadata.name);
+    const stored = structuredClone(obj);
+    stored.metadata.resourceVersion = String(++this.revision);
+    items.set(obj.metadata.name, stored);
+    if (!silently) this.broadcast(collection, existed ? 'MODIFIED' : 'ADDED', stored);
+    return structuredClone(stored);
+  }
+
+  /** Removes an object; watchers see it unless `silently`. */
+  remove(collection: string, name: string, silently = false): void {
+    const items = this.items(collection);
+    const obj = items.get(name);
+    if (!obj) return;
+    items.delete(name);
+    const gone = { ...structuredClone(obj), metadata: { ...obj.metadata, resourceVersion: String(++this.revision) } };
+    if (!silently) this.broadcast(collection, 'DELETED', gone);
+  }
+
+  /** Sends a BOOKMARK at the current resourceVersion to the collection's watchers. */
+  bookmark(collection: string): void {
+    this.broadcast(collection, 'BOOKMARK', { metadata: { name: '', resourceVersion: this.resourceVersion } });
+  }
+
+  /** Ends the collection's watch streams with a 410 Gone ERROR event, as when the version expired. */
+  expireWatches(collection: string): void {
+    for (const w of [...this.watchers]) {
+      if (w.collection !== collection) continue;
+      w.res.write(
+        `${JSON.stringify({
+          type: 'ERROR',
+          object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410 },
+        })}\n`,
+      );
+      w.res.end();
+      this.watchers.delete(w);
+    }
+  }
+
+  /** Ends the collection's watch streams normally, as the server does when a watch times out. */
+  endWatches(collection: string): void {
+    for (const w of [...this.watchers]) {
+      if (w.collection !== collection) continue;
+      w.res.end();
+      this.watchers.delete(w);
+    }
+  }
+
+  /** Makes an empty collection exist, so it can be listed and watched. */
+  declare(collection: string): void {
+    this.items(collection);
+  }
+
+  private items(collection: string): Map<string, KubeObject> {
+    let items = this.collections.get(collection);
+    if (!items) {
+      items = new Map();
+      this.collections.set(collection, items);
+    }
+    return items;
+  }
+
+  private broadcast(collection: string, type: string, object: KubeObject): void {
+    for (const w of this.watchers)
+      if (w.collection === collection) w.res.write(`${JSON.stringify({ type, object })}\n`);
+  }
+
+  private status(res: ServerResponse, code: number, reason: string, message: string): void {
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code }));
+  }
+
+  private json(res: ServerResponse, code: number, body: unknown): void {
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const method = req.method ?? 'GET';
+    this.requests.push({ method, path: url.pathname, query: url.searchParams });
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeObject) : undefined;
+
+    if (this.failPrefix !== undefined && url.pathname.startsWith(this.failPrefix)) {
+      this.status(res, 500, 'InternalError', 'injected failure');
+      return;
+    }
+    if ((method === 'POST' || method === 'PUT') && this.writeDelayMs > 0)
+      await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
+
+    const path = url.pathname;
+    if (method === 'GET' && this.collections.has(path) && url.searchParams.get('watch') === 'true') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+      const watcher: Watcher = { collection: path, res, resourceVersion: url.searchParams.get('resourceVersion') };
+      this.watchers.add(watcher);
+      res.on('close', () => this.watchers.delete(watcher));
+      return;
+    }
+    if (method === 'GET' && this.collections.has(path)) {
+      const items = [...(this.collections.get(path)?.values() ?? [])];
+      this.json(res, 200, { metadata: { resourceVersion: this.resourceVersion }, items });
+      return;
+    }
+    if (method === 'POST') {
+      if (!body) return this.status(res, 400, 'BadRequest', 'no body');
+      if (this.collections.get(path)?.has(body.metadata.name)) {
+        return this.status(res, 409, 'AlreadyExists', `${body.metadata.name} already exists`);
+      }
+      this.json(res, 201, this.put(path, body));
+      return;
+    }
+    const slash = path.lastIndexOf('/');
+    const collection = path.slice(0, slash);
+    const name = path.slice(slash + 1);
+    const current = this.collections.get(collection)?.get(name);
+    if (method === 'GET') {
+      if (!current) return this.status(res, 404, 'NotFound', `${name} not found`);
+      this.json(res, 200, current);
+      return;
+    }
+    if (method === 'PUT') {
+      if (!current) return this.status(res, 404, 'NotFound', `${name} not found`);
+      if (!body) return this.status(res, 400, 'BadRequest', 'no body');
+      if (body.metadata.resourceVersion !== current.metadata.resourceVersion) {
+        return this.status(res, 409, 'Conflict', 'the object has been modified');
+      }
+      this.json(res, 200, this.put(collection, body));
+      return;
+    }
+    this.status(res, 405, 'MethodNotAllowed', `${method} ${path}`);
+  }
+}

@@ -1,0 +1,530 @@
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import {
+  ANNOTATION_DATA_HMAC,
+  ANNOTATION_MANAGED_KEYS,
+  ANNOTATION_MANAGED_SECRET,
+  API_VERSION,
+  LABEL_MANAGED_BY,
+  type ManagedSecret,
+  type TargetSpec,
+} from '../../../src/api/types.js';
+import {
+  LABEL_MANAGED,
+  b64,
+  buildDesired,
+  managedKeysOf,
+  managedSecretOf,
+  planSecretWrite,
+  targetName,
+  type SecretObject,
+  type SecretPlan,
+} from '../../../src/secrets/desired.js';
+import { dataHmac } from '../../../src/secrets/hmac.js';
+
+const HMAC_KEY = randomBytes(32);
+const VALUES = { username: 'app', password: 'hunter2-correct-horse' };
+
+function managedSecret(target?: TargetSpec, name = 'db'): ManagedSecret {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ManagedSecret',
+    metadata: { name, namespace: 'team-a', uid: `uid-${name}`, generation: 1 },
+    spec: { storeRef: { name: 'store' }, ...(target ? { target } : {}) },
+  };
+}
+
+/** The plan for `values` against `existing`, for a ManagedSecret with `target`. */
+function plan(
+  target: TargetSpec | undefined,
+  existing: SecretObject | undefined,
+  values: Record<string, string> = VALUES,
+  name = 'db',
+): SecretPlan {
+  const ms = managedSecret(target, name);
+  return planSecretWrite(ms, buildDesired(ms, values, HMAC_KEY), existing, HMAC_KEY);
+}
+
+/** The body of a plan that must be a write of the given kind. */
+function bodyOf(p: SecretPlan, action: 'create' | 'update' | 'recreate'): SecretObject {
+  expect(p.action).to.equal(action);
+  if (p.action !== action || !('body' in p)) throw new Error(`expected ${action}, got ${p.action}`);
+  return p.body;
+}
+
+function messageOf(p: SecretPlan, action: 'conflict' | 'missing'): string {
+  expect(p.action).to.equal(action);
+  if (p.action !== action || !('message' in p)) throw new Error(`expected ${action}, got ${p.action}`);
+  return p.message;
+}
+
+/** What the API server would hold after the write: the body with a resourceVersion and uid. */
+function stored(body: SecretObject, resourceVersion = '100'): SecretObject {
+  const copy = structuredClone(body);
+  return { ...copy, metadata: { ...copy.metadata, resourceVersion, uid: 'secret-uid' } };
+}
+
+/** A Secret we created earlier for the default ManagedSecret, as the server holds it. */
+function ours(target?: TargetSpec, values: Record<string, string> = VALUES): SecretObject {
+  return stored(bodyOf(plan(target, undefined, values), 'create'));
+}
+
+/** A Secret someone else made, for creationPolicy Merge. */
+function foreignSecret(extra: Partial<SecretObject> = {}): SecretObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: 'db',
+      namespace: 'team-a',
+      resourceVersion: '7',
+      labels: { app: 'web' },
+      annotations: { owner: 'platform-team' },
+    },
+    type: 'Opaque',
+    data: { 'other-key': b64('not ours') },
+    ...extra,
+  };
+}
+
+describe('desired', () => {
+  describe('buildDesired', () => {
+    it('base64-encodes the values and records their keyed HMAC', () => {
+      const ms = managedSecret();
+      const desired = buildDesired(ms, VALUES, HMAC_KEY);
+      expect(desired.data).to.deep.equal({ username: b64('app'), password: b64('hunter2-correct-horse') });
+      expect(desired.type).to.equal('Opaque');
+      expect(desired.hmac).to.equal(dataHmac(HMAC_KEY, 'Opaque', desired.data));
+      expect(desired.annotations[ANNOTATION_DATA_HMAC]).to.equal(desired.hmac);
+      expect(desired.annotations[ANNOTATION_MANAGED_KEYS]).to.equal('password,username');
+      expect(desired.annotations[ANNOTATION_MANAGED_SECRET]).to.equal('db');
+      expect(desired.labels).to.deep.equal({ [LABEL_MANAGED]: 'true', [LABEL_MANAGED_BY]: 'secretsync' });
+    });
+
+    it('uses target.name, target.type and the ManagedSecret namespace', () => {
+      const ms = managedSecret({ name: 'db-credentials', type: 'kubernetes.io/basic-auth' });
+      const desired = buildDesired(ms, VALUES, HMAC_KEY);
+      expect(targetName(ms)).to.equal('db-credentials');
+      expect(desired.name).to.equal('db-credentials');
+      expect(desired.namespace).to.equal('team-a');
+      expect(desired.type).to.equal('kubernetes.io/basic-auth');
+      expect(desired.hmac).to.equal(dataHmac(HMAC_KEY, 'kubernetes.io/basic-auth', desired.data));
+      expect(targetName(managedSecret())).to.equal('db');
+    });
+
+    it('never copies GitOps tracking labels or annotations from the target', () => {
+      const desired = buildDesired(
+        managedSecret({
+          labels: {
+            'app.kubernetes.io/instance': 'my-app',
+            'argocd.argoproj.io/instance': 'my-app',
+            'app.kubernetes.io/name': 'db',
+            team: 'a',
+          },
+          annotations: {
+            'argocd.argoproj.io/tracking-id': 'my-app:secretsync.io/ManagedSecret:team-a/db',
+            'argocd.argoproj.io/sync-options': 'Prune=false',
+            'kubectl.kubernetes.io/last-applied-configuration': '{"spec":{}}',
+            'reloader.stakater.com/match': 'true',
+          },
+        }),
+        VALUES,
+        HMAC_KEY,
+      );
+      expect(desired.labels).to.deep.equal({
+        'app.kubernetes.io/name': 'db',
+        team: 'a',
+        [LABEL_MANAGED]: 'true',
+        [LABEL_MANAGED_BY]: 'secretsync',
+      });
+      expect(Object.keys(desired.annotations).sort()).to.deep.equal(
+        [
+          ANNOTATION_DATA_HMAC,
+          ANNOTATION_MANAGED_KEYS,
+          ANNOTATION_MANAGED_SECRET,
+          'reloader.stakater.com/match',
+        ].sort(),
+      );
+    });
+
+    it('does not let target labels or annotations override ours', () => {
+      const desired = buildDesired(
+        managedSecret({
+          labels: { [LABEL_MANAGED]: 'false', [LABEL_MANAGED_BY]: 'helm' },
+          annotations: { [ANNOTATION_MANAGED_SECRET]: 'someone-else', [ANNOTATION_DATA_HMAC]: 'forged' },
+        }),
+        VALUES,
+        HMAC_KEY,
+      );
+      expect(desired.labels[LABEL_MANAGED]).to.equal('true');
+      expect(desired.labels[LABEL_MANAGED_BY]).to.equal('secretsync');
+      expect(desired.annotations[ANNOTATION_MANAGED_SECRET]).to.equal('db');
+      expect(desired.annotations[ANNOTATION_DATA_HMAC]).to.equal(desired.hmac);
+    });
+
+    it('has an ownerReference only for creationPolicy Owner', () => {
+      expect(buildDesired(managedSecret(), VALUES, HMAC_KEY).ownerReference).to.deep.equal({
+        apiVersion: API_VERSION,
+        kind: 'ManagedSecret',
+        name: 'db',
+        uid: 'uid-db',
+        controller: true,
+        blockOwnerDeletion: false,
+      });
+      for (const creationPolicy of ['Orphan', 'Merge', 'None'] as const)
+        expect(buildDesired(managedSecret({ creationPolicy }), VALUES, HMAC_KEY).ownerReference).to.equal(undefined);
+    });
+
+    it('does not claim a merged-into Secret with the managed-by label', () => {
+      const desired = buildDesired(managedSecret({ creationPolicy: 'Merge' }), VALUES, HMAC_KEY);
+      expect(desired.labels).to.deep.equal({ [LABEL_MANAGED]: 'true' });
+    });
+  });
+
+  describe('managedKeysOf and managedSecretOf', () => {
+    it('read our annotations', () => {
+      const secret = foreignSecret();
+      secret.metadata.annotations = { [ANNOTATION_MANAGED_KEYS]: 'a,b,', [ANNOTATION_MANAGED_SECRET]: 'db' };
+      expect(managedKeysOf(secret)).to.deep.equal(['a', 'b']);
+      expect(managedSecretOf(secret)).to.equal('db');
+      expect(managedKeysOf(undefined)).to.deep.equal([]);
+      expect(managedKeysOf(foreignSecret())).to.deep.equal([]);
+      expect(managedSecretOf(foreignSecret())).to.equal(undefined);
+    });
+  });
+
+  describe('planSecretWrite, creationPolicy Owner', () => {
+    it('creates the Secret when absent, owned by the ManagedSecret', () => {
+      const body = bodyOf(plan(undefined, undefined), 'create');
+      const desired = buildDesired(managedSecret(), VALUES, HMAC_KEY);
+      expect(body).to.deep.equal({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          name: 'db',
+          namespace: 'team-a',
+          labels: desired.labels,
+          annotations: desired.annotations,
+          ownerReferences: [desired.ownerReference],
+        },
+        type: 'Opaque',
+        data: desired.data,
+      });
+    });
+
+    it('creates an immutable Secret when the target says so', () => {
+      expect(bodyOf(plan({ immutable: true }, undefined), 'create').immutable).to.equal(true);
+    });
+
+    it('does nothing when the Secret is as desired', () => {
+      expect(plan(undefined, ours())).to.deep.equal({ action: 'none' });
+      expect(plan({ immutable: true }, ours({ immutable: true }))).to.deep.equal({ action: 'none' });
+      expect(plan({ type: 'kubernetes.io/basic-auth' }, ours({ type: 'kubernetes.io/basic-auth' }))).to.deep.equal({
+        action: 'none',
+      });
+    });
+
+    it('does nothing when others added labels, annotations or owners', () => {
+      const existing = ours();
+      existing.metadata.labels = { ...existing.metadata.labels, extra: 'x' };
+      existing.metadata.annotations = { ...existing.metadata.annotations, 'reloader/last': 'y' };
+      existing.metadata.ownerReferences = [
+        ...(existing.metadata.ownerReferences ?? []),
+        { apiVersion: 'v1', kind: 'ConfigMap', name: 'c', uid: 'cm-uid' },
+      ];
+      expect(plan(undefined, existing)).to.deep.equal({ action: 'none' });
+    });
+
+    it('updates when the values changed in the store', () => {
+      const body = bodyOf(plan(undefined, ours(), { ...VALUES, password: 'rotated' }), 'update');
+      expect(body.data).to.deep.equal({ username: b64('app'), password: b64('rotated') });
+      expect(body.metadata.resourceVersion).to.equal('100');
+      expect(body.metadata.annotations?.[ANNOTATION_DATA_HMAC]).to.equal(
+        dataHmac(HMAC_KEY, 'Opaque', { username: b64('app'), password: b64('rotated') }),
+      );
+    });
+
+    it('updates when a value was edited by hand, even with the HMAC annotation left intact', () => {
+      const existing = ours();
+      existing.data = { ...existing.data, password: b64('edited-by-hand') };
+      const body = bodyOf(plan(undefined, existing), 'update');
+      expect(body.data).to.deep.equal(buildDesired(managedSecret(), VALUES, HMAC_KEY).data);
+      expect(body.metadata.resourceVersion).to.equal('100');
+    });
+
+    it('updates when a key was added or removed by hand, the data being wholly ours', () => {
+      const added = ours();
+      added.data = { ...added.data, extra: b64('x') };
+      expect(bodyOf(plan(undefined, added), 'update').data).to.not.have.property('extra');
+
+      const removed = ours();
+      removed.data = { username: b64('app') };
+      expect(bodyOf(plan(undefined, removed), 'update').data).to.have.property('password', b64(VALUES.password));
+    });
+
+    it('updates when our label or annotation was removed', () => {
+      const noLabel = ours();
+      noLabel.metadata.labels = {};
+      expect(bodyOf(plan(undefined, noLabel), 'update').metadata.labels).to.include({ [LABEL_MANAGED]: 'true' });
+
+      const noHmac = ours();
+      noHmac.metadata.annotations = { [ANNOTATION_MANAGED_SECRET]: 'db' };
+      expect(bodyOf(plan(undefined, noHmac), 'update').metadata.annotations).to.have.property(ANNOTATION_DATA_HMAC);
+    });
+
+    it('updates to (re)claim ownership when the ownerReference is missing or names an older ManagedSecret', () => {
+      const orphaned = ours();
+      delete orphaned.metadata.ownerReferences;
+      const desiredRef = buildDesired(managedSecret(), VALUES, HMAC_KEY).ownerReference;
+      expect(bodyOf(plan(undefined, orphaned), 'update').metadata.ownerReferences).to.deep.equal([desiredRef]);
+
+      const stale = ours();
+      stale.metadata.ownerReferences = [{ ...(desiredRef as NonNullable<typeof desiredRef>), uid: 'old-uid' }];
+      expect(bodyOf(plan(undefined, stale), 'update').metadata.ownerReferences).to.deep.equal([desiredRef]);
+    });
+
+    it('updates when our ownerReference is there but not as the controller', () => {
+      const existing = ours();
+      existing.metadata.ownerReferences = (existing.metadata.ownerReferences ?? []).map((r) => ({
+        ...r,
+        controller: false,
+      }));
+      const body = bodyOf(plan(undefined, existing), 'update');
+      expect(body.metadata.ownerReferences?.[0]?.controller).to.equal(true);
+    });
+
+    it('keeps labels and annotations others added when it updates', () => {
+      const existing = ours();
+      existing.metadata.labels = { ...existing.metadata.labels, 'team.example.com/owner': 'a' };
+      existing.metadata.annotations = { ...existing.metadata.annotations, 'reloader.stakater.com/last': 'abc' };
+      const body = bodyOf(plan(undefined, existing, { ...VALUES, password: 'rotated' }), 'update');
+      expect(body.metadata.labels).to.include({ 'team.example.com/owner': 'a', [LABEL_MANAGED]: 'true' });
+      expect(body.metadata.annotations).to.include({ 'reloader.stakater.com/last': 'abc' });
+      expect(body.metadata.annotations?.[ANNOTATION_DATA_HMAC]).to.not.equal(
+        existing.metadata.annotations[ANNOTATION_DATA_HMAC],
+      );
+    });
+
+    it('keeps finalizers others set when it updates (a PUT without them removes them)', () => {
+      const existing = ours();
+      existing.metadata.finalizers = ['backup.example.com/protect'];
+      const body = bodyOf(plan(undefined, existing, { ...VALUES, password: 'rotated' }), 'update');
+      expect(body.metadata.finalizers).to.deep.equal(['backup.example.com/protect']);
+    });
+
+    it('keeps ownerReferences others set when it updates', () => {
+      const existing = ours();
+      const foreign = { apiVersion: 'example.com/v1', kind: 'Bundle', name: 'b', uid: 'bundle-uid' };
+      existing.metadata.ownerReferences = [...(existing.metadata.ownerReferences ?? []), foreign];
+      const body = bodyOf(plan(undefined, existing, { ...VALUES, password: 'rotated' }), 'update');
+      expect(body.metadata.ownerReferences).to.deep.include(foreign);
+    });
+
+    it('recreates an immutable Secret whose values changed', () => {
+      const existing = ours({ immutable: true });
+      const body = bodyOf(plan({ immutable: true }, existing, { ...VALUES, password: 'rotated' }), 'recreate');
+      expect(body.immutable).to.equal(true);
+      expect(body.data?.password).to.equal(b64('rotated'));
+      expect(body.metadata.resourceVersion).to.equal(undefined);
+    });
+
+    it('recreates an immutable Secret when the target is no longer immutable', () => {
+      const body = bodyOf(plan(undefined, ours({ immutable: true })), 'recreate');
+      expect(body).to.not.have.property('immutable');
+    });
+
+    it('updates a mutable Secret in place to make it immutable', () => {
+      expect(bodyOf(plan({ immutable: true }, ours()), 'update').immutable).to.equal(true);
+    });
+
+    it('recreates when the type differs, keeping labels and annotations others added', () => {
+      const existing = ours();
+      existing.metadata.labels = { ...existing.metadata.labels, 'team.example.com/owner': 'a' };
+      const body = bodyOf(plan({ type: 'kubernetes.io/basic-auth' }, existing), 'recreate');
+      expect(body.type).to.equal('kubernetes.io/basic-auth');
+      expect(body.metadata.labels).to.include({ 'team.example.com/owner': 'a' });
+      expect(body.metadata.resourceVersion).to.equal(undefined);
+      expect(body.metadata.ownerReferences).to.have.length(1);
+    });
+
+    it('reports a conflict for a Secret that belongs to another ManagedSecret', () => {
+      // ManagedSecret "other" writes Secret "db" (its target.name) ...
+      const byOther = stored(bodyOf(plan({ name: 'db' }, undefined, VALUES, 'other'), 'create'));
+      // ... so ManagedSecret "db" must not take it over, even with the same values.
+      const message = messageOf(plan(undefined, byOther, VALUES, 'db'), 'conflict');
+      expect(message).to.include('Secret team-a/db exists and is not managed by this ManagedSecret');
+      expect(message).to.include('it belongs to ManagedSecret other');
+      expect(message).to.not.include(VALUES.password);
+      expect(message).to.not.include(b64(VALUES.password));
+    });
+
+    it('reports a conflict for a Secret that belongs to nobody', () => {
+      const existing = foreignSecret();
+      const message = messageOf(plan(undefined, existing), 'conflict');
+      expect(message).to.include('Secret team-a/db exists and is not managed by this ManagedSecret');
+      expect(message).to.include('creationPolicy Merge');
+      expect(message).to.not.include('belongs to');
+      expect(message).to.not.include('not ours');
+    });
+
+    it('reports a conflict with an Orphan policy too', () => {
+      expect(plan({ creationPolicy: 'Orphan' }, foreignSecret()).action).to.equal('conflict');
+    });
+  });
+
+  describe('planSecretWrite, creationPolicy Orphan', () => {
+    it('creates the Secret without an ownerReference', () => {
+      const body = bodyOf(plan({ creationPolicy: 'Orphan' }, undefined), 'create');
+      expect(body.metadata).to.not.have.property('ownerReferences');
+      expect(body.metadata.labels).to.include({ [LABEL_MANAGED_BY]: 'secretsync' });
+    });
+
+    it('does nothing when the Secret is as desired', () => {
+      const existing = ours({ creationPolicy: 'Orphan' });
+      expect(plan({ creationPolicy: 'Orphan' }, existing)).to.deep.equal({ action: 'none' });
+    });
+
+    it('drops our ownerReference from a Secret created under creationPolicy Owner', () => {
+      const body = bodyOf(plan({ creationPolicy: 'Orphan' }, ours()), 'update');
+      expect(body.metadata.ownerReferences ?? []).to.deep.equal([]);
+    });
+  });
+
+  describe('planSecretWrite, creationPolicy Merge', () => {
+    const merge: TargetSpec = { creationPolicy: 'Merge' };
+
+    it('reports a missing Secret instead of creating one', () => {
+      const message = messageOf(plan(merge, undefined), 'missing');
+      expect(message).to.include('Secret team-a/db does not exist');
+      expect(message).to.include('Merge');
+    });
+
+    it('writes our keys next to the foreign ones, keeping the rest of the Secret', () => {
+      const existing = foreignSecret({ type: 'kubernetes.io/tls' });
+      existing.metadata.ownerReferences = [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'c', uid: 'cm-uid' }];
+      const body = bodyOf(plan(merge, existing), 'update');
+      expect(body.data).to.deep.equal({
+        'other-key': b64('not ours'),
+        username: b64('app'),
+        password: b64('hunter2-correct-horse'),
+      });
+      expect(body.type).to.equal('kubernetes.io/tls');
+      expect(body.metadata.resourceVersion).to.equal('7');
+      expect(body.metadata.ownerReferences).to.deep.equal(existing.metadata.ownerReferences);
+      expect(body.metadata.labels).to.deep.equal({ app: 'web', [LABEL_MANAGED]: 'true' });
+      expect(body.metadata.annotations).to.include({
+        owner: 'platform-team',
+        [ANNOTATION_MANAGED_KEYS]: 'password,username',
+        [ANNOTATION_MANAGED_SECRET]: 'db',
+      });
+    });
+
+    it('does nothing when our keys already match', () => {
+      const merged = stored(bodyOf(plan(merge, foreignSecret()), 'update'), '8');
+      expect(plan(merge, merged)).to.deep.equal({ action: 'none' });
+    });
+
+    it('does nothing when only foreign keys changed', () => {
+      const merged = stored(bodyOf(plan(merge, foreignSecret()), 'update'), '8');
+      merged.data = { ...merged.data, 'other-key': b64('changed by its owner'), added: b64('new') };
+      expect(plan(merge, merged)).to.deep.equal({ action: 'none' });
+    });
+
+    it('updates to restore our label or annotations when they were removed', () => {
+      const merged = stored(bodyOf(plan(merge, foreignSecret()), 'update'), '8');
+      const noLabel = structuredClone(merged);
+      noLabel.metadata.labels = { app: 'web' };
+      expect(bodyOf(plan(merge, noLabel), 'update').metadata.labels).to.deep.equal({
+        app: 'web',
+        [LABEL_MANAGED]: 'true',
+      });
+      const noKeys = structuredClone(merged);
+      delete noKeys.metadata.annotations?.[ANNOTATION_MANAGED_KEYS];
+      expect(bodyOf(plan(merge, noKeys), 'update').metadata.annotations).to.include({
+        [ANNOTATION_MANAGED_KEYS]: 'password,username',
+      });
+    });
+
+    it('updates one of our keys edited by hand, leaving foreign keys alone', () => {
+      const merged = stored(bodyOf(plan(merge, foreignSecret()), 'update'), '8');
+      merged.data = { ...merged.data, password: b64('edited'), 'other-key': b64('changed by its owner') };
+      const body = bodyOf(plan(merge, merged), 'update');
+      expect(body.data).to.include({ password: b64(VALUES.password), 'other-key': b64('changed by its owner') });
+    });
+
+    it('removes keys we managed before that are no longer desired, but not foreign ones', () => {
+      const merged = stored(bodyOf(plan(merge, foreignSecret()), 'update'), '8');
+      expect(managedKeysOf(merged)).to.deep.equal(['password', 'username']);
+      const body = bodyOf(plan(merge, merged, { password: VALUES.password }), 'update');
+      expect(body.data).to.deep.equal({ 'other-key': b64('not ours'), password: b64(VALUES.password) });
+      expect(body.metadata.annotations?.[ANNOTATION_MANAGED_KEYS]).to.equal('password');
+
+      // Once gone, the plan is stable.
+      expect(plan(merge, stored(body, '9'), { password: VALUES.password })).to.deep.equal({ action: 'none' });
+    });
+
+    it('does not remove keys that another ManagedSecret merged into the same Secret', () => {
+      // ManagedSecret "tls" merged key "tls.crt" into the Secret first ...
+      const byOther = stored(bodyOf(plan(merge, foreignSecret(), { 'tls.crt': 'CERT' }, 'tls'), 'update'), '8');
+      expect(managedSecretOf(byOther)).to.equal('tls');
+      // ... then ManagedSecret "db" merges its own keys: "tls.crt" is not its to remove.
+      const p = plan(merge, byOther, VALUES, 'db');
+      if (p.action === 'update') expect(p.body.data).to.have.property('tls.crt', b64('CERT'));
+      else expect(p.action).to.equal('conflict');
+    });
+
+    it('reports a conflict when an immutable Secret would have to change', () => {
+      const message = messageOf(plan(merge, foreignSecret({ immutable: true })), 'conflict');
+      expect(message).to.include('immutable');
+    });
+
+    it('does nothing to an immutable Secret that already holds our keys', () => {
+      const merged = stored(bodyOf(plan(merge, foreignSecret()), 'update'), '8');
+      merged.immutable = true;
+      expect(plan(merge, merged)).to.deep.equal({ action: 'none' });
+    });
+
+    it('never copies GitOps tracking labels from the target', () => {
+      const target: TargetSpec = {
+        creationPolicy: 'Merge',
+        labels: { 'app.kubernetes.io/instance': 'my-app', keep: 'me' },
+        annotations: { 'argocd.argoproj.io/tracking-id': 'my-app:x' },
+      };
+      const body = bodyOf(plan(target, foreignSecret()), 'update');
+      expect(body.metadata.labels).to.not.have.property('app.kubernetes.io/instance');
+      expect(body.metadata.labels).to.have.property('keep', 'me');
+      expect(body.metadata.annotations).to.not.have.property('argocd.argoproj.io/tracking-id');
+    });
+  });
+
+  describe('planSecretWrite, creationPolicy None', () => {
+    it('never writes', () => {
+      const none: TargetSpec = { creationPolicy: 'None' };
+      expect(plan(none, undefined)).to.deep.equal({ action: 'none' });
+      expect(plan(none, foreignSecret())).to.deep.equal({ action: 'none' });
+      expect(plan(none, ours(undefined, { other: 'x' }))).to.deep.equal({ action: 'none' });
+    });
+  });
+
+  describe('GitOps tracking metadata', () => {
+    it('is never copied into a Secret we create', () => {
+      const body = bodyOf(
+        plan(
+          {
+            labels: { 'app.kubernetes.io/instance': 'my-app', 'argocd.argoproj.io/secret-type': 'repository' },
+            annotations: {
+              'argocd.argoproj.io/tracking-id': 'my-app:secretsync.io/ManagedSecret:team-a/db',
+              'argocd.argoproj.io/compare-options': 'IgnoreExtraneous',
+            },
+          },
+          undefined,
+        ),
+        'create',
+      );
+      const keys = [...Object.keys(body.metadata.labels ?? {}), ...Object.keys(body.metadata.annotations ?? {})];
+      expect(
+        keys.filter((k) => k.startsWith('argocd.argoproj.io/') || k === 'app.kubernetes.io/instance'),
+      ).to.deep.equal([]);
+    });
+  });
+});
