@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
+import { registerEncryptCommands } from './commands/encrypt.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStoreCommands } from './commands/store.js';
 
@@ -34,6 +35,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .action(() => io.out(`secretsync ${packageVersion()} (node ${process.version})`));
   registerRunCommand(program, io);
   registerStoreCommands(program, io);
+  registerEncryptCommands(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -24,6 +24,7 @@ import {
   type ProviderClient,
   type ProviderContext,
 } from '../providers/provider.js';
+import { isCiphertext } from '../crypto/ciphertext.js';
 import { providerFor } from '../providers/registry.js';
 import {
   buildDesired,
@@ -87,9 +88,6 @@ const keyOf = {
 
 /** How long a fetched value is shared: below the refresh interval that asked for it, at most 5 minutes. */
 const fetchTtl = (intervalMs: number): number => (intervalMs > 0 ? Math.min(intervalMs / 2, 5 * 60_000) : 60_000);
-
-const CIPHERTEXT_PREFIX = 'secretsync:v1:';
-const isSecretsyncCiphertext = (value: string): boolean => value.startsWith(CIPHERTEXT_PREFIX);
 
 /** Wraps a provider client so that every real backend call is counted and timed (cache hits are not). */
 function meteredClient(
@@ -632,9 +630,7 @@ export class Manager {
         const ref = item.remoteRef;
         if (!ref) return;
         try {
-          const value = await this.fetchCache.getValue(storeKey, client, ref, ttlMs);
-          // Client-side decryption: the backend holds only a secretsync ciphertext.
-          values[item.secretKey] = decrypt && isSecretsyncCiphertext(value) ? await decrypt(value, binding) : value;
+          values[item.secretKey] = await this.fetchCache.getValue(storeKey, client, ref, ttlMs);
         } catch (err) {
           if (!(err instanceof KeyNotFoundError)) throw err;
           missing.push(ref.property ? `${ref.key}[${ref.property}]` : ref.key);
@@ -661,6 +657,21 @@ export class Manager {
           values[toSecretKey(relative.replace(/^\/+/, ''))] = entryValue(props);
         }
       }
+    }
+    // Client-side decryption: the backend holds only secretsync ciphertexts, bound to the Secret key they land in.
+    const fetchedKeys = new Set((ms.spec.data ?? []).filter((d) => d.ciphertext === undefined).map((d) => d.secretKey));
+    if (decrypt) {
+      await Promise.all(
+        Object.entries(values).map(async ([secretKey, value]) => {
+          if (!isCiphertext(value)) return;
+          if ((ms.spec.data ?? []).some((d) => d.secretKey === secretKey) && !fetchedKeys.has(secretKey)) return;
+          values[secretKey] = await decrypt(value, {
+            namespace: ms.metadata.namespace ?? '',
+            managedSecret: ms.metadata.name,
+            secretKey,
+          });
+        }),
+      );
     }
     // Retain: keys we wrote before whose source entry is gone stay as they were.
     if ((ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain' && existing && !ms.spec.target?.template) {

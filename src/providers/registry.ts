@@ -1,10 +1,12 @@
 import type { ProviderSpec } from '../api/types.js';
+import { awsKmsProvider } from './aws-kms/index.js';
 import { localProvider } from './local/index.js';
 import type { Provider } from './provider.js';
 
 /** Every backend, by its field name under `spec.provider`: one line each. */
 export const providers: ReadonlyMap<string, Provider> = new Map<string, Provider>([
   [localProvider.name, localProvider],
+  [awsKmsProvider.name, awsKmsProvider],
 ]);
 
 /** The one provider a store's spec names (CEL guarantees exactly one block). */

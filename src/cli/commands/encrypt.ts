@@ -1,0 +1,292 @@
+// `secretsync encrypt` and `secretsync reencrypt`: KMS ciphertexts that are
+// safe to commit to Git. Plaintext comes only from stdin and never leaves the
+// process except to KMS (direct mode) or not at all (envelope mode).
+import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { Command, Option } from 'commander';
+import { isMap, isSeq, parseAllDocuments, stringify, type Document } from 'yaml';
+import { API_VERSION, type CiphertextScope, type ManagedSecret } from '../../api/types.js';
+import { SCOPES } from '../../crypto/ciphertext.js';
+import { KmsEncryptor } from '../../providers/aws-kms/encryptor.js';
+import { sdkKmsApi, type KmsApi } from '../../providers/aws-kms/kms-api.js';
+import type { CiphertextBinding } from '../../providers/provider.js';
+import type { CliIo } from '../main.js';
+
+/** How the commands reach KMS; tests substitute a fake. */
+export interface EncryptDeps {
+  kms(options: { region?: string; endpoint?: string }): KmsApi;
+}
+
+/**
+ * The SDK client with the standard AWS configuration: region, endpoint and
+ * credentials from the flags or else AWS_REGION, AWS_ENDPOINT_URL(_KMS),
+ * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, AWS_PROFILE, SSO,
+ * web identity, instance and container roles (the SDK's default chain).
+ */
+export const sdkEncryptDeps: EncryptDeps = {
+  kms({ region, endpoint }) {
+    const config: KMSClientConfig = {};
+    const effectiveRegion = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+    if (effectiveRegion) config.region = effectiveRegion;
+    if (endpoint) config.endpoint = endpoint;
+    return sdkKmsApi(new KMSClient(config));
+  },
+};
+
+export const DEFAULT_STORE_NAME = 'kms';
+
+interface AwsOptions {
+  key: string;
+  region?: string;
+  endpoint?: string;
+  namespace?: string;
+  name?: string;
+  secretKey?: string;
+}
+
+interface EncryptCliOptions extends AwsOptions {
+  scope: CiphertextScope;
+  output: 'text' | 'yaml';
+  store: string;
+  raw?: boolean;
+}
+
+interface ReencryptCliOptions extends AwsOptions {
+  input: 'lines' | 'yaml';
+}
+
+export function registerEncryptCommands(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
+  withAwsOptions(program.command('encrypt'))
+    .summary('encrypt a value from stdin with AWS KMS into a ciphertext that is safe to commit')
+    .description(
+      'encrypt the value on stdin (never an argument) with AWS KMS into a secretsync ciphertext, bound to where it ' +
+        'may be used: --scope strict (the default) to one key of one ManagedSecret, namespace to one namespace, ' +
+        'cluster to anywhere a store with this KMS key is used. One trailing newline on stdin is dropped unless --raw.',
+    )
+    .addOption(new Option('--scope <scope>', 'where the ciphertext may be used').choices(SCOPES).default('strict'))
+    .addOption(
+      new Option('--output <format>', 'text: the ciphertext; yaml: a whole ManagedSecret')
+        .choices(['text', 'yaml'])
+        .default('text'),
+    )
+    .option('--store <name>', 'spec.storeRef.name of the ManagedSecret with --output yaml', DEFAULT_STORE_NAME)
+    .option('--raw', 'encrypt stdin byte for byte (keep a trailing newline)')
+    .allowExcessArguments()
+    .allowUnknownOption()
+    .action(async (opts: EncryptCliOptions, cmd: Command) => {
+      refuseExtraArguments(cmd, 'encrypt');
+      const binding = bindingFromFlags(opts);
+      requireBinding(opts.scope, binding, opts.output === 'yaml');
+      const value = plaintextFrom(await io.readStdin(), opts.raw === true);
+      const kms = deps.kms(opts);
+      let ciphertext: string;
+      try {
+        ciphertext = await new KmsEncryptor(kms).encrypt(value, { keyId: opts.key, scope: opts.scope, binding });
+      } catch (err) {
+        throw friendly(err);
+      } finally {
+        value.fill(0);
+        kms.close();
+      }
+      if (opts.output === 'text') {
+        io.out(ciphertext);
+        return;
+      }
+      const manifest: ManagedSecret = {
+        apiVersion: API_VERSION,
+        kind: 'ManagedSecret',
+        metadata: { name: binding.managedSecret ?? '', namespace: binding.namespace ?? '' },
+        spec: {
+          storeRef: { name: opts.store },
+          data: [{ secretKey: binding.secretKey ?? '', ciphertext }],
+        },
+      };
+      io.out(stringify(manifest, { lineWidth: 0 }).trimEnd());
+    });
+
+  withAwsOptions(program.command('reencrypt'))
+    .summary('re-wrap ciphertexts from stdin under another KMS key (values never leave the process)')
+    .description(
+      'read ciphertexts from stdin (one per line, or ManagedSecret YAML with --input yaml) and re-wrap each under ' +
+        '--key, keeping its scope and binding, printing the same shape. Line input takes the binding from ' +
+        '--namespace, --name and --secret-key; YAML input from each ManagedSecret and data item. Needs kms:Decrypt ' +
+        'on the old key and kms:Encrypt (envelope) or kms:ReEncrypt* (direct) on both.',
+    )
+    .addOption(
+      new Option('--input <format>', 'lines: one ciphertext per line; yaml: ManagedSecret manifests')
+        .choices(['lines', 'yaml'])
+        .default('lines'),
+    )
+    .allowExcessArguments()
+    .allowUnknownOption()
+    .action(async (opts: ReencryptCliOptions, cmd: Command) => {
+      refuseExtraArguments(cmd, 'reencrypt');
+      const input = utf8(await io.readStdin());
+      const kms = deps.kms(opts);
+      const encryptor = new KmsEncryptor(kms);
+      try {
+        const output =
+          opts.input === 'yaml'
+            ? await reencryptYaml(input, opts, encryptor)
+            : await reencryptLines(input, opts, encryptor);
+        io.out(output.replace(/\n$/, ''));
+      } catch (err) {
+        throw friendly(err);
+      } finally {
+        encryptor.close();
+      }
+    });
+}
+
+function withAwsOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--key <key>', 'KMS key: key id, key ARN, alias/NAME or alias ARN')
+    .option('--namespace <namespace>', 'namespace of the ManagedSecret that will use the value')
+    .option('--name <name>', 'name of that ManagedSecret')
+    .option('--secret-key <key>', 'key of the value in the Secret it makes')
+    .option('--region <region>', 'AWS region (default: $AWS_REGION, then the AWS config)')
+    .option('--endpoint <url>', 'KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS or $AWS_ENDPOINT_URL, then AWS)');
+}
+
+async function reencryptLines(input: string, opts: ReencryptCliOptions, encryptor: KmsEncryptor): Promise<string> {
+  const binding = bindingFromFlags(opts);
+  const lines = input.split('\n');
+  const out: string[] = [];
+  let count = 0;
+  for (const [index, line] of lines.entries()) {
+    const text = line.trim();
+    if (text === '') {
+      out.push(line);
+      continue;
+    }
+    count++;
+    try {
+      out.push(await encryptor.reencrypt(text, binding, opts.key));
+    } catch (err) {
+      throw new Error(`line ${index + 1}: ${messageOf(err)}${bindingHint(err)}`, { cause: err });
+    }
+  }
+  if (count === 0) throw new Error('no ciphertexts on stdin');
+  return out.join('\n');
+}
+
+async function reencryptYaml(input: string, opts: ReencryptCliOptions, encryptor: KmsEncryptor): Promise<string> {
+  const docs = parseAllDocuments(input);
+  if (!Array.isArray(docs)) throw new Error('stdin is not YAML documents');
+  let count = 0;
+  for (const [docIndex, doc] of docs.entries()) {
+    if (doc.errors.length > 0) throw new Error(`YAML document ${docIndex + 1}: ${doc.errors[0]?.message ?? 'invalid'}`);
+    if (doc.get('kind') !== 'ManagedSecret') continue;
+    const name = stringAt(doc, ['metadata', 'name']);
+    const namespace = stringAt(doc, ['metadata', 'namespace']) ?? opts.namespace;
+    const what = `ManagedSecret ${namespace ?? '?'}/${name ?? '?'}`;
+    const data = doc.getIn(['spec', 'data']);
+    if (data === undefined || data === null) continue;
+    if (!isSeq(data)) throw new Error(`${what}: spec.data is not a list`);
+    for (const [i, item] of data.items.entries()) {
+      if (!isMap(item)) continue;
+      const ciphertext = item.get('ciphertext');
+      if (ciphertext === undefined) continue;
+      const secretKey = item.get('secretKey');
+      if (typeof ciphertext !== 'string' || typeof secretKey !== 'string') {
+        throw new Error(`${what}: spec.data[${i}] needs string secretKey and ciphertext`);
+      }
+      const binding = { namespace, managedSecret: name, secretKey };
+      try {
+        item.set('ciphertext', await encryptor.reencrypt(ciphertext, binding, opts.key));
+      } catch (err) {
+        throw new Error(`${what}, secret key "${secretKey}": ${messageOf(err)}`, { cause: err });
+      }
+      count++;
+    }
+  }
+  if (count === 0) throw new Error('no ManagedSecret with data[].ciphertext on stdin');
+  return docs.map((doc: Document) => doc.toString({ lineWidth: 0 })).join('');
+}
+
+function stringAt(doc: Document, path: string[]): string | undefined {
+  const value = doc.getIn(path);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function bindingFromFlags(opts: AwsOptions): Partial<CiphertextBinding> {
+  const binding: Partial<CiphertextBinding> = {};
+  if (opts.namespace !== undefined) {
+    if (!DNS_LABEL.test(opts.namespace)) throw new Error('--namespace must be a Kubernetes namespace name');
+    binding.namespace = opts.namespace;
+  }
+  if (opts.name !== undefined) {
+    if (!DNS_SUBDOMAIN.test(opts.name) || opts.name.length > 253) {
+      throw new Error('--name must be a Kubernetes object name (lower-case DNS subdomain)');
+    }
+    binding.managedSecret = opts.name;
+  }
+  if (opts.secretKey !== undefined) {
+    if (!SECRET_KEY.test(opts.secretKey) || opts.secretKey.length > 253) {
+      throw new Error('--secret-key must be a valid Secret key (letters, digits, "-", "_" and ".")');
+    }
+    binding.secretKey = opts.secretKey;
+  }
+  return binding;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+function requireBinding(scope: CiphertextScope, binding: Partial<CiphertextBinding>, manifest: boolean): void {
+  const missing: string[] = [];
+  const needAll = manifest || scope === 'strict';
+  if ((needAll || scope === 'namespace') && !binding.namespace) missing.push('--namespace');
+  if (needAll && !binding.managedSecret) missing.push('--name');
+  if (needAll && !binding.secretKey) missing.push('--secret-key');
+  if (missing.length > 0) {
+    const why = manifest ? 'with --output yaml' : `for --scope ${scope}`;
+    throw new Error(`${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} required ${why}`);
+  }
+}
+
+function plaintextFrom(input: Buffer, raw: boolean): Buffer {
+  const text = utf8(input);
+  // `echo value | secretsync encrypt …` should encrypt "value", as `$(…)` would.
+  const value = raw ? input : Buffer.from(text.replace(/\r?\n$/, ''), 'utf8');
+  if (value.length === 0) throw new Error('no value on stdin: pipe the value to encrypt into the command');
+  return value;
+}
+
+function utf8(input: Buffer): string {
+  const text = input.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(input)) {
+    throw new Error('stdin is not UTF-8 text (binary values are not supported; base64-encode them first)');
+  }
+  return text;
+}
+
+/**
+ * Anything besides the known options is refused, and only option names are
+ * repeated back: a person who typed the value as an argument must not find it
+ * in an error message or a CI log.
+ */
+function refuseExtraArguments(cmd: Command, name: string): void {
+  if (cmd.args.length === 0) return;
+  const options = cmd.args.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]);
+  const what = options.length > 0 ? `unknown option ${options.join(', ')}` : 'unexpected arguments';
+  throw new Error(`${name}: ${what}; values are read only from stdin, never from the command line`);
+}
+
+function bindingHint(err: unknown): string {
+  return /needs a .* to bind to|must be the ones/.test(messageOf(err))
+    ? ' (give the --namespace, --name and --secret-key it was made for, or use --input yaml)'
+    : '';
+}
+
+function friendly(err: unknown): Error {
+  const message = messageOf(err);
+  if (/Region is missing/i.test(message)) {
+    return new Error('no AWS region: give --region or set AWS_REGION', { cause: err });
+  }
+  return err instanceof Error ? err : new Error(message);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
