@@ -25,6 +25,7 @@ import {
   type ProviderContext,
 } from '../providers/provider.js';
 import { isCiphertext } from '../crypto/ciphertext.js';
+import { storeBudgets } from '../providers/aws/budget.js';
 import { providerFor } from '../providers/registry.js';
 import {
   buildDesired,
@@ -40,6 +41,7 @@ import { renderTemplates, TemplateError } from '../secrets/template.js';
 import { getCondition, setCondition } from './conditions.js';
 import { EventRecorder, type EventTarget } from './events.js';
 import { FetchCache } from './fetch-cache.js';
+import { clusterAccess } from './provider-context.js';
 import { LeaderElector } from './leader.js';
 import { namespaceAllowed } from './selectors.js';
 import { nextRefreshDelay, parseDuration } from './schedule.js';
@@ -186,6 +188,8 @@ export class Manager {
       },
     });
     this.events = new EventRecorder(this.client, this.log, options.operatorNamespace);
+    // One budget per store lives with the AWS providers; Prometheus reads it at scrape time.
+    this.metrics.budgetSource = () => storeBudgets.all().map((b) => b.stats());
     this.fetchCache = new FetchCache({ onResult: (result) => this.metrics.fetchCache.inc({ result }) });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.wireHandlers();
@@ -239,8 +243,10 @@ export class Manager {
     const storeKey = kind === 'SecretStore' ? keyOf.ss(ns, store.metadata.name) : keyOf.css(store.metadata.name);
     this.dropClient(storeKey);
     this.fetchCache.invalidate(storeKey);
-    if (deleted) this.queue.cancel(storeKey);
-    else this.queue.add(storeKey);
+    if (deleted) {
+      this.queue.cancel(storeKey);
+      storeBudgets.forget(store);
+    } else this.queue.add(storeKey);
     for (const ms of this.managedSecrets.list()) {
       const ref = ms.spec.storeRef;
       if ((ref.kind ?? 'SecretStore') !== kind || ref.name !== store.metadata.name) continue;
@@ -384,46 +390,10 @@ export class Manager {
 
   private providerContext(store: AnyStore, provider: string): ProviderContext {
     return {
+      ...clusterAccess(this.client),
       storeNamespace: store.kind === 'SecretStore' ? store.metadata.namespace : undefined,
       allowOperatorIdentityForNamespacedStores: this.options.allowOperatorIdentityForNamespacedStores === true,
       observe: (operation, call) => this.metrics.observeProvider(provider, operation, call),
-      requestServiceAccountToken: async (namespace, name, audiences, expirationSeconds) => {
-        try {
-          const res = await this.client.request<{ status?: { token?: string } }>(
-            'POST',
-            `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
-            {
-              body: {
-                apiVersion: 'authentication.k8s.io/v1',
-                kind: 'TokenRequest',
-                spec: { audiences, expirationSeconds },
-              },
-            },
-          );
-          if (!res.status?.token)
-            throw new ProviderConfigError(`TokenRequest for ServiceAccount ${namespace}/${name} returned no token`);
-          return res.status.token;
-        } catch (err) {
-          if (isNotFound(err)) throw new ProviderConfigError(`ServiceAccount ${namespace}/${name} not found`);
-          if (err instanceof KubeApiError && err.status === 403)
-            throw new ProviderConfigError(`not allowed to request a token for ServiceAccount ${namespace}/${name}`);
-          throw err;
-        }
-      },
-      readSecretKey: async (namespace, name, key) => {
-        let secret: SecretObject;
-        try {
-          secret = await this.client.get<SecretObject>(`/api/v1/namespaces/${namespace}/secrets/${name}`);
-        } catch (err) {
-          if (isNotFound(err)) throw new ProviderConfigError(`Secret ${namespace}/${name} not found`);
-          if (err instanceof KubeApiError && err.status === 403)
-            throw new ProviderConfigError(`not allowed to read Secret ${namespace}/${name}`);
-          throw err;
-        }
-        const value = secret.data?.[key];
-        if (value === undefined) throw new ProviderConfigError(`Secret ${namespace}/${name} has no key "${key}"`);
-        return Buffer.from(value, 'base64');
-      },
     };
   }
 

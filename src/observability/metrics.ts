@@ -88,6 +88,33 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Where the per-store request budgets are read from at scrape time. */
+  budgetSource: () => { store: string; waiting: number; used: number }[] = () => [];
+
+  readonly budgetWaiting = new Gauge({
+    name: 'secretsync_store_budget_waiting',
+    help: "Backend requests waiting for the store's request budget (requestsPerSecond)",
+    labelNames: ['store'] as const,
+    registers: [this.registry],
+    collect: () => this.collectBudgets(),
+  });
+
+  readonly budgetUsed = new Gauge({
+    name: 'secretsync_store_budget_used_total',
+    help: "Backend requests that drew from the store's request budget since start",
+    labelNames: ['store'] as const,
+    registers: [this.registry],
+  });
+
+  private collectBudgets(): void {
+    this.budgetWaiting.reset();
+    this.budgetUsed.reset();
+    for (const b of this.budgetSource()) {
+      this.budgetWaiting.set({ store: b.store }, b.waiting);
+      this.budgetUsed.set({ store: b.store }, b.used);
+    }
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'secretsync_' });
   }

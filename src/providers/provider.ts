@@ -1,6 +1,6 @@
 // The one small interface every backend implements. Adding a backend means a
 // folder under src/providers/ and one line in src/providers/registry.ts.
-import type { AnyStore, RemoteRef } from '../api/types.js';
+import type { AnyStore, FindSpec, RemoteRef } from '../api/types.js';
 
 /** Properties of one remote entry: a JSON object of strings. */
 export type Properties = Record<string, string>;
@@ -12,7 +12,12 @@ export interface ProviderContext {
   /** The namespace a namespaced SecretStore lives in; undefined for a ClusterSecretStore. */
   storeNamespace: string | undefined;
   /** Mints a short-lived token for a ServiceAccount with the TokenRequest API (for AssumeRoleWithWebIdentity). */
-  requestServiceAccountToken(namespace: string, name: string, audiences: string[], expirationSeconds: number): Promise<string>;
+  requestServiceAccountToken(
+    namespace: string,
+    name: string,
+    audiences: string[],
+    expirationSeconds: number,
+  ): Promise<string>;
   /** Whether a namespaced SecretStore may use the operator's own cloud identity (operator flag, default off). */
   allowOperatorIdentityForNamespacedStores: boolean;
   /** Counts and times one backend request (metrics by provider and operation); errors pass through. */
@@ -33,7 +38,7 @@ export interface ProviderClient {
   /** All properties of one entry (`dataFrom.extract`). */
   getProperties(key: string, version?: string): Promise<Properties>;
   /** Entries whose names match (`dataFrom.find`): entry name → properties. */
-  find(query: { prefix?: string; nameRegexp?: string }): Promise<Map<string, Properties>>;
+  find(query: FindSpec): Promise<Map<string, Properties>>;
   /**
    * Many values in one backend round trip where the backend allows it
    * (Secrets Manager BatchGetSecretValue). Keys of the result are `refKey(ref)`;

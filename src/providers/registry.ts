@@ -1,5 +1,7 @@
 import type { ProviderSpec } from '../api/types.js';
 import { awsKmsProvider } from './aws-kms/index.js';
+import { awsParameterStoreProvider } from './aws-parameter-store/index.js';
+import { awsSecretsManagerProvider } from './aws-secrets-manager/index.js';
 import { localProvider } from './local/index.js';
 import type { Provider } from './provider.js';
 
@@ -7,6 +9,8 @@ import type { Provider } from './provider.js';
 export const providers: ReadonlyMap<string, Provider> = new Map<string, Provider>([
   [localProvider.name, localProvider],
   [awsKmsProvider.name, awsKmsProvider],
+  [awsSecretsManagerProvider.name, awsSecretsManagerProvider],
+  [awsParameterStoreProvider.name, awsParameterStoreProvider],
 ]);
 
 /** The one provider a store's spec names (CEL guarantees exactly one block). */

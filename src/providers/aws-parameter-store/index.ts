@@ -1,0 +1,268 @@
+// The `awsParameterStore` provider: remoteRef.key is a parameter name (or ARN),
+// version a version number (`3`) or label, property a field of a JSON value.
+// SecureStrings are always decrypted. Every request first takes a token from
+// the store's budget.
+import {
+  DescribeParametersCommand,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  GetParametersCommand,
+  SSMClient,
+  type Parameter,
+  type ParameterStringFilter,
+} from '@aws-sdk/client-ssm';
+import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
+import { storeBudgets, type RequestBudget } from '../aws/budget.js';
+import { awsClientConfig } from '../aws/client-config.js';
+import { storeKms, type StoreKms } from '../aws/decrypt.js';
+import { mapAwsError } from '../aws/errors.js';
+import { chunks, compileNameRegexp, mapLimit, selectProperty, toProperties } from '../aws/values.js';
+import {
+  KeyNotFoundError,
+  ProviderConfigError,
+  ProviderError,
+  refKey,
+  type CiphertextBinding,
+  type Properties,
+  type Provider,
+  type ProviderClient,
+  type ProviderContext,
+} from '../provider.js';
+
+const SERVICE = 'Parameter Store';
+/** GetParameters takes at most 10 names. */
+export const BATCH_SIZE = 10;
+const CONCURRENCY = 8;
+const BY_PATH_PAGE = 10;
+const DESCRIBE_PAGE = 50;
+
+/** `name:3` or `name:label`, as GetParameter and GetParameters take it. */
+export function parameterSelector(key: string, version: string | undefined): string {
+  return version === undefined || version === '' ? key : `${key}:${version}`;
+}
+
+export const awsParameterStoreProvider: Provider = {
+  name: 'awsParameterStore',
+  async connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient> {
+    const spec = store.spec.provider.awsParameterStore;
+    if (!spec) throw new ProviderConfigError('spec.provider.awsParameterStore is not set');
+    const budget = storeBudgets.for(store, spec.requestsPerSecond);
+    const config = await awsClientConfig(spec, store, ctx);
+    const client = new SSMClient(config);
+    let kms: StoreKms | undefined;
+    try {
+      kms = await storeKms(spec, spec.decrypt, config, store, ctx);
+    } catch (err) {
+      client.destroy();
+      throw err;
+    }
+    return new ParameterStoreProviderClient(client, budget, ctx, kms);
+  },
+};
+
+/** Exported for tests; built by `awsParameterStoreProvider.connect`. */
+export class ParameterStoreProviderClient implements ProviderClient {
+  readonly decrypt?: (ciphertext: string, binding: CiphertextBinding) => Promise<string>;
+
+  constructor(
+    private readonly client: SSMClient,
+    private readonly budget: RequestBudget,
+    private readonly ctx: ProviderContext,
+    private readonly kms: StoreKms | undefined,
+  ) {
+    if (kms) this.decrypt = (ciphertext, binding) => kms.decryptor.decrypt(ciphertext, binding);
+  }
+
+  /** Without `property`, the value as it is (a StringList stays comma-separated). */
+  async getValue(ref: RemoteRef): Promise<string> {
+    const text = await this.read(ref.key, ref.version);
+    return ref.property === undefined ? text : selectProperty(text, ref.property, describe(ref), ref.key);
+  }
+
+  /** A JSON object value's fields; any other value is `{ value: <text> }`. */
+  async getProperties(key: string, version?: string): Promise<Properties> {
+    return toProperties(await this.read(key, version));
+  }
+
+  /** Unversioned refs 10 names per GetParameters call; versioned ones (and unmatched names) one by one. */
+  async getValues(refs: RemoteRef[]): Promise<Map<string, string | KeyNotFoundError>> {
+    const texts = new Map<string, string | KeyNotFoundError>();
+    const names = [...new Set(refs.filter((r) => !r.version).map((r) => r.key))];
+    const leftovers: string[] = [];
+    for (const batch of chunks(names, BATCH_SIZE)) {
+      const got = await this.readMany(batch);
+      for (const name of batch) {
+        const value = got.get(name);
+        if (value === undefined) leftovers.push(name);
+        else texts.set(parameterSelector(name, undefined), value);
+      }
+    }
+    const singles = [
+      ...leftovers.map((key) => ({ key, version: undefined as string | undefined })),
+      ...refs.filter((r) => r.version).map((r) => ({ key: r.key, version: r.version })),
+    ].filter((s, i, all) => all.findIndex((o) => o.key === s.key && o.version === s.version) === i);
+    await mapLimit(singles, CONCURRENCY, async ({ key, version }) => {
+      try {
+        texts.set(parameterSelector(key, version), await this.read(key, version));
+      } catch (err) {
+        if (!(err instanceof KeyNotFoundError)) throw err;
+        texts.set(parameterSelector(key, version), err);
+      }
+    });
+
+    const out = new Map<string, string | KeyNotFoundError>();
+    for (const ref of refs) {
+      const got = texts.get(parameterSelector(ref.key, ref.version || undefined));
+      if (got === undefined || got instanceof KeyNotFoundError) {
+        out.set(refKey(ref), got ?? new KeyNotFoundError(`${SERVICE}: parameter "${ref.key}" not found`, ref.key));
+      } else if (ref.property === undefined) {
+        out.set(refKey(ref), got);
+      } else {
+        try {
+          out.set(refKey(ref), selectProperty(got, ref.property, describe(ref), ref.key));
+        } catch (err) {
+          if (!(err instanceof KeyNotFoundError)) throw err;
+          out.set(refKey(ref), err);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * `prefix` starting with `/` (alone): GetParametersByPath from the prefix's
+   * last `/`, recursive, decrypted, so values come with the listing. With
+   * `nameRegexp`, `tags` or a prefix without a leading `/`: DescribeParameters
+   * (name BeginsWith, tag filters), the regexp here, then GetParameters.
+   * Result keys are full parameter names.
+   */
+  async find(query: FindSpec): Promise<Map<string, Properties>> {
+    const pattern = compileNameRegexp(query.nameRegexp);
+    const prefix = query.prefix ?? '';
+    const tags = Object.entries(query.tags ?? {});
+    const out = new Map<string, Properties>();
+
+    if (prefix.startsWith('/') && !pattern && tags.length === 0) {
+      const path = prefix.slice(0, prefix.lastIndexOf('/')) || '/';
+      let nextToken: string | undefined;
+      do {
+        const page = await this.send('GetParametersByPath', path, () =>
+          this.client.send(
+            new GetParametersByPathCommand({
+              Path: path,
+              Recursive: true,
+              WithDecryption: true,
+              MaxResults: BY_PATH_PAGE,
+              ...(nextToken ? { NextToken: nextToken } : {}),
+            }),
+          ),
+        );
+        for (const p of page.Parameters ?? []) {
+          if (p.Name?.startsWith(prefix) && p.Value !== undefined) out.set(p.Name, toProperties(p.Value));
+        }
+        nextToken = page.NextToken;
+      } while (nextToken);
+      return out;
+    }
+
+    const filters: ParameterStringFilter[] = [];
+    if (prefix) filters.push({ Key: 'Name', Option: 'BeginsWith', Values: [prefix] });
+    for (const [k, v] of tags) filters.push({ Key: `tag:${k}`, Option: 'Equals', Values: [v] });
+    const names: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.send('DescribeParameters', undefined, () =>
+        this.client.send(
+          new DescribeParametersCommand({
+            MaxResults: DESCRIBE_PAGE,
+            ...(filters.length > 0 ? { ParameterFilters: filters } : {}),
+            ...(nextToken ? { NextToken: nextToken } : {}),
+          }),
+        ),
+      );
+      for (const p of page.Parameters ?? []) {
+        if (!p.Name || !p.Name.startsWith(prefix)) continue;
+        if (pattern && !pattern.test(p.Name)) continue;
+        names.push(p.Name);
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+
+    for (const batch of chunks([...new Set(names)], BATCH_SIZE)) {
+      const got = await this.readMany(batch);
+      // Deleted between listing and reading: absent, as if the search had run a moment later.
+      for (const name of batch) {
+        const value = got.get(name);
+        if (typeof value === 'string') out.set(name, toProperties(value));
+      }
+    }
+    return out;
+  }
+
+  /** One DescribeParameters call: the endpoint answers and the credentials (and their chain) work. */
+  async check(): Promise<void> {
+    await this.send('DescribeParameters', undefined, () =>
+      this.client.send(new DescribeParametersCommand({ MaxResults: 1 })),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    this.kms?.client.destroy();
+  }
+
+  private async read(key: string, version: string | undefined): Promise<string> {
+    const name = parameterSelector(key, version);
+    try {
+      const out = await this.send('GetParameter', name, () =>
+        this.client.send(new GetParameterCommand({ Name: name, WithDecryption: true })),
+      );
+      return parameterValue(out.Parameter, describe({ key, version }));
+    } catch (err) {
+      // The message names `name:version`; the error's key is the ref's key.
+      if (err instanceof KeyNotFoundError && err.key !== key) throw new KeyNotFoundError(err.message, key);
+      throw err;
+    }
+  }
+
+  /**
+   * One GetParameters call: name → value, or KeyNotFoundError for names AWS
+   * reports invalid. Names it neither returns nor reports are left out.
+   */
+  private async readMany(names: string[]): Promise<Map<string, string | KeyNotFoundError>> {
+    const out = new Map<string, string | KeyNotFoundError>();
+    const page = await this.send('GetParameters', undefined, () =>
+      this.client.send(new GetParametersCommand({ Names: names, WithDecryption: true })),
+    );
+    for (const p of page.Parameters ?? []) {
+      for (const name of names) {
+        if (out.has(name) || (name !== p.Name && name !== p.ARN)) continue;
+        out.set(name, parameterValue(p, describe({ key: name })));
+      }
+    }
+    for (const name of page.InvalidParameters ?? []) {
+      if (names.includes(name) && !out.has(name)) {
+        out.set(name, new KeyNotFoundError(`${SERVICE}: parameter "${name}" not found (InvalidParameters)`, name));
+      }
+    }
+    return out;
+  }
+
+  private async send<T>(operation: string, key: string | undefined, call: () => Promise<T>): Promise<T> {
+    await this.budget.take();
+    try {
+      return await this.ctx.observe(operation, call);
+    } catch (err) {
+      throw mapAwsError(err, { service: SERVICE, operation, ...(key !== undefined ? { key } : {}), noun: 'parameter' });
+    }
+  }
+}
+
+function parameterValue(p: Parameter | undefined, where: string): string {
+  if (p?.Value === undefined) throw new ProviderError(`${where} came back without a value`);
+  return p.Value;
+}
+
+function describe(ref: { key: string; version?: string | undefined }): string {
+  return `parameter "${ref.key}"${ref.version ? ` version ${ref.version}` : ''}`;
+}

@@ -1,0 +1,335 @@
+// The `awsSecretsManager` provider: remoteRef.key is a secret name or ARN,
+// version a version id or staging label (AWSCURRENT by default), property a
+// field of a JSON secret. Values are read with BatchGetSecretValue where the
+// controller batches; every request first takes a token from the store's budget.
+import {
+  BatchGetSecretValueCommand,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  SecretsManagerClient,
+  type Filter,
+  type SecretListEntry,
+} from '@aws-sdk/client-secrets-manager';
+import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
+import { storeBudgets, type RequestBudget } from '../aws/budget.js';
+import { awsClientConfig } from '../aws/client-config.js';
+import { storeKms, type StoreKms } from '../aws/decrypt.js';
+import { awsErrorName, isAwsConfigError, mapAwsError } from '../aws/errors.js';
+import { chunks, compileNameRegexp, mapLimit, selectProperty, toProperties, utf8 } from '../aws/values.js';
+import {
+  KeyNotFoundError,
+  ProviderConfigError,
+  ProviderError,
+  refKey,
+  type CiphertextBinding,
+  type Properties,
+  type Provider,
+  type ProviderClient,
+  type ProviderContext,
+} from '../provider.js';
+
+const SERVICE = 'Secrets Manager';
+export const DEFAULT_STAGE = 'AWSCURRENT';
+/** BatchGetSecretValue takes at most 20 ids. */
+export const BATCH_SIZE = 20;
+/** Single reads in flight at once for one getValues/find call (the budget paces them anyway). */
+const CONCURRENCY = 8;
+const MAX_FILTERS = 10;
+const BATCH_DENIED = new Set(['AccessDenied', 'AccessDeniedException']);
+/** ListSecrets filter values: letters, digits, spaces and :_@/+=.-; a leading ! negates. */
+const FILTER_VALUE = /^[a-zA-Z0-9 :_@/+=.-]{1,512}$/;
+
+/** Version ids that AWS (and moto) generate are UUIDs; anything else names a staging label. */
+const VERSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `version` as GetSecretValue parameters: absent → AWSCURRENT; a UUID →
+ * VersionId; anything else → VersionStage (AWSPREVIOUS, AWSPENDING, custom labels).
+ */
+export function versionSelector(version: string | undefined): { VersionId?: string; VersionStage?: string } {
+  if (version === undefined || version === '') return { VersionStage: DEFAULT_STAGE };
+  return VERSION_ID.test(version) ? { VersionId: version } : { VersionStage: version };
+}
+
+function isCurrent(version: string | undefined): boolean {
+  return version === undefined || version === '' || version === DEFAULT_STAGE;
+}
+
+export const awsSecretsManagerProvider: Provider = {
+  name: 'awsSecretsManager',
+  async connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient> {
+    const spec = store.spec.provider.awsSecretsManager;
+    if (!spec) throw new ProviderConfigError('spec.provider.awsSecretsManager is not set');
+    const budget = storeBudgets.for(store, spec.requestsPerSecond);
+    const config = await awsClientConfig(spec, store, ctx);
+    const client = new SecretsManagerClient(config);
+    let kms: StoreKms | undefined;
+    try {
+      kms = await storeKms(spec, spec.decrypt, config, store, ctx);
+    } catch (err) {
+      client.destroy();
+      throw err;
+    }
+    return new SecretsManagerProviderClient(client, budget, ctx, kms);
+  },
+};
+
+/** Exported for tests; built by `awsSecretsManagerProvider.connect`. */
+export class SecretsManagerProviderClient implements ProviderClient {
+  /** Set once BatchGetSecretValue is denied (a policy granting only GetSecretValue): single reads from then on. */
+  private batchDenied = false;
+  readonly decrypt?: (ciphertext: string, binding: CiphertextBinding) => Promise<string>;
+
+  constructor(
+    private readonly client: SecretsManagerClient,
+    private readonly budget: RequestBudget,
+    private readonly ctx: ProviderContext,
+    private readonly kms: StoreKms | undefined,
+  ) {
+    if (kms) this.decrypt = (ciphertext, binding) => kms.decryptor.decrypt(ciphertext, binding);
+  }
+
+  /** Without `property`, the secret's text as it is (JSON or not). */
+  async getValue(ref: RemoteRef): Promise<string> {
+    const text = await this.read(ref.key, ref.version);
+    return ref.property === undefined ? text : selectProperty(text, ref.property, describe(ref), ref.key);
+  }
+
+  /** A JSON object secret's fields; any other secret is `{ value: <text> }`. */
+  async getProperties(key: string, version?: string): Promise<Properties> {
+    return toProperties(await this.read(key, version));
+  }
+
+  /**
+   * Current values are read 20 at a time with BatchGetSecretValue; refs with
+   * another version, and ids a batch could not match, are read one by one.
+   */
+  async getValues(refs: RemoteRef[]): Promise<Map<string, string | KeyNotFoundError>> {
+    const texts = new Map<string, string | KeyNotFoundError>();
+    const current = [...new Set(refs.filter((r) => isCurrent(r.version)).map((r) => r.key))];
+    const rest = refs.filter((r) => !isCurrent(r.version));
+
+    const leftovers: string[] = [];
+    if (!this.batchDenied) {
+      for (const ids of chunks(current, BATCH_SIZE)) {
+        const batch = await this.batchRead(ids);
+        if (batch === undefined) {
+          leftovers.push(...ids);
+          continue;
+        }
+        for (const id of ids) {
+          const got = batch.get(id);
+          if (got === undefined) leftovers.push(id);
+          else texts.set(textKey(id, undefined), got);
+        }
+      }
+    } else {
+      leftovers.push(...current);
+    }
+
+    const singles: { key: string; version: string | undefined }[] = [
+      ...leftovers.map((key) => ({ key, version: undefined })),
+      ...uniqueBy(rest, (r) => textKey(r.key, r.version)).map((r) => ({ key: r.key, version: r.version })),
+    ];
+    await mapLimit(singles, CONCURRENCY, async ({ key, version }) => {
+      try {
+        texts.set(textKey(key, version), await this.read(key, version));
+      } catch (err) {
+        if (!(err instanceof KeyNotFoundError)) throw err;
+        texts.set(textKey(key, version), err);
+      }
+    });
+
+    const out = new Map<string, string | KeyNotFoundError>();
+    for (const ref of refs) {
+      const got = texts.get(textKey(ref.key, isCurrent(ref.version) ? undefined : ref.version));
+      if (got === undefined || got instanceof KeyNotFoundError) {
+        out.set(refKey(ref), got ?? new KeyNotFoundError(`${SERVICE}: secret "${ref.key}" not found`, ref.key));
+        continue;
+      }
+      if (ref.property === undefined) {
+        out.set(refKey(ref), got);
+        continue;
+      }
+      try {
+        out.set(refKey(ref), selectProperty(got, ref.property, describe(ref), ref.key));
+      } catch (err) {
+        if (!(err instanceof KeyNotFoundError)) throw err;
+        out.set(refKey(ref), err);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * ListSecrets narrowed on the server (name prefix, tag keys and values),
+   * checked exactly here (prefix, regexp, tags), then the values in batches.
+   * Result keys are secret names.
+   */
+  async find(query: FindSpec): Promise<Map<string, Properties>> {
+    const pattern = compileNameRegexp(query.nameRegexp);
+    const tags = Object.entries(query.tags ?? {});
+    const filters = listFilters(query.prefix, tags);
+    const matched: SecretListEntry[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.send('ListSecrets', undefined, () =>
+        this.client.send(
+          new ListSecretsCommand({
+            MaxResults: 100,
+            ...(filters.length > 0 ? { Filters: filters } : {}),
+            ...(nextToken ? { NextToken: nextToken } : {}),
+          }),
+        ),
+      );
+      for (const entry of page.SecretList ?? []) {
+        const name = entry.Name;
+        if (!name || !entry.ARN) continue;
+        if (query.prefix !== undefined && !name.startsWith(query.prefix)) continue;
+        if (pattern && !pattern.test(name)) continue;
+        if (!tags.every(([k, v]) => (entry.Tags ?? []).some((t) => t.Key === k && t.Value === v))) continue;
+        matched.push(entry);
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+
+    // Read by ARN: exact, even if a secret of the same name was recreated meanwhile.
+    const byArn = new Map(matched.map((e) => [e.ARN as string, e.Name as string]));
+    const values = await this.getValues([...byArn.keys()].map((key) => ({ key })));
+    const out = new Map<string, Properties>();
+    for (const [arn, name] of byArn) {
+      const value = values.get(refKey({ key: arn }));
+      // Deleted between list and read: absent, as if the search had run a moment later.
+      if (value === undefined || value instanceof KeyNotFoundError) continue;
+      out.set(name, toProperties(value));
+    }
+    return out;
+  }
+
+  /** One ListSecrets call: the endpoint answers and the credentials (and their chain) work. */
+  async check(): Promise<void> {
+    await this.send('ListSecrets', undefined, () => this.client.send(new ListSecretsCommand({ MaxResults: 1 })));
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    this.kms?.client.destroy();
+  }
+
+  /** One GetSecretValue; the value as text. */
+  private async read(key: string, version: string | undefined): Promise<string> {
+    const where = describe({ key, version });
+    const out = await this.send('GetSecretValue', key, () =>
+      this.client.send(new GetSecretValueCommand({ SecretId: key, ...versionSelector(version) })),
+    );
+    return secretText(out, where);
+  }
+
+  /**
+   * One BatchGetSecretValue: id → text, or KeyNotFoundError for ids AWS reports
+   * missing. Ids it neither returns nor reports are left out (read singly).
+   * Undefined when the caller may not batch at all.
+   */
+  private async batchRead(ids: string[]): Promise<Map<string, string | KeyNotFoundError> | undefined> {
+    const out = new Map<string, string | KeyNotFoundError>();
+    let nextToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.sendRaw('BatchGetSecretValue', () =>
+          this.client.send(
+            new BatchGetSecretValueCommand({ SecretIdList: ids, ...(nextToken ? { NextToken: nextToken } : {}) }),
+          ),
+        );
+      } catch (err) {
+        // The batch call itself refused (a policy granting only GetSecretValue): single reads may still be allowed.
+        if (nextToken === undefined && BATCH_DENIED.has(awsErrorName(err) ?? '')) {
+          this.batchDenied = true;
+          return undefined;
+        }
+        throw mapAwsError(err, { service: SERVICE, operation: 'BatchGetSecretValue' });
+      }
+      for (const entry of page.SecretValues ?? []) {
+        for (const id of ids) {
+          if (out.has(id) || !matchesId(id, entry.Name, entry.ARN)) continue;
+          out.set(id, secretText(entry, describe({ key: id })));
+        }
+      }
+      for (const error of page.Errors ?? []) {
+        const id = error.SecretId;
+        if (id === undefined || !ids.includes(id) || out.has(id)) continue;
+        const code = error.ErrorCode ?? 'Error';
+        const synthetic = Object.assign(new Error(error.Message ?? ''), { name: code });
+        const mapped = mapAwsError(synthetic, {
+          service: SERVICE,
+          operation: 'BatchGetSecretValue',
+          key: id,
+          noun: 'secret',
+        });
+        if (mapped instanceof KeyNotFoundError) {
+          out.set(id, mapped);
+        } else if (isAwsConfigError(synthetic) || code === 'InvalidRequestException') {
+          // Denied or unreadable: the single read below reports it with the secret's own error.
+          continue;
+        } else {
+          throw mapped;
+        }
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return out;
+  }
+
+  /** Budget, metrics, error mapping: every request goes through here. */
+  private async send<T>(operation: string, key: string | undefined, call: () => Promise<T>): Promise<T> {
+    try {
+      return await this.sendRaw(operation, call);
+    } catch (err) {
+      throw mapAwsError(err, { service: SERVICE, operation, ...(key !== undefined ? { key } : {}), noun: 'secret' });
+    }
+  }
+
+  private async sendRaw<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    await this.budget.take();
+    return this.ctx.observe(operation, call);
+  }
+}
+
+function secretText(out: { SecretString?: string; SecretBinary?: Uint8Array }, where: string): string {
+  if (out.SecretString !== undefined) return out.SecretString;
+  if (out.SecretBinary !== undefined) return utf8(out.SecretBinary, where);
+  throw new ProviderError(`${where} has neither SecretString nor SecretBinary`);
+}
+
+/** `secret "k"`, `secret "k" version AWSPREVIOUS` — how messages name what was read. */
+function describe(ref: { key: string; version?: string | undefined }): string {
+  return `secret "${ref.key}"${ref.version ? ` version ${ref.version}` : ''}`;
+}
+
+function textKey(key: string, version: string | undefined): string {
+  return JSON.stringify([key, version ?? null]);
+}
+
+function uniqueBy<T>(items: T[], key: (item: T) => string): T[] {
+  const seen = new Map<string, T>();
+  for (const item of items) if (!seen.has(key(item))) seen.set(key(item), item);
+  return [...seen.values()];
+}
+
+/** An id is a name, a full ARN, or a partial ARN (without the 6-character suffix AWS appends). */
+function matchesId(id: string, name: string | undefined, arn: string | undefined): boolean {
+  if (id === name || id === arn) return true;
+  return id.startsWith('arn:') && arn !== undefined && arn.startsWith(`${id}-`) && arn.length === id.length + 7;
+}
+
+/** Server-side narrowing only; the exact checks happen on each entry. Values AWS would reject are left to those checks. */
+function listFilters(prefix: string | undefined, tags: [string, string][]): Filter[] {
+  const filters: Filter[] = [];
+  if (prefix && FILTER_VALUE.test(prefix)) filters.push({ Key: 'name', Values: [prefix] });
+  for (const [k, v] of tags) {
+    if (filters.length + 2 > MAX_FILTERS) break;
+    if (!FILTER_VALUE.test(k) || !FILTER_VALUE.test(v)) continue;
+    filters.push({ Key: 'tag-key', Values: [k] }, { Key: 'tag-value', Values: [v] });
+  }
+  return filters;
+}

@@ -1,0 +1,230 @@
+// A per-store request budget: a token bucket shared by every ManagedSecret that
+// uses the store, so one busy store cannot exhaust the account's API quota and
+// the SDK's adaptive retry rarely has to back off.
+import type { AnyStore } from '../../api/types.js';
+import { ProviderConfigError } from '../provider.js';
+
+export const DEFAULT_REQUESTS_PER_SECOND = 10;
+
+/** What a budget has done, for metrics: `used` only grows, `waiting` is the current queue. */
+export interface BudgetStats {
+  /** `SecretStore ns/name` or `ClusterSecretStore name` (empty for an unnamed budget). */
+  store: string;
+  /** Sustained requests per second. */
+  rate: number;
+  /** Requests allowed at once after a quiet period (twice the rate, at least 1). */
+  burst: number;
+  /** Callers waiting for a token now. */
+  waiting: number;
+  /** Tokens handed out since the budget was made. */
+  used: number;
+}
+
+export interface RequestBudgetOptions {
+  /** Default twice the rate (at least 1). */
+  burst?: number;
+  /** Names the budget in its stats. */
+  store?: string;
+  /** Called whenever `waiting` or `used` changes. Must not throw. */
+  onChange?: (stats: BudgetStats) => void;
+  /** The clock, for tests. */
+  now?: () => number;
+}
+
+/**
+ * A token bucket with a FIFO queue: `await budget.take()` before each backend
+ * request. Callers wait (in arrival order) instead of failing; an aborted
+ * caller leaves the queue at once.
+ */
+export class RequestBudget {
+  private tokens: number;
+  private last: number;
+  private readonly queue: { resolve: () => void; reject: (err: unknown) => void; signal?: AbortSignal }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private usedCount = 0;
+  private ratePerSecond: number;
+  private burstSize: number;
+  private readonly explicitBurst: number | undefined;
+  private readonly now: () => number;
+  /** Replaceable, so a registry can forward changes of budgets it hands out. */
+  onChange: ((stats: BudgetStats) => void) | undefined;
+  readonly store: string;
+
+  constructor(requestsPerSecond: number = DEFAULT_REQUESTS_PER_SECOND, options: RequestBudgetOptions = {}) {
+    validateRate(requestsPerSecond);
+    this.now = options.now ?? Date.now;
+    this.ratePerSecond = requestsPerSecond;
+    this.explicitBurst = options.burst;
+    this.burstSize = burstFor(requestsPerSecond, options.burst);
+    this.tokens = this.burstSize;
+    this.last = this.now();
+    this.store = options.store ?? '';
+    this.onChange = options.onChange;
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  get used(): number {
+    return this.usedCount;
+  }
+
+  get rate(): number {
+    return this.ratePerSecond;
+  }
+
+  get burst(): number {
+    return this.burstSize;
+  }
+
+  stats(): BudgetStats {
+    return { store: this.store, rate: this.rate, burst: this.burst, waiting: this.waiting, used: this.used };
+  }
+
+  /** A store's spec changed its rate: later requests follow the new one. Tokens already saved stay (up to the new burst). */
+  setRate(requestsPerSecond: number): void {
+    validateRate(requestsPerSecond);
+    if (requestsPerSecond === this.ratePerSecond) return;
+    this.refill();
+    this.ratePerSecond = requestsPerSecond;
+    this.burstSize = burstFor(requestsPerSecond, this.explicitBurst);
+    this.tokens = Math.min(this.tokens, this.burstSize);
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.drain();
+  }
+
+  /** Resolves when the request may go out; rejects with the signal's reason if aborted while waiting. */
+  take(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    this.refill();
+    if (this.queue.length === 0 && this.tokens >= 1) {
+      this.tokens -= 1;
+      this.usedCount += 1;
+      this.changed();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter = { resolve, reject, signal };
+      this.queue.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.queue.indexOf(waiter);
+          if (i < 0) return;
+          this.queue.splice(i, 1);
+          if (this.queue.length === 0 && this.timer) {
+            clearTimeout(this.timer);
+            this.timer = undefined;
+          }
+          this.changed();
+          reject(abortReason(signal));
+        },
+        { once: true },
+      );
+      this.changed();
+      this.schedule();
+    });
+  }
+
+  private refill(): void {
+    const now = this.now();
+    const elapsed = Math.max(0, now - this.last) / 1000;
+    this.last = now;
+    this.tokens = Math.min(this.burstSize, this.tokens + elapsed * this.ratePerSecond);
+  }
+
+  private schedule(): void {
+    if (this.timer || this.queue.length === 0) return;
+    const waitMs = Math.max(1, Math.ceil(((1 - this.tokens) / this.ratePerSecond) * 1000));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.drain();
+    }, waitMs);
+  }
+
+  private drain(): void {
+    this.refill();
+    let served = false;
+    while (this.queue.length > 0 && this.tokens >= 1) {
+      const waiter = this.queue.shift();
+      if (!waiter) break;
+      this.tokens -= 1;
+      this.usedCount += 1;
+      served = true;
+      waiter.resolve();
+    }
+    if (served) this.changed();
+    this.schedule();
+  }
+
+  private changed(): void {
+    this.onChange?.(this.stats());
+  }
+}
+
+/**
+ * The budgets of all stores, one per store, so every client built for a store
+ * (the controller rebuilds them when a spec changes or credentials age) draws
+ * from the same bucket. The metrics collector reads `all()`.
+ */
+export class BudgetRegistry {
+  private readonly budgets = new Map<string, RequestBudget>();
+  /** Called whenever any budget's `waiting` or `used` changes. */
+  onChange: ((stats: BudgetStats) => void) | undefined;
+
+  /** The store's budget, made on first use; a changed rate is applied to the existing one. */
+  for(store: AnyStore, requestsPerSecond: number | undefined): RequestBudget {
+    const rate = requestsPerSecond ?? DEFAULT_REQUESTS_PER_SECOND;
+    try {
+      validateRate(rate);
+    } catch (err) {
+      throw new ProviderConfigError(`requestsPerSecond: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const name = storeLabel(store);
+    const existing = this.budgets.get(name);
+    if (existing) {
+      existing.setRate(rate);
+      return existing;
+    }
+    const budget = new RequestBudget(rate, { store: name, onChange: (stats) => this.onChange?.(stats) });
+    this.budgets.set(name, budget);
+    return budget;
+  }
+
+  all(): RequestBudget[] {
+    return [...this.budgets.values()];
+  }
+
+  /** The store was deleted. */
+  forget(store: AnyStore): void {
+    this.budgets.delete(storeLabel(store));
+  }
+}
+
+/** Budgets of every store in this process (the AWS providers use it). */
+export const storeBudgets = new BudgetRegistry();
+
+/** `SecretStore ns/name` or `ClusterSecretStore name`: how messages and metrics name a store. */
+export function storeLabel(store: AnyStore): string {
+  return store.kind === 'ClusterSecretStore'
+    ? `ClusterSecretStore ${store.metadata.name}`
+    : `SecretStore ${store.metadata.namespace ?? ''}/${store.metadata.name}`;
+}
+
+function validateRate(rate: number): void {
+  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0) {
+    throw new RangeError(`requests per second must be a positive number, got ${String(rate)}`);
+  }
+}
+
+function burstFor(rate: number, explicit: number | undefined): number {
+  return Math.max(1, explicit ?? rate * 2);
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new Error('aborted');
+}

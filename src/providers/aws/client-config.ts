@@ -1,0 +1,340 @@
+// The SDK client settings every AWS provider block shares: region, endpoint,
+// adaptive retries and, above all, whose credentials a store may use.
+//
+//   auth.secretRef          static keys from Kubernetes Secrets (then roleArn, if set)
+//   auth.serviceAccountRef  a ServiceAccount token exchanged for roleArn (IRSA-style, per namespace)
+//   no auth                 the operator's own identity: ClusterSecretStores always, SecretStores only
+//                           when the cluster admin allows it (then roleArn, if set)
+import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, STSClient, type Credentials } from '@aws-sdk/client-sts';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import type { AnyStore, AwsCommonSpec, AwsServiceAccountAuth, SecretKeySelector } from '../../api/types.js';
+import { ProviderConfigError, type ProviderContext } from '../provider.js';
+import { storeLabel } from './budget.js';
+import { memoizeCredentials } from './credentials.js';
+import { mapAwsError } from './errors.js';
+
+export const DEFAULT_WEB_IDENTITY_AUDIENCES = ['sts.amazonaws.com'];
+/** Lifetime asked for ServiceAccount tokens and STS sessions. */
+export const SESSION_SECONDS = 3600;
+export const MAX_ATTEMPTS = 3;
+
+export interface AwsClientConfig {
+  region: string;
+  endpoint?: string;
+  credentials: AwsCredentialIdentityProvider;
+  retryMode: 'adaptive';
+  maxAttempts: number;
+}
+
+/** Which identity a spec resolves to; `awsClientConfig` turns it into a credential provider. */
+export type AwsIdentityPlan =
+  | { kind: 'static'; namespace: string; secretRef: NonNullable<NonNullable<AwsCommonSpec['auth']>['secretRef']> }
+  | { kind: 'webIdentity'; namespace: string; serviceAccount: string; audiences: string[]; roleArn: string }
+  | { kind: 'operator' };
+
+/**
+ * Settings for an `@aws-sdk/*` client for this spec. Throws ProviderConfigError
+ * for an invalid spec, a Secret that cannot be read, or an identity the store
+ * may not use. Credentials are fetched lazily (the first request, or `check()`)
+ * and cached until shortly before they expire; STS errors then surface through
+ * the request as ProviderConfigError (denied) or ProviderError (unreachable).
+ */
+export async function awsClientConfig(
+  spec: AwsCommonSpec,
+  store: AnyStore,
+  ctx: ProviderContext,
+): Promise<AwsClientConfig> {
+  const region = validateRegion(spec.region);
+  const endpoint = validateEndpoint(spec.endpoint);
+  const plan = planIdentity(spec, store, ctx);
+  const sessionName = roleSessionName(store);
+  const sts: StsSettings = { region, endpoint, ctx };
+
+  let base: AwsCredentialIdentityProvider;
+  switch (plan.kind) {
+    case 'static':
+      base = await staticCredentials(plan.namespace, plan.secretRef, ctx);
+      break;
+    case 'webIdentity':
+      // The role is part of the exchange: no second AssumeRole below.
+      return finish(region, endpoint, webIdentityCredentials(plan, sessionName, sts));
+    case 'operator':
+      base = operatorIdentity(region);
+      break;
+  }
+  const credentials = spec.roleArn ? assumeRoleCredentials(base, spec.roleArn, sessionName, sts) : base;
+  return finish(region, endpoint, credentials);
+}
+
+/** The identity rules, without touching any Secret or network (unit-tested). */
+export function planIdentity(spec: AwsCommonSpec, store: AnyStore, ctx: ProviderContext): AwsIdentityPlan {
+  const label = storeLabel(store);
+  const auth = spec.auth;
+  const cluster = store.kind === 'ClusterSecretStore';
+  const ownNamespace = cluster ? undefined : ctx.storeNamespace || store.metadata.namespace;
+  if (!cluster && !ownNamespace) throw new ProviderConfigError(`${label}: a SecretStore must have a namespace`);
+
+  if (auth?.secretRef && auth.serviceAccountRef) {
+    throw new ProviderConfigError(`${label}: auth sets both secretRef and serviceAccountRef; choose one`);
+  }
+
+  if (auth?.secretRef) {
+    const refs = auth.secretRef;
+    const named: [string, SecretKeySelector | undefined][] = [
+      ['accessKeyIdSecretRef', refs.accessKeyIdSecretRef],
+      ['secretAccessKeySecretRef', refs.secretAccessKeySecretRef],
+      ['sessionTokenSecretRef', refs.sessionTokenSecretRef],
+    ];
+    const namespaces = new Set<string>();
+    for (const [field, ref] of named) {
+      if (ref === undefined) {
+        if (field === 'sessionTokenSecretRef') continue;
+        throw new ProviderConfigError(`${label}: auth.secretRef.${field} is required`);
+      }
+      if (!ref.name) throw new ProviderConfigError(`${label}: auth.secretRef.${field}.name is required`);
+      if (!ref.key) throw new ProviderConfigError(`${label}: auth.secretRef.${field}.key is required`);
+      namespaces.add(secretNamespace(ref, `auth.secretRef.${field}`, label, ownNamespace));
+    }
+    if (namespaces.size > 1) {
+      throw new ProviderConfigError(`${label}: the auth.secretRef Secrets must all be in one namespace`);
+    }
+    const [namespace] = namespaces;
+    return { kind: 'static', namespace: namespace ?? '', secretRef: refs };
+  }
+
+  if (auth?.serviceAccountRef) {
+    const sa: AwsServiceAccountAuth = auth.serviceAccountRef;
+    if (!sa.name) throw new ProviderConfigError(`${label}: auth.serviceAccountRef.name is required`);
+    let namespace: string;
+    if (cluster) {
+      if (!sa.namespace) {
+        throw new ProviderConfigError(`${label}: auth.serviceAccountRef.namespace is required on a ClusterSecretStore`);
+      }
+      namespace = sa.namespace;
+    } else {
+      if (sa.namespace && sa.namespace !== ownNamespace) {
+        throw new ProviderConfigError(
+          `${label} may only use ServiceAccounts of its own namespace "${ownNamespace}", not ${sa.namespace}/${sa.name}`,
+        );
+      }
+      namespace = ownNamespace ?? '';
+    }
+    if (!spec.roleArn) {
+      throw new ProviderConfigError(
+        `${label}: serviceAccountRef needs roleArn (the role the ServiceAccount's token is exchanged for)`,
+      );
+    }
+    const audiences = sa.audiences && sa.audiences.length > 0 ? [...sa.audiences] : DEFAULT_WEB_IDENTITY_AUDIENCES;
+    return { kind: 'webIdentity', namespace, serviceAccount: sa.name, audiences, roleArn: spec.roleArn };
+  }
+
+  if (!cluster && !ctx.allowOperatorIdentityForNamespacedStores) {
+    throw new ProviderConfigError(
+      `${label} has no auth and may not use the operator's identity ` +
+        '(the cluster admin can allow it with --allow-operator-identity-for-namespaced-stores)',
+    );
+  }
+  return { kind: 'operator' };
+}
+
+/** A SecretStore reads only its own namespace; a ClusterSecretStore must say which. */
+function secretNamespace(
+  ref: SecretKeySelector,
+  field: string,
+  label: string,
+  ownNamespace: string | undefined,
+): string {
+  if (ownNamespace === undefined) {
+    if (!ref.namespace)
+      throw new ProviderConfigError(`${label}: ${field}.namespace is required on a ClusterSecretStore`);
+    return ref.namespace;
+  }
+  if (ref.namespace && ref.namespace !== ownNamespace) {
+    throw new ProviderConfigError(
+      `${label} may only read Secrets of its own namespace "${ownNamespace}", not ${ref.namespace}/${ref.name} (${field})`,
+    );
+  }
+  return ownNamespace;
+}
+
+function validateRegion(region: unknown): string {
+  if (typeof region !== 'string' || !/^[a-z0-9-]{1,64}$/.test(region)) {
+    throw new ProviderConfigError(`region must be an AWS region such as us-east-1, got ${JSON.stringify(region)}`);
+  }
+  return region;
+}
+
+function validateEndpoint(endpoint: unknown): string | undefined {
+  if (endpoint === undefined || endpoint === '') return undefined;
+  if (typeof endpoint === 'string') {
+    try {
+      const url = new URL(endpoint);
+      if (url.protocol === 'http:' || url.protocol === 'https:') return endpoint;
+    } catch {
+      // reported below
+    }
+  }
+  throw new ProviderConfigError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`);
+}
+
+function finish(
+  region: string,
+  endpoint: string | undefined,
+  credentials: AwsCredentialIdentityProvider,
+): AwsClientConfig {
+  return {
+    region,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    credentials,
+    retryMode: 'adaptive',
+    maxAttempts: MAX_ATTEMPTS,
+  };
+}
+
+/** Read once per client: the controller rebuilds clients periodically, which picks up rotated keys. */
+async function staticCredentials(
+  namespace: string,
+  refs: NonNullable<NonNullable<AwsCommonSpec['auth']>['secretRef']>,
+  ctx: ProviderContext,
+): Promise<AwsCredentialIdentityProvider> {
+  const read = async (ref: SecretKeySelector, what: string): Promise<string> => {
+    const raw = await ctx.readSecretKey(namespace, ref.name, ref.key ?? '');
+    const value = raw.toString('utf8').trim();
+    if (value.length === 0) {
+      throw new ProviderConfigError(`key "${ref.key ?? ''}" of Secret ${namespace}/${ref.name} (${what}) is empty`);
+    }
+    return value;
+  };
+  const [accessKeyId, secretAccessKey, sessionToken] = await Promise.all([
+    read(refs.accessKeyIdSecretRef, 'access key id'),
+    read(refs.secretAccessKeySecretRef, 'secret access key'),
+    refs.sessionTokenSecretRef ? read(refs.sessionTokenSecretRef, 'session token') : Promise.resolve(undefined),
+  ]);
+  const identity: AwsCredentialIdentity = {
+    accessKeyId,
+    secretAccessKey,
+    ...(sessionToken !== undefined ? { sessionToken } : {}),
+  };
+  return async () => identity;
+}
+
+const operatorChains = new Map<string, AwsCredentialIdentityProvider>();
+
+/** The default Node.js chain (env, web identity file, ECS, instance profile), one per region, memoized by the SDK. */
+function operatorIdentity(region: string): AwsCredentialIdentityProvider {
+  let chain = operatorChains.get(region);
+  if (!chain) {
+    chain = fromNodeProviderChain({ clientConfig: { region } });
+    operatorChains.set(region, chain);
+  }
+  return chain;
+}
+
+interface StsSettings {
+  region: string;
+  endpoint: string | undefined;
+  ctx: ProviderContext;
+}
+
+/** One STS client per exchange: they are rare (hourly), and nothing is left open between them. */
+async function withSts<T>(
+  settings: StsSettings,
+  credentials: AwsCredentialIdentityProvider | undefined,
+  call: (sts: STSClient) => Promise<T>,
+): Promise<T> {
+  const sts = new STSClient({
+    region: settings.region,
+    ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+    retryMode: 'adaptive',
+    maxAttempts: MAX_ATTEMPTS,
+  });
+  try {
+    return await call(sts);
+  } finally {
+    sts.destroy();
+  }
+}
+
+function assumeRoleCredentials(
+  base: AwsCredentialIdentityProvider,
+  roleArn: string,
+  sessionName: string,
+  settings: StsSettings,
+): AwsCredentialIdentityProvider {
+  return memoizeCredentials(async () => {
+    try {
+      const out = await withSts(settings, base, (sts) =>
+        settings.ctx.observe('AssumeRole', () =>
+          sts.send(
+            new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: SESSION_SECONDS }),
+          ),
+        ),
+      );
+      return toIdentity(out.Credentials, 'AssumeRole', roleArn);
+    } catch (err) {
+      throw mapAwsError(err, { service: 'STS', operation: 'AssumeRole', key: roleArn, noun: 'role' });
+    }
+  });
+}
+
+function webIdentityCredentials(
+  plan: Extract<AwsIdentityPlan, { kind: 'webIdentity' }>,
+  sessionName: string,
+  settings: StsSettings,
+): AwsCredentialIdentityProvider {
+  return memoizeCredentials(async () => {
+    // A fresh token per exchange: ServiceAccount tokens are short-lived and never stored.
+    const token = await settings.ctx.requestServiceAccountToken(
+      plan.namespace,
+      plan.serviceAccount,
+      plan.audiences,
+      SESSION_SECONDS,
+    );
+    try {
+      // AssumeRoleWithWebIdentity is unsigned: the client needs no credentials of its own.
+      const out = await withSts(settings, undefined, (sts) =>
+        settings.ctx.observe('AssumeRoleWithWebIdentity', () =>
+          sts.send(
+            new AssumeRoleWithWebIdentityCommand({
+              RoleArn: plan.roleArn,
+              RoleSessionName: sessionName,
+              WebIdentityToken: token,
+              DurationSeconds: SESSION_SECONDS,
+            }),
+          ),
+        ),
+      );
+      return toIdentity(out.Credentials, 'AssumeRoleWithWebIdentity', plan.roleArn);
+    } catch (err) {
+      throw mapAwsError(err, {
+        service: 'STS',
+        operation: `AssumeRoleWithWebIdentity (ServiceAccount ${plan.namespace}/${plan.serviceAccount})`,
+        key: plan.roleArn,
+        noun: 'role',
+      });
+    }
+  });
+}
+
+function toIdentity(creds: Credentials | undefined, operation: string, roleArn: string): AwsCredentialIdentity {
+  if (!creds?.AccessKeyId || !creds.SecretAccessKey) {
+    throw new ProviderConfigError(`STS ${operation} "${roleArn}" returned no credentials`);
+  }
+  return {
+    accessKeyId: creds.AccessKeyId,
+    secretAccessKey: creds.SecretAccessKey,
+    ...(creds.SessionToken ? { sessionToken: creds.SessionToken } : {}),
+    ...(creds.Expiration ? { expiration: new Date(creds.Expiration) } : {}),
+  };
+}
+
+/** `secretsync-<namespace>-<store>`, within STS's 64 characters of [\w+=,.@-]; CloudTrail shows it. */
+export function roleSessionName(store: AnyStore): string {
+  const parts = ['secretsync', store.metadata.namespace, store.metadata.name].filter((p): p is string => !!p);
+  return parts
+    .join('-')
+    .replace(/[^\w+=,.@-]/g, '-')
+    .slice(0, 64);
+}
