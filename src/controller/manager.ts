@@ -11,7 +11,7 @@ import {
   type SecretStore,
   type StoreStatus,
 } from '../api/types.js';
-import { KubeApiError, KubeClient, isAlreadyExists, isConflict, isNotFound, type KubeObject } from '../kube/client.js';
+import { KubeClient, isAlreadyExists, isConflict, isNotFound, type KubeObject } from '../kube/client.js';
 import { collectionPaths, InformerGroup } from '../kube/informer-group.js';
 import { objectKey } from '../kube/informer.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
