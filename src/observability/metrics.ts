@@ -42,6 +42,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly providerRetries = new Counter({
+    name: 'secretsync_provider_retries_total',
+    help: 'Backend requests the AWS SDK retried (throttling, transient errors) before they answered, by provider and operation',
+    labelNames: ['provider', 'operation'] as const,
+    registers: [this.registry],
+  });
+
   readonly fetchCache = new Counter({
     name: 'secretsync_fetch_cache_total',
     help: 'Remote reads by outcome: hit (served from the shared cache), shared (joined an in-flight read), miss (a backend read)',
@@ -115,6 +122,12 @@ export class Metrics {
     }
   }
 
+  /** AWS SDK answers and errors carry `$metadata.attempts`; every attempt past the first was a retry. */
+  private countRetries(provider: string, operation: string, outcome: unknown): void {
+    const attempts = (outcome as { $metadata?: { attempts?: number } } | null)?.$metadata?.attempts;
+    if (typeof attempts === 'number' && attempts > 1) this.providerRetries.inc({ provider, operation }, attempts - 1);
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'secretsync_' });
   }
@@ -125,9 +138,11 @@ export class Metrics {
     try {
       const value = await call();
       this.providerRequests.inc({ provider, operation, result: 'success' });
+      this.countRetries(provider, operation, value);
       return value;
     } catch (err) {
       this.providerRequests.inc({ provider, operation, result: 'error' });
+      this.countRetries(provider, operation, err);
       throw err;
     } finally {
       end();

@@ -3,6 +3,9 @@
 import { isAbsolute } from 'node:path';
 import type { AnyStore, RemoteRef } from '../../api/types.js';
 import { parseMasterKey } from '../../crypto/aead.js';
+import { awsClientConfig } from '../aws/client-config.js';
+import { KmsDecryptor } from '../aws-kms/decryptor.js';
+import { KMSClient } from '@aws-sdk/client-kms';
 import {
   KeyNotFoundError,
   ProviderConfigError,
@@ -21,7 +24,18 @@ export const DEFAULT_MASTER_KEY_KEY = 'master-key';
 export const localProvider: Provider = {
   name: 'local',
   async connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient> {
-    return new LocalProviderClient(await openLocalStore(store, ctx));
+    const client = new LocalProviderClient(await openLocalStore(store, ctx));
+    const decrypt = store.spec.provider.local?.decrypt;
+    if (decrypt) {
+      // Values in the store may be secretsync ciphertexts: the directory then never holds plaintext.
+      const kms = decrypt.kms;
+      if (!kms.region) throw new ProviderConfigError('spec.provider.local.decrypt.kms.region is required');
+      const spec = { region: kms.region, endpoint: kms.endpoint, auth: kms.auth, roleArn: kms.roleArn };
+      const kmsClient = new KMSClient(await awsClientConfig(spec, store, ctx));
+      const decryptor = new KmsDecryptor(kmsClient, (operation, call) => ctx.observe(operation, call));
+      client.decrypt = (ciphertext, binding) => decryptor.decrypt(ciphertext, binding);
+    }
+    return client;
   },
 };
 
@@ -74,6 +88,8 @@ export async function openLocalStore(
 }
 
 class LocalProviderClient implements ProviderClient {
+  decrypt?: ProviderClient['decrypt'];
+
   constructor(private readonly store: LocalStore) {}
 
   /**

@@ -2,15 +2,19 @@ import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { API_VERSION, type ManagedSecret } from '../../../src/api/types.js';
 import { main } from '../../../src/cli/main.js';
+import { KmsEncryptor } from '../../../src/providers/aws-kms/index.js';
 import { captureIo } from '../../unit/helpers/index.js';
 import { waitFor } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
 import {
   adminClient,
+  createLocalStore,
   createManagedSecret,
   decoded,
   ensureNamespace,
@@ -44,7 +48,7 @@ describe('AWS backends through the operator (moto)', function () {
         secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
       },
     },
-    requestsPerSecond: 100,
+    requestsPerSecond: 100 as number | undefined,
     ...extra,
   });
 
@@ -211,6 +215,50 @@ describe('AWS backends through the operator (moto)', function () {
     await waitForReady(client(), namespace, 'copied', 'False', 'DecryptFailed');
     expect(await getSecret(client(), otherNamespace, 'from-git')).to.equal(undefined);
     expect(await getSecret(client(), namespace, 'copied')).to.equal(undefined);
+  });
+
+  it('client-side decryption: a local store holding only KMS ciphertexts syncs plaintext into the Secret', async () => {
+    const kms = new KMSClient(sharedMoto().clientConfig());
+    const key = await kms.send(new CreateKeyCommand({ Description: 'local store values' }));
+    const encryptor = new KmsEncryptor(kms);
+    // Namespace scope: the ciphertext lives in the store, not in one ManagedSecret.
+    const sealed = await encryptor.encrypt(kmsValue, {
+      keyId: key.KeyMetadata?.KeyId ?? '',
+      scope: 'namespace',
+      binding: { namespace },
+    });
+    const fixture = await createLocalStore(client(), namespace, 'local-kms-master');
+    try {
+      await fixture.store.put('sealed/api', { token: sealed });
+      await client().request('POST', storePath(namespace), {
+        body: {
+          apiVersion: API_VERSION,
+          kind: 'SecretStore',
+          metadata: { name: 'local-kms' },
+          spec: {
+            provider: {
+              local: {
+                path: fixture.dir,
+                masterKeySecretRef: { name: 'local-kms-master' },
+                decrypt: { kms: awsSpec({ requestsPerSecond: undefined }) },
+              },
+            },
+          },
+        },
+      });
+      await createManagedSecret(client(), namespace, {
+        metadata: { name: 'from-sealed-store' },
+        spec: {
+          storeRef: { name: 'local-kms' },
+          data: [{ secretKey: 'token', remoteRef: { key: 'sealed/api', property: 'token' } }],
+        },
+      });
+      await waitForSecretData(client(), namespace, 'from-sealed-store', (d) => d.token === kmsValue);
+      const onDisk = readdirSync(fixture.dir).map((f) => readFileSync(join(fixture.dir, f), 'utf8'));
+      expect(onDisk.join('\n')).to.not.contain(kmsValue);
+    } finally {
+      fixture.cleanup();
+    }
   });
 
   it('a namespaced store without auth may not use the operator identity (flag off)', async () => {

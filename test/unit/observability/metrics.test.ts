@@ -1,0 +1,25 @@
+import { expect } from 'chai';
+import { Metrics } from '../../../src/observability/metrics.js';
+import { rejectionOf } from '../helpers/index.js';
+
+describe('Metrics', () => {
+  it('counts the retries the AWS SDK made before an answer or an error', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    await metrics.observeProvider('awsSecretsManager', 'GetSecretValue', async () => ({ $metadata: { attempts: 3 } }));
+    await metrics.observeProvider('awsSecretsManager', 'GetSecretValue', async () => ({ $metadata: { attempts: 1 } }));
+    const err = Object.assign(new Error('ThrottlingException'), { $metadata: { attempts: 2 } });
+    await rejectionOf(metrics.observeProvider('awsSecretsManager', 'GetSecretValue', async () => Promise.reject(err)));
+    const retries = (await metrics.providerRetries.get()).values;
+    expect(retries).to.have.length(1);
+    expect(retries[0]?.value).to.equal(3);
+    expect(retries[0]?.labels).to.deep.equal({ provider: 'awsSecretsManager', operation: 'GetSecretValue' });
+  });
+
+  it('reports per-store budgets from its source at scrape time', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.budgetSource = () => [{ store: 'SecretStore a/sm', waiting: 4, used: 17 }];
+    const text = await metrics.registry.metrics();
+    expect(text).to.contain('secretsync_store_budget_waiting{store="SecretStore a/sm"} 4');
+    expect(text).to.contain('secretsync_store_budget_used_total{store="SecretStore a/sm"} 17');
+  });
+});
