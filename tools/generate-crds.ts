@@ -1,4 +1,5 @@
-// npm run generate:crds: writes crds/*.yaml from src/api/schemas.ts, then docs/api.md.
+// npm run generate:crds: writes crds/*.yaml from src/api/schemas.ts, the same
+// files into the Helm chart's crds/ folder, then docs/api.md.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,11 +7,13 @@ import { buildCrds, crdFileName, renderCrdYaml } from '../src/api/crds.js';
 import { writeApiDocs } from './generate-api-docs.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const dir = join(root, 'crds');
-mkdirSync(dir, { recursive: true });
-for (const crd of buildCrds()) {
-  const file = join(dir, crdFileName(crd));
-  writeFileSync(file, renderCrdYaml(crd));
-  console.log(`wrote ${file}`);
+// Helm installs what is in a chart's crds/ folder; it is a copy, not a link, so the chart stays self-contained.
+for (const dir of [join(root, 'crds'), join(root, 'charts', 'secretsync', 'crds')]) {
+  mkdirSync(dir, { recursive: true });
+  for (const crd of buildCrds()) {
+    const file = join(dir, crdFileName(crd));
+    writeFileSync(file, renderCrdYaml(crd));
+    console.log(`wrote ${file}`);
+  }
 }
 console.log(`wrote ${await writeApiDocs()}`);

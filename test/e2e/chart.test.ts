@@ -1,0 +1,541 @@
+// The Helm chart rendered: helm lint, the values schema, what each value
+// turns into, the exact RBAC per scope, and every rendering accepted by a real
+// kube-apiserver (server-side dry run), including the restricted Pod Security
+// Standard for the operator's Pod.
+import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { TestCluster } from '../../tools/testenv/index.js';
+import {
+  CHART_DIR,
+  findObject,
+  helmTemplate,
+  kubeClients,
+  kubectl,
+  mustKubectl,
+  mustRun,
+  parseManifests,
+  renderChart,
+  tempDir,
+  type KubeManifest,
+} from './helpers.js';
+
+interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+interface Container {
+  name: string;
+  image: string;
+  args: string[];
+  env: { name: string; value?: string; valueFrom?: unknown }[];
+  ports: { name: string; containerPort: number }[];
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext: Record<string, unknown>;
+  volumeMounts: { name: string; mountPath: string }[];
+}
+interface PodSpec {
+  serviceAccountName: string;
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  volumes: { name: string; emptyDir?: object; persistentVolumeClaim?: { claimName: string } }[];
+  priorityClassName?: string;
+  nodeSelector?: Record<string, string>;
+  tolerations?: object[];
+  affinity?: object;
+  topologySpreadConstraints?: { topologyKey: string; labelSelector?: { matchLabels: Record<string, string> } }[];
+}
+type Deployment = KubeManifest & {
+  spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: { spec: PodSpec } };
+};
+
+const deploymentOf = (objects: KubeManifest[]) => findObject(objects, 'Deployment') as Deployment;
+const containerOf = (objects: KubeManifest[]) => deploymentOf(objects).spec.template.spec.containers[0] as Container;
+
+/**
+ * What the chart's ServiceAccount may do, one "namespace|group|resource[/name]|verb" per
+ * permission ("*" for cluster-wide), from the rendered Roles, ClusterRoles and bindings.
+ */
+function permissions(objects: KubeManifest[], saNamespace: string, saName: string): string[] {
+  const rulesOf = (kind: string, name: string, namespace?: string) =>
+    ((findObject(objects, kind, name, namespace) as KubeManifest & { rules?: PolicyRule[] }).rules ??
+      []) as PolicyRule[];
+  const out = new Set<string>();
+  for (const binding of objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {
+    const b = binding as KubeManifest & {
+      roleRef: { kind: string; name: string };
+      subjects: { kind: string; name: string; namespace: string }[];
+    };
+    if (!b.subjects.some((s) => s.kind === 'ServiceAccount' && s.name === saName && s.namespace === saNamespace))
+      continue;
+    const scope = b.kind === 'ClusterRoleBinding' ? '*' : (b.metadata.namespace as string);
+    const rules = rulesOf(b.roleRef.kind, b.roleRef.name, b.roleRef.kind === 'Role' ? scope : undefined);
+    for (const rule of rules)
+      for (const group of rule.apiGroups)
+        for (const resource of rule.resources)
+          for (const verb of rule.verbs)
+            for (const name of rule.resourceNames ?? [''])
+              out.add(`${scope}|${group}|${resource}${name ? `/${name}` : ''}|${verb}`);
+  }
+  return [...out].sort();
+}
+
+const expand = (scope: string, group: string, resources: string[], verbs: string[]) =>
+  resources.flatMap((r) => verbs.map((v) => `${scope}|${group}|${r}|${v}`));
+
+/** The operator's needs on namespaced resources, in one scope. */
+const namespacedNeeds = (scope: string, tokens: boolean) => [
+  ...expand(scope, 'secretsync.io', ['managedsecrets', 'secretstores'], ['get', 'list', 'watch']),
+  ...expand(scope, 'secretsync.io', ['managedsecrets/status', 'secretstores/status'], ['get', 'patch']),
+  ...expand(scope, '', ['secrets'], ['get', 'list', 'watch', 'create', 'update', 'delete']),
+  ...expand(scope, '', ['events'], ['create', 'patch']),
+  ...(tokens ? expand(scope, '', ['serviceaccounts/token'], ['create']) : []),
+];
+const clusterNeeds = [
+  ...expand('*', 'secretsync.io', ['clustersecretstores'], ['get', 'list', 'watch']),
+  ...expand('*', 'secretsync.io', ['clustersecretstores/status'], ['get', 'patch']),
+  ...expand('*', '', ['namespaces'], ['get', 'list', 'watch']),
+];
+const leaseNeeds = (ns: string) => [
+  `${ns}|coordination.k8s.io|leases|create`,
+  `${ns}|coordination.k8s.io|leases/secretsync-leader|get`,
+  `${ns}|coordination.k8s.io|leases/secretsync-leader|update`,
+];
+
+/** A values file exercising every optional part of the chart. */
+const everything = {
+  watchNamespaces: ['team-a', 'team-b'],
+  serviceAccountTokens: { enabled: true },
+  allowOperatorIdentityForNamespacedStores: true,
+  logLevel: 'debug',
+  metrics: {
+    serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
+    prometheusRule: { enabled: true, alertLabels: { team: 'platform' } },
+  },
+  networkPolicy: {
+    enabled: true,
+    metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+    egress: [{ ports: [{ port: 443, protocol: 'TCP' }] }],
+  },
+  localStore: { persistence: { enabled: true, storageClassName: 'standard', size: '2Gi' } },
+  extraEnv: [{ name: 'AWS_REGION', value: 'eu-west-1' }],
+  extraArgs: ['--concurrency=4'],
+  priorityClassName: 'system-cluster-critical',
+  nodeSelector: { 'kubernetes.io/os': 'linux' },
+  tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+  affinity: {
+    nodeAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: 1,
+          preference: { matchExpressions: [{ key: 'node-role', operator: 'In', values: ['infra'] }] },
+        },
+      ],
+    },
+  },
+  topologySpreadConstraints: [
+    { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' },
+  ],
+  serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/secretsync' } },
+  podDisruptionBudget: { minAvailable: 1 },
+  podAnnotations: { 'example.com/scrape': 'true' },
+  podLabels: { team: 'platform' },
+};
+
+describe('the Helm chart, rendered (helm v3.18.0)', function () {
+  this.timeout(120_000);
+
+  it('passes helm lint --strict with default, namespaced-scope and all-options values', async () => {
+    const { helm } = await kubeClients();
+    const dir = tempDir('lint');
+    writeFileSync(join(dir, 'namespaced.yaml'), stringify({ watchNamespaces: ['team-a'] }));
+    writeFileSync(join(dir, 'everything.yaml'), stringify(everything));
+    for (const extra of [[], ['-f', join(dir, 'namespaced.yaml')], ['-f', join(dir, 'everything.yaml')]]) {
+      const result = await mustRun(helm, ['lint', '--strict', CHART_DIR, ...extra]);
+      expect(result.stdout).to.contain('1 chart(s) linted, 0 chart(s) failed');
+    }
+  });
+
+  describe('values.schema.json', () => {
+    const failsWith = async (args: string[], message: RegExp) => {
+      const result = await helmTemplate({ args });
+      expect(result.code, `helm template ${args.join(' ')} should fail`).to.not.equal(0);
+      expect(result.stderr).to.match(message);
+    };
+
+    it('fails a misspelt key with a message that names it', async () => {
+      await failsWith(['--set', 'replicaCont=3'], /Additional property replicaCont is not allowed/);
+      await failsWith(['--set', 'metrics.serviceMonitr.enabled=true'], /metrics: Additional property serviceMonitr/);
+      await failsWith(['--set', 'leaderElection.lease=x'], /leaderElection: Additional property lease is not allowed/);
+    });
+
+    it('fails a wrong type or value with a message that names the key', async () => {
+      await failsWith(['--set', 'replicaCount=two'], /replicaCount: Invalid type. Expected: integer, given: string/);
+      await failsWith(['--set', 'logLevel=verbose'], /logLevel: logLevel must be one of the following/);
+      await failsWith(['--set', 'watchNamespaces[0]=Team_A'], /watchNamespaces.0: Does not match pattern/);
+      await failsWith(['--set', 'image.pullPolicy=Sometimes'], /image.pullPolicy must be one of the following/);
+    });
+
+    it('refuses several replicas without leader election', async () => {
+      await failsWith(['--set', 'leaderElection.enabled=false'], /leaderElection.enabled=false needs replicaCount: 1/);
+      const single = await renderChart({ args: ['--set', 'leaderElection.enabled=false', '--set', 'replicaCount=1'] });
+      expect(containerOf(single).args).to.include('--leader-elect=false');
+      // No Lease, no Lease permissions.
+      expect(single.some((o) => o.kind === 'Role')).to.equal(false);
+    });
+  });
+
+  describe('with default values', () => {
+    let objects: KubeManifest[];
+    before(async () => {
+      objects = await renderChart();
+    });
+
+    it('renders exactly the default set of objects', () => {
+      expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).to.deep.equal(
+        [
+          'ClusterRole/secretsync-secretsync-system',
+          'ClusterRoleBinding/secretsync-secretsync-system',
+          'Deployment/secretsync',
+          'PodDisruptionBudget/secretsync',
+          'Role/secretsync-operator',
+          'RoleBinding/secretsync-operator',
+          'Service/secretsync-metrics',
+          'ServiceAccount/secretsync',
+        ].sort(),
+      );
+    });
+
+    it('runs 2 replicas with leader election, probes on the metrics port, requests and limits', () => {
+      const deployment = deploymentOf(objects);
+      expect(deployment.spec.replicas).to.equal(2);
+      const c = containerOf(objects);
+      expect(c.image).to.equal('ghcr.io/secretsync/secretsync:0.1.0');
+      expect(c.args).to.include.members([
+        '--leader-elect=true',
+        '--lease-name=secretsync-leader',
+        '--operator-namespace=secretsync-system',
+        '--metrics-address=:8080',
+        '--log-level=info',
+      ]);
+      expect(c.args.some((a) => a.startsWith('--namespaces'))).to.equal(false);
+      expect(c.ports).to.deep.equal([{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }]);
+      expect(c.livenessProbe.httpGet).to.deep.equal({ path: '/healthz', port: 'metrics' });
+      expect(c.readinessProbe.httpGet).to.deep.equal({ path: '/readyz', port: 'metrics' });
+      expect(c.resources.requests).to.have.keys('cpu', 'memory');
+      expect(c.resources.limits).to.have.keys('cpu', 'memory');
+      const env = Object.fromEntries(c.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+      expect(env.POD_NAME).to.deep.equal({ fieldRef: { fieldPath: 'metadata.name' } });
+      expect(env.POD_NAMESPACE).to.deep.equal({ fieldRef: { fieldPath: 'metadata.namespace' } });
+      expect(env.SECRETSYNC_ALLOW_OPERATOR_IDENTITY_FOR_NAMESPACED_STORES).to.equal('false');
+    });
+
+    it('locks the container down: numeric non-root user, read-only root, no capabilities, RuntimeDefault seccomp, /tmp an emptyDir', () => {
+      const pod = deploymentOf(objects).spec.template.spec;
+      expect(pod.securityContext).to.include({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 });
+      expect(pod.securityContext.seccompProfile).to.deep.equal({ type: 'RuntimeDefault' });
+      const sc = (pod.containers[0] as Container).securityContext;
+      expect(sc).to.include({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        privileged: false,
+      });
+      expect(sc.capabilities).to.deep.equal({ drop: ['ALL'] });
+      expect(sc.seccompProfile).to.deep.equal({ type: 'RuntimeDefault' });
+      expect((pod.containers[0] as Container).volumeMounts).to.deep.equal([{ name: 'tmp', mountPath: '/tmp' }]);
+      expect(pod.volumes).to.deep.equal([{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }]);
+    });
+
+    it('spreads replicas across nodes and keeps one up through voluntary disruptions', () => {
+      const pod = deploymentOf(objects).spec.template.spec;
+      expect(pod.topologySpreadConstraints).to.deep.equal([
+        {
+          maxSkew: 1,
+          topologyKey: 'kubernetes.io/hostname',
+          whenUnsatisfiable: 'ScheduleAnyway',
+          labelSelector: { matchLabels: deploymentOf(objects).spec.selector.matchLabels },
+        },
+      ]);
+      const pdb = findObject(objects, 'PodDisruptionBudget') as KubeManifest & { spec: object };
+      expect(pdb.spec).to.deep.equal({
+        maxUnavailable: 1,
+        selector: { matchLabels: deploymentOf(objects).spec.selector.matchLabels },
+      });
+    });
+
+    it('grants exactly the cluster-scope permissions the operator uses, nothing more', () => {
+      expect(permissions(objects, 'secretsync-system', 'secretsync')).to.deep.equal(
+        [...namespacedNeeds('*', false), ...clusterNeeds, ...leaseNeeds('secretsync-system')].sort(),
+      );
+    });
+  });
+
+  describe('with watchNamespaces (namespaced scope)', () => {
+    it('grants Secrets and our namespaced kinds only in those namespaces, and passes --namespaces', async () => {
+      const objects = await renderChart({ values: { watchNamespaces: ['team-a', 'team-b'] } });
+      expect(containerOf(objects).args).to.include('--namespaces=team-a,team-b');
+      expect(permissions(objects, 'secretsync-system', 'secretsync')).to.deep.equal(
+        [
+          ...namespacedNeeds('team-a', false),
+          ...namespacedNeeds('team-b', false),
+          ...clusterNeeds,
+          ...leaseNeeds('secretsync-system'),
+          // Its own namespace: the HMAC key Secret, Events about ClusterSecretStores, their master keys.
+          ...expand('secretsync-system', '', ['secrets'], ['get', 'create']),
+          ...expand('secretsync-system', '', ['events'], ['create', 'patch']),
+        ].sort(),
+      );
+      const clusterRole = findObject(objects, 'ClusterRole') as KubeManifest & { rules: PolicyRule[] };
+      expect(clusterRole.rules.flatMap((r) => r.resources)).to.not.include('secrets');
+    });
+
+    it('adds serviceaccounts/token only with serviceAccountTokens.enabled, in the same scope', async () => {
+      const objects = await renderChart({
+        values: { watchNamespaces: ['team-a'], serviceAccountTokens: { enabled: true } },
+      });
+      const perms = permissions(objects, 'secretsync-system', 'secretsync');
+      expect(perms.filter((p) => p.includes('serviceaccounts'))).to.deep.equal([
+        'secretsync-system||serviceaccounts/token|create',
+        'team-a||serviceaccounts/token|create',
+      ]);
+      const cluster = permissions(
+        await renderChart({ values: { serviceAccountTokens: { enabled: true } } }),
+        'secretsync-system',
+        'secretsync',
+      );
+      expect(cluster.filter((p) => p.includes('serviceaccounts'))).to.deep.equal(['*||serviceaccounts/token|create']);
+    });
+
+    it('names cluster-scoped objects after the release namespace, so one release per team does not collide', async () => {
+      const a = await renderChart({ namespace: 'team-a', values: { watchNamespaces: ['team-a'] } });
+      const b = await renderChart({ namespace: 'team-b', values: { watchNamespaces: ['team-b'] } });
+      const clusterScoped = (objs: KubeManifest[]) =>
+        objs.filter((o) => o.kind.startsWith('Cluster')).map((o) => `${o.kind}/${o.metadata.name}`);
+      expect(clusterScoped(a)).to.have.length(2);
+      expect(clusterScoped(a)).to.not.have.members(clusterScoped(b));
+    });
+  });
+
+  describe('options', () => {
+    let objects: KubeManifest[];
+    before(async () => {
+      objects = await renderChart({ values: everything });
+    });
+
+    it('turns each option into the right field', () => {
+      const pod = deploymentOf(objects).spec.template.spec;
+      const c = containerOf(objects);
+      expect(c.args.at(-1)).to.equal('--concurrency=4');
+      expect(c.args).to.include('--log-level=debug');
+      const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+      expect(env).to.include({
+        SECRETSYNC_ALLOW_OPERATOR_IDENTITY_FOR_NAMESPACED_STORES: 'true',
+        AWS_REGION: 'eu-west-1',
+        SECRETSYNC_STORE_DIR: '/var/lib/secretsync/store',
+      });
+      expect(pod.priorityClassName).to.equal('system-cluster-critical');
+      expect(pod.nodeSelector).to.deep.equal(everything.nodeSelector);
+      expect(pod.tolerations).to.deep.equal(everything.tolerations);
+      expect(pod.affinity).to.deep.equal(everything.affinity);
+      expect(pod.topologySpreadConstraints?.[0]?.topologyKey).to.equal('topology.kubernetes.io/zone');
+      expect(pod.topologySpreadConstraints?.[0]?.labelSelector).to.deep.equal({
+        matchLabels: deploymentOf(objects).spec.selector.matchLabels,
+      });
+      const sa = findObject(objects, 'ServiceAccount');
+      expect(sa.metadata.annotations).to.deep.equal(everything.serviceAccount.annotations);
+      expect((findObject(objects, 'PodDisruptionBudget') as KubeManifest & { spec: object }).spec).to.include({
+        minAvailable: 1,
+      });
+    });
+
+    it('mounts the local store claim at /var/lib/secretsync/store, kept on uninstall', () => {
+      const pvc = findObject(objects, 'PersistentVolumeClaim') as KubeManifest & {
+        spec: { storageClassName: string; resources: { requests: { storage: string } } };
+      };
+      expect(pvc.metadata.annotations).to.deep.equal({ 'helm.sh/resource-policy': 'keep' });
+      expect(pvc.spec.storageClassName).to.equal('standard');
+      expect(pvc.spec.resources.requests.storage).to.equal('2Gi');
+      const pod = deploymentOf(objects).spec.template.spec;
+      expect(pod.volumes).to.deep.include({ name: 'store', persistentVolumeClaim: { claimName: pvc.metadata.name } });
+      expect((pod.containers[0] as Container).volumeMounts).to.deep.include({
+        name: 'store',
+        mountPath: '/var/lib/secretsync/store',
+      });
+    });
+
+    it('uses an existing claim without creating one', async () => {
+      const objs = await renderChart({
+        values: { localStore: { persistence: { enabled: true, existingClaim: 'my-store' } } },
+      });
+      expect(objs.some((o) => o.kind === 'PersistentVolumeClaim')).to.equal(false);
+      expect(deploymentOf(objs).spec.template.spec.volumes).to.deep.include({
+        name: 'store',
+        persistentVolumeClaim: { claimName: 'my-store' },
+      });
+    });
+
+    it('pins the image by digest when one is given', async () => {
+      const digest = `sha256:${'a'.repeat(64)}`;
+      const objs = await renderChart({ args: ['--set', `image.digest=${digest}`] });
+      expect(containerOf(objs).image).to.equal(`ghcr.io/secretsync/secretsync@${digest}`);
+    });
+
+    it('scrapes the metrics Service with a ServiceMonitor', () => {
+      const sm = findObject(objects, 'ServiceMonitor') as KubeManifest & {
+        spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] };
+      };
+      const svc = findObject(objects, 'Service') as KubeManifest & { spec: { ports: { name: string }[] } };
+      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels?.[k]).to.equal(v);
+      expect(sm.spec.endpoints).to.deep.equal([
+        { port: 'metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' },
+      ]);
+      expect(svc.spec.ports[0]?.name).to.equal('metrics');
+      expect(sm.metadata.labels?.release).to.equal('prometheus');
+    });
+
+    it('alerts on failing syncs, a store not ready, no leader and overdue ManagedSecrets', () => {
+      const rule = findObject(objects, 'PrometheusRule') as KubeManifest & {
+        spec: { groups: { rules: { alert: string; expr: string; for: string; labels: Record<string, string> }[] }[] };
+      };
+      const rules = rule.spec.groups.flatMap((g) => g.rules);
+      const sel = 'namespace="secretsync-system", job="secretsync-metrics"';
+      expect(Object.fromEntries(rules.map((r) => [r.alert, r.expr]))).to.deep.equal({
+        SecretsyncSyncsFailing: `sum(rate(secretsync_syncs_total{result="error", ${sel}}[5m])) > 0`,
+        SecretsyncStoreNotReady: `max by (kind) (secretsync_stores{ready="False", ${sel}}) > 0`,
+        SecretsyncNoLeader: `(max(secretsync_leader{${sel}}) == 0) or absent(secretsync_leader{${sel}})`,
+        SecretsyncManagedSecretsOverdue: `max(secretsync_overdue_managed_secrets{${sel}}) > 0`,
+      });
+      for (const r of rules) expect(r.labels).to.include({ team: 'platform' });
+      expect(rules.find((r) => r.alert === 'SecretsyncNoLeader')?.labels.severity).to.equal('critical');
+    });
+
+    it('opens only the metrics port when the NetworkPolicy is on', () => {
+      const np = findObject(objects, 'NetworkPolicy') as KubeManifest & {
+        spec: { policyTypes: string[]; ingress: { ports: object[]; from: object[] }[]; egress: object[] };
+      };
+      expect(np.spec.policyTypes).to.deep.equal(['Ingress', 'Egress']);
+      expect(np.spec.ingress).to.deep.equal([
+        { ports: [{ port: 'metrics', protocol: 'TCP' }], from: everything.networkPolicy.metricsFrom },
+      ]);
+      expect(np.spec.egress).to.deep.equal(everything.networkPolicy.egress);
+    });
+  });
+
+  describe('against a real kube-apiserver', () => {
+    let cluster: TestCluster;
+    let kubeconfig: string;
+    const dir = tempDir('dry-run');
+
+    /** Minimal stand-ins for the Prometheus Operator CRDs, so its objects can be dry-run too. */
+    const monitoringCrd = (kind: string, plural: string) => ({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: `${plural}.monitoring.coreos.com` },
+      spec: {
+        group: 'monitoring.coreos.com',
+        names: { kind, plural, listKind: `${kind}List`, singular: kind.toLowerCase() },
+        scope: 'Namespaced',
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+          },
+        ],
+      },
+    });
+
+    before(async function () {
+      this.timeout(300_000);
+      cluster = await TestCluster.start({ name: 'e2e-chart' });
+      kubeconfig = cluster.kubeconfigPath;
+      await mustKubectl(kubeconfig, ['apply', '--server-side', '-f', join(CHART_DIR, 'crds')]);
+      const stubs = join(dir, 'monitoring-crds.yaml');
+      writeFileSync(
+        stubs,
+        [monitoringCrd('ServiceMonitor', 'servicemonitors'), monitoringCrd('PrometheusRule', 'prometheusrules')]
+          .map((o) => stringify(o))
+          .join('---\n'),
+      );
+      await mustKubectl(kubeconfig, ['apply', '--server-side', '-f', stubs]);
+      await mustKubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+      for (const ns of ['secretsync-system', 'team-a', 'team-b'])
+        await mustKubectl(kubeconfig, ['create', 'namespace', ns]);
+    });
+
+    after(async () => {
+      await cluster?.stop();
+    });
+
+    const dryRun = async (name: string, values?: object) => {
+      const rendered = await helmTemplate(values ? { values } : {});
+      expect(rendered.code, rendered.stderr).to.equal(0);
+      const file = join(dir, `${name}.yaml`);
+      writeFileSync(file, rendered.stdout);
+      const result = await mustKubectl(kubeconfig, ['apply', '--dry-run=server', '--validate=strict', '-f', file]);
+      const lines = result.stdout.trim().split('\n');
+      expect(lines.length).to.equal(parseManifests(rendered.stdout).length);
+      for (const line of lines) expect(line).to.match(/ \(server dry run\)$/);
+      expect(result.stderr).to.not.match(/warning/i);
+    };
+
+    it('accepts the default rendering (kubectl apply --dry-run=server)', async () => {
+      await dryRun('default');
+    });
+
+    it('accepts the namespaced-scope rendering', async () => {
+      await dryRun('namespaced', { watchNamespaces: ['team-a', 'team-b'] });
+    });
+
+    it('accepts the rendering with every option on', async () => {
+      await dryRun('everything', everything);
+    });
+
+    it("admits the operator's Pod under the restricted Pod Security Standard", async () => {
+      const ns = 'pss-restricted';
+      await mustKubectl(kubeconfig, ['create', 'namespace', ns]);
+      await mustKubectl(kubeconfig, [
+        'label',
+        'namespace',
+        ns,
+        'pod-security.kubernetes.io/enforce=restricted',
+        'pod-security.kubernetes.io/warn=restricted',
+      ]);
+      const objects = await renderChart({ namespace: ns, values: everything });
+      // The ServiceAccount for real (admission looks it up), the Deployment and a Pod from its template as dry runs.
+      const sa = join(dir, 'pss-sa.yaml');
+      writeFileSync(sa, stringify(findObject(objects, 'ServiceAccount')));
+      await mustKubectl(kubeconfig, ['apply', '-f', sa]);
+      const deployment = deploymentOf(objects);
+      const pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'secretsync-pss-check', namespace: ns },
+        spec: deployment.spec.template.spec,
+      };
+      const files = { deployment: join(dir, 'pss-deployment.yaml'), pod: join(dir, 'pss-pod.yaml') };
+      writeFileSync(files.deployment, stringify(deployment));
+      writeFileSync(files.pod, stringify(pod));
+      const d = await mustKubectl(kubeconfig, ['apply', '--dry-run=server', '-f', files.deployment]);
+      expect(d.stderr, 'PodSecurity warnings for the Deployment').to.not.match(/violate PodSecurity/);
+      const p = await mustKubectl(kubeconfig, ['apply', '--dry-run=server', '-f', files.pod]);
+      expect(p.stdout).to.contain('pod/secretsync-pss-check created (server dry run)');
+
+      // And the check bites: the same Pod running as root is refused.
+      const rootPod = structuredClone(pod);
+      (rootPod.spec.containers[0] as Container).securityContext = { runAsUser: 0 };
+      writeFileSync(files.pod, stringify(rootPod));
+      const refused = await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', files.pod]);
+      expect(refused.code).to.not.equal(0);
+      expect(refused.stderr).to.match(/violates PodSecurity "restricted/);
+    });
+  });
+});
