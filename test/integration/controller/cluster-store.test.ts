@@ -62,7 +62,8 @@ describe('ClusterSecretStore namespace conditions', function () {
         },
       },
     });
-    operator = await startOperator(sharedCluster());
+    // Only these namespaces: a cluster-wide operator would also work through every other test's leftovers.
+    operator = await startOperator(sharedCluster(), { namespaces: [byName, byLabel, denied] });
     for (const ns of [byName, byLabel, denied]) {
       await createManagedSecret(client(), ns, {
         metadata: { name: 'token' },

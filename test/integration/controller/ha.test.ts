@@ -46,7 +46,7 @@ describe('restarts and high availability', function () {
 
   it('a restart with everything in sync verifies every ManagedSecret and writes nothing', async () => {
     const names = ['r1', 'r2', 'r3', 'r4', 'r5'];
-    const first = await startOperator(sharedCluster());
+    const first = await startOperator(sharedCluster(), { namespaces: [namespace] });
     try {
       for (const name of names) {
         await createManagedSecret(client(), namespace, {

@@ -36,7 +36,7 @@ describe('ManagedSecret targets: creation and deletion policies, templates, extr
     await fixture.store.put('team/beta', { value: 'b' });
     await fixture.store.put('other/gamma', { value: 'g' });
     await createSecretStore(client(), namespace, 'local', fixture.dir);
-    operator = await startOperator(sharedCluster());
+    operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
   });
 
   after(async () => {

@@ -37,7 +37,7 @@ describe('ManagedSecret sync with the local store', function () {
     fixture = await createLocalStore(client(), namespace);
     await fixture.store.put('db/prod', { username: otherValue, password: secretValue });
     await createSecretStore(client(), namespace, 'local', fixture.dir);
-    operator = await startOperator(sharedCluster());
+    operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
   });
 
   after(async () => {
