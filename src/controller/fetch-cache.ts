@@ -129,23 +129,37 @@ export class FetchCache {
   private batched(storeKey: string, client: ProviderClient, ref: RemoteRef): Promise<string | KeyNotFoundError> {
     return new Promise((resolve, reject) => {
       let batch = this.batches.get(storeKey);
-      if (!batch || batch.client !== client) {
-        batch = { client, refs: new Map(), timer: setTimeout(() => this.flush(storeKey), this.batchWindowMs) };
+      // A batch gathered for another client (the store's client was replaced) goes out now, on its own client.
+      if (batch && batch.client !== client) {
+        this.flush(storeKey, batch);
+        batch = undefined;
+      }
+      if (!batch) {
+        const created: PendingBatch = {
+          client,
+          refs: new Map(),
+          timer: setTimeout(() => this.flush(storeKey, created), this.batchWindowMs),
+        };
+        batch = created;
         this.batches.set(storeKey, batch);
       }
       batch.refs.set(refKey(ref), { ref, resolve, reject });
-      if (batch.refs.size >= this.maxBatch) this.flush(storeKey);
+      if (batch.refs.size >= this.maxBatch) this.flush(storeKey, batch);
     });
   }
 
-  private flush(storeKey: string): void {
-    const batch = this.batches.get(storeKey);
-    if (!batch) return;
-    this.batches.delete(storeKey);
+  /** Sends one batch; every waiter in it is answered, whatever else happened to the store's batches. */
+  private flush(storeKey: string, batch: PendingBatch): void {
+    if (this.batches.get(storeKey) === batch) this.batches.delete(storeKey);
     clearTimeout(batch.timer);
+    if (batch.refs.size === 0) return;
     const waiting = [...batch.refs.values()];
+    batch.refs.clear();
     const getValues = batch.client.getValues?.bind(batch.client);
-    if (!getValues) return;
+    if (!getValues) {
+      for (const w of waiting) w.reject(new Error('the store client cannot batch reads'));
+      return;
+    }
     getValues(waiting.map((w) => w.ref)).then(
       (results) => {
         for (const w of waiting) {

@@ -1,0 +1,106 @@
+// The scenario registry, and one run: scenarios in order, a table, a JSON file.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { changeLatencyScenario } from '../scenarios/change-latency.js';
+import { coldSyncScenario } from '../scenarios/cold-sync.js';
+import { fanInScenario, kmsScenario } from '../scenarios/aws.js';
+import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
+import { restartScenario } from '../scenarios/restart.js';
+import { steadyStateScenario } from '../scenarios/steady-state.js';
+import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
+import { REPO_ROOT, type BenchContext, type Figures } from './context.js';
+
+export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise<Figures>> = {
+  'cold-sync': coldSyncScenario,
+  'raw-baseline': rawBaselineScenario,
+  'steady-state': steadyStateScenario,
+  restart: restartScenario,
+  'unrelated-secrets': unrelatedSecretsScenario,
+  'change-latency': changeLatencyScenario,
+  kms: kmsScenario,
+  'fan-in': fanInScenario,
+};
+
+export interface ScenarioResult {
+  scenario: string;
+  n: number;
+  ok: boolean;
+  error?: string;
+  seconds: number;
+  figures: Figures;
+}
+
+export interface RunReport {
+  startedAt: string;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string };
+  kubernetes: string;
+  n: number;
+  options: BenchContext['options'];
+  results: ScenarioResult[];
+}
+
+/** Runs the named scenarios in order; a failing scenario is recorded and the next one runs. */
+export async function runScenarios(ctx: BenchContext, names: string[], n: number): Promise<RunReport> {
+  const report: RunReport = {
+    startedAt: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    },
+    kubernetes: ctx.cluster.version,
+    n,
+    options: ctx.options,
+    results: [],
+  };
+  for (const name of names) {
+    const scenario = SCENARIOS[name];
+    if (!scenario) throw new Error(`unknown scenario "${name}" (known: ${Object.keys(SCENARIOS).join(', ')})`);
+    const started = Date.now();
+    try {
+      const figures = await scenario(ctx, n);
+      ctx.results.set(name, figures);
+      report.results.push({ scenario: name, n, ok: true, seconds: (Date.now() - started) / 1000, figures });
+    } catch (err) {
+      ctx.log(`${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      report.results.push({
+        scenario: name,
+        n,
+        ok: false,
+        error: err instanceof Error ? err.message : String(err),
+        seconds: (Date.now() - started) / 1000,
+        figures: {},
+      });
+    }
+  }
+  return report;
+}
+
+/** The report as a text table: one block per scenario, scalar figures only. */
+export function formatReport(report: RunReport): string {
+  const lines = [
+    `secretsync bench: N=${report.n}, ${report.machine.cpus} CPUs (${report.machine.cpuModel}), Node ${report.machine.node}, Kubernetes ${report.kubernetes}`,
+    '',
+  ];
+  for (const r of report.results) {
+    lines.push(`${r.scenario} (${r.ok ? `${r.seconds.toFixed(0)} s` : `FAILED: ${r.error ?? ''}`})`);
+    for (const [k, v] of Object.entries(r.figures)) {
+      if (typeof v === 'object') continue;
+      lines.push(`  ${k.padEnd(32)} ${String(v)}`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+export function writeReport(report: RunReport, dir = join(REPO_ROOT, 'bench/results')): string {
+  mkdirSync(dir, { recursive: true });
+  const names = report.results.map((r) => r.scenario);
+  const label = names.length === Object.keys(SCENARIOS).length ? 'all' : names.join('+');
+  const file = join(dir, `${report.startedAt.replace(/[:.]/g, '-')}-n${report.n}-${label}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  return file;
+}

@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import { adminKube, defaultOptions, type BenchContext } from '../../../bench/lib/context.js';
+import { SCENARIOS, runScenarios, type RunReport } from '../../../bench/lib/runner.js';
+import { sharedCluster, sharedMoto } from '../env.js';
+
+// The benchmark at N = 50, every scenario, against the suite's control plane and
+// moto: it must keep working. Timings are not asserted; only what must be exact is.
+describe('bench smoke (N = 50, every scenario)', function () {
+  this.timeout(8 * 60_000);
+  let report: RunReport;
+
+  before(async () => {
+    const options = { ...defaultOptions(), unrelated: 500, refreshSeconds: 2, intervals: 5, changes: 20 };
+    const ctx: BenchContext = {
+      cluster: sharedCluster(),
+      kube: adminKube(sharedCluster()),
+      moto: () => Promise.resolve(sharedMoto()),
+      options,
+      log: () => undefined,
+      results: new Map(),
+    };
+    report = await runScenarios(ctx, Object.keys(SCENARIOS), 50);
+  });
+
+  const figures = (name: string) => {
+    const result = report.results.find((r) => r.scenario === name);
+    expect(result, name).to.not.equal(undefined);
+    expect(result?.ok, `${name}: ${result?.error ?? ''}`).to.equal(true);
+    return result?.figures ?? {};
+  };
+
+  it('runs every scenario and reports its figures', () => {
+    expect(report.machine.cpus).to.be.greaterThan(0);
+    expect(report.kubernetes).to.match(/^v1\./);
+    const expected: Record<string, string[]> = {
+      'cold-sync': ['allReadySeconds', 'syncsPerSecond', 'apiWritesPerManagedSecret', 'peakRssMiB'],
+      'raw-baseline': ['secretsPerSecond', 'coldSyncRatio'],
+      'steady-state': ['secretWrites', 'statusWrites', 'backendReadsPerInterval', 'apiRequestsPerMinute'],
+      restart: ['verifiedSeconds', 'secretWrites', 'statusWrites'],
+      'unrelated-secrets': ['peakRssMiBWithout', 'peakRssMiBWith', 'rssGrowthPercent'],
+      'change-latency': ['p50Ms', 'p95Ms', 'p99Ms'],
+      kms: ['kmsDecryptCalls'],
+      'fan-in': ['keysReadPerCycle', 'backendCallsPerCycle'],
+    };
+    for (const [name, keys] of Object.entries(expected)) {
+      const f = figures(name);
+      for (const key of keys) {
+        expect(f[key], `${name}.${key}`).to.be.a('number');
+        expect(Number.isNaN(f[key]), `${name}.${key} is NaN`).to.equal(false);
+      }
+    }
+    expect(figures('change-latency').missed).to.equal(0);
+  });
+
+  it('steady-state makes no Secret or status writes', () => {
+    const f = figures('steady-state');
+    expect(f.secretWrites).to.equal(0);
+    expect(f.statusWrites).to.equal(0);
+    expect(f.operatorKubeWrites).to.equal(0);
+  });
+
+  it('a restart verifies everything and makes no Secret or status writes', () => {
+    const f = figures('restart');
+    expect(f.verified).to.be.at.least(50);
+    expect(f.secretWrites).to.equal(0);
+    expect(f.statusWrites).to.equal(0);
+    expect(f.operatorKubeWrites).to.equal(0);
+  });
+});
