@@ -78,7 +78,17 @@ export const LIMITS = {
   conditions: 32,
   matchExpressions: 32,
   templateKeys: 500,
+  rolloutTargets: 32,
+  passwordLength: 1024,
+  randomBytes: 1024,
+  keepVersions: 100,
 } as const;
+
+/** Names of the rotation generators; exactly one is set. */
+export const GENERATOR_NAMES = ['password', 'randomBytes', 'uuid', 'rsa', 'ecdsa', 'ed25519'] as const;
+/** Generators that make a key pair: they write the PEM properties privateKey and publicKey. */
+export const KEY_PAIR_GENERATORS = ['rsa', 'ecdsa', 'ed25519'] as const;
+export const PASSWORD_CLASSES = ['lowercase', 'uppercase', 'digits', 'symbols'] as const;
 
 /** A CEL string literal, raw so that regular expressions need no double escaping. */
 function celRaw(s: string): string {
@@ -177,6 +187,26 @@ const managedSecretStatusSchema = obj('What the controller last observed and did
     'A keyed HMAC-SHA256 of the data last written, to notice changes; never a plain hash of secret values.',
     { maxLength: 256 },
   ),
+  lastRotationTime: str('When the last rotation finished (the new value in the store and in the Secret).', {
+    format: 'date-time',
+  }),
+  nextRotationTime: str('When the next rotation is due.', { format: 'date-time' }),
+  rotationVersion: str("The store's version id of the value the last rotation wrote (never the value).", {
+    maxLength: 256,
+  }),
+  rotationInProgress: obj(
+    'A rotation that started and has not finished. Recorded before the store is written, so that after a crash the same rotation is finished (with the same request token) instead of a second one started.',
+    {
+      dueTime: str('The due time, or the time of the manual request, this rotation serves.', { format: 'date-time' }),
+      requestToken: str(
+        "The idempotency token of the store write (Secrets Manager's ClientRequestToken); a retried write with it is not a second rotation.",
+        { maxLength: 64 },
+      ),
+      startedAt: str('When the rotation started.', { format: 'date-time' }),
+    },
+    { required: ['dueTime', 'requestToken', 'startedAt'] },
+  ),
+  handledRotateNow: str('The value of the secretsync.io/rotate-now annotation last acted on.', { maxLength: 256 }),
 });
 
 // ---------------------------------------------------------------------------
@@ -658,6 +688,229 @@ const targetSchema = obj('The Secret to write, and how.', {
   ),
 });
 
+const int = (description: string, minimum: number, maximum: number, extra: Omit<JSONSchemaProps, 'type'> = {}) => ({
+  description,
+  type: 'integer' as const,
+  minimum,
+  maximum,
+  ...extra,
+});
+
+// No `properties` at all: the API server drops an empty map, and the installed schema must equal ours.
+const emptyGenerator = (description: string): JSONSchemaProps => ({ description, type: 'object' });
+
+const passwordClassMinimum = (cls: string) =>
+  `(has(self.minimum) && has(self.minimum.${cls}) ? self.minimum.${cls} : 0)`;
+
+const generatorSchema = obj(
+  'How new values are made (with Node.js crypto). Set exactly one generator. Key pairs (rsa, ecdsa, ed25519) write two PEM properties, privateKey (PKCS#8) and publicKey (SPKI).',
+  {
+    password: obj(
+      'A random password drawn uniformly from the chosen character classes.',
+      {
+        length: int('Characters in the password.', 8, LIMITS.passwordLength, { default: 32 }),
+        classes: {
+          description: 'Character classes to draw from: lowercase, uppercase, digits, symbols.',
+          type: 'array',
+          minItems: 1,
+          maxItems: 4,
+          'x-kubernetes-list-type': 'set',
+          default: [...PASSWORD_CLASSES],
+          items: { type: 'string', enum: [...PASSWORD_CLASSES] },
+        },
+        minimum: obj(
+          'At least this many characters of a class; the class must be among classes.',
+          Object.fromEntries(
+            PASSWORD_CLASSES.map((c) => [c, int(`At least this many ${c} characters.`, 0, LIMITS.passwordLength)]),
+          ),
+        ),
+        exclude: str('Characters never used, such as the look-alikes 0O1lI.', { maxLength: 256 }),
+      },
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: `${PASSWORD_CLASSES.map(passwordClassMinimum).join(' + ')} <= self.length`,
+            message: 'password: the minimums per class add up to more than length',
+          },
+          {
+            rule: `!has(self.minimum) || [${PASSWORD_CLASSES.map(
+              (c) => `!has(self.minimum.${c}) || self.minimum.${c} == 0 || '${c}' in self.classes`,
+            ).join(', ')}].all(ok, ok)`,
+            message: 'password: a minimum is set for a class that is not among classes',
+          },
+        ],
+      },
+    ),
+    randomBytes: obj('Random bytes, encoded as text.', {
+      length: int('Bytes of randomness.', 8, LIMITS.randomBytes, { default: 32 }),
+      encoding: str('How the bytes are written: base64 or hex.', { enum: ['base64', 'hex'], default: 'base64' }),
+    }),
+    uuid: emptyGenerator('A random (version 4) UUID. Takes no parameters: uuid: {}.'),
+    rsa: obj('An RSA key pair.', {
+      bits: int('Modulus size: 2048, 3072 or 4096.', 2048, 4096, {
+        default: 3072,
+        'x-kubernetes-validations': [
+          { rule: 'self in [2048, 3072, 4096]', message: 'rsa.bits must be 2048, 3072 or 4096' },
+        ],
+      }),
+    }),
+    ecdsa: obj('An ECDSA key pair.', {
+      curve: str('The curve: P-256, P-384 or P-521.', { enum: ['P-256', 'P-384', 'P-521'], default: 'P-256' }),
+    }),
+    ed25519: emptyGenerator('An Ed25519 key pair. Takes no parameters: ed25519: {}.'),
+  },
+  {
+    'x-kubernetes-validations': [
+      {
+        rule: `[${GENERATOR_NAMES.map((n) => `has(self.${n})`).join(', ')}].exists_one(set, set)`,
+        message: `generator must set exactly one of ${GENERATOR_NAMES.join(', ')}`,
+      },
+    ],
+  },
+);
+
+const rotationSchema = obj(
+  'Generate a new value on a schedule, write it to the store as a new version, then sync the Secret. Exactly once per due time, across restarts and leader changes; a rotation missed while the operator was down happens once when it is back. The annotation secretsync.io/rotate-now (or `secretsync rotate`) rotates at once.',
+  {
+    schedule: str("When to rotate, as a cron expression (5 fields, e.g. '0 3 * * 0', or @daily, @weekly, @monthly).", {
+      maxLength: LIMITS.refreshSchedule,
+      'x-kubernetes-validations': [
+        {
+          rule: `self.matches(${celRaw(CRON_PATTERN)})`,
+          message:
+            "rotation.schedule must be a cron expression with 5 fields, e.g. '0 3 * * 0', or @daily/@weekly/@monthly",
+        },
+      ],
+    }),
+    timeZone: str('The IANA time zone the schedule is read in, such as Europe/Paris. Default UTC.', {
+      maxLength: 64,
+      pattern: '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$',
+    }),
+    interval: str('How often to rotate, as a Go-style duration of at least 1s (24h, 720h).', {
+      maxLength: LIMITS.refreshInterval,
+      'x-kubernetes-validations': [
+        {
+          rule: `self.matches(${celRaw(DURATION_PATTERN)}) && duration(self) >= duration('1s')`,
+          message: 'rotation.interval must be a duration of at least 1s, such as 24h or 720h',
+        },
+      ],
+    }),
+    generator: generatorSchema,
+    remoteRef: obj(
+      'The store entry the new value is written to, and the property of it (other properties are kept). Without property, the value replaces the whole entry.',
+      {
+        key: str('The name of the entry in the store.', { minLength: 1, maxLength: 1024 }),
+        property: str(
+          'The property the value is written to. Not with key pairs, which write privateKey and publicKey.',
+          {
+            minLength: 1,
+            maxLength: 1024,
+          },
+        ),
+      },
+      { required: ['key'] },
+    ),
+    keepVersions: int(
+      'Versions the local store keeps of the entry (oldest pruned first). Secrets Manager and Parameter Store keep versions by their own rules. Default 5.',
+      1,
+      LIMITS.keepVersions,
+    ),
+  },
+  {
+    required: ['generator', 'remoteRef'],
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.schedule) != has(self.interval)',
+        message: 'rotation must set exactly one of schedule or interval',
+      },
+      { rule: '!has(self.timeZone) || has(self.schedule)', message: 'rotation.timeZone applies only to a schedule' },
+      {
+        rule: `!(${KEY_PAIR_GENERATORS.map((g) => `has(self.generator.${g})`).join(' || ')}) || !has(self.remoteRef.property)`,
+        message:
+          'key pair generators write the properties privateKey and publicKey: remove rotation.remoteRef.property',
+      },
+    ],
+  },
+);
+
+const workloadSelectorSchema = obj('Workloads whose labels match this selector.', {
+  matchLabels: stringMap('Labels a workload must have, each with exactly this value.', { maxProperties: 64 }),
+  matchExpressions: {
+    description: 'Label requirements a workload must meet, all of them.',
+    type: 'array',
+    maxItems: LIMITS.matchExpressions,
+    items: obj(
+      'One label requirement.',
+      {
+        key: str('The label key.', { minLength: 1, maxLength: 317 }),
+        operator: str('How the label relates to the values: In, NotIn, Exists or DoesNotExist.', {
+          enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
+        }),
+        values: {
+          description: 'Label values: at least one for In and NotIn, none for Exists and DoesNotExist.',
+          type: 'array',
+          maxItems: 256,
+          items: { type: 'string', maxLength: 63 },
+        },
+      },
+      { required: ['key', 'operator'] },
+    ),
+  },
+});
+
+const rolloutRestartSchema = obj(
+  "Restart workloads in the ManagedSecret's namespace when the Secret's data actually changes (not on a no-op refresh): their pod template gets the annotation secretsync.io/restarted-at, so their controllers roll the Pods.",
+  {
+    targets: {
+      description: 'Deployments, StatefulSets and DaemonSets to restart, by name or by label selector.',
+      type: 'array',
+      maxItems: LIMITS.rolloutTargets,
+      items: obj(
+        'One workload by name, or the workloads of one kind that a selector matches.',
+        {
+          kind: str('Deployment, StatefulSet or DaemonSet.', { enum: ['Deployment', 'StatefulSet', 'DaemonSet'] }),
+          name: str('The name of the workload.', {
+            minLength: 1,
+            maxLength: LIMITS.name,
+            pattern: DNS_SUBDOMAIN_PATTERN,
+          }),
+          selector: workloadSelectorSchema,
+        },
+        {
+          required: ['kind'],
+          'x-kubernetes-validations': [
+            {
+              rule: 'has(self.name) != has(self.selector)',
+              message: 'a rollout target sets exactly one of name or selector',
+            },
+          ],
+        },
+      ),
+    },
+    auto: {
+      description:
+        'Also restart the workloads in the namespace whose pod spec references the Secret (env, envFrom, volumes, projected volumes).',
+      type: 'boolean',
+    },
+    debounce: str('Changes within this window cause one restart per workload (Go-style duration).', {
+      default: '10s',
+      maxLength: LIMITS.refreshInterval,
+      'x-kubernetes-validations': [
+        {
+          rule: `self.matches(${celRaw(DURATION_PATTERN)})`,
+          message: 'rolloutRestart.debounce must be a duration such as 10s',
+        },
+      ],
+    }),
+    maxChangesPerHour: int(
+      'A Secret whose data changes more often than this within an hour is flapping: restarts stop (status and an Event say so) until it calms down.',
+      1,
+      1000,
+      { default: 5 },
+    ),
+  },
+);
+
 const managedSecretSpecSchema = obj(
   'The desired state: which values to fetch, from which store, into which Secret, and how often.',
   {
@@ -702,6 +955,8 @@ const managedSecretSpecSchema = obj(
         ],
       },
     ),
+    rotation: rotationSchema,
+    rolloutRestart: rolloutRestartSchema,
   },
   {
     required: ['storeRef'],

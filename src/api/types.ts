@@ -221,6 +221,81 @@ export interface StoreRef {
   name: string;
 }
 
+/** Character classes a generated password draws from. */
+export type PasswordClass = 'lowercase' | 'uppercase' | 'digits' | 'symbols';
+
+export interface PasswordGenerator {
+  /** Characters in the password. Default 32. */
+  length?: number;
+  /** Classes to draw from. Default all four. */
+  classes?: PasswordClass[];
+  /** At least this many characters of a class (the class must be among `classes`). */
+  minimum?: Partial<Record<PasswordClass, number>>;
+  /** Characters never used (e.g. look-alikes `0O1lI`). */
+  exclude?: string;
+}
+
+export interface RandomBytesGenerator {
+  /** Bytes of randomness. Default 32. */
+  length?: number;
+  /** How the bytes are written. Default base64. */
+  encoding?: 'base64' | 'hex';
+}
+
+/** A generator without parameters. */
+export type EmptyGenerator = Record<string, never>;
+
+export type RsaBits = 2048 | 3072 | 4096;
+export type EcdsaCurve = 'P-256' | 'P-384' | 'P-521';
+
+/** Exactly one generator is set (CEL enforces it). Key pairs write the PEM properties `privateKey` and `publicKey`. */
+export interface GeneratorSpec {
+  password?: PasswordGenerator;
+  randomBytes?: RandomBytesGenerator;
+  uuid?: EmptyGenerator;
+  rsa?: { bits?: RsaBits };
+  ecdsa?: { curve?: EcdsaCurve };
+  ed25519?: EmptyGenerator;
+}
+
+/** Where a rotation writes the new value: the store entry, and one property of it (not with key pairs). */
+export interface RotationRemoteRef {
+  key: string;
+  property?: string;
+}
+
+export interface RotationSpec {
+  /** Cron (5 fields, or @daily and friends). Exactly one of schedule and interval. */
+  schedule?: string;
+  /** IANA time zone of `schedule`. Default UTC. */
+  timeZone?: string;
+  /** Go-style duration between rotations. Exactly one of schedule and interval. */
+  interval?: string;
+  generator: GeneratorSpec;
+  remoteRef: RotationRemoteRef;
+  /** Versions the store keeps (local store; Secrets Manager and Parameter Store keep their own). Default 5. */
+  keepVersions?: number;
+}
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+
+export interface RolloutTarget {
+  kind: WorkloadKind;
+  /** Exactly one of name and selector. */
+  name?: string;
+  selector?: LabelSelector;
+}
+
+export interface RolloutRestartSpec {
+  targets?: RolloutTarget[];
+  /** Also restart workloads in the namespace whose pod spec references the Secret. */
+  auto?: boolean;
+  /** Changes within this window cause one restart. Default `10s`. */
+  debounce?: string;
+  /** More data changes than this within an hour stop restarts (flapping). Default 5. */
+  maxChangesPerHour?: number;
+}
+
 export interface ManagedSecretSpec {
   storeRef: StoreRef;
   data?: DataItem[];
@@ -230,6 +305,19 @@ export interface ManagedSecretSpec {
   refreshInterval?: string;
   /** Cron (5 fields, or @hourly and friends); when set, refreshes follow it instead of the interval. */
   refreshSchedule?: string;
+  /** Generate new values on a schedule and write them to the store. */
+  rotation?: RotationSpec;
+  /** Workloads restarted when the Secret's data changes. */
+  rolloutRestart?: RolloutRestartSpec;
+}
+
+/** A rotation that has started and not yet finished: resumed with the same token after a crash. */
+export interface RotationInProgress {
+  /** The due time (or manual request) this rotation serves. */
+  dueTime: string;
+  /** Idempotency token for the backend write (a UUID; Secrets Manager's ClientRequestToken). */
+  requestToken: string;
+  startedAt: string;
 }
 
 export interface ManagedSecretStatus {
@@ -239,6 +327,13 @@ export interface ManagedSecretStatus {
   secretName?: string;
   /** Keyed HMAC-SHA256 of the written data (never a plain hash of it). */
   syncedVersion?: string;
+  lastRotationTime?: string;
+  nextRotationTime?: string;
+  /** The store's version id of the value the last rotation wrote. */
+  rotationVersion?: string;
+  rotationInProgress?: RotationInProgress;
+  /** The value of the rotate-now annotation last acted on. */
+  handledRotateNow?: string;
 }
 
 export interface ManagedSecret {
@@ -254,6 +349,8 @@ export const ANNOTATION_FORCE_SYNC = 'secretsync.io/force-sync';
 export const ANNOTATION_MANAGED_SECRET = 'secretsync.io/managed-secret';
 export const ANNOTATION_DATA_HMAC = 'secretsync.io/data-hmac';
 export const ANNOTATION_MANAGED_KEYS = 'secretsync.io/managed-keys';
+export const ANNOTATION_ROTATE_NOW = 'secretsync.io/rotate-now';
+export const ANNOTATION_RESTARTED_AT = 'secretsync.io/restarted-at';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'secretsync';
 
@@ -273,4 +370,10 @@ export const Reasons = {
   Valid: 'Valid',
   InvalidProviderConfig: 'InvalidProviderConfig',
   DecryptFailed: 'DecryptFailed',
+  Rotated: 'Rotated',
+  RotationFailed: 'RotationFailed',
+  RotationPending: 'RotationPending',
+  Restarted: 'Restarted',
+  RestartFailed: 'RestartFailed',
+  Flapping: 'Flapping',
 } as const;

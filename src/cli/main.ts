@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
 import { registerEncryptCommands } from './commands/encrypt.js';
+import { registerRotateCommands } from './commands/rotate.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStoreCommands } from './commands/store.js';
 
@@ -36,6 +37,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerRunCommand(program, io);
   registerStoreCommands(program, io);
   registerEncryptCommands(program, io);
+  registerRotateCommands(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
   ANNOTATION_FORCE_SYNC,
+  ANNOTATION_ROTATE_NOW,
   API_VERSION,
   Reasons,
   type AnyStore,
@@ -8,6 +9,7 @@ import {
   type Condition,
   type ManagedSecret,
   type ManagedSecretStatus,
+  type RotationSpec,
   type SecretStore,
   type StoreStatus,
 } from '../api/types.js';
@@ -46,6 +48,8 @@ import { LeaderElector } from './leader.js';
 import { namespaceAllowed } from './selectors.js';
 import { nextRefreshDelay, parseDuration } from './schedule.js';
 import { WorkQueue } from './workqueue.js';
+import { DEFAULT_MAX_CONCURRENT_RESTARTS, RolloutRestarter } from './rollout.js';
+import { rotationDecision, rotationDueInMs, Rotator, validateRotation, type ActiveRotation } from './rotation.js';
 
 export interface ManagerOptions {
   kubeConfig: KubeConfig;
@@ -70,6 +74,8 @@ export interface ManagerOptions {
   providerClientTtlMs?: number;
   /** Let namespaced SecretStores use the operator's own cloud identity (default off). */
   allowOperatorIdentityForNamespacedStores?: boolean;
+  /** Rollout restarts in flight at once, cluster-wide (default 10). */
+  maxConcurrentRestarts?: number;
 }
 
 type NamespaceObject = KubeObject;
@@ -107,6 +113,8 @@ function meteredClient(
   if (getValues) metered.getValues = (refs) => observe('getValues', () => getValues(refs));
   const decrypt = client.decrypt?.bind(client);
   if (decrypt) metered.decrypt = decrypt;
+  const putValue = client.putValue?.bind(client);
+  if (putValue) metered.putValue = (ref, value, opts) => observe('putValue', () => putValue(ref, value, opts));
   return metered;
 }
 
@@ -141,6 +149,12 @@ export class Manager {
     string,
     { client: ProviderClient; generation: number; at: number; provider: string }
   >();
+  private readonly connecting = new Map<
+    string,
+    { generation: number; promise: Promise<{ client: ProviderClient; provider: string }> }
+  >();
+  private readonly rotator: Rotator;
+  private readonly restarter: RolloutRestarter;
   private leader: LeaderElector | undefined;
   private hmacKey: Buffer | undefined;
   private workers: Promise<void>[] = [];
@@ -192,6 +206,24 @@ export class Manager {
     this.metrics.budgetSource = () => storeBudgets.all().map((b) => b.stats());
     this.fetchCache = new FetchCache({ onResult: (result) => this.metrics.fetchCache.inc({ result }) });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    const patchMsStatus = (ms: ManagedSecret, status: Record<string, unknown>) => this.patchRotationStatus(ms, status);
+    const eventTarget = (ms: ManagedSecret) => this.eventTarget(ms);
+    this.rotator = new Rotator({
+      log: this.log,
+      metrics: this.metrics,
+      events: this.events,
+      eventTarget,
+      patchStatus: patchMsStatus,
+    });
+    this.restarter = new RolloutRestarter({
+      client: this.client,
+      log: this.log,
+      metrics: this.metrics,
+      events: this.events,
+      eventTarget,
+      patchStatus: patchMsStatus,
+      maxConcurrent: options.maxConcurrentRestarts ?? DEFAULT_MAX_CONCURRENT_RESTARTS,
+    });
     this.wireHandlers();
   }
 
@@ -204,6 +236,7 @@ export class Manager {
         if (
           old.metadata.generation !== cur.metadata.generation ||
           old.metadata.annotations?.[ANNOTATION_FORCE_SYNC] !== cur.metadata.annotations?.[ANNOTATION_FORCE_SYNC] ||
+          old.metadata.annotations?.[ANNOTATION_ROTATE_NOW] !== cur.metadata.annotations?.[ANNOTATION_ROTATE_NOW] ||
           old.metadata.uid !== cur.metadata.uid
         )
           enqueueMs(cur);
@@ -352,6 +385,7 @@ export class Manager {
     this.leader?.stop();
     this.queue.shutDown();
     await Promise.all(this.workers);
+    await this.restarter.stop();
     await this.leader?.release();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     await Promise.all([
@@ -404,7 +438,24 @@ export class Manager {
     const cached = this.clients.get(storeKey);
     const ttl = this.options.providerClientTtlMs ?? 5 * 60_000;
     if (cached && cached.generation === store.metadata.generation && Date.now() - cached.at < ttl) return cached;
-    if (cached) this.dropClient(storeKey);
+    // Workers that find no client at the same moment share one connect (one client, one KMS data-key cache).
+    const generation = store.metadata.generation ?? 0;
+    const pending = this.connecting.get(storeKey);
+    if (pending && pending.generation === generation) return pending.promise;
+    const promise = this.connectClient(storeKey, store);
+    this.connecting.set(storeKey, { generation, promise });
+    const forget = () => {
+      if (this.connecting.get(storeKey)?.promise === promise) this.connecting.delete(storeKey);
+    };
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  private async connectClient(
+    storeKey: string,
+    store: AnyStore,
+  ): Promise<{ client: ProviderClient; provider: string }> {
+    if (this.clients.has(storeKey)) this.dropClient(storeKey);
     const provider = providerFor(store.spec.provider);
     const client = await this.metrics.observeProvider(provider.name, 'connect', () =>
       provider.connect(store, this.providerContext(store, provider.name)),
@@ -551,16 +602,18 @@ export class Manager {
       !drifted &&
       state.lastCheck === undefined &&
       !!ms.status?.syncedVersion;
-    if (!forced && !generationChanged && !drifted && !state.lastFailed && (!due || syncedOnce)) {
+    const rotation = ms.spec.rotation ? await this.rotateIfDue(ms, key, now) : undefined;
+    if (!rotation && !forced && !generationChanged && !drifted && !state.lastFailed && (!due || syncedOnce)) {
       this.scheduleRefresh(key, ms, state);
       return;
     }
 
     const end = this.metrics.syncDuration.startTimer();
     try {
-      // A force-sync asks for fresh values; otherwise reads shared within the cycle are fine.
-      await this.sync(ms, key, state, existing, now, forced ? 0 : fetchTtl(intervalMs));
+      // A force-sync or a rotation asks for fresh values; otherwise reads shared within the cycle are fine.
+      await this.sync(ms, key, state, existing, now, forced || rotation ? 0 : fetchTtl(intervalMs));
       if (forceValue !== undefined) state.forceSeen = forceValue;
+      if (rotation) await this.finishRotation(ms, key, state, rotation, now);
     } finally {
       end();
     }
@@ -569,6 +622,7 @@ export class Manager {
   private scheduleRefresh(key: string, ms: ManagedSecret, state: SyncState): void {
     const delay = nextRefreshDelay(ms.spec, state.lastCheck ?? Date.now());
     if (delay !== undefined) this.queue.addAfter(key, Math.max(delay, 1_000));
+    this.scheduleRotation(key, ms);
   }
 
   private async fetchValues(
@@ -708,6 +762,7 @@ export class Manager {
     }
 
     const hmacKey = this.hmacKey as Buffer;
+    const previousHmac = ms.status?.syncedVersion;
     const desired = buildDesired(ms, values, hmacKey);
     const plan = planSecretWrite(ms, desired, existing, hmacKey);
     const secretRef = `Secret ${desired.namespace}/${desired.name}`;
@@ -767,6 +822,7 @@ export class Manager {
       wrote,
     );
     this.metrics.syncs.inc({ result: wrote ? 'synced' : 'unchanged', reason: Reasons.Synced });
+    if (wrote) this.afterSecretWritten(ms, desired.name, previousHmac, desired.hmac);
     if (wrote) {
       this.events.emit(
         this.eventTarget(ms),
@@ -860,6 +916,127 @@ export class Manager {
     });
   }
 
+  // ------------------------------------------------- rotation and restarts
+
+  /**
+   * Starts (or resumes) a due rotation and writes the new value to the store.
+   * Returns the rotation when the store holds the new value and the Secret must
+   * now be synced; undefined when nothing is due or the rotation failed (the
+   * old value stays; Rotated=False says why; retried with back-off).
+   */
+  private async rotateIfDue(ms: ManagedSecret, key: string, now: number): Promise<ActiveRotation | undefined> {
+    if (!rotationDecision(ms, new Date(now)).due) return undefined;
+    try {
+      validateRotation(ms.spec.rotation as RotationSpec);
+    } catch (err) {
+      // A spec problem: nothing recorded, nothing written; a spec change brings it back.
+      await this.rotator.fail(ms, errorMessage(err), Reasons.InvalidSpec);
+      return undefined;
+    }
+    let active: ActiveRotation | undefined;
+    try {
+      active = await this.rotator.begin(ms, new Date(now));
+    } catch (err) {
+      this.log.warn('could not record the rotation in status; not rotating yet', {
+        managedSecret: cacheKey(ms),
+        error: errorMessage(err),
+      });
+      this.queue.addRateLimited(key);
+      return undefined;
+    }
+    if (!active) return undefined;
+    const resolved = this.resolveStore(ms);
+    if ('reason' in resolved) {
+      await this.rotator.fail(ms, resolved.message);
+      this.queue.addRateLimited(key);
+      return undefined;
+    }
+    const { store, storeKey } = resolved;
+    const storeName = `${store.kind} ${store.metadata.namespace ? `${store.metadata.namespace}/` : ''}${store.metadata.name}`;
+    try {
+      const { client } = await this.providerClient(storeKey, store);
+      await this.rotator.write(ms, client, active, storeName);
+    } catch (err) {
+      this.dropClient(storeKey);
+      await this.rotator.fail(ms, `${storeName}: ${errorMessage(err)}`);
+      this.queue.addRateLimited(key);
+      return undefined;
+    }
+    // The next reads of this store must see the new version.
+    this.fetchCache.invalidate(storeKey);
+    return active;
+  }
+
+  /** After the sync: the Secret holds the new value only if the sync succeeded now; else the rotation resumes later. */
+  private async finishRotation(
+    ms: ManagedSecret,
+    key: string,
+    state: SyncState,
+    active: ActiveRotation,
+    now: number,
+  ): Promise<void> {
+    if (state.lastCheck !== now || state.lastFailed) {
+      await this.rotator.fail(
+        ms,
+        'the new value is in the store but the Secret could not be updated yet',
+        'RotationPending',
+      );
+      return;
+    }
+    try {
+      await this.rotator.finish(ms, active, new Date());
+    } catch (err) {
+      this.log.warn('could not record the finished rotation; it is finished again (same token) on the next pass', {
+        managedSecret: cacheKey(ms),
+        error: errorMessage(err),
+      });
+      this.queue.addRateLimited(key);
+      return;
+    }
+    this.scheduleRotation(key, ms);
+  }
+
+  private scheduleRotation(key: string, ms: ManagedSecret): void {
+    const decision = rotationDecision(ms, new Date());
+    if (decision.next) this.queue.addAfter(key, Math.max(decision.next.getTime() - Date.now(), 500));
+  }
+
+  /** A real data change (not a create, not a no-op, not a drift repair) triggers rollout restarts. */
+  private afterSecretWritten(
+    ms: ManagedSecret,
+    secretName: string,
+    previousHmac: string | undefined,
+    hmac: string,
+  ): void {
+    if (!ms.spec.rolloutRestart || previousHmac === undefined || previousHmac === hmac) return;
+    void this.restarter
+      .secretChanged(ms, secretName)
+      .catch((err: unknown) =>
+        this.log.warn('rollout restart scheduling failed', { managedSecret: cacheKey(ms), error: errorMessage(err) }),
+      );
+  }
+
+  private async patchRotationStatus(
+    ms: ManagedSecret,
+    status: Record<string, unknown>,
+  ): Promise<ManagedSecretStatus | undefined> {
+    const updated = (await this.patchStatus(ms, status)) as ManagedSecret;
+    this.metrics.kubeWrites.inc({ resource: 'managedsecrets/status', verb: 'patch' });
+    return updated.status;
+  }
+
+  private updateRotationGauges(now: number): void {
+    const soonest = new Map<string, number>();
+    for (const ms of this.managedSecrets.list()) {
+      const ms_ = rotationDueInMs(ms, now);
+      if (ms_ === undefined) continue;
+      const ns = ms.metadata.namespace ?? '';
+      soonest.set(ns, Math.min(soonest.get(ns) ?? Infinity, ms_));
+    }
+    this.metrics.rotationDue.reset();
+    for (const [namespace, ms] of soonest) this.metrics.rotationDue.set({ namespace }, ms / 1000);
+  }
+
   private updateGauges(): void {
     const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
     let oldest = 0;
@@ -886,6 +1063,7 @@ export class Manager {
       }
       for (const [ready, n] of Object.entries(c)) this.metrics.storesReady.set({ kind, ready }, n);
     }
+    this.updateRotationGauges(now);
     this.metrics.lastCheck.set(oldest / 1000);
     this.metrics.overdue.set(overdue);
     this.metrics.queueDepth.set(this.queue.depth);

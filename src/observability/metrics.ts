@@ -95,6 +95,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rotations = new Counter({
+    name: 'secretsync_rotations_total',
+    help: 'Rotations by result (success, error)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rotationDue = new Gauge({
+    name: 'secretsync_rotation_next_due_seconds',
+    help: 'Seconds until the next due rotation among the ManagedSecrets of a namespace; negative when overdue',
+    labelNames: ['namespace'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rolloutRestarts = new Counter({
+    name: 'secretsync_rollout_restarts_total',
+    help: 'Workload restarts by result (restarted, error, suppressed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   /** Where the per-store request budgets are read from at scrape time. */
   budgetSource: () => { store: string; waiting: number; used: number }[] = () => [];
 

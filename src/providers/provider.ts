@@ -52,9 +52,32 @@ export interface ProviderClient {
    * KMS configured. Throws DecryptError when the ciphertext does not belong here.
    */
   decrypt?(ciphertext: string, binding: CiphertextBinding): Promise<string>;
+  /**
+   * Writes a new version (rotation). A string with `ref.property` is laid over
+   * the entry's current properties; a string without one replaces the whole
+   * value; Properties (key pairs) are laid over the current properties.
+   * Idempotent per `opts.requestToken`: a retry with the same token (after a
+   * crash or a lost answer) returns the version the first call wrote instead
+   * of writing another. Returns the new version's id. Optional: a store
+   * without it cannot rotate.
+   */
+  putValue?(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }>;
   /** A real reachability/credential check for the store's Ready condition. */
   check(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Where a rotation writes: an entry, and optionally one property of it. */
+export interface WriteRef {
+  key: string;
+  property?: string;
+}
+
+export interface PutValueOptions {
+  /** Idempotency token (a UUID): the same token never makes a second version. */
+  requestToken: string;
+  /** Versions kept, where the backend lets us choose (local store). */
+  keepVersions?: number;
 }
 
 export interface Provider {

@@ -89,12 +89,14 @@ const expand = (scope: string, group: string, resources: string[], verbs: string
   resources.flatMap((r) => verbs.map((v) => `${scope}|${group}|${r}|${v}`));
 
 /** The operator's needs on namespaced resources, in one scope. */
-const namespacedNeeds = (scope: string, tokens: boolean) => [
+const namespacedNeeds = (scope: string, tokens: boolean, rollouts = true) => [
   ...expand(scope, 'secretsync.io', ['managedsecrets', 'secretstores'], ['get', 'list', 'watch']),
   ...expand(scope, 'secretsync.io', ['managedsecrets/status', 'secretstores/status'], ['get', 'patch']),
   ...expand(scope, '', ['secrets'], ['get', 'list', 'watch', 'create', 'update', 'delete']),
   ...expand(scope, '', ['events'], ['create', 'patch']),
   ...(tokens ? expand(scope, '', ['serviceaccounts/token'], ['create']) : []),
+  // Rollout restarts (spec.rolloutRestart): find workloads and patch their template annotation.
+  ...(rollouts ? expand(scope, 'apps', ['deployments', 'statefulsets', 'daemonsets'], ['get', 'list', 'patch']) : []),
 ];
 const clusterNeeds = [
   ...expand('*', 'secretsync.io', ['clustersecretstores'], ['get', 'list', 'watch']),
@@ -311,6 +313,20 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
         'secretsync',
       );
       expect(cluster.filter((p) => p.includes('serviceaccounts'))).to.deep.equal(['*||serviceaccounts/token|create']);
+    });
+
+    it('drops the workload rules with rolloutRestarts.enabled=false, and passes the restart cap to the operator', async () => {
+      const off = permissions(
+        await renderChart({ values: { watchNamespaces: ['team-a'], rolloutRestarts: { enabled: false } } }),
+        'secretsync-system',
+        'secretsync',
+      );
+      expect(off.filter((p) => p.includes('|apps|'))).to.deep.equal([]);
+      const objects = await renderChart({ values: { rolloutRestarts: { enabled: true, maxConcurrent: 3 } } });
+      const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as {
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      };
+      expect(deployment.spec.template.spec.containers[0]?.args).to.include('--max-concurrent-restarts=3');
     });
 
     it('names cluster-scoped objects after the release namespace, so one release per team does not collide', async () => {

@@ -70,8 +70,12 @@ const neverAllowed: Check[] = [
   ['bind', 'clusterroles.rbac.authorization.k8s.io'],
   ['create', 'rolebindings.rbac.authorization.k8s.io', 'team-a'],
   ['update', 'roles.rbac.authorization.k8s.io', RELEASE_NAMESPACE],
-  ['list', 'deployments.apps', 'team-a'],
+  // Rollout restarts may read and patch workloads, never create, replace or delete them.
   ['create', 'deployments.apps', RELEASE_NAMESPACE],
+  ['delete', 'deployments.apps', 'team-a'],
+  ['update', 'statefulsets.apps', 'team-a'],
+  ['create', 'daemonsets.apps', 'team-a'],
+  ['list', 'replicasets.apps', 'team-a'],
   ['create', 'jobs.batch', 'team-a'],
   ['create', 'customresourcedefinitions.apiextensions.k8s.io'],
   ['list', 'ingresses.networking.k8s.io', 'team-a'],

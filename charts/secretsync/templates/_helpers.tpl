@@ -95,6 +95,11 @@ created (patch is the recorder's standard verb).
   resources: [serviceaccounts/token]
   verbs: [create]
 {{- end }}
+{{- if .Values.rolloutRestarts.enabled }}
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [get, list, patch]
+{{- end }}
 {{- end }}
 
 {{/* RBAC rules on cluster-scoped resources: always a ClusterRole. */}}

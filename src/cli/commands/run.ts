@@ -20,6 +20,7 @@ export interface RunFlags {
   kubeQps: number;
   kubeBurst: number;
   allowOperatorIdentityForNamespacedStores: boolean;
+  maxConcurrentRestarts: number;
 }
 
 const positiveInt = (name: string) => (value: string) => {
@@ -106,7 +107,7 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
     .addOption(
       new Option('--kube-qps <n>', 'sustained Kubernetes API requests per second')
         .env('SECRETSYNC_KUBE_QPS')
-        .default(200)
+        .default(500)
         .argParser(positiveInt('--kube-qps')),
     )
     .addOption(
@@ -121,8 +122,14 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
     .addOption(
       new Option('--kube-burst <n>', 'Kubernetes API request burst')
         .env('SECRETSYNC_KUBE_BURST')
-        .default(400)
+        .default(1000)
         .argParser(positiveInt('--kube-burst')),
+    )
+    .addOption(
+      new Option('--max-concurrent-restarts <n>', 'rollout restarts in flight at once, cluster-wide (the rest wait)')
+        .env('SECRETSYNC_MAX_CONCURRENT_RESTARTS')
+        .default(10)
+        .argParser(positiveInt('--max-concurrent-restarts')),
     )
     .action(async (flags: RunFlags) => {
       const code = await runOperator(flags);
@@ -151,6 +158,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     qps: flags.kubeQps,
     burst: flags.kubeBurst,
     allowOperatorIdentityForNamespacedStores: flags.allowOperatorIdentityForNamespacedStores,
+    maxConcurrentRestarts: flags.maxConcurrentRestarts,
   });
   const onSignal = () => void manager.stop();
   process.once('SIGTERM', onSignal);

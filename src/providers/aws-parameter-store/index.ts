@@ -7,7 +7,9 @@ import {
   GetParameterCommand,
   GetParametersByPathCommand,
   GetParametersCommand,
+  PutParameterCommand,
   SSMClient,
+  type ParameterType,
   type Parameter,
   type ParameterStringFilter,
 } from '@aws-sdk/client-ssm';
@@ -16,6 +18,7 @@ import { storeBudgets, type RequestBudget } from '../aws/budget.js';
 import { awsClientConfig } from '../aws/client-config.js';
 import { storeKms, type StoreKms } from '../aws/decrypt.js';
 import { mapAwsError } from '../aws/errors.js';
+import { mergedText } from '../aws-secrets-manager/index.js';
 import { chunks, compileNameRegexp, mapLimit, selectProperty, toProperties } from '../aws/values.js';
 import {
   KeyNotFoundError,
@@ -27,6 +30,8 @@ import {
   type Provider,
   type ProviderClient,
   type ProviderContext,
+  type PutValueOptions,
+  type WriteRef,
 } from '../provider.js';
 
 const SERVICE = 'Parameter Store';
@@ -199,6 +204,39 @@ export class ParameterStoreProviderClient implements ProviderClient {
     return out;
   }
 
+  /**
+   * PutParameter with Overwrite: a new parameter version (a new parameter is
+   * a SecureString). Parameter Store has no request token, so the token goes
+   * into the version's Description: when the latest version already carries
+   * it, an earlier attempt landed and its version is returned, nothing written.
+   */
+  async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
+    const marker = rotationMarker(opts.requestToken);
+    const described = await this.send('DescribeParameters', ref.key, () =>
+      this.client.send(
+        new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [ref.key] }] }),
+      ),
+    );
+    const existing = described.Parameters?.find((p) => p.Name === ref.key);
+    if (existing?.Description === marker && existing.Version !== undefined)
+      return { version: String(existing.Version) };
+    const text = await mergedText(ref, value, async () => (existing ? this.read(ref.key, undefined) : undefined));
+    const type: ParameterType = existing?.Type ?? 'SecureString';
+    const out = await this.send('PutParameter', ref.key, () =>
+      this.client.send(
+        new PutParameterCommand({
+          Name: ref.key,
+          Value: text,
+          Type: type,
+          Overwrite: existing !== undefined,
+          Description: marker,
+        }),
+      ),
+    );
+    if (out.Version === undefined) throw new ProviderError(`parameter "${ref.key}": PutParameter returned no version`);
+    return { version: String(out.Version) };
+  }
+
   /** One DescribeParameters call: the endpoint answers and the credentials (and their chain) work. */
   async check(): Promise<void> {
     await this.send('DescribeParameters', undefined, () =>
@@ -256,6 +294,11 @@ export class ParameterStoreProviderClient implements ProviderClient {
       throw mapAwsError(err, { service: SERVICE, operation, ...(key !== undefined ? { key } : {}), noun: 'parameter' });
     }
   }
+}
+
+/** The Description a rotation's version carries: its idempotency token, nothing secret. */
+export function rotationMarker(token: string): string {
+  return `secretsync rotation ${token}`;
 }
 
 function parameterValue(p: Parameter | undefined, where: string): string {

@@ -4,7 +4,9 @@
 // controller batches; every request first takes a token from the store's budget.
 import {
   BatchGetSecretValueCommand,
+  CreateSecretCommand,
   GetSecretValueCommand,
+  PutSecretValueCommand,
   ListSecretsCommand,
   SecretsManagerClient,
   type Filter,
@@ -26,6 +28,8 @@ import {
   type Provider,
   type ProviderClient,
   type ProviderContext,
+  type PutValueOptions,
+  type WriteRef,
 } from '../provider.js';
 
 const SERVICE = 'Secrets Manager';
@@ -206,6 +210,57 @@ export class SecretsManagerProviderClient implements ProviderClient {
     return out;
   }
 
+  /**
+   * PutSecretValue with ClientRequestToken = the rotation's token, so the new
+   * version's id is the token: AWSCURRENT moves to it and the old current
+   * version becomes AWSPREVIOUS. A version with that id already there means an
+   * earlier attempt landed (the answer was lost, or the operator crashed):
+   * its id is returned and nothing is written. A missing secret is created.
+   */
+  async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
+    const token = opts.requestToken;
+    if (await this.hasVersion(ref.key, token)) return { version: token };
+    const text = await mergedText(ref, value, async () => {
+      try {
+        return await this.read(ref.key, undefined);
+      } catch (err) {
+        if (err instanceof KeyNotFoundError) return undefined;
+        throw err;
+      }
+    });
+    try {
+      const out = await this.sendRaw('PutSecretValue', () =>
+        this.client.send(
+          new PutSecretValueCommand({ SecretId: ref.key, SecretString: text, ClientRequestToken: token }),
+        ),
+      );
+      return { version: out.VersionId ?? token };
+    } catch (err) {
+      const name = awsErrorName(err);
+      // Same token, already there (a race with our own retry): the rotation happened once.
+      if (name === 'ResourceExistsException') return { version: token };
+      if (name !== 'ResourceNotFoundException')
+        throw mapAwsError(err, { service: SERVICE, operation: 'PutSecretValue', key: ref.key, noun: 'secret' });
+    }
+    const created = await this.send('CreateSecret', ref.key, () =>
+      this.client.send(new CreateSecretCommand({ Name: ref.key, SecretString: text, ClientRequestToken: token })),
+    );
+    return { version: created.VersionId ?? token };
+  }
+
+  /** Whether the secret has a version with this id (GetSecretValue by VersionId; the value is dropped). */
+  private async hasVersion(key: string, versionId: string): Promise<boolean> {
+    try {
+      await this.send('GetSecretValue', key, () =>
+        this.client.send(new GetSecretValueCommand({ SecretId: key, VersionId: versionId })),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof KeyNotFoundError) return false;
+      throw err;
+    }
+  }
+
   /** One ListSecrets call: the endpoint answers and the credentials (and their chain) work. */
   async check(): Promise<void> {
     await this.send('ListSecrets', undefined, () => this.client.send(new ListSecretsCommand({ MaxResults: 1 })));
@@ -293,6 +348,34 @@ export class SecretsManagerProviderClient implements ProviderClient {
     await this.budget.take();
     return this.ctx.observe(operation, call);
   }
+}
+
+/**
+ * The text a rotation writes: a whole value as is, or the current JSON object
+ * with the property (or key pair) laid over it. A current value that is not a
+ * JSON object cannot take a property.
+ */
+export async function mergedText(
+  ref: WriteRef,
+  value: string | Properties,
+  current: () => Promise<string | undefined>,
+): Promise<string> {
+  if (typeof value === 'string' && ref.property === undefined) return value;
+  const changes = typeof value === 'string' ? { [ref.property as string]: value } : value;
+  const text = await current();
+  let base: Record<string, unknown> = {};
+  if (text !== undefined && text !== '') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new ProviderError(`"${ref.key}" does not hold a JSON object, so a property cannot be written into it`);
+    base = parsed as Record<string, unknown>;
+  }
+  return JSON.stringify({ ...base, ...changes });
 }
 
 function secretText(out: { SecretString?: string; SecretBinary?: Uint8Array }, where: string): string {

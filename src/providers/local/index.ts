@@ -14,6 +14,8 @@ import {
   type Provider,
   type ProviderClient,
   type ProviderContext,
+  type PutValueOptions,
+  type WriteRef,
 } from '../provider.js';
 import { InvalidEntryNameError, LocalStore, type LocalStoreOptions } from './store.js';
 
@@ -81,7 +83,7 @@ export async function openLocalStore(
     );
   }
   try {
-    return new LocalStore(spec.path, masterKey, options);
+    return new LocalStore(spec.path, masterKey, { createDirectory: false, ...options });
   } finally {
     masterKey.fill(0);
   }
@@ -152,6 +154,22 @@ class LocalProviderClient implements ProviderClient {
       }
     }
     return out;
+  }
+
+  /** A new entry version: a property (or key pair) laid over the latest one, or a whole value as property `value`. */
+  async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
+    const put = { keepVersions: opts.keepVersions, requestToken: opts.requestToken };
+    try {
+      const { version } =
+        typeof value === 'string'
+          ? ref.property === undefined
+            ? await this.store.put(ref.key, { value }, put)
+            : await this.store.patch(ref.key, { [ref.property]: value }, put)
+          : await this.store.patch(ref.key, value, put);
+      return { version: String(version) };
+    } catch (err) {
+      throw translate(err, ref.key);
+    }
   }
 
   async check(): Promise<void> {

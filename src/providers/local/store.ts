@@ -70,11 +70,22 @@ export interface LocalStoreOptions {
   lockTimeoutMs?: number;
   /** How long decrypted properties stay in memory for repeated reads; 0 disables. Default 5 s. */
   valueCacheTtlMs?: number;
+  /**
+   * Whether a write may create a missing directory. The CLI's first `put` does;
+   * the operator does not, so a volume that failed to mount is an error rather
+   * than a fresh empty store that a rotation would quietly start filling. Default true.
+   */
+  createDirectory?: boolean;
 }
 
 export interface PutOptions {
   /** Versions kept after this put, oldest pruned first. Default 10. */
   keepVersions?: number;
+  /**
+   * Idempotency token, kept in plaintext with the version: when the latest
+   * version already carries it, nothing is written and its number is returned.
+   */
+  requestToken?: string;
 }
 
 export interface EntryVersion {
@@ -106,6 +117,8 @@ interface StoredVersion extends SealedJson {
   createdAt: string;
   keyId: string;
   wrappedKey: SealedJson;
+  /** The idempotency token of the put that made this version (metadata, not secret). */
+  requestToken?: string;
 }
 
 interface EntryFile {
@@ -132,6 +145,7 @@ export class LocalStore {
   private readonly lockStaleMs: number;
   private readonly lockTimeoutMs: number;
   private readonly valueCacheTtlMs: number;
+  private readonly createDirectory: boolean;
 
   constructor(
     readonly dir: string,
@@ -143,6 +157,7 @@ export class LocalStore {
     this.lockStaleMs = options.lockStaleMs ?? 30_000;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 40_000;
     this.valueCacheTtlMs = options.valueCacheTtlMs ?? 5_000;
+    this.createDirectory = options.createDirectory ?? true;
   }
 
   /** Adds a version with exactly these properties. */
@@ -242,9 +257,14 @@ export class LocalStore {
       const latest = file?.entry.versions.at(-1);
       if (latest) this.assertKeyId(name, latest);
       else await this.assertKeyMatchesSomeEntry();
+      // A retry of a put that already landed (same token): the version it made, nothing new.
+      if (opts.requestToken !== undefined && latest?.requestToken === opts.requestToken)
+        return { version: latest.version };
       const merged = mode === 'merge' && file && latest ? { ...this.decrypt(file, latest), ...properties } : properties;
       const version = (latest?.version ?? 0) + 1;
-      const versions = [...(file?.entry.versions ?? []), this.encrypt(name, version, merged)].slice(-keep);
+      const stored = this.encrypt(name, version, merged);
+      if (opts.requestToken !== undefined) stored.requestToken = opts.requestToken;
+      const versions = [...(file?.entry.versions ?? []), stored].slice(-keep);
       const entry: EntryFile = { format: FORMAT, name, versions };
       await this.writeAtomically(path, `${JSON.stringify(entry, null, 2)}\n`);
       return { version };
@@ -499,6 +519,7 @@ export class LocalStore {
   }
 
   private async ensureDirectory(): Promise<void> {
+    if (!this.createDirectory) return this.assertDirectory();
     try {
       await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {

@@ -33,6 +33,17 @@ import {
   type DataItem,
   type DeletionPolicy,
   type FindSpec,
+  type GeneratorSpec,
+  type PasswordClass,
+  type PasswordGenerator,
+  type RandomBytesGenerator,
+  type RolloutRestartSpec,
+  type RolloutTarget,
+  type RotationInProgress,
+  type RotationRemoteRef,
+  type RotationSpec,
+  type EcdsaCurve,
+  type WorkloadKind,
   type KmsDecryptSpec,
   type LabelSelector,
   type LabelSelectorRequirement,
@@ -191,6 +202,32 @@ const fullManagedSecret: ManagedSecret = {
     },
     refreshInterval: '15m',
     refreshSchedule: '0 * * * *',
+    rotation: {
+      schedule: '0 3 * * 0',
+      timeZone: 'Europe/Paris',
+      generator: {
+        password: {
+          length: 40,
+          classes: ['lowercase', 'uppercase', 'digits', 'symbols'],
+          minimum: { lowercase: 2, uppercase: 2, digits: 2, symbols: 1 },
+          exclude: '0O1lI',
+        },
+      },
+      remoteRef: { key: 'app/db', property: 'password' },
+      keepVersions: 5,
+    },
+    rolloutRestart: {
+      targets: [
+        { kind: 'Deployment', name: 'api' },
+        {
+          kind: 'StatefulSet',
+          selector: { matchLabels: { app: 'db' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['a'] }] },
+        },
+      ],
+      auto: true,
+      debounce: '10s',
+      maxChangesPerHour: 5,
+    },
   },
   status: {
     conditions: [condition],
@@ -198,8 +235,33 @@ const fullManagedSecret: ManagedSecret = {
     lastSyncTime: '2026-01-02T03:04:05Z',
     secretName: 'app-db',
     syncedVersion: 'hmac-sha256:abc',
+    lastRotationTime: '2026-01-02T03:04:05Z',
+    nextRotationTime: '2026-01-09T03:00:00Z',
+    rotationVersion: '7',
+    rotationInProgress: {
+      dueTime: '2026-01-09T03:00:00Z',
+      requestToken: '0b7d3c1e-5f1a-4c59-9d0e-3a2b1c0d9e8f',
+      startedAt: '2026-01-09T03:00:01Z',
+    },
+    handledRotateNow: '2026-01-05T10:00:00Z',
   },
 };
+
+/** One generator per ManagedSecret (CEL wants exactly one), so that together they reach every generator field. */
+const generatorVariants: GeneratorSpec[] = [
+  { randomBytes: { length: 32, encoding: 'hex' } },
+  { uuid: {} },
+  { rsa: { bits: 2048 } },
+  { ecdsa: { curve: 'P-384' } },
+  { ed25519: {} },
+];
+const rotationVariants: ManagedSecret[] = generatorVariants.map((generator) => ({
+  ...fullManagedSecret,
+  spec: {
+    ...fullManagedSecret.spec,
+    rotation: { interval: '720h', generator, remoteRef: { key: 'app/keys' } },
+  },
+}));
 
 const fixtures: [string, (SecretStore | ClusterSecretStore | ManagedSecret)[]][] = [
   [
@@ -219,7 +281,7 @@ const fixtures: [string, (SecretStore | ClusterSecretStore | ManagedSecret)[]][]
       })),
     ],
   ],
-  ['ManagedSecret', [fullManagedSecret]],
+  ['ManagedSecret', [fullManagedSecret, ...rotationVariants]],
 ];
 
 /**
@@ -357,6 +419,14 @@ describe('CRDs (src/api)', () => {
         'spec.target.deletionPolicy': 'Retain',
         'spec.target.template.mergePolicy': 'Replace',
         'spec.refreshInterval': '1h',
+        'spec.rotation.generator.password.length': 32,
+        'spec.rotation.generator.password.classes': ['lowercase', 'uppercase', 'digits', 'symbols'],
+        'spec.rotation.generator.randomBytes.length': 32,
+        'spec.rotation.generator.randomBytes.encoding': 'base64',
+        'spec.rotation.generator.rsa.bits': 3072,
+        'spec.rotation.generator.ecdsa.curve': 'P-256',
+        'spec.rolloutRestart.debounce': '10s',
+        'spec.rolloutRestart.maxChangesPerHour': 5,
       });
     });
 
@@ -374,6 +444,11 @@ describe('CRDs (src/api)', () => {
         'spec.refreshSchedule',
         'spec.data',
         'spec.dataFrom',
+        'spec.rotation.schedule',
+        'spec.rotation.interval',
+        'spec.rotation.generator.password.classes',
+        'spec.rolloutRestart.targets',
+        'spec.rolloutRestart.debounce',
       ];
       for (const path of bounded) {
         const s = schemaAt(managedSecretSchema, path);
@@ -444,7 +519,21 @@ describe('CRDs (src/api)', () => {
         'spec.dataFrom[].find: find must set exactly one of prefix or nameRegexp',
         'spec.refreshInterval: refreshInterval must be a duration such as 30s, 15m, 1h or 0',
         "spec.refreshSchedule: refreshSchedule must be a cron expression with 5 fields, e.g. '0 * * * *', or @hourly/@daily/@weekly/@monthly",
+        'spec.rotation: rotation must set exactly one of schedule or interval',
+        'spec.rotation: rotation.timeZone applies only to a schedule',
+        'spec.rotation: key pair generators write the properties privateKey and publicKey: remove rotation.remoteRef.property',
+        "spec.rotation.schedule: rotation.schedule must be a cron expression with 5 fields, e.g. '0 3 * * 0', or @daily/@weekly/@monthly",
+        'spec.rotation.interval: rotation.interval must be a duration of at least 1s, such as 24h or 720h',
+        'spec.rotation.generator: generator must set exactly one of password, randomBytes, uuid, rsa, ecdsa, ed25519',
+        'spec.rotation.generator.password: password: the minimums per class add up to more than length',
+        'spec.rotation.generator.password: password: a minimum is set for a class that is not among classes',
+        'spec.rotation.generator.rsa.bits: rsa.bits must be 2048, 3072 or 4096',
+        'spec.rolloutRestart.targets[]: a rollout target sets exactly one of name or selector',
+        'spec.rolloutRestart.debounce: rolloutRestart.debounce must be a duration such as 10s',
       ]);
+      expect(schemaAt(managedSecretSchema, 'spec.rotation.generator')['x-kubernetes-validations']?.[0]?.rule).to.equal(
+        '[has(self.password), has(self.randomBytes), has(self.uuid), has(self.rsa), has(self.ecdsa), has(self.ed25519)].exists_one(set, set)',
+      );
       const provider = schemaAt(secretStoreSchema, 'spec.provider');
       expect(provider['x-kubernetes-validations']?.[0]?.rule).to.equal(
         '[has(self.local), has(self.awsKms), has(self.awsSecretsManager), has(self.awsParameterStore)].exists_one(set, set)',
@@ -558,6 +647,72 @@ describe('CRDs (src/api)', () => {
         [managedSecretSchema, 'spec.data[].remoteRef', keysOf<RemoteRef>()(['key', 'property', 'version'])],
         [managedSecretSchema, 'spec.dataFrom[]', keysOf<DataFromItem>()(['extract', 'find'])],
         [managedSecretSchema, 'spec.dataFrom[].find', keysOf<FindSpec>()(['prefix', 'nameRegexp', 'tags'])],
+        [
+          managedSecretSchema,
+          'spec.rotation',
+          keysOf<RotationSpec>()(['schedule', 'timeZone', 'interval', 'generator', 'remoteRef', 'keepVersions']),
+        ],
+        [
+          managedSecretSchema,
+          'spec.rotation.generator',
+          keysOf<GeneratorSpec>()(['password', 'randomBytes', 'uuid', 'rsa', 'ecdsa', 'ed25519']),
+        ],
+        [
+          managedSecretSchema,
+          'spec.rotation.generator.password',
+          keysOf<PasswordGenerator>()(['length', 'classes', 'minimum', 'exclude']),
+        ],
+        [
+          managedSecretSchema,
+          'spec.rotation.generator.password.minimum',
+          keysOf<NonNullable<PasswordGenerator['minimum']>>()(['lowercase', 'uppercase', 'digits', 'symbols']),
+        ],
+        [
+          managedSecretSchema,
+          'spec.rotation.generator.randomBytes',
+          keysOf<RandomBytesGenerator>()(['length', 'encoding']),
+        ],
+        [managedSecretSchema, 'spec.rotation.generator.uuid', []],
+        [managedSecretSchema, 'spec.rotation.generator.ed25519', []],
+        [managedSecretSchema, 'spec.rotation.generator.rsa', keysOf<NonNullable<GeneratorSpec['rsa']>>()(['bits'])],
+        [
+          managedSecretSchema,
+          'spec.rotation.generator.ecdsa',
+          keysOf<NonNullable<GeneratorSpec['ecdsa']>>()(['curve']),
+        ],
+        [managedSecretSchema, 'spec.rotation.remoteRef', keysOf<RotationRemoteRef>()(['key', 'property'])],
+        [
+          managedSecretSchema,
+          'spec.rolloutRestart',
+          keysOf<RolloutRestartSpec>()(['targets', 'auto', 'debounce', 'maxChangesPerHour']),
+        ],
+        [managedSecretSchema, 'spec.rolloutRestart.targets[]', keysOf<RolloutTarget>()(['kind', 'name', 'selector'])],
+        [
+          managedSecretSchema,
+          'spec.rolloutRestart.targets[].selector',
+          keysOf<LabelSelector>()(['matchLabels', 'matchExpressions']),
+        ],
+        [
+          managedSecretSchema,
+          'status',
+          keysOf<ManagedSecretStatus>()([
+            'conditions',
+            'observedGeneration',
+            'lastSyncTime',
+            'secretName',
+            'syncedVersion',
+            'lastRotationTime',
+            'nextRotationTime',
+            'rotationVersion',
+            'rotationInProgress',
+            'handledRotateNow',
+          ]),
+        ],
+        [
+          managedSecretSchema,
+          'status.rotationInProgress',
+          keysOf<RotationInProgress>()(['dueTime', 'requestToken', 'startedAt']),
+        ],
       );
       for (const [schema, path, keys] of cases) expect(properties(schema, path), path).to.deep.equal([...keys].sort());
     });
@@ -638,6 +793,18 @@ describe('CRDs (src/api)', () => {
         [managedSecretSchema, 'spec.target', requiredKeysOf<TargetSpec>()([])],
         [managedSecretSchema, 'spec.target.template', requiredKeysOf<TargetTemplate>()(['data'])],
         [managedSecretSchema, 'status', requiredKeysOf<ManagedSecretStatus>()([])],
+        [managedSecretSchema, 'spec.rotation', requiredKeysOf<RotationSpec>()(['generator', 'remoteRef'])],
+        [managedSecretSchema, 'spec.rotation.generator', requiredKeysOf<GeneratorSpec>()([])],
+        [managedSecretSchema, 'spec.rotation.generator.password', requiredKeysOf<PasswordGenerator>()([])],
+        [managedSecretSchema, 'spec.rotation.generator.randomBytes', requiredKeysOf<RandomBytesGenerator>()([])],
+        [managedSecretSchema, 'spec.rotation.remoteRef', requiredKeysOf<RotationRemoteRef>()(['key'])],
+        [managedSecretSchema, 'spec.rolloutRestart', requiredKeysOf<RolloutRestartSpec>()([])],
+        [managedSecretSchema, 'spec.rolloutRestart.targets[]', requiredKeysOf<RolloutTarget>()(['kind'])],
+        [
+          managedSecretSchema,
+          'status.rotationInProgress',
+          requiredKeysOf<RotationInProgress>()(['dueTime', 'requestToken', 'startedAt']),
+        ],
         [
           managedSecretSchema,
           'status.conditions[]',
@@ -663,6 +830,18 @@ describe('CRDs (src/api)', () => {
       );
       expect(enumAt(managedSecretSchema, 'status.conditions[].status')).to.deep.equal(
         membersOf<Condition['status']>()(['True', 'False', 'Unknown']),
+      );
+      expect(enumAt(managedSecretSchema, 'spec.rotation.generator.password.classes[]')).to.deep.equal(
+        membersOf<PasswordClass>()(['lowercase', 'uppercase', 'digits', 'symbols']),
+      );
+      expect(enumAt(managedSecretSchema, 'spec.rotation.generator.randomBytes.encoding')).to.deep.equal(
+        membersOf<NonNullable<RandomBytesGenerator['encoding']>>()(['base64', 'hex']),
+      );
+      expect(enumAt(managedSecretSchema, 'spec.rotation.generator.ecdsa.curve')).to.deep.equal(
+        membersOf<EcdsaCurve>()(['P-256', 'P-384', 'P-521']),
+      );
+      expect(enumAt(managedSecretSchema, 'spec.rolloutRestart.targets[].kind')).to.deep.equal(
+        membersOf<WorkloadKind>()(['Deployment', 'StatefulSet', 'DaemonSet']),
       );
       expect(
         enumAt(clusterSecretStoreSchema, 'spec.conditions[].namespaceSelector.matchExpressions[].operator'),

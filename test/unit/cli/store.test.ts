@@ -8,8 +8,6 @@ import { captureIo, type CapturedIo } from '../helpers/index.js';
 
 const SECRET = 's3cret-value-0123';
 
-
-
 describe('secretsync store', () => {
   let tmp: string;
   let dir: string;

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { main } from '../../../src/cli/main.js';
 import { captureIo } from '../helpers/index.js';
 
-
 describe('secretsync CLI', () => {
   it('version prints the version from package.json', async () => {
     const io = captureIo();

@@ -57,7 +57,6 @@ function clusterStore(local: LocalProviderSpec): ClusterSecretStore {
   };
 }
 
-
 describe('local provider', () => {
   let dir: string;
   let key: Buffer;

@@ -15,7 +15,6 @@ import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../../../.
 
 const SECRET = 'hunter2-correct-horse-battery';
 
-
 function fileOf(dir: string, name: string): string {
   return join(dir, `${createHash('sha256').update(name).digest('hex')}.json`);
 }
