@@ -50,6 +50,7 @@ export async function startOperator(
   options: {
     namespaces?: string[];
     leaderElection?: boolean;
+    maxConcurrentRestarts?: number;
     identity?: string;
     kubeConfig?: ReturnType<TestCluster['kubeConfig']>;
   } = {},
@@ -84,6 +85,7 @@ export async function startOperator(
     qps: 500,
     burst: 1000,
     storeCheckIntervalMs: 2_000,
+    maxConcurrentRestarts: options.maxConcurrentRestarts,
   });
   await manager.start();
   return {
