@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { Metrics } from '../../src/observability/metrics.js';
 import { LocalStore } from '../../src/providers/local/index.js';
 import type { SecretObject } from '../../src/secrets/desired.js';
 import { waitFor, type TestCluster } from '../../tools/testenv/index.js';
+import { repoRoot } from '../../tools/testenv/paths.js';
 import { installCrds } from './crds.js';
 
 export const OPERATOR_NAMESPACE = 'secretsync-system';
@@ -230,4 +232,52 @@ export async function waitForSecretData(
 
 export async function listEvents(client: KubeClient, namespace: string): Promise<KubeObject[]> {
   return (await client.list<KubeObject>(`/api/v1/namespaces/${namespace}/events`)).items;
+}
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  /** Whole log lines (JSON) from stdout and stderr, in arrival order. */
+  lines: string[];
+}
+
+/**
+ * The operator as its own process, watching `namespaces`: node itself with the
+ * tsx loader, not the tsx wrapper, so that a signal reaches the operator rather
+ * than a parent that relays it (SIGKILL on the wrapper would leave it running).
+ */
+export function spawnOperatorProcess(
+  cluster: TestCluster,
+  namespaces: string[],
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): OperatorProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(repoRoot, 'src', 'cli', 'index.ts'),
+      'run',
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--namespaces',
+      namespaces.join(','),
+      '--operator-namespace',
+      OPERATOR_NAMESPACE,
+      '--metrics-address',
+      '127.0.0.1:0',
+      ...extraArgs,
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SECRETSYNC_LOG_LEVEL: 'info', ...env } },
+  );
+  const lines: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.on('data', (d: Buffer) => {
+      const parts = (partial + d.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts.filter(Boolean));
+    });
+  }
+  return { child, lines };
 }

@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { waitFor } from '../../../tools/testenv/index.js';
-import { repoRoot } from '../../../tools/testenv/paths.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
 import {
@@ -14,6 +12,7 @@ import {
   ensureNamespace,
   getManagedSecret,
   getSecret,
+  spawnOperatorProcess,
   startOperator,
   waitForReady,
   waitForSecretData,
@@ -90,39 +89,9 @@ describe('restarts and high availability', function () {
     const lease = uniqueName('lease');
     const processes: { child: ChildProcess; identity: string; lines: string[] }[] = [];
     const startProcess = (identity: string) => {
-      // node itself, not the tsx wrapper: a signal must reach the operator, not a parent that relays it.
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(repoRoot, 'src', 'cli', 'index.ts'),
-          'run',
-          '--kubeconfig',
-          sharedCluster().kubeconfigPath,
-          '--namespaces',
-          namespace,
-          '--operator-namespace',
-          OPERATOR_NAMESPACE,
-          '--lease-name',
-          lease,
-          '--identity',
-          identity,
-          '--metrics-address',
-          '127.0.0.1:0',
-        ],
-        { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SECRETSYNC_LOG_LEVEL: 'info' } },
-      );
-      children.push(child);
-      const entry = { child, identity, lines: [] as string[] };
-      for (const stream of [child.stdout, child.stderr]) {
-        let partial = '';
-        stream?.on('data', (d: Buffer) => {
-          const parts = (partial + d.toString()).split('\n');
-          partial = parts.pop() ?? '';
-          entry.lines.push(...parts.filter(Boolean));
-        });
-      }
+      const proc = spawnOperatorProcess(sharedCluster(), [namespace], ['--lease-name', lease, '--identity', identity]);
+      children.push(proc.child);
+      const entry = { ...proc, identity };
       processes.push(entry);
       return entry;
     };

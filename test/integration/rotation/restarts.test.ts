@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { sleep, waitFor } from '../../../tools/testenv/index.js';
-import { repoRoot } from '../../../tools/testenv/paths.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
 import {
@@ -13,9 +11,11 @@ import {
   createSecretStore,
   ensureNamespace,
   getManagedSecret,
+  spawnOperatorProcess,
   startOperator,
   waitForSecretData,
   type LocalStoreFixture,
+  type OperatorProcess,
 } from '../operator.js';
 
 describe('rotation across crashes and downtime', function () {
@@ -38,36 +38,11 @@ describe('rotation across crashes and downtime', function () {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
 
-  /** The operator as its own process (node itself, not the tsx wrapper), without leader election. */
-  function operatorProcess(env: Record<string, string> = {}): { child: ChildProcess; lines: string[] } {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(repoRoot, 'src', 'cli', 'index.ts'),
-        'run',
-        '--kubeconfig',
-        sharedCluster().kubeconfigPath,
-        '--namespaces',
-        namespace,
-        '--operator-namespace',
-        OPERATOR_NAMESPACE,
-        '--leader-elect',
-        'false',
-        '--metrics-address',
-        '127.0.0.1:0',
-      ],
-      {
-        cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, SECRETSYNC_LOG_LEVEL: 'info', ...env },
-      },
-    );
-    children.push(child);
-    const lines: string[] = [];
-    for (const stream of [child.stdout, child.stderr]) stream?.on('data', (d: Buffer) => lines.push(d.toString()));
-    return { child, lines };
+  /** The operator as its own process, without leader election. */
+  function operatorProcess(env: Record<string, string> = {}): OperatorProcess {
+    const proc = spawnOperatorProcess(sharedCluster(), [namespace], ['--leader-elect', 'false'], env);
+    children.push(proc.child);
+    return proc;
   }
 
   const spec = (key: string, interval: string) => ({
