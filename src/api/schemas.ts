@@ -457,12 +457,12 @@ function providerSchema(scope: StoreScope): JSONSchemaProps {
   });
 }
 
-const labelSelectorSchema = obj(
-  'Namespaces whose labels match this selector. An empty selector matches every namespace.',
-  {
-    matchLabels: stringMap('Labels a namespace must have, each with exactly this value.', { maxProperties: 64 }),
+/** A standard Kubernetes label selector over `things` (namespaces, workloads), with the API server's own rule for values. */
+function labelSelectorSchema(description: string, things: string): JSONSchemaProps {
+  return obj(description, {
+    matchLabels: stringMap(`Labels ${things} must have, each with exactly this value.`, { maxProperties: 64 }),
     matchExpressions: {
-      description: 'Label requirements a namespace must meet, all of them.',
+      description: `Label requirements ${things} must meet, all of them.`,
       type: 'array',
       maxItems: LIMITS.matchExpressions,
       items: obj(
@@ -491,8 +491,8 @@ const labelSelectorSchema = obj(
         },
       ),
     },
-  },
-);
+  });
+}
 
 const clusterStoreConditionsSchema: JSONSchemaProps = {
   description:
@@ -509,7 +509,10 @@ const clusterStoreConditionsSchema: JSONSchemaProps = {
         maxItems: 1024,
         items: { type: 'string', pattern: DNS_LABEL_PATTERN, maxLength: LIMITS.namespace },
       },
-      namespaceSelector: labelSelectorSchema,
+      namespaceSelector: labelSelectorSchema(
+        'Namespaces whose labels match this selector. An empty selector matches every namespace.',
+        'a namespace',
+      ),
     },
     {
       'x-kubernetes-validations': [
@@ -833,30 +836,7 @@ const rotationSchema = obj(
   },
 );
 
-const workloadSelectorSchema = obj('Workloads whose labels match this selector.', {
-  matchLabels: stringMap('Labels a workload must have, each with exactly this value.', { maxProperties: 64 }),
-  matchExpressions: {
-    description: 'Label requirements a workload must meet, all of them.',
-    type: 'array',
-    maxItems: LIMITS.matchExpressions,
-    items: obj(
-      'One label requirement.',
-      {
-        key: str('The label key.', { minLength: 1, maxLength: 317 }),
-        operator: str('How the label relates to the values: In, NotIn, Exists or DoesNotExist.', {
-          enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
-        }),
-        values: {
-          description: 'Label values: at least one for In and NotIn, none for Exists and DoesNotExist.',
-          type: 'array',
-          maxItems: 256,
-          items: { type: 'string', maxLength: 63 },
-        },
-      },
-      { required: ['key', 'operator'] },
-    ),
-  },
-});
+const workloadSelectorSchema = labelSelectorSchema('Workloads whose labels match this selector.', 'a workload');
 
 const rolloutRestartSchema = obj(
   "Restart workloads in the ManagedSecret's namespace when the Secret's data actually changes (not on a no-op refresh): their pod template gets the annotation secretsync.io/restarted-at, so their controllers roll the Pods.",

@@ -530,6 +530,8 @@ describe('CRDs (src/api)', () => {
         'spec.rotation.generator.rsa.bits: rsa.bits must be 2048, 3072 or 4096',
         'spec.rolloutRestart.targets[]: a rollout target sets exactly one of name or selector',
         'spec.rolloutRestart.debounce: rolloutRestart.debounce must be a duration such as 10s',
+        // Workload selectors share the namespace selector's builder, and with it the values rule.
+        'spec.rolloutRestart.targets[].selector.matchExpressions[]: values must be non-empty for operators In and NotIn, and empty for Exists and DoesNotExist',
       ]);
       expect(schemaAt(managedSecretSchema, 'spec.rotation.generator')['x-kubernetes-validations']?.[0]?.rule).to.equal(
         '[has(self.password), has(self.randomBytes), has(self.uuid), has(self.rsa), has(self.ecdsa), has(self.ed25519)].exists_one(set, set)',
