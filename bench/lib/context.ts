@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeClient, isAlreadyExists } from '../../src/kube/client.js';
 import type { MotoServer, TestCluster } from '../../tools/testenv/index.js';
-import { spawnLogged, type SpawnedProcess } from '../../tools/testenv/processes.js';
+import { releaseTempDir, spawnLogged, trackTempDir, type SpawnedProcess } from '../../tools/testenv/processes.js';
 import { parsePrometheus, sleep, type Sample } from './util.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -145,6 +145,7 @@ export interface OperatorStartOptions {
 export class OperatorProcess {
   private constructor(
     private readonly proc: SpawnedProcess,
+    private readonly dir: string,
     readonly port: number,
     readonly startedAt: number,
     readonly readyAt: number,
@@ -152,6 +153,8 @@ export class OperatorProcess {
 
   static async start(ctx: BenchContext, options: OperatorStartOptions): Promise<OperatorProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'secretsync-bench-op-'));
+    // Removed on stop, and by the harness's exit handlers if the run dies first.
+    trackTempDir(dir);
     const logFile = join(dir, 'operator.log');
     const nodeArgs = ['--import', 'tsx'];
     if (ctx.options.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${ctx.options.cpuProfDir}`);
@@ -183,13 +186,13 @@ export class OperatorProcess {
       const port = findPort(readFileSync(logFile, 'utf8'));
       if (port !== undefined) {
         await ensureNamespace(ctx.kube, OPERATOR_NAMESPACE);
-        return new OperatorProcess(proc, port, startedAt, Date.now());
+        return new OperatorProcess(proc, dir, port, startedAt, Date.now());
       }
       if (!proc.isRunning() || Date.now() > deadline) {
         await proc.stop();
-        throw new Error(
-          `the operator did not start; its log (${logFile}):\n${readFileSync(logFile, 'utf8').slice(-3000)}`,
-        );
+        const tail = readFileSync(logFile, 'utf8').slice(-3000);
+        releaseTempDir(dir);
+        throw new Error(`the operator did not start; the end of its log:\n${tail}`);
       }
       await sleep(50);
     }
@@ -221,6 +224,7 @@ export class OperatorProcess {
   async stop(): Promise<{ peakRssMiB: number }> {
     const peakRssMiB = this.proc.isRunning() ? this.peakRssMiB() : Number.NaN;
     await this.proc.stop(30_000);
+    releaseTempDir(this.dir);
     return { peakRssMiB };
   }
 }
