@@ -1,6 +1,7 @@
 // `npm run bench [-- --scenario NAME[,NAME…]] [--n N]`: starts a control plane
 // (and moto when a scenario needs AWS), runs the scenarios, prints a table and
 // writes one JSON file to bench/results/.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MotoServer, TestCluster } from '../tools/testenv/index.js';
 import { installCrds } from '../test/integration/crds.js';
@@ -18,6 +19,9 @@ const { values } = parseArgs({
     concurrency: { type: 'string' },
     'operator-arg': { type: 'string', multiple: true },
     'cpu-prof-dir': { type: 'string' },
+    'heap-snapshot-dir': { type: 'string' },
+    // The operator from src/ through the tsx loader instead of the compiled dist/.
+    source: { type: 'boolean', default: false },
   },
 });
 
@@ -33,6 +37,8 @@ if (values['refresh-seconds']) options.refreshSeconds = Number(values['refresh-s
 if (values.concurrency) options.operatorConcurrency = Number(values.concurrency);
 if (values['operator-arg']) options.operatorArgs = values['operator-arg'];
 if (values['cpu-prof-dir']) options.cpuProfDir = values['cpu-prof-dir'];
+if (values['heap-snapshot-dir']) options.heapSnapshotDir = resolve(values['heap-snapshot-dir']);
+if (values.source) options.compiled = false;
 
 const log = (message: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 log('starting the control plane');

@@ -1,6 +1,6 @@
 // What every scenario gets: the control plane, an admin client, moto on demand,
 // the operator as a separate process, and counters read from real /metrics.
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,14 @@ export interface BenchOptions {
   operatorArgs: string[];
   /** Write a V8 CPU profile of each operator process into this directory. */
   cpuProfDir?: string;
+  /** Write a V8 heap snapshot of each operator process into this directory just before it stops. */
+  heapSnapshotDir?: string;
+  /**
+   * Run the compiled operator (`dist/`, what the image ships) rather than the
+   * sources through the tsx loader, which compiles in-process and adds about
+   * 130 MiB to the RSS. `npm run bench` builds first; the CI smoke run uses tsx.
+   */
+  compiled: boolean;
 }
 
 export const defaultOptions = (): BenchOptions => ({
@@ -39,6 +47,7 @@ export const defaultOptions = (): BenchOptions => ({
   intervals: 5,
   changes: 200,
   operatorArgs: [],
+  compiled: true,
 });
 
 export type Figure = number | string | boolean | Record<string, number>;
@@ -144,6 +153,7 @@ export interface OperatorStartOptions {
  */
 export class OperatorProcess {
   private constructor(
+    private readonly heapSnapshotDir: string | undefined,
     private readonly proc: SpawnedProcess,
     private readonly dir: string,
     readonly port: number,
@@ -156,11 +166,15 @@ export class OperatorProcess {
     // Removed on stop, and by the harness's exit handlers if the run dies first.
     trackTempDir(dir);
     const logFile = join(dir, 'operator.log');
-    const nodeArgs = ['--import', 'tsx'];
+    const nodeArgs = ctx.options.compiled ? [] : ['--import', 'tsx'];
     if (ctx.options.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${ctx.options.cpuProfDir}`);
+    if (ctx.options.heapSnapshotDir)
+      nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${ctx.options.heapSnapshotDir}`);
+    const entry = ctx.options.compiled ? 'dist/src/cli/index.js' : 'src/cli/index.ts';
+    if (!existsSync(join(REPO_ROOT, entry))) throw new Error(`${entry} is missing: run \`npm run build\` first`);
     const args = [
       ...nodeArgs,
-      join(REPO_ROOT, 'src/cli/index.ts'),
+      join(REPO_ROOT, entry),
       'run',
       '--kubeconfig',
       ctx.cluster.kubeconfigPath,
@@ -186,7 +200,7 @@ export class OperatorProcess {
       const port = findPort(readFileSync(logFile, 'utf8'));
       if (port !== undefined) {
         await ensureNamespace(ctx.kube, OPERATOR_NAMESPACE);
-        return new OperatorProcess(proc, dir, port, startedAt, Date.now());
+        return new OperatorProcess(ctx.options.heapSnapshotDir, proc, dir, port, startedAt, Date.now());
       }
       if (!proc.isRunning() || Date.now() > deadline) {
         await proc.stop();
@@ -223,9 +237,25 @@ export class OperatorProcess {
   /** Reads the peak RSS, then stops the process (SIGTERM, drain). */
   async stop(): Promise<{ peakRssMiB: number }> {
     const peakRssMiB = this.proc.isRunning() ? this.peakRssMiB() : Number.NaN;
+    if (this.heapSnapshotDir && this.proc.isRunning()) await this.heapSnapshot(this.heapSnapshotDir);
     await this.proc.stop(30_000);
     releaseTempDir(this.dir);
     return { peakRssMiB };
+  }
+
+  /** SIGUSR2 (`--heapsnapshot-signal`), then waits until the snapshot file stops growing. */
+  private async heapSnapshot(dir: string): Promise<void> {
+    const before = new Set(readdirSync(dir));
+    process.kill(this.proc.pid, 'SIGUSR2');
+    let size = -1;
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(500)) {
+      const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+      if (!file) continue;
+      const now = statSync(join(dir, file)).size;
+      if (now > 0 && now === size) return;
+      size = now;
+    }
+    throw new Error(`no heap snapshot appeared in ${dir}`);
   }
 }
 

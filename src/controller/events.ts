@@ -1,4 +1,4 @@
-import type { KubeClient } from '../kube/client.js';
+import { TokenBucket, type KubeClient } from '../kube/client.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface EventTarget {
@@ -9,26 +9,60 @@ export interface EventTarget {
   uid?: string;
 }
 
+/** Events per second across all objects, by type; beyond the budget an Event is dropped and counted. */
+export interface EventBudget {
+  normalPerSecond: number;
+  normalBurst: number;
+  warningPerSecond: number;
+  warningBurst: number;
+}
+
+/**
+ * Defaults: a ManagedSecret or two changing gets every Event, a cold start of
+ * thousands does not spend half its API writes on "created" Events (each one
+ * costs the API server as much as the Secret write). Warnings get more room.
+ */
+export const DEFAULT_EVENT_BUDGET: EventBudget = {
+  normalPerSecond: 5,
+  normalBurst: 100,
+  warningPerSecond: 20,
+  warningBurst: 200,
+};
+
 /**
  * Kubernetes Events for what a person should see in `kubectl describe`.
  * The same reason and message for the same object is emitted at most once per
- * `repeatAfterMs`, so a failing store retried with back-off cannot flood etcd.
+ * `repeatAfterMs`, so a failing store retried with back-off cannot flood etcd;
+ * a budget per type bounds the rate across objects (status conditions always
+ * carry the same facts, so a dropped Event loses no information).
  */
 export class EventRecorder {
   private readonly last = new Map<string, number>();
+  private readonly buckets: Record<'Normal' | 'Warning', TokenBucket>;
 
   constructor(
     private readonly client: KubeClient,
     private readonly logger: Logger,
     private readonly defaultNamespace: string,
     private readonly repeatAfterMs = 5 * 60_000,
-  ) {}
+    budget: EventBudget = DEFAULT_EVENT_BUDGET,
+    private readonly onDropped: (type: 'Normal' | 'Warning') => void = () => {},
+  ) {
+    this.buckets = {
+      Normal: new TokenBucket(budget.normalPerSecond, budget.normalBurst),
+      Warning: new TokenBucket(budget.warningPerSecond, budget.warningBurst),
+    };
+  }
 
   emit(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
     const dedupeKey = `${target.uid ?? `${target.namespace}/${target.name}`}|${reason}|${message}`;
     const now = Date.now();
     const previous = this.last.get(dedupeKey);
     if (previous !== undefined && now - previous < this.repeatAfterMs) return;
+    if (!this.buckets[type].tryTake()) {
+      this.onDropped(type);
+      return;
+    }
     this.last.set(dedupeKey, now);
     if (this.last.size > 10_000) this.prune(now);
     const namespace = target.namespace ?? this.defaultNamespace;

@@ -36,17 +36,44 @@ export function nextCronTime(expression: string, from: Date, timeZone = 'UTC'): 
   }
 }
 
+/** Values fetched for a refresh are shared this long: below the interval that asked for them, at most 5 minutes. */
+export function fetchTtl(intervalMs: number): number {
+  return intervalMs > 0 ? Math.min(intervalMs / 2, 5 * 60_000) : 60_000;
+}
+
+/**
+ * The part of each interval in which ManagedSecrets refresh. It stays below the
+ * fetch TTL, so every ManagedSecret that reads one key in a cycle shares one
+ * backend read (fan-in: reads per interval = distinct keys).
+ */
+export function refreshWindow(intervalMs: number): number {
+  return Math.min(intervalMs * 0.4, 0.8 * fetchTtl(intervalMs));
+}
+
+/** A stable place in [0, 1) for one ManagedSecret inside the refresh window, so refreshes are spread, not bunched. */
+export function refreshPhase(id: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return (h >>> 0) / 2 ** 32;
+}
+
 /**
  * Milliseconds until the next refresh after a check at `lastCheck`, or
  * undefined when the ManagedSecret syncs once (`refreshInterval: 0` and no schedule).
+ * Interval refreshes fall on a grid (multiples of the interval since the epoch,
+ * plus `phase` of the refresh window) so ManagedSecrets that share keys refresh
+ * together and share reads; the gap after a check is never longer than the interval.
  */
 export function nextRefreshDelay(
   spec: { refreshInterval?: string; refreshSchedule?: string },
   lastCheck: number,
   now: number = Date.now(),
+  phase = 0,
 ): number | undefined {
   if (spec.refreshSchedule) return Math.max(0, nextCronTime(spec.refreshSchedule, new Date(now)).getTime() - now);
   const interval = parseDuration(spec.refreshInterval ?? '1h');
   if (interval === 0) return undefined;
-  return Math.max(0, lastCheck + interval - now);
+  const offset = phase * refreshWindow(interval);
+  const slot = (Math.floor((lastCheck - offset) / interval) + 1) * interval + offset;
+  return Math.max(0, slot - now);
 }

@@ -1,7 +1,7 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import type { KubeAuth } from './config.js';
 
 /** A Kubernetes object as the API server sends it: plain JSON, no model classes in between. */
 export interface KubeObject {
@@ -73,8 +73,8 @@ export interface ClientOptions {
   userAgent?: string;
 }
 
-/** A token bucket: callers wait for a token instead of failing. */
-class TokenBucket {
+/** A token bucket: `take` waits for a token, `tryTake` answers at once. */
+export class TokenBucket {
   private tokens: number;
   private last = Date.now();
   constructor(
@@ -83,11 +83,20 @@ class TokenBucket {
   ) {
     this.tokens = burst;
   }
+  private refill(): void {
+    const now = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+  }
+  tryTake(): boolean {
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
   async take(): Promise<void> {
     for (;;) {
-      const now = Date.now();
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
-      this.last = now;
+      this.refill();
       if (this.tokens >= 1) {
         this.tokens -= 1;
         return;
@@ -98,9 +107,9 @@ class TokenBucket {
 }
 
 /**
- * A small JSON client for the Kubernetes API, authenticated through
- * client-node's KubeConfig (kubeconfig files, in-cluster ServiceAccount tokens,
- * exec plugins). Requests share keep-alive connections.
+ * A small JSON client for the Kubernetes API, authenticated through a
+ * `KubeAuth` (src/kube/config.ts, or client-node's KubeConfig). Requests share
+ * keep-alive connections.
  */
 export class KubeClient {
   private authCache: { options: RequestOptions; at: number } | undefined;
@@ -109,7 +118,7 @@ export class KubeClient {
   readonly server: URL;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeAuth,
     private readonly options: ClientOptions = {},
   ) {
     const cluster = kc.getCurrentCluster();

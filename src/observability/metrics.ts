@@ -63,6 +63,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly eventsDropped = new Counter({
+    name: 'secretsync_events_dropped_total',
+    help: 'Kubernetes Events not recorded because the Event budget was spent (status conditions still say it)',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
   readonly leader = new Gauge({
     name: 'secretsync_leader',
     help: '1 while this replica holds the leader Lease',

@@ -1,16 +1,34 @@
-import type { ProviderSpec } from '../api/types.js';
-import { awsKmsProvider } from './aws-kms/index.js';
-import { awsParameterStoreProvider } from './aws-parameter-store/index.js';
-import { awsSecretsManagerProvider } from './aws-secrets-manager/index.js';
+import type { AnyStore, ProviderSpec } from '../api/types.js';
 import { localProvider } from './local/index.js';
-import type { Provider } from './provider.js';
+import type { Provider, ProviderClient, ProviderContext } from './provider.js';
+
+/**
+ * A provider whose module (and cloud SDK) is imported on its first connect:
+ * an operator that only uses the local store never loads the AWS SDK (about
+ * 30 MiB of memory).
+ */
+function lazy(name: string, load: () => Promise<Provider>): Provider {
+  let loaded: Promise<Provider> | undefined;
+  return {
+    name,
+    async connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient> {
+      return (await (loaded ??= load())).connect(store, ctx);
+    },
+  };
+}
 
 /** Every backend, by its field name under `spec.provider`: one line each. */
 export const providers: ReadonlyMap<string, Provider> = new Map<string, Provider>([
   [localProvider.name, localProvider],
-  [awsKmsProvider.name, awsKmsProvider],
-  [awsSecretsManagerProvider.name, awsSecretsManagerProvider],
-  [awsParameterStoreProvider.name, awsParameterStoreProvider],
+  ['awsKms', lazy('awsKms', async () => (await import('./aws-kms/index.js')).awsKmsProvider)],
+  [
+    'awsSecretsManager',
+    lazy('awsSecretsManager', async () => (await import('./aws-secrets-manager/index.js')).awsSecretsManagerProvider),
+  ],
+  [
+    'awsParameterStore',
+    lazy('awsParameterStore', async () => (await import('./aws-parameter-store/index.js')).awsParameterStoreProvider),
+  ],
 ]);
 
 /** The one provider a store's spec names (CEL guarantees exactly one block). */

@@ -1,13 +1,13 @@
 // `secretsync encrypt` and `secretsync reencrypt`: KMS ciphertexts that are
 // safe to commit to Git. Plaintext comes only from stdin and never leaves the
 // process except to KMS (direct mode) or not at all (envelope mode).
-import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import { Command, Option } from 'commander';
 import { isMap, isSeq, parseAllDocuments, stringify, type Document } from 'yaml';
 import { API_VERSION, type CiphertextScope, type ManagedSecret } from '../../api/types.js';
 import { SCOPES } from '../../crypto/ciphertext.js';
-import { KmsEncryptor } from '../../providers/aws-kms/encryptor.js';
-import { sdkKmsApi, type KmsApi } from '../../providers/aws-kms/kms-api.js';
+import type { KmsEncryptor } from '../../providers/aws-kms/encryptor.js';
+import type { KmsApi } from '../../providers/aws-kms/kms-api.js';
 import type { CiphertextBinding } from '../../providers/provider.js';
 import type { CliIo } from '../main.js';
 
@@ -24,13 +24,34 @@ export interface EncryptDeps {
  */
 export const sdkEncryptDeps: EncryptDeps = {
   kms({ region, endpoint }) {
-    const config: KMSClientConfig = {};
-    const effectiveRegion = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-    if (effectiveRegion) config.region = effectiveRegion;
-    if (endpoint) config.endpoint = endpoint;
-    return sdkKmsApi(new KMSClient(config));
+    // The SDK loads on first use: every other command (`run` above all) starts without it.
+    let loaded: Promise<KmsApi> | undefined;
+    let client: KmsApi | undefined;
+    const api = (): Promise<KmsApi> =>
+      (loaded ??= Promise.all([import('@aws-sdk/client-kms'), import('../../providers/aws-kms/kms-api.js')]).then(
+        ([{ KMSClient }, { sdkKmsApi }]) => {
+          const config: KMSClientConfig = {};
+          const effectiveRegion = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+          if (effectiveRegion) config.region = effectiveRegion;
+          if (endpoint) config.endpoint = endpoint;
+          client = sdkKmsApi(new KMSClient(config));
+          return client;
+        },
+      ));
+    return {
+      decrypt: async (req) => (await api()).decrypt(req),
+      encrypt: async (req) => (await api()).encrypt(req),
+      generateDataKey: async (req) => (await api()).generateDataKey(req),
+      reEncrypt: async (req) => (await api()).reEncrypt(req),
+      ping: async () => (await api()).ping(),
+      close: () => client?.close(),
+    };
   },
 };
+
+/** The encryptor module pulls in the KMS SDK, so it is loaded by the commands that use it. */
+const loadEncryptor = async (kms: KmsApi): Promise<KmsEncryptor> =>
+  new (await import('../../providers/aws-kms/encryptor.js')).KmsEncryptor(kms);
 
 export const DEFAULT_STORE_NAME = 'kms';
 
@@ -80,7 +101,7 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
       const kms = deps.kms(opts);
       let ciphertext: string;
       try {
-        ciphertext = await new KmsEncryptor(kms).encrypt(value, { keyId: opts.key, scope: opts.scope, binding });
+        ciphertext = await (await loadEncryptor(kms)).encrypt(value, { keyId: opts.key, scope: opts.scope, binding });
       } catch (err) {
         throw friendly(err);
       } finally {
@@ -122,7 +143,7 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
       refuseExtraArguments(cmd, 'reencrypt');
       const input = utf8(await io.readStdin());
       const kms = deps.kms(opts);
-      const encryptor = new KmsEncryptor(kms);
+      const encryptor = await loadEncryptor(kms);
       try {
         const output =
           opts.input === 'yaml'

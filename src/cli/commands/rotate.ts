@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { ANNOTATION_ROTATE_NOW, API_VERSION, type DataItem, type ManagedSecret } from '../../api/types.js';
 import { KubeClient } from '../../kube/client.js';
 import type { CliIo } from '../main.js';
-import { loadKubeConfig } from './run.js';
+import { loadKubeConfig } from '../../kube/config.js';
 
 function parseRef(ref: string): { namespace: string; name: string } {
   const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(ref);
@@ -54,7 +54,7 @@ export function registerRotateCommands(program: Command, io: CliIo): void {
     .argument('<namespace/name>', 'the ManagedSecret')
     .action(async (ref: string, opts: { kubeconfig?: string }) => {
       const { namespace, name } = parseRef(ref);
-      const client = new KubeClient(loadKubeConfig(opts.kubeconfig));
+      const client = new KubeClient(await loadKubeConfig(opts.kubeconfig));
       try {
         const ms = await client.get<ManagedSecret>(msPath(namespace, name));
         if (!ms.spec.rotation) throw new Error(`ManagedSecret ${namespace}/${name} has no spec.rotation`);
@@ -82,7 +82,7 @@ export function registerRotateCommands(program: Command, io: CliIo): void {
       const { namespace, name } = parseRef(ref);
       if (opts.to.trim() === '' || opts.to.length > 256)
         throw new Error('--to must be a version id of at most 256 characters');
-      const client = new KubeClient(loadKubeConfig(opts.kubeconfig));
+      const client = new KubeClient(await loadKubeConfig(opts.kubeconfig));
       try {
         const ms = await client.get<ManagedSecret>(msPath(namespace, name));
         const { data, changed } = pinVersion(ms, opts.to);

@@ -1,10 +1,10 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { Option, type Command } from 'commander';
 import { hostname } from 'node:os';
 import { Manager } from '../../controller/manager.js';
 import { createLogger, type LogLevel } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import type { CliIo } from '../main.js';
+import { loadKubeConfig } from '../../kube/config.js';
 
 export interface RunFlags {
   kubeconfig?: string;
@@ -35,15 +35,7 @@ const bool = (value: string) => {
   throw new Error(`expected true or false, got "${value}"`);
 };
 
-/** Loads a kubeconfig file, or the in-cluster ServiceAccount, or $KUBECONFIG / ~/.kube/config. */
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster())
-    throw new Error('no Kubernetes cluster configured (use --kubeconfig, KUBECONFIG, or run in a cluster)');
-  return kc;
-}
+export { loadKubeConfig } from '../../kube/config.js';
 
 /** `secretsync run`: the operator. Every flag can also come from the environment variable shown in --help. */
 export function registerRunCommand(program: Command, _io: CliIo): void {
@@ -141,7 +133,7 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
 export async function runOperator(flags: RunFlags): Promise<number> {
   const logger = createLogger(flags.logLevel);
   const manager = new Manager({
-    kubeConfig: loadKubeConfig(flags.kubeconfig),
+    kubeConfig: await loadKubeConfig(flags.kubeconfig),
     logger,
     metrics: new Metrics(),
     namespaces: flags.namespaces

@@ -1,13 +1,14 @@
 // `secretsync store …`: manage entries of a local store directory by hand.
 // Values travel only through stdin or a file, and are printed only by `get`.
 import { readFile } from 'node:fs/promises';
-import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
 import { parseMasterKey } from '../../crypto/aead.js';
 import { DEFAULT_MASTER_KEY_KEY } from '../../providers/local/index.js';
 import { LocalStore } from '../../providers/local/store.js';
 import type { Properties } from '../../providers/provider.js';
 import type { CliIo } from '../main.js';
+import { KubeApiError, KubeClient } from '../../kube/client.js';
+import { loadKubeConfig } from '../../kube/config.js';
 
 interface CommonOptions {
   dir?: string;
@@ -246,27 +247,30 @@ async function readSecretKey(ref: string, key: string, kubeconfig: string | unde
   const namespace = match?.[1];
   const name = match?.[3];
   if (!namespace || !name) throw new Error(`--master-key-secret must be NAMESPACE/NAME, got "${ref}"`);
-  const kc = new KubeConfig();
+  let client: KubeClient;
   try {
-    if (kubeconfig !== undefined) kc.loadFromFile(kubeconfig);
-    else kc.loadFromDefault();
+    client = new KubeClient(await loadKubeConfig(kubeconfig));
   } catch (err) {
     throw new Error(`cannot load kubeconfig ${kubeconfig ?? '(default)'}: ${err instanceof Error ? err.message : err}`);
   }
   let data: Record<string, string> | undefined;
   try {
-    const secret = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name, namespace });
+    const secret = await client.get<{ data?: Record<string, string> }>(
+      `/api/v1/namespaces/${namespace}/secrets/${name}`,
+    );
     data = secret.data;
   } catch (err) {
     // The response body is never quoted: it is the API server's, and not ours to vouch for.
-    if (err instanceof ApiException) {
-      if (err.code === 404) throw new Error(`Secret ${namespace}/${name} not found`);
-      if (err.code === 401 || err.code === 403) {
-        throw new Error(`not allowed to read Secret ${namespace}/${name} (HTTP ${err.code})`);
+    if (err instanceof KubeApiError) {
+      if (err.status === 404) throw new Error(`Secret ${namespace}/${name} not found`);
+      if (err.status === 401 || err.status === 403) {
+        throw new Error(`not allowed to read Secret ${namespace}/${name} (HTTP ${err.status})`);
       }
-      throw new Error(`cannot read Secret ${namespace}/${name}: HTTP ${err.code}`);
+      throw new Error(`cannot read Secret ${namespace}/${name}: HTTP ${err.status}`);
     }
     throw new Error(`cannot read Secret ${namespace}/${name}: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    client.close();
   }
   const encoded = data?.[key];
   if (encoded === undefined) throw new Error(`Secret ${namespace}/${name} has no key "${key}"`);

@@ -3,9 +3,6 @@
 import { isAbsolute } from 'node:path';
 import type { AnyStore, RemoteRef } from '../../api/types.js';
 import { parseMasterKey } from '../../crypto/aead.js';
-import { awsClientConfig } from '../aws/client-config.js';
-import { KmsDecryptor } from '../aws-kms/decryptor.js';
-import { KMSClient } from '@aws-sdk/client-kms';
 import {
   KeyNotFoundError,
   ProviderConfigError,
@@ -33,6 +30,12 @@ export const localProvider: Provider = {
       const kms = decrypt.kms;
       if (!kms.region) throw new ProviderConfigError('spec.provider.local.decrypt.kms.region is required');
       const spec = { region: kms.region, endpoint: kms.endpoint, auth: kms.auth, roleArn: kms.roleArn };
+      // The AWS SDK is loaded only by stores that decrypt with KMS.
+      const [{ awsClientConfig }, { KmsDecryptor }, { KMSClient }] = await Promise.all([
+        import('../aws/client-config.js'),
+        import('../aws-kms/decryptor.js'),
+        import('@aws-sdk/client-kms'),
+      ]);
       const kmsClient = new KMSClient(await awsClientConfig(spec, store, ctx));
       const decryptor = new KmsDecryptor(kmsClient, (operation, call) => ctx.observe(operation, call));
       client.decrypt = (ciphertext, binding) => decryptor.decrypt(ciphertext, binding);

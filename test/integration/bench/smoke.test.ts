@@ -10,7 +10,14 @@ describe('bench smoke (N = 50, every scenario)', function () {
   let report: RunReport;
 
   before(async () => {
-    const options = { ...defaultOptions(), unrelated: 500, refreshSeconds: 2, intervals: 5, changes: 20 };
+    const options = {
+      ...defaultOptions(),
+      compiled: false,
+      unrelated: 500,
+      refreshSeconds: 2,
+      intervals: 5,
+      changes: 20,
+    };
     const ctx: BenchContext = {
       cluster: sharedCluster(),
       kube: adminKube(sharedCluster()),

@@ -1,5 +1,12 @@
 import { expect } from 'chai';
-import { nextCronTime, nextRefreshDelay, parseDuration } from '../../../src/controller/schedule.js';
+import {
+  fetchTtl,
+  nextCronTime,
+  nextRefreshDelay,
+  parseDuration,
+  refreshPhase,
+  refreshWindow,
+} from '../../../src/controller/schedule.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -91,17 +98,48 @@ describe('schedule', () => {
   describe('nextRefreshDelay', () => {
     const now = Date.parse('2024-03-05T10:02:30Z');
 
-    it('counts the interval from the last check', () => {
-      expect(nextRefreshDelay({ refreshInterval: '15m' }, now - 5 * MINUTE, now)).to.equal(10 * MINUTE);
+    it('refreshes on the interval grid: the next multiple of the interval after the last check', () => {
+      // 10:02:30 → the next 15-minute slot is 10:15:00.
+      expect(nextRefreshDelay({ refreshInterval: '15m' }, now - MINUTE, now)).to.equal(12.5 * MINUTE);
+      // Checked at 09:57:30: the 10:00:00 slot has passed, so it is due now.
+      expect(nextRefreshDelay({ refreshInterval: '15m' }, now - 5 * MINUTE, now)).to.equal(0);
+      expect(nextRefreshDelay({ refreshInterval: '15m' }, now, now)).to.equal(12.5 * MINUTE);
     });
 
     it('is 0, never negative, when the refresh is overdue', () => {
       expect(nextRefreshDelay({ refreshInterval: '30s' }, now - HOUR, now)).to.equal(0);
     });
 
-    it('defaults to one hour', () => {
-      expect(nextRefreshDelay({}, now, now)).to.equal(HOUR);
-      expect(nextRefreshDelay({}, now - 20 * MINUTE, now)).to.equal(40 * MINUTE);
+    it('never waits longer than the interval after a check, whatever the phase', () => {
+      for (const phase of [0, 0.25, 0.5, 0.999]) {
+        for (let back = 0; back < 2 * HOUR; back += 7 * MINUTE + 13_000) {
+          const delay = nextRefreshDelay({ refreshInterval: '1h' }, now - back, now - back, phase) as number;
+          expect(delay).to.be.greaterThan(0);
+          expect(delay).to.be.at.most(HOUR);
+        }
+      }
+    });
+
+    it('defaults to one hour, on the hour plus the phase inside the refresh window', () => {
+      // Window for 1h: min(24m, 0.8 × 5m) = 4m; phase 0.5 → 2m past the hour.
+      expect(nextRefreshDelay({}, now, now)).to.equal(57.5 * MINUTE);
+      expect(nextRefreshDelay({}, now, now, 0.5)).to.equal(57.5 * MINUTE + 2 * MINUTE);
+      // Checked at 09:42:30: its slot (10:02:00) has passed, so it is due now.
+      expect(nextRefreshDelay({}, now - 20 * MINUTE, now, 0.5)).to.equal(0);
+    });
+
+    it('puts every ManagedSecret of one interval inside the fetch TTL of the first read of a cycle', () => {
+      const interval = 10_000;
+      const ids = Array.from({ length: 500 }, (_, i) => `uid-${i}`);
+      const slots = ids.map(
+        (id) => now + (nextRefreshDelay({ refreshInterval: '10s' }, now, now, refreshPhase(id)) as number),
+      );
+      const first = Math.min(...slots);
+      const last = Math.max(...slots);
+      expect(last - first).to.be.below(fetchTtl(interval));
+      expect(last - first).to.be.at.most(refreshWindow(interval));
+      // Spread, not bunched: the phases cover most of the window.
+      expect(last - first).to.be.above(0.9 * refreshWindow(interval));
     });
 
     it('is undefined for refreshInterval 0 (sync once)', () => {
