@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
+import { registerBackupCommand } from './commands/backup.js';
 import { registerEncryptCommands } from './commands/encrypt.js';
+import { registerRestoreCommand } from './commands/restore.js';
 import { registerRotateCommands } from './commands/rotate.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStoreCommands } from './commands/store.js';
@@ -38,6 +40,8 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerStoreCommands(program, io);
   registerEncryptCommands(program, io);
   registerRotateCommands(program, io);
+  registerBackupCommand(program, io);
+  registerRestoreCommand(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
