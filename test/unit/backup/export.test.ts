@@ -1,0 +1,92 @@
+// What a backup keeps of an object, and how a restore decides "unchanged".
+import { expect } from 'chai';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { entryFileName, exportLocalStore, exportObject, exportSecret } from '../../../src/backup/export.js';
+import { objectMatches, secretMatches } from '../../../src/backup/import.js';
+import { LocalStore } from '../../../src/providers/local/store.js';
+import { rejectionOf } from '../helpers/index.js';
+
+const live = {
+  apiVersion: 'secretsync.io/v1alpha1',
+  kind: 'ManagedSecret',
+  metadata: {
+    name: 'db',
+    namespace: 'team-a',
+    uid: '1234',
+    resourceVersion: '99',
+    generation: 3,
+    creationTimestamp: '2026-01-01T00:00:00Z',
+    managedFields: [{ manager: 'kubectl' }],
+    ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'x', uid: 'old-uid' }],
+    finalizers: ['example.com/keep'],
+    labels: { app: 'db' },
+    annotations: { note: 'hello' },
+  },
+  spec: { storeRef: { name: 'local' }, data: [{ secretKey: 'a', remoteRef: { key: 'k' } }] },
+  status: { conditions: [] },
+};
+
+describe('backup export and restore comparison', () => {
+  it('keeps name, namespace, labels, annotations and spec; drops what the cluster assigned, owners and finalizers', () => {
+    expect(exportObject(live)).to.deep.equal({
+      apiVersion: 'secretsync.io/v1alpha1',
+      kind: 'ManagedSecret',
+      metadata: { name: 'db', namespace: 'team-a', labels: { app: 'db' }, annotations: { note: 'hello' } },
+      spec: live.spec,
+    });
+  });
+
+  it('an object is unchanged when its spec is equal and the backup labels and annotations are present', () => {
+    const want = exportObject(live);
+    expect(objectMatches(want, live)).to.equal(true);
+    expect(
+      objectMatches(want, { ...live, metadata: { ...live.metadata, labels: { app: 'db', extra: '1' } } }),
+    ).to.equal(true);
+    expect(objectMatches(want, { ...live, metadata: { ...live.metadata, labels: {} } })).to.equal(false);
+    expect(objectMatches(want, { ...live, spec: { ...live.spec, refreshInterval: '1m' } })).to.equal(false);
+  });
+
+  it('a synced Secret keeps its owning ManagedSecret by name, and matches on type and data only', () => {
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: 'db',
+        namespace: 'team-a',
+        uid: 'u',
+        labels: { 'secretsync.io/managed': 'true' },
+        annotations: { 'secretsync.io/managed-secret': 'db' },
+        ownerReferences: [
+          { apiVersion: 'secretsync.io/v1alpha1', kind: 'ManagedSecret', name: 'db', uid: 'old', controller: true },
+        ],
+      },
+      type: 'Opaque',
+      data: { a: 'YQ==' },
+    };
+    const exported = exportSecret(secret);
+    expect(exported).to.deep.include({ namespace: 'team-a', name: 'db', ownerManagedSecret: 'db', immutable: false });
+    expect(secretMatches(exported, { ...secret, metadata: { ...secret.metadata, annotations: {} } })).to.equal(true);
+    expect(secretMatches(exported, { ...secret, data: { a: 'Yg==' } })).to.equal(false);
+    expect(secretMatches(exported, { ...secret, type: 'kubernetes.io/tls' })).to.equal(false);
+  });
+
+  it('copies local store entry files byte for byte and refuses a file that does not hold its entry', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'secretsync-backup-unit-'));
+    try {
+      const store = new LocalStore(dir, randomBytes(32));
+      const value = `v-${randomBytes(6).toString('hex')}`;
+      await store.put('db/prod', { password: value });
+      store.close();
+      const entries = await exportLocalStore(dir);
+      expect(entries.map((e) => e.name)).to.deep.equal(['db/prod']);
+      expect(entries[0]?.file).not.to.include(value);
+      await writeFile(join(dir, entryFileName('other')), entries[0]?.file ?? '');
+      expect((await rejectionOf(exportLocalStore(dir))).message).to.include('does not hold the entry its name says');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
