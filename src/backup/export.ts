@@ -68,7 +68,10 @@ export interface ExportResult {
 const byKey = (a: { metadata: { namespace?: string; name: string } }, b: typeof a) =>
   `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`);
 
-export async function exportCluster(client: KubeClient, options: ExportOptions = {}): Promise<ExportResult> {
+export async function exportCluster(
+  client: Pick<KubeClient, 'list'>,
+  options: ExportOptions = {},
+): Promise<ExportResult> {
   const objects: ExportedObject[] = [];
   const skipped: string[] = [];
   const counts: Record<string, number | null> = {};

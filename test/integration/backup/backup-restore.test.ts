@@ -409,6 +409,16 @@ describe('secretsync backup and restore into another cluster', function () {
       body: { data: { password: Buffer.from('edited-by-hand').toString('base64') } },
       contentType: 'application/merge-patch+json',
     });
+    const dry = await cli(...restoreArgs(backupFile, '--key-file', keyFile, '--dry-run'));
+    expect(dry.code, dry.err.join('\n')).to.equal(0);
+    expectLine(dry, 'would change', `ManagedSecret ${namespace}/db`);
+    expectLine(
+      dry,
+      'would leave alone',
+      `Secret ${namespace}/db (its data differs from the backup; --overwrite-synced replaces it)`,
+    );
+    expect((await dest().get<KubeObject>(msPath)).spec).to.have.property('refreshInterval', '5m');
+
     const run = await cli(...restoreArgs(backupFile, '--key-file', keyFile));
     expect(run.code, run.err.join('\n')).to.equal(0);
     expectLine(run, 'changed', `ManagedSecret ${namespace}/db`);

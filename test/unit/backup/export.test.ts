@@ -4,7 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { entryFileName, exportLocalStore, exportObject, exportSecret } from '../../../src/backup/export.js';
+import {
+  entryFileName,
+  exportCluster,
+  exportLocalStore,
+  exportObject,
+  exportSecret,
+} from '../../../src/backup/export.js';
+import { KubeApiError, type KubeList, type KubeObject } from '../../../src/kube/client.js';
 import { objectMatches, secretMatches } from '../../../src/backup/import.js';
 import { LocalStore } from '../../../src/providers/local/store.js';
 import { rejectionOf } from '../helpers/index.js';
@@ -88,5 +95,78 @@ describe('backup export and restore comparison', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('exportCluster', () => {
+    /** A list-only stand-in for our KubeClient: paths map to items, or to a 404 when a CRD is not installed. */
+    function fakeLister(collections: Record<string, KubeObject[] | 404>) {
+      const listed: string[] = [];
+      return {
+        listed,
+        async list<T>(path: string): Promise<KubeList<T>> {
+          listed.push(path);
+          const items = collections[path];
+          if (items === 404 || items === undefined) throw new KubeApiError(404, 'NotFound', `GET ${path}: not found`);
+          return { metadata: {}, items: items as T[] };
+        },
+      };
+    }
+    const base = '/apis/secretsync.io/v1alpha1';
+    const rt = { metadata: { name: 'dr-site', uid: 'x' }, spec: { cluster: 'b' } };
+
+    it('includes ReplicationTargets by group/version/resource when the CRD is installed', async () => {
+      const client = fakeLister({
+        [`${base}/clustersecretstores`]: [],
+        [`${base}/secretstores`]: [],
+        [`${base}/replicationtargets`]: [rt],
+        [`${base}/managedsecrets`]: [live],
+      });
+      const result = await exportCluster(client);
+      expect(result.contents).to.deep.equal({
+        secretStores: 0,
+        clusterSecretStores: 0,
+        replicationTargets: 1,
+        managedSecrets: 1,
+      });
+      expect(result.skipped).to.deep.equal([]);
+      expect(result.payload.objects.map((o) => o.kind)).to.deep.equal(['ReplicationTarget', 'ManagedSecret']);
+      expect(result.payload.objects[0]).to.deep.equal({
+        apiVersion: 'secretsync.io/v1alpha1',
+        kind: 'ReplicationTarget',
+        metadata: { name: 'dr-site' },
+        spec: { cluster: 'b' },
+      });
+    });
+
+    it('treats a 404 for ReplicationTargets as none (reported), but a 404 for another kind as an error', async () => {
+      const result = await exportCluster(
+        fakeLister({
+          [`${base}/clustersecretstores`]: [],
+          [`${base}/secretstores`]: [],
+          [`${base}/replicationtargets`]: 404,
+          [`${base}/managedsecrets`]: [],
+        }),
+      );
+      expect(result.contents.replicationTargets).to.equal(null);
+      expect(result.skipped).to.deep.equal(['ReplicationTarget (CRD not installed)']);
+      const err = await rejectionOf(exportCluster(fakeLister({ [`${base}/clustersecretstores`]: [] })));
+      expect(err.message).to.match(/^cannot list secretstores: /);
+    });
+
+    it('with --include-synced lists only Secrets labelled secretsync.io/managed=true', async () => {
+      const seen: { path: string; query: unknown }[] = [];
+      const client = {
+        async list<T>(path: string, query?: unknown): Promise<KubeList<T>> {
+          seen.push({ path, query });
+          return { metadata: {}, items: [] };
+        },
+      };
+      const result = await exportCluster(client, { includeSynced: true });
+      expect(result.contents.syncedSecrets).to.equal(0);
+      expect(seen.at(-1)).to.deep.equal({
+        path: '/api/v1/secrets',
+        query: { labelSelector: 'secretsync.io/managed=true' },
+      });
+    });
   });
 });
