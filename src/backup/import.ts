@@ -40,6 +40,8 @@ export interface RestoreOptions {
 
 export interface RestoreReport {
   items: RestoreItem[];
+  /** Things to do by hand (Secrets the restored stores read, which backups do not hold). */
+  notes: string[];
 }
 
 /** A refusal before anything was written. */
@@ -150,7 +152,47 @@ export async function restoreBackup(
     const skipValidation = dry && missing.has(s.namespace);
     items.push(await applySecret(client, s, options, dryQuery, skipValidation));
   }
-  return { items };
+  return { items, notes: await missingStoreSecrets(client, payload) };
+}
+
+/** Secrets named by `…SecretRef` fields of a store's spec (master keys, AWS credentials), as namespace/name. */
+export function referencedSecrets(o: ExportedObject): { namespace: string; name: string }[] {
+  const found = new Map<string, { namespace: string; name: string }>();
+  const walk = (v: unknown, key: string): void => {
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x, key);
+      return;
+    }
+    if (typeof v !== 'object' || v === null) return;
+    const rec = v as Record<string, unknown>;
+    if (key.endsWith('SecretRef') && typeof rec.name === 'string') {
+      // A SecretStore reads from its own namespace; a ClusterSecretStore's refs name theirs.
+      const ns =
+        o.kind === 'SecretStore' ? o.metadata.namespace : typeof rec.namespace === 'string' ? rec.namespace : undefined;
+      if (ns) found.set(`${ns}/${rec.name}`, { namespace: ns, name: rec.name });
+      return;
+    }
+    for (const [k, x] of Object.entries(rec)) walk(x, k);
+  };
+  walk(o.spec, '');
+  return [...found.values()];
+}
+
+async function missingStoreSecrets(client: KubeClient, payload: BackupPayload): Promise<string[]> {
+  const notes: string[] = [];
+  for (const o of payload.objects.filter((x) => x.kind === 'SecretStore' || x.kind === 'ClusterSecretStore')) {
+    for (const ref of referencedSecrets(o)) {
+      try {
+        await client.get(`${SECRETS(ref.namespace)}/${encodeURIComponent(ref.name)}`);
+      } catch (err) {
+        if (!isNotFound(err)) continue;
+        notes.push(
+          `${describeObject(o.kind, o.metadata.name, o.metadata.namespace)} reads Secret ${ref.namespace}/${ref.name}, which is not on the target cluster (backups do not hold store credentials or master keys; create it)`,
+        );
+      }
+    }
+  }
+  return notes;
 }
 
 /** Whether an existing object already is what the backup holds: same spec, and the backup's labels and annotations present. */

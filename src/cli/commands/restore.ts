@@ -96,6 +96,7 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
           const verb = VERB[item.outcome][dry ? 1 : 0].padEnd(width);
           io.out(`${verb}  ${item.what}${item.note ? ` (${item.note})` : ''}`);
         }
+        for (const note of report.notes) io.out(`note: ${note}`);
         const c = summarize(report);
         io.out(
           `${dry ? 'dry run, nothing applied: ' : 'restore: '}${c.created} created, ${c.changed} changed, ${c.unchanged} unchanged, ${c.kept} left alone, ${c.skipped} skipped, ${c.failed} failed`,

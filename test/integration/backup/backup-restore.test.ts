@@ -337,6 +337,16 @@ describe('secretsync backup and restore into another cluster', function () {
       /^restore: \d+ created, 0 changed, 0 unchanged, 0 left alone, 0 skipped, 0 failed$/,
     );
 
+    // Backups hold no store credentials: the restore says which Secrets the stores still need.
+    expect(run.out).to.include(
+      `note: SecretStore ${namespace}/local reads Secret ${namespace}/master-key, which is not on the target cluster (backups do not hold store credentials or master keys; create it)`,
+    );
+    expect(
+      run.out.some((l) =>
+        l.startsWith(`note: ClusterSecretStore ${clusterStore} reads Secret ${namespace}/master-key`),
+      ),
+    ).to.equal(true);
+
     const want = await ours(source());
     expect(want.db).to.not.equal(undefined);
     expect(await ours(dest())).to.deep.equal(want);
@@ -385,6 +395,14 @@ describe('secretsync backup and restore into another cluster', function () {
       const secret = await getSecret(dest(), namespace, 'db');
       return [db.metadata.resourceVersion, secret?.metadata.resourceVersion];
     };
+    await dest().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'master-key' },
+        data: { 'master-key': fixture.masterKey.toString('base64') },
+      },
+    });
     const before = await rv();
     const run = await cli(
       ...restoreArgs(backupFile, '--key-file', keyFile, '--create-namespaces', '--local-store-dir', targetStoreDir),
@@ -396,6 +414,7 @@ describe('secretsync backup and restore into another cluster', function () {
       /^restore: 0 created, 0 changed, \d+ unchanged, 0 left alone, 0 skipped, 0 failed$/,
     );
     expect(await rv()).to.deep.equal(before);
+    expect(run.out.filter((l) => l.startsWith('note:') && l.includes(namespace))).to.deep.equal([]);
   });
 
   it('puts back a changed spec, and leaves a differing synced Secret alone unless --overwrite-synced', async () => {

@@ -12,7 +12,7 @@ import {
   exportSecret,
 } from '../../../src/backup/export.js';
 import { KubeApiError, type KubeList, type KubeObject } from '../../../src/kube/client.js';
-import { objectMatches, secretMatches } from '../../../src/backup/import.js';
+import { objectMatches, referencedSecrets, secretMatches } from '../../../src/backup/import.js';
 import { LocalStore } from '../../../src/providers/local/store.js';
 import { rejectionOf } from '../helpers/index.js';
 
@@ -95,6 +95,42 @@ describe('backup export and restore comparison', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('finds the Secrets a store reads (master keys, AWS credentials) for the restore notes', () => {
+    const store = (kind: string, namespace: string | undefined, spec: unknown) => ({
+      apiVersion: 'secretsync.io/v1alpha1',
+      kind,
+      metadata: { name: 's', ...(namespace ? { namespace } : {}) },
+      spec,
+    });
+    expect(
+      referencedSecrets(
+        store('SecretStore', 'team-a', { provider: { local: { path: '/x', masterKeySecretRef: { name: 'mk' } } } }),
+      ),
+    ).to.deep.equal([{ namespace: 'team-a', name: 'mk' }]);
+    const aws = {
+      provider: {
+        awsSecretsManager: {
+          region: 'eu-west-1',
+          auth: {
+            secretRef: {
+              accessKeyIdSecretRef: { name: 'aws', key: 'id', namespace: 'ops' },
+              secretAccessKeySecretRef: { name: 'aws', key: 'secret', namespace: 'ops' },
+              sessionTokenSecretRef: { name: 'token', key: 't' },
+            },
+          },
+        },
+      },
+    };
+    // A ClusterSecretStore ref without a namespace names no Secret; a SecretStore's refs are in its own namespace.
+    expect(referencedSecrets(store('ClusterSecretStore', undefined, aws))).to.deep.equal([
+      { namespace: 'ops', name: 'aws' },
+    ]);
+    expect(referencedSecrets(store('SecretStore', 'team-b', aws))).to.deep.equal([
+      { namespace: 'team-b', name: 'aws' },
+      { namespace: 'team-b', name: 'token' },
+    ]);
   });
 
   describe('exportCluster', () => {
