@@ -16,7 +16,7 @@ import { main, type CliIo } from '../../../src/cli/main.js';
 import { isNotFound, type KubeClient, type KubeObject } from '../../../src/kube/client.js';
 import { sdkKmsApi } from '../../../src/providers/aws-kms/kms-api.js';
 import { LocalStore } from '../../../src/providers/local/store.js';
-import { TestCluster } from '../../../tools/testenv/index.js';
+import { sleep, TestCluster } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
 import {
@@ -28,6 +28,7 @@ import {
   ensureNamespace,
   getSecret,
   startOperator,
+  waitForReady,
   waitForSecretData,
   type LocalStoreFixture,
 } from '../operator.js';
@@ -389,20 +390,41 @@ describe('secretsync backup and restore into another cluster', function () {
     }
   });
 
+  it('an operator on the restored cluster keeps the last-known-good Secrets while its store is down, then adopts them', async () => {
+    const operator = await startOperator(target, { namespaces: [namespace] });
+    try {
+      // The store cannot open yet (its master key Secret is not on this cluster): Ready=False, data kept.
+      const ms = await waitForReady(dest(), namespace, 'db', 'False', undefined, 30_000);
+      expect(JSON.stringify(ms.status)).not.to.include(password);
+      await sleep(1_000);
+      expect(decoded(await getSecret(dest(), namespace, 'db')).password).to.equal(password);
+      expect(decoded(await getSecret(dest(), namespace, 'api-token')).token).to.equal(apiToken);
+
+      await dest().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'master-key' },
+          data: { 'master-key': fixture.masterKey.toString('base64') },
+        },
+      });
+      const synced = await waitForReady(dest(), namespace, 'db', 'True', 'Synced', 60_000);
+      const secret = await getSecret(dest(), namespace, 'db');
+      expect(decoded(secret).password).to.equal(password);
+      expect(secret?.metadata.ownerReferences?.[0]?.uid).to.equal(synced.metadata.uid);
+      await waitForReady(dest(), namespace, 'api', 'True', 'Synced', 30_000);
+      for (const line of operator.logs) for (const p of plaintexts) expect(line).not.to.include(p);
+    } finally {
+      await operator.stop();
+    }
+  });
+
   it('a second restore changes nothing', async () => {
     const rv = async () => {
       const db = await dest().get<KubeObject>(`/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/db`);
       const secret = await getSecret(dest(), namespace, 'db');
       return [db.metadata.resourceVersion, secret?.metadata.resourceVersion];
     };
-    await dest().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'master-key' },
-        data: { 'master-key': fixture.masterKey.toString('base64') },
-      },
-    });
     const before = await rv();
     const run = await cli(
       ...restoreArgs(backupFile, '--key-file', keyFile, '--create-namespaces', '--local-store-dir', targetStoreDir),
