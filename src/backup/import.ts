@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { ANNOTATION_MANAGED_SECRET, API_VERSION } from '../api/types.js';
-import { isNotFound, type KubeClient, type KubeObject, type OwnerReference } from '../kube/client.js';
+import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference } from '../kube/client.js';
 import { validateEntryName } from '../providers/local/store.js';
 import type { SecretObject } from '../secrets/desired.js';
 import { entryFileName } from './export.js';
@@ -217,7 +217,7 @@ async function applyObject(
   const ns = o.metadata.namespace;
   const what = describeObject(o.kind, o.metadata.name, ns);
   if (!k) return { what, outcome: 'failed', note: 'unknown kind' };
-  try {
+  return withConflictRetry(what, async () => {
     let existing: KubeObject | undefined;
     if (!skipValidation) {
       try {
@@ -250,8 +250,21 @@ async function applyObject(
       },
     });
     return { what, outcome: 'changed' };
-  } catch (err) {
-    return { what, outcome: 'failed', note: messageOf(err) };
+  });
+}
+
+/**
+ * Runs a read-compare-write; when someone else wrote in between (409: the
+ * operator adopting, a GitOps tool), it compares afresh, up to 3 times.
+ */
+async function withConflictRetry(what: string, fn: () => Promise<RestoreItem>): Promise<RestoreItem> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isConflict(err) && attempt < 3) continue;
+      return { what, outcome: 'failed', note: messageOf(err) };
+    }
   }
 }
 
@@ -268,8 +281,8 @@ async function applySecret(
   skipValidation: boolean,
 ): Promise<RestoreItem> {
   const what = `Secret ${s.namespace}/${s.name}`;
-  try {
-    if (skipValidation) return { what, outcome: 'created' };
+  if (skipValidation) return { what, outcome: 'created' };
+  return withConflictRetry(what, async () => {
     let existing: SecretObject | undefined;
     try {
       existing = await client.get<SecretObject>(`${SECRETS(s.namespace)}/${encodeURIComponent(s.name)}`);
@@ -324,9 +337,7 @@ async function applySecret(
       },
     });
     return { what, outcome: 'changed' };
-  } catch (err) {
-    return { what, outcome: 'failed', note: messageOf(err) };
-  }
+  });
 }
 
 /** The owner reference to the restored ManagedSecret (its uid on this cluster), if it owned the Secret before. */

@@ -4,7 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { exportCluster } from '../../backup/export.js';
-import { describeHeader, readHeader, sealBackup, type BackupKey } from '../../backup/format.js';
+import { checkKeyFile, describeHeader, readHeader, sealBackup, type BackupKey } from '../../backup/format.js';
 import { KubeClient } from '../../kube/client.js';
 import { packageVersion } from '../../version.js';
 import type { CliIo } from '../main.js';
@@ -101,7 +101,11 @@ export async function backupKey(
   opts: { kmsKey?: string; keyFile?: string; region?: string; endpoint?: string },
   deps: EncryptDeps,
 ): Promise<BackupKey> {
-  if (opts.keyFile !== undefined) return { mode: 'key-file', keyFile: await readKeyFile(opts.keyFile) };
+  if (opts.keyFile !== undefined) {
+    const keyFile = await readKeyFile(opts.keyFile);
+    checkKeyFile(keyFile);
+    return { mode: 'key-file', keyFile };
+  }
   return {
     mode: 'kms',
     keyId: opts.kmsKey,
