@@ -287,6 +287,24 @@ describe('secretsync backup and restore into another cluster', function () {
     expect(await namespaceExists(dest(), namespace)).to.equal(false);
   });
 
+  it('refuses to write local store entries into a directory of another store (another master key)', async () => {
+    const otherDir = join(tmp, 'other-store');
+    const other = new LocalStore(otherDir, randomBytes(32), { createDirectory: true });
+    try {
+      await other.put('unrelated', { x: 'y' });
+    } finally {
+      other.close();
+    }
+    const before = (await readdir(otherDir)).sort();
+    const run = await cli(
+      ...restoreArgs(backupFile, '--key-file', keyFile, '--create-namespaces', '--local-store-dir', otherDir),
+    );
+    expect(run.code).to.equal(1);
+    expect(run.err.join('\n')).to.match(/holds entries under master key id .*; nothing was applied$/);
+    expect((await readdir(otherDir)).sort()).to.deep.equal(before);
+    expect(await namespaceExists(dest(), namespace)).to.equal(false);
+  });
+
   it('stops before applying anything when namespaces are missing and --create-namespaces is not given', async () => {
     const run = await cli(...restoreArgs(backupFile, '--key-file', keyFile));
     expect(run.code).to.equal(1);
