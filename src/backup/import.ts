@@ -10,10 +10,10 @@ import { isDeepStrictEqual } from 'node:util';
 import { ANNOTATION_MANAGED_SECRET, API_VERSION } from '../api/types.js';
 import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference } from '../kube/client.js';
 import { validateEntryName } from '../providers/local/store.js';
-import type { SecretObject } from '../secrets/desired.js';
+import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
 import { entryFileName } from './export.js';
 import { NOTHING_APPLIED, type BackupPayload, type ExportedObject, type SyncedSecret } from './format.js';
-import { BACKUP_KINDS, collectionPath, describeObject, kindOf, objectPath } from './kinds.js';
+import { BACKUP_KINDS, collectionPath, describeObject, kindOf, kindOrThrow, objectPath } from './kinds.js';
 
 export type Outcome = 'created' | 'changed' | 'unchanged' | 'kept' | 'skipped' | 'failed';
 
@@ -53,6 +53,22 @@ export class RestorePreflightError extends Error {
 }
 
 const SECRETS = (ns: string) => `/api/v1/namespaces/${ns}/secrets`;
+/** Requests in flight at once while applying one kind. */
+const CONCURRENCY = 8;
+
+/** `fn` over `items`, at most `limit` at a time, results in the order of `items`. */
+async function mapConcurrently<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 
 export async function restoreBackup(
   client: KubeClient,
@@ -142,15 +158,38 @@ export async function restoreBackup(
       }
       continue;
     }
-    for (const o of objects) {
-      const skipValidation = dry && o.metadata.namespace !== undefined && missing.has(o.metadata.namespace);
-      items.push(await applyObject(client, o, dryQuery, skipValidation));
-    }
+    if (objects.length === 0) continue;
+    // One list per kind instead of a GET per object; objects of one kind are independent, so several
+    // are applied at once and reported in the backup's order.
+    const listed = await listIndex(client, collectionPath(k));
+    items.push(
+      ...(await mapConcurrently(objects, CONCURRENCY, (o) =>
+        applyObject(
+          client,
+          o,
+          dryQuery,
+          dry && o.metadata.namespace !== undefined && missing.has(o.metadata.namespace),
+          listed,
+        ),
+      )),
+    );
   }
 
-  for (const s of payload.syncedSecrets ?? []) {
-    const skipValidation = dry && missing.has(s.namespace);
-    items.push(await applySecret(client, s, options, dryQuery, skipValidation));
+  // After the ManagedSecrets, so that each Secret gets an owner reference to the restored one (by its uid here).
+  const synced = payload.syncedSecrets ?? [];
+  if (synced.length > 0) {
+    const uids = new Map<string, string>();
+    if (!dry) {
+      for (const [key, ms] of await listIndex(client, collectionPath(kindOrThrow('ManagedSecret')))) {
+        if (ms.metadata.uid) uids.set(key, ms.metadata.uid);
+      }
+    }
+    const listed = await listIndex<SecretObject>(client, '/api/v1/secrets', { labelSelector: `${LABEL_MANAGED}=true` });
+    items.push(
+      ...(await mapConcurrently(synced, CONCURRENCY, (s) =>
+        applySecret(client, s, options, dryQuery, dry && missing.has(s.namespace), listed, uids),
+      )),
+    );
   }
   return { items, notes: await missingStoreSecrets(client, payload) };
 }
@@ -212,19 +251,20 @@ async function applyObject(
   o: ExportedObject,
   dryQuery: Record<string, string>,
   skipValidation: boolean,
+  listed: Map<string, KubeObject>,
 ): Promise<RestoreItem> {
   const k = kindOf(o.kind);
   const ns = o.metadata.namespace;
   const what = describeObject(o.kind, o.metadata.name, ns);
   if (!k) return { what, outcome: 'failed', note: 'unknown kind' };
-  return withConflictRetry(what, async () => {
+  return withConflictRetry(what, async (attempt) => {
     let existing: KubeObject | undefined;
     if (!skipValidation) {
-      try {
-        existing = await client.get<KubeObject>(objectPath(k, o.metadata.name, ns));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      // The first attempt trusts the list made before applying; a retry after a conflict reads afresh.
+      existing =
+        attempt === 1
+          ? listed.get(keyOf(ns, o.metadata.name))
+          : await getIfExists<KubeObject>(client, objectPath(k, o.metadata.name, ns));
     }
     if (!existing) {
       if (!skipValidation) {
@@ -257,10 +297,10 @@ async function applyObject(
  * Runs a read-compare-write; when someone else wrote in between (409: the
  * operator adopting, a GitOps tool), it compares afresh, up to 3 times.
  */
-async function withConflictRetry(what: string, fn: () => Promise<RestoreItem>): Promise<RestoreItem> {
+async function withConflictRetry(what: string, fn: (attempt: number) => Promise<RestoreItem>): Promise<RestoreItem> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await fn();
+      return await fn(attempt);
     } catch (err) {
       if (isConflict(err) && attempt < 3) continue;
       return { what, outcome: 'failed', note: messageOf(err) };
@@ -279,17 +319,18 @@ async function applySecret(
   options: RestoreOptions,
   dryQuery: Record<string, string>,
   skipValidation: boolean,
+  listed: Map<string, SecretObject>,
+  managedSecretUids: Map<string, string>,
 ): Promise<RestoreItem> {
   const what = `Secret ${s.namespace}/${s.name}`;
   if (skipValidation) return { what, outcome: 'created' };
-  return withConflictRetry(what, async () => {
-    let existing: SecretObject | undefined;
-    try {
-      existing = await client.get<SecretObject>(`${SECRETS(s.namespace)}/${encodeURIComponent(s.name)}`);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    const owner = await ownerFor(client, s, options.dryRun === true);
+  return withConflictRetry(what, async (attempt) => {
+    // Only our labelled Secrets were listed: another one by that name shows up as a 409 on create, then here.
+    const existing =
+      attempt === 1
+        ? listed.get(keyOf(s.namespace, s.name))
+        : await getIfExists<SecretObject>(client, `${SECRETS(s.namespace)}/${encodeURIComponent(s.name)}`);
+    const owner = ownerFor(s, managedSecretUids);
     if (!existing) {
       await client.request('POST', SECRETS(s.namespace), {
         query: dryQuery,
@@ -341,25 +382,38 @@ async function applySecret(
 }
 
 /** The owner reference to the restored ManagedSecret (its uid on this cluster), if it owned the Secret before. */
-async function ownerFor(client: KubeClient, s: SyncedSecret, dry: boolean): Promise<OwnerReference | undefined> {
-  if (!s.ownerManagedSecret || dry) return undefined;
+function ownerFor(s: SyncedSecret, managedSecretUids: Map<string, string>): OwnerReference | undefined {
+  const uid = s.ownerManagedSecret ? managedSecretUids.get(keyOf(s.namespace, s.ownerManagedSecret)) : undefined;
+  if (!s.ownerManagedSecret || !uid) return undefined;
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ManagedSecret',
+    name: s.ownerManagedSecret,
+    uid,
+    controller: true,
+    blockOwnerDeletion: false,
+  };
+}
+
+const keyOf = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
+
+async function getIfExists<T>(client: KubeClient, path: string): Promise<T | undefined> {
   try {
-    const ms = await client.get<KubeObject>(
-      `/apis/${API_VERSION}/namespaces/${s.namespace}/managedsecrets/${encodeURIComponent(s.ownerManagedSecret)}`,
-    );
-    if (!ms.metadata.uid) return undefined;
-    return {
-      apiVersion: API_VERSION,
-      kind: 'ManagedSecret',
-      name: s.ownerManagedSecret,
-      uid: ms.metadata.uid,
-      controller: true,
-      blockOwnerDeletion: false,
-    };
+    return await client.get<T>(path);
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
   }
+}
+
+/** Every object of a collection (all namespaces), by namespace/name. */
+async function listIndex<T extends KubeObject>(
+  client: KubeClient,
+  path: string,
+  query: Record<string, string> = {},
+): Promise<Map<string, T>> {
+  const list = await client.list<T>(path, query);
+  return new Map(list.items.map((o) => [keyOf(o.metadata.namespace, o.metadata.name), o]));
 }
 
 // --- the local store ------------------------------------------------------------------

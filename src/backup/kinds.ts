@@ -21,6 +21,12 @@ export function kindOf(kind: string): BackupKind | undefined {
   return BACKUP_KINDS.find((k) => k.kind === kind);
 }
 
+export function kindOrThrow(kind: BackupKind['kind']): BackupKind {
+  const k = kindOf(kind);
+  if (!k) throw new Error(`unknown kind ${kind}`);
+  return k;
+}
+
 /** The collection path across all namespaces (list) or of one namespace. */
 export function collectionPath(k: BackupKind, namespace?: string): string {
   return k.namespaced && namespace !== undefined
