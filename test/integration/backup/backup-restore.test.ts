@@ -495,6 +495,32 @@ describe('secretsync backup and restore into another cluster', function () {
     expect(decoded(await getSecret(dest(), namespace, 'db')).password).to.equal(password);
   });
 
+  it('never overwrites a Secret secretsync does not manage, even with --overwrite-synced', async () => {
+    const secretPath = `/api/v1/namespaces/${namespace}/secrets/api-token`;
+    await dest().request('DELETE', secretPath);
+    await dest().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'api-token' },
+        data: { token: Buffer.from('theirs').toString('base64') },
+      },
+    });
+    // Not labelled as ours, so not in the restore's list: the create meets AlreadyExists and compares afresh.
+    const run = await cli(...restoreArgs(backupFile, '--key-file', keyFile, '--overwrite-synced'));
+    expect(run.code, run.err.join('\n')).to.equal(0);
+    expectLine(
+      run,
+      'left alone',
+      `Secret ${namespace}/api-token (its data differs and it is not managed by ManagedSecret api; never overwritten)`,
+    );
+    expect(decoded(await getSecret(dest(), namespace, 'api-token'))).to.deep.equal({ token: 'theirs' });
+    // Put ours back for the tests after this one.
+    await dest().request('DELETE', secretPath);
+    const again = await cli(...restoreArgs(backupFile, '--key-file', keyFile));
+    expectLine(again, 'created', `Secret ${namespace}/api-token`);
+  });
+
   it('KMS mode against moto: the data key is wrapped by the KMS key the header names, and restore unwraps it', async () => {
     const kms = new KMSClient(sharedMoto().clientConfig());
     const alias = `alias/${uniqueName('backup')}`;
