@@ -1,6 +1,7 @@
 // `secretsync backup --out FILE`: the cluster's secretsync objects (and, if
 // asked, the local store's entry files and the synced Secrets) in one
 // encrypted, authenticated file. See src/backup/format.ts for the format.
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { exportCluster } from '../../backup/export.js';
@@ -65,17 +66,23 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       if (opts.includeLocalStore && opts.localStoreDir === undefined) {
         throw new Error('--include-local-store needs --local-store-dir (or SECRETSYNC_STORE_DIR)');
       }
+      // Before any work: the file is not replaced unless asked (writeFile below checks again, atomically).
+      if (!opts.force && existsSync(opts.out)) throw new Error(`${opts.out} exists; pass --force to overwrite it`);
       const key = await backupKey(opts, deps);
-      const kc = loadKubeConfig(opts.kubeconfig);
-      const client = new KubeClient(kc, { userAgent: 'secretsync-backup' });
+      let client: KubeClient | undefined;
       try {
+        const kc = loadKubeConfig(opts.kubeconfig);
+        client = new KubeClient(kc, { userAgent: 'secretsync-backup' });
         const exported = await exportCluster(client, {
           localStoreDir: opts.includeLocalStore ? opts.localStoreDir : undefined,
           includeSynced: opts.includeSynced === true,
         });
         const file = await sealBackup(exported.payload, key, {
           secretsyncVersion: packageVersion(),
-          source: { server: client.server.origin, context: kc.getCurrentContext() || undefined },
+          source: {
+            server: kc.getCurrentCluster()?.server ?? client.server.href,
+            context: kc.getCurrentContext() || undefined,
+          },
           contents: exported.contents,
         });
         try {
@@ -89,7 +96,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
         for (const s of exported.skipped) io.out(`skipped ${s}`);
         io.out(`wrote ${opts.out} (${file.length} bytes)`);
       } finally {
-        client.close();
+        client?.close();
         if (key.mode === 'key-file') key.keyFile.fill(0);
         else key.kms.close();
       }

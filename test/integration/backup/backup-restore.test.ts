@@ -214,9 +214,8 @@ describe('secretsync backup and restore into another cluster', function () {
     const bytes = await readFile(backupFile);
     const header: BackupHeader = readHeader(bytes);
     expect(Date.parse(header.createdAt)).to.be.at.least(before - 1000);
-    expect(header.source.server).to.equal(
-      new URL(sharedCluster().kubeConfig().getCurrentCluster()?.server ?? '').origin,
-    );
+    expect(header.source.server).to.equal(sharedCluster().kubeConfig().getCurrentCluster()?.server);
+    expect(header.source.context).to.equal(sharedCluster().kubeConfig().getCurrentContext());
     expect(header.contents.localStoreEntries).to.equal(2);
     expect(header.contents.managedSecrets).to.be.at.least(2);
     expect(header.contents.secretStores).to.be.at.least(1);
