@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
-import { registerEncryptCommands } from './commands/encrypt.js';
+import { registerBackupCommand } from './commands/backup.js';
+import { registerEncryptCommands, sdkEncryptDeps, type EncryptDeps } from './commands/encrypt.js';
+import { registerRestoreCommand } from './commands/restore.js';
 import { registerRotateCommands } from './commands/rotate.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStoreCommands } from './commands/store.js';
@@ -23,8 +25,8 @@ export const processIo: CliIo = {
   },
 };
 
-/** Builds the `secretsync` command line. */
-export function buildProgram(io: CliIo = processIo): Command {
+/** Builds the `secretsync` command line; `kms` is how commands reach KMS (tests point it at moto). */
+export function buildProgram(io: CliIo = processIo, kms: EncryptDeps = sdkEncryptDeps): Command {
   const program = new Command('secretsync')
     .description('sync secret values from encrypted stores into Kubernetes Secrets')
     .exitOverride()
@@ -36,15 +38,17 @@ export function buildProgram(io: CliIo = processIo): Command {
     .action(() => io.out(`secretsync ${packageVersion()} (node ${process.version})`));
   registerRunCommand(program, io);
   registerStoreCommands(program, io);
-  registerEncryptCommands(program, io);
+  registerEncryptCommands(program, io, kms);
   registerRotateCommands(program, io);
+  registerBackupCommand(program, io, kms);
+  registerRestoreCommand(program, io, kms);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
 
 /** Runs the CLI; any failure is one clear line on stderr and a non-zero exit. */
-export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
-  const program = buildProgram(io);
+export async function main(argv: string[], io: CliIo = processIo, kms: EncryptDeps = sdkEncryptDeps): Promise<number> {
+  const program = buildProgram(io, kms);
   try {
     await program.parseAsync(argv);
     return 0;

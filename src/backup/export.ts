@@ -1,0 +1,162 @@
+// Collects what a backup holds: the custom resources (specs without what the
+// cluster assigned), optionally the local store's entry files as they are on
+// disk, and optionally the Secrets secretsync wrote.
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { API_VERSION } from '../api/types.js';
+import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.js';
+import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
+import { BACKUP_KINDS, collectionPath } from './kinds.js';
+import type { BackupContents, BackupPayload, ExportedObject, LocalStoreEntryFile, SyncedSecret } from './format.js';
+
+const ENTRY_FILE = /^[0-9a-f]{64}\.json$/;
+
+/**
+ * Metadata kept: name, namespace, labels, annotations. Everything the cluster
+ * assigns (uid, resourceVersion, generation, creationTimestamp, managedFields),
+ * status, owner references (they name uids of the source cluster; the garbage
+ * collector would delete a restored object whose owner uid does not exist) and
+ * finalizers (they belong to controllers of the source cluster, and would block
+ * deletion on the target if nobody there removes them) are dropped.
+ */
+export function exportObject(obj: KubeObject): ExportedObject {
+  const { name, namespace, labels, annotations } = obj.metadata;
+  return {
+    apiVersion: obj.apiVersion ?? API_VERSION,
+    kind: obj.kind ?? '',
+    metadata: {
+      name,
+      ...(namespace ? { namespace } : {}),
+      ...(labels && Object.keys(labels).length > 0 ? { labels } : {}),
+      ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}),
+    },
+    spec: obj.spec ?? {},
+  };
+}
+
+/** A Secret secretsync wrote, as restore needs it: data, type, and our labels and annotations. */
+export function exportSecret(secret: SecretObject): SyncedSecret {
+  const owner = (secret.metadata.ownerReferences ?? []).find(
+    (r) => r.kind === 'ManagedSecret' && r.apiVersion === API_VERSION && r.controller === true,
+  );
+  return {
+    namespace: secret.metadata.namespace ?? 'default',
+    name: secret.metadata.name,
+    type: secret.type ?? 'Opaque',
+    data: secret.data ?? {},
+    labels: secret.metadata.labels ?? {},
+    annotations: secret.metadata.annotations ?? {},
+    immutable: secret.immutable === true,
+    ...(owner ? { ownerManagedSecret: owner.name } : {}),
+  };
+}
+
+export interface ExportOptions {
+  /** Directory of the local store whose entry files go in the backup. */
+  localStoreDir?: string;
+  includeSynced?: boolean;
+}
+
+export interface ExportResult {
+  payload: BackupPayload;
+  contents: BackupContents;
+  /** Kinds that were skipped because their CRD is not installed. */
+  skipped: string[];
+}
+
+const byKey = (a: { metadata: { namespace?: string; name: string } }, b: typeof a) =>
+  `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`);
+
+export async function exportCluster(
+  client: Pick<KubeClient, 'list'>,
+  options: ExportOptions = {},
+): Promise<ExportResult> {
+  const objects: ExportedObject[] = [];
+  const skipped: string[] = [];
+  const counts: Record<string, number | null> = {};
+  for (const k of BACKUP_KINDS) {
+    let items: KubeObject[];
+    try {
+      items = (await client.list<KubeObject>(collectionPath(k))).items;
+    } catch (err) {
+      if (k.optional && isNotFound(err)) {
+        skipped.push(`${k.kind} (CRD not installed)`);
+        counts[k.kind] = null;
+        continue;
+      }
+      throw new Error(`cannot list ${k.plural}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    // The list answer omits kind and apiVersion on items in some servers' versions; set them.
+    const exported = items.map((o) => exportObject({ ...o, apiVersion: API_VERSION, kind: k.kind })).sort(byKey);
+    objects.push(...exported);
+    counts[k.kind] = exported.length;
+  }
+  const payload: BackupPayload = { objects };
+  const contents: BackupContents = {
+    secretStores: counts.SecretStore ?? 0,
+    clusterSecretStores: counts.ClusterSecretStore ?? 0,
+    replicationTargets: counts.ReplicationTarget ?? null,
+    managedSecrets: counts.ManagedSecret ?? 0,
+  };
+  if (options.localStoreDir !== undefined) {
+    payload.localStore = await exportLocalStore(options.localStoreDir);
+    contents.localStoreEntries = payload.localStore.length;
+  }
+  if (options.includeSynced) {
+    const secrets = await client.list<SecretObject>('/api/v1/secrets', { labelSelector: `${LABEL_MANAGED}=true` });
+    payload.syncedSecrets = secrets.items
+      .map(exportSecret)
+      .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+    contents.syncedSecrets = payload.syncedSecrets.length;
+  }
+  return { payload, contents, skipped };
+}
+
+/** The entry files of a local store directory, byte for byte (their values stay encrypted by the master key). */
+export async function exportLocalStore(dir: string): Promise<LocalStoreEntryFile[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    throw new Error(`cannot read local store directory ${dir}: ${errorCode(err)}`, { cause: err });
+  }
+  const out: LocalStoreEntryFile[] = [];
+  for (const file of names.filter((n) => ENTRY_FILE.test(n)).sort()) {
+    const path = join(dir, file);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read local store file ${path}: ${errorCode(err)}`, { cause: err });
+    }
+    out.push({ name: entryNameOf(path, file, text), file: text });
+  }
+  return out;
+}
+
+/** The entry name inside a store file, checked against the file name (sha256 of the name). */
+export function entryNameOf(path: string, file: string, text: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`local store file ${path} is not JSON; refusing to back up a damaged store`);
+  }
+  const name = typeof parsed === 'object' && parsed !== null ? (parsed as { name?: unknown }).name : undefined;
+  if (typeof name !== 'string' || entryFileName(name) !== file) {
+    throw new Error(
+      `local store file ${path} does not hold the entry its name says; refusing to back up a damaged store`,
+    );
+  }
+  return name;
+}
+
+export function entryFileName(name: string): string {
+  return `${createHash('sha256').update(name, 'utf8').digest('hex')}.json`;
+}
+
+function errorCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,44 @@
+// The custom resources a backup holds, by group/version/resource, in the order
+// a restore applies them (stores before the objects that name them).
+import { API_VERSION } from '../api/types.js';
+
+export interface BackupKind {
+  kind: 'ClusterSecretStore' | 'SecretStore' | 'ReplicationTarget' | 'ManagedSecret';
+  plural: string;
+  namespaced: boolean;
+  /** Not every cluster has it (ReplicationTarget is newer): a 404 on list means "none here", not an error. */
+  optional: boolean;
+}
+
+export const BACKUP_KINDS: readonly BackupKind[] = [
+  { kind: 'ClusterSecretStore', plural: 'clustersecretstores', namespaced: false, optional: false },
+  { kind: 'SecretStore', plural: 'secretstores', namespaced: true, optional: false },
+  { kind: 'ReplicationTarget', plural: 'replicationtargets', namespaced: false, optional: true },
+  { kind: 'ManagedSecret', plural: 'managedsecrets', namespaced: true, optional: false },
+];
+
+export function kindOf(kind: string): BackupKind | undefined {
+  return BACKUP_KINDS.find((k) => k.kind === kind);
+}
+
+export function kindOrThrow(kind: BackupKind['kind']): BackupKind {
+  const k = kindOf(kind);
+  if (!k) throw new Error(`unknown kind ${kind}`);
+  return k;
+}
+
+/** The collection path across all namespaces (list) or of one namespace. */
+export function collectionPath(k: BackupKind, namespace?: string): string {
+  return k.namespaced && namespace !== undefined
+    ? `/apis/${API_VERSION}/namespaces/${namespace}/${k.plural}`
+    : `/apis/${API_VERSION}/${k.plural}`;
+}
+
+export function objectPath(k: BackupKind, name: string, namespace?: string): string {
+  return `${collectionPath(k, k.namespaced ? namespace : undefined)}/${encodeURIComponent(name)}`;
+}
+
+/** "SecretStore team-a/local" or "ClusterSecretStore shared". */
+export function describeObject(kind: string, name: string, namespace?: string): string {
+  return `${kind} ${namespace ? `${namespace}/` : ''}${name}`;
+}

@@ -1,0 +1,135 @@
+// `secretsync backup --out FILE`: the cluster's secretsync objects (and, if
+// asked, the local store's entry files and the synced Secrets) in one
+// encrypted, authenticated file. See src/backup/format.ts for the format.
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { exportCluster } from '../../backup/export.js';
+import { checkKeyFile, describeHeader, readHeader, sealBackup, type BackupKey } from '../../backup/format.js';
+import { KubeClient } from '../../kube/client.js';
+import { packageVersion } from '../../version.js';
+import type { CliIo } from '../main.js';
+import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
+import { loadKubeConfig } from './run.js';
+
+interface BackupOptions {
+  out: string;
+  kmsKey?: string;
+  keyFile?: string;
+  region?: string;
+  endpoint?: string;
+  kubeconfig?: string;
+  includeLocalStore?: boolean;
+  localStoreDir?: string;
+  includeSynced?: boolean;
+  force?: boolean;
+}
+
+/** Options both commands share: the cluster, and how to reach KMS. */
+export function withClusterAndKmsOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config)').env('KUBECONFIG'),
+    )
+    .option('--key-file <path>', 'the backup key file (at least 32 random bytes; keep it apart from the backups)')
+    .option('--region <region>', 'AWS region for KMS (default: $AWS_REGION, then the region in the key ARN)')
+    .option('--endpoint <url>', 'KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS or $AWS_ENDPOINT_URL, then AWS)');
+}
+
+export function registerBackupCommand(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
+  withClusterAndKmsOptions(program.command('backup'))
+    .summary(
+      'write every secretsync object (and optionally local store entries and synced Secrets) to an encrypted file',
+    )
+    .description(
+      'export every SecretStore, ClusterSecretStore, ReplicationTarget and ManagedSecret (specs without cluster-assigned ' +
+        'metadata) into one file encrypted with AES-256-GCM under a KMS-wrapped data key (--kms-key) or a key derived ' +
+        'from a key file (--key-file). Its plaintext header (what, when, from where, which key) is authenticated too.',
+    )
+    .requiredOption('--out <file>', 'the backup file to write (mode 0600; an existing file is kept unless --force)')
+    .option('--kms-key <key>', 'wrap the data key with this KMS key (key id, ARN, alias/NAME or alias ARN)')
+    .option('--include-local-store', "add the local store's entry files (still encrypted by the store's master key)")
+    .addOption(
+      new Option('--local-store-dir <path>', 'the local store directory for --include-local-store').env(
+        'SECRETSYNC_STORE_DIR',
+      ),
+    )
+    .option(
+      '--include-synced',
+      'add a last-known-good copy of the Secrets secretsync wrote (label secretsync.io/managed=true)',
+    )
+    .option('--force', 'overwrite --out if it exists')
+    .action(async (opts: BackupOptions) => {
+      if ((opts.kmsKey === undefined) === (opts.keyFile === undefined)) {
+        throw new Error('give exactly one of --kms-key KEY or --key-file PATH');
+      }
+      if (opts.includeLocalStore && opts.localStoreDir === undefined) {
+        throw new Error('--include-local-store needs --local-store-dir (or SECRETSYNC_STORE_DIR)');
+      }
+      // Before any work: the file is not replaced unless asked (writeFile below checks again, atomically).
+      if (!opts.force && existsSync(opts.out)) throw new Error(`${opts.out} exists; pass --force to overwrite it`);
+      const key = await backupKey(opts, deps);
+      let client: KubeClient | undefined;
+      try {
+        const kc = loadKubeConfig(opts.kubeconfig);
+        client = new KubeClient(kc, { userAgent: 'secretsync-backup' });
+        const exported = await exportCluster(client, {
+          localStoreDir: opts.includeLocalStore ? opts.localStoreDir : undefined,
+          includeSynced: opts.includeSynced === true,
+        });
+        const file = await sealBackup(exported.payload, key, {
+          secretsyncVersion: packageVersion(),
+          source: {
+            server: kc.getCurrentCluster()?.server ?? client.server.href,
+            context: kc.getCurrentContext() || undefined,
+          },
+          contents: exported.contents,
+        });
+        try {
+          await writeFile(opts.out, file, { mode: 0o600, flag: opts.force ? 'w' : 'wx' });
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code === 'EEXIST') throw new Error(`${opts.out} exists; pass --force to overwrite it`);
+          throw new Error(`cannot write ${opts.out}: ${code ?? String(err)}`);
+        }
+        for (const line of describeHeader(readHeader(file))) io.out(line);
+        for (const s of exported.skipped) io.out(`skipped ${s}`);
+        io.out(`wrote ${opts.out} (${file.length} bytes)`);
+      } finally {
+        client?.close();
+        if (key.mode === 'key-file') key.keyFile.fill(0);
+        else key.kms.close();
+      }
+    });
+}
+
+/** The key a backup is made with (or a restore opens with), from --kms-key / --key-file. */
+export async function backupKey(
+  opts: { kmsKey?: string; keyFile?: string; region?: string; endpoint?: string },
+  deps: EncryptDeps,
+): Promise<BackupKey> {
+  if (opts.keyFile !== undefined) {
+    const keyFile = await readKeyFile(opts.keyFile);
+    checkKeyFile(keyFile);
+    return { mode: 'key-file', keyFile };
+  }
+  return {
+    mode: 'kms',
+    keyId: opts.kmsKey,
+    kms: deps.kms({ region: opts.region ?? regionOf(opts.kmsKey), endpoint: opts.endpoint }),
+  };
+}
+
+export async function readKeyFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new Error(`cannot read --key-file ${path}: ${(err as { code?: string }).code ?? String(err)}`);
+  }
+}
+
+/** The region in a KMS key or alias ARN, used when neither --region nor $AWS_REGION says one. */
+export function regionOf(keyId: string | undefined): string | undefined {
+  if (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION) return undefined;
+  return /^arn:aws[a-z-]*:kms:([a-z0-9-]+):/.exec(keyId ?? '')?.[1];
+}

@@ -1,0 +1,584 @@
+// `secretsync backup` from the shared cluster and `secretsync restore` into a
+// second, empty cluster (real kube-apiservers), with a key file and with KMS
+// (moto): same objects, same synced Secrets and local store entries, idempotent,
+// tampered files refused with nothing applied, and no plaintext anywhere.
+import { CreateAliasCommand, CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readHeader, type BackupHeader } from '../../../src/backup/format.js';
+import { API_VERSION } from '../../../src/api/types.js';
+import type { EncryptDeps } from '../../../src/cli/commands/encrypt.js';
+import { main, type CliIo } from '../../../src/cli/main.js';
+import { isNotFound, type KubeClient, type KubeObject } from '../../../src/kube/client.js';
+import { sdkKmsApi } from '../../../src/providers/aws-kms/kms-api.js';
+import { LocalStore } from '../../../src/providers/local/store.js';
+import { sleep, TestCluster } from '../../../tools/testenv/index.js';
+import { installCrds } from '../crds.js';
+import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
+import {
+  adminClient,
+  createLocalStore,
+  createManagedSecret,
+  createSecretStore,
+  decoded,
+  ensureNamespace,
+  getSecret,
+  startOperator,
+  waitForReady,
+  waitForSecretData,
+  type LocalStoreFixture,
+} from '../operator.js';
+
+interface Run {
+  code: number;
+  out: string[];
+  err: string[];
+}
+
+describe('secretsync backup and restore into another cluster', function () {
+  this.timeout(240_000);
+  const namespace = uniqueName('backup');
+  const clusterStore = uniqueName('backup-css');
+  // Distinctive values: every file and every line of CLI output is searched for them.
+  const password = `pw-${randomBytes(8).toString('hex')}`;
+  const apiToken = `tok-${randomBytes(8).toString('hex')}`;
+  const plaintexts = [password, apiToken];
+  const kmsEndpoints: (string | undefined)[] = [];
+  const allOutput: string[] = [];
+  let target: TestCluster;
+  let fixture: LocalStoreFixture;
+  let tmp: string;
+  let keyFile: string;
+  let backupFile: string;
+  let targetStoreDir: string;
+  const source = () => adminClient(sharedCluster());
+  const dest = () => adminClient(target);
+
+  // moto through the real SDK client, built from the command's own --region/--endpoint.
+  const kmsDeps: EncryptDeps = {
+    kms({ region, endpoint }) {
+      kmsEndpoints.push(endpoint);
+      return sdkKmsApi(
+        new KMSClient({
+          region: region ?? sharedMoto().region,
+          endpoint,
+          credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+        }),
+      );
+    },
+  };
+
+  async function cli(...args: string[]): Promise<Run> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), readStdin: async () => Buffer.alloc(0) };
+    const code = await main(['node', 'secretsync', ...args], io, kmsDeps);
+    allOutput.push(...out, ...err);
+    return { code, out, err };
+  }
+
+  /** The report line "VERB  WHAT" (verbs are padded to one width). */
+  function expectLine(run: Run, verb: string, what: string): void {
+    const found = run.out.some((l) => l.startsWith(verb) && l.slice(verb.length).trimStart() === what);
+    expect(found, `no line "${verb} ${what}" in:\n${run.out.join('\n')}`).to.equal(true);
+  }
+
+  const restoreArgs = (file: string, ...extra: string[]) => [
+    'restore',
+    '--in',
+    file,
+    '--kubeconfig',
+    target.kubeconfigPath,
+    ...extra,
+  ];
+
+  before(async () => {
+    const started = TestCluster.start({ name: 'backup-target' });
+    tmp = mkdtempSync(join(tmpdir(), 'secretsync-backup-it-'));
+    keyFile = join(tmp, 'backup.key');
+    await writeFile(keyFile, randomBytes(32), { mode: 0o600 });
+    backupFile = join(tmp, 'cluster.backup');
+    targetStoreDir = join(tmp, 'restored-store');
+
+    await installCrds(sharedCluster());
+    await ensureNamespace(source(), namespace);
+    fixture = await createLocalStore(source(), namespace);
+    await fixture.store.put('db/prod', { password });
+    await fixture.store.put('api', { token: apiToken });
+    await createSecretStore(source(), namespace, 'local', fixture.dir);
+    await source().request('POST', `/apis/${API_VERSION}/clustersecretstores`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'ClusterSecretStore',
+        metadata: { name: clusterStore, labels: { team: 'platform' } },
+        spec: {
+          provider: { local: { path: fixture.dir, masterKeySecretRef: { name: 'master-key', namespace } } },
+          conditions: [{ namespaces: [namespace] }],
+        },
+      },
+    });
+    await createManagedSecret(source(), namespace, {
+      metadata: { name: 'db', annotations: { 'example.com/owner': 'team-a' } },
+      spec: {
+        storeRef: { name: 'local' },
+        data: [{ secretKey: 'password', remoteRef: { key: 'db/prod', property: 'password' } }],
+      },
+    });
+    await createManagedSecret(source(), namespace, {
+      metadata: { name: 'api' },
+      spec: {
+        storeRef: { kind: 'ClusterSecretStore', name: clusterStore },
+        target: { name: 'api-token', labels: { app: 'api' } },
+        data: [{ secretKey: 'token', remoteRef: { key: 'api', property: 'token' } }],
+      },
+    });
+    const operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
+    try {
+      await waitForSecretData(source(), namespace, 'db', (d) => d.password === password, 30_000);
+      await waitForSecretData(source(), namespace, 'api-token', (d) => d.token === apiToken, 30_000);
+    } finally {
+      await operator.stop();
+    }
+    target = await started;
+    await installCrds(target);
+  });
+
+  after(async () => {
+    await source()
+      .request('DELETE', `/apis/${API_VERSION}/clustersecretstores/${clusterStore}`)
+      .catch(() => undefined);
+    await target?.stop();
+    fixture?.cleanup();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function ours(client: KubeClient): Promise<Record<string, unknown>> {
+    const get = async (path: string) => {
+      try {
+        const o = await client.get<KubeObject>(path);
+        return { labels: o.metadata.labels, annotations: o.metadata.annotations, spec: o.spec };
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    };
+    const base = `/apis/${API_VERSION}`;
+    return {
+      css: await get(`${base}/clustersecretstores/${clusterStore}`),
+      store: await get(`${base}/namespaces/${namespace}/secretstores/local`),
+      db: await get(`${base}/namespaces/${namespace}/managedsecrets/db`),
+      api: await get(`${base}/namespaces/${namespace}/managedsecrets/api`),
+    };
+  }
+
+  async function namespaceExists(client: KubeClient, name: string): Promise<boolean> {
+    try {
+      await client.get(`/api/v1/namespaces/${name}`);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async function replicationTargetsServed(client: KubeClient): Promise<boolean> {
+    try {
+      await client.get(`/apis/${API_VERSION}/replicationtargets`, { limit: 1 });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  it('backup with a key file: a header that says what and when, no plaintext in the file or the output', async () => {
+    const before = Date.now();
+    const run = await cli(
+      'backup',
+      '--out',
+      backupFile,
+      '--key-file',
+      keyFile,
+      '--kubeconfig',
+      sharedCluster().kubeconfigPath,
+      '--include-local-store',
+      '--local-store-dir',
+      fixture.dir,
+      '--include-synced',
+    );
+    expect(run.code, run.err.join('\n')).to.equal(0);
+    const bytes = await readFile(backupFile);
+    const header: BackupHeader = readHeader(bytes);
+    expect(Date.parse(header.createdAt)).to.be.at.least(before - 1000);
+    expect(header.source.server).to.equal(sharedCluster().kubeConfig().getCurrentCluster()?.server);
+    expect(header.source.context).to.equal(sharedCluster().kubeConfig().getCurrentContext());
+    expect(header.contents.localStoreEntries).to.equal(2);
+    expect(header.contents.managedSecrets).to.be.at.least(2);
+    expect(header.contents.secretStores).to.be.at.least(1);
+    expect(header.contents.clusterSecretStores).to.be.at.least(1);
+    expect(header.contents.syncedSecrets).to.be.at.least(2);
+    expect(header.encryption.mode).to.equal('key-file');
+    if (await replicationTargetsServed(source())) {
+      expect(header.contents.replicationTargets).to.be.a('number');
+    } else {
+      expect(header.contents.replicationTargets).to.equal(null);
+      expect(run.out).to.include('skipped ReplicationTarget (CRD not installed)');
+    }
+    expect(run.out.at(-1)).to.match(/^wrote .*cluster\.backup \(\d+ bytes\)$/);
+    const text = bytes.toString('latin1');
+    for (const p of plaintexts) {
+      expect(text).not.to.include(p);
+      expect(text).not.to.include(Buffer.from(p).toString('base64'));
+    }
+    expect(text).not.to.include((await readFile(keyFile)).toString('base64'));
+    // An existing file is not overwritten without --force.
+    const again = await cli(
+      'backup',
+      '--out',
+      backupFile,
+      '--key-file',
+      keyFile,
+      '--kubeconfig',
+      sharedCluster().kubeconfigPath,
+    );
+    expect(again.code).to.equal(1);
+    expect(again.err.join('\n')).to.include('exists; pass --force');
+  });
+
+  it('refuses a tampered file (payload or header) and applies nothing', async () => {
+    const good = await readFile(backupFile);
+    const payloadFlip = Buffer.from(good);
+    const at = good.length - 40;
+    payloadFlip[at] = payloadFlip[at] === 0x41 ? 0x42 : 0x41;
+    const headerEdit = Buffer.from(
+      good.toString('utf8').replace(/"managedSecrets":(\d+)/, (_m, n: string) => `"managedSecrets":${Number(n) + 1}`),
+    );
+    for (const [name, bytes] of [
+      ['payload', payloadFlip],
+      ['header', headerEdit],
+    ] as const) {
+      const file = join(tmp, `tampered-${name}.backup`);
+      await writeFile(file, bytes);
+      const run = await cli(
+        ...restoreArgs(file, '--key-file', keyFile, '--create-namespaces', '--local-store-dir', targetStoreDir),
+      );
+      expect(run.code, name).to.equal(1);
+      expect(run.err.join('\n'), name).to.match(
+        /backup file is corrupted or was tampered with \(authentication failed\); nothing was applied/,
+      );
+      expect(run.out, name).to.deep.equal([]);
+    }
+    expect(await namespaceExists(dest(), namespace)).to.equal(false);
+    expect(await ours(dest())).to.deep.equal({ css: undefined, store: undefined, db: undefined, api: undefined });
+    expect(existsSync(targetStoreDir)).to.equal(false);
+  });
+
+  it('refuses a wrong key file by its fingerprint, before applying anything', async () => {
+    const wrong = join(tmp, 'wrong.key');
+    await writeFile(wrong, randomBytes(32));
+    const run = await cli(...restoreArgs(backupFile, '--key-file', wrong, '--create-namespaces'));
+    expect(run.code).to.equal(1);
+    expect(run.err.join('\n')).to.match(/wrong key file: .*; nothing was applied/);
+    expect(await namespaceExists(dest(), namespace)).to.equal(false);
+  });
+
+  it('refuses to write local store entries into a directory of another store (another master key)', async () => {
+    const otherDir = join(tmp, 'other-store');
+    const other = new LocalStore(otherDir, randomBytes(32), { createDirectory: true });
+    try {
+      await other.put('unrelated', { x: 'y' });
+    } finally {
+      other.close();
+    }
+    const before = (await readdir(otherDir)).sort();
+    const run = await cli(
+      ...restoreArgs(backupFile, '--key-file', keyFile, '--create-namespaces', '--local-store-dir', otherDir),
+    );
+    expect(run.code).to.equal(1);
+    expect(run.err.join('\n')).to.match(/holds entries under master key id .*; nothing was applied$/);
+    expect((await readdir(otherDir)).sort()).to.deep.equal(before);
+    expect(await namespaceExists(dest(), namespace)).to.equal(false);
+  });
+
+  it('stops before applying anything when namespaces are missing and --create-namespaces is not given', async () => {
+    const run = await cli(...restoreArgs(backupFile, '--key-file', keyFile));
+    expect(run.code).to.equal(1);
+    expect(run.err.join('\n')).to.include(`namespaces missing on the target cluster: `).and.include(namespace);
+    expect(run.err.join('\n')).to.include('nothing was applied');
+    expect(await ours(dest())).to.deep.equal({ css: undefined, store: undefined, db: undefined, api: undefined });
+  });
+
+  it('--dry-run prints the header and what it would do, and applies nothing', async () => {
+    const run = await cli(
+      ...restoreArgs(
+        backupFile,
+        '--key-file',
+        keyFile,
+        '--dry-run',
+        '--create-namespaces',
+        '--local-store-dir',
+        targetStoreDir,
+      ),
+    );
+    expect(run.code, run.err.join('\n')).to.equal(0);
+    expect(run.out[0]).to.match(/^backup [0-9a-f-]{36}$/);
+    expect(run.out.join('\n')).to.include('key derived (HKDF-SHA256) from a key file with fingerprint');
+    expectLine(
+      run,
+      'would create',
+      `Namespace ${namespace} (the objects in it are not validated by the server in a dry run)`,
+    );
+    expectLine(run, 'would create', `ManagedSecret ${namespace}/db`);
+    expectLine(run, 'would create', `ClusterSecretStore ${clusterStore}`);
+    expectLine(run, 'would create', `Secret ${namespace}/api-token`);
+    expectLine(run, 'would create', 'local store entry db/prod');
+    expect(run.out.at(-1)).to.match(
+      /^dry run, nothing applied: \d+ created, 0 changed, 0 unchanged, 0 left alone, 0 skipped, 0 failed$/,
+    );
+    expect(await namespaceExists(dest(), namespace)).to.equal(false);
+    expect(await ours(dest())).to.deep.equal({ css: undefined, store: undefined, db: undefined, api: undefined });
+    expect(existsSync(targetStoreDir)).to.equal(false);
+  });
+
+  it('restores into the empty cluster: the same objects, synced Secrets and local store entries', async () => {
+    const run = await cli(
+      ...restoreArgs(backupFile, '--key-file', keyFile, '--create-namespaces', '--local-store-dir', targetStoreDir),
+    );
+    expect(run.code, [...run.out, ...run.err].join('\n')).to.equal(0);
+    expectLine(run, 'created', `ManagedSecret ${namespace}/db`);
+    expectLine(run, 'created', `Secret ${namespace}/db`);
+    expect(run.out.at(-1)).to.match(
+      /^restore: \d+ created, 0 changed, 0 unchanged, 0 left alone, 0 skipped, 0 failed$/,
+    );
+
+    // Backups hold no store credentials: the restore says which Secrets the stores still need.
+    expect(run.out).to.include(
+      `note: SecretStore ${namespace}/local reads Secret ${namespace}/master-key, which is not on the target cluster (backups do not hold store credentials or master keys; create it)`,
+    );
+    expect(
+      run.out.some((l) =>
+        l.startsWith(`note: ClusterSecretStore ${clusterStore} reads Secret ${namespace}/master-key`),
+      ),
+    ).to.equal(true);
+
+    const want = await ours(source());
+    expect(want.db).to.not.equal(undefined);
+    expect(await ours(dest())).to.deep.equal(want);
+
+    for (const name of ['db', 'api-token']) {
+      const from = await getSecret(source(), namespace, name);
+      const to = await getSecret(dest(), namespace, name);
+      expect(decoded(to), name).to.deep.equal(decoded(from));
+      expect(to?.type).to.equal(from?.type);
+      expect(to?.metadata.labels).to.deep.equal(from?.metadata.labels);
+      expect(to?.metadata.annotations).to.deep.equal(from?.metadata.annotations);
+      // Owned by the restored ManagedSecret (its uid on the target), not the source's uid.
+      const ms = await dest().get<KubeObject>(
+        `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/${name === 'db' ? 'db' : 'api'}`,
+      );
+      expect(to?.metadata.ownerReferences).to.deep.equal([
+        {
+          apiVersion: API_VERSION,
+          kind: 'ManagedSecret',
+          name: ms.metadata.name,
+          uid: ms.metadata.uid,
+          controller: true,
+          blockOwnerDeletion: false,
+        },
+      ]);
+    }
+    expect(decoded(await getSecret(dest(), namespace, 'db')).password).to.equal(password);
+
+    // The entry files are the same bytes, and the same master key reads them.
+    const files = (await readdir(fixture.dir)).filter((f) => f.endsWith('.json')).sort();
+    expect((await readdir(targetStoreDir)).sort()).to.deep.equal(files);
+    for (const f of files) {
+      expect(await readFile(join(targetStoreDir, f), 'utf8')).to.equal(await readFile(join(fixture.dir, f), 'utf8'));
+    }
+    const restored = new LocalStore(targetStoreDir, fixture.masterKey);
+    try {
+      expect((await restored.get('db/prod')).properties).to.deep.equal({ password });
+    } finally {
+      restored.close();
+    }
+  });
+
+  it('an operator on the restored cluster keeps the last-known-good Secrets while its store is down, then adopts them', async () => {
+    const operator = await startOperator(target, { namespaces: [namespace] });
+    try {
+      // The store cannot open yet (its master key Secret is not on this cluster): Ready=False, data kept.
+      const ms = await waitForReady(dest(), namespace, 'db', 'False', undefined, 30_000);
+      expect(JSON.stringify(ms.status)).not.to.include(password);
+      await sleep(1_000);
+      expect(decoded(await getSecret(dest(), namespace, 'db')).password).to.equal(password);
+      expect(decoded(await getSecret(dest(), namespace, 'api-token')).token).to.equal(apiToken);
+
+      await dest().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'master-key' },
+          data: { 'master-key': fixture.masterKey.toString('base64') },
+        },
+      });
+      const synced = await waitForReady(dest(), namespace, 'db', 'True', 'Synced', 60_000);
+      const secret = await getSecret(dest(), namespace, 'db');
+      expect(decoded(secret).password).to.equal(password);
+      expect(secret?.metadata.ownerReferences?.[0]?.uid).to.equal(synced.metadata.uid);
+      await waitForReady(dest(), namespace, 'api', 'True', 'Synced', 30_000);
+      for (const line of operator.logs) for (const p of plaintexts) expect(line).not.to.include(p);
+    } finally {
+      await operator.stop();
+    }
+  });
+
+  it('a second restore changes nothing', async () => {
+    const rv = async () => {
+      const db = await dest().get<KubeObject>(`/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/db`);
+      const secret = await getSecret(dest(), namespace, 'db');
+      return [db.metadata.resourceVersion, secret?.metadata.resourceVersion];
+    };
+    const before = await rv();
+    const run = await cli(
+      ...restoreArgs(backupFile, '--key-file', keyFile, '--create-namespaces', '--local-store-dir', targetStoreDir),
+    );
+    expect(run.code, run.err.join('\n')).to.equal(0);
+    expectLine(run, 'unchanged', `ManagedSecret ${namespace}/db`);
+    expectLine(run, 'unchanged', 'local store entry db/prod');
+    expect(run.out.at(-1)).to.match(
+      /^restore: 0 created, 0 changed, \d+ unchanged, 0 left alone, 0 skipped, 0 failed$/,
+    );
+    expect(await rv()).to.deep.equal(before);
+    expect(run.out.filter((l) => l.startsWith('note:') && l.includes(namespace))).to.deep.equal([]);
+  });
+
+  it('puts back a changed spec, and leaves a differing synced Secret alone unless --overwrite-synced', async () => {
+    const msPath = `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/db`;
+    await dest().request('PATCH', msPath, {
+      body: { spec: { refreshInterval: '5m' } },
+      contentType: 'application/merge-patch+json',
+    });
+    const secretPath = `/api/v1/namespaces/${namespace}/secrets/db`;
+    await dest().request('PATCH', secretPath, {
+      body: { data: { password: Buffer.from('edited-by-hand').toString('base64') } },
+      contentType: 'application/merge-patch+json',
+    });
+    const dry = await cli(...restoreArgs(backupFile, '--key-file', keyFile, '--dry-run'));
+    expect(dry.code, dry.err.join('\n')).to.equal(0);
+    expectLine(dry, 'would change', `ManagedSecret ${namespace}/db`);
+    expectLine(
+      dry,
+      'would leave alone',
+      `Secret ${namespace}/db (its data differs from the backup; --overwrite-synced replaces it)`,
+    );
+    expect((await dest().get<KubeObject>(msPath)).spec).to.have.property('refreshInterval', '5m');
+
+    const run = await cli(...restoreArgs(backupFile, '--key-file', keyFile));
+    expect(run.code, run.err.join('\n')).to.equal(0);
+    expectLine(run, 'changed', `ManagedSecret ${namespace}/db`);
+    expectLine(
+      run,
+      'left alone',
+      `Secret ${namespace}/db (its data differs from the backup; --overwrite-synced replaces it)`,
+    );
+    expect((await ours(dest())).db).to.deep.equal((await ours(source())).db);
+    expect(decoded(await getSecret(dest(), namespace, 'db')).password).to.equal('edited-by-hand');
+
+    const overwrite = await cli(...restoreArgs(backupFile, '--key-file', keyFile, '--overwrite-synced'));
+    expect(overwrite.code, overwrite.err.join('\n')).to.equal(0);
+    expectLine(overwrite, 'changed', `Secret ${namespace}/db`);
+    expect(decoded(await getSecret(dest(), namespace, 'db')).password).to.equal(password);
+  });
+
+  it('never overwrites a Secret secretsync does not manage, even with --overwrite-synced', async () => {
+    const secretPath = `/api/v1/namespaces/${namespace}/secrets/api-token`;
+    await dest().request('DELETE', secretPath);
+    await dest().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'api-token' },
+        data: { token: Buffer.from('theirs').toString('base64') },
+      },
+    });
+    // Not labelled as ours, so not in the restore's list: the create meets AlreadyExists and compares afresh.
+    const run = await cli(...restoreArgs(backupFile, '--key-file', keyFile, '--overwrite-synced'));
+    expect(run.code, run.err.join('\n')).to.equal(0);
+    expectLine(
+      run,
+      'left alone',
+      `Secret ${namespace}/api-token (its data differs and it is not managed by ManagedSecret api; never overwritten)`,
+    );
+    expect(decoded(await getSecret(dest(), namespace, 'api-token'))).to.deep.equal({ token: 'theirs' });
+    // Put ours back for the tests after this one.
+    await dest().request('DELETE', secretPath);
+    const again = await cli(...restoreArgs(backupFile, '--key-file', keyFile));
+    expectLine(again, 'created', `Secret ${namespace}/api-token`);
+  });
+
+  it('KMS mode against moto: the data key is wrapped by the KMS key the header names, and restore unwraps it', async () => {
+    const kms = new KMSClient(sharedMoto().clientConfig());
+    const alias = `alias/${uniqueName('backup')}`;
+    let keyArn: string;
+    try {
+      const key = await kms.send(new CreateKeyCommand({ Description: 'secretsync backup test' }));
+      keyArn = key.KeyMetadata?.Arn ?? '';
+      await kms.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: key.KeyMetadata?.KeyId }));
+    } finally {
+      kms.destroy();
+    }
+    const file = join(tmp, 'kms.backup');
+    const endpoint = sharedMoto().endpoint;
+    const backup = await cli(
+      'backup',
+      '--out',
+      file,
+      '--kms-key',
+      alias,
+      '--region',
+      sharedMoto().region,
+      '--endpoint',
+      endpoint,
+      '--kubeconfig',
+      sharedCluster().kubeconfigPath,
+      '--include-synced',
+    );
+    expect(backup.code, backup.err.join('\n')).to.equal(0);
+    const bytes = await readFile(file);
+    const header = readHeader(bytes);
+    expect(header.encryption).to.include({ mode: 'kms', keyId: keyArn });
+    expect(backup.out.join('\n')).to.include(`data key wrapped by KMS key ${keyArn}`);
+    for (const p of plaintexts) expect(bytes.toString('latin1')).not.to.include(p);
+
+    // No --region: taken from the key ARN in the header.
+    const restore = await cli(...restoreArgs(file, '--endpoint', endpoint));
+    expect(restore.code, restore.err.join('\n')).to.equal(0);
+    expectLine(restore, 'unchanged', `Secret ${namespace}/db`);
+    expect(restore.out.at(-1)).to.match(
+      /^restore: 0 created, 0 changed, \d+ unchanged, 0 left alone, 0 skipped, 0 failed$/,
+    );
+    expect(kmsEndpoints.filter((e) => e === endpoint).length).to.be.at.least(2);
+
+    // A changed backup id (the KMS encryption context) is refused by KMS itself.
+    const id = header.backupId;
+    const edited = bytes.toString('utf8').replace(id, `${id.slice(0, -1)}${id.endsWith('0') ? '1' : '0'}`);
+    const tamperedFile = join(tmp, 'kms-tampered.backup');
+    await writeFile(tamperedFile, edited);
+    const refused = await cli(...restoreArgs(tamperedFile, '--endpoint', endpoint, '--overwrite-synced'));
+    expect(refused.code).to.equal(1);
+    expect(refused.err.join('\n')).to.match(/KMS could not unwrap the backup's data key .*nothing was applied/);
+  });
+
+  it('no plaintext of the synced Secrets appeared in any CLI output', () => {
+    expect(allOutput.length).to.be.greaterThan(20);
+    const text = allOutput.join('\n');
+    for (const p of plaintexts) {
+      expect(text).not.to.include(p);
+      expect(text).not.to.include(Buffer.from(p).toString('base64'));
+    }
+  });
+});
