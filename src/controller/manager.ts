@@ -25,9 +25,11 @@ import {
   ProviderConfigError,
   type ProviderClient,
   type ProviderContext,
+  type ServedRegion,
 } from '../providers/provider.js';
 import { isCiphertext } from '../crypto/ciphertext.js';
-import { storeBudgets } from '../providers/aws/budget.js';
+import { storeBudgets, storeLabel } from '../providers/aws/budget.js';
+import { regionHealth } from '../providers/aws/failover.js';
 import { providerFor } from '../providers/registry.js';
 import {
   buildDesired,
@@ -109,6 +111,8 @@ function meteredClient(
     check: () => client.check(),
     close: () => client.close(),
   };
+  const servedRegion = client.servedRegion?.bind(client);
+  if (servedRegion) metered.servedRegion = servedRegion;
   const getValues = client.getValues?.bind(client);
   if (getValues) metered.getValues = (refs) => observe('getValues', () => getValues(refs));
   const decrypt = client.decrypt?.bind(client);
@@ -204,6 +208,10 @@ export class Manager {
     this.events = new EventRecorder(this.client, this.log, options.operatorNamespace);
     // One budget per store lives with the AWS providers; Prometheus reads it at scrape time.
     this.metrics.budgetSource = () => storeBudgets.all().map((b) => b.stats());
+    // Regional failover (AWS `failover`): breakers live with the providers; moves are counted here.
+    this.metrics.circuitSource = () => regionHealth.stats();
+    regionHealth.onFailover = (e) =>
+      this.metrics.failovers.inc({ provider: e.provider, store: e.store, from_region: e.from, to_region: e.to });
     this.fetchCache = new FetchCache({ onResult: (result) => this.metrics.fetchCache.inc({ result }) });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const patchMsStatus = (ms: ManagedSecret, status: Record<string, unknown>) => this.patchRotationStatus(ms, status);
@@ -279,6 +287,7 @@ export class Manager {
     if (deleted) {
       this.queue.cancel(storeKey);
       storeBudgets.forget(store);
+      regionHealth.forget(storeLabel(store));
     } else this.queue.add(storeKey);
     for (const ms of this.managedSecrets.list()) {
       const ref = ms.spec.storeRef;
@@ -487,14 +496,16 @@ export class Manager {
     }
     const target = this.eventTarget(store);
     let ready: Omit<Condition, 'lastTransitionTime'>;
+    let served: ServedRegion | undefined;
     try {
       const { client, provider } = await this.providerClient(key, store);
       await this.metrics.observeProvider(provider, 'check', () => client.check());
+      served = client.servedRegion?.();
       ready = {
         type: 'Ready',
         status: 'True',
         reason: Reasons.Valid,
-        message: 'store is reachable and its credentials are valid',
+        message: `store is reachable and its credentials are valid${served && !served.primary ? ` (served by failover region ${served.region})` : ''}`,
       };
     } catch (err) {
       this.dropClient(key);
@@ -504,9 +515,19 @@ export class Manager {
       this.log.warn('store not ready', { store: `${store.kind}/${cacheKey}`, reason, message: ready.message });
     }
     ready.observedGeneration = store.metadata.generation;
-    const { conditions, changed } = setCondition(store.status?.conditions, ready);
+    let { conditions, changed } = setCondition(store.status?.conditions, ready);
+    const activeRegion = served?.region ?? store.status?.activeRegion;
+    if (served) {
+      const moved = this.regionMoved(store, served);
+      ({ conditions, changed } = setCondition(conditions, moved.condition));
+      changed ||= moved.changed;
+    }
     if (changed || store.status?.observedGeneration !== store.metadata.generation) {
-      const status: StoreStatus = { conditions, observedGeneration: store.metadata.generation };
+      const status: StoreStatus = {
+        conditions,
+        observedGeneration: store.metadata.generation,
+        ...(activeRegion !== undefined ? { activeRegion } : {}),
+      };
       await this.patchStatus(store, status).catch((err: unknown) => {
         if (!isNotFound(err))
           this.log.warn('could not write store status', {
@@ -516,6 +537,50 @@ export class Manager {
       });
     }
     this.queue.addAfter(key, this.options.storeCheckIntervalMs ?? 5 * 60_000);
+  }
+
+  /** With failover: the Failover condition, and an Event when the serving region moved since the last status. */
+  private regionMoved(
+    store: AnyStore,
+    served: ServedRegion,
+  ): { condition: Omit<Condition, 'lastTransitionTime'>; changed: boolean } {
+    const before = store.status?.activeRegion;
+    const changed = before !== served.region;
+    const condition: Omit<Condition, 'lastTransitionTime'> = served.primary
+      ? {
+          type: 'Failover',
+          status: 'False',
+          reason: 'PrimaryRegion',
+          message: `served by the primary region ${served.region}`,
+          observedGeneration: store.metadata.generation,
+        }
+      : {
+          type: 'Failover',
+          status: 'True',
+          reason: Reasons.FailedOver,
+          message: `the primary region is unavailable; served by failover region ${served.region}`,
+          observedGeneration: store.metadata.generation,
+        };
+    if (changed && before !== undefined) {
+      const target = this.eventTarget(store);
+      if (served.primary) {
+        this.events.emit(
+          target,
+          'Normal',
+          Reasons.FailedBack,
+          `primary region ${served.region} is used again (was ${before})`,
+        );
+      } else {
+        this.events.emit(
+          target,
+          'Warning',
+          Reasons.FailedOver,
+          `failed over from ${before} to region ${served.region}`,
+        );
+      }
+      this.log.info('store region changed', { store: storeLabel(store), from: before, to: served.region });
+    }
+    return { condition, changed };
   }
 
   // ---------------------------------------------------------- ManagedSecrets
@@ -726,9 +791,13 @@ export class Manager {
     const storeName = `${store.kind} ${store.metadata.namespace ? `${store.metadata.namespace}/` : ''}${store.metadata.name}`;
 
     let values: Record<string, string>;
+    let servedRegion: string | undefined;
     try {
       const { client } = await this.providerClient(storeKey, store);
       const fetched = await this.fetchValues(ms, client, storeKey, ttlMs, existing);
+      servedRegion = client.servedRegion?.()?.region;
+      // The store's status names its active region: look at the store now rather than at its next check.
+      if (servedRegion !== undefined && servedRegion !== store.status?.activeRegion) this.queue.add(storeKey);
       if (fetched.missing.length > 0 && (ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain') {
         await this.fail(
           ms,
@@ -820,6 +889,7 @@ export class Manager {
       { type: 'Ready', status: 'True', reason: Reasons.Synced, message },
       desired.hmac,
       wrote,
+      servedRegion,
     );
     this.metrics.syncs.inc({ result: wrote ? 'synced' : 'unchanged', reason: Reasons.Synced });
     if (wrote) this.afterSecretWritten(ms, desired.name, previousHmac, desired.hmac);
@@ -865,6 +935,7 @@ export class Manager {
     ready: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>,
     syncedVersion: string | undefined,
     wrote: boolean,
+    region?: string,
   ): Promise<boolean> {
     const old = ms.status ?? {};
     const { conditions, changed } = setCondition(old.conditions, {
@@ -881,13 +952,15 @@ export class Manager {
         wrote || readyStatusChanged || !old.lastSyncTime
           ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
           : old.lastSyncTime,
+      region: region ?? old.region,
     };
     const same =
       !changed &&
       old.observedGeneration === status.observedGeneration &&
       old.secretName === status.secretName &&
       old.syncedVersion === status.syncedVersion &&
-      old.lastSyncTime === status.lastSyncTime;
+      old.lastSyncTime === status.lastSyncTime &&
+      old.region === status.region;
     if (same) return false;
     try {
       const updated = await this.patchStatus(ms, status);

@@ -3,9 +3,7 @@
 import { isAbsolute } from 'node:path';
 import type { AnyStore, RemoteRef } from '../../api/types.js';
 import { parseMasterKey } from '../../crypto/aead.js';
-import { awsClientConfig } from '../aws/client-config.js';
-import { KmsDecryptor } from '../aws-kms/decryptor.js';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { kmsFor } from '../aws/decrypt.js';
 import {
   KeyNotFoundError,
   ProviderConfigError,
@@ -32,9 +30,15 @@ export const localProvider: Provider = {
       // Values in the store may be secretsync ciphertexts: the directory then never holds plaintext.
       const kms = decrypt.kms;
       if (!kms.region) throw new ProviderConfigError('spec.provider.local.decrypt.kms.region is required');
-      const spec = { region: kms.region, endpoint: kms.endpoint, auth: kms.auth, roleArn: kms.roleArn };
-      const kmsClient = new KMSClient(await awsClientConfig(spec, store, ctx));
-      const decryptor = new KmsDecryptor(kmsClient, (operation, call) => ctx.observe(operation, call));
+      const spec = {
+        region: kms.region,
+        endpoint: kms.endpoint,
+        auth: kms.auth,
+        roleArn: kms.roleArn,
+        ...(kms.failover !== undefined ? { failover: kms.failover } : {}),
+        ...(kms.circuitBreaker !== undefined ? { circuitBreaker: kms.circuitBreaker } : {}),
+      };
+      const { decryptor } = await kmsFor(spec, store, ctx);
       client.decrypt = (ciphertext, binding) => decryptor.decrypt(ciphertext, binding);
     }
     return client;
