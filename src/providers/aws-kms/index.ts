@@ -18,7 +18,7 @@ import {
   type ServedRegion,
 } from '../provider.js';
 import { KmsDecryptor } from './decryptor.js';
-import { CREDENTIAL_ERRORS, awsErrorName, describeAwsError, type KmsApi } from './kms-api.js';
+import { CREDENTIAL_ERRORS, awsErrorName, describeAwsError, sdkKmsApi, type KmsApi } from './kms-api.js';
 
 export { isCiphertext } from '../../crypto/ciphertext.js';
 export { DecryptCache, type DecryptCacheOptions, type DecryptCacheStats } from './cache.js';
@@ -37,7 +37,7 @@ export const awsKmsProvider: Provider = {
     const budget = storeBudgets.for(store, spec.requestsPerSecond);
     const configs = await awsRegionalConfigs(spec, store, ctx);
     const regions = new RegionalClients(
-      configs.map(({ target, config }) => ({ target, client: new KMSClient(config) })),
+      configs.map(({ target, config }) => ({ target, client: sdkKmsApi(new KMSClient(config)) })),
       { store: storeLabel(store), provider: 'awsKms', settings: breakerSettings(spec.circuitBreaker) },
     );
     // Every KMS request (each region tried) waits for the store's request budget; calls are counted and timed.

@@ -6,6 +6,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { AnyStore, AwsCommonSpec, KmsDecryptSpec } from '../../api/types.js';
 import { KmsDecryptor } from '../aws-kms/decryptor.js';
+import { sdkKmsApi } from '../aws-kms/kms-api.js';
 import type { ProviderContext } from '../provider.js';
 import { storeLabel } from './budget.js';
 import { awsRegionalConfigs, type RegionalConfig } from './client-config.js';
@@ -71,7 +72,7 @@ export async function kmsFor(
 ): Promise<StoreKms> {
   const regional = configs ?? (await awsRegionalConfigs(spec, store, ctx));
   const regions = new RegionalClients(
-    regional.map(({ target, config }) => ({ target, client: new KMSClient(config) })),
+    regional.map(({ target, config }) => ({ target, client: sdkKmsApi(new KMSClient(config)) })),
     { store: storeLabel(store), provider: 'awsKms', settings: breakerSettings(spec.circuitBreaker) },
   );
   const kms = new RegionalKmsApi(regions);

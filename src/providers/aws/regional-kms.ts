@@ -4,8 +4,7 @@
 // ciphertext is decrypted in a failover region by the replica: the same key
 // ARN with that region's region part. A single-Region key has no replica:
 // its ciphertexts are only ever sent to the primary region.
-import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms';
-import { sdkKmsApi, type KmsApi, type KmsDecryptRequest } from '../aws-kms/kms-api.js';
+import type { KmsApi, KmsDecryptRequest } from '../aws-kms/kms-api.js';
 import type { EncryptionContext } from '../../crypto/ciphertext.js';
 import type { ServedRegion } from '../provider.js';
 import { isMultiRegionKey, keyIdInRegion, type RegionalClients } from './failover.js';
@@ -16,7 +15,7 @@ export class RegionalKmsApi implements KmsApi {
    * @param beforeAttempt awaited before each request to a region (the store's request budget)
    */
   constructor(
-    readonly regions: RegionalClients<KMSClient>,
+    readonly regions: RegionalClients<KmsApi>,
     private readonly beforeAttempt?: () => Promise<void>,
   ) {}
 
@@ -29,7 +28,7 @@ export class RegionalKmsApi implements KmsApi {
         await this.beforeAttempt?.();
         const regionalKey =
           keyId !== undefined && target.region !== primary ? keyIdInRegion(keyId, target.region) : keyId;
-        return sdkKmsApi(client).decrypt({ ...req, ...(regionalKey !== undefined ? { keyId: regionalKey } : {}) });
+        return client.decrypt({ ...req, ...(regionalKey !== undefined ? { keyId: regionalKey } : {}) });
       },
       () => keyId !== undefined && isMultiRegionKey(keyId),
     );
@@ -38,24 +37,24 @@ export class RegionalKmsApi implements KmsApi {
   /** Encryption (the CLI) uses the primary region only. */
   async encrypt(req: { keyId: string; plaintext: Buffer; context: EncryptionContext }) {
     await this.beforeAttempt?.();
-    return sdkKmsApi(this.regions.primary.client).encrypt(req);
+    return this.regions.primary.client.encrypt(req);
   }
 
   async generateDataKey(req: { keyId: string; context: EncryptionContext }) {
     await this.beforeAttempt?.();
-    return sdkKmsApi(this.regions.primary.client).generateDataKey(req);
+    return this.regions.primary.client.generateDataKey(req);
   }
 
   async reEncrypt(req: Parameters<KmsApi['reEncrypt']>[0]) {
     await this.beforeAttempt?.();
-    return sdkKmsApi(this.regions.primary.client).reEncrypt(req);
+    return this.regions.primary.client.reEncrypt(req);
   }
 
   /** ListKeys in the first available region. */
   async ping(): Promise<void> {
     await this.regions.run(async (client) => {
       await this.beforeAttempt?.();
-      await client.send(new ListKeysCommand({ Limit: 1 }));
+      await client.ping();
     });
   }
 
@@ -64,6 +63,6 @@ export class RegionalKmsApi implements KmsApi {
   }
 
   close(): void {
-    for (const r of this.regions.regions) r.client.destroy();
+    for (const r of this.regions.regions) r.client.close();
   }
 }
