@@ -474,7 +474,7 @@ function kmsDecryptSchema(scope: StoreScope, inherit: boolean): JSONSchemaProps 
     {
       kms: obj(
         inherit
-          ? 'The KMS to decrypt with. Absent fields are taken from the provider block.'
+          ? 'The KMS to decrypt with. Absent fields are taken from the provider block (failover only when this sets neither region nor endpoint).'
           : 'The KMS to decrypt with (region required).',
         common,
         inherit
