@@ -8,11 +8,14 @@ import { CreateKeyCommand, DecryptCommand, EncryptCommand, KMSClient, ReplicateK
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
 import { API_VERSION, type SecretStore } from '../../../src/api/types.js';
 import { KmsEncryptor } from '../../../src/providers/aws-kms/index.js';
+import { awsSecretsManagerProvider } from '../../../src/providers/aws-secrets-manager/index.js';
 import { MotoServer, waitFor } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
+import { memoryContext } from '../providers/aws-context.js';
 import {
   adminClient,
   createManagedSecret,
@@ -147,6 +150,18 @@ describe('regional failover through the operator (two moto servers as two region
       );
       expect(String((caught as Error | undefined)?.message), JSON.stringify(failover)).to.contain(message);
     }
+    // decrypt.kms without a region of its own decrypts in the block's region.
+    let caught: unknown;
+    await createStore(uniqueName('bad'), {
+      awsSecretsManager: { region: PRIMARY, decrypt: { kms: { failover: [{ region: PRIMARY }] } } },
+    }).catch((e: unknown) => (caught = e));
+    expect(String((caught as Error | undefined)?.message)).to.contain(
+      'a decrypt.kms failover region must differ from the region it decrypts in',
+    );
+    // With a region of its own, decrypt.kms may fail over to the block's region.
+    await createStore(uniqueName('ok'), {
+      awsSecretsManager: { region: PRIMARY, decrypt: { kms: { region: FAILOVER, failover: [{ region: PRIMARY }] } } },
+    });
   });
 
   it('while the primary answers, it serves: status names it, nothing fails over', async () => {
@@ -270,6 +285,22 @@ describe('regional failover through the operator (two moto servers as two region
     });
     const kmsB = await waitForReady(client(), namespace, 'kms-b', 'False', 'ProviderError', 60_000);
     expect(readyOf(kmsB)?.message).to.contain('ECONNREFUSED');
+    // Rotation writes go to the primary only (replicas are read-only; a write elsewhere would fork the value).
+    const ctx = memoryContext(
+      { [`${namespace}/aws-creds`]: { 'access-key-id': 'testing', 'secret-access-key': 'testing' } },
+      namespace,
+    );
+    const provider = await awsSecretsManagerProvider.connect(await storeOf('sm'), ctx);
+    try {
+      const put = provider.putValue?.({ key: 'app/db' }, 'rotated', { requestToken: randomUUID() });
+      let caught: unknown;
+      await put?.catch((e: unknown) => (caught = e));
+      expect(String((caught as Error | undefined)?.message)).to.contain('ECONNREFUSED');
+      expect(await provider.getValue({ key: 'app/db' }), 'the failover copy is untouched').to.equal(westValue);
+    } finally {
+      await provider.close();
+    }
+
     // What was synced before the outage stays: nothing is emptied.
     expect(decoded(await getSecret(client(), namespace, 'kms-a')).value).to.equal(kmsValue);
   });

@@ -121,6 +121,7 @@ describe('regional failover: KMS decryption with multi-Region keys', () => {
   let account: Account;
   let east: RegionKms;
   let west: RegionKms;
+  let regions: RegionalClients<KmsApi>;
   let regional: RegionalKmsApi;
   let decryptor: KmsDecryptor;
 
@@ -128,7 +129,7 @@ describe('regional failover: KMS decryption with multi-Region keys', () => {
     account = new Account();
     east = new RegionKms('us-east-1', account);
     west = new RegionKms('us-west-2', account);
-    const regions = new RegionalClients<KmsApi>(
+    regions = new RegionalClients<KmsApi>(
       [
         { target: { region: 'us-east-1' }, client: east },
         { target: { region: 'us-west-2' }, client: west },
@@ -204,5 +205,17 @@ describe('regional failover: KMS decryption with multi-Region keys', () => {
       .encrypt({ keyId: arn, plaintext: Buffer.from('x'), context: {} })
       .catch((e: unknown) => (caught = e));
     expect((caught as { code?: string }).code).to.equal('ECONNREFUSED');
+  });
+
+  it("each region tried draws from the store's request budget", async () => {
+    let taken = 0;
+    const budgeted = new RegionalKmsApi(regions, async () => {
+      taken += 1;
+    });
+    await budgeted.ping();
+    expect(taken).to.equal(1);
+    east.down = true;
+    await budgeted.ping();
+    expect(taken, 'the refused primary and the failover region').to.equal(3);
   });
 });
