@@ -43,6 +43,7 @@ import {
 import { dataHmac, loadOrCreateHmacKey } from '../secrets/hmac.js';
 import { renderTemplates, TemplateError } from '../secrets/template.js';
 import { getCondition, setCondition } from './conditions.js';
+import { failoverStatus } from './failover-status.js';
 import { EventRecorder, type EventTarget } from './events.js';
 import { FetchCache } from './fetch-cache.js';
 import { clusterAccess } from './provider-context.js';
@@ -518,9 +519,14 @@ export class Manager {
     let { conditions, changed } = setCondition(store.status?.conditions, ready);
     const activeRegion = served?.region ?? store.status?.activeRegion;
     if (served) {
-      const moved = this.regionMoved(store, served);
-      ({ conditions, changed } = setCondition(conditions, moved.condition));
-      changed ||= moved.changed;
+      const failover = failoverStatus(store, served);
+      ({ conditions, changed } = setCondition(conditions, failover.condition));
+      changed ||= failover.changed;
+      const move = failover.move;
+      if (move) {
+        this.events.emit(target, move.type, move.reason, move.message);
+        this.log.info('store region changed', { store: storeLabel(store), from: move.from, to: move.to });
+      }
     }
     if (changed || store.status?.observedGeneration !== store.metadata.generation) {
       const status: StoreStatus = {
@@ -537,50 +543,6 @@ export class Manager {
       });
     }
     this.queue.addAfter(key, this.options.storeCheckIntervalMs ?? 5 * 60_000);
-  }
-
-  /** With failover: the Failover condition, and an Event when the serving region moved since the last status. */
-  private regionMoved(
-    store: AnyStore,
-    served: ServedRegion,
-  ): { condition: Omit<Condition, 'lastTransitionTime'>; changed: boolean } {
-    const before = store.status?.activeRegion;
-    const changed = before !== served.region;
-    const condition: Omit<Condition, 'lastTransitionTime'> = served.primary
-      ? {
-          type: 'Failover',
-          status: 'False',
-          reason: 'PrimaryRegion',
-          message: `served by the primary region ${served.region}`,
-          observedGeneration: store.metadata.generation,
-        }
-      : {
-          type: 'Failover',
-          status: 'True',
-          reason: Reasons.FailedOver,
-          message: `the primary region is unavailable; served by failover region ${served.region}`,
-          observedGeneration: store.metadata.generation,
-        };
-    if (changed && before !== undefined) {
-      const target = this.eventTarget(store);
-      if (served.primary) {
-        this.events.emit(
-          target,
-          'Normal',
-          Reasons.FailedBack,
-          `primary region ${served.region} is used again (was ${before})`,
-        );
-      } else {
-        this.events.emit(
-          target,
-          'Warning',
-          Reasons.FailedOver,
-          `failed over from ${before} to region ${served.region}`,
-        );
-      }
-      this.log.info('store region changed', { store: storeLabel(store), from: before, to: served.region });
-    }
-    return { condition, changed };
   }
 
   // ---------------------------------------------------------- ManagedSecrets
