@@ -57,3 +57,8 @@ export function failoverStatus(store: AnyStore, served: ServedRegion): FailoverS
       };
   return { condition, changed, move };
 }
+
+/** Whether a store's conditions carry a Failover condition (to remove once failover is gone). */
+export function hasFailoverCondition(conditions: Condition[] | undefined): boolean {
+  return (conditions ?? []).some((c) => c.type === 'Failover');
+}

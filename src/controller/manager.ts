@@ -43,7 +43,7 @@ import {
 import { dataHmac, loadOrCreateHmacKey } from '../secrets/hmac.js';
 import { renderTemplates, TemplateError } from '../secrets/template.js';
 import { getCondition, setCondition } from './conditions.js';
-import { failoverStatus } from './failover-status.js';
+import { failoverStatus, hasFailoverCondition } from './failover-status.js';
 import { EventRecorder, type EventTarget } from './events.js';
 import { FetchCache } from './fetch-cache.js';
 import { clusterAccess } from './provider-context.js';
@@ -517,21 +517,30 @@ export class Manager {
     }
     ready.observedGeneration = store.metadata.generation;
     let { conditions, changed } = setCondition(store.status?.conditions, ready);
-    const activeRegion = served?.region ?? store.status?.activeRegion;
+    // With failover: the Failover condition, activeRegion and an Event on a move. Without (any more), on a
+    // healthy store: both go (null removes activeRegion in the merge patch).
+    let activeRegion: string | null | undefined = store.status?.activeRegion;
     if (served) {
       const failover = failoverStatus(store, served);
-      ({ conditions, changed } = setCondition(conditions, failover.condition));
-      changed ||= failover.changed;
+      const set = setCondition(conditions, failover.condition);
+      conditions = set.conditions;
+      changed = changed || set.changed || failover.changed;
+      activeRegion = served.region;
       const move = failover.move;
       if (move) {
         this.events.emit(target, move.type, move.reason, move.message);
         this.log.info('store region changed', { store: storeLabel(store), from: move.from, to: move.to });
       }
+    } else if (ready.status === 'True' && (activeRegion !== undefined || hasFailoverCondition(conditions))) {
+      conditions = conditions.filter((c) => c.type !== 'Failover');
+      changed = true;
+      activeRegion = null;
     }
     if (changed || store.status?.observedGeneration !== store.metadata.generation) {
-      const status: StoreStatus = {
+      const status: StoreStatus | (Omit<StoreStatus, 'activeRegion'> & { activeRegion: null }) = {
         conditions,
         observedGeneration: store.metadata.generation,
+        // null: a merge patch removes the field.
         ...(activeRegion !== undefined ? { activeRegion } : {}),
       };
       await this.patchStatus(store, status).catch((err: unknown) => {
@@ -753,13 +762,13 @@ export class Manager {
     const storeName = `${store.kind} ${store.metadata.namespace ? `${store.metadata.namespace}/` : ''}${store.metadata.name}`;
 
     let values: Record<string, string>;
-    let servedRegion: string | undefined;
+    let servedRegion: string | null = null;
     try {
       const { client } = await this.providerClient(storeKey, store);
       const fetched = await this.fetchValues(ms, client, storeKey, ttlMs, existing);
-      servedRegion = client.servedRegion?.()?.region;
+      servedRegion = client.servedRegion?.()?.region ?? null;
       // The store's status names its active region: look at the store now rather than at its next check.
-      if (servedRegion !== undefined && servedRegion !== store.status?.activeRegion) this.queue.add(storeKey);
+      if (servedRegion !== null && servedRegion !== store.status?.activeRegion) this.queue.add(storeKey);
       if (fetched.missing.length > 0 && (ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain') {
         await this.fail(
           ms,
@@ -897,7 +906,8 @@ export class Manager {
     ready: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>,
     syncedVersion: string | undefined,
     wrote: boolean,
-    region?: string,
+    /** The region that served (stores with failover); null: none (cleared); undefined: unchanged. */
+    region?: string | null,
   ): Promise<boolean> {
     const old = ms.status ?? {};
     const { conditions, changed } = setCondition(old.conditions, {
@@ -914,7 +924,7 @@ export class Manager {
         wrote || readyStatusChanged || !old.lastSyncTime
           ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
           : old.lastSyncTime,
-      region: region ?? old.region,
+      region: region === undefined ? old.region : (region ?? undefined),
     };
     const same =
       !changed &&
@@ -925,7 +935,9 @@ export class Manager {
       old.region === status.region;
     if (same) return false;
     try {
-      const updated = await this.patchStatus(ms, status);
+      // A region no longer reported is removed (null in a merge patch).
+      const clearRegion = status.region === undefined && old.region !== undefined;
+      const updated = await this.patchStatus(ms, clearRegion ? { ...status, region: null } : status);
       // Keep the cache's copy current so the next reconcile compares against what we wrote.
       ms.status = (updated as ManagedSecret).status ?? status;
       this.metrics.kubeWrites.inc({ resource: 'managedsecrets/status', verb: 'patch' });

@@ -334,6 +334,35 @@ describe('regional failover through the operator (two moto servers as two region
     ).to.match(/ 0$/);
   });
 
+  it("failover removed from the store: its failover status and the ManagedSecrets' region go", async () => {
+    await client().request('PATCH', storeUrl('sm'), {
+      body: { spec: { provider: { awsSecretsManager: { failover: null, circuitBreaker: null } } } },
+      contentType: 'application/merge-patch+json',
+    });
+    await waitFor(
+      'store sm without failover status',
+      async () => {
+        const s = await storeOf('sm');
+        return s.status?.activeRegion === undefined &&
+          failoverCondition(s) === undefined &&
+          s.status?.observedGeneration === s.metadata.generation
+          ? true
+          : undefined;
+      },
+      30_000,
+      200,
+    );
+    await waitFor(
+      'ManagedSecret from-sm without a region',
+      async () => {
+        const ms = await getManagedSecret(client(), namespace, 'from-sm');
+        return ms.status?.region === undefined && readyOf(ms)?.status === 'True' ? true : undefined;
+      },
+      30_000,
+      200,
+    );
+  });
+
   it('no value appears in logs, Events, statuses or metrics', async () => {
     const logs = operator.logs.join('\n');
     const events = JSON.stringify(await listEvents(client(), namespace));
