@@ -38,7 +38,7 @@ export interface AwsClientConfig {
 
 /** With `failover`: how long a connection may take to open, and a request to be answered. */
 export const FAILOVER_CONNECTION_TIMEOUT_MS = 3000;
-export const FAILOVER_REQUEST_TIMEOUT_MS = 30_000;
+export const FAILOVER_REQUEST_TIMEOUT_MS = 10_000;
 
 /** One region's client settings: the primary (the block's own region) first, then each `failover` entry. */
 export interface RegionalConfig {
