@@ -176,12 +176,21 @@ const observedGenerationSchema: JSONSchemaProps = {
 const storeStatusSchema = obj('What the controller last observed about the store. Written by the controller.', {
   conditions: conditionsSchema,
   observedGeneration: observedGenerationSchema,
+  activeRegion: str(
+    "With failover: the region that answered the store's latest request (the primary region, or the failover " +
+      'region serving while the primary is unavailable). A Failover condition and an Event mark each move.',
+    { maxLength: 64 },
+  ),
 });
 
 const managedSecretStatusSchema = obj('What the controller last observed and did. Written by the controller.', {
   conditions: conditionsSchema,
   observedGeneration: observedGenerationSchema,
   lastSyncTime: str('When the target Secret was last written or confirmed up to date.', { format: 'date-time' }),
+  region: str(
+    'With a store that has failover: the region that served the latest successful sync (the primary region, or a failover region).',
+    { maxLength: 64 },
+  ),
   secretName: str('The name of the Secret this ManagedSecret writes.', { maxLength: LIMITS.name }),
   syncedVersion: str(
     'A keyed HMAC-SHA256 of the data last written, to notice changes; never a plain hash of secret values.',
@@ -360,13 +369,80 @@ function awsAuthSchema(scope: StoreScope): JSONSchemaProps {
   );
 }
 
+const AWS_REGION_PATTERN = '^[a-z0-9-]{1,64}$';
+const ENDPOINT_SCHEMA = { maxLength: 1024, pattern: '^https?://' };
+/** Failover entries a block may list (src/providers/aws/failover.ts MAX_FAILOVER_TARGETS). */
+const MAX_FAILOVER = 4;
+
+const failoverSchema: JSONSchemaProps = {
+  description:
+    'Regions tried in order when the primary region (region/endpoint above) is unavailable: a network error, ' +
+    'a 5xx answer, or throttling that outlasted the SDK retries. Not found, access denied and credential errors ' +
+    'never fail over. Reads only: rotation writes wait for the primary. Secrets Manager replica secrets and ' +
+    'Parameter Store copies must hold the same values; KMS ciphertexts made under a multi-Region key (mrk-) are ' +
+    'decrypted by the replica key in the failover region (single-Region keys only in their own region). ' +
+    'Example: [{region: us-west-2}].',
+  type: 'array',
+  maxItems: MAX_FAILOVER,
+  items: obj(
+    'One failover region.',
+    {
+      region: str('The AWS region, such as us-west-2. Must differ from the primary region and the other entries.', {
+        minLength: 1,
+        maxLength: 64,
+        pattern: AWS_REGION_PATTERN,
+      }),
+      endpoint: str(
+        "Another endpoint URL for this region (a VPC endpoint, LocalStack, moto). Absent: the region's AWS endpoint.",
+        ENDPOINT_SCHEMA,
+      ),
+    },
+    { required: ['region'] },
+  ),
+  'x-kubernetes-validations': [
+    {
+      rule: 'self.all(f, self.exists_one(g, g.region == f.region))',
+      message: 'failover lists a region twice: each failover region must be different',
+    },
+  ],
+};
+
+const circuitBreakerSchema = obj(
+  "With failover: when a region counts as down and how long it is skipped. A region's circuit opens after " +
+    'failureThreshold consecutive availability failures; requests then go straight to the next region until, ' +
+    'after openSeconds, one request probes the region again (success closes the circuit, so a recovered primary ' +
+    'is used again). Example: {failureThreshold: 3, openSeconds: 30}.',
+  {
+    failureThreshold: {
+      description: "Consecutive availability failures (after the SDK retries) that open a region's circuit. Default 3.",
+      type: 'integer',
+      minimum: 1,
+      maximum: 100,
+    },
+    openSeconds: {
+      description: 'Seconds an open circuit skips its region before one request probes it again. Default 30.',
+      type: 'integer',
+      minimum: 1,
+      maximum: 3600,
+    },
+  },
+);
+
+/** CEL: no failover entry repeats the block's own region (`regionExpr`, a CEL expression). */
+function failoverNotPrimary(path: string, regionExpr: string): ValidationRule {
+  return {
+    rule: `!has(${path}.failover) || ${path}.failover.all(f, f.region != ${regionExpr})`,
+    message: 'a failover region must differ from the primary region',
+  };
+}
+
 function awsCommonProperties(scope: StoreScope): Record<string, JSONSchemaProps> {
   return {
     region: str('The AWS region, such as us-east-1.', { minLength: 1, maxLength: 64 }),
-    endpoint: str('Another endpoint URL (a VPC endpoint, LocalStack, moto). Absent: the regional AWS endpoint.', {
-      maxLength: 1024,
-      pattern: '^https?://',
-    }),
+    endpoint: str(
+      'Another endpoint URL (a VPC endpoint, LocalStack, moto). Absent: the regional AWS endpoint.',
+      ENDPOINT_SCHEMA,
+    ),
     auth: awsAuthSchema(scope),
     roleArn: str('Assume this IAM role before calling the service. Required with auth.serviceAccountRef.', {
       maxLength: 2048,
@@ -380,6 +456,8 @@ function awsCommonProperties(scope: StoreScope): Record<string, JSONSchemaProps>
       maximum: 10000,
       default: 10,
     },
+    failover: failoverSchema,
+    circuitBreaker: circuitBreakerSchema,
   };
 }
 
@@ -396,12 +474,23 @@ function kmsDecryptSchema(scope: StoreScope, inherit: boolean): JSONSchemaProps 
     {
       kms: obj(
         inherit
-          ? 'The KMS to decrypt with. Absent fields are taken from the provider block.'
+          ? 'The KMS to decrypt with. Absent fields are taken from the provider block (failover only when this sets neither region nor endpoint).'
           : 'The KMS to decrypt with (region required).',
         common,
         inherit
-          ? { 'x-kubernetes-validations': [awsServiceAccountNeedsRole] }
-          : { required: ['region'], 'x-kubernetes-validations': [awsServiceAccountNeedsRole] },
+          ? {
+              'x-kubernetes-validations': [
+                awsServiceAccountNeedsRole,
+                {
+                  rule: '!has(self.failover) || !has(self.region) || self.failover.all(f, f.region != self.region)',
+                  message: 'a failover region must differ from the primary region',
+                },
+              ],
+            }
+          : {
+              required: ['region'],
+              'x-kubernetes-validations': [awsServiceAccountNeedsRole, failoverNotPrimary('self', 'self.region')],
+            },
       ),
     },
     { required: ['kms'] },
@@ -409,10 +498,20 @@ function kmsDecryptSchema(scope: StoreScope, inherit: boolean): JSONSchemaProps 
 }
 
 function awsProviderSchema(scope: StoreScope, description: string, withDecrypt: boolean): JSONSchemaProps {
+  const rules = [awsServiceAccountNeedsRole, failoverNotPrimary('self', 'self.region')];
+  if (withDecrypt) {
+    // decrypt.kms without a region of its own decrypts in the block's region: its failover must not repeat that one.
+    rules.push({
+      rule:
+        '!has(self.decrypt) || has(self.decrypt.kms.region) || !has(self.decrypt.kms.failover) || ' +
+        'self.decrypt.kms.failover.all(f, f.region != self.region)',
+      message: 'a decrypt.kms failover region must differ from the region it decrypts in',
+    });
+  }
   return obj(
     description,
     { ...awsCommonProperties(scope), ...(withDecrypt ? { decrypt: kmsDecryptSchema(scope, true) } : {}) },
-    { required: ['region'], 'x-kubernetes-validations': [awsServiceAccountNeedsRole] },
+    { required: ['region'], 'x-kubernetes-validations': rules },
   );
 }
 

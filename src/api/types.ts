@@ -74,6 +74,21 @@ export interface AwsAuthSpec {
   serviceAccountRef?: AwsServiceAccountAuth;
 }
 
+/** A region a provider block fails over to. */
+export interface AwsFailoverTarget {
+  region: string;
+  /** Another endpoint for this region (a VPC endpoint, LocalStack, moto). Absent: the regional AWS endpoint. */
+  endpoint?: string;
+}
+
+/** When a region counts as down, and for how long it is skipped before a probe. */
+export interface CircuitBreakerSpec {
+  /** Consecutive availability failures that open a region's circuit. Default 3. */
+  failureThreshold?: number;
+  /** Seconds an open circuit skips the region before one request probes it again. Default 30. */
+  openSeconds?: number;
+}
+
 /** Settings shared by every AWS provider block. */
 export interface AwsCommonSpec {
   region: string;
@@ -84,6 +99,10 @@ export interface AwsCommonSpec {
   roleArn?: string;
   /** The store's request budget, shared by every ManagedSecret that uses it. Default 10. */
   requestsPerSecond?: number;
+  /** Regions tried in order when the primary region is unavailable (network errors, 5xx, throttling). */
+  failover?: AwsFailoverTarget[];
+  /** The per-region circuit breaker used with `failover`. */
+  circuitBreaker?: CircuitBreakerSpec;
 }
 
 /**
@@ -144,6 +163,8 @@ export interface ClusterSecretStoreSpec extends SecretStoreSpec {
 export interface StoreStatus {
   conditions?: Condition[];
   observedGeneration?: number;
+  /** With `failover`: the region that answered the store's latest request. */
+  activeRegion?: string;
 }
 
 export interface SecretStore {
@@ -334,6 +355,8 @@ export interface ManagedSecretStatus {
   rotationInProgress?: RotationInProgress;
   /** The value of the rotate-now annotation last acted on. */
   handledRotateNow?: string;
+  /** With a store that has `failover`: the region that served the latest successful sync. */
+  region?: string;
 }
 
 export interface ManagedSecret {
@@ -376,4 +399,6 @@ export const Reasons = {
   Restarted: 'Restarted',
   RestartFailed: 'RestartFailed',
   Flapping: 'Flapping',
+  FailedOver: 'FailedOver',
+  FailedBack: 'FailedBack',
 } as const;

@@ -25,9 +25,11 @@ import {
   ProviderConfigError,
   type ProviderClient,
   type ProviderContext,
+  type ServedRegion,
 } from '../providers/provider.js';
 import { isCiphertext } from '../crypto/ciphertext.js';
-import { storeBudgets } from '../providers/aws/budget.js';
+import { storeBudgets, storeLabel } from '../providers/aws/budget.js';
+import { regionHealth } from '../providers/aws/failover.js';
 import { providerFor } from '../providers/registry.js';
 import {
   buildDesired,
@@ -41,6 +43,7 @@ import {
 import { dataHmac, loadOrCreateHmacKey } from '../secrets/hmac.js';
 import { renderTemplates, TemplateError } from '../secrets/template.js';
 import { getCondition, setCondition } from './conditions.js';
+import { failoverStatus, hasFailoverCondition } from './failover-status.js';
 import { EventRecorder, type EventTarget } from './events.js';
 import { FetchCache } from './fetch-cache.js';
 import { clusterAccess } from './provider-context.js';
@@ -111,6 +114,8 @@ function meteredClient(
     check: () => client.check(),
     close: () => client.close(),
   };
+  const servedRegion = client.servedRegion?.bind(client);
+  if (servedRegion) metered.servedRegion = servedRegion;
   const getValues = client.getValues?.bind(client);
   if (getValues) metered.getValues = (refs) => observe('getValues', () => getValues(refs));
   const decrypt = client.decrypt?.bind(client);
@@ -208,6 +213,10 @@ export class Manager {
     );
     // One budget per store lives with the AWS providers; Prometheus reads it at scrape time.
     this.metrics.budgetSource = () => storeBudgets.all().map((b) => b.stats());
+    // Regional failover (AWS `failover`): breakers live with the providers; moves are counted here.
+    this.metrics.circuitSource = () => regionHealth.stats();
+    regionHealth.onFailover = (e) =>
+      this.metrics.failovers.inc({ provider: e.provider, store: e.store, from_region: e.from, to_region: e.to });
     this.fetchCache = new FetchCache({ onResult: (result) => this.metrics.fetchCache.inc({ result }) });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const patchMsStatus = (ms: ManagedSecret, status: Record<string, unknown>) => this.patchRotationStatus(ms, status);
@@ -283,6 +292,7 @@ export class Manager {
     if (deleted) {
       this.queue.cancel(storeKey);
       storeBudgets.forget(store);
+      regionHealth.forget(storeLabel(store));
     } else this.queue.add(storeKey);
     for (const ms of this.managedSecrets.list()) {
       const ref = ms.spec.storeRef;
@@ -491,14 +501,16 @@ export class Manager {
     }
     const target = this.eventTarget(store);
     let ready: Omit<Condition, 'lastTransitionTime'>;
+    let served: ServedRegion | undefined;
     try {
       const { client, provider } = await this.providerClient(key, store);
       await this.metrics.observeProvider(provider, 'check', () => client.check());
+      served = client.servedRegion?.();
       ready = {
         type: 'Ready',
         status: 'True',
         reason: Reasons.Valid,
-        message: 'store is reachable and its credentials are valid',
+        message: `store is reachable and its credentials are valid${served && !served.primary ? ` (served by failover region ${served.region})` : ''}`,
       };
     } catch (err) {
       this.dropClient(key);
@@ -508,9 +520,33 @@ export class Manager {
       this.log.warn('store not ready', { store: `${store.kind}/${cacheKey}`, reason, message: ready.message });
     }
     ready.observedGeneration = store.metadata.generation;
-    const { conditions, changed } = setCondition(store.status?.conditions, ready);
+    let { conditions, changed } = setCondition(store.status?.conditions, ready);
+    // With failover: the Failover condition, activeRegion and an Event on a move. Without (any more), on a
+    // healthy store: both go (null removes activeRegion in the merge patch).
+    let activeRegion: string | null | undefined = store.status?.activeRegion;
+    if (served) {
+      const failover = failoverStatus(store, served);
+      const set = setCondition(conditions, failover.condition);
+      conditions = set.conditions;
+      changed = changed || set.changed || failover.changed;
+      activeRegion = served.region;
+      const move = failover.move;
+      if (move) {
+        this.events.emit(target, move.type, move.reason, move.message);
+        this.log.info('store region changed', { store: storeLabel(store), from: move.from, to: move.to });
+      }
+    } else if (ready.status === 'True' && (activeRegion !== undefined || hasFailoverCondition(conditions))) {
+      conditions = conditions.filter((c) => c.type !== 'Failover');
+      changed = true;
+      activeRegion = null;
+    }
     if (changed || store.status?.observedGeneration !== store.metadata.generation) {
-      const status: StoreStatus = { conditions, observedGeneration: store.metadata.generation };
+      const status: StoreStatus | (Omit<StoreStatus, 'activeRegion'> & { activeRegion: null }) = {
+        conditions,
+        observedGeneration: store.metadata.generation,
+        // null: a merge patch removes the field.
+        ...(activeRegion !== undefined ? { activeRegion } : {}),
+      };
       await this.patchStatus(store, status).catch((err: unknown) => {
         if (!isNotFound(err))
           this.log.warn('could not write store status', {
@@ -741,9 +777,13 @@ export class Manager {
     const storeName = `${store.kind} ${store.metadata.namespace ? `${store.metadata.namespace}/` : ''}${store.metadata.name}`;
 
     let values: Record<string, string>;
+    let servedRegion: string | null = null;
     try {
       const { client } = await this.providerClient(storeKey, store);
       const fetched = await this.fetchValues(ms, client, storeKey, ttlMs, existing);
+      servedRegion = client.servedRegion?.()?.region ?? null;
+      // The store's status names its active region: look at the store now rather than at its next check.
+      if (servedRegion !== null && servedRegion !== store.status?.activeRegion) this.queue.add(storeKey);
       if (fetched.missing.length > 0 && (ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain') {
         await this.fail(
           ms,
@@ -836,6 +876,7 @@ export class Manager {
       { type: 'Ready', status: 'True', reason: Reasons.Synced, message },
       desired.hmac,
       wrote,
+      servedRegion,
     );
     this.metrics.syncs.inc({ result: wrote ? 'synced' : 'unchanged', reason: Reasons.Synced });
     if (wrote) this.afterSecretWritten(ms, desired.name, previousHmac, desired.hmac);
@@ -881,6 +922,8 @@ export class Manager {
     ready: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>,
     syncedVersion: string | undefined,
     wrote: boolean,
+    /** The region that served (stores with failover); null: none (cleared); undefined: unchanged. */
+    region?: string | null,
   ): Promise<boolean> {
     const old = ms.status ?? {};
     const { conditions, changed } = setCondition(old.conditions, {
@@ -897,16 +940,20 @@ export class Manager {
         wrote || readyStatusChanged || !old.lastSyncTime
           ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
           : old.lastSyncTime,
+      region: region === undefined ? old.region : (region ?? undefined),
     };
     const same =
       !changed &&
       old.observedGeneration === status.observedGeneration &&
       old.secretName === status.secretName &&
       old.syncedVersion === status.syncedVersion &&
-      old.lastSyncTime === status.lastSyncTime;
+      old.lastSyncTime === status.lastSyncTime &&
+      old.region === status.region;
     if (same) return false;
     try {
-      const updated = await this.patchStatus(ms, status);
+      // A region no longer reported is removed (null in a merge patch).
+      const clearRegion = status.region === undefined && old.region !== undefined;
+      const updated = await this.patchStatus(ms, clearRegion ? { ...status, region: null } : status);
       // Keep the cache's copy current so the next reconcile compares against what we wrote.
       ms.status = (updated as ManagedSecret).status ?? status;
       this.metrics.kubeWrites.inc({ resource: 'managedsecrets/status', verb: 'patch' });

@@ -16,6 +16,8 @@ import { parse as parseYaml } from 'yaml';
 /** What KubeClient needs; client-node's KubeConfig has the same shape. */
 export interface KubeAuth {
   getCurrentCluster(): { server: string } | null;
+  /** The kubeconfig context in use; empty in a cluster. */
+  getCurrentContext(): string;
   /** Sets CA, client certificate, TLS checks and the Authorization header; called again to pick up rotated tokens. */
   applyToHTTPSOptions(options: RequestOptions): Promise<void>;
 }
@@ -24,6 +26,7 @@ const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 interface Connection {
   server: string;
+  context?: string;
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
@@ -39,6 +42,10 @@ class StaticKubeAuth implements KubeAuth {
 
   getCurrentCluster(): { server: string } {
     return { server: this.conn.server };
+  }
+
+  getCurrentContext(): string {
+    return this.conn.context ?? '';
   }
 
   applyToHTTPSOptions(options: RequestOptions): Promise<void> {
@@ -153,6 +160,7 @@ export async function kubeConfigFromString(
   const tokenFile = str(user.tokenFile);
   return new StaticKubeAuth({
     server,
+    context: contextName,
     ca: data(cluster['certificate-authority-data']) ?? file(cluster['certificate-authority']),
     cert: data(user['client-certificate-data']) ?? file(user['client-certificate']),
     key: data(user['client-key-data']) ?? file(user['client-key']),

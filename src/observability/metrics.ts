@@ -150,6 +150,29 @@ export class Metrics {
     }
   }
 
+  /** Where the per-region circuit breakers (AWS `failover`) are read from at scrape time. */
+  circuitSource: () => { provider: string; store: string; region: string; open: boolean }[] = () => [];
+
+  readonly failovers = new Counter({
+    name: 'secretsync_provider_failovers_total',
+    help: 'Times a store moved to another region (to a failover region, or back to the primary)',
+    labelNames: ['provider', 'store', 'from_region', 'to_region'] as const,
+    registers: [this.registry],
+  });
+
+  readonly circuitOpen = new Gauge({
+    name: 'secretsync_provider_circuit_open',
+    help: "1 while a region's circuit breaker is open (the region is skipped until a probe), else 0",
+    labelNames: ['provider', 'store', 'region'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.circuitOpen.reset();
+      for (const c of this.circuitSource()) {
+        this.circuitOpen.set({ provider: c.provider, store: c.store, region: c.region }, c.open ? 1 : 0);
+      }
+    },
+  });
+
   /** AWS SDK answers and errors carry `$metadata.attempts`; every attempt past the first was a retry. */
   private countRetries(provider: string, operation: string, outcome: unknown): void {
     const attempts = (outcome as { $metadata?: { attempts?: number } } | null)?.$metadata?.attempts;

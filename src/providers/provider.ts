@@ -62,9 +62,21 @@ export interface ProviderClient {
    * without it cannot rotate.
    */
   putValue?(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }>;
+  /**
+   * With regional failover (the AWS providers' `failover`): the region that
+   * answered the latest backend request. Absent, or undefined, when the store
+   * has no failover regions.
+   */
+  servedRegion?(): ServedRegion | undefined;
   /** A real reachability/credential check for the store's Ready condition. */
   check(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Which region answered: `primary` when it is the store's own region, not a failover one. */
+export interface ServedRegion {
+  region: string;
+  primary: boolean;
 }
 
 /** Where a rotation writes: an entry, and optionally one property of it. */

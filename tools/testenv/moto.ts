@@ -37,20 +37,43 @@ export class MotoServer {
   private constructor(
     readonly endpoint: string,
     readonly region: string,
-    private readonly proc: SpawnedProcess,
+    private proc: SpawnedProcess,
     private readonly dir: string,
     private readonly ownsDir: boolean,
+    private readonly port: number,
+    private readonly detached: boolean,
   ) {}
 
   static async start(options: StartMotoOptions = {}): Promise<MotoServer> {
-    const server = await ensureMoto();
     const ownsDir = options.dir === undefined;
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'secretsync-moto-'));
     if (ownsDir && !options.detached) trackTempDir(dir);
     mkdirSync(dir, { recursive: true });
     const port = await freePort();
+    const detached = options.detached === true;
+    let proc: SpawnedProcess;
+    try {
+      proc = await MotoServer.spawn(port, dir, detached);
+    } catch (err) {
+      if (ownsDir && !options.detached) releaseTempDir(dir);
+      throw err;
+    }
+    return new MotoServer(
+      `http://127.0.0.1:${port}`,
+      options.region ?? 'us-east-1',
+      proc,
+      dir,
+      ownsDir,
+      port,
+      detached,
+    );
+  }
+
+  /** moto_server on `port`, answering; stopped again if it does not come up. */
+  private static async spawn(port: number, dir: string, detached: boolean): Promise<SpawnedProcess> {
+    const server = await ensureMoto();
     const proc = spawnLogged('moto_server', server, ['-H', '127.0.0.1', '-p', String(port)], join(dir, 'moto.log'), {
-      detached: options.detached === true,
+      detached,
     });
     const endpoint = `http://127.0.0.1:${port}`;
     try {
@@ -65,10 +88,24 @@ export class MotoServer {
       );
     } catch (err) {
       await proc.stop();
-      if (ownsDir && !options.detached) releaseTempDir(dir);
       throw err;
     }
-    return new MotoServer(endpoint, options.region ?? 'us-east-1', proc, dir, ownsDir);
+    return proc;
+  }
+
+  /**
+   * An outage: the process stops, the endpoint refuses connections, the log
+   * directory stays. `restart()` brings it back on the same port (with empty
+   * state: moto keeps everything in memory).
+   */
+  async kill(): Promise<void> {
+    await this.proc.stop();
+  }
+
+  /** Starts moto_server again on the same port (after `kill()`; stops a running one first). */
+  async restart(): Promise<void> {
+    if (this.proc.isRunning()) await this.proc.stop();
+    this.proc = await MotoServer.spawn(this.port, this.dir, this.detached);
   }
 
   get pid(): number {

@@ -10,7 +10,7 @@ import { KubeClient } from '../../kube/client.js';
 import { packageVersion } from '../../version.js';
 import type { CliIo } from '../main.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
-import { loadKubeConfig } from './run.js';
+import { loadKubeConfig } from '../../kube/config.js';
 
 interface BackupOptions {
   out: string;
@@ -71,7 +71,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       const key = await backupKey(opts, deps);
       let client: KubeClient | undefined;
       try {
-        const kc = loadKubeConfig(opts.kubeconfig);
+        const kc = await loadKubeConfig(opts.kubeconfig);
         client = new KubeClient(kc, { userAgent: 'secretsync-backup' });
         const exported = await exportCluster(client, {
           localStoreDir: opts.includeLocalStore ? opts.localStoreDir : undefined,

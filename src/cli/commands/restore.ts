@@ -9,7 +9,7 @@ import { KubeClient } from '../../kube/client.js';
 import type { CliIo } from '../main.js';
 import { readKeyFile, regionOf, withClusterAndKmsOptions } from './backup.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
-import { loadKubeConfig } from './run.js';
+import { loadKubeConfig } from '../../kube/config.js';
 
 interface RestoreCliOptions {
   in: string;
@@ -82,7 +82,7 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
       });
       const dry = opts.dryRun === true;
       for (const line of describeHeader(opened.header)) io.out(line);
-      const client = new KubeClient(loadKubeConfig(opts.kubeconfig), { userAgent: 'secretsync-restore' });
+      const client = new KubeClient(await loadKubeConfig(opts.kubeconfig), { userAgent: 'secretsync-restore' });
       try {
         const report = await restoreBackup(client, opened.payload, {
           dryRun: dry,

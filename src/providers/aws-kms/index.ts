@@ -3,8 +3,10 @@
 // It holds no entries of its own, so it cannot get, extract or find.
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { AnyStore } from '../../api/types.js';
-import { storeBudgets } from '../aws/budget.js';
-import { awsClientConfig } from '../aws/client-config.js';
+import { storeBudgets, storeLabel } from '../aws/budget.js';
+import { awsRegionalConfigs } from '../aws/client-config.js';
+import { RegionalClients, breakerSettings } from '../aws/failover.js';
+import { RegionalKmsApi } from '../aws/regional-kms.js';
 import {
   ProviderConfigError,
   ProviderError,
@@ -13,6 +15,7 @@ import {
   type Provider,
   type ProviderClient,
   type ProviderContext,
+  type ServedRegion,
 } from '../provider.js';
 import { KmsDecryptor } from './decryptor.js';
 import { CREDENTIAL_ERRORS, awsErrorName, describeAwsError, sdkKmsApi, type KmsApi } from './kms-api.js';
@@ -32,14 +35,16 @@ export const awsKmsProvider: Provider = {
       throw new ProviderConfigError('spec.provider.awsKms.region is required');
     }
     const budget = storeBudgets.for(store, spec.requestsPerSecond);
-    const client = new KMSClient(await awsClientConfig(spec, store, ctx));
-    // Every KMS call waits for the store's request budget, then is counted and timed.
+    const configs = await awsRegionalConfigs(spec, store, ctx);
+    const regions = new RegionalClients(
+      configs.map(({ target, config }) => ({ target, client: sdkKmsApi(new KMSClient(config)) })),
+      { store: storeLabel(store), provider: 'awsKms', settings: breakerSettings(spec.circuitBreaker) },
+    );
+    // Every KMS request (each region tried) waits for the store's request budget; calls are counted and timed.
+    const kms = new RegionalKmsApi(regions, () => budget.take());
     // The decryptor calls observe as a plain function; keep the context as its receiver.
-    const observe: ProviderContext['observe'] = async (operation, call) => {
-      await budget.take();
-      return ctx.observe(operation, call);
-    };
-    return new AwsKmsClient(sdkKmsApi(client), new KmsDecryptor(client, observe), observe);
+    const observe: ProviderContext['observe'] = (operation, call) => ctx.observe(operation, call);
+    return new AwsKmsClient(kms, new KmsDecryptor(kms, observe), observe);
   },
 };
 
@@ -88,6 +93,11 @@ export class AwsKmsClient implements ProviderClient {
       }
       throw new ProviderError(`KMS ListKeys failed: ${describeAwsError(err)}`, { cause: err });
     }
+  }
+
+  /** The region that answered the latest request, when the store has `failover` regions. */
+  servedRegion(): ServedRegion | undefined {
+    return this.kms instanceof RegionalKmsApi ? this.kms.servedRegion() : undefined;
   }
 
   async close(): Promise<void> {

@@ -14,10 +14,11 @@ import {
   type ParameterStringFilter,
 } from '@aws-sdk/client-ssm';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
-import { storeBudgets, type RequestBudget } from '../aws/budget.js';
-import { awsClientConfig } from '../aws/client-config.js';
+import { storeBudgets, storeLabel, type RequestBudget } from '../aws/budget.js';
+import { awsRegionalConfigs } from '../aws/client-config.js';
 import { storeKms, type StoreKms } from '../aws/decrypt.js';
 import { mapAwsError } from '../aws/errors.js';
+import { RegionalClients, breakerSettings } from '../aws/failover.js';
 import { mergedText } from '../aws-secrets-manager/index.js';
 import { chunks, compileNameRegexp, mapLimit, selectProperty, toProperties } from '../aws/values.js';
 import {
@@ -30,6 +31,7 @@ import {
   type Provider,
   type ProviderClient,
   type ProviderContext,
+  type ServedRegion,
   type PutValueOptions,
   type WriteRef,
 } from '../provider.js';
@@ -52,16 +54,19 @@ export const awsParameterStoreProvider: Provider = {
     const spec = store.spec.provider.awsParameterStore;
     if (!spec) throw new ProviderConfigError('spec.provider.awsParameterStore is not set');
     const budget = storeBudgets.for(store, spec.requestsPerSecond);
-    const config = await awsClientConfig(spec, store, ctx);
-    const client = new SSMClient(config);
+    const configs = await awsRegionalConfigs(spec, store, ctx);
+    const regions = new RegionalClients(
+      configs.map(({ target, config }) => ({ target, client: new SSMClient(config) })),
+      { store: storeLabel(store), provider: 'awsParameterStore', settings: breakerSettings(spec.circuitBreaker) },
+    );
     let kms: StoreKms | undefined;
     try {
-      kms = await storeKms(spec, spec.decrypt, config, store, ctx);
+      kms = await storeKms(spec, spec.decrypt, configs, store, ctx);
     } catch (err) {
-      client.destroy();
+      for (const r of regions.regions) r.client.destroy();
       throw err;
     }
-    return new ParameterStoreProviderClient(client, budget, ctx, kms);
+    return new ParameterStoreProviderClient(regions, budget, ctx, kms);
   },
 };
 
@@ -70,7 +75,7 @@ export class ParameterStoreProviderClient implements ProviderClient {
   readonly decrypt?: (ciphertext: string, binding: CiphertextBinding) => Promise<string>;
 
   constructor(
-    private readonly client: SSMClient,
+    private readonly regions: RegionalClients<SSMClient>,
     private readonly budget: RequestBudget,
     private readonly ctx: ProviderContext,
     private readonly kms: StoreKms | undefined,
@@ -151,8 +156,8 @@ export class ParameterStoreProviderClient implements ProviderClient {
       const path = prefix.slice(0, prefix.lastIndexOf('/')) || '/';
       let nextToken: string | undefined;
       do {
-        const page = await this.send('GetParametersByPath', path, () =>
-          this.client.send(
+        const page = await this.send('GetParametersByPath', path, (client) =>
+          client.send(
             new GetParametersByPathCommand({
               Path: path,
               Recursive: true,
@@ -176,8 +181,8 @@ export class ParameterStoreProviderClient implements ProviderClient {
     const names: string[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await this.send('DescribeParameters', undefined, () =>
-        this.client.send(
+      const page = await this.send('DescribeParameters', undefined, (client) =>
+        client.send(
           new DescribeParametersCommand({
             MaxResults: DESCRIBE_PAGE,
             ...(filters.length > 0 ? { ParameterFilters: filters } : {}),
@@ -212,26 +217,37 @@ export class ParameterStoreProviderClient implements ProviderClient {
    */
   async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
     const marker = rotationMarker(opts.requestToken);
-    const described = await this.send('DescribeParameters', ref.key, () =>
-      this.client.send(
-        new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [ref.key] }] }),
-      ),
+    // Writes go to the primary region only (the value would fork otherwise); a rotation waits for it.
+    const described = await this.send(
+      'DescribeParameters',
+      ref.key,
+      (client) =>
+        client.send(
+          new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [ref.key] }] }),
+        ),
+      'primary',
     );
     const existing = described.Parameters?.find((p) => p.Name === ref.key);
     if (existing?.Description === marker && existing.Version !== undefined)
       return { version: String(existing.Version) };
-    const text = await mergedText(ref, value, async () => (existing ? this.read(ref.key, undefined) : undefined));
+    const text = await mergedText(ref, value, async () =>
+      existing ? this.read(ref.key, undefined, 'primary') : undefined,
+    );
     const type: ParameterType = existing?.Type ?? 'SecureString';
-    const out = await this.send('PutParameter', ref.key, () =>
-      this.client.send(
-        new PutParameterCommand({
-          Name: ref.key,
-          Value: text,
-          Type: type,
-          Overwrite: existing !== undefined,
-          Description: marker,
-        }),
-      ),
+    const out = await this.send(
+      'PutParameter',
+      ref.key,
+      (client) =>
+        client.send(
+          new PutParameterCommand({
+            Name: ref.key,
+            Value: text,
+            Type: type,
+            Overwrite: existing !== undefined,
+            Description: marker,
+          }),
+        ),
+      'primary',
     );
     if (out.Version === undefined) throw new ProviderError(`parameter "${ref.key}": PutParameter returned no version`);
     return { version: String(out.Version) };
@@ -239,21 +255,29 @@ export class ParameterStoreProviderClient implements ProviderClient {
 
   /** One DescribeParameters call: the endpoint answers and the credentials (and their chain) work. */
   async check(): Promise<void> {
-    await this.send('DescribeParameters', undefined, () =>
-      this.client.send(new DescribeParametersCommand({ MaxResults: 1 })),
+    await this.send('DescribeParameters', undefined, (client) =>
+      client.send(new DescribeParametersCommand({ MaxResults: 1 })),
     );
   }
 
-  async close(): Promise<void> {
-    this.client.destroy();
-    this.kms?.client.destroy();
+  /** The region that answered the latest request (the primary, or a failover region). */
+  servedRegion(): ServedRegion | undefined {
+    return this.regions.servedRegion();
   }
 
-  private async read(key: string, version: string | undefined): Promise<string> {
+  async close(): Promise<void> {
+    for (const r of this.regions.regions) r.client.destroy();
+    this.kms?.close();
+  }
+
+  private async read(key: string, version: string | undefined, where: 'any' | 'primary' = 'any'): Promise<string> {
     const name = parameterSelector(key, version);
     try {
-      const out = await this.send('GetParameter', name, () =>
-        this.client.send(new GetParameterCommand({ Name: name, WithDecryption: true })),
+      const out = await this.send(
+        'GetParameter',
+        name,
+        (client) => client.send(new GetParameterCommand({ Name: name, WithDecryption: true })),
+        where,
       );
       return parameterValue(out.Parameter, describe({ key, version }));
     } catch (err) {
@@ -269,8 +293,8 @@ export class ParameterStoreProviderClient implements ProviderClient {
    */
   private async readMany(names: string[]): Promise<Map<string, string | KeyNotFoundError>> {
     const out = new Map<string, string | KeyNotFoundError>();
-    const page = await this.send('GetParameters', undefined, () =>
-      this.client.send(new GetParametersCommand({ Names: names, WithDecryption: true })),
+    const page = await this.send('GetParameters', undefined, (client) =>
+      client.send(new GetParametersCommand({ Names: names, WithDecryption: true })),
     );
     for (const p of page.Parameters ?? []) {
       for (const name of names) {
@@ -286,10 +310,24 @@ export class ParameterStoreProviderClient implements ProviderClient {
     return out;
   }
 
-  private async send<T>(operation: string, key: string | undefined, call: () => Promise<T>): Promise<T> {
-    await this.budget.take();
+  /**
+   * In the primary region, or (reads) the first available failover region.
+   * Every attempt in a region draws from the store's budget.
+   */
+  private async send<T>(
+    operation: string,
+    key: string | undefined,
+    call: (client: SSMClient) => Promise<T>,
+    where: 'any' | 'primary' = 'any',
+  ): Promise<T> {
     try {
-      return await this.ctx.observe(operation, call);
+      return await this.regions.run(
+        async (client) => {
+          await this.budget.take();
+          return this.ctx.observe(operation, () => call(client));
+        },
+        where === 'primary' ? () => false : undefined,
+      );
     } catch (err) {
       throw mapAwsError(err, { service: SERVICE, operation, ...(key !== undefined ? { key } : {}), noun: 'parameter' });
     }

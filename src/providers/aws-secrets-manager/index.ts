@@ -13,10 +13,11 @@ import {
   type SecretListEntry,
 } from '@aws-sdk/client-secrets-manager';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
-import { storeBudgets, type RequestBudget } from '../aws/budget.js';
-import { awsClientConfig } from '../aws/client-config.js';
+import { storeBudgets, storeLabel, type RequestBudget } from '../aws/budget.js';
+import { awsRegionalConfigs } from '../aws/client-config.js';
 import { storeKms, type StoreKms } from '../aws/decrypt.js';
 import { awsErrorName, isAwsConfigError, mapAwsError } from '../aws/errors.js';
+import { RegionalClients, breakerSettings } from '../aws/failover.js';
 import { chunks, compileNameRegexp, mapLimit, selectProperty, toProperties, utf8 } from '../aws/values.js';
 import {
   KeyNotFoundError,
@@ -28,11 +29,14 @@ import {
   type Provider,
   type ProviderClient,
   type ProviderContext,
+  type ServedRegion,
   type PutValueOptions,
   type WriteRef,
 } from '../provider.js';
 
 const SERVICE = 'Secrets Manager';
+/** Where a request may go: any available region (reads), or only the primary (writes). */
+type Where = 'any' | 'primary';
 export const DEFAULT_STAGE = 'AWSCURRENT';
 /** BatchGetSecretValue takes at most 20 ids. */
 export const BATCH_SIZE = 20;
@@ -65,16 +69,19 @@ export const awsSecretsManagerProvider: Provider = {
     const spec = store.spec.provider.awsSecretsManager;
     if (!spec) throw new ProviderConfigError('spec.provider.awsSecretsManager is not set');
     const budget = storeBudgets.for(store, spec.requestsPerSecond);
-    const config = await awsClientConfig(spec, store, ctx);
-    const client = new SecretsManagerClient(config);
+    const configs = await awsRegionalConfigs(spec, store, ctx);
+    const regions = new RegionalClients(
+      configs.map(({ target, config }) => ({ target, client: new SecretsManagerClient(config) })),
+      { store: storeLabel(store), provider: 'awsSecretsManager', settings: breakerSettings(spec.circuitBreaker) },
+    );
     let kms: StoreKms | undefined;
     try {
-      kms = await storeKms(spec, spec.decrypt, config, store, ctx);
+      kms = await storeKms(spec, spec.decrypt, configs, store, ctx);
     } catch (err) {
-      client.destroy();
+      for (const r of regions.regions) r.client.destroy();
       throw err;
     }
-    return new SecretsManagerProviderClient(client, budget, ctx, kms);
+    return new SecretsManagerProviderClient(regions, budget, ctx, kms);
   },
 };
 
@@ -85,7 +92,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
   readonly decrypt?: (ciphertext: string, binding: CiphertextBinding) => Promise<string>;
 
   constructor(
-    private readonly client: SecretsManagerClient,
+    private readonly regions: RegionalClients<SecretsManagerClient>,
     private readonly budget: RequestBudget,
     private readonly ctx: ProviderContext,
     private readonly kms: StoreKms | undefined,
@@ -177,8 +184,8 @@ export class SecretsManagerProviderClient implements ProviderClient {
     const matched: SecretListEntry[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await this.send('ListSecrets', undefined, () =>
-        this.client.send(
+      const page = await this.send('ListSecrets', undefined, (client) =>
+        client.send(
           new ListSecretsCommand({
             MaxResults: 100,
             ...(filters.length > 0 ? { Filters: filters } : {}),
@@ -219,20 +226,23 @@ export class SecretsManagerProviderClient implements ProviderClient {
    */
   async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
     const token = opts.requestToken;
+    // Writes go to the primary region only: replica secrets are read-only, and a
+    // write elsewhere would fork the value. A rotation waits for the primary.
     if (await this.hasVersion(ref.key, token)) return { version: token };
     const text = await mergedText(ref, value, async () => {
       try {
-        return await this.read(ref.key, undefined);
+        return await this.read(ref.key, undefined, 'primary');
       } catch (err) {
         if (err instanceof KeyNotFoundError) return undefined;
         throw err;
       }
     });
     try {
-      const out = await this.sendRaw('PutSecretValue', () =>
-        this.client.send(
-          new PutSecretValueCommand({ SecretId: ref.key, SecretString: text, ClientRequestToken: token }),
-        ),
+      const out = await this.sendRaw(
+        'PutSecretValue',
+        (client) =>
+          client.send(new PutSecretValueCommand({ SecretId: ref.key, SecretString: text, ClientRequestToken: token })),
+        'primary',
       );
       return { version: out.VersionId ?? token };
     } catch (err) {
@@ -242,8 +252,12 @@ export class SecretsManagerProviderClient implements ProviderClient {
       if (name !== 'ResourceNotFoundException')
         throw mapAwsError(err, { service: SERVICE, operation: 'PutSecretValue', key: ref.key, noun: 'secret' });
     }
-    const created = await this.send('CreateSecret', ref.key, () =>
-      this.client.send(new CreateSecretCommand({ Name: ref.key, SecretString: text, ClientRequestToken: token })),
+    const created = await this.send(
+      'CreateSecret',
+      ref.key,
+      (client) =>
+        client.send(new CreateSecretCommand({ Name: ref.key, SecretString: text, ClientRequestToken: token })),
+      'primary',
     );
     return { version: created.VersionId ?? token };
   }
@@ -251,8 +265,11 @@ export class SecretsManagerProviderClient implements ProviderClient {
   /** Whether the secret has a version with this id (GetSecretValue by VersionId; the value is dropped). */
   private async hasVersion(key: string, versionId: string): Promise<boolean> {
     try {
-      await this.send('GetSecretValue', key, () =>
-        this.client.send(new GetSecretValueCommand({ SecretId: key, VersionId: versionId })),
+      await this.send(
+        'GetSecretValue',
+        key,
+        (client) => client.send(new GetSecretValueCommand({ SecretId: key, VersionId: versionId })),
+        'primary',
       );
       return true;
     } catch (err) {
@@ -263,21 +280,28 @@ export class SecretsManagerProviderClient implements ProviderClient {
 
   /** One ListSecrets call: the endpoint answers and the credentials (and their chain) work. */
   async check(): Promise<void> {
-    await this.send('ListSecrets', undefined, () => this.client.send(new ListSecretsCommand({ MaxResults: 1 })));
+    await this.send('ListSecrets', undefined, (client) => client.send(new ListSecretsCommand({ MaxResults: 1 })));
+  }
+
+  /** The region that answered the latest request (the primary, or a failover region). */
+  servedRegion(): ServedRegion | undefined {
+    return this.regions.servedRegion();
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
-    this.kms?.client.destroy();
+    for (const r of this.regions.regions) r.client.destroy();
+    this.kms?.close();
   }
 
   /** One GetSecretValue; the value as text. */
-  private async read(key: string, version: string | undefined): Promise<string> {
-    const where = describe({ key, version });
-    const out = await this.send('GetSecretValue', key, () =>
-      this.client.send(new GetSecretValueCommand({ SecretId: key, ...versionSelector(version) })),
+  private async read(key: string, version: string | undefined, where: Where = 'any'): Promise<string> {
+    const out = await this.send(
+      'GetSecretValue',
+      key,
+      (client) => client.send(new GetSecretValueCommand({ SecretId: key, ...versionSelector(version) })),
+      where,
     );
-    return secretText(out, where);
+    return secretText(out, describe({ key, version }));
   }
 
   /**
@@ -291,8 +315,8 @@ export class SecretsManagerProviderClient implements ProviderClient {
     do {
       let page;
       try {
-        page = await this.sendRaw('BatchGetSecretValue', () =>
-          this.client.send(
+        page = await this.sendRaw('BatchGetSecretValue', (client) =>
+          client.send(
             new BatchGetSecretValueCommand({ SecretIdList: ids, ...(nextToken ? { NextToken: nextToken } : {}) }),
           ),
         );
@@ -336,17 +360,35 @@ export class SecretsManagerProviderClient implements ProviderClient {
   }
 
   /** Budget, metrics, error mapping: every request goes through here. */
-  private async send<T>(operation: string, key: string | undefined, call: () => Promise<T>): Promise<T> {
+  private async send<T>(
+    operation: string,
+    key: string | undefined,
+    call: (client: SecretsManagerClient) => Promise<T>,
+    where: Where = 'any',
+  ): Promise<T> {
     try {
-      return await this.sendRaw(operation, call);
+      return await this.sendRaw(operation, call, where);
     } catch (err) {
       throw mapAwsError(err, { service: SERVICE, operation, ...(key !== undefined ? { key } : {}), noun: 'secret' });
     }
   }
 
-  private async sendRaw<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    await this.budget.take();
-    return this.ctx.observe(operation, call);
+  /**
+   * In the primary region, or (reads) the first available failover region.
+   * Every attempt in a region draws from the store's budget.
+   */
+  private async sendRaw<T>(
+    operation: string,
+    call: (client: SecretsManagerClient) => Promise<T>,
+    where: Where = 'any',
+  ): Promise<T> {
+    return this.regions.run(
+      async (client) => {
+        await this.budget.take();
+        return this.ctx.observe(operation, () => call(client));
+      },
+      where === 'primary' ? () => false : undefined,
+    );
   }
 }
 

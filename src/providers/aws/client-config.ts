@@ -8,11 +8,18 @@
 import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, STSClient, type Credentials } from '@aws-sdk/client-sts';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import type { AnyStore, AwsCommonSpec, AwsServiceAccountAuth, SecretKeySelector } from '../../api/types.js';
+import type {
+  AnyStore,
+  AwsCommonSpec,
+  AwsFailoverTarget,
+  AwsServiceAccountAuth,
+  SecretKeySelector,
+} from '../../api/types.js';
 import { ProviderConfigError, type ProviderContext } from '../provider.js';
 import { storeLabel } from './budget.js';
 import { memoizeCredentials } from './credentials.js';
 import { mapAwsError } from './errors.js';
+import { MAX_FAILOVER_TARGETS } from './failover.js';
 
 export const DEFAULT_WEB_IDENTITY_AUDIENCES = ['sts.amazonaws.com'];
 /** Lifetime asked for ServiceAccount tokens and STS sessions. */
@@ -25,6 +32,68 @@ export interface AwsClientConfig {
   credentials: AwsCredentialIdentityProvider;
   retryMode: 'adaptive';
   maxAttempts: number;
+  /** Set with `failover`: a region that does not answer must fail in time for the next one to be asked. */
+  requestHandler?: { connectionTimeout: number; requestTimeout: number };
+}
+
+/** With `failover`: how long a connection may take to open, and a request to be answered. */
+export const FAILOVER_CONNECTION_TIMEOUT_MS = 3000;
+export const FAILOVER_REQUEST_TIMEOUT_MS = 10_000;
+
+/** One region's client settings: the primary (the block's own region) first, then each `failover` entry. */
+export interface RegionalConfig {
+  target: AwsFailoverTarget;
+  config: AwsClientConfig;
+}
+
+/**
+ * Client settings for the block's region and each of its `failover` regions,
+ * in order. Each region gets its own credentials chain (its own regional STS
+ * for roles), so a region's outage does not take the others' credentials down.
+ * Throws ProviderConfigError for an invalid or repeated failover region.
+ */
+export async function awsRegionalConfigs(
+  spec: AwsCommonSpec,
+  store: AnyStore,
+  ctx: ProviderContext,
+): Promise<RegionalConfig[]> {
+  const failover = spec.failover ?? [];
+  const targets: AwsFailoverTarget[] = [
+    { region: spec.region, ...(spec.endpoint ? { endpoint: spec.endpoint } : {}) },
+    ...failover,
+  ];
+  if (failover.length > MAX_FAILOVER_TARGETS) {
+    throw new ProviderConfigError(`failover lists ${failover.length} regions; at most ${MAX_FAILOVER_TARGETS}`);
+  }
+  const seen = new Set<string>();
+  for (const [i, t] of targets.entries()) {
+    const region = validateRegion(t.region);
+    validateEndpoint(t.endpoint);
+    if (seen.has(region)) {
+      throw new ProviderConfigError(
+        `failover[${i - 1}]: region ${region} is listed twice (the primary region and each failover region must differ)`,
+      );
+    }
+    seen.add(region);
+  }
+  const timeouts =
+    failover.length > 0
+      ? {
+          requestHandler: {
+            connectionTimeout: FAILOVER_CONNECTION_TIMEOUT_MS,
+            requestTimeout: FAILOVER_REQUEST_TIMEOUT_MS,
+          },
+        }
+      : {};
+  const out: RegionalConfig[] = [];
+  for (const target of targets) {
+    const regional: AwsCommonSpec = { ...spec, region: target.region };
+    if (target.endpoint !== undefined) regional.endpoint = target.endpoint;
+    else delete regional.endpoint;
+    const config = await awsClientConfig(regional, store, ctx);
+    out.push({ target, config: { ...config, ...timeouts } });
+  }
+  return out;
 }
 
 /** Which identity a spec resolves to; `awsClientConfig` turns it into a credential provider. */

@@ -1,37 +1,54 @@
-// `decrypt.kms` on a Secrets Manager or Parameter Store block: a KMS client
-// whose settings default, field by field, to the provider block's, exposed as
-// the provider client's `decrypt` (the controller decides what to decrypt).
+// `decrypt.kms` on a Secrets Manager, Parameter Store or local block: a KMS
+// client whose settings default, field by field, to the provider block's,
+// exposed as the provider client's `decrypt` (the controller decides what to
+// decrypt). With `failover`, a multi-Region key's ciphertext is decrypted by its
+// replica in the next available region (see regional-kms.ts).
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { AnyStore, AwsCommonSpec, KmsDecryptSpec } from '../../api/types.js';
-import { KmsDecryptor } from '../aws-kms/index.js';
+import { KmsDecryptor } from '../aws-kms/decryptor.js';
+import { sdkKmsApi } from '../aws-kms/kms-api.js';
 import type { ProviderContext } from '../provider.js';
-import { awsClientConfig, type AwsClientConfig } from './client-config.js';
+import { storeLabel } from './budget.js';
+import { awsRegionalConfigs, type RegionalConfig } from './client-config.js';
+import { RegionalClients, breakerSettings } from './failover.js';
+import { RegionalKmsApi } from './regional-kms.js';
 
 export interface StoreKms {
-  client: KMSClient;
+  kms: RegionalKmsApi;
   decryptor: KmsDecryptor;
+  close(): void;
 }
 
-/** The KMS settings: `decrypt.kms` fields where set, else the provider block's. */
+/**
+ * The KMS settings: `decrypt.kms` fields where set, else the provider block's.
+ * `failover` is inherited only when `decrypt.kms` names neither a region nor an
+ * endpoint of its own (the same KMS location as the block's); `circuitBreaker`
+ * is always inherited.
+ */
 export function kmsSpec(provider: AwsCommonSpec, decrypt: KmsDecryptSpec): AwsCommonSpec {
   const kms = decrypt.kms ?? {};
+  const sameLocation = kms.region === undefined && kms.endpoint === undefined;
+  const failover = kms.failover ?? (sameLocation ? provider.failover : undefined);
+  const circuitBreaker = kms.circuitBreaker ?? provider.circuitBreaker;
   return {
     region: kms.region ?? provider.region,
     endpoint: kms.endpoint ?? provider.endpoint,
     auth: kms.auth ?? provider.auth,
     roleArn: kms.roleArn ?? provider.roleArn,
+    ...(failover !== undefined ? { failover } : {}),
+    ...(circuitBreaker !== undefined ? { circuitBreaker } : {}),
   };
 }
 
 /**
  * A decryptor for the store, or undefined without `decrypt`. When the KMS
  * settings equal the provider block's, the provider's credentials are shared
- * (one STS session, one Secret read).
+ * (one STS session, one Secret read per region).
  */
 export async function storeKms(
   provider: AwsCommonSpec,
   decrypt: KmsDecryptSpec | undefined,
-  providerConfig: AwsClientConfig,
+  providerConfigs: RegionalConfig[],
   store: AnyStore,
   ctx: ProviderContext,
 ): Promise<StoreKms | undefined> {
@@ -41,10 +58,25 @@ export async function storeKms(
     spec.region === provider.region &&
     spec.endpoint === provider.endpoint &&
     spec.auth === provider.auth &&
-    spec.roleArn === provider.roleArn;
-  const config = same ? providerConfig : await awsClientConfig(spec, store, ctx);
-  const client = new KMSClient(config);
+    spec.roleArn === provider.roleArn &&
+    spec.failover === provider.failover;
+  return kmsFor(spec, store, ctx, same ? providerConfigs : undefined);
+}
+
+/** A (regional) KMS decryptor for these settings; `configs` when they are already built. */
+export async function kmsFor(
+  spec: AwsCommonSpec,
+  store: AnyStore,
+  ctx: ProviderContext,
+  configs?: RegionalConfig[],
+): Promise<StoreKms> {
+  const regional = configs ?? (await awsRegionalConfigs(spec, store, ctx));
+  const regions = new RegionalClients(
+    regional.map(({ target, config }) => ({ target, client: sdkKmsApi(new KMSClient(config)) })),
+    { store: storeLabel(store), provider: 'awsKms', settings: breakerSettings(spec.circuitBreaker) },
+  );
+  const kms = new RegionalKmsApi(regions);
   // The decryptor calls observe as a plain function: keep ctx as its receiver.
   const observe: ProviderContext['observe'] = (operation, call) => ctx.observe(operation, call);
-  return { client, decryptor: new KmsDecryptor(client, observe) };
+  return { kms, decryptor: new KmsDecryptor(kms, observe), close: () => kms.close() };
 }

@@ -106,3 +106,90 @@ function messageOf(err: unknown): string {
   const oneLine = raw.replace(/\s+/g, ' ').trim();
   return oneLine.length > MAX_AWS_MESSAGE ? `${oneLine.slice(0, MAX_AWS_MESSAGE)}…` : oneLine;
 }
+
+/** Error codes of the network layer (Node's `code`, or the SDK's `name`) that mean the endpoint could not be reached. */
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'NetworkingError',
+]);
+
+/** Throttling codes: reaching us means the SDK's own retries (adaptive mode) were used up. */
+const THROTTLING = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'ProvisionedThroughputExceededException',
+  'BandwidthLimitExceeded',
+]);
+
+/** Server-side faults that some services send without a 5xx status in the error object. */
+const SERVER_FAULT = new Set([
+  'InternalFailure',
+  'InternalServiceError',
+  'InternalServiceErrorException',
+  'InternalServerError',
+  'InternalServerErrorException',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'KMSInternalException',
+  'DependencyTimeoutException',
+]);
+
+/**
+ * Whether an error means the region (or endpoint) is unavailable, so another
+ * region may answer: a network error, a 5xx answer, or throttling that outlived
+ * the SDK's retries. Not found, access denied, bad credentials, invalid input,
+ * an unusable ciphertext: never (another region would say the same, or must not
+ * be asked). Follows `cause` (our ProviderError wraps the SDK error).
+ */
+export function isAvailabilityError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    if (e instanceof KeyNotFoundError || e instanceof ProviderConfigError || e instanceof DecryptError) return false;
+    if (typeof e !== 'object') return false;
+    const o = e as {
+      code?: unknown;
+      name?: unknown;
+      $metadata?: { httpStatusCode?: unknown };
+      $response?: { statusCode?: unknown };
+      cause?: unknown;
+    };
+    if (isAwsNotFound(e) || isAwsConfigError(e)) return false;
+    const status = o.$metadata?.httpStatusCode ?? o.$response?.statusCode;
+    if (typeof status === 'number') {
+      if (status >= 500 || status === 429) return true;
+      if (status >= 400) return THROTTLING.has(awsErrorName(e) ?? '');
+    }
+    for (const code of [o.code, o.name, awsErrorName(e)]) {
+      if (typeof code !== 'string') continue;
+      if (NETWORK.has(code) || THROTTLING.has(code) || SERVER_FAULT.has(code)) return true;
+    }
+    // AggregateError (several addresses tried, e.g. IPv4 and IPv6): unavailable when every one was.
+    if (e instanceof AggregateError && e.errors.length > 0) return e.errors.every((x) => isAvailabilityError(x));
+    // A bare network error from the HTTP layer, not an answer from the service.
+    if (status === undefined && e instanceof Error && /socket hang up|ECONNREFUSED|ECONNRESET/.test(e.message)) {
+      return true;
+    }
+    e = o.cause;
+  }
+  return false;
+}

@@ -29,15 +29,17 @@ export const localProvider: Provider = {
       // Values in the store may be secretsync ciphertexts: the directory then never holds plaintext.
       const kms = decrypt.kms;
       if (!kms.region) throw new ProviderConfigError('spec.provider.local.decrypt.kms.region is required');
-      const spec = { region: kms.region, endpoint: kms.endpoint, auth: kms.auth, roleArn: kms.roleArn };
+      const spec = {
+        region: kms.region,
+        endpoint: kms.endpoint,
+        auth: kms.auth,
+        roleArn: kms.roleArn,
+        ...(kms.failover !== undefined ? { failover: kms.failover } : {}),
+        ...(kms.circuitBreaker !== undefined ? { circuitBreaker: kms.circuitBreaker } : {}),
+      };
       // The AWS SDK is loaded only by stores that decrypt with KMS.
-      const [{ awsClientConfig }, { KmsDecryptor }, { KMSClient }] = await Promise.all([
-        import('../aws/client-config.js'),
-        import('../aws-kms/decryptor.js'),
-        import('@aws-sdk/client-kms'),
-      ]);
-      const kmsClient = new KMSClient(await awsClientConfig(spec, store, ctx));
-      const decryptor = new KmsDecryptor(kmsClient, (operation, call) => ctx.observe(operation, call));
+      const { kmsFor } = await import('../aws/decrypt.js');
+      const { decryptor } = await kmsFor(spec, store, ctx);
       client.decrypt = (ciphertext, binding) => decryptor.decrypt(ciphertext, binding);
     }
     return client;

@@ -6,6 +6,7 @@ import {
   KMSClient,
 } from '@aws-sdk/client-kms';
 import { expect } from 'chai';
+import { MotoServer } from '../../../tools/testenv/index.js';
 import { sharedMoto } from '../env.js';
 
 describe('the test AWS endpoint (moto)', () => {
@@ -51,5 +52,25 @@ describe('the test AWS endpoint (moto)', () => {
     const { ListKeysCommand } = await import('@aws-sdk/client-kms');
     const keys = await kms.send(new ListKeysCommand({}));
     expect(keys.Keys ?? []).to.have.length(0);
+  });
+
+  it('kill() refuses connections (an outage); restart() answers again on the same port, with empty state', async function () {
+    this.timeout(120_000);
+    const moto = await MotoServer.start();
+    const { ListKeysCommand } = await import('@aws-sdk/client-kms');
+    const kms = new KMSClient({ ...moto.clientConfig(), maxAttempts: 1 });
+    try {
+      await kms.send(new CreateKeyCommand({}));
+      await moto.kill();
+      let refused: unknown;
+      await kms.send(new ListKeysCommand({})).catch((err: unknown) => (refused = err));
+      expect((refused as { code?: string } | undefined)?.code).to.equal('ECONNREFUSED');
+      await moto.restart();
+      const keys = await kms.send(new ListKeysCommand({}));
+      expect(keys.Keys ?? []).to.have.length(0);
+    } finally {
+      kms.destroy();
+      await moto.stop();
+    }
   });
 });

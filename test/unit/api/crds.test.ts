@@ -108,13 +108,22 @@ const awsCommon = (auth: AwsAuthSpec): AwsCommonSpec => ({
   auth,
   roleArn: 'arn:aws:iam::123456789012:role/secretsync',
   requestsPerSecond: 5,
+  failover: [{ region: 'eu-central-1', endpoint: 'http://moto-eu-central-1:5000' }, { region: 'us-east-1' }],
+  circuitBreaker: { failureThreshold: 3, openSeconds: 30 },
 });
 
 // KmsDecryptSpec.kms is Partial<AwsCommonSpec>, but the schema has no
 // decrypt.kms.requestsPerSecond (a known divergence, pinned in "declare exactly
 // the properties of the TypeScript types"), so the fixture leaves it out.
 const kmsDecrypt = (auth: AwsAuthSpec): KmsDecryptSpec => ({
-  kms: { region: 'eu-west-1', endpoint: 'http://moto:5000', auth, roleArn: 'arn:aws:iam::123456789012:role/kms' },
+  kms: {
+    region: 'eu-west-1',
+    endpoint: 'http://moto:5000',
+    auth,
+    roleArn: 'arn:aws:iam::123456789012:role/kms',
+    failover: [{ region: 'eu-central-1', endpoint: 'http://moto-eu-central-1:5000' }],
+    circuitBreaker: { failureThreshold: 5, openSeconds: 60 },
+  },
 });
 
 /**
@@ -148,7 +157,7 @@ const fullSecretStore: SecretStore = {
   kind: 'SecretStore',
   metadata: { name: 'local', namespace: 'app', labels: { a: 'b' } },
   spec: { provider: { local: { path: '/var/lib/secretsync/store', masterKeySecretRef: { name: 'mk', key: 'k' } } } },
-  status: { conditions: [condition], observedGeneration: 2 },
+  status: { conditions: [condition], observedGeneration: 2, activeRegion: 'eu-west-1' },
 };
 
 const fullClusterSecretStore: ClusterSecretStore = {
@@ -172,7 +181,7 @@ const fullClusterSecretStore: ClusterSecretStore = {
       },
     ],
   },
-  status: { conditions: [condition], observedGeneration: 1 },
+  status: { conditions: [condition], observedGeneration: 1, activeRegion: 'eu-central-1' },
 };
 
 const fullManagedSecret: ManagedSecret = {
@@ -244,6 +253,7 @@ const fullManagedSecret: ManagedSecret = {
       startedAt: '2026-01-09T03:00:01Z',
     },
     handledRotateNow: '2026-01-05T10:00:00Z',
+    region: 'eu-central-1',
   },
 };
 
@@ -489,20 +499,33 @@ describe('CRDs (src/api)', () => {
         `spec.provider.${block}: auth.serviceAccountRef needs roleArn: the role its token is exchanged for`;
       // decrypt.kms may carry its own auth, and then its own roleArn.
       const kmsNeedsRole = (block: string) => needsRole(`${block}.decrypt.kms`);
+      // Regional failover: no region twice, and never the block's own region.
+      const notPrimary = (path: string) => `${path}: a failover region must differ from the primary region`;
+      const twice = (path: string) =>
+        `${path}.failover: failover lists a region twice: each failover region must be different`;
       const providerRules = (scope: 'Namespaced' | 'Cluster') => [
         'spec.provider: provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore)',
         scope === 'Namespaced'
           ? 'spec.provider.local.masterKeySecretRef: a SecretStore reads its master key from its own namespace: remove masterKeySecretRef.namespace (or use a ClusterSecretStore)'
           : 'spec.provider.local.masterKeySecretRef: a ClusterSecretStore must set masterKeySecretRef.namespace, the namespace of the Secret that holds the master key',
         kmsNeedsRole('local'),
+        notPrimary('spec.provider.local.decrypt.kms'),
         ...authRules('spec.provider.local.decrypt.kms.auth', scope),
+        twice('spec.provider.local.decrypt.kms'),
         needsRole('awsKms'),
+        notPrimary('spec.provider.awsKms'),
         ...authRules('spec.provider.awsKms.auth', scope),
+        twice('spec.provider.awsKms'),
         ...['awsSecretsManager', 'awsParameterStore'].flatMap((block) => [
           needsRole(block),
+          notPrimary(`spec.provider.${block}`),
+          `spec.provider.${block}: a decrypt.kms failover region must differ from the region it decrypts in`,
           ...authRules(`spec.provider.${block}.auth`, scope),
+          twice(`spec.provider.${block}`),
           kmsNeedsRole(block),
+          notPrimary(`spec.provider.${block}.decrypt.kms`),
           ...authRules(`spec.provider.${block}.decrypt.kms.auth`, scope),
+          twice(`spec.provider.${block}.decrypt.kms`),
         ]),
       ];
       expect(rules.SecretStore).to.deep.equal(providerRules('Namespaced'));
@@ -614,9 +637,24 @@ describe('CRDs (src/api)', () => {
         [schema, `${auth}.secretRef.sessionTokenSecretRef`, selectorKeys],
         [schema, `${auth}.serviceAccountRef`, keysOf<AwsServiceAccountAuth>()(['name', 'namespace', 'audiences'])],
       ];
-      const common = ['region', 'endpoint', 'auth', 'roleArn', 'requestsPerSecond'] as const;
+      const common = [
+        'region',
+        'endpoint',
+        'auth',
+        'roleArn',
+        'requestsPerSecond',
+        'failover',
+        'circuitBreaker',
+      ] as const;
       // decrypt.kms has no budget of its own: the type omits requestsPerSecond and so does the schema.
-      const kmsKeys = keysOf<KmsDecryptSpec['kms']>()(['region', 'endpoint', 'auth', 'roleArn']);
+      const kmsKeys = keysOf<KmsDecryptSpec['kms']>()([
+        'region',
+        'endpoint',
+        'auth',
+        'roleArn',
+        'failover',
+        'circuitBreaker',
+      ]);
       const cases: [JSONSchemaProps, string, string[]][] = [];
       for (const schema of [secretStoreSchema, clusterSecretStoreSchema]) {
         cases.push(
@@ -708,6 +746,7 @@ describe('CRDs (src/api)', () => {
             'rotationVersion',
             'rotationInProgress',
             'handledRotateNow',
+            'region',
           ]),
         ],
         [

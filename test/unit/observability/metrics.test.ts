@@ -22,4 +22,28 @@ describe('Metrics', () => {
     expect(text).to.contain('secretsync_store_budget_waiting{store="SecretStore a/sm"} 4');
     expect(text).to.contain('secretsync_store_budget_used_total{store="SecretStore a/sm"} 17');
   });
+
+  it('reports open circuits from its source at scrape time and counts failovers by region', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.circuitSource = () => [
+      { provider: 'awsSecretsManager', store: 'SecretStore a/sm', region: 'us-east-1', open: true },
+      { provider: 'awsSecretsManager', store: 'SecretStore a/sm', region: 'us-west-2', open: false },
+    ];
+    metrics.failovers.inc({
+      provider: 'awsSecretsManager',
+      store: 'SecretStore a/sm',
+      from_region: 'us-east-1',
+      to_region: 'us-west-2',
+    });
+    const text = await metrics.registry.metrics();
+    expect(text).to.contain(
+      'secretsync_provider_circuit_open{provider="awsSecretsManager",store="SecretStore a/sm",region="us-east-1"} 1',
+    );
+    expect(text).to.contain(
+      'secretsync_provider_circuit_open{provider="awsSecretsManager",store="SecretStore a/sm",region="us-west-2"} 0',
+    );
+    expect(text).to.contain(
+      'secretsync_provider_failovers_total{provider="awsSecretsManager",store="SecretStore a/sm",from_region="us-east-1",to_region="us-west-2"} 1',
+    );
+  });
 });

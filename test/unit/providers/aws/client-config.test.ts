@@ -1,6 +1,13 @@
 import { expect } from 'chai';
 import type { AwsCommonSpec, ClusterSecretStore, SecretStore } from '../../../../src/api/types.js';
-import { awsClientConfig, planIdentity, roleSessionName } from '../../../../src/providers/aws/client-config.js';
+import {
+  FAILOVER_CONNECTION_TIMEOUT_MS,
+  awsClientConfig,
+  awsRegionalConfigs,
+  planIdentity,
+  roleSessionName,
+} from '../../../../src/providers/aws/client-config.js';
+import { kmsSpec } from '../../../../src/providers/aws/decrypt.js';
 import { memoizeCredentials } from '../../../../src/providers/aws/credentials.js';
 import { ProviderConfigError, type ProviderContext } from '../../../../src/providers/provider.js';
 import { rejectionOf } from '../../helpers/index.js';
@@ -276,6 +283,76 @@ describe('aws client config: whose credentials a store uses', () => {
     const long = clusterStore({ region: 'x' });
     long.metadata.name = 'a'.repeat(100);
     expect(roleSessionName(long)).to.have.length(64);
+  });
+});
+
+describe('aws client config: failover regions', () => {
+  const creds = { 'team-a/aws': { id: 'AKIA', secret: 'shh' } };
+  const auth = {
+    secretRef: {
+      accessKeyIdSecretRef: { name: 'aws', key: 'id' },
+      secretAccessKeySecretRef: { name: 'aws', key: 'secret' },
+    },
+  };
+
+  it('without failover: one region, no extra timeouts (nothing changes for existing stores)', async () => {
+    const configs = await awsRegionalConfigs(
+      { region: 'eu-west-1', auth },
+      secretStore({ region: 'eu-west-1' }),
+      fakeContext('team-a', creds),
+    );
+    expect(configs.map((c) => c.target)).to.deep.equal([{ region: 'eu-west-1' }]);
+    expect(configs[0]?.config.requestHandler).to.equal(undefined);
+  });
+
+  it('the primary first, then each failover region with its own endpoint and credentials, and connection timeouts', async () => {
+    const spec: AwsCommonSpec = {
+      region: 'eu-west-1',
+      endpoint: 'http://primary:5000',
+      auth,
+      failover: [{ region: 'eu-central-1', endpoint: 'http://second:5000' }, { region: 'us-east-1' }],
+    };
+    const ctx = fakeContext('team-a', creds);
+    const configs = await awsRegionalConfigs(spec, secretStore(spec), ctx);
+    expect(configs.map((c) => [c.config.region, c.config.endpoint])).to.deep.equal([
+      ['eu-west-1', 'http://primary:5000'],
+      ['eu-central-1', 'http://second:5000'],
+      // No endpoint of its own: the region's AWS endpoint, not the primary's.
+      ['us-east-1', undefined],
+    ]);
+    for (const c of configs)
+      expect(c.config.requestHandler?.connectionTimeout).to.equal(FAILOVER_CONNECTION_TIMEOUT_MS);
+    expect(await configs[2]?.config.credentials()).to.include({ accessKeyId: 'AKIA' });
+  });
+
+  it('refuses a repeated region, a bad region or endpoint, and too many entries', async () => {
+    const ctx = fakeContext('team-a', creds);
+    for (const [failover, message] of [
+      [[{ region: 'eu-west-1' }], 'listed twice'],
+      [[{ region: 'eu-central-1' }, { region: 'eu-central-1' }], 'listed twice'],
+      [[{ region: 'Not A Region' }], 'region must be an AWS region'],
+      [[{ region: 'eu-central-1', endpoint: 'ftp://x' }], 'endpoint must be an http(s) URL'],
+      [['a', 'b', 'c', 'd', 'e'].map((r) => ({ region: `eu-${r}-1` })), 'at most 4'],
+    ] as const) {
+      const spec: AwsCommonSpec = { region: 'eu-west-1', auth, failover: [...failover] };
+      const err = await rejectionOf(awsRegionalConfigs(spec, secretStore(spec), ctx));
+      expect(err, JSON.stringify(failover)).to.be.instanceOf(ProviderConfigError);
+      expect(err.message).to.contain(message);
+    }
+  });
+
+  it('decrypt.kms inherits failover only when it names no region or endpoint of its own; circuitBreaker always', () => {
+    const block: AwsCommonSpec = {
+      region: 'eu-west-1',
+      failover: [{ region: 'eu-central-1' }],
+      circuitBreaker: { openSeconds: 5 },
+    };
+    expect(kmsSpec(block, { kms: {} })).to.include({ failover: block.failover, circuitBreaker: block.circuitBreaker });
+    const elsewhere = kmsSpec(block, { kms: { region: 'us-east-1' } });
+    expect(elsewhere.failover).to.equal(undefined);
+    expect(elsewhere.circuitBreaker).to.equal(block.circuitBreaker);
+    const own = [{ region: 'us-west-2' }];
+    expect(kmsSpec(block, { kms: { region: 'us-east-1', failover: own } }).failover).to.equal(own);
   });
 });
 

@@ -1,0 +1,68 @@
+// KMS in several regions. A secretsync ciphertext names the key that made it
+// (the key ARN KMS returned at encryption). A multi-Region key (`mrk-…`) has
+// replicas with the same key id and key material in other regions, so its
+// ciphertext is decrypted in a failover region by the replica: the same key
+// ARN with that region's region part. A single-Region key has no replica:
+// its ciphertexts are only ever sent to the primary region.
+import type { KmsApi, KmsDecryptRequest } from '../aws-kms/kms-api.js';
+import type { EncryptionContext } from '../../crypto/ciphertext.js';
+import type { ServedRegion } from '../provider.js';
+import { isMultiRegionKey, keyIdInRegion, type RegionalClients } from './failover.js';
+
+export class RegionalKmsApi implements KmsApi {
+  /**
+   * @param regions one KMS client per region, the primary first
+   * @param beforeAttempt awaited before each request to a region (the store's request budget)
+   */
+  constructor(
+    readonly regions: RegionalClients<KmsApi>,
+    private readonly beforeAttempt?: () => Promise<void>,
+  ) {}
+
+  /** The primary's key, or its replica in the region asked (multi-Region keys only). */
+  async decrypt(req: KmsDecryptRequest): Promise<Buffer> {
+    const primary = this.regions.primary.target.region;
+    const keyId = req.keyId;
+    return this.regions.run(
+      async (client, target) => {
+        await this.beforeAttempt?.();
+        const regionalKey =
+          keyId !== undefined && target.region !== primary ? keyIdInRegion(keyId, target.region) : keyId;
+        return client.decrypt({ ...req, ...(regionalKey !== undefined ? { keyId: regionalKey } : {}) });
+      },
+      () => keyId !== undefined && isMultiRegionKey(keyId),
+    );
+  }
+
+  /** Encryption (the CLI) uses the primary region only. */
+  async encrypt(req: { keyId: string; plaintext: Buffer; context: EncryptionContext }) {
+    await this.beforeAttempt?.();
+    return this.regions.primary.client.encrypt(req);
+  }
+
+  async generateDataKey(req: { keyId: string; context: EncryptionContext }) {
+    await this.beforeAttempt?.();
+    return this.regions.primary.client.generateDataKey(req);
+  }
+
+  async reEncrypt(req: Parameters<KmsApi['reEncrypt']>[0]) {
+    await this.beforeAttempt?.();
+    return this.regions.primary.client.reEncrypt(req);
+  }
+
+  /** ListKeys in the first available region. */
+  async ping(): Promise<void> {
+    await this.regions.run(async (client) => {
+      await this.beforeAttempt?.();
+      await client.ping();
+    });
+  }
+
+  servedRegion(): ServedRegion | undefined {
+    return this.regions.servedRegion();
+  }
+
+  close(): void {
+    for (const r of this.regions.regions) r.client.close();
+  }
+}
