@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { Manager } from '../../controller/manager.js';
 import { createLogger, type LogLevel } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
+import { startReplicationOnLeader } from '../../replication/run.js';
 import type { CliIo } from '../main.js';
 
 export interface RunFlags {
@@ -21,6 +22,8 @@ export interface RunFlags {
   kubeBurst: number;
   allowOperatorIdentityForNamespacedStores: boolean;
   maxConcurrentRestarts: number;
+  clusterName: string;
+  replication: boolean;
 }
 
 const positiveInt = (name: string) => (value: string) => {
@@ -33,6 +36,12 @@ const bool = (value: string) => {
   if (['true', '1', 'yes'].includes(value.toLowerCase())) return true;
   if (['false', '0', 'no'].includes(value.toLowerCase())) return false;
   throw new Error(`expected true or false, got "${value}"`);
+};
+
+const labelValue = (name: string) => (value: string) => {
+  if (!/^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,61}[a-zA-Z0-9])?$/.test(value))
+    throw new Error(`${name} must be a label value (at most 63 letters, digits, -, _ and .), got "${value}"`);
+  return value;
 };
 
 /** Loads a kubeconfig file, or the in-cluster ServiceAccount, or $KUBECONFIG / ~/.kube/config. */
@@ -131,6 +140,21 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .default(10)
         .argParser(positiveInt('--max-concurrent-restarts')),
     )
+    .addOption(
+      new Option(
+        '--cluster-name <name>',
+        "this cluster's name, written on the DR copies that ReplicationTargets make (a label value)",
+      )
+        .env('SECRETSYNC_CLUSTER_NAME')
+        .default('default')
+        .argParser(labelValue('--cluster-name')),
+    )
+    .addOption(
+      new Option('--replication <bool>', 'run ReplicationTargets (on the leader): copy stores to DR clusters')
+        .env('SECRETSYNC_REPLICATION')
+        .default(true)
+        .argParser(bool),
+    )
     .action(async (flags: RunFlags) => {
       const code = await runOperator(flags);
       if (code !== 0) throw new Error('the operator lost its leader Lease and stopped');
@@ -140,14 +164,17 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
 /** Runs until SIGTERM/SIGINT (draining) or until the leader Lease is lost; returns the exit code. */
 export async function runOperator(flags: RunFlags): Promise<number> {
   const logger = createLogger(flags.logLevel);
+  const kubeConfig = loadKubeConfig(flags.kubeconfig);
+  const namespaces = flags.namespaces
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const metrics = new Metrics();
   const manager = new Manager({
-    kubeConfig: loadKubeConfig(flags.kubeconfig),
+    kubeConfig,
     logger,
-    metrics: new Metrics(),
-    namespaces: flags.namespaces
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
+    metrics,
+    namespaces,
     operatorNamespace: flags.operatorNamespace,
     concurrency: flags.concurrency,
     leaderElection: flags.leaderElect,
@@ -165,6 +192,16 @@ export async function runOperator(flags: RunFlags): Promise<number> {
   process.once('SIGINT', onSignal);
   try {
     await manager.start();
+    if (flags.replication) {
+      startReplicationOnLeader(manager, {
+        kubeConfig,
+        logger,
+        metrics,
+        clusterName: flags.clusterName,
+        operatorNamespace: flags.operatorNamespace,
+        namespaces,
+      });
+    }
     const why = await manager.done;
     return why === 'lost' ? 1 : 0;
   } finally {
