@@ -42,7 +42,7 @@ export interface ReplicatorOptions {
   metrics: Metrics;
   /** This cluster's name, written on every copy (annotation and label). */
   clusterName: string;
-  /** Where kubeconfig Secrets are read from and Events about targets go. */
+  /** Where kubeconfig Secrets are read from. */
   operatorNamespace: string;
   /** Namespaces the operator watches; empty: the whole cluster. */
   namespaces: string[];
@@ -83,6 +83,8 @@ const KIND_OF: Record<Source, Exclude<ReplicatedKind, 'Secret'>> = {
   managedSecrets: 'ManagedSecret',
 };
 const DEFAULT_INTERVAL_MS = 60_000;
+/** Where Events about ReplicationTargets go. */
+export const EVENT_NAMESPACE = 'default';
 
 /** Network errors (refused, reset, timed out) as opposed to answers from an API server. */
 const isUnreachable = (err: unknown): boolean => !(err instanceof KubeApiError);
@@ -137,7 +139,9 @@ export class Replicator {
       stores: informers('secretstores', collectionPaths(GROUP_PREFIX, 'secretstores', ns)),
       managedSecrets: informers('managedsecrets', collectionPaths(GROUP_PREFIX, 'managedsecrets', ns)),
     };
-    this.events = new EventRecorder(this.client, this.log, options.operatorNamespace);
+    // A ReplicationTarget is cluster-scoped: the API server takes core Events about such objects only in
+    // the default namespace (an Event elsewhere must name an object of its own namespace).
+    this.events = new EventRecorder(this.client, this.log, EVENT_NAMESPACE);
     this.metrics.replicationLagSource = () => this.lags();
   }
 
