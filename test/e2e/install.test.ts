@@ -78,6 +78,10 @@ const neverAllowed: Check[] = [
   ['list', 'replicasets.apps', 'team-a'],
   ['create', 'jobs.batch', 'team-a'],
   ['create', 'customresourcedefinitions.apiextensions.k8s.io'],
+  // ReplicationTargets are read (and their status written), never written by the operator.
+  ['create', 'replicationtargets.secretsync.io'],
+  ['update', 'replicationtargets.secretsync.io'],
+  ['delete', 'replicationtargets.secretsync.io'],
   ['list', 'ingresses.networking.k8s.io', 'team-a'],
   ['get', 'configmaps', 'team-a'],
   ['create', 'pods', 'team-a'],
@@ -395,6 +399,10 @@ function installScenario(scope: Scope): void {
             ['update', 'leases.coordination.k8s.io/secretsync-leader', RELEASE_NAMESPACE],
             ['get', 'secrets', RELEASE_NAMESPACE],
             ['create', 'secrets', RELEASE_NAMESPACE],
+            ['watch', 'replicationtargets.secretsync.io'],
+            ['patch', 'replicationtargets.secretsync.io/status'],
+            // Events about ReplicationTargets (cluster-scoped) go to the default namespace.
+            ['create', 'events', 'default'],
           ]
         : [
             ['list', 'secrets', '*'],
@@ -409,6 +417,8 @@ function installScenario(scope: Scope): void {
             ['list', 'namespaces'],
             ['create', 'leases.coordination.k8s.io', RELEASE_NAMESPACE],
             ['get', 'leases.coordination.k8s.io/secretsync-leader', RELEASE_NAMESPACE],
+            ['list', 'replicationtargets.secretsync.io'],
+            ['patch', 'replicationtargets.secretsync.io/status'],
           ];
       const refused: Check[] = [
         ...neverAllowed,
