@@ -169,8 +169,14 @@ export class Replicator {
         this.metrics.replicationObjects.remove({ target: t.metadata.name });
       },
     });
+    // Status writes (the operator's own, often) change nothing a copy holds: only spec and metadata count.
+    const copied = (o: KubeObject) =>
+      JSON.stringify([o.metadata.generation, o.metadata.labels, o.metadata.annotations, o.metadata.deletionTimestamp]);
+    const onUpdate = (old: KubeObject, cur: KubeObject) => {
+      if (copied(old) !== copied(cur)) enqueueAll();
+    };
     for (const list of Object.values(this.sources))
-      for (const { informer } of list) informer.on({ add: enqueueAll, update: enqueueAll, delete: enqueueAll });
+      for (const { informer } of list) informer.on({ add: enqueueAll, update: onUpdate, delete: enqueueAll });
     this.loops.push(this.startInformer(this.targets, 'replicationtargets'));
     for (const [name, list] of Object.entries(this.sources))
       for (const { informer } of list) this.loops.push(this.startInformer(informer, name));

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import {
   ANNOTATION_REPLICATION_HASH,
+  ANNOTATION_ROTATE_NOW,
   ANNOTATION_SOURCE_CLUSTER,
   ANNOTATION_SOURCE_GENERATION,
   ANNOTATION_SOURCE_UID,
@@ -30,8 +31,11 @@ export const PLURALS: Record<ReplicatedKind, string> = {
 /** The field manager of every write replication makes in the DR cluster. */
 export const FIELD_MANAGER = 'secretsync-replication';
 
-/** Annotations never copied: client-side bookkeeping of the primary. */
-const DROPPED_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
+/**
+ * Annotations never copied: client-side bookkeeping of the primary, and the
+ * request to rotate now (rotation is the primary's job, see desiredCopy).
+ */
+const DROPPED_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration', ANNOTATION_ROTATE_NOW];
 
 export interface DesiredObject {
   kind: ReplicatedKind;
@@ -163,13 +167,20 @@ function copyMetadata(source: KubeObject, ctx: CopyContext): KubeObject['metadat
   };
 }
 
-/** The DR copy of a store or ManagedSecret: spec (overridden for stores) and cleaned metadata; never status. */
+/**
+ * The DR copy of a store or ManagedSecret: spec (overridden for stores; without
+ * rotation for ManagedSecrets) and cleaned metadata; never status.
+ */
 export function desiredCopy(
   kind: Exclude<ReplicatedKind, 'Secret'>,
   source: KubeObject,
   ctx: CopyContext,
 ): DesiredObject {
   let spec = structuredClone(source.spec) as Json;
+  // Rotation writes new values to the backend: only the primary rotates. A DR copy that rotated too would
+  // fight the primary (or fail on a read-only replica secret); after a failover, rotation comes back with
+  // the promoted cluster's own ManagedSecrets.
+  if (kind === 'ManagedSecret') delete spec.rotation;
   if (kind !== 'ManagedSecret' && isObject(spec.provider)) {
     spec = { ...spec, provider: applyAwsOverrides(spec.provider as ProviderSpec, ctx.overrides) };
   }

@@ -168,13 +168,27 @@ describe('replication transform', () => {
     expect(
       desiredCopy('SecretStore', { ...source, metadata: { ...source.metadata, labels: {} } }, ctx).hash,
     ).to.not.equal(copy.hash);
-    // A ManagedSecret's spec is copied as is (it has no provider).
+    // A ManagedSecret's spec is copied without rotation (only the primary rotates), and without rotate-now.
     const ms = desiredCopy(
       'ManagedSecret',
-      { ...source, kind: 'ManagedSecret', spec: { storeRef: { name: 's' } } },
+      {
+        ...source,
+        kind: 'ManagedSecret',
+        metadata: {
+          ...source.metadata,
+          annotations: { 'secretsync.io/rotate-now': 'x', 'secretsync.io/force-sync': '1' },
+        },
+        spec: {
+          storeRef: { name: 's' },
+          rotation: { interval: '24h', generator: { uuid: {} }, remoteRef: { key: 'k' } },
+          rolloutRestart: { auto: true },
+        },
+      },
       ctx,
     );
-    expect(ms.body.spec).to.deep.equal({ storeRef: { name: 's' } });
+    expect(ms.body.spec).to.deep.equal({ storeRef: { name: 's' }, rolloutRestart: { auto: true } });
+    expect(ms.body.metadata.annotations).to.not.have.property('secretsync.io/rotate-now');
+    expect(ms.body.metadata.annotations).to.have.property('secretsync.io/force-sync', '1');
 
     const secret = desiredSecretCopy(
       { metadata: { name: 'aws', namespace: 'app', uid: 'u-2' }, type: 'Opaque', data: { k: 'dg==' } },
