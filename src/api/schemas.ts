@@ -958,8 +958,8 @@ export const managedSecretSchema: JSONSchemaProps = rootSchema(
 // ---------------------------------------------------------------------------
 // ReplicationTarget.
 
-const namespacedReplicationSchema = (what: string): JSONSchemaProps =>
-  obj(`Which ${what} to replicate. Absent: none are.`, {
+const namespacedReplicationSchema = (what: string, note = ''): JSONSchemaProps =>
+  obj(`Which ${what} to replicate. Absent: none are.${note}`, {
     selector: labelSelectorSchema(
       `Only ${what} whose labels match this selector; empty or absent: all of them.`,
       `a replicated object`,
@@ -994,7 +994,10 @@ const replicationTargetSpecSchema = obj(
       ),
     }),
     stores: namespacedReplicationSchema('SecretStores'),
-    managedSecrets: namespacedReplicationSchema('ManagedSecrets'),
+    managedSecrets: namespacedReplicationSchema(
+      'ManagedSecrets',
+      ' Copies leave out spec.rotation and the rotate-now annotation: only the primary rotates.',
+    ),
     includeCredentials: {
       description:
         'Also copy the Secrets that replicated stores reference (AWS credential Secrets, local master keys). Off by default: the DR cluster should use its own identity.',

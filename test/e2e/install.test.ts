@@ -356,7 +356,28 @@ function installScenario(scope: Scope): void {
       const names = new Set(
         rule.spec.groups.flatMap((g) => g.rules.flatMap((r) => r.expr.match(/secretsync_\w+/g) ?? [])),
       );
-      expect(names.size).to.equal(4);
+      expect(names.size).to.equal(5);
+      // The lag has a series per ReplicationTarget: one whose kubeconfig Secret is missing (the chart's RBAC
+      // must let the leader read it, write its status and record an Event about it).
+      await admin.request('POST', `/apis/${API_VERSION}/replicationtargets`, {
+        body: {
+          apiVersion: API_VERSION,
+          kind: 'ReplicationTarget',
+          metadata: { name: 'dr-nowhere' },
+          spec: { kubeconfigSecretRef: { name: 'no-such-kubeconfig' }, clusterStores: {} },
+        },
+      });
+      await waitFor(
+        'the ReplicationTarget to report InvalidKubeconfig',
+        async () => {
+          const t = await admin.get<{ status?: StoreStatus }>(`/apis/${API_VERSION}/replicationtargets/dr-nowhere`);
+          return t.status?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'InvalidKubeconfig')
+            ? true
+            : undefined;
+        },
+        30_000,
+        500,
+      );
       const op = operator as OperatorProcess;
       // Gauges are refreshed every 5 s; counters appear with their first increment.
       const text = await waitFor(
@@ -370,6 +391,9 @@ function installScenario(scope: Scope): void {
       );
       expect(text).to.match(/^secretsync_leader 1$/m);
       expect(text).to.match(/^secretsync_stores\{kind="SecretStore",ready="True"\} 1$/m);
+      expect(text).to.match(
+        /^secretsync_replication_failures_total\{target="dr-nowhere",reason="InvalidKubeconfig"\} [1-9]/m,
+      );
     });
 
     it('was never refused a request: no "forbidden" in its logs', () => {

@@ -25,6 +25,7 @@ import {
   adminClient,
   ensureNamespace,
   listEvents,
+  spawnOperatorProcess,
   startOperator,
   waitForSecretData,
   type RunningOperator,
@@ -480,5 +481,32 @@ describe('ReplicationTarget: replication to a DR cluster', function () {
     expect(JSON.stringify(run?.logs ?? [])).to.not.contain(secretKeyValue);
     const t = await getTarget();
     expect(JSON.stringify(t?.status)).to.not.contain(secretKeyValue);
+  });
+  it('runs from `secretsync run` on the leader, naming the source cluster after --cluster-name', async function () {
+    this.timeout(180_000);
+    await run?.replicator.stop();
+    run = undefined;
+    const proc = spawnOperatorProcess(
+      sharedCluster(),
+      [ns],
+      ['--cluster-name', 'proc-east', '--lease-name', `repl-${id}`],
+    );
+    try {
+      await waitFor(
+        'the DR copies to name the cluster given by --cluster-name',
+        async () => {
+          const c = await drAdmin().get<KubeObject>(drPath('clustersecretstores', cssName));
+          return c.metadata.annotations?.[ANNOTATION_SOURCE_CLUSTER] === 'proc-east' ? c : undefined;
+        },
+        120_000,
+        500,
+      );
+      expect(proc.lines.join('\n')).to.contain('replication started');
+    } finally {
+      if (proc.child.exitCode === null && proc.child.signalCode === null) {
+        proc.child.kill('SIGTERM');
+        await new Promise((resolve) => proc.child.once('exit', resolve));
+      }
+    }
   });
 });
