@@ -115,6 +115,7 @@ export class Replicator {
   private readonly lastSuccess = new Map<string, number>();
   private readonly abort = new AbortController();
   private readonly loops: Promise<void>[] = [];
+  private readonly starting = new Map<Informer<KubeObject>, Promise<void>>();
   private worker: Promise<void> | undefined;
   private running = false;
 
@@ -177,9 +178,9 @@ export class Replicator {
     };
     for (const list of Object.values(this.sources))
       for (const { informer } of list) informer.on({ add: enqueueAll, update: onUpdate, delete: enqueueAll });
+    // Source caches start with the first target that needs them (see ensureSynced): an operator without
+    // ReplicationTargets keeps no second copy of its ManagedSecrets and stores.
     this.loops.push(this.startInformer(this.targets, 'replicationtargets'));
-    for (const [name, list] of Object.entries(this.sources))
-      for (const { informer } of list) this.loops.push(this.startInformer(informer, name));
     this.worker = this.work();
     this.log.info('replication started', { cluster: this.options.clusterName });
   }
@@ -191,6 +192,7 @@ export class Replicator {
     this.queue.shutDown();
     await this.worker;
     await Promise.all(this.loops);
+    await Promise.all([...this.starting.values()].map((p) => p.catch(() => undefined)));
     await this.targets.stop();
     await Promise.all(Object.values(this.sources).flatMap((list) => list.map(({ informer }) => informer.stop())));
     for (const c of this.connections.values()) c.client.close();
@@ -397,6 +399,14 @@ export class Replicator {
     for (const source of wanted) {
       for (const { path, informer } of this.sources[source]) {
         try {
+          await this.ensureSynced(informer);
+        } catch (err) {
+          throw new ReplicationError(
+            ReplicationReasons.SourceListFailed,
+            `listing ${path} on this cluster failed, so nothing is copied or deleted: ${errorMessage(err)}`,
+          );
+        }
+        try {
           await this.client.get(path, { limit: 1 });
         } catch (err) {
           throw new ReplicationError(
@@ -411,6 +421,17 @@ export class Replicator {
           );
       }
     }
+  }
+
+  /** Starts a source cache on first use and waits for its first list; a failed start is tried again next pass. */
+  private async ensureSynced(informer: Informer<KubeObject>): Promise<void> {
+    if (informer.hasSynced()) return;
+    let starting = this.starting.get(informer);
+    if (!starting) {
+      starting = informer.start().finally(() => this.starting.delete(informer));
+      this.starting.set(informer, starting);
+    }
+    await starting;
   }
 
   /** A client for the DR cluster from the kubeconfig Secret, re-made when the Secret changes. */
