@@ -238,7 +238,7 @@ describe('ReplicationTarget: replication to a DR cluster', function () {
   const drPath = (kind: 'clustersecretstores' | 'secretstores' | 'managedsecrets', name: string, namespace?: string) =>
     `${G}${namespace ? `/namespaces/${namespace}` : ''}/${kind}/${name}`;
 
-  it('reports a missing kubeconfig Secret and CRDs missing in the DR cluster, then copies once they are installed', async () => {
+  it('reports a missing kubeconfig Secret, a refused identity and CRDs missing in the DR cluster, then copies once they are installed', async () => {
     run = startReplicator(sharedCluster(), [ns]);
     await primary().request('POST', `${G}/replicationtargets`, {
       body: {
@@ -250,6 +250,21 @@ describe('ReplicationTarget: replication to a DR cluster', function () {
     });
     const bad = await waitReady('False', 'InvalidKubeconfig', badTargetName);
     expect(readyOf(bad)?.message).to.contain(`${OPERATOR_NAMESPACE}/missing-${id}`);
+    // A kubeconfig the DR cluster does not accept: Unauthorized, and the message names no token.
+    await primary().request('POST', `/api/v1/namespaces/${OPERATOR_NAMESPACE}/secrets`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: `bogus-${id}` },
+        stringData: { kubeconfig: dr.kubeconfigYamlForToken(`bogus-token-${id}`) },
+      },
+    });
+    await primary().request('PATCH', `${G}/replicationtargets/${badTargetName}`, {
+      body: { spec: { kubeconfigSecretRef: { name: `bogus-${id}` } } },
+      contentType: 'application/merge-patch+json',
+    });
+    const unauthorized = await waitReady('False', 'Unauthorized', badTargetName);
+    expect(readyOf(unauthorized)?.message).to.contain('HTTP 401').and.not.contain(`bogus-token-${id}`);
     await primary().request('DELETE', `${G}/replicationtargets/${badTargetName}`);
 
     await primary().request('POST', `${G}/replicationtargets`, {
