@@ -110,6 +110,8 @@ describe('ReplicationTarget: replication to a DR cluster', function () {
   this.timeout(240_000);
   const id = uniqueName('r').slice(2);
   const ns = uniqueName('repl');
+  /** A namespace that exists on the primary only (created late): its copies cannot be written. */
+  const nsLate = uniqueName('repl-late');
   const targetName = `dr-${id}`;
   const badTargetName = `dr-bad-${id}`;
   const cssName = `css-dr-${id}`;
@@ -239,7 +241,7 @@ describe('ReplicationTarget: replication to a DR cluster', function () {
     `${G}${namespace ? `/namespaces/${namespace}` : ''}/${kind}/${name}`;
 
   it('reports a missing kubeconfig Secret, a refused identity and CRDs missing in the DR cluster, then copies once they are installed', async () => {
-    run = startReplicator(sharedCluster(), [ns]);
+    run = startReplicator(sharedCluster(), [ns, nsLate]);
     await primary().request('POST', `${G}/replicationtargets`, {
       body: {
         apiVersion: API_VERSION,
@@ -275,7 +277,7 @@ describe('ReplicationTarget: replication to a DR cluster', function () {
         spec: {
           kubeconfigSecretRef: { name: kubeconfigSecret },
           clusterStores: { selector: { matchLabels: { dr: id } } },
-          stores: { namespaces: [ns] },
+          stores: { namespaces: [ns, nsLate] },
           managedSecrets: { namespaces: [ns], selector: { matchLabels: { dr: 'yes' } } },
           includeCredentials: true,
           overrides: { aws: { region: moto2.region, endpoint: moto2.endpoint } },
@@ -470,7 +472,7 @@ describe('ReplicationTarget: replication to a DR cluster', function () {
       await restricted.replicator.stop();
     }
     // With a working list again, the deletions follow.
-    run = startReplicator(sharedCluster(), [ns]);
+    run = startReplicator(sharedCluster(), [ns, nsLate]);
     await waitFor(
       'the stores deleted on the primary to go from the DR cluster',
       async () => {
@@ -497,6 +499,25 @@ describe('ReplicationTarget: replication to a DR cluster', function () {
     const t = await getTarget();
     expect(JSON.stringify(t?.status)).to.not.contain(secretKeyValue);
   });
+  it('reports ApplyFailed, naming the copy, when its namespace is missing in the DR cluster, and recovers', async () => {
+    await ensureNamespace(primary(), nsLate);
+    await primary().request('POST', `${G}/namespaces/${nsLate}/secretstores`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'SecretStore',
+        metadata: { name: 'late' },
+        spec: { provider: awsStoreProvider('awsParameterStore', true) },
+      },
+    });
+    const failed = await waitReady('False', 'ApplyFailed');
+    expect(readyOf(failed)?.message).to.contain(`SecretStore/${nsLate}/late`);
+    // The others are still in sync: a failed copy does not stop the rest, nor delete anything.
+    expect(await getOrUndefined(drAdmin(), drPath('clustersecretstores', cssName))).to.not.equal(undefined);
+    await ensureNamespace(drAdmin(), nsLate);
+    await waitReady('True', 'Replicated', targetName, 30_000);
+    expect(await getOrUndefined(drAdmin(), drPath('secretstores', 'late', nsLate))).to.not.equal(undefined);
+  });
+
   it('runs from `secretsync run` on the leader, naming the source cluster after --cluster-name', async function () {
     this.timeout(180_000);
     await run?.replicator.stop();
