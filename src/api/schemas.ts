@@ -976,7 +976,7 @@ const replicationTargetSpecSchema = obj(
   'Which stores (and optionally ManagedSecrets) to copy to a disaster-recovery cluster, how to reach it, and what to rewrite on the way.',
   {
     kubeconfigSecretRef: obj(
-      "The Secret, in the operator's own namespace, that holds a kubeconfig for the DR cluster. Its identity there needs only the replication receiver role the chart documents.",
+      "The Secret, in the operator's own namespace, that holds a kubeconfig for the DR cluster. Credentials and CA must be embedded (exec and auth-provider plugins and file references are refused). Its identity there needs only the replication receiver role the chart documents.",
       {
         name: str('The name of the Secret.', { minLength: 1, maxLength: LIMITS.name, pattern: DNS_SUBDOMAIN_PATTERN }),
         key: str('The key in the Secret whose value is the kubeconfig (YAML).', {

@@ -98,6 +98,22 @@ function transportError(err: unknown): string {
 }
 
 /**
+ * Parts of a kubeconfig that would make the operator run a command (exec,
+ * auth-provider plugins) or read one of its own files: a Secret's author must
+ * not get either. Credentials and the CA have to be embedded.
+ */
+export function unsafeKubeconfigParts(kc: KubeConfig): string[] {
+  const user = kc.getCurrentUser();
+  const cluster = kc.getCurrentCluster();
+  const parts: string[] = [];
+  if (user?.exec) parts.push('an exec credential plugin');
+  if (user?.authProvider) parts.push('an auth-provider');
+  if (user?.certFile || user?.keyFile) parts.push('client certificate files');
+  if (cluster?.caFile) parts.push('a CA file');
+  return parts;
+}
+
+/**
  * Runs on the leader only: start it when this replica leads, stop it with the
  * operator. Informers on ReplicationTargets and on the source kinds trigger
  * passes; each target is also re-checked every `spec.interval`.
@@ -466,6 +482,12 @@ export class Replicator {
     const cluster = kc.getCurrentCluster();
     if (!cluster?.server)
       throw new ReplicationError(ReplicationReasons.InvalidKubeconfig, `${where} has no current cluster with a server`);
+    const refused = unsafeKubeconfigParts(kc);
+    if (refused.length > 0)
+      throw new ReplicationError(
+        ReplicationReasons.InvalidKubeconfig,
+        `${where} uses ${refused.join(', ')}: replication runs no commands and reads no files of the operator; embed a token or client certificate (and the CA) in the kubeconfig`,
+      );
     cached?.client.close();
     const client = new KubeClient(kc, { qps: 20, burst: 40, userAgent: 'secretsync-replication' });
     const connection = { version, client, server: cluster.server };
