@@ -95,6 +95,9 @@ function kindSection(def: KindDefinition): string {
     );
   }
   const rules: RuleRow[] = [];
+  // Rules on the object itself (a ReplicationTarget's name length).
+  for (const r of def.schema['x-kubernetes-validations'] ?? [])
+    rules.push({ path: '.', rule: r.rule, message: r.message });
   for (const name of ['spec', 'status']) {
     const s = top[name];
     if (s) rulesOf(name, s, rules);

@@ -72,7 +72,7 @@ export function buildCrd(def: KindDefinition): CustomResourceDefinition {
   };
 }
 
-/** The three CRDs: SecretStore, ClusterSecretStore, ManagedSecret. */
+/** The CRDs: SecretStore, ClusterSecretStore, ManagedSecret, ReplicationTarget. */
 export function buildCrds(): CustomResourceDefinition[] {
   return KINDS.map(buildCrd);
 }

@@ -1055,6 +1055,134 @@ export const managedSecretSchema: JSONSchemaProps = rootSchema(
 );
 
 // ---------------------------------------------------------------------------
+// ReplicationTarget.
+
+const namespacedReplicationSchema = (what: string, note = ''): JSONSchemaProps =>
+  obj(`Which ${what} to replicate. Absent: none are.${note}`, {
+    selector: labelSelectorSchema(
+      `Only ${what} whose labels match this selector; empty or absent: all of them.`,
+      `a replicated object`,
+    ),
+    namespaces: {
+      description: `Only ${what} in these namespaces; empty or absent: every namespace the operator watches.`,
+      type: 'array',
+      maxItems: 1024,
+      items: { type: 'string', pattern: DNS_LABEL_PATTERN, maxLength: LIMITS.namespace },
+    },
+  });
+
+const replicationTargetSpecSchema = obj(
+  'Which stores (and optionally ManagedSecrets) to copy to a disaster-recovery cluster, how to reach it, and what to rewrite on the way.',
+  {
+    kubeconfigSecretRef: obj(
+      "The Secret, in the operator's own namespace, that holds a kubeconfig for the DR cluster. Credentials and CA must be embedded (exec and auth-provider plugins and file references are refused). Its identity there needs only the replication receiver role the chart documents.",
+      {
+        name: str('The name of the Secret.', { minLength: 1, maxLength: LIMITS.name, pattern: DNS_SUBDOMAIN_PATTERN }),
+        key: str('The key in the Secret whose value is the kubeconfig (YAML).', {
+          default: 'kubeconfig',
+          pattern: SECRET_KEY_PATTERN,
+          maxLength: LIMITS.name,
+        }),
+      },
+      { required: ['name'] },
+    ),
+    clusterStores: obj('Which ClusterSecretStores to replicate. Absent: none are.', {
+      selector: labelSelectorSchema(
+        'Only ClusterSecretStores whose labels match this selector; empty or absent: all of them.',
+        'a ClusterSecretStore',
+      ),
+    }),
+    stores: namespacedReplicationSchema('SecretStores'),
+    managedSecrets: namespacedReplicationSchema(
+      'ManagedSecrets',
+      ' Copies leave out spec.rotation and the rotate-now annotation: only the primary rotates.',
+    ),
+    includeCredentials: {
+      description:
+        'Also copy the Secrets that replicated stores reference (AWS credential Secrets, local master keys). Off by default: the DR cluster should use its own identity.',
+      type: 'boolean',
+      default: false,
+    },
+    overrides: obj('Provider settings rewritten on the way, so that the DR copies use the secondary region.', {
+      aws: obj(
+        "Set on every AWS provider block (awsKms, awsSecretsManager, awsParameterStore) and on every decrypt.kms that sets the field itself (a local store's decrypt.kms always). Unset fields are left as they are.",
+        {
+          region: str('The AWS region of the DR copies, such as us-west-2.', { minLength: 1, maxLength: 64 }),
+          endpoint: str('The endpoint URL of the DR copies (a VPC endpoint in the secondary region, moto).', {
+            maxLength: 1024,
+            pattern: '^https?://',
+          }),
+          roleArn: str('The IAM role the DR copies assume.', {
+            maxLength: 2048,
+            pattern: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$',
+          }),
+        },
+      ),
+    }),
+    prune: {
+      description:
+        'Delete DR copies whose source is gone or no longer selected. Never happens while a list on the primary fails. Default true.',
+      type: 'boolean',
+      default: true,
+    },
+    interval: str('How often everything is compared and re-applied, as a Go-style duration of at least 5s.', {
+      default: '1m',
+      maxLength: LIMITS.refreshInterval,
+      'x-kubernetes-validations': [
+        {
+          rule: `self.matches(${celRaw(DURATION_PATTERN)}) && duration(self) >= duration('5s')`,
+          message: 'interval must be a duration of at least 5s, such as 30s or 5m',
+        },
+      ],
+    }),
+  },
+  {
+    required: ['kubeconfigSecretRef'],
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.clusterStores) || has(self.stores) || has(self.managedSecrets)',
+        message: 'a ReplicationTarget must select something: set clusterStores, stores or managedSecrets',
+      },
+    ],
+  },
+);
+
+const replicationTargetStatusSchema = obj('What the replicator last observed and did. Written by the operator.', {
+  conditions: conditionsSchema,
+  observedGeneration: observedGenerationSchema,
+  objectsInSync: {
+    description: "Selected objects whose DR copy matched the primary's after the last pass.",
+    type: 'integer',
+    format: 'int64',
+    minimum: 0,
+  },
+  lastReplicationTime: str('When the DR cluster was last confirmed to match the primary.', { format: 'date-time' }),
+  lagSeconds: {
+    description:
+      'Seconds between lastReplicationTime and this status write: 0 after a successful pass, growing while the DR cluster cannot be reached.',
+    type: 'integer',
+    format: 'int64',
+    minimum: 0,
+  },
+});
+
+export const replicationTargetSchema: JSONSchemaProps = (() => {
+  const schema = rootSchema(
+    'A ReplicationTarget keeps copies of selected SecretStores, ClusterSecretStores and ManagedSecrets in a disaster-recovery cluster, continuously, with provider settings rewritten for the secondary region.',
+    replicationTargetSpecSchema,
+    replicationTargetStatusSchema,
+  );
+  // Its name is a label value on every copy (prune finds them by it): at most 63 characters.
+  schema['x-kubernetes-validations'] = [
+    {
+      rule: 'size(self.metadata.name) <= 63',
+      message: 'a ReplicationTarget name must be at most 63 characters (it is a label value on the DR copies)',
+    },
+  ];
+  return schema;
+})();
+
+// ---------------------------------------------------------------------------
 // The kinds.
 
 export interface PrinterColumn {
@@ -1066,7 +1194,7 @@ export interface PrinterColumn {
 }
 
 export interface KindDefinition {
-  kind: 'SecretStore' | 'ClusterSecretStore' | 'ManagedSecret';
+  kind: 'SecretStore' | 'ClusterSecretStore' | 'ManagedSecret' | 'ReplicationTarget';
   plural: string;
   singular: string;
   shortNames: string[];
@@ -1112,6 +1240,31 @@ export const KINDS: readonly KindDefinition[] = [
       ...readyColumns,
       { name: 'Store', type: 'string', jsonPath: '.spec.storeRef.name', description: 'The store it reads from.' },
       { name: 'Last Sync', type: 'date', jsonPath: '.status.lastSyncTime', description: 'When it last synced.' },
+      ageColumn,
+    ],
+  },
+  {
+    kind: 'ReplicationTarget',
+    plural: 'replicationtargets',
+    singular: 'replicationtarget',
+    shortNames: ['rtarget'],
+    scope: 'Cluster',
+    schema: replicationTargetSchema,
+    printerColumns: [
+      ...readyColumns,
+      {
+        name: 'Objects',
+        type: 'integer',
+        jsonPath: '.status.objectsInSync',
+        description: 'Objects in sync in the DR cluster.',
+      },
+      { name: 'Lag', type: 'integer', jsonPath: '.status.lagSeconds', description: 'Seconds behind the primary.' },
+      {
+        name: 'Last Replication',
+        type: 'date',
+        jsonPath: '.status.lastReplicationTime',
+        description: 'When the DR cluster last matched.',
+      },
       ageColumn,
     ],
   },

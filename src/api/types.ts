@@ -402,3 +402,94 @@ export const Reasons = {
   FailedOver: 'FailedOver',
   FailedBack: 'FailedBack',
 } as const;
+
+// ---------------------------------------------------------------------------
+// ReplicationTarget: copies stores (and optionally ManagedSecrets) to a DR cluster.
+
+/** The Secret, in the operator's namespace, that holds the DR cluster's kubeconfig. */
+export interface KubeconfigSecretRef {
+  name: string;
+  /** Key in the Secret's data. Default `kubeconfig`. */
+  key?: string;
+}
+
+/** Which ClusterSecretStores to replicate. */
+export interface ReplicatedClusterStores {
+  /** Empty: every ClusterSecretStore. */
+  selector?: LabelSelector;
+}
+
+/** Which namespaced objects (SecretStores, ManagedSecrets) to replicate. */
+export interface ReplicatedNamespacedObjects {
+  /** Empty: every object in the namespaces below. */
+  selector?: LabelSelector;
+  /** Empty or absent: every namespace the operator watches. */
+  namespaces?: string[];
+}
+
+/** Provider settings rewritten on the way to the DR cluster; unset fields are left alone. */
+export interface AwsOverrides {
+  region?: string;
+  endpoint?: string;
+  roleArn?: string;
+}
+
+export interface ReplicationOverrides {
+  aws?: AwsOverrides;
+}
+
+export interface ReplicationTargetSpec {
+  kubeconfigSecretRef: KubeconfigSecretRef;
+  /** Absent: no ClusterSecretStores are replicated. */
+  clusterStores?: ReplicatedClusterStores;
+  /** Absent: no SecretStores are replicated. */
+  stores?: ReplicatedNamespacedObjects;
+  /** Absent: no ManagedSecrets are replicated. */
+  managedSecrets?: ReplicatedNamespacedObjects;
+  /** Also copy the Secrets that replicated stores reference for credentials or master keys. Default false. */
+  includeCredentials?: boolean;
+  overrides?: ReplicationOverrides;
+  /** Delete DR copies whose source is gone or no longer selected. Default true. */
+  prune?: boolean;
+  /** Full resync period (Go-style duration). Default `1m`. */
+  interval?: string;
+}
+
+export interface ReplicationTargetStatus {
+  conditions?: Condition[];
+  observedGeneration?: number;
+  /** Objects that match the DR cluster's copy after the last pass. */
+  objectsInSync?: number;
+  /** When the DR cluster was last confirmed to match the primary. */
+  lastReplicationTime?: string;
+  /** Seconds between lastReplicationTime and the last status write (0 right after a successful pass). */
+  lagSeconds?: number;
+}
+
+export interface ReplicationTarget {
+  apiVersion: typeof API_VERSION;
+  kind: 'ReplicationTarget';
+  metadata: ObjectMeta;
+  spec: ReplicationTargetSpec;
+  status?: ReplicationTargetStatus;
+}
+
+/** Annotations and labels on the objects replication writes in the DR cluster. */
+export const ANNOTATION_SOURCE_CLUSTER = 'secretsync.io/source-cluster';
+export const ANNOTATION_SOURCE_UID = 'secretsync.io/source-uid';
+export const ANNOTATION_SOURCE_GENERATION = 'secretsync.io/source-generation';
+/** A hash of what was applied (objects without secret data only), so unchanged objects are not re-applied. */
+export const ANNOTATION_REPLICATION_HASH = 'secretsync.io/replication-hash';
+export const LABEL_REPLICATED_BY = 'secretsync.io/replicated-by';
+export const LABEL_SOURCE_CLUSTER = 'secretsync.io/source-cluster';
+
+/** Reasons on a ReplicationTarget's Ready condition. */
+export const ReplicationReasons = {
+  Replicated: 'Replicated',
+  InvalidKubeconfig: 'InvalidKubeconfig',
+  ClusterUnreachable: 'ClusterUnreachable',
+  Unauthorized: 'Unauthorized',
+  CRDsMissing: 'CRDsMissing',
+  SourceListFailed: 'SourceListFailed',
+  ApplyFailed: 'ApplyFailed',
+} as const;

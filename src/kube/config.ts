@@ -89,9 +89,10 @@ export async function loadKubeConfig(path?: string, opts: LoadOptions = {}): Pro
     } catch (err) {
       throw new Error(`cannot read kubeconfig ${candidate}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    return kubeConfigFromString(text, dirname(resolve(candidate)), () =>
-      clientNodeFallback((kc) => kc.loadFromFile(candidate)),
-    );
+    return kubeConfigFromString(text, {
+      baseDir: dirname(resolve(candidate)),
+      fallback: () => clientNodeFallback((kc) => kc.loadFromFile(candidate)),
+    });
   }
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
@@ -114,21 +115,39 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v.leng
 const named = (list: unknown, name: string | undefined): Yaml | undefined =>
   Array.isArray(list) ? (list.map(obj).find((e) => e.name === name) as Yaml | undefined) : undefined;
 
-/**
- * Reads a kubeconfig document (a file's text, or one held in a Secret).
- * Relative file paths resolve against `baseDir`. Auth this reader does not
- * handle goes to `fallback` (client-node), which defaults to loading the text.
- */
-export async function kubeConfigFromString(
-  text: string,
-  baseDir: string = process.cwd(),
-  fallback?: () => Promise<KubeAuth>,
-): Promise<KubeAuth> {
+/** Why a kubeconfig cannot be used; `problem` says which kind of reason, for callers that word it their own way. */
+export class KubeconfigError extends Error {
+  constructor(
+    readonly problem: 'invalid' | 'no-cluster' | 'unsafe',
+    message: string,
+    /** With `unsafe`: what the kubeconfig would make this process do. */
+    readonly parts: string[] = [],
+  ) {
+    super(message);
+    this.name = 'KubeconfigError';
+  }
+}
+
+export interface FromStringOptions {
+  /** Relative file paths resolve against this directory (default: the working directory). */
+  baseDir?: string;
+  /** For auth this reader does not handle: defaults to client-node loading the text. */
+  fallback?: () => Promise<KubeAuth>;
+  /**
+   * Refuse anything that would make this process run a command or read one of
+   * its own files (a kubeconfig from a Secret: its author must get neither).
+   */
+  embeddedOnly?: boolean;
+}
+
+/** Reads a kubeconfig document (a file's text, or one held in a Secret). */
+export async function kubeConfigFromString(text: string, opts: FromStringOptions = {}): Promise<KubeAuth> {
   let doc: Yaml;
   try {
     doc = obj(parseYaml(text));
-  } catch (err) {
-    throw new Error(`the kubeconfig is not valid YAML: ${err instanceof Error ? err.message : String(err)}`);
+  } catch {
+    // The parser's message may quote the document.
+    throw new KubeconfigError('invalid', 'the kubeconfig is not valid YAML');
   }
   const contextName = str(doc['current-context']);
   const context = obj(named(doc.contexts, contextName)?.context);
@@ -136,7 +155,20 @@ export async function kubeConfigFromString(
   const user = obj(named(doc.users, str(context.user))?.user);
   const server = str(cluster.server);
   if (!contextName || !server)
-    throw new Error('the kubeconfig has no current context with a cluster server (set current-context)');
+    throw new KubeconfigError(
+      'no-cluster',
+      'the kubeconfig has no current context with a cluster server (set current-context)',
+    );
+  if (opts.embeddedOnly) {
+    const parts: string[] = [];
+    if (user.exec !== undefined) parts.push('an exec credential plugin');
+    if (user['auth-provider'] !== undefined) parts.push('an auth-provider');
+    if (user['client-certificate'] !== undefined || user['client-key'] !== undefined)
+      parts.push('client certificate files');
+    if (user.tokenFile !== undefined) parts.push('a token file');
+    if (cluster['certificate-authority'] !== undefined) parts.push('a CA file');
+    if (parts.length > 0) throw new KubeconfigError('unsafe', `the kubeconfig uses ${parts.join(', ')}`, parts);
+  }
   const handled = new Set([
     'token',
     'tokenFile',
@@ -147,8 +179,15 @@ export async function kubeConfigFromString(
   ]);
   const needsClientNode = Object.keys(user).some((k) => !handled.has(k)) || cluster['proxy-url'] !== undefined;
   if (needsClientNode) {
-    return (fallback ?? (() => clientNodeFallback((kc) => kc.loadFromString(text))))();
+    if (opts.embeddedOnly)
+      throw new KubeconfigError(
+        'unsafe',
+        'the kubeconfig uses settings beyond an embedded token or client certificate',
+        Object.keys(user).filter((k) => !handled.has(k)),
+      );
+    return (opts.fallback ?? (() => clientNodeFallback((kc) => kc.loadFromString(text))))();
   }
+  const baseDir = opts.baseDir ?? process.cwd();
   const file = (p: unknown): Buffer | undefined => {
     const s = str(p);
     return s === undefined ? undefined : readFileSync(isAbsolute(s) ? s : join(baseDir, s));

@@ -123,6 +123,34 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Where replication lags are read from at scrape time (set by the replicator on the leader). */
+  replicationLagSource: () => { target: string; seconds: number }[] = () => [];
+
+  readonly replicationLag = new Gauge({
+    name: 'secretsync_replication_lag_seconds',
+    help: 'Seconds since the DR cluster of a ReplicationTarget was last confirmed to match this cluster',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.replicationLag.reset();
+      for (const l of this.replicationLagSource()) this.replicationLag.set({ target: l.target }, l.seconds);
+    },
+  });
+
+  readonly replicationFailures = new Counter({
+    name: 'secretsync_replication_failures_total',
+    help: 'Failed replication passes by ReplicationTarget and reason (ClusterUnreachable, Unauthorized, CRDsMissing, ...)',
+    labelNames: ['target', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly replicationObjects = new Gauge({
+    name: 'secretsync_replication_objects',
+    help: 'Objects of a ReplicationTarget in sync in its DR cluster after the last successful pass',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+
   /** Where the per-store request budgets are read from at scrape time. */
   budgetSource: () => { store: string; waiting: number; used: number }[] = () => [];
 

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { RECEIVER_CREDENTIAL_RULES, RECEIVER_RULES } from '../../src/replication/receiver.js';
 import { TestCluster } from '../../tools/testenv/index.js';
 import {
   CHART_DIR,
@@ -102,6 +103,9 @@ const clusterNeeds = [
   ...expand('*', 'secretsync.io', ['clustersecretstores'], ['get', 'list', 'watch']),
   ...expand('*', 'secretsync.io', ['clustersecretstores/status'], ['get', 'patch']),
   ...expand('*', '', ['namespaces'], ['get', 'list', 'watch']),
+  // Replication (replication.enabled): read ReplicationTargets, write their status.
+  ...expand('*', 'secretsync.io', ['replicationtargets'], ['get', 'list', 'watch']),
+  ...expand('*', 'secretsync.io', ['replicationtargets/status'], ['get', 'patch']),
 ];
 const leaseNeeds = (ns: string) => [
   `${ns}|coordination.k8s.io|leases|create`,
@@ -147,6 +151,8 @@ const everything = {
   podDisruptionBudget: { minAvailable: 1 },
   podAnnotations: { 'example.com/scrape': 'true' },
   podLabels: { team: 'platform' },
+  replication: { enabled: true, clusterName: 'eu-central-1' },
+  replicationReceiver: { enabled: true, credentials: true },
 };
 
 describe('the Helm chart, rendered (helm v3.18.0)', function () {
@@ -279,6 +285,33 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
     });
   });
 
+  describe('replication', () => {
+    it('is on by default with cluster name "default"; replication.enabled=false drops the flag and the rules', async () => {
+      const on = await renderChart();
+      expect(containerOf(on).args).to.include.members(['--replication=true', '--cluster-name=default']);
+      expect(on.some((o) => o.metadata.name.includes('replication-receiver'))).to.equal(false);
+      const off = await renderChart({ values: { replication: { enabled: false }, watchNamespaces: ['team-a'] } });
+      expect(containerOf(off).args).to.include('--replication=false');
+      const perms = permissions(off, 'secretsync-system', 'secretsync');
+      expect(perms.filter((p) => p.includes('replicationtargets') || p.startsWith('default|'))).to.deep.equal([]);
+    });
+
+    it('gives the receiver no access to Secrets without replicationReceiver.credentials', async () => {
+      const objects = await renderChart({ values: { replicationReceiver: { enabled: true } } });
+      const perms = permissions(objects, 'secretsync-system', 'secretsync-replication-receiver');
+      expect(perms).to.deep.equal(
+        RECEIVER_RULES.flatMap((r) => r.apiGroups.flatMap((g) => expand('*', g, r.resources, r.verbs))).sort(),
+      );
+      expect(perms.some((p) => p.includes('||secrets|'))).to.equal(false);
+    });
+
+    it('refuses a cluster name that is not a label value', async () => {
+      const result = await helmTemplate({ args: ['--set', 'replication.clusterName=not a name'] });
+      expect(result.code).to.not.equal(0);
+      expect(result.stderr).to.match(/replication.clusterName: Does not match pattern/);
+    });
+  });
+
   describe('with watchNamespaces (namespaced scope)', () => {
     it('grants Secrets and our namespaced kinds only in those namespaces, and passes --namespaces', async () => {
       const objects = await renderChart({ values: { watchNamespaces: ['team-a', 'team-b'] } });
@@ -292,6 +325,8 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
           // Its own namespace: the HMAC key Secret, Events about ClusterSecretStores, their master keys.
           ...expand('secretsync-system', '', ['secrets'], ['get', 'create']),
           ...expand('secretsync-system', '', ['events'], ['create', 'patch']),
+          // Events about ReplicationTargets, which the API server takes only in default.
+          ...expand('default', '', ['events'], ['create', 'patch']),
         ].sort(),
       );
       const clusterRole = findObject(objects, 'ClusterRole') as KubeManifest & { rules: PolicyRule[] };
@@ -364,7 +399,7 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       expect(pod.topologySpreadConstraints?.[0]?.labelSelector).to.deep.equal({
         matchLabels: deploymentOf(objects).spec.selector.matchLabels,
       });
-      const sa = findObject(objects, 'ServiceAccount');
+      const sa = findObject(objects, 'ServiceAccount', 'secretsync');
       expect(sa.metadata.annotations).to.deep.equal(everything.serviceAccount.annotations);
       expect((findObject(objects, 'PodDisruptionBudget') as KubeManifest & { spec: object }).spec).to.include({
         minAvailable: 1,
@@ -416,7 +451,7 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       expect(sm.metadata.labels?.release).to.equal('prometheus');
     });
 
-    it('alerts on failing syncs, a store not ready, no leader and overdue ManagedSecrets', () => {
+    it('alerts on failing syncs, a store not ready, no leader, overdue ManagedSecrets and replication lag', () => {
       const rule = findObject(objects, 'PrometheusRule') as KubeManifest & {
         spec: { groups: { rules: { alert: string; expr: string; for: string; labels: Record<string, string> }[] }[] };
       };
@@ -427,9 +462,19 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
         SecretsyncStoreNotReady: `max by (kind) (secretsync_stores{ready="False", ${sel}}) > 0`,
         SecretsyncNoLeader: `(max(secretsync_leader{${sel}}) == 0) or absent(secretsync_leader{${sel}})`,
         SecretsyncManagedSecretsOverdue: `max(secretsync_overdue_managed_secrets{${sel}}) > 0`,
+        SecretsyncReplicationLagging: `max by (target) (secretsync_replication_lag_seconds{${sel}}) > 600`,
       });
       for (const r of rules) expect(r.labels).to.include({ team: 'platform' });
       expect(rules.find((r) => r.alert === 'SecretsyncNoLeader')?.labels.severity).to.equal('critical');
+    });
+
+    it('passes the cluster name, and creates the replication receiver with exactly the documented rules', () => {
+      expect(containerOf(objects).args).to.include.members(['--replication=true', '--cluster-name=eu-central-1']);
+      const perms = permissions(objects, 'secretsync-system', 'secretsync-replication-receiver');
+      const expected = [...RECEIVER_RULES, ...RECEIVER_CREDENTIAL_RULES].flatMap((r) =>
+        r.apiGroups.flatMap((g) => expand('*', g, r.resources, r.verbs)),
+      );
+      expect(perms).to.deep.equal(expected.sort());
     });
 
     it('opens only the metrics port when the NetworkPolicy is on', () => {
@@ -528,7 +573,7 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       const objects = await renderChart({ namespace: ns, values: everything });
       // The ServiceAccount for real (admission looks it up), the Deployment and a Pod from its template as dry runs.
       const sa = join(dir, 'pss-sa.yaml');
-      writeFileSync(sa, stringify(findObject(objects, 'ServiceAccount')));
+      writeFileSync(sa, stringify(findObject(objects, 'ServiceAccount', 'secretsync')));
       await mustKubectl(kubeconfig, ['apply', '-f', sa]);
       const deployment = deploymentOf(objects);
       const pod = {

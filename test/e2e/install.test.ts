@@ -78,6 +78,10 @@ const neverAllowed: Check[] = [
   ['list', 'replicasets.apps', 'team-a'],
   ['create', 'jobs.batch', 'team-a'],
   ['create', 'customresourcedefinitions.apiextensions.k8s.io'],
+  // ReplicationTargets are read (and their status written), never written by the operator.
+  ['create', 'replicationtargets.secretsync.io'],
+  ['update', 'replicationtargets.secretsync.io'],
+  ['delete', 'replicationtargets.secretsync.io'],
   ['list', 'ingresses.networking.k8s.io', 'team-a'],
   ['get', 'configmaps', 'team-a'],
   ['create', 'pods', 'team-a'],
@@ -352,7 +356,28 @@ function installScenario(scope: Scope): void {
       const names = new Set(
         rule.spec.groups.flatMap((g) => g.rules.flatMap((r) => r.expr.match(/secretsync_\w+/g) ?? [])),
       );
-      expect(names.size).to.equal(4);
+      expect(names.size).to.equal(5);
+      // The lag has a series per ReplicationTarget: one whose kubeconfig Secret is missing (the chart's RBAC
+      // must let the leader read it, write its status and record an Event about it).
+      await admin.request('POST', `/apis/${API_VERSION}/replicationtargets`, {
+        body: {
+          apiVersion: API_VERSION,
+          kind: 'ReplicationTarget',
+          metadata: { name: 'dr-nowhere' },
+          spec: { kubeconfigSecretRef: { name: 'no-such-kubeconfig' }, clusterStores: {} },
+        },
+      });
+      await waitFor(
+        'the ReplicationTarget to report InvalidKubeconfig',
+        async () => {
+          const t = await admin.get<{ status?: StoreStatus }>(`/apis/${API_VERSION}/replicationtargets/dr-nowhere`);
+          return t.status?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'InvalidKubeconfig')
+            ? true
+            : undefined;
+        },
+        30_000,
+        500,
+      );
       const op = operator as OperatorProcess;
       // Gauges are refreshed every 5 s; counters appear with their first increment.
       const text = await waitFor(
@@ -366,6 +391,9 @@ function installScenario(scope: Scope): void {
       );
       expect(text).to.match(/^secretsync_leader 1$/m);
       expect(text).to.match(/^secretsync_stores\{kind="SecretStore",ready="True"\} 1$/m);
+      expect(text).to.match(
+        /^secretsync_replication_failures_total\{target="dr-nowhere",reason="InvalidKubeconfig"\} [1-9]/m,
+      );
     });
 
     it('was never refused a request: no "forbidden" in its logs', () => {
@@ -395,6 +423,10 @@ function installScenario(scope: Scope): void {
             ['update', 'leases.coordination.k8s.io/secretsync-leader', RELEASE_NAMESPACE],
             ['get', 'secrets', RELEASE_NAMESPACE],
             ['create', 'secrets', RELEASE_NAMESPACE],
+            ['watch', 'replicationtargets.secretsync.io'],
+            ['patch', 'replicationtargets.secretsync.io/status'],
+            // Events about ReplicationTargets (cluster-scoped) go to the default namespace.
+            ['create', 'events', 'default'],
           ]
         : [
             ['list', 'secrets', '*'],
@@ -409,6 +441,8 @@ function installScenario(scope: Scope): void {
             ['list', 'namespaces'],
             ['create', 'leases.coordination.k8s.io', RELEASE_NAMESPACE],
             ['get', 'leases.coordination.k8s.io/secretsync-leader', RELEASE_NAMESPACE],
+            ['list', 'replicationtargets.secretsync.io'],
+            ['patch', 'replicationtargets.secretsync.io/status'],
           ];
       const refused: Check[] = [
         ...neverAllowed,

@@ -39,6 +39,26 @@ export interface ClusterRecord {
 
 const STARTUP_TIMEOUT_MS = 120_000;
 
+/** How one component is started and when it counts as up; kept so that `restart()` can start it again. */
+interface Launch {
+  name: string;
+  binary: string;
+  args: string[];
+  logFile: string;
+  ready(proc: SpawnedProcess): Promise<void>;
+}
+
+async function launch(spec: Launch, detached: boolean): Promise<SpawnedProcess> {
+  const proc = spawnLogged(spec.name, spec.binary, spec.args, spec.logFile, { detached });
+  try {
+    await spec.ready(proc);
+  } catch (err) {
+    await proc.stop(5_000);
+    throw err;
+  }
+  return proc;
+}
+
 function tail(file: string, lines = 25): string {
   if (!existsSync(file)) return '';
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -78,8 +98,9 @@ export class TestCluster {
     readonly version: string,
     readonly kubeconfigPath: string,
     private readonly pki: ClusterPki,
-    private readonly processes: SpawnedProcess[],
+    private processes: SpawnedProcess[],
     private readonly ownsDir: boolean,
+    private readonly launches: Launch[],
   ) {}
 
   static async start(options: StartClusterOptions = {}): Promise<TestCluster> {
@@ -107,15 +128,16 @@ export class TestCluster {
     writeFileSync(files.saPub, pki.serviceAccount.publicKeyPem);
 
     const started: SpawnedProcess[] = [];
+    const launches: Launch[] = [];
     const detached = options.detached === true;
     try {
       const [etcdClient, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
       const etcdUrl = `http://127.0.0.1:${etcdClient}`;
       const peerUrl = `http://127.0.0.1:${etcdPeer}`;
-      const etcd = spawnLogged(
-        'etcd',
+      const etcdLaunch: Launch = {
+        name: 'etcd',
         binary,
-        [
+        args: [
           'etcd',
           `--name=${name}`,
           `--data-dir=${join(dir, 'etcd-data')}`,
@@ -127,25 +149,27 @@ export class TestCluster {
           '--unsafe-no-fsync',
           '--log-level=warn',
         ],
-        join(dir, 'etcd.log'),
-        { detached },
-      );
-      started.push(etcd);
-      await waitFor(
-        'etcd /health',
-        async () => {
-          if (!etcd.isRunning()) throw failedToStart(etcd);
-          const res = await simpleRequest(`${etcdUrl}/health`);
-          return res.status === 200 && res.body.includes('true') ? true : undefined;
-        },
-        STARTUP_TIMEOUT_MS,
-      );
+        logFile: join(dir, 'etcd.log'),
+        ready: (etcd) =>
+          waitFor(
+            'etcd /health',
+            async () => {
+              if (!etcd.isRunning()) throw failedToStart(etcd);
+              const res = await simpleRequest(`${etcdUrl}/health`);
+              return res.status === 200 && res.body.includes('true') ? true : undefined;
+            },
+            STARTUP_TIMEOUT_MS,
+          ).then(() => undefined),
+      };
+      launches.push(etcdLaunch);
+      started.push(await launch(etcdLaunch, detached));
 
       const server = `https://127.0.0.1:${apiPort}`;
-      const apiserver = spawnLogged(
-        'kube-apiserver',
+      const tls: TlsClient = { ca: pki.ca.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem };
+      const apiLaunch: Launch = {
+        name: 'kube-apiserver',
         binary,
-        [
+        args: [
           'kube-apiserver',
           `--etcd-servers=${etcdUrl}`,
           '--bind-address=127.0.0.1',
@@ -166,21 +190,20 @@ export class TestCluster {
           '--profiling=false',
           ...(options.controllerManager === false ? ['--disable-admission-plugins=ServiceAccount'] : []),
         ],
-        join(dir, 'kube-apiserver.log'),
-        { detached },
-      );
-      started.push(apiserver);
-
-      const tls: TlsClient = { ca: pki.ca.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem };
-      await waitFor(
-        'kube-apiserver /readyz',
-        async () => {
-          if (!apiserver.isRunning()) throw failedToStart(apiserver);
-          const res = await simpleRequest(`${server}/readyz`, { tls });
-          return res.status === 200 ? true : undefined;
-        },
-        STARTUP_TIMEOUT_MS,
-      );
+        logFile: join(dir, 'kube-apiserver.log'),
+        ready: (apiserver) =>
+          waitFor(
+            'kube-apiserver /readyz',
+            async () => {
+              if (!apiserver.isRunning()) throw failedToStart(apiserver);
+              const res = await simpleRequest(`${server}/readyz`, { tls });
+              return res.status === 200 ? true : undefined;
+            },
+            STARTUP_TIMEOUT_MS,
+          ).then(() => undefined),
+      };
+      launches.push(apiLaunch);
+      started.push(await launch(apiLaunch, detached));
       const versionInfo = JSON.parse((await simpleRequest(`${server}/version`, { tls })).body) as {
         gitVersion: string;
       };
@@ -189,10 +212,10 @@ export class TestCluster {
       writeFileSync(kubeconfigPath, kubeconfigYaml(name, server, pki), { mode: 0o600 });
 
       if (options.controllerManager !== false) {
-        const kcm = spawnLogged(
-          'kube-controller-manager',
+        const kcmLaunch: Launch = {
+          name: 'kube-controller-manager',
           binary,
-          [
+          args: [
             'kube-controller-manager',
             `--kubeconfig=${kubeconfigPath}`,
             '--leader-elect=false',
@@ -201,23 +224,36 @@ export class TestCluster {
             `--service-account-private-key-file=${files.saKey}`,
             `--root-ca-file=${files.ca}`,
           ],
-          join(dir, 'kube-controller-manager.log'),
-          { detached },
-        );
-        started.push(kcm);
-        // The default ServiceAccount appears once the ServiceAccount controller runs.
-        await waitFor(
-          'kube-controller-manager (default ServiceAccount)',
-          async () => {
-            if (!kcm.isRunning()) throw failedToStart(kcm);
-            const res = await simpleRequest(`${server}/api/v1/namespaces/default/serviceaccounts/default`, { tls });
-            return res.status === 200 ? true : undefined;
-          },
-          STARTUP_TIMEOUT_MS,
-        );
+          logFile: join(dir, 'kube-controller-manager.log'),
+          // The default ServiceAccount appears once the ServiceAccount controller runs.
+          ready: (kcm) =>
+            waitFor(
+              'kube-controller-manager (default ServiceAccount)',
+              async () => {
+                if (!kcm.isRunning()) throw failedToStart(kcm);
+                const res = await simpleRequest(`${server}/api/v1/namespaces/default/serviceaccounts/default`, {
+                  tls,
+                });
+                return res.status === 200 ? true : undefined;
+              },
+              STARTUP_TIMEOUT_MS,
+            ).then(() => undefined),
+        };
+        launches.push(kcmLaunch);
+        started.push(await launch(kcmLaunch, detached));
       }
 
-      const cluster = new TestCluster(name, dir, server, versionInfo.gitVersion, kubeconfigPath, pki, started, ownsDir);
+      const cluster = new TestCluster(
+        name,
+        dir,
+        server,
+        versionInfo.gitVersion,
+        kubeconfigPath,
+        pki,
+        started,
+        ownsDir,
+        launches,
+      );
       writeFileSync(join(dir, 'cluster.json'), JSON.stringify(cluster.record(), null, 2));
       return cluster;
     } catch (err) {
@@ -280,9 +316,37 @@ export class TestCluster {
     return this.pki.ca.certPem;
   }
 
-  async stop(): Promise<void> {
+  /** Whether every process of the cluster is running (false between `pause()` and `restart()`). */
+  isRunning(): boolean {
+    return this.processes.length > 0 && this.processes.every((p) => p.isRunning());
+  }
+
+  /**
+   * Stops the processes but keeps the data directory, certificates and ports,
+   * so that `restart()` brings back the same cluster at the same address (an
+   * outage, as clients see it).
+   */
+  async pause(): Promise<void> {
     // Reverse start order: clients of the apiserver first, etcd last.
     for (const proc of [...this.processes].reverse()) await proc.stop();
+    this.processes = [];
+  }
+
+  /** Starts the processes again after `pause()`, on the same ports with the same data; resolves once it is up. */
+  async restart(): Promise<void> {
+    if (this.processes.length > 0) throw new Error(`cluster ${this.name} is running; pause() it first`);
+    const started: SpawnedProcess[] = [];
+    try {
+      for (const spec of this.launches) started.push(await launch(spec, false));
+    } catch (err) {
+      for (const proc of started.reverse()) await proc.stop(5_000);
+      throw err;
+    }
+    this.processes = started;
+  }
+
+  async stop(): Promise<void> {
+    await this.pause();
     if (this.ownsDir) releaseTempDir(this.dir);
   }
 }

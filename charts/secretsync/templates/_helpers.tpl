@@ -113,6 +113,30 @@ created (patch is the recorder's standard verb).
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [get, list, watch]
+{{- if .Values.replication.enabled }}
+- apiGroups: [secretsync.io]
+  resources: [replicationtargets]
+  verbs: [get, list, watch]
+- apiGroups: [secretsync.io]
+  resources: [replicationtargets/status]
+  verbs: [get, patch]
+{{- end }}
+{{- end }}
+
+{{/*
+The replication receiver's rules in a DR cluster: what a primary's replication
+does there, and nothing more (src/replication/receiver.ts holds the same list;
+an e2e test keeps them equal). Discovery needs no rule.
+*/}}
+{{- define "secretsync.replicationReceiverRules" -}}
+- apiGroups: [secretsync.io]
+  resources: [clustersecretstores, secretstores, managedsecrets]
+  verbs: [get, list, watch, create, update, patch, delete]
+{{- if .Values.replicationReceiver.credentials }}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, create, patch, delete]
+{{- end }}
 {{- end }}
 
 {{/* Checks across values that the schema cannot express. */}}

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Manager } from '../../controller/manager.js';
 import { createLogger, type LogLevel } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
+import { startReplicationOnLeader } from '../../replication/run.js';
 import type { CliIo } from '../main.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
@@ -21,6 +22,8 @@ export interface RunFlags {
   kubeBurst: number;
   allowOperatorIdentityForNamespacedStores: boolean;
   maxConcurrentRestarts: number;
+  clusterName: string;
+  replication: boolean;
 }
 
 const positiveInt = (name: string) => (value: string) => {
@@ -35,7 +38,11 @@ const bool = (value: string) => {
   throw new Error(`expected true or false, got "${value}"`);
 };
 
-export { loadKubeConfig } from '../../kube/config.js';
+const labelValue = (name: string) => (value: string) => {
+  if (!/^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,61}[a-zA-Z0-9])?$/.test(value))
+    throw new Error(`${name} must be a label value (at most 63 letters, digits, -, _ and .), got "${value}"`);
+  return value;
+};
 
 /** `secretsync run`: the operator. Every flag can also come from the environment variable shown in --help. */
 export function registerRunCommand(program: Command, _io: CliIo): void {
@@ -123,6 +130,21 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .default(10)
         .argParser(positiveInt('--max-concurrent-restarts')),
     )
+    .addOption(
+      new Option(
+        '--cluster-name <name>',
+        "this cluster's name, written on the DR copies that ReplicationTargets make (a label value)",
+      )
+        .env('SECRETSYNC_CLUSTER_NAME')
+        .default('default')
+        .argParser(labelValue('--cluster-name')),
+    )
+    .addOption(
+      new Option('--replication <bool>', 'run ReplicationTargets (on the leader): copy stores to DR clusters')
+        .env('SECRETSYNC_REPLICATION')
+        .default(true)
+        .argParser(bool),
+    )
     .action(async (flags: RunFlags) => {
       const code = await runOperator(flags);
       if (code !== 0) throw new Error('the operator lost its leader Lease and stopped');
@@ -132,14 +154,17 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
 /** Runs until SIGTERM/SIGINT (draining) or until the leader Lease is lost; returns the exit code. */
 export async function runOperator(flags: RunFlags): Promise<number> {
   const logger = createLogger(flags.logLevel);
+  const kubeConfig = await loadKubeConfig(flags.kubeconfig);
+  const namespaces = flags.namespaces
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const metrics = new Metrics();
   const manager = new Manager({
-    kubeConfig: await loadKubeConfig(flags.kubeconfig),
+    kubeConfig,
     logger,
-    metrics: new Metrics(),
-    namespaces: flags.namespaces
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
+    metrics,
+    namespaces,
     operatorNamespace: flags.operatorNamespace,
     concurrency: flags.concurrency,
     leaderElection: flags.leaderElect,
@@ -157,6 +182,16 @@ export async function runOperator(flags: RunFlags): Promise<number> {
   process.once('SIGINT', onSignal);
   try {
     await manager.start();
+    if (flags.replication) {
+      startReplicationOnLeader(manager, {
+        kubeConfig,
+        logger,
+        metrics,
+        clusterName: flags.clusterName,
+        operatorNamespace: flags.operatorNamespace,
+        namespaces,
+      });
+    }
     const why = await manager.done;
     return why === 'lost' ? 1 : 0;
   } finally {

@@ -135,7 +135,7 @@ describe('the secretsync.io CRDs on a real API server', () => {
   });
 
   describe('installation', () => {
-    it('installs all three CRDs Established, with their CEL rules, status subresource and printer columns', async () => {
+    it('installs all our CRDs Established, with their CEL rules, status subresource and printer columns', async () => {
       for (const want of crdObjects()) {
         const res = await sharedCluster().adminRequest('GET', `${CRD_PATH}/${want.metadata.name}`);
         expect(res.status, res.body).to.equal(200);

@@ -12,6 +12,7 @@ import {
   DURATION_PATTERN,
   KINDS,
   managedSecretSchema,
+  replicationTargetSchema,
   secretStoreSchema,
   type JSONSchemaProps,
 } from '../../../src/api/schemas.js';
@@ -53,6 +54,10 @@ import {
   type ManagedSecretStatus,
   type ProviderSpec,
   type RemoteRef,
+  type ReplicationTarget,
+  type ReplicationTargetSpec,
+  type ReplicationTargetStatus,
+  type ReplicatedNamespacedObjects,
   type SecretKeySelector,
   type SecretStore,
   type SecretStoreSpec,
@@ -70,6 +75,7 @@ const schemaOf: Record<string, JSONSchemaProps> = {
   SecretStore: secretStoreSchema,
   ClusterSecretStore: clusterSecretStoreSchema,
   ManagedSecret: managedSecretSchema,
+  ReplicationTarget: replicationTargetSchema,
 };
 
 // Fixtures that set every field the TypeScript types have. Object literals
@@ -257,6 +263,40 @@ const fullManagedSecret: ManagedSecret = {
   },
 };
 
+const fullSelector: LabelSelector = {
+  matchLabels: { dr: 'yes' },
+  matchExpressions: [{ key: 'tier', operator: 'In', values: ['prod'] }],
+};
+
+const fullReplicationTarget: ReplicationTarget = {
+  apiVersion: API_VERSION,
+  kind: 'ReplicationTarget',
+  metadata: { name: 'dr-us-west-2' },
+  spec: {
+    kubeconfigSecretRef: { name: 'dr-cluster', key: 'kubeconfig' },
+    clusterStores: { selector: fullSelector },
+    stores: { selector: fullSelector, namespaces: ['app'] },
+    managedSecrets: { selector: fullSelector, namespaces: ['app', 'billing'] },
+    includeCredentials: true,
+    overrides: {
+      aws: {
+        region: 'us-west-2',
+        endpoint: 'https://secretsmanager.us-west-2.amazonaws.com',
+        roleArn: 'arn:aws:iam::123456789012:role/dr',
+      },
+    },
+    prune: false,
+    interval: '30s',
+  },
+  status: {
+    conditions: [condition],
+    observedGeneration: 1,
+    objectsInSync: 12,
+    lastReplicationTime: '2026-01-02T03:04:05Z',
+    lagSeconds: 3,
+  },
+};
+
 /** One generator per ManagedSecret (CEL wants exactly one), so that together they reach every generator field. */
 const generatorVariants: GeneratorSpec[] = [
   { randomBytes: { length: 32, encoding: 'hex' } },
@@ -273,7 +313,7 @@ const rotationVariants: ManagedSecret[] = generatorVariants.map((generator) => (
   },
 }));
 
-const fixtures: [string, (SecretStore | ClusterSecretStore | ManagedSecret)[]][] = [
+const fixtures: [string, (SecretStore | ClusterSecretStore | ManagedSecret | ReplicationTarget)[]][] = [
   [
     'SecretStore',
     [
@@ -292,6 +332,7 @@ const fixtures: [string, (SecretStore | ClusterSecretStore | ManagedSecret)[]][]
     ],
   ],
   ['ManagedSecret', [fullManagedSecret, ...rotationVariants]],
+  ['ReplicationTarget', [fullReplicationTarget]],
 ];
 
 /**
@@ -351,6 +392,7 @@ describe('CRDs (src/api)', () => {
         ['SecretStore', 'secretstores.secretsync.io', 'Namespaced', 'ss'],
         ['ClusterSecretStore', 'clustersecretstores.secretsync.io', 'Cluster', 'css'],
         ['ManagedSecret', 'managedsecrets.secretsync.io', 'Namespaced', 'ms'],
+        ['ReplicationTarget', 'replicationtargets.secretsync.io', 'Cluster', 'rtarget'],
       ] as const;
       for (const [kind, name, scope, shortName] of expectations) {
         const crd = byKind.get(kind);
@@ -375,6 +417,14 @@ describe('CRDs (src/api)', () => {
         ['Last Sync', 'date', '.status.lastSyncTime'],
         age,
       ]);
+      expect(columns('ReplicationTarget')).to.deep.equal([
+        ready,
+        reason,
+        ['Objects', 'integer', '.status.objectsInSync'],
+        ['Lag', 'integer', '.status.lagSeconds'],
+        ['Last Replication', 'date', '.status.lastReplicationTime'],
+        age,
+      ]);
     });
 
     it('crdObjects() returns fresh copies, and crdListPath() where each is listed', () => {
@@ -387,6 +437,7 @@ describe('CRDs (src/api)', () => {
         '/apis/secretsync.io/v1alpha1/secretstores',
         '/apis/secretsync.io/v1alpha1/clustersecretstores',
         '/apis/secretsync.io/v1alpha1/managedsecrets',
+        '/apis/secretsync.io/v1alpha1/replicationtargets',
       ]);
     });
   });
@@ -437,6 +488,12 @@ describe('CRDs (src/api)', () => {
         'spec.rotation.generator.ecdsa.curve': 'P-256',
         'spec.rolloutRestart.debounce': '10s',
         'spec.rolloutRestart.maxChangesPerHour': 5,
+      });
+      expect(defaults(replicationTargetSchema)).to.deep.equal({
+        'spec.kubeconfigSecretRef.key': 'kubeconfig',
+        'spec.includeCredentials': false,
+        'spec.prune': true,
+        'spec.interval': '1m',
       });
     });
 
@@ -555,6 +612,18 @@ describe('CRDs (src/api)', () => {
         'spec.rolloutRestart.debounce: rolloutRestart.debounce must be a duration such as 10s',
         // Workload selectors share the namespace selector's builder, and with it the values rule.
         'spec.rolloutRestart.targets[].selector.matchExpressions[]: values must be non-empty for operators In and NotIn, and empty for Exists and DoesNotExist',
+      ]);
+      const selectorRule = (path: string) =>
+        `${path}.selector.matchExpressions[]: values must be non-empty for operators In and NotIn, and empty for Exists and DoesNotExist`;
+      expect(rules.ReplicationTarget).to.deep.equal([
+        'spec: a ReplicationTarget must select something: set clusterStores, stores or managedSecrets',
+        selectorRule('spec.clusterStores'),
+        selectorRule('spec.stores'),
+        selectorRule('spec.managedSecrets'),
+        'spec.interval: interval must be a duration of at least 5s, such as 30s or 5m',
+      ]);
+      expect(replicationTargetSchema['x-kubernetes-validations']?.map((r) => r.rule)).to.deep.equal([
+        'size(self.metadata.name) <= 63',
       ]);
       expect(schemaAt(managedSecretSchema, 'spec.rotation.generator')['x-kubernetes-validations']?.[0]?.rule).to.equal(
         '[has(self.password), has(self.randomBytes), has(self.uuid), has(self.rsa), has(self.ecdsa), has(self.ed25519)].exists_one(set, set)',
@@ -755,6 +824,45 @@ describe('CRDs (src/api)', () => {
           keysOf<RotationInProgress>()(['dueTime', 'requestToken', 'startedAt']),
         ],
       );
+      const namespacedKeys = keysOf<ReplicatedNamespacedObjects>()(['selector', 'namespaces']);
+      cases.push(
+        [
+          replicationTargetSchema,
+          'spec',
+          keysOf<ReplicationTargetSpec>()([
+            'kubeconfigSecretRef',
+            'clusterStores',
+            'stores',
+            'managedSecrets',
+            'includeCredentials',
+            'overrides',
+            'prune',
+            'interval',
+          ]),
+        ],
+        [replicationTargetSchema, 'spec.stores', namespacedKeys],
+        [replicationTargetSchema, 'spec.managedSecrets', namespacedKeys],
+        [
+          replicationTargetSchema,
+          'spec.overrides.aws',
+          keysOf<NonNullable<NonNullable<ReplicationTargetSpec['overrides']>['aws']>>()([
+            'region',
+            'endpoint',
+            'roleArn',
+          ]),
+        ],
+        [
+          replicationTargetSchema,
+          'status',
+          keysOf<ReplicationTargetStatus>()([
+            'conditions',
+            'observedGeneration',
+            'objectsInSync',
+            'lastReplicationTime',
+            'lagSeconds',
+          ]),
+        ],
+      );
       for (const [schema, path, keys] of cases) expect(properties(schema, path), path).to.deep.equal([...keys].sort());
     });
 
@@ -851,6 +959,14 @@ describe('CRDs (src/api)', () => {
           'status.conditions[]',
           requiredKeysOf<Condition>()(['type', 'status', 'reason', 'message', 'lastTransitionTime']),
         ],
+        [replicationTargetSchema, 'spec', requiredKeysOf<ReplicationTargetSpec>()(['kubeconfigSecretRef'])],
+        [
+          replicationTargetSchema,
+          'spec.kubeconfigSecretRef',
+          requiredKeysOf<ReplicationTargetSpec['kubeconfigSecretRef']>()(['name']),
+        ],
+        [replicationTargetSchema, 'spec.stores', requiredKeysOf<ReplicatedNamespacedObjects>()([])],
+        [replicationTargetSchema, 'status', requiredKeysOf<ReplicationTargetStatus>()([])],
       ];
       for (const [schema, path, keys] of cases) expect(required(schema, path), path).to.deep.equal([...keys].sort());
     });
@@ -904,9 +1020,15 @@ describe('CRDs (src/api)', () => {
   });
 
   describe('examples/', () => {
-    it('holds a SecretStore, a ClusterSecretStore and a ManagedSecret', () => {
+    it('holds a SecretStore, a ClusterSecretStore, a ManagedSecret and a ReplicationTarget', () => {
       const kinds = examples().flatMap(({ docs }) => docs.map((d) => d.kind));
-      expect(kinds).to.include.members(['Secret', 'SecretStore', 'ClusterSecretStore', 'ManagedSecret']);
+      expect(kinds).to.include.members([
+        'Secret',
+        'SecretStore',
+        'ClusterSecretStore',
+        'ManagedSecret',
+        'ReplicationTarget',
+      ]);
       expect(examples().map((e) => e.file)).to.include.members(['local-store.yaml', 'managed-secret.yaml']);
     });
 
