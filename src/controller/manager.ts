@@ -208,7 +208,8 @@ export class Manager {
         return o as SecretObject;
       },
     });
-    this.events = new EventRecorder(this.client, this.log, options.operatorNamespace, undefined, undefined, (type) =>
+    // Events about cluster-scoped objects (ClusterSecretStores): the API server takes them only in `default`.
+    this.events = new EventRecorder(this.client, this.log, 'default', undefined, undefined, (type) =>
       this.metrics.eventsDropped.inc({ type }),
     );
     // One budget per store lives with the AWS providers; Prometheus reads it at scrape time.

@@ -7,6 +7,7 @@ import { API_VERSION } from '../../../src/api/types.js';
 import { LocalStore } from '../../../src/providers/local/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
+import { waitFor } from '../../../tools/testenv/processes.js';
 import {
   OPERATOR_NAMESPACE,
   adminClient,
@@ -107,5 +108,38 @@ describe('ClusterSecretStore namespace conditions', function () {
       `/apis/${API_VERSION}/clustersecretstores/${storeName}`,
     );
     expect(store.status?.conditions?.find((c) => c.type === 'Ready')).to.include({ status: 'True', reason: 'Valid' });
+  });
+
+  it('records Events about a ClusterSecretStore in the default namespace (the only one the API server takes)', async () => {
+    const broken = uniqueName('broken-store');
+    await client().request('POST', `/apis/${API_VERSION}/clustersecretstores`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'ClusterSecretStore',
+        metadata: { name: broken },
+        spec: {
+          provider: {
+            local: { path: dir, masterKeySecretRef: { name: `${broken}-absent`, namespace: OPERATOR_NAMESPACE } },
+          },
+        },
+      },
+    });
+    try {
+      await waitFor(
+        'a Warning Event about the broken ClusterSecretStore in default',
+        async () => {
+          const events = await client().get<{ items: { type: string }[] }>('/api/v1/namespaces/default/events', {
+            fieldSelector: `involvedObject.name=${broken}`,
+          });
+          return events.items.some((e) => e.type === 'Warning') ? true : undefined;
+        },
+        20_000,
+      );
+      expect(operator.logs.join('\n')).to.not.contain('could not record an Event');
+    } finally {
+      await client()
+        .request('DELETE', `/apis/${API_VERSION}/clustersecretstores/${broken}`)
+        .catch(() => undefined);
+    }
   });
 });

@@ -257,7 +257,12 @@ describe('local provider', () => {
     const c = await connect(secretStore({ path: dir, masterKeySecretRef: { name: 'store-key' } }));
     for (const f of await readdir(dir)) {
       const text = await readFile(join(dir, f), 'utf8');
-      if (text.includes('"api/token"')) await writeFile(join(dir, f), text.replace(/"tag": "./, '"tag": "A'));
+      // Flip the tag's first character to another one (replacing it with a fixed letter is a no-op when it already is that letter).
+      if (text.includes('"api/token"'))
+        await writeFile(
+          join(dir, f),
+          text.replace(/"tag": "(.)/, (_m, c: string) => `"tag": "${c === 'A' ? 'B' : 'A'}`),
+        );
     }
     const err = await rejectionOf(c.getValue({ key: 'api/token' }));
     expect(err).to.be.instanceOf(ProviderError);
