@@ -293,7 +293,12 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       const off = await renderChart({ values: { replication: { enabled: false }, watchNamespaces: ['team-a'] } });
       expect(containerOf(off).args).to.include('--replication=false');
       const perms = permissions(off, 'secretsync-system', 'secretsync');
-      expect(perms.filter((p) => p.includes('replicationtargets') || p.startsWith('default|'))).to.deep.equal([]);
+      expect(perms.filter((p) => p.includes('replicationtargets'))).to.deep.equal([]);
+      // Events about ClusterSecretStores still need the default namespace.
+      expect(perms.filter((p) => p.startsWith('default|'))).to.deep.equal([
+        'default||events|create',
+        'default||events|patch',
+      ]);
     });
 
     it('gives the receiver no access to Secrets without replicationReceiver.credentials', async () => {
