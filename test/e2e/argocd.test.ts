@@ -1,18 +1,24 @@
 // docs/argocd.md, tried: its Applications point at folders that exist, and its
 // health checks, taken from the doc's argocd-cm snippet, run in gopher-lua
 // (the interpreter Argo CD embeds, see argocd-lua/main.go) against objects a
-// real operator wrote, and against the edge cases. Also: a Secret that
-// secretsync writes carries none of Argo CD's tracking labels or annotations.
+// real operator (and its replicator) wrote, and against the edge cases. Also: a
+// Secret that secretsync writes carries none of Argo CD's tracking labels or
+// annotations.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { parseAllDocuments } from 'yaml';
-import { API_VERSION } from '../../src/api/types.js';
+import { API_VERSION, ReplicationReasons, type ReplicationTargetStatus } from '../../src/api/types.js';
 import { KubeClient } from '../../src/kube/client.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Metrics } from '../../src/observability/metrics.js';
 import { LocalStore } from '../../src/providers/local/index.js';
+import { Replicator } from '../../src/replication/replicator.js';
 import { TestCluster, waitFor } from '../../tools/testenv/index.js';
 import { cacheDir, repoRoot } from '../../tools/testenv/paths.js';
+import { freePort } from '../../tools/testenv/processes.js';
 import {
   OPERATOR_NAMESPACE,
   createLocalStore,
@@ -28,7 +34,7 @@ import {
 import { installCrds } from '../integration/crds.js';
 import { mustRun, run, tempDir } from './helpers.js';
 
-const KINDS = ['ManagedSecret', 'SecretStore', 'ClusterSecretStore'] as const;
+const KINDS = ['ManagedSecret', 'SecretStore', 'ClusterSecretStore', 'ReplicationTarget'] as const;
 const HEALTH = ['Healthy', 'Progressing', 'Degraded', 'Suspended', 'Missing', 'Unknown'];
 const harnessDir = join(repoRoot, 'test', 'e2e', 'argocd-lua');
 
@@ -105,6 +111,60 @@ const object = (status?: object, generation = 2) => ({
   metadata: { name: 'app', namespace: 'team-a', generation },
   ...(status ? { status } : {}),
 });
+/** A ReplicationTarget (cluster-scoped) with a status shaped as Replicator.writeStatus writes it. */
+const replicationTarget = (status?: ReplicationTargetStatus, generation = 3) => ({
+  apiVersion: API_VERSION,
+  kind: 'ReplicationTarget',
+  metadata: { name: 'dr-us-west-2', generation, creationTimestamp: '2025-01-01T00:00:00Z' },
+  spec: { kubeconfigSecretRef: { name: 'dr-cluster' }, clusterStores: {}, stores: { namespaces: ['app'] } },
+  ...(status ? { status } : {}),
+});
+const replicationReady = (status: 'True' | 'False', reason: string, message: string, observedGeneration = 3) => ({
+  type: 'Ready',
+  status,
+  reason,
+  message,
+  lastTransitionTime: '2025-01-01T00:05:00Z',
+  observedGeneration,
+});
+/** What a pass that succeeded writes. */
+const replicated = (observedGeneration = 3): ReplicationTargetStatus => ({
+  conditions: [
+    replicationReady(
+      'True',
+      ReplicationReasons.Replicated,
+      '4 object(s) in sync with the DR cluster',
+      observedGeneration,
+    ),
+  ],
+  observedGeneration,
+  lagSeconds: 0,
+  lastReplicationTime: '2025-01-01T00:05:00Z',
+  objectsInSync: 4,
+});
+/**
+ * What a failed pass writes: Ready=False, the lag growing; objectsInSync and lastReplicationTime are
+ * those of the last pass that succeeded (the merge patch leaves them).
+ */
+const failed = (reason: string, message: string, observedGeneration = 3): ReplicationTargetStatus => ({
+  conditions: [replicationReady('False', reason, message, observedGeneration)],
+  observedGeneration,
+  lagSeconds: 125,
+  lastReplicationTime: '2025-01-01T00:03:00Z',
+  objectsInSync: 4,
+});
+/** The replicator's messages for each failure reason (src/replication/replicator.ts). */
+const FAILURES: Record<Exclude<keyof typeof ReplicationReasons, 'Replicated'>, string> = {
+  InvalidKubeconfig: 'the kubeconfig Secret secretsync-system/dr-cluster key kubeconfig does not exist',
+  ClusterUnreachable: 'cannot reach the DR cluster at https://dr.example:6443: ECONNREFUSED',
+  Unauthorized:
+    "the DR cluster refused the kubeconfig's identity (HTTP 401): GET /apis/secretsync.io/v1alpha1: Unauthorized",
+  CRDsMissing: 'the DR cluster does not serve secretstores.secretsync.io: install the secretsync CRDs there',
+  SourceListFailed:
+    'listing /apis/secretsync.io/v1alpha1/namespaces/app/secretstores on this cluster failed, so nothing is copied or deleted: GET /apis/secretsync.io/v1alpha1/namespaces/app/secretstores: secretstores.secretsync.io is forbidden',
+  ApplyFailed:
+    '1 object(s) could not be written in the DR cluster (3 in sync): SecretStore/app/ps-store: PATCH /apis/secretsync.io/v1alpha1/namespaces/app/secretstores/ps-store: namespaces "app" not found',
+};
 
 describe('Argo CD (docs/argocd.md)', function () {
   this.timeout(300_000);
@@ -119,10 +179,11 @@ describe('Argo CD (docs/argocd.md)', function () {
     for (const app of apps) expect(app.spec.syncPolicy.syncOptions).to.include('ServerSideApply=true');
   });
 
-  it('gives the same health check to ManagedSecret, SecretStore and ClusterSecretStore', () => {
+  it('gives the same health check to ManagedSecret, SecretStore, ClusterSecretStore and ReplicationTarget', () => {
     const scripts = healthScripts();
     expect(scripts.SecretStore).to.equal(scripts.ManagedSecret);
     expect(scripts.ClusterSecretStore).to.equal(scripts.ManagedSecret);
+    expect(scripts.ReplicationTarget).to.equal(scripts.ManagedSecret);
     // Argo CD opens only base, table and a restricted os library for custom checks.
     expect(scripts.ManagedSecret).to.not.match(/\b(string|math|io|os|debug)\./);
   });
@@ -178,12 +239,57 @@ describe('Argo CD (docs/argocd.md)', function () {
     });
   });
 
+  it("reads a ReplicationTarget's status as the replicator writes it: every failure reason is Degraded", async () => {
+    const script = healthScripts().ReplicationTarget;
+    // A reason added to ReplicationReasons needs a case here.
+    expect(Object.keys(FAILURES).sort()).to.deep.equal(
+      Object.values(ReplicationReasons)
+        .filter((r) => r !== ReplicationReasons.Replicated)
+        .sort(),
+    );
+    const cases: [string, object, Health][] = [
+      [
+        'Replicated',
+        replicationTarget(replicated()),
+        { status: 'Healthy', message: '4 object(s) in sync with the DR cluster' },
+      ],
+      ['created, no pass yet', replicationTarget(), { status: 'Progressing' }],
+      ['spec edited after a pass that succeeded', replicationTarget(replicated(2)), { status: 'Progressing' }],
+      [
+        'spec edited after a pass that failed',
+        replicationTarget(failed('Unauthorized', FAILURES.Unauthorized, 2), 3),
+        { status: 'Progressing' },
+      ],
+      ...Object.entries(FAILURES).map(([reason, message]): [string, object, Health] => [
+        reason,
+        replicationTarget(failed(reason, message)),
+        { status: 'Degraded', message: `${reason}: ${message}` },
+      ]),
+    ];
+    const got = await health(
+      script,
+      cases.map(([, o]) => o),
+    );
+    cases.forEach(([name, , want], i) => {
+      const h = got[i] as Health;
+      expect(h.error, name).to.equal(undefined);
+      expect(h.status, name).to.equal(want.status);
+      if (want.message !== undefined) expect(h.message, name).to.equal(want.message);
+      else expect(h.message, name).to.be.a('string').and.not.equal('');
+    });
+  });
+
   describe('on objects a real operator wrote', () => {
     let cluster: TestCluster;
     let admin: KubeClient;
     let operator: RunningOperator;
+    let replicator: Replicator | undefined;
     let fixture: LocalStoreFixture;
+    /** A ReplicationTarget as the API server returns it before the replicator has seen it. */
+    let unseenTarget: object;
+    let downPort: number;
     const cssDir = tempDir('argocd-css');
+    const bogusToken = `bogus-${randomBytes(8).toString('hex')}`;
 
     before(async function () {
       this.timeout(600_000);
@@ -235,10 +341,60 @@ describe('Argo CD (docs/argocd.md)', function () {
       });
       await waitForReady(admin, 'team-a', 'good', 'True', 'Synced');
       await waitForReady(admin, 'team-a', 'missing-key', 'False', 'KeyNotFound');
+
+      // ReplicationTargets. The DR cluster of `dr-self` is this cluster (no second control plane on this
+      // shared machine), with a selector that matches nothing: a real pass that succeeds with 0 objects.
+      // The others fail as a real DR cluster would: a missing kubeconfig Secret, an identity the API server
+      // refuses, and a server nobody listens on.
+      downPort = await freePort();
+      const kubeconfigs: Record<string, string> = {
+        'dr-self': readFileSync(cluster.record().kubeconfigPath, 'utf8'),
+        'dr-refused': cluster.kubeconfigYamlForToken(bogusToken),
+        'dr-down': cluster.kubeconfigYamlForToken(bogusToken).replace(cluster.server, `https://127.0.0.1:${downPort}`),
+      };
+      expect(kubeconfigs['dr-down']).to.contain(`127.0.0.1:${downPort}`);
+      for (const [name, kubeconfig] of Object.entries(kubeconfigs)) {
+        await admin.request('POST', `/api/v1/namespaces/${OPERATOR_NAMESPACE}/secrets`, {
+          body: { apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData: { kubeconfig } },
+        });
+      }
+      for (const [name, secret] of [
+        ['dr-self', 'dr-self'],
+        ['dr-missing', 'no-such-kubeconfig'],
+        ['dr-refused', 'dr-refused'],
+        ['dr-down', 'dr-down'],
+      ]) {
+        await admin.request('POST', `/apis/${API_VERSION}/replicationtargets`, {
+          body: {
+            apiVersion: API_VERSION,
+            kind: 'ReplicationTarget',
+            metadata: { name },
+            spec: {
+              kubeconfigSecretRef: { name: secret },
+              clusterStores: { selector: { matchLabels: { 'e2e-argocd': 'none' } } },
+              interval: '5s',
+            },
+          },
+        });
+      }
+      unseenTarget = await admin.get<object>(`/apis/${API_VERSION}/replicationtargets/dr-self`);
+      // The replicator the operator runs on its leader (src/replication/run.ts), started here directly.
+      replicator = new Replicator({
+        kubeConfig: cluster.kubeConfig(),
+        logger: createLogger('info', new Writable({ write: (_chunk, _enc, cb) => cb() })),
+        metrics: new Metrics({ defaultMetrics: false }),
+        clusterName: 'e2e-primary',
+        operatorNamespace: OPERATOR_NAMESPACE,
+        namespaces: ['team-a'],
+        retryDelayMs: 1_000,
+        drRequestTimeoutMs: 5_000,
+      });
+      replicator.start();
     });
 
     after(async function () {
       this.timeout(60_000);
+      await replicator?.stop();
       await operator?.stop();
       fixture?.cleanup();
       admin?.close();
@@ -273,6 +429,57 @@ describe('Argo CD (docs/argocd.md)', function () {
       );
       expect(broken?.status).to.equal('Degraded');
       expect(broken?.message).to.match(/^InvalidProviderConfig: .*no-such-key/);
+    });
+
+    it('reports ReplicationTargets Progressing, Healthy and Degraded (with the reason) as Argo CD would show them', async () => {
+      const script = healthScripts().ReplicationTarget;
+      const [unseen] = await health(script, [unseenTarget]);
+      expect(unseen?.status, 'before the first pass').to.equal('Progressing');
+      // Each target's verdict, once the replicator has written one for its current generation.
+      const verdict = (name: string) =>
+        waitFor(
+          `ReplicationTarget ${name} to be replicated or fail`,
+          async () => {
+            const t = await get(`/replicationtargets/${name}`);
+            const [h] = await health(script, [t]);
+            return h?.status === 'Progressing' ? undefined : { object: t, health: h as Health };
+          },
+          60_000,
+          250,
+        );
+      const self = await verdict('dr-self');
+      expect(self.health).to.deep.equal({ status: 'Healthy', message: '0 object(s) in sync with the DR cluster' });
+      const status = (self.object as { status: ReplicationTargetStatus }).status;
+      expect(status.objectsInSync).to.equal(0);
+      expect(status.lastReplicationTime).to.be.a('string');
+
+      // An edit the replicator has not processed yet: the same object with the next generation.
+      const edited = {
+        ...self.object,
+        metadata: {
+          ...(self.object as { metadata: { generation: number } }).metadata,
+          generation: (status.observedGeneration ?? 0) + 1,
+        },
+      };
+      const [afterEdit] = await health(script, [edited]);
+      expect(afterEdit?.status, 'after an edit').to.equal('Progressing');
+
+      const missing = await verdict('dr-missing');
+      expect(missing.health).to.deep.equal({
+        status: 'Degraded',
+        message: `InvalidKubeconfig: the kubeconfig Secret ${OPERATOR_NAMESPACE}/no-such-kubeconfig key kubeconfig does not exist`,
+      });
+      const refused = await verdict('dr-refused');
+      expect(refused.health.status).to.equal('Degraded');
+      expect(refused.health.message).to.match(
+        /^Unauthorized: the DR cluster refused the kubeconfig's identity \(HTTP 401\)/,
+      );
+      expect(refused.health.message).to.not.contain(bogusToken);
+      const down = await verdict('dr-down');
+      expect(down.health.status).to.equal('Degraded');
+      expect(down.health.message).to.match(
+        new RegExp(`^ClusterUnreachable: cannot reach the DR cluster at https://127\\.0\\.0\\.1:${downPort}: \\S`),
+      );
     });
 
     it('writes Secrets without Argo CD tracking labels or annotations, so Argo CD never prunes them', async () => {
