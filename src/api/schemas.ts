@@ -181,6 +181,12 @@ const storeStatusSchema = obj('What the controller last observed about the store
       'region serving while the primary is unavailable). A Failover condition and an Event mark each move.',
     { maxLength: 64 },
   ),
+  activeEndpoint: str(
+    'With failover that lists more than one endpoint in activeRegion (a VPC endpoint and the public one, say): the ' +
+      'host (and port) of the endpoint that answered, such as vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com. ' +
+      'Absent when the region alone tells.',
+    { maxLength: 1024 },
+  ),
 });
 
 const managedSecretStatusSchema = obj('What the controller last observed and did. Written by the controller.', {
@@ -190,6 +196,11 @@ const managedSecretStatusSchema = obj('What the controller last observed and did
   region: str(
     'With a store that has failover: the region that served the latest successful sync (the primary region, or a failover region).',
     { maxLength: 64 },
+  ),
+  endpoint: str(
+    'With a store whose failover lists more than one endpoint in this region: the host (and port) of the endpoint ' +
+      'that served the latest successful sync. Absent when the region alone tells.',
+    { maxLength: 1024 },
   ),
   secretName: str('The name of the Secret this ManagedSecret writes.', { maxLength: LIMITS.name }),
   syncedVersion: str(
@@ -376,35 +387,40 @@ const MAX_FAILOVER = 4;
 
 const failoverSchema: JSONSchemaProps = {
   description:
-    'Regions tried in order when the primary region (region/endpoint above) is unavailable: a network error, ' +
-    'a 5xx answer, or throttling that outlasted the SDK retries. Not found, access denied and credential errors ' +
-    'never fail over. Reads only: rotation writes wait for the primary. Secrets Manager replica secrets and ' +
-    'Parameter Store copies must hold the same values; KMS ciphertexts made under a multi-Region key (mrk-) are ' +
-    'decrypted by the replica key in the failover region (single-Region keys only in their own region). ' +
-    'Example: [{region: us-west-2}].',
+    'Other regions or endpoints tried in order when the primary (region/endpoint above) is unavailable: a network ' +
+    'error, a 5xx answer, or throttling that outlasted the SDK retries. An entry differs from the primary and from ' +
+    'the other entries by region, by endpoint, or both: another region, or another endpoint of the same region ' +
+    '(the public endpoint behind a VPC endpoint, a second endpoint of a replica service). Not found, access denied ' +
+    'and credential errors never fail over. Reads only: rotation writes wait for the primary. Secrets Manager ' +
+    'replica secrets and Parameter Store copies must hold the same values; KMS ciphertexts made under a ' +
+    'multi-Region key (mrk-) are decrypted by the replica key in a failover region, those of a single-Region key ' +
+    'only in their own region (on any endpoint of it). ' +
+    "Example: [{region: us-west-2}] or, behind a VPC endpoint, [{endpoint: 'https://secretsmanager.us-east-1.amazonaws.com'}].",
   type: 'array',
   maxItems: MAX_FAILOVER,
   items: obj(
-    'One failover region.',
+    'One failover target: a region, an endpoint, or both (at least one).',
     {
-      region: str('The AWS region, such as us-west-2. Must differ from the primary region and the other entries.', {
+      region: str("The AWS region, such as us-west-2. Absent: the primary's region (then endpoint must be set).", {
         minLength: 1,
         maxLength: 64,
         pattern: AWS_REGION_PATTERN,
       }),
       endpoint: str(
-        "Another endpoint URL for this region (a VPC endpoint, LocalStack, moto). Absent: the region's AWS endpoint.",
+        "An endpoint URL for this entry's region (a VPC endpoint, the public endpoint, LocalStack, moto). Absent: " +
+          "the region's AWS endpoint.",
         ENDPOINT_SCHEMA,
       ),
     },
-    { required: ['region'] },
-  ),
-  'x-kubernetes-validations': [
     {
-      rule: 'self.all(f, self.exists_one(g, g.region == f.region))',
-      message: 'failover lists a region twice: each failover region must be different',
+      'x-kubernetes-validations': [
+        {
+          rule: 'has(self.region) || has(self.endpoint)',
+          message: 'a failover entry needs a region, an endpoint, or both',
+        },
+      ],
     },
-  ],
+  ),
 };
 
 const circuitBreakerSchema = obj(
@@ -428,12 +444,37 @@ const circuitBreakerSchema = obj(
   },
 );
 
-/** CEL: no failover entry repeats the block's own region (`regionExpr`, a CEL expression). */
-function failoverNotPrimary(path: string, regionExpr: string): ValidationRule {
-  return {
-    rule: `!has(${path}.failover) || ${path}.failover.all(f, f.region != ${regionExpr})`,
-    message: 'a failover region must differ from the primary region',
-  };
+/**
+ * CEL: the failover entries at `list` (a CEL list) name (region, endpoint) pairs that differ from the primary's
+ * (`regionExpr`, `endpointExpr`: CEL strings, '' for the AWS endpoint) and from each other. An entry without a
+ * region is in the primary's region; without an endpoint, on the region's AWS endpoint.
+ */
+function failoverRules(
+  guard: string,
+  list: string,
+  regionExpr: string,
+  endpointExpr: string,
+  what = 'a failover entry',
+): ValidationRule[] {
+  const pair = (v: string) =>
+    `[has(${v}.region) ? ${v}.region : ${regionExpr}, has(${v}.endpoint) ? ${v}.endpoint : '']`;
+  return [
+    {
+      rule: `!(${guard}) || ${list}.all(f, ${pair('f')} != [${regionExpr}, ${endpointExpr}])`,
+      message:
+        `${what} must differ from the primary by region or endpoint ` +
+        "(an entry without region is in the primary's region; without endpoint, on the region's AWS endpoint)",
+    },
+    {
+      rule: `!(${guard}) || ${list}.all(f, ${list}.exists_one(g, ${pair('g')} == ${pair('f')}))`,
+      message: `${what === 'a failover entry' ? 'failover' : 'decrypt.kms failover'} lists the same region and endpoint twice: each entry must differ from the others by region or endpoint`,
+    },
+  ];
+}
+
+/** `failoverRules` for a block's own `failover` (its `region` and `endpoint`). */
+function ownFailoverRules(): ValidationRule[] {
+  return failoverRules('has(self.failover)', 'self.failover', 'self.region', "has(self.endpoint) ? self.endpoint : ''");
 }
 
 function awsCommonProperties(scope: StoreScope): Record<string, JSONSchemaProps> {
@@ -478,19 +519,9 @@ function kmsDecryptSchema(scope: StoreScope, inherit: boolean): JSONSchemaProps 
           : 'The KMS to decrypt with (region required).',
         common,
         inherit
-          ? {
-              'x-kubernetes-validations': [
-                awsServiceAccountNeedsRole,
-                {
-                  rule: '!has(self.failover) || !has(self.region) || self.failover.all(f, f.region != self.region)',
-                  message: 'a failover region must differ from the primary region',
-                },
-              ],
-            }
-          : {
-              required: ['region'],
-              'x-kubernetes-validations': [awsServiceAccountNeedsRole, failoverNotPrimary('self', 'self.region')],
-            },
+          ? // Its failover is checked by the provider block, which knows the region and endpoint it inherits.
+            { 'x-kubernetes-validations': [awsServiceAccountNeedsRole] }
+          : { required: ['region'], 'x-kubernetes-validations': [awsServiceAccountNeedsRole, ...ownFailoverRules()] },
       ),
     },
     { required: ['kms'] },
@@ -498,15 +529,19 @@ function kmsDecryptSchema(scope: StoreScope, inherit: boolean): JSONSchemaProps 
 }
 
 function awsProviderSchema(scope: StoreScope, description: string, withDecrypt: boolean): JSONSchemaProps {
-  const rules = [awsServiceAccountNeedsRole, failoverNotPrimary('self', 'self.region')];
+  const rules = [awsServiceAccountNeedsRole, ...ownFailoverRules()];
   if (withDecrypt) {
-    // decrypt.kms without a region of its own decrypts in the block's region: its failover must not repeat that one.
-    rules.push({
-      rule:
-        '!has(self.decrypt) || has(self.decrypt.kms.region) || !has(self.decrypt.kms.failover) || ' +
-        'self.decrypt.kms.failover.all(f, f.region != self.region)',
-      message: 'a decrypt.kms failover region must differ from the region it decrypts in',
-    });
+    // decrypt.kms decrypts at its own region and endpoint, each taken from the block when absent.
+    const kms = 'self.decrypt.kms';
+    rules.push(
+      ...failoverRules(
+        `has(self.decrypt) && has(${kms}.failover)`,
+        `${kms}.failover`,
+        `(has(${kms}.region) ? ${kms}.region : self.region)`,
+        `(has(${kms}.endpoint) ? ${kms}.endpoint : has(self.endpoint) ? self.endpoint : '')`,
+        'a decrypt.kms failover entry',
+      ),
+    );
   }
   return obj(
     description,

@@ -74,10 +74,14 @@ export interface AwsAuthSpec {
   serviceAccountRef?: AwsServiceAccountAuth;
 }
 
-/** A region a provider block fails over to. */
+/**
+ * Where a provider block fails over to: another region, another endpoint, or both (at least one set). The
+ * (region, endpoint) pair differs from the primary's and from the other entries'.
+ */
 export interface AwsFailoverTarget {
-  region: string;
-  /** Another endpoint for this region (a VPC endpoint, LocalStack, moto). Absent: the regional AWS endpoint. */
+  /** Absent: the primary's region. */
+  region?: string;
+  /** An endpoint for this entry's region (a VPC endpoint, the public endpoint, moto). Absent: the regional AWS endpoint. */
   endpoint?: string;
 }
 
@@ -99,7 +103,7 @@ export interface AwsCommonSpec {
   roleArn?: string;
   /** The store's request budget, shared by every ManagedSecret that uses it. Default 10. */
   requestsPerSecond?: number;
-  /** Regions tried in order when the primary region is unavailable (network errors, 5xx, throttling). */
+  /** Regions or endpoints tried in order when the primary is unavailable (network errors, 5xx, throttling). */
   failover?: AwsFailoverTarget[];
   /** The per-region circuit breaker used with `failover`. */
   circuitBreaker?: CircuitBreakerSpec;
@@ -165,6 +169,8 @@ export interface StoreStatus {
   observedGeneration?: number;
   /** With `failover`: the region that answered the store's latest request. */
   activeRegion?: string;
+  /** With `failover` listing several endpoints in `activeRegion`: the host of the one that answered. */
+  activeEndpoint?: string;
 }
 
 export interface SecretStore {
@@ -357,6 +363,8 @@ export interface ManagedSecretStatus {
   handledRotateNow?: string;
   /** With a store that has `failover`: the region that served the latest successful sync. */
   region?: string;
+  /** With a store whose `failover` lists several endpoints in `region`: the host of the one that served. */
+  endpoint?: string;
 }
 
 export interface ManagedSecret {

@@ -43,7 +43,7 @@ import {
 import { dataHmac, loadOrCreateHmacKey } from '../secrets/hmac.js';
 import { renderTemplates, TemplateError } from '../secrets/template.js';
 import { getCondition, setCondition } from './conditions.js';
-import { failoverStatus, hasFailoverCondition } from './failover-status.js';
+import { describePlace, failoverStatus, hasFailoverCondition } from './failover-status.js';
 import { EventRecorder, type EventTarget } from './events.js';
 import { FetchCache } from './fetch-cache.js';
 import { clusterAccess } from './provider-context.js';
@@ -511,7 +511,7 @@ export class Manager {
         type: 'Ready',
         status: 'True',
         reason: Reasons.Valid,
-        message: `store is reachable and its credentials are valid${served && !served.primary ? ` (served by failover region ${served.region})` : ''}`,
+        message: `store is reachable and its credentials are valid${served && !served.primary ? ` (served by failover ${served.endpoint !== undefined ? 'endpoint' : 'region'} ${describePlace(served.region, served.endpoint)})` : ''}`,
       };
     } catch (err) {
       this.dropClient(key);
@@ -522,31 +522,41 @@ export class Manager {
     }
     ready.observedGeneration = store.metadata.generation;
     let { conditions, changed } = setCondition(store.status?.conditions, ready);
-    // With failover: the Failover condition, activeRegion and an Event on a move. Without (any more), on a
-    // healthy store: both go (null removes activeRegion in the merge patch).
+    // With failover: the Failover condition, activeRegion (+ activeEndpoint) and an Event on a move. Without
+    // (any more), on a healthy store: they go (null removes a field in the merge patch).
     let activeRegion: string | null | undefined = store.status?.activeRegion;
+    let activeEndpoint: string | null | undefined = store.status?.activeEndpoint;
     if (served) {
       const failover = failoverStatus(store, served);
       const set = setCondition(conditions, failover.condition);
       conditions = set.conditions;
       changed = changed || set.changed || failover.changed;
       activeRegion = served.region;
+      activeEndpoint = served.endpoint ?? (activeEndpoint !== undefined ? null : undefined);
       const move = failover.move;
       if (move) {
         this.events.emit(target, move.type, move.reason, move.message);
         this.log.info('store region changed', { store: storeLabel(store), from: move.from, to: move.to });
       }
-    } else if (ready.status === 'True' && (activeRegion !== undefined || hasFailoverCondition(conditions))) {
+    } else if (
+      ready.status === 'True' &&
+      (activeRegion !== undefined || activeEndpoint !== undefined || hasFailoverCondition(conditions))
+    ) {
       conditions = conditions.filter((c) => c.type !== 'Failover');
       changed = true;
-      activeRegion = null;
+      activeRegion = activeRegion !== undefined ? null : undefined;
+      activeEndpoint = activeEndpoint !== undefined ? null : undefined;
     }
     if (changed || store.status?.observedGeneration !== store.metadata.generation) {
-      const status: StoreStatus | (Omit<StoreStatus, 'activeRegion'> & { activeRegion: null }) = {
+      const status: Omit<StoreStatus, 'activeRegion' | 'activeEndpoint'> & {
+        activeRegion?: string | null;
+        activeEndpoint?: string | null;
+      } = {
         conditions,
         observedGeneration: store.metadata.generation,
         // null: a merge patch removes the field.
         ...(activeRegion !== undefined ? { activeRegion } : {}),
+        ...(activeEndpoint !== undefined ? { activeEndpoint } : {}),
       };
       await this.patchStatus(store, status).catch((err: unknown) => {
         if (!isNotFound(err))
@@ -778,13 +788,17 @@ export class Manager {
     const storeName = `${store.kind} ${store.metadata.namespace ? `${store.metadata.namespace}/` : ''}${store.metadata.name}`;
 
     let values: Record<string, string>;
-    let servedRegion: string | null = null;
+    let servedRegion: ServedRegion | null = null;
     try {
       const { client } = await this.providerClient(storeKey, store);
       const fetched = await this.fetchValues(ms, client, storeKey, ttlMs, existing);
-      servedRegion = client.servedRegion?.()?.region ?? null;
-      // The store's status names its active region: look at the store now rather than at its next check.
-      if (servedRegion !== null && servedRegion !== store.status?.activeRegion) this.queue.add(storeKey);
+      servedRegion = client.servedRegion?.() ?? null;
+      // The store's status names its active region (and endpoint): look at the store now rather than at its next check.
+      if (
+        servedRegion !== null &&
+        (servedRegion.region !== store.status?.activeRegion || servedRegion.endpoint !== store.status?.activeEndpoint)
+      )
+        this.queue.add(storeKey);
       if (fetched.missing.length > 0 && (ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain') {
         await this.fail(
           ms,
@@ -923,8 +937,8 @@ export class Manager {
     ready: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>,
     syncedVersion: string | undefined,
     wrote: boolean,
-    /** The region that served (stores with failover); null: none (cleared); undefined: unchanged. */
-    region?: string | null,
+    /** The region (and endpoint) that served (stores with failover); null: none (cleared); undefined: unchanged. */
+    served?: ServedRegion | null,
   ): Promise<boolean> {
     const old = ms.status ?? {};
     const { conditions, changed } = setCondition(old.conditions, {
@@ -941,7 +955,8 @@ export class Manager {
         wrote || readyStatusChanged || !old.lastSyncTime
           ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
           : old.lastSyncTime,
-      region: region === undefined ? old.region : (region ?? undefined),
+      region: served === undefined ? old.region : (served?.region ?? undefined),
+      endpoint: served === undefined ? old.endpoint : (served?.endpoint ?? undefined),
     };
     const same =
       !changed &&
@@ -949,12 +964,18 @@ export class Manager {
       old.secretName === status.secretName &&
       old.syncedVersion === status.syncedVersion &&
       old.lastSyncTime === status.lastSyncTime &&
-      old.region === status.region;
+      old.region === status.region &&
+      old.endpoint === status.endpoint;
     if (same) return false;
     try {
-      // A region no longer reported is removed (null in a merge patch).
+      // A region or endpoint no longer reported is removed (null in a merge patch).
       const clearRegion = status.region === undefined && old.region !== undefined;
-      const updated = await this.patchStatus(ms, clearRegion ? { ...status, region: null } : status);
+      const clearEndpoint = status.endpoint === undefined && old.endpoint !== undefined;
+      const updated = await this.patchStatus(ms, {
+        ...status,
+        ...(clearRegion ? { region: null } : {}),
+        ...(clearEndpoint ? { endpoint: null } : {}),
+      });
       // Keep the cache's copy current so the next reconcile compares against what we wrote.
       ms.status = (updated as ManagedSecret).status ?? status;
       this.metrics.kubeWrites.inc({ resource: 'managedsecrets/status', verb: 'patch' });

@@ -179,24 +179,32 @@ export class Metrics {
   }
 
   /** Where the per-region circuit breakers (AWS `failover`) are read from at scrape time. */
-  circuitSource: () => { provider: string; store: string; region: string; open: boolean }[] = () => [];
+  circuitSource: () => { provider: string; store: string; region: string; endpoint: string; open: boolean }[] =
+    () => [];
 
   readonly failovers = new Counter({
     name: 'secretsync_provider_failovers_total',
-    help: 'Times a store moved to another region (to a failover region, or back to the primary)',
+    help:
+      'Times a store moved to another failover target (to a failover region or endpoint, or back to the primary); ' +
+      'from_region equals to_region for a move between two endpoints of one region',
     labelNames: ['provider', 'store', 'from_region', 'to_region'] as const,
     registers: [this.registry],
   });
 
   readonly circuitOpen = new Gauge({
     name: 'secretsync_provider_circuit_open',
-    help: "1 while a region's circuit breaker is open (the region is skipped until a probe), else 0",
-    labelNames: ['provider', 'store', 'region'] as const,
+    help:
+      "1 while a failover target's circuit breaker is open (the target is skipped until a probe), else 0; " +
+      "endpoint is the host of the target's own endpoint, empty for the region's AWS endpoint",
+    labelNames: ['provider', 'store', 'region', 'endpoint'] as const,
     registers: [this.registry],
     collect: () => {
       this.circuitOpen.reset();
       for (const c of this.circuitSource()) {
-        this.circuitOpen.set({ provider: c.provider, store: c.store, region: c.region }, c.open ? 1 : 0);
+        this.circuitOpen.set(
+          { provider: c.provider, store: c.store, region: c.region, endpoint: c.endpoint },
+          c.open ? 1 : 0,
+        );
       }
     },
   });

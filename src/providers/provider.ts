@@ -73,9 +73,14 @@ export interface ProviderClient {
   close(): Promise<void>;
 }
 
-/** Which region answered: `primary` when it is the store's own region, not a failover one. */
+/** Which region answered: `primary` when it is the store's own region and endpoint, not a failover one. */
 export interface ServedRegion {
   region: string;
+  /**
+   * The host (and port) of the endpoint that answered, set only when the
+   * store's failover lists more than one endpoint in `region`.
+   */
+  endpoint?: string;
   primary: boolean;
 }
 

@@ -8,18 +8,12 @@
 import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, STSClient, type Credentials } from '@aws-sdk/client-sts';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import type {
-  AnyStore,
-  AwsCommonSpec,
-  AwsFailoverTarget,
-  AwsServiceAccountAuth,
-  SecretKeySelector,
-} from '../../api/types.js';
+import type { AnyStore, AwsCommonSpec, AwsServiceAccountAuth, SecretKeySelector } from '../../api/types.js';
 import { ProviderConfigError, type ProviderContext } from '../provider.js';
 import { storeLabel } from './budget.js';
 import { memoizeCredentials } from './credentials.js';
 import { mapAwsError } from './errors.js';
-import { MAX_FAILOVER_TARGETS } from './failover.js';
+import { MAX_FAILOVER_TARGETS, sameTarget, type RegionTarget } from './failover.js';
 
 export const DEFAULT_WEB_IDENTITY_AUDIENCES = ['sts.amazonaws.com'];
 /** Lifetime asked for ServiceAccount tokens and STS sessions. */
@@ -40,17 +34,19 @@ export interface AwsClientConfig {
 export const FAILOVER_CONNECTION_TIMEOUT_MS = 3000;
 export const FAILOVER_REQUEST_TIMEOUT_MS = 10_000;
 
-/** One region's client settings: the primary (the block's own region) first, then each `failover` entry. */
+/** One target's client settings: the primary (the block's own region and endpoint) first, then each `failover` entry. */
 export interface RegionalConfig {
-  target: AwsFailoverTarget;
+  target: RegionTarget;
   config: AwsClientConfig;
 }
 
 /**
- * Client settings for the block's region and each of its `failover` regions,
- * in order. Each region gets its own credentials chain (its own regional STS
- * for roles), so a region's outage does not take the others' credentials down.
- * Throws ProviderConfigError for an invalid or repeated failover region.
+ * Client settings for the block's region and endpoint and each of its
+ * `failover` targets, in order (an entry without a region is in the block's
+ * region). Each target gets its own credentials chain (its own regional STS
+ * for roles, at its endpoint), so one target's outage does not take the
+ * others' credentials down. Throws ProviderConfigError for an invalid entry,
+ * or one whose region and endpoint repeat the primary's or an earlier entry's.
  */
 export async function awsRegionalConfigs(
   spec: AwsCommonSpec,
@@ -58,23 +54,27 @@ export async function awsRegionalConfigs(
   ctx: ProviderContext,
 ): Promise<RegionalConfig[]> {
   const failover = spec.failover ?? [];
-  const targets: AwsFailoverTarget[] = [
-    { region: spec.region, ...(spec.endpoint ? { endpoint: spec.endpoint } : {}) },
-    ...failover,
-  ];
   if (failover.length > MAX_FAILOVER_TARGETS) {
-    throw new ProviderConfigError(`failover lists ${failover.length} regions; at most ${MAX_FAILOVER_TARGETS}`);
+    throw new ProviderConfigError(`failover lists ${failover.length} entries; at most ${MAX_FAILOVER_TARGETS}`);
   }
-  const seen = new Set<string>();
+  const targets: RegionTarget[] = [{ region: spec.region, ...(spec.endpoint ? { endpoint: spec.endpoint } : {}) }];
+  for (const [i, f] of failover.entries()) {
+    if (f.region === undefined && f.endpoint === undefined) {
+      throw new ProviderConfigError(`failover[${i}]: needs a region, an endpoint, or both`);
+    }
+    targets.push({ region: f.region ?? spec.region, ...(f.endpoint ? { endpoint: f.endpoint } : {}) });
+  }
   for (const [i, t] of targets.entries()) {
-    const region = validateRegion(t.region);
+    validateRegion(t.region);
     validateEndpoint(t.endpoint);
-    if (seen.has(region)) {
+    const earlier = targets.slice(0, i).findIndex((e) => sameTarget(e, t));
+    if (earlier >= 0) {
+      const where = `region ${t.region} at ${t.endpoint ?? "the region's AWS endpoint"}`;
       throw new ProviderConfigError(
-        `failover[${i - 1}]: region ${region} is listed twice (the primary region and each failover region must differ)`,
+        `failover[${i - 1}]: ${where} repeats ${earlier === 0 ? 'the primary' : `failover[${earlier - 1}]`} ` +
+          '(each entry must differ from the primary and the others by region or endpoint)',
       );
     }
-    seen.add(region);
   }
   const timeouts =
     failover.length > 0

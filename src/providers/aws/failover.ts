@@ -1,13 +1,15 @@
-// Regional failover for the AWS providers: one SDK client per region (the
-// primary, then the `failover` entries in order) and a circuit breaker per
-// store, provider and region, so a dead region is skipped until a probe finds
-// it back. Only availability errors (network, 5xx, throttling past the SDK's
-// retries) move a call on to the next region; not found, access denied and
-// configuration errors are answered by the first region asked.
+// Regional failover for the AWS providers: one SDK client per target (the
+// primary, then the `failover` entries in order; a target is a region and an
+// optional endpoint, so two endpoints of one region are two targets) and a
+// circuit breaker per store, provider and target, so a dead target is skipped
+// until a probe finds it back. Only availability errors (network, 5xx,
+// throttling past the SDK's retries) move a call on to the next target; not
+// found, access denied and configuration errors are answered by the first
+// target asked.
 //
-// The breakers and the "active region" live in a process-wide registry, not in
+// The breakers and the "active target" live in a process-wide registry, not in
 // the client: the controller rebuilds clients (spec changes, credential age,
-// after errors), and a rebuilt client must not forget that a region is down.
+// after errors), and a rebuilt client must not forget that a target is down.
 import {
   BrokenCircuitError,
   CircuitState,
@@ -16,7 +18,7 @@ import {
   handleWhen,
   type CircuitBreakerPolicy,
 } from 'cockatiel';
-import type { AwsFailoverTarget, CircuitBreakerSpec } from '../../api/types.js';
+import type { CircuitBreakerSpec } from '../../api/types.js';
 import type { ServedRegion } from '../provider.js';
 import { isAvailabilityError } from './errors.js';
 
@@ -37,14 +39,52 @@ export function breakerSettings(spec: CircuitBreakerSpec | undefined): BreakerSe
   };
 }
 
-/** A region moved: `to` served a call after `from` had served the ones before. */
+/** A resolved failover target: the primary, or a `failover` entry with its region filled in. */
+export interface RegionTarget {
+  region: string;
+  /** Absent: the region's AWS endpoint. */
+  endpoint?: string;
+}
+
+/** Whether two targets are the same region and endpoint. */
+export function sameTarget(a: RegionTarget, b: RegionTarget): boolean {
+  return a.region === b.region && (a.endpoint ?? '') === (b.endpoint ?? '');
+}
+
+/** The host (and port) of an endpoint URL, for status, Events and metrics: no scheme, path or user info. */
+export function endpointHost(endpoint: string): string {
+  try {
+    return new URL(endpoint).host;
+  } catch {
+    return '(invalid endpoint)';
+  }
+}
+
+const SERVICE_HOSTS: Record<string, string> = {
+  awsSecretsManager: 'secretsmanager',
+  awsParameterStore: 'ssm',
+  awsKms: 'kms',
+};
+
+/** The host a target is reached at: its endpoint's, or the regional AWS endpoint of the provider's service. */
+export function targetHost(provider: string, target: RegionTarget): string {
+  if (target.endpoint !== undefined) return endpointHost(target.endpoint);
+  const domain = target.region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return `${SERVICE_HOSTS[provider] ?? provider}.${target.region}.${domain}`;
+}
+
+/** A store moved: `to` served a call after `from` had served the ones before. */
 export interface FailoverEvent {
   /** The provider whose client moved (`awsKms` for `decrypt.kms`). */
   provider: string;
   store: string;
+  /** Regions: equal when the move was between two endpoints of one region. */
   from: string;
   to: string;
-  /** `to` is the block's own region (the primary is back). */
+  /** The hosts of the explicit endpoints moved from and to (absent: the region's AWS endpoint). */
+  fromEndpoint?: string;
+  toEndpoint?: string;
+  /** `to` is the block's own region and endpoint (the primary is back). */
   toPrimary: boolean;
 }
 
@@ -53,6 +93,8 @@ export interface CircuitStats {
   provider: string;
   store: string;
   region: string;
+  /** The host of the target's explicit endpoint; '' for the region's AWS endpoint. */
+  endpoint: string;
   open: boolean;
 }
 
@@ -61,19 +103,19 @@ interface BreakerEntry {
   settings: BreakerSettings;
   provider: string;
   store: string;
-  region: string;
+  target: RegionTarget;
 }
 
-/** Breakers and active regions of every store in this process. */
+/** Breakers and active targets of every store in this process. */
 export class RegionHealth {
   private readonly breakers = new Map<string, BreakerEntry>();
-  private readonly active = new Map<string, string>();
-  /** Called when a store's served region changes. Must not throw. */
+  private readonly active = new Map<string, RegionTarget>();
+  /** Called when a store's served target changes. Must not throw. */
   onFailover: ((event: FailoverEvent) => void) | undefined;
 
-  /** The breaker of one store+provider+region; a changed setting replaces it (closed). */
-  breaker(store: string, provider: string, region: string, settings: BreakerSettings): CircuitBreakerPolicy {
-    const key = JSON.stringify([store, provider, region]);
+  /** The breaker of one store+provider+target (region and endpoint); a changed setting replaces it (closed). */
+  breaker(store: string, provider: string, target: RegionTarget, settings: BreakerSettings): CircuitBreakerPolicy {
+    const key = JSON.stringify([store, provider, target.region, target.endpoint ?? '']);
     const existing = this.breakers.get(key);
     if (
       existing &&
@@ -86,28 +128,38 @@ export class RegionHealth {
       halfOpenAfter: settings.openSeconds * 1000,
       breaker: new ConsecutiveBreaker(settings.failureThreshold),
     });
-    this.breakers.set(key, { policy, settings, provider, store, region });
+    this.breakers.set(key, { policy, settings, provider, store, target: { ...target } });
     return policy;
   }
 
-  /** The region that served this store's latest call (undefined before the first). */
-  activeRegion(store: string, provider: string): string | undefined {
+  /** The target that served this store's latest call (undefined before the first). */
+  activeTarget(store: string, provider: string): RegionTarget | undefined {
     return this.active.get(JSON.stringify([store, provider]));
   }
 
   /** Records who served a call; reports a move. */
-  served(store: string, provider: string, region: string, primary: string): void {
+  served(store: string, provider: string, target: RegionTarget, primary: RegionTarget): void {
     const key = JSON.stringify([store, provider]);
     const from = this.active.get(key) ?? primary;
-    this.active.set(key, region);
-    if (from !== region) this.onFailover?.({ provider, store, from, to: region, toPrimary: region === primary });
+    this.active.set(key, { ...target });
+    if (sameTarget(from, target)) return;
+    this.onFailover?.({
+      provider,
+      store,
+      from: from.region,
+      to: target.region,
+      ...(from.endpoint !== undefined ? { fromEndpoint: endpointHost(from.endpoint) } : {}),
+      ...(target.endpoint !== undefined ? { toEndpoint: endpointHost(target.endpoint) } : {}),
+      toPrimary: sameTarget(target, primary),
+    });
   }
 
   stats(): CircuitStats[] {
     return [...this.breakers.values()].map((b) => ({
       provider: b.provider,
       store: b.store,
-      region: b.region,
+      region: b.target.region,
+      endpoint: b.target.endpoint !== undefined ? endpointHost(b.target.endpoint) : '',
       // Open until a probe is let through (half-open); cockatiel moves on lazily, at the next call.
       open: b.policy.state === CircuitState.Open || b.policy.state === CircuitState.HalfOpen,
     }));
@@ -120,12 +172,12 @@ export class RegionHealth {
   }
 }
 
-/** Breakers and active regions of every store in this process (the AWS providers use it). */
+/** Breakers and active targets of every store in this process (the AWS providers use it). */
 export const regionHealth = new RegionHealth();
 
-/** One region's client. */
+/** One target's client. */
 export interface RegionalClient<C> {
-  target: AwsFailoverTarget;
+  target: RegionTarget;
   client: C;
 }
 
@@ -139,13 +191,14 @@ export interface RegionalOptions {
 }
 
 /**
- * A call in several regions: tried in the primary first, then in each failover
- * region in order, skipping regions whose circuit is open. With one region (no
- * `failover`), calls go straight to it: no breaker, nothing changes.
+ * A call in several regions or endpoints: tried at the primary first, then at
+ * each failover target in order, skipping targets whose circuit is open. With
+ * one target (no `failover`), calls go straight to it: no breaker, nothing
+ * changes.
  */
 export class RegionalClients<C> {
   private readonly health: RegionHealth;
-  private lastServed: string;
+  private lastServed: RegionTarget;
 
   constructor(
     readonly regions: RegionalClient<C>[],
@@ -153,34 +206,54 @@ export class RegionalClients<C> {
   ) {
     if (regions.length === 0) throw new Error('RegionalClients needs at least one region');
     this.health = options.health ?? regionHealth;
-    this.lastServed = this.health.activeRegion(options.store, options.provider) ?? this.primary.target.region;
+    this.lastServed = this.health.activeTarget(options.store, options.provider) ?? this.primary.target;
   }
 
   get primary(): RegionalClient<C> {
     return this.regions[0] as RegionalClient<C>;
   }
 
-  /** The region that answered the latest call; undefined without failover regions. */
+  /**
+   * The region (and, when this store lists several endpoints in it, the
+   * endpoint host) that answered the latest call; undefined without failover.
+   */
   servedRegion(): ServedRegion | undefined {
     if (this.regions.length === 1) return undefined;
-    return { region: this.lastServed, primary: this.lastServed === this.primary.target.region };
+    const served = this.lastServed;
+    return {
+      region: served.region,
+      ...(this.sharesRegion(served) ? { endpoint: targetHost(this.options.provider, served) } : {}),
+      primary: sameTarget(served, this.primary.target),
+    };
+  }
+
+  /** A target in messages: its region, with the endpoint host when the region alone is ambiguous. */
+  describe(target: RegionTarget): string {
+    return this.sharesRegion(target)
+      ? `${target.region} (${targetHost(this.options.provider, target)})`
+      : target.region;
+  }
+
+  /** Whether another of this store's targets is in the same region. */
+  private sharesRegion(target: RegionTarget): boolean {
+    return this.regions.filter((r) => r.target.region === target.region).length > 1;
   }
 
   /**
-   * Runs `call` against the first usable region. `applies` may rule a region
+   * Runs `call` against the first usable target. `applies` may rule a target
    * out for this call (a KMS ciphertext under a single-Region key decrypts only
    * in its own region). When every applicable circuit is open, they are tried
-   * in order anyway: nothing else could answer. The error of the last region
-   * tried is thrown, naming the regions that were tried.
+   * in order anyway: nothing else could answer. The error of the last target
+   * tried is thrown, naming the others that were tried.
    */
   async run<T>(
-    call: (client: C, target: AwsFailoverTarget) => Promise<T>,
-    applies?: (target: AwsFailoverTarget) => boolean,
+    call: (client: C, target: RegionTarget) => Promise<T>,
+    applies?: (target: RegionTarget) => boolean,
   ): Promise<T> {
     if (this.regions.length === 1)
       return this.served(this.primary, await call(this.primary.client, this.primary.target));
     const candidates = this.regions.filter((r, i) => i === 0 || !applies || applies(r.target));
-    const failed: { region: string; error: unknown }[] = [];
+    const failed: { target: RegionTarget; error: unknown }[] = [];
     const skipped: RegionalClient<C>[] = [];
     for (const r of candidates) {
       const policy = this.breaker(r);
@@ -192,7 +265,7 @@ export class RegionalClients<C> {
           continue;
         }
         if (!isAvailabilityError(err)) throw err;
-        failed.push({ region: r.target.region, error: err });
+        failed.push({ target: r.target, error: err });
       }
     }
     if (failed.length === 0) {
@@ -202,7 +275,7 @@ export class RegionalClients<C> {
           return this.served(r, await call(r.client, r.target));
         } catch (err) {
           if (!isAvailabilityError(err)) throw err;
-          failed.push({ region: r.target.region, error: err });
+          failed.push({ target: r.target, error: err });
         }
       }
     }
@@ -210,7 +283,7 @@ export class RegionalClients<C> {
     if (failed.length > 1 && last instanceof Error) {
       const others = failed
         .slice(0, -1)
-        .map((f) => f.region)
+        .map((f) => this.describe(f.target))
         .join(', ');
       last.message = `${last.message} (also unavailable: ${others})`;
     }
@@ -218,13 +291,13 @@ export class RegionalClients<C> {
   }
 
   private breaker(r: RegionalClient<C>): CircuitBreakerPolicy {
-    return this.health.breaker(this.options.store, this.options.provider, r.target.region, this.options.settings);
+    return this.health.breaker(this.options.store, this.options.provider, r.target, this.options.settings);
   }
 
   private served<T>(r: RegionalClient<C>, value: T): T {
-    this.lastServed = r.target.region;
+    this.lastServed = r.target;
     if (this.regions.length > 1) {
-      this.health.served(this.options.store, this.options.provider, r.target.region, this.primary.target.region);
+      this.health.served(this.options.store, this.options.provider, r.target, this.primary.target);
     }
     return value;
   }

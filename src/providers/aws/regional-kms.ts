@@ -3,7 +3,8 @@
 // replicas with the same key id and key material in other regions, so its
 // ciphertext is decrypted in a failover region by the replica: the same key
 // ARN with that region's region part. A single-Region key has no replica:
-// its ciphertexts are only ever sent to the primary region.
+// its ciphertexts are only ever sent to the primary region (to any of the
+// store's endpoints in it: the same key answers there).
 import type { KmsApi, KmsDecryptRequest } from '../aws-kms/kms-api.js';
 import type { EncryptionContext } from '../../crypto/ciphertext.js';
 import type { ServedRegion } from '../provider.js';
@@ -19,10 +20,14 @@ export class RegionalKmsApi implements KmsApi {
     private readonly beforeAttempt?: () => Promise<void>,
   ) {}
 
-  /** The primary's key, or its replica in the region asked (multi-Region keys only). */
+  /**
+   * The primary's key (at any endpoint of its region), or its replica in the
+   * region asked (multi-Region keys only).
+   */
   async decrypt(req: KmsDecryptRequest): Promise<Buffer> {
     const primary = this.regions.primary.target.region;
     const keyId = req.keyId;
+    const multiRegion = keyId !== undefined && isMultiRegionKey(keyId);
     return this.regions.run(
       async (client, target) => {
         await this.beforeAttempt?.();
@@ -30,7 +35,7 @@ export class RegionalKmsApi implements KmsApi {
           keyId !== undefined && target.region !== primary ? keyIdInRegion(keyId, target.region) : keyId;
         return client.decrypt({ ...req, ...(regionalKey !== undefined ? { keyId: regionalKey } : {}) });
       },
-      () => keyId !== undefined && isMultiRegionKey(keyId),
+      (target) => multiRegion || target.region === primary,
     );
   }
 

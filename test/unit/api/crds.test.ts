@@ -114,7 +114,12 @@ const awsCommon = (auth: AwsAuthSpec): AwsCommonSpec => ({
   auth,
   roleArn: 'arn:aws:iam::123456789012:role/secretsync',
   requestsPerSecond: 5,
-  failover: [{ region: 'eu-central-1', endpoint: 'http://moto-eu-central-1:5000' }, { region: 'us-east-1' }],
+  failover: [
+    { region: 'eu-central-1', endpoint: 'http://moto-eu-central-1:5000' },
+    { region: 'us-east-1' },
+    // Another endpoint of the primary's region.
+    { endpoint: 'http://moto-second:5000' },
+  ],
   circuitBreaker: { failureThreshold: 3, openSeconds: 30 },
 });
 
@@ -163,7 +168,12 @@ const fullSecretStore: SecretStore = {
   kind: 'SecretStore',
   metadata: { name: 'local', namespace: 'app', labels: { a: 'b' } },
   spec: { provider: { local: { path: '/var/lib/secretsync/store', masterKeySecretRef: { name: 'mk', key: 'k' } } } },
-  status: { conditions: [condition], observedGeneration: 2, activeRegion: 'eu-west-1' },
+  status: {
+    conditions: [condition],
+    observedGeneration: 2,
+    activeRegion: 'eu-west-1',
+    activeEndpoint: 'vpce-0a1b.secretsmanager.eu-west-1.vpce.amazonaws.com',
+  },
 };
 
 const fullClusterSecretStore: ClusterSecretStore = {
@@ -187,7 +197,12 @@ const fullClusterSecretStore: ClusterSecretStore = {
       },
     ],
   },
-  status: { conditions: [condition], observedGeneration: 1, activeRegion: 'eu-central-1' },
+  status: {
+    conditions: [condition],
+    observedGeneration: 1,
+    activeRegion: 'eu-central-1',
+    activeEndpoint: '127.0.0.1:5001',
+  },
 };
 
 const fullManagedSecret: ManagedSecret = {
@@ -260,6 +275,7 @@ const fullManagedSecret: ManagedSecret = {
     },
     handledRotateNow: '2026-01-05T10:00:00Z',
     region: 'eu-central-1',
+    endpoint: 'moto-eu-central-1:5000',
   },
 };
 
@@ -556,10 +572,12 @@ describe('CRDs (src/api)', () => {
         `spec.provider.${block}: auth.serviceAccountRef needs roleArn: the role its token is exchanged for`;
       // decrypt.kms may carry its own auth, and then its own roleArn.
       const kmsNeedsRole = (block: string) => needsRole(`${block}.decrypt.kms`);
-      // Regional failover: no region twice, and never the block's own region.
-      const notPrimary = (path: string) => `${path}: a failover region must differ from the primary region`;
-      const twice = (path: string) =>
-        `${path}.failover: failover lists a region twice: each failover region must be different`;
+      // Regional failover: each entry's (region, endpoint) differs from the primary's and from the others'.
+      const notPrimary = (path: string, what = 'a failover entry') =>
+        `${path}: ${what} must differ from the primary by region or endpoint (an entry without region is in the primary's region; without endpoint, on the region's AWS endpoint)`;
+      const twice = (path: string, what = 'failover') =>
+        `${path}: ${what} lists the same region and endpoint twice: each entry must differ from the others by region or endpoint`;
+      const entry = (path: string) => `${path}.failover[]: a failover entry needs a region, an endpoint, or both`;
       const providerRules = (scope: 'Namespaced' | 'Cluster') => [
         'spec.provider: provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore)',
         scope === 'Namespaced'
@@ -567,22 +585,26 @@ describe('CRDs (src/api)', () => {
           : 'spec.provider.local.masterKeySecretRef: a ClusterSecretStore must set masterKeySecretRef.namespace, the namespace of the Secret that holds the master key',
         kmsNeedsRole('local'),
         notPrimary('spec.provider.local.decrypt.kms'),
-        ...authRules('spec.provider.local.decrypt.kms.auth', scope),
         twice('spec.provider.local.decrypt.kms'),
+        ...authRules('spec.provider.local.decrypt.kms.auth', scope),
+        entry('spec.provider.local.decrypt.kms'),
         needsRole('awsKms'),
         notPrimary('spec.provider.awsKms'),
-        ...authRules('spec.provider.awsKms.auth', scope),
         twice('spec.provider.awsKms'),
+        ...authRules('spec.provider.awsKms.auth', scope),
+        entry('spec.provider.awsKms'),
         ...['awsSecretsManager', 'awsParameterStore'].flatMap((block) => [
           needsRole(block),
           notPrimary(`spec.provider.${block}`),
-          `spec.provider.${block}: a decrypt.kms failover region must differ from the region it decrypts in`,
-          ...authRules(`spec.provider.${block}.auth`, scope),
           twice(`spec.provider.${block}`),
+          // decrypt.kms's failover is checked on the block, which knows the region and endpoint kms inherits.
+          notPrimary(`spec.provider.${block}`, 'a decrypt.kms failover entry'),
+          twice(`spec.provider.${block}`, 'decrypt.kms failover'),
+          ...authRules(`spec.provider.${block}.auth`, scope),
+          entry(`spec.provider.${block}`),
           kmsNeedsRole(block),
-          notPrimary(`spec.provider.${block}.decrypt.kms`),
           ...authRules(`spec.provider.${block}.decrypt.kms.auth`, scope),
-          twice(`spec.provider.${block}.decrypt.kms`),
+          entry(`spec.provider.${block}.decrypt.kms`),
         ]),
       ];
       expect(rules.SecretStore).to.deep.equal(providerRules('Namespaced'));
@@ -816,6 +838,7 @@ describe('CRDs (src/api)', () => {
             'rotationInProgress',
             'handledRotateNow',
             'region',
+            'endpoint',
           ]),
         ],
         [

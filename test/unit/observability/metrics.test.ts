@@ -26,8 +26,17 @@ describe('Metrics', () => {
   it('reports open circuits from its source at scrape time and counts failovers by region', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     metrics.circuitSource = () => [
-      { provider: 'awsSecretsManager', store: 'SecretStore a/sm', region: 'us-east-1', open: true },
-      { provider: 'awsSecretsManager', store: 'SecretStore a/sm', region: 'us-west-2', open: false },
+      { provider: 'awsSecretsManager', store: 'SecretStore a/sm', region: 'us-east-1', endpoint: '', open: true },
+      { provider: 'awsSecretsManager', store: 'SecretStore a/sm', region: 'us-west-2', endpoint: '', open: false },
+      // Two endpoints in one region: two series, told apart by the endpoint host.
+      {
+        provider: 'awsKms',
+        store: 'SecretStore a/sm',
+        region: 'us-east-1',
+        endpoint: 'vpce-1.example:443',
+        open: true,
+      },
+      { provider: 'awsKms', store: 'SecretStore a/sm', region: 'us-east-1', endpoint: '', open: false },
     ];
     metrics.failovers.inc({
       provider: 'awsSecretsManager',
@@ -37,10 +46,16 @@ describe('Metrics', () => {
     });
     const text = await metrics.registry.metrics();
     expect(text).to.contain(
-      'secretsync_provider_circuit_open{provider="awsSecretsManager",store="SecretStore a/sm",region="us-east-1"} 1',
+      'secretsync_provider_circuit_open{provider="awsSecretsManager",store="SecretStore a/sm",region="us-east-1",endpoint=""} 1',
     );
     expect(text).to.contain(
-      'secretsync_provider_circuit_open{provider="awsSecretsManager",store="SecretStore a/sm",region="us-west-2"} 0',
+      'secretsync_provider_circuit_open{provider="awsSecretsManager",store="SecretStore a/sm",region="us-west-2",endpoint=""} 0',
+    );
+    expect(text).to.contain(
+      'secretsync_provider_circuit_open{provider="awsKms",store="SecretStore a/sm",region="us-east-1",endpoint="vpce-1.example:443"} 1',
+    );
+    expect(text).to.contain(
+      'secretsync_provider_circuit_open{provider="awsKms",store="SecretStore a/sm",region="us-east-1",endpoint=""} 0',
     );
     expect(text).to.contain(
       'secretsync_provider_failovers_total{provider="awsSecretsManager",store="SecretStore a/sm",from_region="us-east-1",to_region="us-west-2"} 1',

@@ -325,16 +325,54 @@ describe('aws client config: failover regions', () => {
     expect(await configs[2]?.config.credentials()).to.include({ accessKeyId: 'AKIA' });
   });
 
-  it('refuses a repeated region, a bad region or endpoint, and too many entries', async () => {
+  it('another endpoint of the same region is a target of its own; an entry without region is in the primary region', async () => {
+    const spec: AwsCommonSpec = {
+      region: 'eu-west-1',
+      endpoint: 'https://vpce-0a1b.secretsmanager.eu-west-1.vpce.amazonaws.com',
+      auth,
+      // The public endpoint behind the VPC endpoint, then a second endpoint given without region.
+      failover: [{ region: 'eu-west-1' }, { endpoint: 'http://replica:5000' }],
+    };
+    const configs = await awsRegionalConfigs(spec, secretStore(spec), fakeContext('team-a', creds));
+    expect(configs.map((c) => c.target)).to.deep.equal([
+      { region: 'eu-west-1', endpoint: 'https://vpce-0a1b.secretsmanager.eu-west-1.vpce.amazonaws.com' },
+      { region: 'eu-west-1' },
+      { region: 'eu-west-1', endpoint: 'http://replica:5000' },
+    ]);
+    expect(configs.map((c) => [c.config.region, c.config.endpoint])).to.deep.equal([
+      ['eu-west-1', 'https://vpce-0a1b.secretsmanager.eu-west-1.vpce.amazonaws.com'],
+      ['eu-west-1', undefined],
+      ['eu-west-1', 'http://replica:5000'],
+    ]);
+  });
+
+  it('refuses an entry that repeats the primary or another entry (region and endpoint), an empty entry, a bad region or endpoint, and too many entries', async () => {
     const ctx = fakeContext('team-a', creds);
-    for (const [failover, message] of [
-      [[{ region: 'eu-west-1' }], 'listed twice'],
-      [[{ region: 'eu-central-1' }, { region: 'eu-central-1' }], 'listed twice'],
-      [[{ region: 'Not A Region' }], 'region must be an AWS region'],
-      [[{ region: 'eu-central-1', endpoint: 'ftp://x' }], 'endpoint must be an http(s) URL'],
-      [['a', 'b', 'c', 'd', 'e'].map((r) => ({ region: `eu-${r}-1` })), 'at most 4'],
+    for (const [endpoint, failover, message] of [
+      [
+        undefined,
+        [{ region: 'eu-west-1' }],
+        "failover[0]: region eu-west-1 at the region's AWS endpoint repeats the primary",
+      ],
+      [
+        undefined,
+        [{ region: 'eu-central-1' }, { region: 'eu-central-1' }],
+        "failover[1]: region eu-central-1 at the region's AWS endpoint repeats failover[0]",
+      ],
+      // Without region the entry is in the primary's region: the same pair as the primary.
+      ['http://a:1', [{ endpoint: 'http://a:1' }], 'failover[0]: region eu-west-1 at http://a:1 repeats the primary'],
+      [undefined, [{ endpoint: 'http://b:1' }, { region: 'eu-west-1', endpoint: 'http://b:1' }], 'repeats failover[0]'],
+      [undefined, [{}], 'failover[0]: needs a region, an endpoint, or both'],
+      [undefined, [{ region: 'Not A Region' }], 'region must be an AWS region'],
+      [undefined, [{ region: 'eu-central-1', endpoint: 'ftp://x' }], 'endpoint must be an http(s) URL'],
+      [undefined, ['a', 'b', 'c', 'd', 'e'].map((r) => ({ region: `eu-${r}-1` })), 'at most 4'],
     ] as const) {
-      const spec: AwsCommonSpec = { region: 'eu-west-1', auth, failover: [...failover] };
+      const spec: AwsCommonSpec = {
+        region: 'eu-west-1',
+        ...(endpoint !== undefined ? { endpoint } : {}),
+        auth,
+        failover: [...failover],
+      };
       const err = await rejectionOf(awsRegionalConfigs(spec, secretStore(spec), ctx));
       expect(err, JSON.stringify(failover)).to.be.instanceOf(ProviderConfigError);
       expect(err.message).to.contain(message);

@@ -4,9 +4,12 @@ import {
   RegionHealth,
   RegionalClients,
   breakerSettings,
+  endpointHost,
   isMultiRegionKey,
   keyIdInRegion,
+  targetHost,
   type FailoverEvent,
+  type RegionTarget,
 } from '../../../../src/providers/aws/failover.js';
 import {
   DecryptError,
@@ -264,7 +267,7 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
     expect(r.get('us-east-1').calls, 'the open circuit is skipped').to.equal(before);
     health.forget('s');
     expect(health.stats()).to.deep.equal([]);
-    expect(health.activeRegion('s', 'awsSecretsManager')).to.equal(undefined);
+    expect(health.activeTarget('s', 'awsSecretsManager')).to.equal(undefined);
   });
 
   it('stores and providers have breakers of their own', async () => {
@@ -282,5 +285,125 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
   it('defaults: 3 failures, 30 seconds', () => {
     expect(breakerSettings(undefined)).to.deep.equal({ failureThreshold: 3, openSeconds: 30 });
     expect(breakerSettings({ openSeconds: 5 })).to.deep.equal({ failureThreshold: 3, openSeconds: 5 });
+  });
+});
+
+describe('regional failover: two endpoints in one region', () => {
+  const settings = { failureThreshold: 2, openSeconds: 0.2 };
+  const VPCE = 'https://user:pw@vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com/some/path';
+  let health: RegionHealth;
+  let events: FailoverEvent[];
+
+  beforeEach(() => {
+    health = new RegionHealth();
+    events = [];
+    health.onFailover = (e) => events.push(e);
+  });
+
+  /** Fake clients keyed by a name, each at its own target. */
+  function targets(list: [string, RegionTarget][]) {
+    const fakes = new Map<string, FakeRegion>(list.map(([name]) => [name, { name, calls: 0 }]));
+    const clients = list.map(([name, target]) => ({ target, client: fakes.get(name) as FakeRegion }));
+    const call = async (client: FakeRegion) => {
+      client.calls += 1;
+      const err = client.fail?.();
+      if (err !== undefined) throw err;
+      return `from ${client.name}`;
+    };
+    return { clients, call, get: (name: string) => fakes.get(name) as FakeRegion };
+  }
+
+  it('names endpoints by host only: no scheme, user info or path', () => {
+    expect(endpointHost(VPCE)).to.equal('vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com');
+    expect(endpointHost('http://127.0.0.1:5001')).to.equal('127.0.0.1:5001');
+    expect(targetHost('awsSecretsManager', { region: 'us-east-1' })).to.equal('secretsmanager.us-east-1.amazonaws.com');
+    expect(targetHost('awsKms', { region: 'cn-north-1' })).to.equal('kms.cn-north-1.amazonaws.com.cn');
+  });
+
+  it('a VPC endpoint primary fails over to the public endpoint of its region, with breakers of their own', async () => {
+    const t = targets([
+      ['vpce', { region: 'us-east-1', endpoint: VPCE }],
+      ['public', { region: 'us-east-1' }],
+      ['west', { region: 'us-west-2' }],
+    ]);
+    const clients = new RegionalClients(t.clients, { store: 's', provider: 'awsSecretsManager', settings, health });
+    expect(await clients.run(t.call)).to.equal('from vpce');
+    expect(clients.servedRegion()).to.deep.equal({
+      region: 'us-east-1',
+      endpoint: 'vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com',
+      primary: true,
+    });
+
+    t.get('vpce').fail = refused;
+    expect(await clients.run(t.call)).to.equal('from public');
+    // Same region, another endpoint: not the primary, and the endpoint tells them apart.
+    expect(clients.servedRegion()).to.deep.equal({
+      region: 'us-east-1',
+      endpoint: 'secretsmanager.us-east-1.amazonaws.com',
+      primary: false,
+    });
+    expect(events).to.deep.equal([
+      {
+        provider: 'awsSecretsManager',
+        store: 's',
+        from: 'us-east-1',
+        to: 'us-east-1',
+        fromEndpoint: 'vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com',
+        toPrimary: false,
+      },
+    ]);
+    await clients.run(t.call);
+    const stats = health.stats();
+    expect(stats.map((s) => [s.region, s.endpoint, s.open])).to.deep.equal([
+      ['us-east-1', 'vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com', true],
+      ['us-east-1', '', false],
+    ]);
+    expect(JSON.stringify(stats)).to.not.contain('pw');
+    expect(t.get('west').calls).to.equal(0);
+
+    // The public endpoint down too: the other region; its name needs no endpoint.
+    t.get('public').fail = refused;
+    expect(await clients.run(t.call)).to.equal('from west');
+    expect(clients.servedRegion()).to.deep.equal({ region: 'us-west-2', primary: false });
+
+    // Everything down: the error names the endpoints of the shared region.
+    t.get('west').fail = refused;
+    await sleep(250);
+    let caught: unknown;
+    await clients.run(t.call).catch((e: unknown) => (caught = e));
+    expect((caught as Error).message).to.contain(
+      'also unavailable: us-east-1 (vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com), us-east-1 (secretsmanager.us-east-1.amazonaws.com)',
+    );
+
+    // Back on the VPC endpoint: a move to the primary.
+    t.get('vpce').fail = undefined;
+    await sleep(250);
+    expect(await clients.run(t.call)).to.equal('from vpce');
+    expect(events.at(-1)).to.include({ from: 'us-west-2', to: 'us-east-1', toPrimary: true });
+  });
+
+  it('a call restricted to the primary region may go to another endpoint there, never to another region', async () => {
+    const t = targets([
+      ['a', { region: 'us-east-1', endpoint: 'http://a:1' }],
+      ['west', { region: 'us-west-2' }],
+      ['b', { region: 'us-east-1', endpoint: 'http://b:1' }],
+    ]);
+    const clients = new RegionalClients(t.clients, { store: 's', provider: 'awsKms', settings, health });
+    t.get('a').fail = refused;
+    expect(await clients.run(t.call, (target) => target.region === 'us-east-1')).to.equal('from b');
+    expect(t.get('west').calls).to.equal(0);
+    expect(clients.servedRegion()).to.deep.equal({ region: 'us-east-1', endpoint: 'b:1', primary: false });
+  });
+
+  it('the active target outlives a client, endpoint included', async () => {
+    const t = targets([
+      ['a', { region: 'us-east-1', endpoint: 'http://a:1' }],
+      ['b', { region: 'us-east-1', endpoint: 'http://b:1' }],
+    ]);
+    t.get('a').fail = refused;
+    const first = new RegionalClients(t.clients, { store: 's', provider: 'awsSecretsManager', settings, health });
+    await first.run(t.call);
+    const second = new RegionalClients(t.clients, { store: 's', provider: 'awsSecretsManager', settings, health });
+    expect(second.servedRegion()).to.deep.equal({ region: 'us-east-1', endpoint: 'b:1', primary: false });
   });
 });

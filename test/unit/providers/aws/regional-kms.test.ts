@@ -218,4 +218,62 @@ describe('regional failover: KMS decryption with multi-Region keys', () => {
     await budgeted.ping();
     expect(taken, 'the refused primary and the failover region').to.equal(3);
   });
+
+  describe('another endpoint of the same region', () => {
+    let eastB: RegionKms;
+    beforeEach(() => {
+      // A second endpoint of us-east-1 (say the public one behind a VPC endpoint): the same keys answer there.
+      eastB = new RegionKms('us-east-1', account);
+      regions = new RegionalClients<KmsApi>(
+        [
+          {
+            target: { region: 'us-east-1', endpoint: 'https://vpce-1.kms.us-east-1.vpce.amazonaws.com' },
+            client: east,
+          },
+          { target: { region: 'us-west-2' }, client: west },
+          { target: { region: 'us-east-1' }, client: eastB },
+        ],
+        {
+          store: 'kms',
+          provider: 'awsKms',
+          settings: { failureThreshold: 3, openSeconds: 30 },
+          health: new RegionHealth(),
+        },
+      );
+      regional = new RegionalKmsApi(regions);
+      decryptor = new KmsDecryptor(regional);
+    });
+
+    it("a single-Region key's ciphertext goes to the region's other endpoint with the same key ARN, never to another region", async () => {
+      const arn = account.createKey('us-east-1', false);
+      const ciphertext = await new KmsEncryptor(east).encrypt('s3cret', { keyId: arn, scope: 'strict', binding: here });
+      east.down = true;
+      expect(await decryptor.decrypt(ciphertext, here)).to.equal('s3cret');
+      expect(eastB.decrypts).to.deep.equal([arn]);
+      expect(west.decrypts).to.deep.equal([]);
+      expect(regional.servedRegion()).to.deep.equal({
+        region: 'us-east-1',
+        endpoint: 'kms.us-east-1.amazonaws.com',
+        primary: false,
+      });
+
+      // Both endpoints of the region down: refused, and still not sent to us-west-2.
+      eastB.down = true;
+      decryptor.clear();
+      let caught: unknown;
+      await decryptor.decrypt(ciphertext, here).catch((e: unknown) => (caught = e));
+      expect((caught as Error).message).to.contain('ECONNREFUSED');
+      expect(west.decrypts).to.deep.equal([]);
+    });
+
+    it("a multi-Region key's ciphertext goes to the failover targets in order, the replica in the other region first", async () => {
+      const arn = account.createKey('us-east-1', true);
+      account.replicate(arn, 'us-west-2');
+      const ciphertext = await new KmsEncryptor(east).encrypt('s3cret', { keyId: arn, scope: 'strict', binding: here });
+      east.down = true;
+      expect(await decryptor.decrypt(ciphertext, here)).to.equal('s3cret');
+      expect(west.decrypts).to.deep.equal([arn.replace(':us-east-1:', ':us-west-2:')]);
+      expect(eastB.decrypts).to.deep.equal([]);
+    });
+  });
 });
