@@ -98,15 +98,26 @@ export function applyAwsOverrides(provider: ProviderSpec, overrides: AwsOverride
       block[field] = value;
     }
   };
+  // A failover entry without a region is in its block's region: when the override moves that region, the
+  // entry keeps naming the place it named (its source region).
+  const pinFailover = (block: Json, sourceRegion: unknown) => {
+    if (overrides.region === undefined || typeof sourceRegion !== 'string' || !Array.isArray(block.failover)) return;
+    for (const entry of block.failover) if (isObject(entry) && entry.region === undefined) entry.region = sourceRegion;
+  };
   for (const name of AWS_BLOCKS) {
     const block = out[name];
     if (!isObject(block)) continue;
-    set(block, false);
     const kms = isObject(block.decrypt) ? block.decrypt.kms : undefined;
+    if (isObject(kms)) pinFailover(kms, kms.region ?? block.region);
+    pinFailover(block, block.region);
+    set(block, false);
     if (isObject(kms)) set(kms, true);
   }
   const local = out.local;
-  if (isObject(local) && isObject(local.decrypt) && isObject(local.decrypt.kms)) set(local.decrypt.kms, false);
+  if (isObject(local) && isObject(local.decrypt) && isObject(local.decrypt.kms)) {
+    pinFailover(local.decrypt.kms, local.decrypt.kms.region);
+    set(local.decrypt.kms, false);
+  }
   return out as ProviderSpec;
 }
 

@@ -2,8 +2,10 @@
 // for two AWS regions (us-east-1, the primary, and us-west-2). Each region holds
 // its own copy of the entries, as Secrets Manager replica secrets and
 // Parameter Store copies would; the copies hold different values here so the
-// Secret shows which region served it. The primary's moto is stopped mid-run
-// (connections refused) and started again on the same port.
+// Secret shows which region served it. The second moto also plays another
+// endpoint of the primary's region (a store whose failover entry names only an
+// endpoint: the VPC-endpoint/public-endpoint case). The primary's moto is
+// stopped mid-run (connections refused) and started again on the same port.
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, KMSClient, ReplicateKeyCommand } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -50,6 +52,9 @@ describe('regional failover through the operator (two moto servers as two region
   const paramEast = value(PRIMARY, 3);
   const paramWest = value(FAILOVER, 3);
   const kmsValue = `kms-${uniqueName('v')}`;
+  /** What the second moto holds in the primary's region (the "other endpoint" of us-east-1). */
+  const sameRegionValue = value(`${PRIMARY}-b`);
+  const host = (m: MotoServer) => new URL(m.endpoint).host;
   let unusedCiphertext = '';
 
   const awsBlock = (extra: object = {}) => ({
@@ -109,6 +114,18 @@ describe('regional failover through the operator (two moto servers as two region
     );
   }
 
+  async function waitForActiveEndpoint(store: string, endpointHost: string): Promise<SecretStore> {
+    return waitFor(
+      `store ${store} served by ${endpointHost}`,
+      async () => {
+        const s = await storeOf(store);
+        return s.status?.activeEndpoint === endpointHost ? s : undefined;
+      },
+      30_000,
+      200,
+    );
+  }
+
   const metricLine = (text: string, name: string, labels: Record<string, string>) =>
     text
       .split('\n')
@@ -128,9 +145,12 @@ describe('regional failover through the operator (two moto servers as two region
     });
     await seedSecrets(east, PRIMARY, eastValue, paramEast);
     await seedSecrets(west, FAILOVER, westValue, paramWest);
+    await seedSecrets(west, PRIMARY, sameRegionValue, paramWest);
     await createStore('sm', { awsSecretsManager: awsBlock() });
     await createStore('ssm', { awsParameterStore: awsBlock() });
     await createStore('kms', { awsKms: awsBlock() });
+    // Failover to another endpoint of the same region: no region in the entry (the primary's region).
+    await createStore('same', { awsSecretsManager: awsBlock({ failover: [{ endpoint: west.endpoint }] }) });
     operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
   });
 
@@ -139,35 +159,56 @@ describe('regional failover through the operator (two moto servers as two region
     await Promise.all([east?.stop(), west?.stop()]);
   });
 
-  it('the CRD refuses a failover region equal to the primary, or listed twice', async () => {
-    for (const [failover, message] of [
-      [[{ region: PRIMARY }], 'a failover region must differ from the primary region'],
-      [[{ region: FAILOVER }, { region: FAILOVER }], 'failover lists a region twice'],
+  it('the CRD refuses a failover entry whose region and endpoint repeat the primary or another entry', async () => {
+    const notPrimary = 'a failover entry must differ from the primary by region or endpoint';
+    const twice = 'failover lists the same region and endpoint twice';
+    for (const [primary, failover, message] of [
+      [{}, [{ region: PRIMARY }], notPrimary],
+      // Without a region, the entry is in the primary's region: the same endpoint is the primary itself.
+      [{ endpoint: 'http://a:1' }, [{ endpoint: 'http://a:1' }], notPrimary],
+      [{ endpoint: 'http://a:1' }, [{ region: PRIMARY, endpoint: 'http://a:1' }], notPrimary],
+      [{}, [{ region: FAILOVER }, { region: FAILOVER }], twice],
+      [{}, [{ endpoint: 'http://b:1' }, { region: PRIMARY, endpoint: 'http://b:1' }], twice],
+      [{}, [{}], 'a failover entry needs a region, an endpoint, or both'],
     ] as const) {
       let caught: unknown;
-      await createStore(uniqueName('bad'), { awsSecretsManager: { region: PRIMARY, failover } }).catch(
+      await createStore(uniqueName('bad'), { awsSecretsManager: { region: PRIMARY, ...primary, failover } }).catch(
         (e: unknown) => (caught = e),
       );
       expect(String((caught as Error | undefined)?.message), JSON.stringify(failover)).to.contain(message);
     }
-    // decrypt.kms without a region of its own decrypts in the block's region.
-    let caught: unknown;
-    await createStore(uniqueName('bad'), {
-      awsSecretsManager: { region: PRIMARY, decrypt: { kms: { failover: [{ region: PRIMARY }] } } },
-    }).catch((e: unknown) => (caught = e));
-    expect(String((caught as Error | undefined)?.message)).to.contain(
-      'a decrypt.kms failover region must differ from the region it decrypts in',
-    );
-    // With a region of its own, decrypt.kms may fail over to the block's region.
-    await createStore(uniqueName('ok'), {
-      awsSecretsManager: { region: PRIMARY, decrypt: { kms: { region: FAILOVER, failover: [{ region: PRIMARY }] } } },
-    });
+    // decrypt.kms without a region of its own decrypts in the block's region, at the block's endpoint.
+    for (const kms of [{ failover: [{ region: PRIMARY }] }, { failover: [{ endpoint: 'http://a:1' }] }]) {
+      let caught: unknown;
+      await createStore(uniqueName('bad'), {
+        awsSecretsManager: { region: PRIMARY, endpoint: 'http://a:1', decrypt: { kms } },
+      }).catch((e: unknown) => (caught = e));
+      expect(String((caught as Error | undefined)?.message), JSON.stringify(kms)).to.contain(
+        'a decrypt.kms failover entry must differ from the primary by region or endpoint',
+      );
+    }
+    // Accepted: another region; another endpoint of the same region (either way round); decrypt.kms elsewhere
+    // failing over to the block's region.
+    for (const provider of [
+      { region: PRIMARY, failover: [{ region: FAILOVER }] },
+      { region: PRIMARY, failover: [{ endpoint: 'http://public:1' }] },
+      { region: PRIMARY, endpoint: 'http://vpce:1', failover: [{ region: PRIMARY }, { endpoint: 'http://b:1' }] },
+      { region: PRIMARY, decrypt: { kms: { region: FAILOVER, failover: [{ region: PRIMARY }] } } },
+      {
+        region: PRIMARY,
+        endpoint: 'http://a:1',
+        decrypt: { kms: { endpoint: 'http://k:1', failover: [{ endpoint: 'http://a:1' }] } },
+      },
+    ]) {
+      await createStore(uniqueName('ok'), { awsSecretsManager: provider });
+    }
   });
 
   it('while the primary answers, it serves: status names it, nothing fails over', async () => {
     for (const [name, storeName, remoteRef] of [
       ['from-sm', 'sm', { key: 'app/db' }],
       ['from-ssm', 'ssm', { key: '/app/param' }],
+      ['from-same', 'same', { key: 'app/db' }],
     ] as const) {
       await createManagedSecret(client(), namespace, {
         metadata: { name },
@@ -176,10 +217,19 @@ describe('regional failover through the operator (two moto servers as two region
     }
     await waitForSecretData(client(), namespace, 'from-sm', (d) => d.value === eastValue, 30_000);
     await waitForSecretData(client(), namespace, 'from-ssm', (d) => d.value === paramEast, 30_000);
+    await waitForSecretData(client(), namespace, 'from-same', (d) => d.value === eastValue, 30_000);
     await waitForRegion('from-sm', PRIMARY);
     await waitForRegion('from-ssm', PRIMARY);
     const sm = await waitForActiveRegion('sm', PRIMARY);
     expect(failoverCondition(sm)).to.include({ status: 'False', reason: 'PrimaryRegion' });
+    // One region only: no endpoint in the status.
+    expect(sm.status?.activeEndpoint).to.equal(undefined);
+    expect((await getManagedSecret(client(), namespace, 'from-sm')).status?.endpoint).to.equal(undefined);
+    // Two endpoints in us-east-1: the status names the one that serves.
+    const same = await waitForActiveEndpoint('same', host(east));
+    expect(same.status?.activeRegion).to.equal(PRIMARY);
+    expect(failoverCondition(same)).to.include({ status: 'False', reason: 'PrimaryRegion' });
+    expect(failoverCondition(same)?.message).to.contain(host(east));
 
     // A key only the failover region has: not found in the primary is the answer, not a reason to fail over.
     const sdk = new SecretsManagerClient(creds(west, FAILOVER));
@@ -305,6 +355,70 @@ describe('regional failover through the operator (two moto servers as two region
     expect(decoded(await getSecret(client(), namespace, 'kms-a')).value).to.equal(kmsValue);
   });
 
+  it('primary stopped: a store failing over to another endpoint of the same region keeps syncing from it', async () => {
+    // East is still down (the test before stopped it).
+    await waitForSecretData(client(), namespace, 'from-same', (d) => d.value === sameRegionValue, 60_000);
+    await waitFor(
+      'ManagedSecret from-same served by the second endpoint',
+      async () => {
+        const ms = await getManagedSecret(client(), namespace, 'from-same');
+        return ms.status?.region === PRIMARY && ms.status.endpoint === host(west) ? ms : undefined;
+      },
+      30_000,
+      200,
+    );
+    expect(readyOf(await getManagedSecret(client(), namespace, 'from-same'))).to.include({
+      status: 'True',
+      reason: 'Synced',
+    });
+
+    // Still us-east-1, on the other endpoint: failed over all the same, and the messages name the hosts.
+    const same = await waitForActiveEndpoint('same', host(west));
+    expect(same.status?.activeRegion).to.equal(PRIMARY);
+    expect(failoverCondition(same)).to.include({ status: 'True', reason: 'FailedOver' });
+    expect(failoverCondition(same)?.message).to.contain(`${PRIMARY} (${host(west)})`);
+    const events = await listEvents(client(), namespace);
+    const failedOver = events.find(
+      (e) =>
+        (e as { reason?: string }).reason === 'FailedOver' &&
+        (e as { involvedObject?: { name?: string } }).involvedObject?.name === 'same',
+    ) as { message?: string } | undefined;
+    expect(failedOver?.message).to.equal(
+      `failed over from ${PRIMARY} (${host(east)}) to endpoint ${PRIMARY} (${host(west)})`,
+    );
+
+    // One breaker per endpoint: the dead one is open, the serving one closed; the move is counted in-region.
+    await waitFor(
+      'the circuit of the primary endpoint open',
+      async () => {
+        const line = metricLine(await operator.scrape(), 'secretsync_provider_circuit_open', {
+          store: `SecretStore ${namespace}/same`,
+          region: PRIMARY,
+          endpoint: host(east),
+        });
+        return line?.endsWith(' 1') ? true : undefined;
+      },
+      20_000,
+      200,
+    );
+    const metrics = await operator.scrape();
+    expect(
+      metricLine(metrics, 'secretsync_provider_circuit_open', {
+        store: `SecretStore ${namespace}/same`,
+        region: PRIMARY,
+        endpoint: host(west),
+      }),
+    ).to.match(/ 0$/);
+    expect(
+      metricLine(metrics, 'secretsync_provider_failovers_total', {
+        provider: 'awsSecretsManager',
+        store: `SecretStore ${namespace}/same`,
+        from_region: PRIMARY,
+        to_region: PRIMARY,
+      }),
+    ).to.match(/ 1$/);
+  });
+
   it('the primary back: it is used again after the circuit lets a probe through', async () => {
     await east.restart();
     // moto keeps state in memory: the restarted primary is seeded again, with a new value.
@@ -314,6 +428,10 @@ describe('regional failover through the operator (two moto servers as two region
     await waitForRegion('from-sm', PRIMARY);
     const sm = await waitForActiveRegion('sm', PRIMARY);
     expect(failoverCondition(sm)).to.include({ status: 'False', reason: 'PrimaryRegion' });
+    // The same-region store goes back to its primary endpoint too.
+    await waitForSecretData(client(), namespace, 'from-same', (d) => d.value === eastAgain, 60_000);
+    const same = await waitForActiveEndpoint('same', host(east));
+    expect(failoverCondition(same)).to.include({ status: 'False', reason: 'PrimaryRegion' });
     const events = await listEvents(client(), namespace);
     expect(events.map((e) => (e as { reason?: string }).reason)).to.include('FailedBack');
     const metrics = await operator.scrape();
@@ -373,7 +491,7 @@ describe('regional failover through the operator (two moto servers as two region
       ].map((i) => (i as { status?: unknown }).status),
     );
     const metrics = await operator.scrape();
-    for (const v of [eastValue, westValue, eastAgain, paramEast, paramWest, kmsValue]) {
+    for (const v of [eastValue, westValue, eastAgain, paramEast, paramWest, kmsValue, sameRegionValue]) {
       for (const [where, text] of Object.entries({ logs, events, statuses, metrics })) {
         expect(text, where).to.not.contain(v);
       }

@@ -66,6 +66,34 @@ describe('replication transform', () => {
         awsKms: { region: 'b', endpoint: 'http://x' },
       });
     });
+
+    it('pins failover entries without a region to the source region when the region is overridden', () => {
+      const provider: ProviderSpec = {
+        awsSecretsManager: {
+          region: 'us-east-1',
+          failover: [{ endpoint: 'http://public:1' }, { region: 'eu-west-1' }],
+          decrypt: { kms: { failover: [{ endpoint: 'http://kms-b:1' }] } },
+        },
+        local: {
+          path: '/p',
+          masterKeySecretRef: { name: 'mk' },
+          decrypt: { kms: { region: 'eu-central-1', failover: [{ endpoint: 'http://k:1' }] } },
+        },
+      };
+      const out = applyAwsOverrides(provider, { region: 'us-west-2' });
+      expect(out.awsSecretsManager?.failover).to.deep.equal([
+        { region: 'us-east-1', endpoint: 'http://public:1' },
+        { region: 'eu-west-1' },
+      ]);
+      expect(out.awsSecretsManager?.decrypt?.kms?.failover).to.deep.equal([
+        { region: 'us-east-1', endpoint: 'http://kms-b:1' },
+      ]);
+      expect(out.local?.decrypt?.kms?.failover).to.deep.equal([{ region: 'eu-central-1', endpoint: 'http://k:1' }]);
+      // No region override: nothing to pin.
+      expect(applyAwsOverrides(provider, { endpoint: 'http://dr:1' }).awsSecretsManager?.failover?.[0]).to.deep.equal({
+        endpoint: 'http://public:1',
+      });
+    });
   });
 
   it('selects namespaced objects by namespace list and label selector', () => {
