@@ -177,13 +177,14 @@ describe('regional failover through the operator (two moto servers as two region
       );
       expect(String((caught as Error | undefined)?.message), JSON.stringify(failover)).to.contain(message);
     }
-    // decrypt.kms without a region of its own decrypts in the block's region, at the block's endpoint.
-    for (const kms of [{ failover: [{ region: PRIMARY }] }, { failover: [{ endpoint: 'http://a:1' }] }]) {
+    // decrypt.kms without a region (endpoint) of its own decrypts in the block's region (at its endpoint).
+    for (const block of [
+      { region: PRIMARY, decrypt: { kms: { failover: [{ region: PRIMARY }] } } },
+      { region: PRIMARY, endpoint: 'http://a:1', decrypt: { kms: { failover: [{ endpoint: 'http://a:1' }] } } },
+    ]) {
       let caught: unknown;
-      await createStore(uniqueName('bad'), {
-        awsSecretsManager: { region: PRIMARY, endpoint: 'http://a:1', decrypt: { kms } },
-      }).catch((e: unknown) => (caught = e));
-      expect(String((caught as Error | undefined)?.message), JSON.stringify(kms)).to.contain(
+      await createStore(uniqueName('bad'), { awsSecretsManager: block }).catch((e: unknown) => (caught = e));
+      expect(String((caught as Error | undefined)?.message), JSON.stringify(block)).to.contain(
         'a decrypt.kms failover entry must differ from the primary by region or endpoint',
       );
     }
@@ -194,6 +195,8 @@ describe('regional failover through the operator (two moto servers as two region
       { region: PRIMARY, failover: [{ endpoint: 'http://public:1' }] },
       { region: PRIMARY, endpoint: 'http://vpce:1', failover: [{ region: PRIMARY }, { endpoint: 'http://b:1' }] },
       { region: PRIMARY, decrypt: { kms: { region: FAILOVER, failover: [{ region: PRIMARY }] } } },
+      // decrypt.kms at the block's custom endpoint, failing over to the region's AWS endpoint.
+      { region: PRIMARY, endpoint: 'http://a:1', decrypt: { kms: { failover: [{ region: PRIMARY }] } } },
       {
         region: PRIMARY,
         endpoint: 'http://a:1',
