@@ -4,6 +4,7 @@ import { existsSync, readFileSync, readdirSync, mkdtempSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { KubeClient, isAlreadyExists } from '../../src/kube/client.js';
 import type { MotoServer, TestCluster } from '../../tools/testenv/index.js';
 import { releaseTempDir, spawnLogged, trackTempDir, type SpawnedProcess } from '../../tools/testenv/processes.js';
@@ -193,7 +194,13 @@ export class OperatorProcess {
     ];
     const startedAt = Date.now();
     const proc = spawnLogged('secretsync', process.execPath, args, logFile, {
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...options.env },
+      env: {
+        ...process.env,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        // As the chart runs it (its default nodeOptions), unless the caller set NODE_OPTIONS.
+        NODE_OPTIONS: process.env.NODE_OPTIONS ?? chartNodeOptions(),
+        ...options.env,
+      },
     });
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -257,6 +264,14 @@ export class OperatorProcess {
     }
     throw new Error(`no heap snapshot appeared in ${dir}`);
   }
+}
+
+/** The chart's default `nodeOptions` (charts/secretsync/values.yaml). */
+export function chartNodeOptions(): string {
+  const values = parseYaml(readFileSync(join(REPO_ROOT, 'charts/secretsync/values.yaml'), 'utf8')) as {
+    nodeOptions?: string;
+  };
+  return values.nodeOptions ?? '';
 }
 
 function findPort(log: string): number | undefined {

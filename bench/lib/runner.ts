@@ -9,7 +9,7 @@ import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { restartScenario } from '../scenarios/restart.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
 import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
-import { REPO_ROOT, type BenchContext, type Figures } from './context.js';
+import { REPO_ROOT, chartNodeOptions, type BenchContext, type Figures } from './context.js';
 
 export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise<Figures>> = {
   'cold-sync': coldSyncScenario,
@@ -37,6 +37,8 @@ export interface RunReport {
   kubernetes: string;
   n: number;
   options: BenchContext['options'];
+  /** NODE_OPTIONS the operator processes ran with (the chart's default unless set). */
+  operatorNodeOptions: string;
   results: ScenarioResult[];
 }
 
@@ -54,6 +56,7 @@ export async function runScenarios(ctx: BenchContext, names: string[], n: number
     kubernetes: ctx.cluster.version,
     n,
     options: ctx.options,
+    operatorNodeOptions: process.env.NODE_OPTIONS ?? chartNodeOptions(),
     results: [],
   };
   for (const name of names) {

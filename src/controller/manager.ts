@@ -92,6 +92,19 @@ interface SyncState {
   probeTarget?: boolean;
 }
 
+/**
+ * Our own kinds as the caches keep them: without managedFields and kubectl's
+ * last-applied copy of the spec, which together are most of a small object's
+ * size and which the operator never reads (it writes only status, by patch).
+ */
+function slim<T extends KubeObject>(obj: KubeObject): T {
+  delete obj.metadata.managedFields;
+  const annotations = obj.metadata.annotations;
+  if (annotations?.[LAST_APPLIED] !== undefined) delete annotations[LAST_APPLIED];
+  return obj as T;
+}
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
 const refreshPhaseOf = (ms: ManagedSecret): number =>
   refreshPhase(ms.metadata.uid ?? `${ms.metadata.namespace}/${ms.metadata.name}`);
 
@@ -186,12 +199,15 @@ export class Manager {
     const ns = options.namespaces;
     this.managedSecrets = new InformerGroup(this.client, collectionPaths(GROUP_PREFIX, 'managedsecrets', ns), {
       onError: onError('managedsecrets'),
+      transform: slim<ManagedSecret & KubeObject>,
     });
     this.secretStores = new InformerGroup(this.client, collectionPaths(GROUP_PREFIX, 'secretstores', ns), {
       onError: onError('secretstores'),
+      transform: slim<SecretStore & KubeObject>,
     });
     this.clusterStores = new InformerGroup(this.client, [`${GROUP_PREFIX}/clustersecretstores`], {
       onError: onError('clustersecretstores'),
+      transform: slim<ClusterSecretStore & KubeObject>,
     });
     this.namespaceInformer = new InformerGroup<NamespaceObject>(this.client, ['/api/v1/namespaces'], {
       onError: onError('namespaces'),
