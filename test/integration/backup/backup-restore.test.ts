@@ -299,7 +299,7 @@ describe('secretsync backup and restore into another cluster', function () {
     expect(Date.parse(header.createdAt)).to.be.at.least(before - 1000);
     expect(header.source.server).to.equal(sharedCluster().kubeConfig().getCurrentCluster()?.server);
     expect(header.source.context).to.equal(sharedCluster().kubeConfig().getCurrentContext());
-    expect(header.contents.localStoreEntries).to.equal(2);
+    expect(header.contents.localStoreEntries).to.equal(3);
     expect(header.contents.managedSecrets).to.be.at.least(2);
     expect(header.contents.secretStores).to.be.at.least(1);
     expect(header.contents.clusterSecretStores).to.be.at.least(1);

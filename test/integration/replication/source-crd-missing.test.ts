@@ -208,6 +208,79 @@ describe('ReplicationTarget: a source CRD missing on the primary', function () {
     const t = await waitReady('True', 'Replicated');
     expect(t.status?.objectsInSync).to.equal(3);
     const copy = await drAdmin().get<KubeObject>(msPath('app'));
-    expect(copy.spec).to.deep.include({ storeRef: { name: 'a' } });
+    expect(copy.spec).to.deep.include({ storeRef: { kind: 'SecretStore', name: 'a' } });
+  });
+
+  it('keeps the DR copies while the CRD is being deleted on the primary (its objects going with it), and after', async function () {
+    this.timeout(120_000);
+    // A second ManagedSecret whose finalizer holds the CRD in Terminating: its objects are deleted (or
+    // marked), yet the resource still lists, without them. Copying that state would empty the DR side.
+    await primary().request('POST', `${G}/namespaces/${ns}/managedsecrets`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'ManagedSecret',
+        metadata: { name: 'hold', finalizers: ['example.com/hold'] },
+        spec: { storeRef: { name: 'a' }, data: [{ secretKey: 'password', remoteRef: { key: 'app/hold' } }] },
+      },
+    });
+    await waitFor(
+      'the copy of hold',
+      async () => ((await drCopies()).includes('managedsecrets/hold') ? true : undefined),
+      30_000,
+    );
+    const before = await waitReady('True', 'Replicated');
+    expect(before.status?.objectsInSync).to.equal(4);
+    const res = await primaryCluster.adminRequest(
+      'DELETE',
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/managedsecrets.secretsync.io',
+    );
+    expect(res.status).to.be.oneOf([200, 202]);
+    const all = ['managedsecrets/app', 'managedsecrets/hold', 'secretstores/a', 'secretstores/c'];
+    const terminating = await waitFor(
+      'SourceListFailed for the terminating CRD',
+      async () => {
+        const t = await getTarget();
+        return readyOf(t)?.reason === 'SourceListFailed' && readyOf(t)?.message.includes('being deleted')
+          ? t
+          : undefined;
+      },
+      30_000,
+      200,
+    );
+    expect(readyOf(terminating)?.message).to.contain(
+      'managedsecrets.secretsync.io CRD on this cluster is being deleted',
+    );
+    expect(
+      (await primary().list<KubeObject>(`${G}/namespaces/${ns}/managedsecrets`)).items.map((o) => o.metadata.name),
+    ).to.deep.equal(['hold']);
+    await sleep(5_000); // several retries
+    expect(await drCopies()).to.deep.equal(all);
+
+    // The CRD goes for good: its lists answer 404, and still nothing is deleted in the DR cluster.
+    await primary().request('PATCH', msPath('hold'), {
+      body: { metadata: { finalizers: null } },
+      contentType: 'application/merge-patch+json',
+    });
+    await waitFor(
+      'the CRD to be gone',
+      async () =>
+        (await primaryCluster.adminRequest('GET', `${G}/namespaces/${ns}/managedsecrets`)).status === 404
+          ? true
+          : undefined,
+      30_000,
+    );
+    await waitFor(
+      'SourceListFailed for the missing CRD',
+      async () => {
+        const t = await getTarget();
+        const ready = readyOf(t);
+        return ready?.reason === 'SourceListFailed' && !ready.message.includes('being deleted') ? t : undefined;
+      },
+      30_000,
+      200,
+    );
+    await sleep(5_000);
+    expect(readyOf(await getTarget())?.reason).to.equal('SourceListFailed');
+    expect(await drCopies()).to.deep.equal(all);
   });
 });
