@@ -2,7 +2,9 @@
 // answers 404, and the replicator must neither copy nor delete anything in the
 // DR cluster until the CRD is there. The primary is a control plane of this
 // file's own with only some of our CRDs (the shared cluster keeps all of them
-// for the other tests); the shared cluster is the DR side.
+// for the other tests); the shared cluster is the DR side. Then the CRD is
+// deleted on the primary: while it terminates its lists still answer, without
+// the deleted objects, and that must not empty the DR side either.
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
