@@ -1,13 +1,14 @@
 // Collects what a backup holds: the custom resources (specs without what the
 // cluster assigned), optionally the local store's entry files as they are on
-// disk, and optionally the Secrets secretsync wrote.
+// disk, and optionally the Secrets secretsync wrote — except those that are
+// credentials (a store's, or a ReplicationTarget's kubeconfig): backups hold none.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { API_VERSION } from '../api/types.js';
 import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.js';
 import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
-import { BACKUP_KINDS, collectionPath } from './kinds.js';
+import { BACKUP_KINDS, collectionPath, describeObject, referencedSecrets } from './kinds.js';
 import type { BackupContents, BackupPayload, ExportedObject, LocalStoreEntryFile, SyncedSecret } from './format.js';
 
 const ENTRY_FILE = /^[0-9a-f]{64}\.json$/;
@@ -56,12 +57,14 @@ export interface ExportOptions {
   /** Directory of the local store whose entry files go in the backup. */
   localStoreDir?: string;
   includeSynced?: boolean;
+  /** The operator's namespace, where ReplicationTargets' kubeconfig Secrets live (they are left out too). */
+  operatorNamespace?: string;
 }
 
 export interface ExportResult {
   payload: BackupPayload;
   contents: BackupContents;
-  /** Kinds that were skipped because their CRD is not installed. */
+  /** What was left out: kinds whose CRD is not installed, synced Secrets that are credentials. */
   skipped: string[];
 }
 
@@ -105,7 +108,26 @@ export async function exportCluster(
   }
   if (options.includeSynced) {
     const secrets = await client.list<SecretObject>('/api/v1/secrets', { labelSelector: `${LABEL_MANAGED}=true` });
-    payload.syncedSecrets = secrets.items
+    // A Secret secretsync wrote may itself be a credential (say, a DR kubeconfig or AWS keys synced from a
+    // backend): like every other credential Secret, it stays out of the backup.
+    const credentials = new Map<string, string>();
+    for (const o of objects) {
+      for (const ref of referencedSecrets(o, options.operatorNamespace)) {
+        const key = `${ref.namespace}/${ref.name}`;
+        if (!credentials.has(key)) {
+          const who = describeObject(o.kind, o.metadata.name, o.metadata.namespace);
+          credentials.set(key, o.kind === 'ReplicationTarget' ? `the kubeconfig of ${who}` : `credentials of ${who}`);
+        }
+      }
+    }
+    const kept: SecretObject[] = [];
+    for (const s of secrets.items) {
+      const key = `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`;
+      const why = credentials.get(key);
+      if (why === undefined) kept.push(s);
+      else skipped.push(`Secret ${key} (${why}; backups hold no credentials)`);
+    }
+    payload.syncedSecrets = kept
       .map(exportSecret)
       .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
     contents.syncedSecrets = payload.syncedSecrets.length;

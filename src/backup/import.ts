@@ -13,7 +13,15 @@ import { validateEntryName } from '../providers/local/store.js';
 import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
 import { entryFileName } from './export.js';
 import { NOTHING_APPLIED, type BackupPayload, type ExportedObject, type SyncedSecret } from './format.js';
-import { BACKUP_KINDS, collectionPath, describeObject, kindOf, kindOrThrow, objectPath } from './kinds.js';
+import {
+  BACKUP_KINDS,
+  collectionPath,
+  describeObject,
+  kindOf,
+  kindOrThrow,
+  objectPath,
+  referencedSecrets,
+} from './kinds.js';
 
 export type Outcome = 'created' | 'changed' | 'unchanged' | 'kept' | 'skipped' | 'failed';
 
@@ -36,11 +44,13 @@ export interface RestoreOptions {
   localStoreDir?: string;
   /** Replace local store entry files that differ from the backup. */
   overwriteLocalStore?: boolean;
+  /** The operator's namespace on the target cluster, where ReplicationTargets' kubeconfig Secrets belong. */
+  operatorNamespace?: string;
 }
 
 export interface RestoreReport {
   items: RestoreItem[];
-  /** Things to do by hand (Secrets the restored stores read, which backups do not hold). */
+  /** Things to do by hand (Secrets the restored stores and ReplicationTargets read, which backups do not hold). */
   notes: string[];
 }
 
@@ -191,42 +201,33 @@ export async function restoreBackup(
       )),
     );
   }
-  return { items, notes: await missingStoreSecrets(client, payload) };
+  return { items, notes: await missingCredentialSecrets(client, payload, options.operatorNamespace, served) };
 }
 
-/** Secrets named by `…SecretRef` fields of a store's spec (master keys, AWS credentials), as namespace/name. */
-export function referencedSecrets(o: ExportedObject): { namespace: string; name: string }[] {
-  const found = new Map<string, { namespace: string; name: string }>();
-  const walk = (v: unknown, key: string): void => {
-    if (Array.isArray(v)) {
-      for (const x of v) walk(x, key);
-      return;
-    }
-    if (typeof v !== 'object' || v === null) return;
-    const rec = v as Record<string, unknown>;
-    if (key.endsWith('SecretRef') && typeof rec.name === 'string') {
-      // A SecretStore reads from its own namespace; a ClusterSecretStore's refs name theirs.
-      const ns =
-        o.kind === 'SecretStore' ? o.metadata.namespace : typeof rec.namespace === 'string' ? rec.namespace : undefined;
-      if (ns) found.set(`${ns}/${rec.name}`, { namespace: ns, name: rec.name });
-      return;
-    }
-    for (const [k, x] of Object.entries(rec)) walk(x, k);
-  };
-  walk(o.spec, '');
-  return [...found.values()];
-}
-
-async function missingStoreSecrets(client: KubeClient, payload: BackupPayload): Promise<string[]> {
+/**
+ * Notes for the Secrets the restored objects read that the target cluster lacks: store credentials and
+ * master keys, and ReplicationTarget kubeconfigs (in the operator namespace). Backups hold none of them.
+ */
+async function missingCredentialSecrets(
+  client: KubeClient,
+  payload: BackupPayload,
+  operatorNamespace: string | undefined,
+  served: Map<string, boolean>,
+): Promise<string[]> {
   const notes: string[] = [];
-  for (const o of payload.objects.filter((x) => x.kind === 'SecretStore' || x.kind === 'ClusterSecretStore')) {
-    for (const ref of referencedSecrets(o)) {
+  for (const o of payload.objects) {
+    // A ReplicationTarget the target cluster does not serve was skipped: its kubeconfig is not needed there.
+    if (served.get(o.kind) === false) continue;
+    for (const ref of referencedSecrets(o, operatorNamespace)) {
       try {
         await client.get(`${SECRETS(ref.namespace)}/${encodeURIComponent(ref.name)}`);
       } catch (err) {
         if (!isNotFound(err)) continue;
+        const who = describeObject(o.kind, o.metadata.name, o.metadata.namespace);
         notes.push(
-          `${describeObject(o.kind, o.metadata.name, o.metadata.namespace)} reads Secret ${ref.namespace}/${ref.name}, which is not on the target cluster (backups do not hold store credentials or master keys; create it)`,
+          o.kind === 'ReplicationTarget'
+            ? `${who} reads its kubeconfig from Secret ${ref.namespace}/${ref.name}, which is not on the target cluster (backups do not hold credentials; create it there, or the target replicates nothing)`
+            : `${who} reads Secret ${ref.namespace}/${ref.name}, which is not on the target cluster (backups do not hold store credentials or master keys; create it)`,
         );
       }
     }

@@ -367,6 +367,8 @@ export class Replicator {
     }
     let pruned = 0;
     if (target.spec.prune !== false) {
+      // Again just before deleting: a CRD deletion that began during this pass empties the caches.
+      await this.checkSourcesServed(wanted);
       for (const [ref, obj] of existing) {
         if (desired.has(ref)) continue;
         const kind = obj.kind as ReplicatedKind;
@@ -420,6 +422,42 @@ export class Replicator {
             `the cache of ${path} on this cluster has not synced yet, so nothing is copied or deleted`,
           );
       }
+    }
+    await this.checkSourcesServed(wanted);
+  }
+
+  /**
+   * Every source kind is served here and its CRD is not being deleted. While a
+   * CRD terminates, its objects are deleted and its lists still answer (without
+   * them): copying that state would empty the DR cluster. Discovery (open to
+   * every authenticated identity) shows it: a terminating resource loses the
+   * create verb.
+   */
+  private async checkSourcesServed(wanted: readonly Source[]): Promise<void> {
+    if (wanted.length === 0) return;
+    let resources: { name: string; verbs?: string[] }[];
+    try {
+      resources =
+        (await this.client.get<{ resources?: { name: string; verbs?: string[] }[] }>(GROUP_PREFIX)).resources ?? [];
+    } catch (err) {
+      throw new ReplicationError(
+        ReplicationReasons.SourceListFailed,
+        `discovery of ${API_VERSION} on this cluster failed, so nothing is copied or deleted: ${errorMessage(err)}`,
+      );
+    }
+    for (const source of wanted) {
+      const plural = resourcePath(KIND_OF[source]).split('/').pop() ?? '';
+      const served = resources.find((r) => r.name === plural);
+      if (!served)
+        throw new ReplicationError(
+          ReplicationReasons.SourceListFailed,
+          `this cluster does not serve ${plural}.${API_VERSION.split('/')[0]} (CRD missing), so nothing is copied or deleted`,
+        );
+      if (!(served.verbs ?? []).includes('create'))
+        throw new ReplicationError(
+          ReplicationReasons.SourceListFailed,
+          `the ${plural}.${API_VERSION.split('/')[0]} CRD on this cluster is being deleted, so nothing is copied or deleted`,
+        );
     }
   }
 

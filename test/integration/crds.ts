@@ -76,9 +76,15 @@ async function waitServed(cluster: TestCluster, crd: CustomResourceDefinition): 
   );
 }
 
-/** Creates or replaces every CRD and waits until they are served; no memo (installCrds is the one to use). */
-export async function applyCrds(cluster: TestCluster): Promise<void> {
-  const crds = crdObjects();
+/**
+ * Creates or replaces every CRD (or those `only` picks) and waits until they are served; no memo
+ * (installCrds is the one to use; `only` is for a cluster of a test's own that must lack some).
+ */
+export async function applyCrds(
+  cluster: TestCluster,
+  only: (crd: CustomResourceDefinition) => boolean = () => true,
+): Promise<void> {
+  const crds = crdObjects().filter(only);
   for (const crd of crds) await apply(cluster, crd);
   await Promise.all(crds.map((crd) => waitServed(cluster, crd)));
 }

@@ -23,6 +23,7 @@ interface BackupOptions {
   localStoreDir?: string;
   includeSynced?: boolean;
   force?: boolean;
+  operatorNamespace: string;
 }
 
 /** Options both commands share: the cluster, and how to reach KMS. */
@@ -33,7 +34,15 @@ export function withClusterAndKmsOptions(cmd: Command): Command {
     )
     .option('--key-file <path>', 'the backup key file (at least 32 random bytes; keep it apart from the backups)')
     .option('--region <region>', 'AWS region for KMS (default: $AWS_REGION, then the region in the key ARN)')
-    .option('--endpoint <url>', 'KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS or $AWS_ENDPOINT_URL, then AWS)');
+    .option('--endpoint <url>', 'KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS or $AWS_ENDPOINT_URL, then AWS)')
+    .addOption(
+      new Option(
+        '--operator-namespace <ns>',
+        "the operator's namespace, where ReplicationTargets' kubeconfig Secrets are (never backed up; restore notes missing ones)",
+      )
+        .env('SECRETSYNC_OPERATOR_NAMESPACE')
+        .default(process.env.POD_NAMESPACE ?? 'secretsync-system'),
+    );
 }
 
 export function registerBackupCommand(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
@@ -56,7 +65,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
     )
     .option(
       '--include-synced',
-      'add a last-known-good copy of the Secrets secretsync wrote (label secretsync.io/managed=true)',
+      'add a last-known-good copy of the Secrets secretsync wrote (label secretsync.io/managed=true), except those that are store credentials or ReplicationTarget kubeconfigs',
     )
     .option('--force', 'overwrite --out if it exists')
     .action(async (opts: BackupOptions) => {
@@ -76,6 +85,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
         const exported = await exportCluster(client, {
           localStoreDir: opts.includeLocalStore ? opts.localStoreDir : undefined,
           includeSynced: opts.includeSynced === true,
+          operatorNamespace: opts.operatorNamespace,
         });
         const file = await sealBackup(exported.payload, key, {
           secretsyncVersion: packageVersion(),

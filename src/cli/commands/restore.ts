@@ -22,6 +22,7 @@ interface RestoreCliOptions {
   overwriteSynced?: boolean;
   localStoreDir?: string;
   overwriteLocalStore?: boolean;
+  operatorNamespace: string;
 }
 
 const VERB: Record<Outcome, [string, string]> = {
@@ -90,6 +91,7 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
           overwriteSynced: opts.overwriteSynced === true,
           localStoreDir: opts.localStoreDir,
           overwriteLocalStore: opts.overwriteLocalStore === true,
+          operatorNamespace: opts.operatorNamespace,
         });
         const width = Math.max(...Object.values(VERB).map((v) => v[dry ? 1 : 0].length));
         for (const item of report.items) {

@@ -12,7 +12,8 @@ import {
   exportSecret,
 } from '../../../src/backup/export.js';
 import { KubeApiError, type KubeList, type KubeObject } from '../../../src/kube/client.js';
-import { objectMatches, referencedSecrets, secretMatches } from '../../../src/backup/import.js';
+import { objectMatches, secretMatches } from '../../../src/backup/import.js';
+import { referencedSecrets } from '../../../src/backup/kinds.js';
 import { LocalStore } from '../../../src/providers/local/store.js';
 import { rejectionOf } from '../helpers/index.js';
 
@@ -133,6 +134,29 @@ describe('backup export and restore comparison', () => {
     ]);
   });
 
+  it("finds a ReplicationTarget's kubeconfig Secret in the operator namespace; ManagedSecrets name no credentials", () => {
+    const rt = {
+      kind: 'ReplicationTarget',
+      metadata: { name: 'dr' },
+      spec: { kubeconfigSecretRef: { name: 'dr-kc', key: 'kubeconfig' }, clusterStores: {} },
+    };
+    expect(referencedSecrets(rt, 'secretsync-system')).to.deep.equal([
+      { namespace: 'secretsync-system', name: 'dr-kc' },
+    ]);
+    // Without the operator namespace its Secret cannot be named.
+    expect(referencedSecrets(rt)).to.deep.equal([]);
+    expect(
+      referencedSecrets(
+        {
+          kind: 'ManagedSecret',
+          metadata: { name: 'm', namespace: 'a' },
+          spec: { fooSecretRef: { name: 'x', namespace: 'a' } },
+        },
+        'secretsync-system',
+      ),
+    ).to.deep.equal([]);
+  });
+
   describe('exportCluster', () => {
     /** A list-only stand-in for our KubeClient: paths map to items, or to a 404 when a CRD is not installed. */
     function fakeLister(collections: Record<string, KubeObject[] | 404>) {
@@ -187,6 +211,41 @@ describe('backup export and restore comparison', () => {
       expect(result.skipped).to.deep.equal(['ReplicationTarget (CRD not installed)']);
       const err = await rejectionOf(exportCluster(fakeLister({ [`${base}/clustersecretstores`]: [] })));
       expect(err.message).to.match(/^cannot list secretstores: /);
+    });
+
+    it('with --include-synced leaves out synced Secrets that are credentials: store Secrets and ReplicationTarget kubeconfigs', async () => {
+      const synced = (namespace: string, name: string) => ({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, namespace, labels: { 'secretsync.io/managed': 'true' } },
+        type: 'Opaque',
+        data: { k: 'dg==' },
+      });
+      const store = {
+        metadata: { name: 'local', namespace: 'team-a' },
+        spec: { provider: { local: { path: '/x', masterKeySecretRef: { name: 'mk' } } } },
+      };
+      const target = { metadata: { name: 'dr' }, spec: { kubeconfigSecretRef: { name: 'dr-kc' }, stores: {} } };
+      const client = fakeLister({
+        [`${base}/clustersecretstores`]: [],
+        [`${base}/secretstores`]: [store],
+        [`${base}/replicationtargets`]: [target],
+        [`${base}/managedsecrets`]: [],
+        '/api/v1/secrets': [synced('ops', 'dr-kc'), synced('team-a', 'db'), synced('team-a', 'mk')],
+      });
+      const result = await exportCluster(client, { includeSynced: true, operatorNamespace: 'ops' });
+      expect(result.payload.syncedSecrets?.map((s) => `${s.namespace}/${s.name}`)).to.deep.equal(['team-a/db']);
+      expect(result.contents.syncedSecrets).to.equal(1);
+      expect(result.skipped).to.deep.equal([
+        'Secret ops/dr-kc (the kubeconfig of ReplicationTarget dr; backups hold no credentials)',
+        'Secret team-a/mk (credentials of SecretStore team-a/local; backups hold no credentials)',
+      ]);
+      // A kubeconfig Secret of the same name in another namespace is not the target's: kept.
+      const elsewhere = await exportCluster(client, { includeSynced: true, operatorNamespace: 'secretsync-system' });
+      expect(elsewhere.payload.syncedSecrets?.map((s) => `${s.namespace}/${s.name}`)).to.deep.equal([
+        'ops/dr-kc',
+        'team-a/db',
+      ]);
     });
 
     it('with --include-synced lists only Secrets labelled secretsync.io/managed=true', async () => {
