@@ -601,7 +601,8 @@ export class Manager {
     const ns = ms.metadata.namespace ?? '';
     const name = targetName(ms);
     const cached = this.secrets.get(`${ns}/${name}`);
-    if (cached) return cached;
+    // After a 409 the cache is behind the server (or does not know the Secret): ask the server.
+    if (cached && !state.probeTarget) return cached;
     // Every Secret an Owner ManagedSecret wrote carries our label, so the
     // label-filtered cache holds it: a miss means there is none to read, and
     // the create finds out (AlreadyExists) when someone else's is in the way.
@@ -886,7 +887,7 @@ export class Manager {
     } catch (err) {
       if (isConflict(err) || isAlreadyExists(err)) {
         // Our cache was behind the server, or the Secret is not ours: look again shortly, asking the server.
-        if (isAlreadyExists(err)) state.probeTarget = true;
+        state.probeTarget = true;
         this.queue.addAfter(key, 200);
         return;
       }
@@ -1100,6 +1101,10 @@ export class Manager {
   private scheduleRotation(key: string, ms: ManagedSecret): void {
     const decision = rotationDecision(ms, new Date());
     if (decision.next) this.queue.addAfter(key, Math.max(decision.next.getTime() - Date.now(), 500));
+    // Due (or in progress) but not acted on in this pass, say because the status seen here predates
+    // the pass that finished it: look again soon rather than wait for a watch event or the refresh.
+    // A resumed rotation reuses its idempotency token, so this never rotates twice.
+    else if (decision.due) this.queue.addAfter(key, 5_000);
   }
 
   /** A real data change (not a create, not a no-op, not a drift repair) triggers rollout restarts. */
