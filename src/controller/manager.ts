@@ -93,12 +93,11 @@ interface SyncState {
 }
 
 /**
- * Our own kinds as the caches keep them: without managedFields and kubectl's
- * last-applied copy of the spec, which together are most of a small object's
- * size and which the operator never reads (it writes only status, by patch).
+ * Our own kinds as the caches keep them (the informer already drops
+ * managedFields): without kubectl's last-applied copy of the spec, as big as the
+ * object itself and never read by the operator (it writes only status, by patch).
  */
 function slim<T extends KubeObject>(obj: KubeObject): T {
-  delete obj.metadata.managedFields;
   const annotations = obj.metadata.annotations;
   if (annotations?.[LAST_APPLIED] !== undefined) delete annotations[LAST_APPLIED];
   return obj as T;
@@ -219,10 +218,6 @@ export class Manager {
     this.secrets = new InformerGroup<SecretObject>(this.client, collectionPaths('/api/v1', 'secrets', ns), {
       labelSelector: `${LABEL_MANAGED}=true`,
       onError: onError('secrets'),
-      transform: (o) => {
-        delete o.metadata.managedFields;
-        return o as SecretObject;
-      },
     });
     // Events about cluster-scoped objects (ClusterSecretStores): the API server takes them only in `default`.
     this.events = new EventRecorder(this.client, this.log, 'default', undefined, undefined, (type) =>
@@ -602,12 +597,14 @@ export class Manager {
     const name = targetName(ms);
     const cached = this.secrets.get(`${ns}/${name}`);
     // After a 409 the cache is behind the server (or does not know the Secret): ask the server.
-    if (cached && !state.probeTarget) return cached;
-    // Every Secret an Owner ManagedSecret wrote carries our label, so the
-    // label-filtered cache holds it: a miss means there is none to read, and
-    // the create finds out (AlreadyExists) when someone else's is in the way.
-    // This saves a GET per ManagedSecret on a cold start.
-    if ((ms.spec.target?.creationPolicy ?? 'Owner') === 'Owner' && !state.probeTarget) return undefined;
+    if (!state.probeTarget) {
+      if (cached) return cached;
+      // Every Secret an Owner ManagedSecret wrote carries our label, so the
+      // label-filtered cache holds it: a miss means there is none to read, and
+      // the create finds out (AlreadyExists) when someone else's is in the way.
+      // This saves a GET per ManagedSecret on a cold start.
+      if ((ms.spec.target?.creationPolicy ?? 'Owner') === 'Owner') return undefined;
+    }
     // Not labelled by us (yet): a Secret we are to merge into, or someone else's.
     try {
       const found = await this.client.get<SecretObject>(`/api/v1/namespaces/${ns}/secrets/${name}`);
@@ -802,7 +799,7 @@ export class Manager {
       return;
     }
     const { store, storeKey } = resolved;
-    const storeName = `${store.kind} ${store.metadata.namespace ? `${store.metadata.namespace}/` : ''}${store.metadata.name}`;
+    const storeName = storeLabel(store);
 
     let values: Record<string, string>;
     let servedRegion: ServedRegion | null = null;
@@ -1054,7 +1051,7 @@ export class Manager {
       return undefined;
     }
     const { store, storeKey } = resolved;
-    const storeName = `${store.kind} ${store.metadata.namespace ? `${store.metadata.namespace}/` : ''}${store.metadata.name}`;
+    const storeName = storeLabel(store);
     try {
       const { client } = await this.providerClient(storeKey, store);
       await this.rotator.write(ms, client, active, storeName);

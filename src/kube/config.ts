@@ -12,6 +12,7 @@ import type { RequestOptions } from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { errorMessage } from '../observability/logger.js';
 
 /** What KubeClient needs; client-node's KubeConfig has the same shape. */
 export interface KubeAuth {
@@ -74,12 +75,11 @@ export interface LoadOptions {
  */
 export async function loadKubeConfig(path?: string, opts: LoadOptions = {}): Promise<KubeAuth> {
   const env = opts.env ?? process.env;
+  const homeConfig = join(opts.home ?? homedir(), '.kube', 'config');
   const candidate =
     path ??
     (env.KUBECONFIG && env.KUBECONFIG.length > 0 ? env.KUBECONFIG : undefined) ??
-    (existsSync(join(opts.home ?? homedir(), '.kube', 'config'))
-      ? join(opts.home ?? homedir(), '.kube', 'config')
-      : undefined);
+    (existsSync(homeConfig) ? homeConfig : undefined);
   if (candidate !== undefined) {
     // A KUBECONFIG list is merged by client-node's rules.
     if (path === undefined && candidate.includes(':')) return clientNodeFallback((kc) => kc.loadFromDefault());
@@ -87,7 +87,7 @@ export async function loadKubeConfig(path?: string, opts: LoadOptions = {}): Pro
     try {
       text = readFileSync(candidate, 'utf8');
     } catch (err) {
-      throw new Error(`cannot read kubeconfig ${candidate}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(`cannot read kubeconfig ${candidate}: ${errorMessage(err)}`);
     }
     return kubeConfigFromString(text, {
       baseDir: dirname(resolve(candidate)),

@@ -75,9 +75,9 @@ export class Informer<T extends KubeObject> {
   }
 
   private transform(obj: KubeObject): T {
-    if (this.options.transform) return this.options.transform(obj);
+    // Never read by a cache user, and often the largest part of an object.
     delete obj.metadata.managedFields;
-    return obj as T;
+    return this.options.transform ? this.options.transform(obj) : (obj as T);
   }
 
   private async relist(): Promise<void> {

@@ -266,6 +266,16 @@ describe('secretsync backup and restore into another cluster', function () {
     };
   }
 
+  /** What `ours` finds in a cluster where nothing of the backup was restored. */
+  const NOTHING_OURS = { css: undefined, store: undefined, db: undefined, api: undefined, rt: undefined };
+
+  /** A refused restore left the target as it was: no namespace, none of our objects, no store directory. */
+  async function expectNothingRestored(): Promise<void> {
+    expect(await namespaceExists(dest(), namespace)).to.equal(false);
+    expect(await ours(dest())).to.deep.equal(NOTHING_OURS);
+    expect(existsSync(targetStoreDir)).to.equal(false);
+  }
+
   async function namespaceExists(client: KubeClient, name: string): Promise<boolean> {
     try {
       await client.get(`/api/v1/namespaces/${name}`);
@@ -379,15 +389,7 @@ describe('secretsync backup and restore into another cluster', function () {
       );
       expect(run.out, name).to.deep.equal([]);
     }
-    expect(await namespaceExists(dest(), namespace)).to.equal(false);
-    expect(await ours(dest())).to.deep.equal({
-      css: undefined,
-      store: undefined,
-      db: undefined,
-      api: undefined,
-      rt: undefined,
-    });
-    expect(existsSync(targetStoreDir)).to.equal(false);
+    await expectNothingRestored();
   });
 
   it('refuses a wrong key file by its fingerprint, before applying anything', async () => {
@@ -422,13 +424,7 @@ describe('secretsync backup and restore into another cluster', function () {
     expect(run.code).to.equal(1);
     expect(run.err.join('\n')).to.include(`namespaces missing on the target cluster: `).and.include(namespace);
     expect(run.err.join('\n')).to.include('nothing was applied');
-    expect(await ours(dest())).to.deep.equal({
-      css: undefined,
-      store: undefined,
-      db: undefined,
-      api: undefined,
-      rt: undefined,
-    });
+    expect(await ours(dest())).to.deep.equal(NOTHING_OURS);
   });
 
   it('--dry-run prints the header and what it would do, and applies nothing', async () => {
@@ -459,15 +455,7 @@ describe('secretsync backup and restore into another cluster', function () {
     expect(run.out.at(-1)).to.match(
       /^dry run, nothing applied: \d+ created, 0 changed, 0 unchanged, 0 left alone, 0 skipped, 0 failed$/,
     );
-    expect(await namespaceExists(dest(), namespace)).to.equal(false);
-    expect(await ours(dest())).to.deep.equal({
-      css: undefined,
-      store: undefined,
-      db: undefined,
-      api: undefined,
-      rt: undefined,
-    });
-    expect(existsSync(targetStoreDir)).to.equal(false);
+    await expectNothingRestored();
   });
 
   it('restores into the empty cluster: the same objects, synced Secrets and local store entries', async () => {
