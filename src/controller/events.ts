@@ -30,6 +30,21 @@ export const DEFAULT_EVENT_BUDGET: EventBudget = {
 };
 
 /**
+ * Where Events about cluster-scoped objects (ClusterSecretStores,
+ * ReplicationTargets) go: the API server refuses them in any other namespace.
+ */
+export const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
+
+export interface EventRecorderOptions {
+  /** The same reason and message for one object at most once in this long (default 5 minutes). */
+  repeatAfterMs?: number;
+  /** Events per second across all objects, by type (default DEFAULT_EVENT_BUDGET). */
+  budget?: EventBudget;
+  /** Told of each Event dropped for want of budget (for a metric). */
+  onDropped?: (type: 'Normal' | 'Warning') => void;
+}
+
+/**
  * Kubernetes Events for what a person should see in `kubectl describe`.
  * The same reason and message for the same object is emitted at most once per
  * `repeatAfterMs`, so a failing store retried with back-off cannot flood etcd;
@@ -40,14 +55,17 @@ export class EventRecorder {
   private readonly last = new Map<string, number>();
   private readonly buckets: Record<'Normal' | 'Warning', TokenBucket>;
 
+  private readonly repeatAfterMs: number;
+  private readonly onDropped: (type: 'Normal' | 'Warning') => void;
+
   constructor(
     private readonly client: KubeClient,
     private readonly logger: Logger,
-    private readonly defaultNamespace: string,
-    private readonly repeatAfterMs = 5 * 60_000,
-    budget: EventBudget = DEFAULT_EVENT_BUDGET,
-    private readonly onDropped: (type: 'Normal' | 'Warning') => void = () => {},
+    options: EventRecorderOptions = {},
   ) {
+    this.repeatAfterMs = options.repeatAfterMs ?? 5 * 60_000;
+    this.onDropped = options.onDropped ?? (() => {});
+    const budget = options.budget ?? DEFAULT_EVENT_BUDGET;
     this.buckets = {
       Normal: new TokenBucket(budget.normalPerSecond, budget.normalBurst),
       Warning: new TokenBucket(budget.warningPerSecond, budget.warningBurst),
@@ -65,7 +83,7 @@ export class EventRecorder {
     }
     this.last.set(dedupeKey, now);
     if (this.last.size > 10_000) this.prune(now);
-    const namespace = target.namespace ?? this.defaultNamespace;
+    const namespace = target.namespace ?? CLUSTER_SCOPED_EVENT_NAMESPACE;
     const time = new Date(now).toISOString();
     const body = {
       apiVersion: 'v1',

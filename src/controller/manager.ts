@@ -219,10 +219,9 @@ export class Manager {
       labelSelector: `${LABEL_MANAGED}=true`,
       onError: onError('secrets'),
     });
-    // Events about cluster-scoped objects (ClusterSecretStores): the API server takes them only in `default`.
-    this.events = new EventRecorder(this.client, this.log, 'default', undefined, undefined, (type) =>
-      this.metrics.eventsDropped.inc({ type }),
-    );
+    this.events = new EventRecorder(this.client, this.log, {
+      onDropped: (type) => this.metrics.eventsDropped.inc({ type }),
+    });
     // One budget per store lives with the AWS providers; Prometheus reads it at scrape time.
     this.metrics.budgetSource = () => storeBudgets.all().map((b) => b.stats());
     // Regional failover (AWS `failover`): breakers live with the providers; moves are counted here.

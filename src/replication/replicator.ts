@@ -83,8 +83,6 @@ const KIND_OF: Record<Source, Exclude<ReplicatedKind, 'Secret'>> = {
   managedSecrets: 'ManagedSecret',
 };
 const DEFAULT_INTERVAL_MS = 60_000;
-/** Where Events about ReplicationTargets go. */
-export const EVENT_NAMESPACE = 'default';
 
 /** Network errors (refused, reset, timed out) as opposed to answers from an API server. */
 const isUnreachable = (err: unknown): boolean => !(err instanceof KubeApiError);
@@ -142,7 +140,7 @@ export class Replicator {
     };
     // A ReplicationTarget is cluster-scoped: the API server takes core Events about such objects only in
     // the default namespace (an Event elsewhere must name an object of its own namespace).
-    this.events = new EventRecorder(this.client, this.log, EVENT_NAMESPACE);
+    this.events = new EventRecorder(this.client, this.log);
     this.metrics.replicationLagSource = () => this.lags();
   }
 

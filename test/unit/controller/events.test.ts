@@ -35,7 +35,7 @@ describe('EventRecorder', () => {
 
   it('records the same reason and message for one object once per repeat window', () => {
     const { client, posted } = recordingClient();
-    const recorder = new EventRecorder(client, logger, 'secretsync-system');
+    const recorder = new EventRecorder(client, logger);
     for (let i = 0; i < 5; i++) recorder.emit(target(1), 'Warning', 'KeyNotFound', 'key db/password not found');
     recorder.emit(target(1), 'Warning', 'KeyNotFound', 'key db/user not found');
     expect(posted.map((p) => p.message)).to.deep.equal(['key db/password not found', 'key db/user not found']);
@@ -44,14 +44,11 @@ describe('EventRecorder', () => {
   it('drops Events beyond the budget of their type, counts them, and keeps the other type going', () => {
     const { client, posted } = recordingClient();
     const dropped: string[] = [];
-    const recorder = new EventRecorder(
-      client,
-      logger,
-      'secretsync-system',
-      60_000,
-      { normalPerSecond: 0.001, normalBurst: 10, warningPerSecond: 0.001, warningBurst: 3 },
-      (type) => dropped.push(type),
-    );
+    const recorder = new EventRecorder(client, logger, {
+      repeatAfterMs: 60_000,
+      budget: { normalPerSecond: 0.001, normalBurst: 10, warningPerSecond: 0.001, warningBurst: 3 },
+      onDropped: (type) => dropped.push(type),
+    });
     for (let i = 0; i < 1000; i++) recorder.emit(target(i), 'Normal', 'Synced', `Secret apps/s-${i} created`);
     for (let i = 0; i < 5; i++) recorder.emit(target(i), 'Warning', 'ProviderError', 'store unreachable');
     expect(posted.filter((p) => p.type === 'Normal')).to.have.length(10);
@@ -62,11 +59,9 @@ describe('EventRecorder', () => {
 
   it('a dropped Event is not remembered as sent: it is recorded once the budget refills', async () => {
     const { client, posted } = recordingClient();
-    const recorder = new EventRecorder(client, logger, 'secretsync-system', 60_000, {
-      normalPerSecond: 50,
-      normalBurst: 1,
-      warningPerSecond: 50,
-      warningBurst: 1,
+    const recorder = new EventRecorder(client, logger, {
+      repeatAfterMs: 60_000,
+      budget: { normalPerSecond: 50, normalBurst: 1, warningPerSecond: 50, warningBurst: 1 },
     });
     recorder.emit(target(1), 'Normal', 'Synced', 'first');
     recorder.emit(target(2), 'Normal', 'Synced', 'second');
