@@ -71,6 +71,18 @@ export interface ClientOptions {
   maxSockets?: number;
   /** User-Agent header, so API server audit logs and metrics name us. */
   userAgent?: string;
+  /** Guards every request that may write (any method but GET): see `WriteFence`. */
+  fence?: WriteFence;
+}
+
+/**
+ * What a leader elector gives the clients that write: `assertHeld` throws
+ * (NotLeaderError) once this replica may no longer write, and `signal` aborts
+ * the writes in flight at that moment.
+ */
+export interface WriteFence {
+  assertHeld(): void;
+  readonly signal: AbortSignal;
 }
 
 /** A token bucket: `take` waits for a token, `tryTake` answers at once. */
@@ -146,7 +158,12 @@ export class KubeClient {
   }
 
   private async open(method: string, path: string, opts: RequestOpts): Promise<IncomingMessage> {
+    const fence = method === 'GET' ? undefined : this.options.fence;
+    fence?.assertHeld();
     if (this.bucket) await this.bucket.take();
+    // Checked again: leadership may have ended while this write waited for the budget.
+    fence?.assertHeld();
+    const signal = fence ? (opts.signal ? AbortSignal.any([opts.signal, fence.signal]) : fence.signal) : opts.signal;
     const auth = await this.auth();
     const url = this.url(path, opts.query);
     const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
@@ -171,7 +188,7 @@ export class KubeClient {
           cert: auth.cert,
           key: auth.key,
           rejectUnauthorized: auth.rejectUnauthorized,
-          signal: opts.signal,
+          signal,
         },
         resolve,
       );

@@ -1,6 +1,7 @@
 // The one small interface every backend implements. Adding a backend means a
 // folder under src/providers/ and one line in src/providers/registry.ts.
 import type { AnyStore, FindSpec, RemoteRef } from '../api/types.js';
+import { SecretsyncError, type SecretsyncErrorOptions } from '../api/errors.js';
 
 /** Properties of one remote entry: a JSON object of strings. */
 export type Properties = Record<string, string>;
@@ -22,6 +23,41 @@ export interface ProviderContext {
   allowOperatorIdentityForNamespacedStores: boolean;
   /** Counts and times one backend request (metrics by provider and operation); errors pass through. */
   observe<T>(operation: string, call: () => Promise<T>): Promise<T>;
+  /** What the cluster admin allows namespaced stores to reach (endpoints, local paths). */
+  policy?: StorePolicy;
+  /** Tells the operator that a store moved to another region or endpoint (counted in metrics). */
+  onFailover?(event: FailoverMove): void;
+}
+
+/**
+ * The admin's limits for namespaced SecretStores (ClusterSecretStores are
+ * written by cluster admins and are not limited). Operator flags.
+ */
+export interface StorePolicy {
+  /**
+   * Custom endpoints a namespaced store may name, as URL prefixes
+   * (`https://vpce-123.kms.eu-west-1.vpce.amazonaws.com`) or `*.host` suffix
+   * patterns. Empty: only the providers' own public endpoints.
+   */
+  allowedEndpoints: readonly string[];
+  /** The directory a namespaced store's `local.path` must be inside; undefined: namespaced local stores are refused. */
+  localStoreRoot: string | undefined;
+}
+
+/** A store moved from one region (or endpoint) to another. */
+export interface FailoverMove {
+  provider: string;
+  store: string;
+  from: string;
+  to: string;
+}
+
+/**
+ * Carried by every backend call: aborted when the per-sync deadline passes,
+ * when the operator stops, or when this replica stops leading.
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
 }
 
 /** Where an inline or fetched ciphertext is being used: the KMS encryption context is built from this. */
@@ -34,24 +70,24 @@ export interface CiphertextBinding {
 /** A client for one store, built from its spec, reused across syncs until the spec or credentials change. */
 export interface ProviderClient {
   /** One value: the whole entry when `property` is absent and the entry has a single property, else that property. */
-  getValue(ref: RemoteRef): Promise<string>;
+  getValue(ref: RemoteRef, opts?: CallOptions): Promise<string>;
   /** All properties of one entry (`dataFrom.extract`). */
-  getProperties(key: string, version?: string): Promise<Properties>;
+  getProperties(key: string, version?: string, opts?: CallOptions): Promise<Properties>;
   /** Entries whose names match (`dataFrom.find`): entry name → properties. */
-  find(query: FindSpec): Promise<Map<string, Properties>>;
+  find(query: FindSpec, opts?: CallOptions): Promise<Map<string, Properties>>;
   /**
    * Many values in one backend round trip where the backend allows it
    * (Secrets Manager BatchGetSecretValue). Keys of the result are `refKey(ref)`;
    * a missing key maps to a KeyNotFoundError. Optional: the controller falls
    * back to getValue.
    */
-  getValues?(refs: RemoteRef[]): Promise<Map<string, string | KeyNotFoundError>>;
+  getValues?(refs: RemoteRef[], opts?: CallOptions): Promise<Map<string, string | KeyNotFoundError>>;
   /**
    * Decrypts a secretsync ciphertext (inline `data[].ciphertext`, or a fetched
    * value when the store declares `decrypt.kms`). Absent when the store has no
    * KMS configured. Throws DecryptError when the ciphertext does not belong here.
    */
-  decrypt?(ciphertext: string, binding: CiphertextBinding): Promise<string>;
+  decrypt?(ciphertext: string, binding: CiphertextBinding, opts?: CallOptions): Promise<string>;
   /**
    * Writes a new version (rotation). A string with `ref.property` is laid over
    * the entry's current properties; a string without one replaces the whole
@@ -69,7 +105,7 @@ export interface ProviderClient {
    */
   servedRegion?(): ServedRegion | undefined;
   /** A real reachability/credential check for the store's Ready condition. */
-  check(): Promise<void>;
+  check(opts?: CallOptions): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -90,7 +126,7 @@ export interface WriteRef {
   property?: string;
 }
 
-export interface PutValueOptions {
+export interface PutValueOptions extends CallOptions {
   /** Idempotency token (a UUID): the same token never makes a second version. */
   requestToken: string;
   /** Versions kept, where the backend lets us choose (local store). */
@@ -100,41 +136,81 @@ export interface PutValueOptions {
 export interface Provider {
   /** The field name under `spec.provider`. */
   readonly name: string;
-  /** Builds a client; throws `ProviderConfigError` for a spec or credentials problem. */
-  connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient>;
+  /**
+   * Builds a client; throws `ProviderConfigError` for a spec or credentials
+   * problem and `StorePolicyError` when a namespaced store asks for what the
+   * admin has not allowed.
+   */
+  connect(store: AnyStore, ctx: ProviderContext, opts?: CallOptions): Promise<ProviderClient>;
+  /** The store was deleted or changed: drop what the provider keeps for it (budgets, breakers). */
+  forgetStore?(store: AnyStore): void;
+  /** Numbers for /metrics, read at scrape time. */
+  stats?(): ProviderStats;
+}
+
+/** What a provider reports for /metrics, per store. */
+export interface ProviderStats {
+  /** Request budgets (requestsPerSecond): requests waiting and drawn since start. */
+  budgets?: { store: string; waiting: number; used: number }[];
+  /** Circuit breakers of regional failover. */
+  circuits?: { provider: string; store: string; region: string; endpoint: string; open: boolean }[];
+}
+
+/** `SecretStore ns/name` or `ClusterSecretStore name`: how messages and metrics name a store. */
+export function storeLabel(store: AnyStore): string {
+  return store.kind === 'ClusterSecretStore'
+    ? `ClusterSecretStore ${store.metadata.name}`
+    : `SecretStore ${store.metadata.namespace ?? ''}/${store.metadata.name}`;
 }
 
 /** The remote key (or property, or version) does not exist. The message names the key, never a value. */
-export class KeyNotFoundError extends Error {
+export class KeyNotFoundError extends SecretsyncError {
   constructor(
     message: string,
     readonly key: string,
   ) {
-    super(message);
+    // The key may appear later: retried with back-off.
+    super('KeyNotFound', 'transient', message);
     this.name = 'KeyNotFoundError';
   }
 }
 
-/** The store's configuration or credentials are unusable (a person must fix the spec or a Secret). */
-export class ProviderConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+/**
+ * The store's configuration or credentials are unusable (a person must fix the
+ * spec or a Secret). Retried with back-off, because the Secret a store reads
+ * is not watched; the client is rebuilt, since its credentials are suspect.
+ */
+export class ProviderConfigError extends SecretsyncError {
+  constructor(message: string, reason = 'InvalidProviderConfig') {
+    super(reason, 'transient', message, { clientUnusable: true });
     this.name = 'ProviderConfigError';
   }
 }
 
+/**
+ * A namespaced store asks for something the cluster admin has not allowed
+ * (an endpoint outside the allowlist, a local path outside the root). Waits
+ * for the store to change.
+ */
+export class StorePolicyError extends SecretsyncError {
+  constructor(message: string, reason = 'StoreNotAllowed') {
+    super(reason, 'terminal', message);
+    this.name = 'StorePolicyError';
+  }
+}
+
 /** The backend failed (unreachable, unreadable, throttled); retried with back-off. */
-export class ProviderError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+export class ProviderError extends SecretsyncError {
+  constructor(message: string, options?: SecretsyncErrorOptions) {
+    super('ProviderError', 'transient', message, options);
     this.name = 'ProviderError';
   }
 }
 
 /** A ciphertext that cannot be decrypted here (wrong place, wrong key, tampered). Never carries plaintext. */
-export class DecryptError extends Error {
+export class DecryptError extends SecretsyncError {
   constructor(message: string) {
-    super(message);
+    super('DecryptFailed', 'terminal', message);
     this.name = 'DecryptError';
   }
 }

@@ -2,7 +2,7 @@
 // uses the store, so one busy store cannot exhaust the account's API quota and
 // the SDK's adaptive retry rarely has to back off.
 import type { AnyStore } from '../../api/types.js';
-import { ProviderConfigError } from '../provider.js';
+import { ProviderConfigError, storeLabel } from '../provider.js';
 
 export const DEFAULT_REQUESTS_PER_SECOND = 10;
 
@@ -208,12 +208,7 @@ export class BudgetRegistry {
 /** Budgets of every store in this process (the AWS providers use it). */
 export const storeBudgets = new BudgetRegistry();
 
-/** `SecretStore ns/name` or `ClusterSecretStore name`: how messages and metrics name a store. */
-export function storeLabel(store: AnyStore): string {
-  return store.kind === 'ClusterSecretStore'
-    ? `ClusterSecretStore ${store.metadata.name}`
-    : `SecretStore ${store.metadata.namespace ?? ''}/${store.metadata.name}`;
-}
+export { storeLabel };
 
 function validateRate(rate: number): void {
   if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0) {
