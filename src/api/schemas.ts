@@ -192,7 +192,14 @@ const storeStatusSchema = obj('What the controller last observed about the store
 const managedSecretStatusSchema = obj('What the controller last observed and did. Written by the controller.', {
   conditions: conditionsSchema,
   observedGeneration: observedGenerationSchema,
-  lastSyncTime: str('When the target Secret was last written or confirmed up to date.', { format: 'date-time' }),
+  lastSyncTime: str('When the target Secret was last written, or the Ready condition last changed.', {
+    format: 'date-time',
+  }),
+  lastSuccessfulSyncTime: str(
+    'When a sync last succeeded. Written with every success that changed something, and at least hourly while ' +
+      'syncs succeed without change; the metric secretsync_managedsecret_last_success_timestamp_seconds has the exact time.',
+    { format: 'date-time' },
+  ),
   region: str(
     'With a store that has failover: the region that served the latest successful sync (the primary region, or a failover region).',
     { maxLength: 64 },

@@ -350,7 +350,10 @@ export interface RotationInProgress {
 export interface ManagedSecretStatus {
   conditions?: Condition[];
   observedGeneration?: number;
+  /** When the Secret was last written, or Ready last changed. */
   lastSyncTime?: string;
+  /** When a sync last succeeded (written at least hourly while syncs succeed without change). */
+  lastSuccessfulSyncTime?: string;
   secretName?: string;
   /** Keyed HMAC-SHA256 of the written data (never a plain hash of it). */
   syncedVersion?: string;

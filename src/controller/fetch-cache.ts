@@ -1,5 +1,7 @@
 import type { RemoteRef } from '../api/types.js';
-import { KeyNotFoundError, refKey, type Properties, type ProviderClient } from '../providers/provider.js';
+import type { FindSpec } from '../api/types.js';
+import { KeyNotFoundError, refKey, type CallOptions, type Properties, type ProviderClient } from '../providers/provider.js';
+import { raceSignal } from './signals.js';
 
 export interface FetchCacheOptions {
   /** Most entries kept; the oldest go first. */
@@ -19,6 +21,8 @@ interface Entry {
 
 interface PendingBatch {
   client: ProviderClient;
+  /** The signal of the sync that opened the batch: the batch request runs under its deadline. */
+  signal: AbortSignal | undefined;
   refs: Map<string, { ref: RemoteRef; resolve: (v: string | KeyNotFoundError) => void; reject: (e: unknown) => void }>;
   timer: NodeJS.Timeout;
 }
@@ -30,6 +34,10 @@ interface PendingBatch {
  * interval that uses the key), and single-key reads of a backend that can batch
  * are gathered into one batch request. Missing keys are remembered too.
  * Values live only in memory, bounded by count and time.
+ *
+ * Deadlines: a shared read runs under the signal of the sync that started it;
+ * a sync that joins it stops waiting when its own signal fires. All syncs have
+ * the same deadline, so a joiner is never held past its own by the first one.
  */
 export class FetchCache {
   private readonly entries = new Map<string, Entry>();
@@ -55,9 +63,17 @@ export class FetchCache {
     for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
   }
 
-  async getValue(storeKey: string, client: ProviderClient, ref: RemoteRef, ttlMs: number): Promise<string> {
-    const result = await this.cached(`${storeKey}\nv\n${refKey(ref)}`, ttlMs, () =>
-      client.getValues ? this.batched(storeKey, client, ref) : client.getValue(ref).catch(keyNotFoundAsValue),
+  async getValue(
+    storeKey: string,
+    client: ProviderClient,
+    ref: RemoteRef,
+    ttlMs: number,
+    opts: CallOptions = {},
+  ): Promise<string> {
+    const result = await this.cached(`${storeKey}\nv\n${refKey(ref)}`, ttlMs, opts, () =>
+      client.getValues
+        ? this.batched(storeKey, client, ref, opts.signal)
+        : client.getValue(ref, opts).catch(keyNotFoundAsValue),
     );
     if (result instanceof KeyNotFoundError) throw result;
     return result as string;
@@ -69,9 +85,10 @@ export class FetchCache {
     key: string,
     version: string | undefined,
     ttlMs: number,
+    opts: CallOptions = {},
   ): Promise<Properties> {
-    const result = await this.cached(`${storeKey}\np\n${JSON.stringify([key, version ?? null])}`, ttlMs, () =>
-      client.getProperties(key, version).catch(keyNotFoundAsValue),
+    const result = await this.cached(`${storeKey}\np\n${JSON.stringify([key, version ?? null])}`, ttlMs, opts, () =>
+      client.getProperties(key, version, opts).catch(keyNotFoundAsValue),
     );
     if (result instanceof KeyNotFoundError) throw result;
     return result as Properties;
@@ -80,16 +97,21 @@ export class FetchCache {
   async find(
     storeKey: string,
     client: ProviderClient,
-    query: { prefix?: string; nameRegexp?: string; tags?: Record<string, string> },
+    query: FindSpec,
     ttlMs: number,
+    opts: CallOptions = {},
   ): Promise<Map<string, Properties>> {
-    return (await this.cached(`${storeKey}\nf\n${JSON.stringify(query)}`, ttlMs, () => client.find(query))) as Map<
-      string,
-      Properties
-    >;
+    return (await this.cached(`${storeKey}\nf\n${JSON.stringify(query)}`, ttlMs, opts, () =>
+      client.find(query, opts),
+    )) as Map<string, Properties>;
   }
 
-  private async cached(key: string, ttlMs: number, load: () => Promise<unknown>): Promise<unknown> {
+  private async cached(
+    key: string,
+    ttlMs: number,
+    opts: CallOptions,
+    load: () => Promise<unknown>,
+  ): Promise<unknown> {
     const now = Date.now();
     const entry = this.entries.get(key);
     if (entry && now - entry.at < ttlMs) {
@@ -99,7 +121,7 @@ export class FetchCache {
     const running = this.inFlight.get(key);
     if (running) {
       this.options.onResult?.('shared');
-      return running;
+      return raceSignal(running, opts.signal, 'waiting for a shared backend read');
     }
     this.options.onResult?.('miss');
     const promise = load().then(
@@ -126,7 +148,12 @@ export class FetchCache {
     }
   }
 
-  private batched(storeKey: string, client: ProviderClient, ref: RemoteRef): Promise<string | KeyNotFoundError> {
+  private batched(
+    storeKey: string,
+    client: ProviderClient,
+    ref: RemoteRef,
+    signal: AbortSignal | undefined,
+  ): Promise<string | KeyNotFoundError> {
     return new Promise((resolve, reject) => {
       let batch = this.batches.get(storeKey);
       // A batch gathered for another client (the store's client was replaced) goes out now, on its own client.
@@ -137,6 +164,7 @@ export class FetchCache {
       if (!batch) {
         const created: PendingBatch = {
           client,
+          signal,
           refs: new Map(),
           timer: setTimeout(() => this.flush(storeKey, created), this.batchWindowMs),
         };
@@ -160,7 +188,10 @@ export class FetchCache {
       for (const w of waiting) w.reject(new Error('the store client cannot batch reads'));
       return;
     }
-    getValues(waiting.map((w) => w.ref)).then(
+    getValues(
+      waiting.map((w) => w.ref),
+      batch.signal ? { signal: batch.signal } : {},
+    ).then(
       (results) => {
         for (const w of waiting) {
           const value = results.get(refKey(w.ref));

@@ -15,6 +15,7 @@
 // rotation, because the next due time is computed from when the last one
 // finished, not from the missed ones.
 import { randomUUID } from 'node:crypto';
+import { SpecError } from '../api/errors.js';
 import {
   ANNOTATION_ROTATE_NOW,
   Reasons,
@@ -39,7 +40,7 @@ export const CRASH_AFTER_WRITE_ENV = 'SECRETSYNC_TEST_CRASH_AFTER_ROTATION_WRITE
 const iso = (d: Date | number): string => new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** The rotation spec is unusable; says why, never a value. */
-export class RotationSpecError extends Error {
+export class RotationSpecError extends SpecError {
   constructor(message: string) {
     super(message);
     this.name = 'RotationSpecError';
@@ -169,7 +170,13 @@ export class Rotator {
    * record stays: the next attempt uses the same token). The value is never
    * logged, and never kept beyond this call.
    */
-  async write(ms: ManagedSecret, client: ProviderClient, active: ActiveRotation, storeName: string): Promise<void> {
+  async write(
+    ms: ManagedSecret,
+    client: ProviderClient,
+    active: ActiveRotation,
+    storeName: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const spec = ms.spec.rotation as RotationSpec;
     validateRotation(spec);
     const putValue = client.putValue?.bind(client);
@@ -180,6 +187,7 @@ export class Rotator {
     const { version } = await putValue(spec.remoteRef, value, {
       requestToken: active.record.requestToken,
       keepVersions: spec.keepVersions ?? DEFAULT_ROTATION_KEEP_VERSIONS,
+      ...(signal ? { signal } : {}),
     });
     active.version = version;
     this.deps.log.info('rotation written to the store', {

@@ -70,7 +70,10 @@ export function nextRefreshDelay(
   now: number = Date.now(),
   phase = 0,
 ): number | undefined {
-  if (spec.refreshSchedule) return Math.max(0, nextCronTime(spec.refreshSchedule, new Date(now)).getTime() - now);
+  // The first slot after the last check, not after now: measured from now, the slot would always be ahead
+  // and a scheduled refresh would never fall due.
+  if (spec.refreshSchedule)
+    return Math.max(0, nextCronTime(spec.refreshSchedule, new Date(lastCheck)).getTime() - now);
   const interval = parseDuration(spec.refreshInterval ?? '1h');
   if (interval === 0) return undefined;
   const offset = phase * refreshWindow(interval);

@@ -2,7 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /**
  * The operator's Prometheus metrics. Labels are bounded sets (result, reason,
- * provider, operation, namespace-free): never a Secret or object name.
+ * provider, operation), with one exception: the last-success timestamp has one
+ * series per ManagedSecret (namespace and name, never a value), because "which
+ * one is stale" is the question its alert answers.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -93,6 +95,13 @@ export class Metrics {
   readonly lastCheck = new Gauge({
     name: 'secretsync_oldest_check_age_seconds',
     help: 'Age of the oldest successful check among ManagedSecrets that refresh; freshness without status writes',
+    registers: [this.registry],
+  });
+
+  readonly lastSuccess = new Gauge({
+    name: 'secretsync_managedsecret_last_success_timestamp_seconds',
+    help: 'When each ManagedSecret last synced successfully (Unix time); alert on time() minus this',
+    labelNames: ['namespace', 'name'] as const,
     registers: [this.registry],
   });
 

@@ -1,9 +1,10 @@
 import Mustache from 'mustache';
+import { SecretsyncError } from '../api/errors.js';
 
 /** A template that does not parse; the message names the target key, never a value. */
-export class TemplateError extends Error {
+export class TemplateError extends SecretsyncError {
   constructor(message: string) {
-    super(message);
+    super('InvalidTemplate', 'terminal', message);
     this.name = 'TemplateError';
   }
 }

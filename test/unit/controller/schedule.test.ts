@@ -148,10 +148,20 @@ describe('schedule', () => {
     });
 
     it('follows refreshSchedule instead of the interval when both are set', () => {
-      // Next */5 after 10:02:30 is 10:05:00: 2m30s away, whatever the last check or interval.
-      expect(nextRefreshDelay({ refreshSchedule: '*/5 * * * *' }, now - 10 * HOUR, now)).to.equal(150_000);
+      // Next */5 after 10:02:30 is 10:05:00: 2m30s away, whatever the interval.
+      expect(nextRefreshDelay({ refreshSchedule: '*/5 * * * *' }, now, now)).to.equal(150_000);
       expect(nextRefreshDelay({ refreshSchedule: '*/5 * * * *', refreshInterval: '0' }, now, now)).to.equal(150_000);
       expect(nextRefreshDelay({ refreshSchedule: '*/5 * * * *', refreshInterval: '1s' }, now, now)).to.equal(150_000);
+    });
+
+    it('makes a scheduled refresh due once the slot after the last check has come (measured from the check, not from now)', () => {
+      const spec = { refreshSchedule: '*/5 * * * *' };
+      // Checked at 10:02:30; at 10:04:59 the 10:05 slot is 1 s away; at 10:05:00 and after it is due.
+      expect(nextRefreshDelay(spec, now, now + 149_000)).to.equal(1_000);
+      expect(nextRefreshDelay(spec, now, now + 150_000)).to.equal(0);
+      expect(nextRefreshDelay(spec, now, now + 151_000)).to.equal(0);
+      // A check long ago: overdue at once.
+      expect(nextRefreshDelay(spec, now - 10 * HOUR, now)).to.equal(0);
     });
 
     it('throws for an invalid interval or schedule', () => {

@@ -1,0 +1,168 @@
+// What the operator knows of the cluster: informer caches of our kinds, the
+// Namespaces (for ClusterSecretStore conditions) and the Secrets we wrote, plus
+// the lookups the reconcilers make in them (which store a ManagedSecret uses,
+// which ManagedSecrets use a store). Reading only; nothing here writes.
+import {
+  API_VERSION,
+  Reasons,
+  type AnyStore,
+  type ClusterSecretStore,
+  type ManagedSecret,
+  type SecretStore,
+} from '../api/types.js';
+import type { KubeClient, KubeObject } from '../kube/client.js';
+import { collectionPaths, InformerGroup } from '../kube/informer-group.js';
+import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
+import { queueKey } from './keys.js';
+import { namespaceAllowed } from './selectors.js';
+
+const GROUP_PREFIX = `/apis/${API_VERSION}`;
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Our own kinds as the caches keep them (the informer already drops
+ * managedFields): without kubectl's last-applied copy of the spec, as big as the
+ * object itself and never read by the operator (it writes only status, by patch).
+ */
+function slim<T extends KubeObject>(obj: KubeObject): T {
+  const annotations = obj.metadata.annotations;
+  if (annotations?.[LAST_APPLIED] !== undefined) delete annotations[LAST_APPLIED];
+  return obj as T;
+}
+
+export type ManagedSecretObject = ManagedSecret & KubeObject;
+export type StoreObject = AnyStore & KubeObject;
+
+/** The store a ManagedSecret uses, or why it cannot use one. */
+export type ResolvedStore =
+  | { store: AnyStore; storeKey: string }
+  | { reason: typeof Reasons.StoreNotFound | typeof Reasons.StoreNotAllowed; message: string };
+
+export interface CacheOptions {
+  /** Namespaces to watch; empty means the whole cluster. */
+  namespaces: string[];
+  onWatchError(resource: string, err: unknown): void;
+}
+
+/** The key of the store a ManagedSecret names, whether or not that store exists. */
+export function storeKeyOf(ms: ManagedSecret): string {
+  const ref = ms.spec.storeRef;
+  return (ref.kind ?? 'SecretStore') === 'ClusterSecretStore'
+    ? queueKey.clusterStore(ref.name)
+    : queueKey.secretStore(ms.metadata.namespace ?? '', ref.name);
+}
+
+export class ClusterCache {
+  readonly managedSecrets: InformerGroup<ManagedSecretObject>;
+  readonly secretStores: InformerGroup<SecretStore & KubeObject>;
+  readonly clusterStores: InformerGroup<ClusterSecretStore & KubeObject>;
+  readonly namespaces: InformerGroup<KubeObject>;
+  /** Only Secrets that carry our label: memory follows what we manage, not the cluster's size. */
+  readonly secrets: InformerGroup<SecretObject>;
+  /** Store key → queue keys of the ManagedSecrets that name it: a store change touches only its users. */
+  private readonly users = new Map<string, Set<string>>();
+
+  constructor(client: KubeClient, options: CacheOptions) {
+    const ns = options.namespaces;
+    const common = (resource: string) => ({
+      onError: (err: unknown) => options.onWatchError(resource, err),
+    });
+    this.managedSecrets = new InformerGroup(client, collectionPaths(GROUP_PREFIX, 'managedsecrets', ns), {
+      ...common('managedsecrets'),
+      transform: slim<ManagedSecretObject>,
+    });
+    this.secretStores = new InformerGroup(client, collectionPaths(GROUP_PREFIX, 'secretstores', ns), {
+      ...common('secretstores'),
+      transform: slim<SecretStore & KubeObject>,
+    });
+    this.clusterStores = new InformerGroup(client, [`${GROUP_PREFIX}/clustersecretstores`], {
+      ...common('clustersecretstores'),
+      transform: slim<ClusterSecretStore & KubeObject>,
+    });
+    this.namespaces = new InformerGroup<KubeObject>(client, ['/api/v1/namespaces'], {
+      ...common('namespaces'),
+      transform: (o) => ({
+        metadata: { name: o.metadata.name, labels: o.metadata.labels, resourceVersion: o.metadata.resourceVersion },
+      }),
+    });
+    this.secrets = new InformerGroup<SecretObject>(client, collectionPaths('/api/v1', 'secrets', ns), {
+      ...common('secrets'),
+      labelSelector: `${LABEL_MANAGED}=true`,
+    });
+    // The index follows the ManagedSecret cache (registered first, so it is current for later handlers).
+    const index = (ms: ManagedSecret) => this.addUser(ms);
+    this.managedSecrets.on({
+      add: index,
+      update: (old, cur) => {
+        if (storeKeyOf(old) !== storeKeyOf(cur)) this.removeUser(old);
+        this.addUser(cur);
+      },
+      delete: (ms) => this.removeUser(ms),
+    });
+  }
+
+  private addUser(ms: ManagedSecret): void {
+    const storeKey = storeKeyOf(ms);
+    let set = this.users.get(storeKey);
+    if (!set) this.users.set(storeKey, (set = new Set()));
+    set.add(queueKey.managedSecret(ms.metadata.namespace ?? '', ms.metadata.name));
+  }
+
+  private removeUser(ms: ManagedSecret): void {
+    const storeKey = storeKeyOf(ms);
+    const set = this.users.get(storeKey);
+    set?.delete(queueKey.managedSecret(ms.metadata.namespace ?? '', ms.metadata.name));
+    if (set?.size === 0) this.users.delete(storeKey);
+  }
+
+  /** Queue keys of the ManagedSecrets that name a store (by its queue key). */
+  usersOf(storeKey: string): readonly string[] {
+    return [...(this.users.get(storeKey) ?? [])];
+  }
+
+  store(storeKey: string): AnyStore | undefined {
+    const slash = storeKey.indexOf('/');
+    const kind = storeKey.slice(0, slash);
+    const cacheKey = storeKey.slice(slash + 1);
+    return kind === 'ss' ? this.secretStores.get(cacheKey) : this.clusterStores.get(cacheKey);
+  }
+
+  /** The store a ManagedSecret may use: it exists and, for a ClusterSecretStore, admits the namespace. */
+  resolveStore(ms: ManagedSecret): ResolvedStore {
+    const kind = ms.spec.storeRef.kind ?? 'SecretStore';
+    const name = ms.spec.storeRef.name;
+    const ns = ms.metadata.namespace ?? '';
+    const storeKey = storeKeyOf(ms);
+    if (kind === 'SecretStore') {
+      const store = this.secretStores.get(`${ns}/${name}`);
+      if (!store) return { reason: Reasons.StoreNotFound, message: `SecretStore ${ns}/${name} not found` };
+      return { store, storeKey };
+    }
+    const store = this.clusterStores.get(name);
+    if (!store) return { reason: Reasons.StoreNotFound, message: `ClusterSecretStore ${name} not found` };
+    const labels = this.namespaces.get(ns)?.metadata.labels ?? {};
+    if (!namespaceAllowed(store.spec.conditions, ns, labels))
+      return { reason: Reasons.StoreNotAllowed, message: `ClusterSecretStore ${name} does not allow namespace ${ns}` };
+    return { store, storeKey };
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([
+      this.managedSecrets.start(),
+      this.secretStores.start(),
+      this.clusterStores.start(),
+      this.namespaces.start(),
+      this.secrets.start(),
+    ]);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([
+      this.managedSecrets.stop(),
+      this.secretStores.stop(),
+      this.clusterStores.stop(),
+      this.namespaces.stop(),
+      this.secrets.stop(),
+    ]);
+  }
+}

@@ -1,0 +1,29 @@
+// Work-queue keys: one string per object to reconcile, which says which
+// reconciler takes it and which tenant (namespace) it belongs to, so the queue
+// can share workers fairly without looking the object up.
+
+export type QueueKind = 'ms' | 'ss' | 'css';
+
+export const queueKey = {
+  managedSecret: (namespace: string, name: string): string => `ms/${namespace}/${name}`,
+  secretStore: (namespace: string, name: string): string => `ss/${namespace}/${name}`,
+  clusterStore: (name: string): string => `css/${name}`,
+};
+
+export interface ParsedKey {
+  kind: QueueKind;
+  /** The informer cache key: `namespace/name`, or `name` for a ClusterSecretStore. */
+  cacheKey: string;
+}
+
+export function parseQueueKey(key: string): ParsedKey {
+  const slash = key.indexOf('/');
+  return { kind: key.slice(0, slash) as QueueKind, cacheKey: key.slice(slash + 1) };
+}
+
+/** The tenant a key belongs to: its namespace; cluster-scoped objects are a tenant of their own. */
+export function tenantOf(key: string): string {
+  const { kind, cacheKey } = parseQueueKey(key);
+  if (kind === 'css') return '';
+  return cacheKey.slice(0, cacheKey.indexOf('/'));
+}

@@ -1,0 +1,500 @@
+// The ManagedSecret reconciler. One pass, top to bottom:
+//   1. read   — the spec as the controller understands it, and the Secret as it is;
+//   2. decide — whether anything asks for a sync now (pure: `syncNeed`);
+//   3. sync   — rotation first if due, then fetch the values, plan the write
+//               (pure: `planSecretWrite`), apply it;
+//   4. record — the outcome in status.conditions and observedGeneration;
+//   5. follow — Events, logs, rollout restarts, the next look in the queue.
+// Every failure is a SecretsyncError (src/api/errors.ts) or becomes one: its
+// reason goes to the Ready condition, and whether it is transient decides the
+// retry (back-off per item) or the wait (a spec change, or the next refresh).
+import { DeadlineError, errorInfo, SpecError, type ErrorInfo } from '../api/errors.js';
+import { ANNOTATION_FORCE_SYNC, Reasons, type ManagedSecret } from '../api/types.js';
+import { isNotFound, type KubeClient } from '../kube/client.js';
+import { errorMessage, type Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { storeLabel, type ServedRegion } from '../providers/provider.js';
+import {
+  buildDesired,
+  managedKeysOf,
+  planSecretWrite,
+  targetName,
+  type DesiredSecret,
+  type SecretObject,
+  type SecretPlan,
+} from '../secrets/desired.js';
+import { dataHmac } from '../secrets/hmac.js';
+import { renderTemplates } from '../secrets/template.js';
+import type { ClusterCache } from './caches.js';
+import { getCondition } from './conditions.js';
+import type { EventRecorder, EventTarget } from './events.js';
+import type { FetchCache } from './fetch-cache.js';
+import { parseQueueKey } from './keys.js';
+import type { RolloutRestarter } from './rollout.js';
+import type { RotationStart, RotationStep } from './rotation-step.js';
+import { fetchTtl, nextRefreshDelay, parseDuration, refreshPhase } from './schedule.js';
+import { SecretWriter, type WriteAction } from './secret-writer.js';
+import { deadline } from './signals.js';
+import type { StatusWriter } from './status.js';
+import type { StoreClients } from './store-clients.js';
+import { fetchValues } from './values.js';
+import type { WorkQueue } from './workqueue.js';
+
+export interface ManagedSecretSettings {
+  /** Deadline of one sync: reads, decryption, the write and the status. */
+  syncTimeoutMs: number;
+}
+
+export interface ManagedSecretDeps {
+  client: KubeClient;
+  caches: ClusterCache;
+  clients: StoreClients;
+  fetchCache: FetchCache;
+  status: StatusWriter;
+  events: EventRecorder;
+  rotation: RotationStep;
+  restarter: RolloutRestarter;
+  queue: WorkQueue;
+  log: Logger;
+  metrics: Metrics;
+  /** The key for synced-data HMACs (loaded before the first reconcile). */
+  hmacKey(): Buffer;
+  eventTarget(ms: ManagedSecret): EventTarget;
+  /** Fires when the operator stops. */
+  stopSignal: AbortSignal;
+  settings: ManagedSecretSettings;
+}
+
+/** What one ManagedSecret's passes remember between them (memory only; a restart starts afresh). */
+interface SyncState {
+  /** When values were last read successfully: the anchor of the refresh schedule. */
+  lastCheck?: number;
+  /** The force-sync annotation value last acted on. */
+  forceSeen?: string;
+  /** The last pass failed, and how. */
+  failure?: ErrorInfo;
+  /** A write met a 409: the cache is behind, ask the server for the target next time. */
+  probeTarget?: boolean;
+}
+
+/** What the spec says, once checked: everything the controller can find wrong without a backend. */
+interface SpecView {
+  intervalMs: number;
+}
+
+/** The outcome of the sync stage. */
+type SyncOutcome =
+  | {
+      ok: true;
+      action: 'none' | WriteAction;
+      desired: DesiredSecret;
+      storeName: string;
+      served: ServedRegion | null;
+    }
+  | { ok: false; error: ErrorInfo }
+  /** The cache was behind the server (409): look again at once, reading from the server. */
+  | { ok: false; lookAgain: true };
+
+/** Why a pass syncs, or undefined when nothing asks for it. Pure. */
+export function syncNeed(input: {
+  forced: boolean;
+  generationChanged: boolean;
+  drifted: boolean;
+  retrying: boolean;
+  due: boolean;
+  syncedOnce: boolean;
+}): 'forced' | 'spec' | 'drift' | 'retry' | 'refresh' | undefined {
+  if (input.forced) return 'forced';
+  if (input.generationChanged) return 'spec';
+  if (input.drifted) return 'drift';
+  if (input.retrying) return 'retry';
+  if (input.due && !input.syncedOnce) return 'refresh';
+  return undefined;
+}
+
+/** Checks what the controller can check of a spec without a backend; throws SpecError. */
+function readSpec(ms: ManagedSecret): SpecView {
+  const intervalMs = parseDuration(ms.spec.refreshInterval ?? '1h');
+  if (ms.spec.refreshSchedule) nextRefreshDelay(ms.spec, Date.now());
+  for (const item of ms.spec.dataFrom ?? []) {
+    const pattern = item.find?.nameRegexp;
+    if (pattern === undefined) continue;
+    try {
+      new RegExp(pattern);
+    } catch {
+      throw new SpecError(`dataFrom.find.nameRegexp "${pattern}" is not a valid regular expression`);
+    }
+  }
+  return { intervalMs };
+}
+
+const nameOf = (ms: ManagedSecret) => `${ms.metadata.namespace}/${ms.metadata.name}`;
+
+export class ManagedSecretReconciler {
+  private readonly state = new Map<string, SyncState>();
+  private readonly writer: SecretWriter;
+
+  constructor(private readonly deps: ManagedSecretDeps) {
+    this.writer = new SecretWriter(deps.client, deps.metrics);
+  }
+
+  /** The ManagedSecret is gone: forget it everywhere. */
+  forget(key: string, ms?: ManagedSecret): void {
+    this.deps.queue.cancel(key);
+    this.state.delete(key);
+    if (ms) this.deps.metrics.lastSuccess.remove({ namespace: ms.metadata.namespace ?? '', name: ms.metadata.name });
+  }
+
+  /** Its store changed, so its values may have: the next pass reads them again. */
+  storeChanged(key: string): void {
+    const state = this.state.get(key);
+    if (state) state.lastCheck = undefined;
+    this.deps.queue.add(key);
+  }
+
+  /** When each ManagedSecret last read its values, and its interval (for the freshness gauges). */
+  *checks(): Iterable<{ lastCheck: number; intervalMs: number }> {
+    for (const [key, state] of this.state) {
+      const ms = this.deps.caches.managedSecrets.get(parseQueueKey(key).cacheKey);
+      if (!ms || state.lastCheck === undefined) continue;
+      try {
+        yield { lastCheck: state.lastCheck, intervalMs: parseDuration(ms.spec.refreshInterval ?? '1h') };
+      } catch {
+        // An invalid interval is reported on the object; it has no freshness to measure.
+      }
+    }
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const ms = this.deps.caches.managedSecrets.get(parseQueueKey(key).cacheKey);
+    if (!ms || ms.metadata.deletionTimestamp) {
+      this.forget(key, ms);
+      return;
+    }
+    const state = this.stateOf(key, ms);
+    const now = Date.now();
+    const signal = deadline(this.deps.settings.syncTimeoutMs, this.deps.stopSignal);
+
+    // 1. Read: the spec (a spec error waits for a spec change), then the Secret as it is.
+    let spec: SpecView;
+    try {
+      spec = readSpec(ms);
+    } catch (err) {
+      await this.recordFailure(ms, key, state, errorInfo(err, Reasons.InvalidSpec), signal, { specError: true });
+      return;
+    }
+    let existing: SecretObject | undefined;
+    try {
+      existing = await this.readTarget(ms, state, signal);
+    } catch (err) {
+      await this.recordFailure(ms, key, state, this.classify(err, signal, Reasons.WriteFailed), signal);
+      return;
+    }
+
+    // 2. Decide.
+    const forceValue = ms.metadata.annotations?.[ANNOTATION_FORCE_SYNC];
+    const forced = forceValue !== undefined && forceValue !== state.forceSeen;
+    const delay = state.lastCheck === undefined ? 0 : this.refreshDelay(ms, state.lastCheck, now);
+    const generationChanged = ms.status?.observedGeneration !== ms.metadata.generation;
+    const drifted =
+      (ms.spec.target?.creationPolicy ?? 'Owner') !== 'None' &&
+      this.actualHmac(ms, existing) !== ms.status?.syncedVersion;
+    const need = syncNeed({
+      forced,
+      generationChanged,
+      drifted,
+      retrying: state.failure?.retry === 'transient',
+      due: state.lastCheck === undefined || (delay !== undefined && delay <= 0),
+      // refreshInterval 0: synced once and still in place means nothing to do, even after a restart.
+      syncedOnce:
+        delay === undefined &&
+        state.lastCheck === undefined &&
+        getCondition(ms.status?.conditions, 'Ready')?.status === 'True' &&
+        !!ms.status?.syncedVersion,
+    });
+    const rotation = ms.spec.rotation
+      ? await this.deps.rotation.begin(ms, now, signal)
+      : ({ kind: 'none' } as RotationStart);
+    if (need === undefined && rotation.kind !== 'written') {
+      this.scheduleNext(key, ms, state, rotation);
+      return;
+    }
+
+    // 3. Sync: fresh values when forced or rotating; otherwise reads shared within the cycle are fine.
+    const end = this.deps.metrics.syncDuration.startTimer();
+    const ttl = forced || rotation.kind === 'written' ? 0 : fetchTtl(spec.intervalMs);
+    const outcome = await this.sync(ms, state, existing, ttl, signal);
+    if (forceValue !== undefined) state.forceSeen = forceValue;
+
+    // 4. Record, 5. follow.
+    if ('lookAgain' in outcome) {
+      state.probeTarget = true;
+      this.deps.queue.addAfter(key, 200);
+    } else if (!outcome.ok) {
+      await this.recordFailure(ms, key, state, outcome.error, signal);
+    } else {
+      await this.recordSuccess(ms, key, state, outcome, now, signal);
+    }
+    if (rotation.kind === 'written') {
+      const finished = await this.deps.rotation.finish(ms, rotation.active, outcome.ok);
+      if (!finished) this.deps.queue.addRateLimited(key);
+    }
+    // A failed sync already backs off; a rotation that failed beside a good sync backs off on its own.
+    if (rotation.kind === 'failed' && rotation.transient && outcome.ok) this.deps.queue.addRateLimited(key);
+    end();
+  }
+
+  private stateOf(key: string, ms: ManagedSecret): SyncState {
+    let state = this.state.get(key);
+    if (!state) {
+      state = {};
+      this.state.set(key, state);
+      // After a restart the last success is what status recorded, until the next one.
+      const recorded = ms.status?.lastSuccessfulSyncTime;
+      if (recorded)
+        this.deps.metrics.lastSuccess.set(
+          { namespace: ms.metadata.namespace ?? '', name: ms.metadata.name },
+          Date.parse(recorded) / 1000,
+        );
+    }
+    return state;
+  }
+
+  private refreshDelay(ms: ManagedSecret, lastCheck: number, now: number): number | undefined {
+    return nextRefreshDelay(ms.spec, lastCheck, now, refreshPhase(ms.metadata.uid ?? nameOf(ms)));
+  }
+
+  /** A failure that came with the deadline passed is a deadline failure, whatever the library threw. */
+  private classify(err: unknown, signal: AbortSignal, fallback: string): ErrorInfo {
+    if (signal.aborted && !this.deps.stopSignal.aborted && errorInfo(err, fallback).reason === fallback)
+      return errorInfo(
+        new DeadlineError(`the sync did not finish within ${this.deps.settings.syncTimeoutMs / 1000}s`),
+        fallback,
+      );
+    return errorInfo(err, fallback);
+  }
+
+  private async readTarget(
+    ms: ManagedSecret,
+    state: SyncState,
+    signal: AbortSignal,
+  ): Promise<SecretObject | undefined> {
+    const ns = ms.metadata.namespace ?? '';
+    const name = targetName(ms);
+    // After a 409 the cache is behind the server (or does not know the Secret): ask the server.
+    if (!state.probeTarget) {
+      const cached = this.deps.caches.secrets.get(`${ns}/${name}`);
+      if (cached) return cached;
+      // Every Secret an Owner ManagedSecret wrote carries our label, so the label-filtered cache
+      // holds it: a miss means there is none, and a create finds out (AlreadyExists) when someone
+      // else's is in the way. This saves a GET per ManagedSecret on a cold start.
+      if ((ms.spec.target?.creationPolicy ?? 'Owner') === 'Owner') return undefined;
+    }
+    // Not labelled by us (yet): a Secret we are to merge into, or someone else's.
+    try {
+      const found = await this.deps.client.request<SecretObject>('GET', `/api/v1/namespaces/${ns}/secrets/${name}`, {
+        signal,
+      });
+      state.probeTarget = false;
+      return found;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      state.probeTarget = false;
+      return undefined;
+    }
+  }
+
+  /** The HMAC of what the Secret holds now, over the keys we manage. */
+  private actualHmac(ms: ManagedSecret, secret: SecretObject | undefined): string | undefined {
+    if (!secret) return undefined;
+    const key = this.deps.hmacKey();
+    if ((ms.spec.target?.creationPolicy ?? 'Owner') !== 'Merge')
+      return dataHmac(key, secret.type ?? 'Opaque', secret.data ?? {});
+    const ours: Record<string, string> = {};
+    for (const k of managedKeysOf(secret)) if (secret.data?.[k] !== undefined) ours[k] = secret.data[k] as string;
+    return dataHmac(key, ms.spec.target?.type ?? 'Opaque', ours);
+  }
+
+  /** Fetch, plan, apply. Never throws: every failure is an outcome. */
+  private async sync(
+    ms: ManagedSecret,
+    state: SyncState,
+    existing: SecretObject | undefined,
+    ttlMs: number,
+    signal: AbortSignal,
+  ): Promise<SyncOutcome> {
+    const resolved = this.deps.caches.resolveStore(ms);
+    // The store may appear, or admit the namespace: both arrive as watch events, and are retried too.
+    if ('reason' in resolved) return { ok: false, error: failure(resolved.reason, resolved.message) };
+    const { store, storeKey } = resolved;
+    const storeName = storeLabel(store);
+
+    // Fetch.
+    let values: Record<string, string>;
+    let served: ServedRegion | null;
+    try {
+      const client = await this.deps.clients.get(storeKey, store, { signal });
+      const fetched = await fetchValues(ms, client, this.deps.fetchCache, storeKey, ttlMs, existing, { signal });
+      served = client.servedRegion?.() ?? null;
+      if (fetched.missing.length > 0 && (ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain')
+        return {
+          ok: false,
+          error: failure(
+            Reasons.KeyNotFound,
+            `${storeName}: key ${fetched.missing.join(', ')} not found; the Secret is left as it was`,
+          ),
+        };
+      values = fetched.values;
+      const template = ms.spec.target?.template;
+      if (template) {
+        const rendered = renderTemplates(template.data, values);
+        values = template.mergePolicy === 'Merge' ? { ...values, ...rendered } : rendered;
+      }
+    } catch (err) {
+      this.deps.clients.afterError(storeKey, err);
+      const info = this.classify(err, signal, Reasons.ProviderError);
+      // Seen from a ManagedSecret, a store whose configuration is unusable is a store that is not ready.
+      const reason = info.reason === Reasons.InvalidProviderConfig ? Reasons.StoreNotReady : info.reason;
+      return { ok: false, error: { ...info, reason, message: `${storeName}: ${info.message}` } };
+    }
+
+    // Plan.
+    const hmacKey = this.deps.hmacKey();
+    const desired = buildDesired(ms, values, hmacKey);
+    const plan: SecretPlan = planSecretWrite(ms, desired, existing, hmacKey);
+    if (plan.action === 'conflict' || plan.action === 'missing')
+      return {
+        ok: false,
+        error: failure(plan.action === 'conflict' ? Reasons.SecretConflict : Reasons.TargetMissing, plan.message),
+      };
+
+    // Apply.
+    if (plan.action !== 'none') {
+      try {
+        await this.writer.apply(plan, existing, signal);
+      } catch (err) {
+        if ((err as { status?: number }).status === 409) return { ok: false, lookAgain: true };
+        return { ok: false, error: this.classify(err, signal, Reasons.WriteFailed) };
+      }
+    }
+    return { ok: true, action: plan.action, desired, storeName, served };
+  }
+
+  private async recordSuccess(
+    ms: ManagedSecret,
+    key: string,
+    state: SyncState,
+    outcome: Extract<SyncOutcome, { ok: true }>,
+    now: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { action, desired, storeName, served } = outcome;
+    const wrote = action !== 'none';
+    const previousHmac = ms.status?.syncedVersion;
+    const secretRef = `Secret ${desired.namespace}/${desired.name}`;
+    const keyCount = Object.keys(desired.data).length;
+    const message =
+      action === 'none' && (ms.spec.target?.creationPolicy ?? 'Owner') === 'None'
+        ? `values fetched from ${storeName} (${keyCount} keys); creationPolicy None writes no Secret`
+        : `${secretRef} in sync with ${storeName} (${keyCount} keys)`;
+    state.lastCheck = now;
+    state.failure = undefined;
+    this.deps.queue.forget(key);
+    const statusChanged = await this.deps.status.recordSync(
+      ms,
+      {
+        ready: { type: 'Ready', status: 'True', reason: Reasons.Synced, message },
+        syncedVersion: desired.hmac,
+        wrote,
+        succeededAt: now,
+        served,
+      },
+      signal,
+    );
+    this.deps.metrics.syncs.inc({ result: wrote ? 'synced' : 'unchanged', reason: Reasons.Synced });
+    this.deps.metrics.lastSuccess.set({ namespace: ms.metadata.namespace ?? '', name: ms.metadata.name }, now / 1000);
+    // The store's status names its active region (and endpoint): look at the store now rather than at its next check.
+    const resolved = this.deps.caches.resolveStore(ms);
+    if (
+      served !== null &&
+      'store' in resolved &&
+      (served.region !== resolved.store.status?.activeRegion ||
+        served.endpoint !== resolved.store.status?.activeEndpoint)
+    )
+      this.deps.queue.add(resolved.storeKey);
+    if (wrote) {
+      // A real data change (not a create, not a no-op, not a drift repair) triggers rollout restarts.
+      if (ms.spec.rolloutRestart && previousHmac !== undefined && previousHmac !== desired.hmac)
+        void this.deps.restarter
+          .secretChanged(ms, desired.name)
+          .catch((err: unknown) =>
+            this.deps.log.warn('rollout restart scheduling failed', { managedSecret: nameOf(ms), error: errorMessage(err) }),
+          );
+      this.deps.events.emit(
+        this.deps.eventTarget(ms),
+        'Normal',
+        Reasons.Synced,
+        `${secretRef} ${action === 'create' ? 'created' : action === 'recreate' ? 'recreated' : 'updated'} (${keyCount} keys)`,
+      );
+      this.deps.log.info('synced', { managedSecret: nameOf(ms), store: storeName, secret: secretRef, action, keys: keyCount });
+    } else if (statusChanged) {
+      this.deps.log.info('in sync', { managedSecret: nameOf(ms), store: storeName, secret: secretRef });
+    }
+    this.scheduleNext(key, ms, state);
+  }
+
+  /**
+   * Records a failure: Ready=False with the error's reason, a Warning Event, and
+   * the next look: transient errors back off per item (at least as long as the
+   * backend asked); terminal ones wait for the next refresh, and spec errors for
+   * a spec change (the watch brings that).
+   */
+  private async recordFailure(
+    ms: ManagedSecret,
+    key: string,
+    state: SyncState,
+    failure: ErrorInfo,
+    signal: AbortSignal,
+    opts: { specError?: boolean } = {},
+  ): Promise<void> {
+    state.failure = failure;
+    this.deps.metrics.syncs.inc({ result: 'error', reason: failure.reason });
+    this.deps.log.warn('sync failed', { managedSecret: nameOf(ms), reason: failure.reason, message: failure.message });
+    await this.deps.status.recordSync(
+      ms,
+      {
+        ready: { type: 'Ready', status: 'False', reason: failure.reason, message: failure.message },
+        syncedVersion: ms.status?.syncedVersion,
+        wrote: false,
+        succeededAt: undefined,
+      },
+      signal,
+    );
+    this.deps.events.emit(this.deps.eventTarget(ms), 'Warning', failure.reason, failure.message);
+    if (failure.retry === 'transient') this.deps.queue.addRateLimited(key);
+    else if (!opts.specError) this.scheduleNext(key, ms, state);
+  }
+
+  /** The next refresh (and rotation) of this ManagedSecret, in the queue. */
+  private scheduleNext(key: string, ms: ManagedSecret, state: SyncState, rotation?: RotationStart): void {
+    const now = Date.now();
+    let delay: number | undefined;
+    try {
+      delay = this.refreshDelay(ms, state.lastCheck ?? now, now);
+    } catch {
+      delay = undefined;
+    }
+    if (delay !== undefined) this.deps.queue.addAfter(key, Math.max(delay, 1_000));
+    if (rotation?.kind === 'failed') {
+      if (rotation.transient) this.deps.queue.addRateLimited(key);
+      return;
+    }
+    const rotationLook = this.deps.rotation.nextLookMs(ms, now);
+    if (rotationLook !== undefined) this.deps.queue.addAfter(key, rotationLook);
+  }
+}
+
+/** A failure the reconciler finds itself (not thrown by anyone): retried with back-off unless said otherwise. */
+function failure(reason: string, message: string, retry: ErrorInfo['retry'] = 'transient'): ErrorInfo {
+  return { reason, retry, message, retryAfterMs: undefined, clientUnusable: false };
+}

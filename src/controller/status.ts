@@ -1,0 +1,135 @@
+// Status writes for our kinds: merge patches of the status subresource only
+// (never the spec, so GitOps tools see no drift from us), written only when
+// something in them changed, so a steady state costs no API writes.
+import {
+  API_VERSION,
+  type AnyStore,
+  type Condition,
+  type ManagedSecret,
+  type ManagedSecretStatus,
+} from '../api/types.js';
+import { isNotFound, type KubeClient } from '../kube/client.js';
+import { errorMessage, type Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ServedRegion } from '../providers/provider.js';
+import { targetName } from '../secrets/desired.js';
+import { getCondition, setCondition } from './conditions.js';
+
+const GROUP_PREFIX = `/apis/${API_VERSION}`;
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * How long a successful sync that changed nothing may leave
+ * `lastSuccessfulSyncTime` behind before it is written again: writing it on
+ * every refresh would cost one API write per ManagedSecret per interval. The
+ * exact time is in the metric `secretsync_managedsecret_last_success_timestamp_seconds`.
+ */
+export const SUCCESS_TIME_HEARTBEAT_MS = 60 * 60_000;
+
+/** The outcome of one sync, as status records it. */
+export interface SyncRecord {
+  ready: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
+  /** The HMAC of the data now in the Secret (unchanged on failure). */
+  syncedVersion: string | undefined;
+  /** The Secret was written. */
+  wrote: boolean;
+  /** When the sync succeeded; undefined for a failure. */
+  succeededAt: number | undefined;
+  /** The region (and endpoint) that served (stores with failover); null: none (cleared); undefined: unchanged. */
+  served?: ServedRegion | null;
+}
+
+export class StatusWriter {
+  constructor(
+    private readonly client: KubeClient,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  /** A merge patch of `status`; null fields are removed. */
+  patch(obj: AnyStore | ManagedSecret, status: object, signal?: AbortSignal): Promise<unknown> {
+    const plural =
+      obj.kind === 'ManagedSecret'
+        ? 'managedsecrets'
+        : obj.kind === 'SecretStore'
+          ? 'secretstores'
+          : 'clustersecretstores';
+    const ns = obj.metadata.namespace ? `/namespaces/${obj.metadata.namespace}` : '';
+    return this.client.request('PATCH', `${GROUP_PREFIX}${ns}/${plural}/${obj.metadata.name}/status`, {
+      body: { status },
+      contentType: 'application/merge-patch+json',
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /** Patches a ManagedSecret's status and returns what the server now holds. */
+  async patchManagedSecret(
+    ms: ManagedSecret,
+    status: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<ManagedSecretStatus | undefined> {
+    const updated = (await this.patch(ms, status, signal)) as ManagedSecret;
+    this.metrics.kubeWrites.inc({ resource: 'managedsecrets/status', verb: 'patch' });
+    return updated.status;
+  }
+
+  /**
+   * Records a sync in a ManagedSecret's status when anything in it changed.
+   * `lastSyncTime` moves when data was written or Ready changed;
+   * `lastSuccessfulSyncTime` with every success that wrote or changed Ready,
+   * and at least every SUCCESS_TIME_HEARTBEAT_MS. Returns whether it wrote.
+   */
+  async recordSync(ms: ManagedSecret, record: SyncRecord, signal?: AbortSignal): Promise<boolean> {
+    const old = ms.status ?? {};
+    const now = Date.now();
+    const { conditions, changed } = setCondition(old.conditions, {
+      ...record.ready,
+      observedGeneration: ms.metadata.generation,
+    });
+    const readyStatusChanged = getCondition(old.conditions, 'Ready')?.status !== record.ready.status;
+    const lastSuccess = old.lastSuccessfulSyncTime ? Date.parse(old.lastSuccessfulSyncTime) : undefined;
+    const successStale =
+      record.succeededAt !== undefined &&
+      (record.wrote ||
+        readyStatusChanged ||
+        lastSuccess === undefined ||
+        record.succeededAt - lastSuccess >= SUCCESS_TIME_HEARTBEAT_MS);
+    const status: ManagedSecretStatus = {
+      conditions,
+      observedGeneration: ms.metadata.generation,
+      secretName: (ms.spec.target?.creationPolicy ?? 'Owner') === 'None' ? undefined : targetName(ms),
+      syncedVersion: record.syncedVersion,
+      lastSyncTime: record.wrote || readyStatusChanged || !old.lastSyncTime ? iso(now) : old.lastSyncTime,
+      lastSuccessfulSyncTime:
+        successStale && record.succeededAt !== undefined ? iso(record.succeededAt) : old.lastSuccessfulSyncTime,
+      region: record.served === undefined ? old.region : (record.served?.region ?? undefined),
+      endpoint: record.served === undefined ? old.endpoint : (record.served?.endpoint ?? undefined),
+    };
+    const same =
+      !changed &&
+      old.observedGeneration === status.observedGeneration &&
+      old.secretName === status.secretName &&
+      old.syncedVersion === status.syncedVersion &&
+      old.lastSyncTime === status.lastSyncTime &&
+      old.lastSuccessfulSyncTime === status.lastSuccessfulSyncTime &&
+      old.region === status.region &&
+      old.endpoint === status.endpoint;
+    if (same) return false;
+    try {
+      // A region or endpoint no longer reported is removed (null in a merge patch).
+      const clear = (field: 'region' | 'endpoint') =>
+        status[field] === undefined && old[field] !== undefined ? { [field]: null } : {};
+      const updated = await this.patch(ms, { ...status, ...clear('region'), ...clear('endpoint') }, signal);
+      // Keep the cache's copy current so the next reconcile compares against what we wrote.
+      ms.status = (updated as ManagedSecret).status ?? status;
+      this.metrics.kubeWrites.inc({ resource: 'managedsecrets/status', verb: 'patch' });
+    } catch (err) {
+      if (!isNotFound(err))
+        this.log.warn('could not write status', {
+          managedSecret: `${ms.metadata.namespace}/${ms.metadata.name}`,
+          error: errorMessage(err),
+        });
+    }
+    return true;
+  }
+}

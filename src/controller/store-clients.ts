@@ -1,0 +1,161 @@
+// One provider client per store, built through the provider contract and kept
+// while it is usable: its credentials, STS session and KMS data-key cache are
+// worth keeping, so a client is rebuilt only when the store changes, when it is
+// old enough that its credentials should be read again, or when an error says
+// the client itself is unusable, never for an ordinary backend failure.
+import { errorInfo } from '../api/errors.js';
+import type { AnyStore } from '../api/types.js';
+import type { KubeClient } from '../kube/client.js';
+import type { Metrics } from '../observability/metrics.js';
+import {
+  storeLabel,
+  type CallOptions,
+  type ProviderClient,
+  type ProviderContext,
+  type ProviderStats,
+  type StorePolicy,
+} from '../providers/provider.js';
+import { providerFor, providers } from '../providers/registry.js';
+import { clusterAccess } from './provider-context.js';
+import { deadline, raceSignal } from './signals.js';
+
+export interface StoreClientsOptions {
+  client: KubeClient;
+  metrics: Metrics;
+  /** How long a client (and the master key or credentials it read) is reused. */
+  clientTtlMs: number;
+  /** Deadline of one connect (shared by every sync waiting for it). */
+  connectTimeoutMs: number;
+  allowOperatorIdentityForNamespacedStores: boolean;
+  policy: StorePolicy;
+  /** Fires when the operator stops: pending connects are abandoned. */
+  stopSignal: AbortSignal;
+}
+
+interface Entry {
+  client: ProviderClient;
+  provider: string;
+  generation: number;
+  at: number;
+}
+
+/** Wraps a provider client so that every real backend call is counted and timed (cache hits are not). */
+function meteredClient(
+  client: ProviderClient,
+  observe: <T>(operation: string, call: () => Promise<T>) => Promise<T>,
+): ProviderClient {
+  const metered: ProviderClient = {
+    getValue: (ref, opts) => observe('getValue', () => client.getValue(ref, opts)),
+    getProperties: (key, version, opts) => observe('getProperties', () => client.getProperties(key, version, opts)),
+    find: (query, opts) => observe('find', () => client.find(query, opts)),
+    check: (opts) => observe('check', () => client.check(opts)),
+    close: () => client.close(),
+  };
+  const servedRegion = client.servedRegion?.bind(client);
+  if (servedRegion) metered.servedRegion = servedRegion;
+  const getValues = client.getValues?.bind(client);
+  if (getValues) metered.getValues = (refs, opts) => observe('getValues', () => getValues(refs, opts));
+  const decrypt = client.decrypt?.bind(client);
+  if (decrypt) metered.decrypt = decrypt;
+  const putValue = client.putValue?.bind(client);
+  if (putValue) metered.putValue = (ref, value, opts) => observe('putValue', () => putValue(ref, value, opts));
+  return metered;
+}
+
+export class StoreClients {
+  private readonly clients = new Map<string, Entry>();
+  private readonly connecting = new Map<string, { generation: number; promise: Promise<Entry> }>();
+
+  constructor(private readonly options: StoreClientsOptions) {}
+
+  /** The store's client: the one in use, one being built, or a new one. */
+  async get(storeKey: string, store: AnyStore, opts: CallOptions = {}): Promise<ProviderClient> {
+    const generation = store.metadata.generation ?? 0;
+    const cached = this.clients.get(storeKey);
+    if (cached && cached.generation === generation && Date.now() - cached.at < this.options.clientTtlMs)
+      return cached.client;
+    // Syncs that find no client at the same moment share one connect (one client, one KMS data-key cache).
+    const pending = this.connecting.get(storeKey);
+    if (pending && pending.generation === generation)
+      return (await raceSignal(pending.promise, opts.signal, `connecting to ${storeLabel(store)}`)).client;
+    const promise = this.connect(storeKey, store);
+    this.connecting.set(storeKey, { generation, promise });
+    const forget = () => {
+      if (this.connecting.get(storeKey)?.promise === promise) this.connecting.delete(storeKey);
+    };
+    promise.then(forget, forget);
+    return (await raceSignal(promise, opts.signal, `connecting to ${storeLabel(store)}`)).client;
+  }
+
+  private async connect(storeKey: string, store: AnyStore): Promise<Entry> {
+    const provider = providerFor(store.spec.provider);
+    const observe = <T>(operation: string, call: () => Promise<T>) =>
+      this.options.metrics.observeProvider(provider.name, operation, call);
+    const signal = deadline(this.options.connectTimeoutMs, this.options.stopSignal);
+    const raw = await observe('connect', () => provider.connect(store, this.context(store, provider.name), { signal }));
+    const entry: Entry = {
+      client: meteredClient(raw, observe),
+      provider: provider.name,
+      generation: store.metadata.generation ?? 0,
+      at: Date.now(),
+    };
+    // A client built for an older generation that finished late must not replace a newer one.
+    const current = this.clients.get(storeKey);
+    if (current && current.generation > entry.generation) {
+      raw.close().catch(() => undefined);
+      return current;
+    }
+    if (current) current.client.close().catch(() => undefined);
+    this.clients.set(storeKey, entry);
+    return entry;
+  }
+
+  private context(store: AnyStore, provider: string): ProviderContext {
+    const { metrics } = this.options;
+    return {
+      ...clusterAccess(this.options.client),
+      storeNamespace: store.kind === 'SecretStore' ? store.metadata.namespace : undefined,
+      allowOperatorIdentityForNamespacedStores: this.options.allowOperatorIdentityForNamespacedStores,
+      observe: (operation, call) => metrics.observeProvider(provider, operation, call),
+      policy: this.options.policy,
+      onFailover: (e) =>
+        metrics.failovers.inc({ provider: e.provider, store: e.store, from_region: e.from, to_region: e.to }),
+    };
+  }
+
+  /** After a failed call: the client goes only when the error says it cannot be used again. */
+  afterError(storeKey: string, err: unknown): void {
+    if (errorInfo(err, '').clientUnusable) this.drop(storeKey);
+  }
+
+  /** The store changed or went away: its client is closed; a deleted store is forgotten by its provider too. */
+  drop(storeKey: string, deleted?: AnyStore): void {
+    const cached = this.clients.get(storeKey);
+    this.clients.delete(storeKey);
+    cached?.client.close().catch(() => undefined);
+    if (deleted) {
+      try {
+        providerFor(deleted.spec.provider).forgetStore?.(deleted);
+      } catch {
+        // A store whose provider block is unusable has nothing to forget.
+      }
+    }
+  }
+
+  /** What every provider reports for /metrics. */
+  stats(): Required<ProviderStats> {
+    const budgets: Required<ProviderStats>['budgets'] = [];
+    const circuits: Required<ProviderStats>['circuits'] = [];
+    for (const provider of providers.values()) {
+      const s = provider.stats?.();
+      if (s?.budgets) budgets.push(...s.budgets);
+      if (s?.circuits) circuits.push(...s.circuits);
+    }
+    return { budgets, circuits };
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((c) => c.client.close().catch(() => undefined)));
+    this.clients.clear();
+  }
+}
