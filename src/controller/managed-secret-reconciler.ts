@@ -32,7 +32,7 @@ import type { FetchCache } from './fetch-cache.js';
 import { parseQueueKey } from './keys.js';
 import type { RolloutRestarter } from './rollout.js';
 import type { RotationStart, RotationStep } from './rotation-step.js';
-import { fetchTtl, nextRefreshDelay, parseDuration, refreshPhase } from './schedule.js';
+import { fetchTtl, nextRefreshDelay, parseDuration, refreshPeriodMs, refreshPhase } from './schedule.js';
 import { SecretWriter, type WriteAction } from './secret-writer.js';
 import { deadline } from './signals.js';
 import type { StatusWriter } from './status.js';
@@ -113,9 +113,9 @@ export function syncNeed(input: {
 }
 
 /** Checks what the controller can check of a spec without a backend; throws SpecError. */
-function readSpec(ms: ManagedSecret): SpecView {
-  const intervalMs = parseDuration(ms.spec.refreshInterval ?? '1h');
-  if (ms.spec.refreshSchedule) nextRefreshDelay(ms.spec, Date.now());
+function readSpec(ms: ManagedSecret, now: number): SpecView {
+  parseDuration(ms.spec.refreshInterval ?? '1h');
+  const intervalMs = refreshPeriodMs(ms.spec, now);
   for (const item of ms.spec.dataFrom ?? []) {
     const pattern = item.find?.nameRegexp;
     if (pattern === undefined) continue;
@@ -178,7 +178,7 @@ export class ManagedSecretReconciler {
     // 1. Read: the spec (a spec error waits for a spec change), then the Secret as it is.
     let spec: SpecView;
     try {
-      spec = readSpec(ms);
+      spec = readSpec(ms, now);
     } catch (err) {
       await this.recordFailure(ms, key, state, errorInfo(err, Reasons.InvalidSpec), signal, { specError: true });
       return;

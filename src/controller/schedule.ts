@@ -36,6 +36,17 @@ export function nextCronTime(expression: string, from: Date, timeZone = 'UTC'): 
   }
 }
 
+/**
+ * The refresh period a spec asks for: the interval, or for a cron schedule the
+ * gap between its next two slots (so values fetched at one slot are not served
+ * again at the next from the fetch cache).
+ */
+export function refreshPeriodMs(spec: { refreshInterval?: string; refreshSchedule?: string }, now: number): number {
+  if (!spec.refreshSchedule) return parseDuration(spec.refreshInterval ?? '1h');
+  const next = nextCronTime(spec.refreshSchedule, new Date(now));
+  return nextCronTime(spec.refreshSchedule, next).getTime() - next.getTime();
+}
+
 /** Values fetched for a refresh are shared this long: below the interval that asked for them, at most 5 minutes. */
 export function fetchTtl(intervalMs: number): number {
   return intervalMs > 0 ? Math.min(intervalMs / 2, 5 * 60_000) : 60_000;

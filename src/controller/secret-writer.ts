@@ -42,6 +42,9 @@ export function restorableCopy(secret: SecretObject): SecretObject {
 
 export type WriteAction = 'create' | 'update' | 'recreate';
 
+/** Set (to 1) only by tests: the process kills itself right after the DELETE of a recreate, before the POST. */
+export const CRASH_AFTER_DELETE_ENV = 'SECRETSYNC_TEST_CRASH_AFTER_SECRET_DELETE';
+
 export class SecretWriter {
   constructor(
     private readonly client: KubeClient,
@@ -113,6 +116,7 @@ export class SecretWriter {
         signal,
       });
       this.metrics.kubeWrites.inc({ resource: 'secrets', verb: 'delete' });
+      if (process.env[CRASH_AFTER_DELETE_ENV] === '1') process.kill(process.pid, 'SIGKILL');
     } catch (err) {
       if (isConflict(err)) throw err;
       // Already gone (deleted by someone else): nothing to put back, the create below makes it.
