@@ -255,7 +255,10 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
     it('fails new values of the wrong type or out of bounds, naming the key', async () => {
       await failsWith(['--set', 'syncTimeout=60'], /syncTimeout: Invalid type. Expected: string, given: integer/);
       await failsWith(['--set', 'kubeApi.requestTimeout=30 s'], /kubeApi.requestTimeout: Does not match pattern/);
-      await failsWith(['--set', 'leaderElection.leaseDuration=15'], /leaderElection.leaseDuration: Does not match/);
+      await failsWith(
+        ['--set-string', 'leaderElection.leaseDuration=15'],
+        /leaderElection.leaseDuration: Does not match/,
+      );
       await failsWith(['--set', 'limits.maxSecretBytes=2097152'], /limits.maxSecretBytes: Must be less than or equal/);
       await failsWith(['--set', 'limits.maxKeysPerSecret=0'], /limits.maxKeysPerSecret: Must be greater than or equal/);
       await failsWith(
@@ -378,11 +381,15 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       expect(env).to.include(defaultFlagEnv);
       expect(env).to.not.have.key('SECRETSYNC_ALLOWED_ENDPOINTS');
       // As env, not args: an extraArgs flag still overrides them.
-      expect(
-        containerOf(objects).args.filter((a) =>
-          /^--(lease|renew|retry|max-|min-|sync|provider|kube-(request|connect)|watch|allowed|local|rollout)/.test(a),
-        ),
-      ).to.deep.equal(['--max-concurrent-restarts=10']);
+      const flags = Object.keys(defaultFlagEnv).map(
+        (name) =>
+          `--${name
+            .replace(/^SECRETSYNC_/, '')
+            .toLowerCase()
+            .replaceAll('_', '-')}`,
+      );
+      expect(flags).to.include.members(['--lease-duration', '--rollout-restarts', '--max-workers-per-namespace']);
+      expect(containerOf(objects).args.filter((a) => flags.some((f) => a.startsWith(`${f}=`)))).to.deep.equal([]);
     });
 
     it('locks the container down: numeric non-root user, read-only root, no capabilities, RuntimeDefault seccomp, /tmp an emptyDir', () => {
@@ -578,7 +585,8 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       const b = await renderChart({ namespace: 'team-b', values: { watchNamespaces: ['team-b'] } });
       const clusterScoped = (objs: KubeManifest[]) =>
         objs.filter((o) => o.kind.startsWith('Cluster')).map((o) => `${o.kind}/${o.metadata.name}`);
-      expect(clusterScoped(a)).to.have.length(2);
+      // The operator's ClusterRole and binding, and the view and edit roles for namespace users.
+      expect(clusterScoped(a)).to.have.length(4);
       expect(clusterScoped(a)).to.not.have.members(clusterScoped(b));
     });
   });
