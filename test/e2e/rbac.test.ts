@@ -35,6 +35,8 @@ describe('RBAC from the chart, with real tokens (helm install, then one upgrade 
   let editor: Identity;
   let owner: Identity;
   let viewer: Identity;
+  /** What `helm install` printed (the chart's NOTES). */
+  let installNotes = '';
 
   const helm = async (verb: 'install' | 'upgrade', values: string[]) => {
     const { helm: bin } = await kubeClients();
@@ -179,7 +181,7 @@ describe('RBAC from the chart, with real tokens (helm install, then one upgrade 
       30_000,
       200,
     );
-    await helm('install', []);
+    installNotes = (await helm('install', [])).stdout;
     const token = await mintToken(cluster, RELEASE_NAMESPACE, 'secretsync');
     operator = { name: 'the operator', kubeconfig: tokenKubeconfig(cluster, token, tempDir('operator')) };
     editor = await teamMember('dev', 'edit');
@@ -200,10 +202,12 @@ describe('RBAC from the chart, with real tokens (helm install, then one upgrade 
           expect(await canI(operator.kubeconfig, 'patch', kind, ns), `patch ${kind} -n ${ns}`).to.equal(false);
       expectForbidden(await restart(TEAM), 'a restart patch with restarts off');
       expect(await deploymentEnv('SECRETSYNC_ROLLOUT_RESTARTS')).to.equal('false');
+      expect(installNotes).to.contain('Rollout restarts (spec.rolloutRestart) are off');
     });
 
     it('rolloutRestarts.enabled=true grants get, list and patch on workloads cluster-wide, and tells the operator', async () => {
-      await helm('upgrade', ['rolloutRestarts.enabled=true']);
+      const notes = (await helm('upgrade', ['rolloutRestarts.enabled=true'])).stdout;
+      expect(notes).to.not.contain('Rollout restarts');
       expect(await deploymentEnv('SECRETSYNC_ROLLOUT_RESTARTS')).to.equal('true');
       await eventuallyCan(operator, true, 'patch', 'deployments.apps', TEAM);
       for (const kind of workloadKinds)
@@ -236,6 +240,12 @@ describe('RBAC from the chart, with real tokens (helm install, then one upgrade 
   describe('namespace users through the built-in roles', () => {
     before(async () => {
       await helm('upgrade', []);
+    });
+
+    it('are told in the install notes', () => {
+      expect(installNotes.replace(/\s+/g, ' ')).to.contain(
+        'edit and admin also write ManagedSecrets; SecretStores are written by cluster admins only.',
+      );
     });
 
     it('edit: creates, changes and deletes a ManagedSecret in its namespace', async () => {
@@ -285,7 +295,8 @@ describe('RBAC from the chart, with real tokens (helm install, then one upgrade 
     });
 
     it('rbac.aggregate.secretStoresFor=admin: namespace admins write SecretStores, editors still do not', async () => {
-      await helm('upgrade', ['rbac.aggregate.secretStoresFor=admin']);
+      const notes = (await helm('upgrade', ['rbac.aggregate.secretStoresFor=admin'])).stdout;
+      expect(notes.replace(/\s+/g, ' ')).to.contain('also write ManagedSecrets, and admin SecretStores.');
       await eventuallyCan(owner, true, 'create', 'secretstores.secretsync.io', TEAM);
       expectDone(await asUser(owner, ['create', '-f', '-'], secretStore('by-owner')), 'admin creating a SecretStore');
       expectForbidden(
@@ -296,7 +307,8 @@ describe('RBAC from the chart, with real tokens (helm install, then one upgrade 
     });
 
     it('rbac.aggregate.secretStoresFor=edit: editors write SecretStores too, still no ClusterSecretStore', async () => {
-      await helm('upgrade', ['rbac.aggregate.secretStoresFor=edit']);
+      const notes = (await helm('upgrade', ['rbac.aggregate.secretStoresFor=edit'])).stdout;
+      expect(notes.replace(/\s+/g, ' ')).to.contain('also write ManagedSecrets and SecretStores.');
       await eventuallyCan(editor, true, 'create', 'secretstores.secretsync.io', TEAM);
       expectDone(await asUser(editor, ['create', '-f', '-'], secretStore('by-dev')), 'edit creating a SecretStore');
       expectDone(await asUser(editor, ['delete', 'secretstore', 'by-dev', '-n', TEAM]), 'edit deleting it');
