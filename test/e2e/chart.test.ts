@@ -1,7 +1,7 @@
 // The Helm chart rendered: helm lint, the values schema, what each value
-// turns into, the exact RBAC per scope, and every rendering accepted by a real
-// kube-apiserver (server-side dry run), including the restricted Pod Security
-// Standard for the operator's Pod.
+// turns into, the exact RBAC per scope (and the roles aggregated for namespace
+// users), and every rendering accepted by a real kube-apiserver (server-side dry
+// run), including the restricted Pod Security Standard for the operator's Pod.
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -89,8 +89,8 @@ function permissions(objects: KubeManifest[], saNamespace: string, saName: strin
 const expand = (scope: string, group: string, resources: string[], verbs: string[]) =>
   resources.flatMap((r) => verbs.map((v) => `${scope}|${group}|${r}|${v}`));
 
-/** The operator's needs on namespaced resources, in one scope. */
-const namespacedNeeds = (scope: string, tokens: boolean, rollouts = true) => [
+/** The operator's needs on namespaced resources, in one scope (rollout restarts are off by default). */
+const namespacedNeeds = (scope: string, tokens: boolean, rollouts = false) => [
   ...expand(scope, 'secretsync.io', ['managedsecrets', 'secretstores'], ['get', 'list', 'watch']),
   ...expand(scope, 'secretsync.io', ['managedsecrets/status', 'secretstores/status'], ['get', 'patch']),
   ...expand(scope, '', ['secrets'], ['get', 'list', 'watch', 'create', 'update', 'delete']),
@@ -153,7 +153,70 @@ const everything = {
   podLabels: { team: 'platform' },
   replication: { enabled: true, clusterName: 'eu-central-1' },
   replicationReceiver: { enabled: true, credentials: true },
+  rolloutRestarts: { enabled: true, maxConcurrent: 3 },
+  rbac: { aggregate: { secretStoresFor: 'admin' } },
+  leaderElection: { leaseDuration: '30s', renewDeadline: '20s', retryPeriod: '4s' },
+  kubeApi: { requestTimeout: '45s', connectTimeout: '2s', watchIdleTimeout: '2m' },
+  syncTimeout: '1m30s',
+  providers: { requestTimeout: '5s', connectTimeout: '1500ms' },
+  tenancy: {
+    allowedEndpoints: ['https://vpce-0123.kms.eu-west-1.vpce.amazonaws.com', '*.vpce.amazonaws.com'],
+    localStoreRoot: '/var/lib/secretsync/store',
+    minRefreshInterval: '1m',
+    maxWorkersPerNamespace: 4,
+  },
+  limits: {
+    maxTemplateBytes: 32768,
+    maxSecretBytes: 524288,
+    maxKeysPerSecret: 200,
+    maxFindEntries: 100,
+    maxValueBytes: 262144,
+  },
 };
+
+/** The env the chart gives the operator for the flags of `secretsync run`, with default values. */
+const defaultFlagEnv = {
+  SECRETSYNC_ROLLOUT_RESTARTS: 'false',
+  SECRETSYNC_LEASE_DURATION: '15s',
+  SECRETSYNC_RENEW_DEADLINE: '10s',
+  SECRETSYNC_RETRY_PERIOD: '2s',
+  SECRETSYNC_KUBE_REQUEST_TIMEOUT: '30s',
+  SECRETSYNC_KUBE_CONNECT_TIMEOUT: '5s',
+  SECRETSYNC_WATCH_IDLE_TIMEOUT: '90s',
+  SECRETSYNC_SYNC_TIMEOUT: '60s',
+  SECRETSYNC_PROVIDER_REQUEST_TIMEOUT: '10s',
+  SECRETSYNC_PROVIDER_CONNECT_TIMEOUT: '3s',
+  SECRETSYNC_LOCAL_STORE_ROOT: '/var/lib/secretsync',
+  SECRETSYNC_MIN_REFRESH_INTERVAL: '10s',
+  SECRETSYNC_MAX_WORKERS_PER_NAMESPACE: '0',
+  SECRETSYNC_MAX_TEMPLATE_BYTES: '65536',
+  SECRETSYNC_MAX_SECRET_BYTES: '1048576',
+  SECRETSYNC_MAX_KEYS_PER_SECRET: '1000',
+  SECRETSYNC_MAX_FIND_ENTRIES: '500',
+  SECRETSYNC_MAX_VALUE_BYTES: '1048576',
+};
+
+const envOf = (objects: KubeManifest[]) =>
+  Object.fromEntries(containerOf(objects).env.map((e) => [e.name, e.value ?? e.valueFrom]));
+
+type ClusterRole = KubeManifest & { rules: PolicyRule[] };
+const AGGREGATE = 'rbac.authorization.k8s.io/aggregate-to-';
+/**
+ * What the roles aggregated into a built-in role grant, one "group|resource|verb" per permission:
+ * the union of the rules of every rendered ClusterRole labelled aggregate-to-<role>.
+ */
+function aggregatedInto(objects: KubeManifest[], role: 'view' | 'edit' | 'admin'): string[] {
+  const out = new Set<string>();
+  for (const o of objects.filter((x) => x.kind === 'ClusterRole' && x.metadata.labels?.[AGGREGATE + role] === 'true'))
+    for (const rule of (o as ClusterRole).rules)
+      for (const group of rule.apiGroups)
+        for (const resource of rule.resources) for (const verb of rule.verbs) out.add(`${group}|${resource}|${verb}`);
+  return [...out].sort();
+}
+const WRITE_VERBS = ['create', 'update', 'patch', 'delete', 'deletecollection'];
+const READ_VERBS = ['get', 'list', 'watch'];
+const ours = (resources: string[], verbs: string[]) =>
+  resources.flatMap((r) => verbs.map((v) => `secretsync.io|${r}|${v}`));
 
 describe('the Helm chart, rendered (helm v3.18.0)', function () {
   this.timeout(120_000);
@@ -189,6 +252,74 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       await failsWith(['--set', 'image.pullPolicy=Sometimes'], /image.pullPolicy must be one of the following/);
     });
 
+    it('fails new values of the wrong type or out of bounds, naming the key', async () => {
+      await failsWith(['--set', 'syncTimeout=60'], /syncTimeout: Invalid type. Expected: string, given: integer/);
+      await failsWith(['--set', 'kubeApi.requestTimeout=30 s'], /kubeApi.requestTimeout: Does not match pattern/);
+      await failsWith(
+        ['--set-string', 'leaderElection.leaseDuration=15'],
+        /leaderElection.leaseDuration: Does not match/,
+      );
+      await failsWith(['--set', 'limits.maxSecretBytes=2097152'], /limits.maxSecretBytes: Must be less than or equal/);
+      await failsWith(['--set', 'limits.maxKeysPerSecret=0'], /limits.maxKeysPerSecret: Must be greater than or equal/);
+      await failsWith(
+        ['--set', 'tenancy.maxWorkersPerNamespace=-1'],
+        /tenancy.maxWorkersPerNamespace: Must be greater/,
+      );
+      await failsWith(
+        ['--set', 'tenancy.localStoreRoot=relative/dir'],
+        /tenancy.localStoreRoot: Does not match pattern/,
+      );
+      // A comma would split one entry into two on its way to the operator.
+      await failsWith(
+        ['--set-json', 'tenancy.allowedEndpoints=["https://a.example.com,https://b.example.com"]'],
+        /tenancy.allowedEndpoints.0: Does not match pattern/,
+      );
+      await failsWith(
+        ['--set', 'tenancy.allowedEndpoints={example.com}'],
+        /tenancy.allowedEndpoints.0: Does not match/,
+      );
+      await failsWith(
+        ['--set', 'rbac.aggregate.secretStoresFor=everyone'],
+        /rbac.aggregate.secretStoresFor must be one of the following/,
+      );
+      await failsWith(
+        ['--set', 'metrics.prometheusRule.alerts.managedSecretStale.thresholdSeconds=0'],
+        /managedSecretStale.thresholdSeconds: Must be greater than or equal to 60/,
+      );
+    });
+
+    it('refuses lease timings the leader cannot keep, timeouts below their floor, and more workers per namespace than in all', async () => {
+      await failsWith(
+        ['--set', 'leaderElection.renewDeadline=15s'],
+        /leaderElection.renewDeadline \(15s\) must be shorter than leaderElection.leaseDuration \(15s\)/,
+      );
+      await failsWith(
+        ['--set', 'leaderElection.retryPeriod=10s'],
+        /leaderElection.retryPeriod \(10s\) must be shorter than leaderElection.renewDeadline \(10s\)/,
+      );
+      // 1m30s is 90 s: longer than a 1m lease, whatever the unit order.
+      await failsWith(
+        ['--set', 'leaderElection.leaseDuration=1m', '--set', 'leaderElection.renewDeadline=1m30s'],
+        /renewDeadline \(1m30s\) must be shorter/,
+      );
+      await failsWith(['--set', 'kubeApi.requestTimeout=30ms'], /kubeApi.requestTimeout: 30ms is shorter than 1s/);
+      await failsWith(['--set', 'syncTimeout=0s'], /syncTimeout: 0s is shorter than 1s/);
+      await failsWith(
+        ['--set', 'providers.connectTimeout=50ms'],
+        /providers.connectTimeout: 50ms is shorter than 100ms/,
+      );
+      await failsWith(['--set', 'kubeApi.watchIdleTimeout=5s'], /kubeApi.watchIdleTimeout: 5s is shorter than 10s/);
+      await failsWith(
+        ['--set', 'tenancy.maxWorkersPerNamespace=17'],
+        /tenancy.maxWorkersPerNamespace \(17\) must not exceed concurrency \(16\)/,
+      );
+      // Fractions and mixed units at the floor pass.
+      const ok = await renderChart({
+        args: ['--set', 'leaderElection.retryPeriod=0.1s', '--set', 'providers.connectTimeout=100ms'],
+      });
+      expect(envOf(ok)).to.include({ SECRETSYNC_RETRY_PERIOD: '0.1s', SECRETSYNC_PROVIDER_CONNECT_TIMEOUT: '100ms' });
+    });
+
     it('refuses several replicas without leader election', async () => {
       await failsWith(['--set', 'leaderElection.enabled=false'], /leaderElection.enabled=false needs replicaCount: 1/);
       const single = await renderChart({ args: ['--set', 'leaderElection.enabled=false', '--set', 'replicaCount=1'] });
@@ -208,6 +339,8 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).to.deep.equal(
         [
           'ClusterRole/secretsync-secretsync-system',
+          'ClusterRole/secretsync-secretsync-system-edit',
+          'ClusterRole/secretsync-secretsync-system-view',
           'ClusterRoleBinding/secretsync-secretsync-system',
           'Deployment/secretsync',
           'PodDisruptionBudget/secretsync',
@@ -241,6 +374,22 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       expect(env.POD_NAME).to.deep.equal({ fieldRef: { fieldPath: 'metadata.name' } });
       expect(env.POD_NAMESPACE).to.deep.equal({ fieldRef: { fieldPath: 'metadata.namespace' } });
       expect(env.SECRETSYNC_ALLOW_OPERATOR_IDENTITY_FOR_NAMESPACED_STORES).to.equal('false');
+    });
+
+    it("passes every new flag's default as its environment variable, and nothing for an empty endpoint list", () => {
+      const env = envOf(objects);
+      expect(env).to.include(defaultFlagEnv);
+      expect(env).to.not.have.key('SECRETSYNC_ALLOWED_ENDPOINTS');
+      // As env, not args: an extraArgs flag still overrides them.
+      const flags = Object.keys(defaultFlagEnv).map(
+        (name) =>
+          `--${name
+            .replace(/^SECRETSYNC_/, '')
+            .toLowerCase()
+            .replaceAll('_', '-')}`,
+      );
+      expect(flags).to.include.members(['--lease-duration', '--rollout-restarts', '--max-workers-per-namespace']);
+      expect(containerOf(objects).args.filter((a) => flags.some((f) => a.startsWith(`${f}=`)))).to.deep.equal([]);
     });
 
     it('locks the container down: numeric non-root user, read-only root, no capabilities, RuntimeDefault seccomp, /tmp an emptyDir', () => {
@@ -278,10 +427,65 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       });
     });
 
-    it('grants exactly the cluster-scope permissions the operator uses, nothing more', () => {
-      expect(permissions(objects, 'secretsync-system', 'secretsync')).to.deep.equal(
+    it('grants exactly the cluster-scope permissions the operator uses, nothing more (no workloads)', () => {
+      const perms = permissions(objects, 'secretsync-system', 'secretsync');
+      expect(perms).to.deep.equal(
         [...namespacedNeeds('*', false), ...clusterNeeds, ...leaseNeeds('secretsync-system')].sort(),
       );
+      expect(perms.filter((p) => p.includes('|apps|'))).to.deep.equal([]);
+    });
+  });
+
+  describe('roles aggregated into view, edit and admin', () => {
+    it('by default: view reads ManagedSecrets and SecretStores, edit and admin also write ManagedSecrets, nobody writes stores', async () => {
+      const objects = await renderChart();
+      const view = ours(['managedsecrets', 'secretstores'], READ_VERBS);
+      expect(aggregatedInto(objects, 'view')).to.deep.equal(view.sort());
+      const edit = [...view, ...ours(['managedsecrets'], WRITE_VERBS)].sort();
+      expect(aggregatedInto(objects, 'edit')).to.deep.equal(edit);
+      expect(aggregatedInto(objects, 'admin')).to.deep.equal(edit);
+      // None of them binds anything, and none is itself an aggregation (that would pull in other rules).
+      for (const o of objects.filter((x) => x.metadata.name.match(/-(view|edit|admin)$/)))
+        expect(o, o.metadata.name).to.not.have.property('aggregationRule');
+    });
+
+    it('never aggregates Secrets, ClusterSecretStores, ReplicationTargets or a status subresource', async () => {
+      for (const secretStoresFor of ['none', 'admin', 'edit']) {
+        const objects = await renderChart({ values: { rbac: { aggregate: { secretStoresFor } } } });
+        for (const role of ['view', 'edit', 'admin'] as const) {
+          const granted = aggregatedInto(objects, role);
+          expect(
+            granted.every((p) => p.startsWith('secretsync.io|')),
+            `${role}: ${granted.join(', ')}`,
+          ).to.equal(true);
+          expect(granted.filter((p) => /clustersecretstores|replicationtargets|\/status/.test(p))).to.deep.equal([]);
+        }
+      }
+    });
+
+    it('lets admins, or editors and admins, write SecretStores when rbac.aggregate.secretStoresFor says so', async () => {
+      const stores = ours(['secretstores'], WRITE_VERBS);
+      const admin = await renderChart({ values: { rbac: { aggregate: { secretStoresFor: 'admin' } } } });
+      expect(aggregatedInto(admin, 'admin')).to.include.members(stores);
+      expect(aggregatedInto(admin, 'edit')).to.not.include.members(['secretsync.io|secretstores|create']);
+      const edit = await renderChart({ values: { rbac: { aggregate: { secretStoresFor: 'edit' } } } });
+      expect(aggregatedInto(edit, 'edit')).to.include.members(stores);
+      expect(aggregatedInto(edit, 'admin')).to.include.members(stores);
+      expect(aggregatedInto(edit, 'view')).to.deep.equal(ours(['managedsecrets', 'secretstores'], READ_VERBS).sort());
+    });
+
+    it('creates none with rbac.aggregate.enabled=false or rbac.create=false, in either scope', async () => {
+      for (const values of [
+        { rbac: { aggregate: { enabled: false } } },
+        { rbac: { create: false } },
+        { rbac: { aggregate: { enabled: false } }, watchNamespaces: ['team-a'] },
+      ]) {
+        const objects = await renderChart({ values });
+        for (const role of ['view', 'edit', 'admin'] as const)
+          expect(aggregatedInto(objects, role), JSON.stringify(values)).to.deep.equal([]);
+      }
+      const namespaced = await renderChart({ values: { watchNamespaces: ['team-a'] } });
+      expect(aggregatedInto(namespaced, 'edit')).to.include('secretsync.io|managedsecrets|create');
     });
   });
 
@@ -355,18 +559,25 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       expect(cluster.filter((p) => p.includes('serviceaccounts'))).to.deep.equal(['*||serviceaccounts/token|create']);
     });
 
-    it('drops the workload rules with rolloutRestarts.enabled=false, and passes the restart cap to the operator', async () => {
-      const off = permissions(
-        await renderChart({ values: { watchNamespaces: ['team-a'], rolloutRestarts: { enabled: false } } }),
-        'secretsync-system',
-        'secretsync',
-      );
-      expect(off.filter((p) => p.includes('|apps|'))).to.deep.equal([]);
-      const objects = await renderChart({ values: { rolloutRestarts: { enabled: true, maxConcurrent: 3 } } });
-      const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as {
-        spec: { template: { spec: { containers: { args: string[] }[] } } };
-      };
-      expect(deployment.spec.template.spec.containers[0]?.args).to.include('--max-concurrent-restarts=3');
+    it('grants the workload rules only with rolloutRestarts.enabled, in the same scope, and tells the operator either way', async () => {
+      const workloads = (scope: string) =>
+        expand(scope, 'apps', ['deployments', 'statefulsets', 'daemonsets'], ['get', 'list', 'patch']).sort();
+      for (const [values, scope] of [
+        [{}, '*'],
+        [{ watchNamespaces: ['team-a'] }, 'team-a'],
+      ] as const) {
+        const off = await renderChart({ values });
+        expect(permissions(off, 'secretsync-system', 'secretsync').filter((p) => p.includes('|apps|'))).to.deep.equal(
+          [],
+        );
+        expect(envOf(off).SECRETSYNC_ROLLOUT_RESTARTS).to.equal('false');
+        const on = await renderChart({ values: { ...values, rolloutRestarts: { enabled: true, maxConcurrent: 3 } } });
+        expect(permissions(on, 'secretsync-system', 'secretsync').filter((p) => p.includes('|apps|'))).to.deep.equal(
+          workloads(scope),
+        );
+        expect(envOf(on).SECRETSYNC_ROLLOUT_RESTARTS).to.equal('true');
+        expect(containerOf(on).args).to.include('--max-concurrent-restarts=3');
+      }
     });
 
     it('names cluster-scoped objects after the release namespace, so one release per team does not collide', async () => {
@@ -374,7 +585,8 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       const b = await renderChart({ namespace: 'team-b', values: { watchNamespaces: ['team-b'] } });
       const clusterScoped = (objs: KubeManifest[]) =>
         objs.filter((o) => o.kind.startsWith('Cluster')).map((o) => `${o.kind}/${o.metadata.name}`);
-      expect(clusterScoped(a)).to.have.length(2);
+      // The operator's ClusterRole and binding, and the view and edit roles for namespace users.
+      expect(clusterScoped(a)).to.have.length(4);
       expect(clusterScoped(a)).to.not.have.members(clusterScoped(b));
     });
   });
@@ -395,7 +607,29 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
         SECRETSYNC_ALLOW_OPERATOR_IDENTITY_FOR_NAMESPACED_STORES: 'true',
         AWS_REGION: 'eu-west-1',
         SECRETSYNC_STORE_DIR: '/var/lib/secretsync/store',
+        SECRETSYNC_ROLLOUT_RESTARTS: 'true',
+        SECRETSYNC_LEASE_DURATION: '30s',
+        SECRETSYNC_RENEW_DEADLINE: '20s',
+        SECRETSYNC_RETRY_PERIOD: '4s',
+        SECRETSYNC_KUBE_REQUEST_TIMEOUT: '45s',
+        SECRETSYNC_KUBE_CONNECT_TIMEOUT: '2s',
+        SECRETSYNC_WATCH_IDLE_TIMEOUT: '2m',
+        SECRETSYNC_SYNC_TIMEOUT: '1m30s',
+        SECRETSYNC_PROVIDER_REQUEST_TIMEOUT: '5s',
+        SECRETSYNC_PROVIDER_CONNECT_TIMEOUT: '1500ms',
+        SECRETSYNC_ALLOWED_ENDPOINTS: 'https://vpce-0123.kms.eu-west-1.vpce.amazonaws.com,*.vpce.amazonaws.com',
+        SECRETSYNC_LOCAL_STORE_ROOT: '/var/lib/secretsync/store',
+        SECRETSYNC_MIN_REFRESH_INTERVAL: '1m',
+        SECRETSYNC_MAX_WORKERS_PER_NAMESPACE: '4',
+        SECRETSYNC_MAX_TEMPLATE_BYTES: '32768',
+        SECRETSYNC_MAX_SECRET_BYTES: '524288',
+        SECRETSYNC_MAX_KEYS_PER_SECRET: '200',
+        SECRETSYNC_MAX_FIND_ENTRIES: '100',
+        SECRETSYNC_MAX_VALUE_BYTES: '262144',
       });
+      // Every variable once: extraEnv could otherwise shadow or be shadowed silently.
+      const names = c.env.map((e) => e.name);
+      expect(names).to.have.length(new Set(names).size);
       expect(pod.priorityClassName).to.equal('system-cluster-critical');
       expect(pod.nodeSelector).to.deep.equal(everything.nodeSelector);
       expect(pod.tolerations).to.deep.equal(everything.tolerations);
@@ -456,7 +690,7 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       expect(sm.metadata.labels?.release).to.equal('prometheus');
     });
 
-    it('alerts on failing syncs, a store not ready, no leader, overdue ManagedSecrets and replication lag', () => {
+    it('alerts on failing syncs, a store not ready, no leader, overdue or stale ManagedSecrets and replication lag', () => {
       const rule = findObject(objects, 'PrometheusRule') as KubeManifest & {
         spec: { groups: { rules: { alert: string; expr: string; for: string; labels: Record<string, string> }[] }[] };
       };
@@ -467,10 +701,32 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
         SecretsyncStoreNotReady: `max by (kind) (secretsync_stores{ready="False", ${sel}}) > 0`,
         SecretsyncNoLeader: `(max(secretsync_leader{${sel}}) == 0) or absent(secretsync_leader{${sel}})`,
         SecretsyncManagedSecretsOverdue: `max(secretsync_overdue_managed_secrets{${sel}}) > 0`,
+        SecretsyncManagedSecretStale:
+          'time() - max by (namespace, exported_namespace, name) ' +
+          `(secretsync_managedsecret_last_success_timestamp_seconds{${sel}}) > 10800`,
         SecretsyncReplicationLagging: `max by (target) (secretsync_replication_lag_seconds{${sel}}) > 600`,
       });
       for (const r of rules) expect(r.labels).to.include({ team: 'platform' });
       expect(rules.find((r) => r.alert === 'SecretsyncNoLeader')?.labels.severity).to.equal('critical');
+      expect(rules.find((r) => r.alert === 'SecretsyncManagedSecretStale')?.for).to.equal('10m');
+    });
+
+    it('takes the stale threshold from its value, and drops the alert when turned off', async () => {
+      const rulesOf = async (stale: object) => {
+        const objs = await renderChart({
+          values: { metrics: { prometheusRule: { enabled: true, alerts: { managedSecretStale: stale } } } },
+        });
+        const rule = findObject(objs, 'PrometheusRule') as KubeManifest & {
+          spec: { groups: { rules: { alert: string; expr: string; for: string }[] }[] };
+        };
+        return rule.spec.groups.flatMap((g) => g.rules);
+      };
+      const custom = (await rulesOf({ thresholdSeconds: 86400, for: '30m' })).find(
+        (r) => r.alert === 'SecretsyncManagedSecretStale',
+      );
+      expect(custom?.expr).to.match(/\) > 86400$/);
+      expect(custom?.for).to.equal('30m');
+      expect((await rulesOf({ enabled: false })).map((r) => r.alert)).to.not.include('SecretsyncManagedSecretStale');
     });
 
     it('passes the cluster name, and creates the replication receiver with exactly the documented rules', () => {

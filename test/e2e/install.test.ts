@@ -9,6 +9,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { API_VERSION, type ManagedSecret, type StoreStatus } from '../../src/api/types.js';
 import { KubeClient, type KubeObject } from '../../src/kube/client.js';
@@ -86,6 +87,10 @@ const neverAllowed: Check[] = [
   ['get', 'configmaps', 'team-a'],
   ['create', 'pods', 'team-a'],
   ['create', 'pods/exec', 'team-a'],
+  // Rollout restarts are off by default: no access to workloads at all.
+  ['patch', 'deployments.apps', 'team-a'],
+  ['get', 'statefulsets.apps', 'team-a'],
+  ['patch', 'daemonsets.apps', 'kube-system'],
   ['impersonate', 'users'],
   ['impersonate', 'serviceaccounts', 'team-a'],
   ['update', 'managedsecrets.secretsync.io', 'team-a'],
@@ -356,7 +361,7 @@ function installScenario(scope: Scope): void {
       const names = new Set(
         rule.spec.groups.flatMap((g) => g.rules.flatMap((r) => r.expr.match(/secretsync_\w+/g) ?? [])),
       );
-      expect(names.size).to.equal(5);
+      expect(names.size).to.equal(6);
       // The lag has a series per ReplicationTarget: one whose kubeconfig Secret is missing (the chart's RBAC
       // must let the leader read it, write its status and record an Event about it).
       await admin.request('POST', `/apis/${API_VERSION}/replicationtargets`, {
@@ -516,16 +521,26 @@ function installScenario(scope: Scope): void {
   });
 }
 
+// The local stores of this test live under the machine's temporary directory, not
+// the chart's default root for namespaced local stores (/var/lib/secretsync).
+const localStoreRoot = ['--set', `tenancy.localStoreRoot=${tmpdir()}`];
+
 describe('helm install into a real control plane (no kubelet: the operator runs as a local process)', () => {
   installScenario({
     title: 'cluster scope (default values)',
-    extraHelmArgs: [],
+    extraHelmArgs: [...localStoreRoot],
     watched: 'team-a',
     tokens: false,
   });
   installScenario({
     title: 'namespaced scope (watchNamespaces: [team-a])',
-    extraHelmArgs: ['--set', 'watchNamespaces={team-a}', '--set', 'serviceAccountTokens.enabled=true'],
+    extraHelmArgs: [
+      '--set',
+      'watchNamespaces={team-a}',
+      '--set',
+      'serviceAccountTokens.enabled=true',
+      ...localStoreRoot,
+    ],
     watched: 'team-a',
     unwatched: 'team-b',
     tokens: true,

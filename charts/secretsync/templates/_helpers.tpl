@@ -139,9 +139,59 @@ an e2e test keeps them equal). Discovery needs no rule.
 {{- end }}
 {{- end }}
 
+{{/*
+A Go-style duration (the schema has checked its form: runs of number and unit,
+ms, s, m or h) in milliseconds, as a string; the operator parses it the same way
+(src/controller/schedule.ts parseDuration).
+*/}}
+{{- define "secretsync.durationMs" -}}
+{{- $unitMs := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 }}
+{{- $total := 0.0 }}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ms|s|m|h)" . -1 }}
+{{- $unit := regexFind "(ms|s|m|h)$" . }}
+{{- $total = addf $total (mulf (float64 (trimSuffix $unit .)) (get $unitMs $unit)) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{/*
+Fails unless the duration at values path `key` is at least `min` milliseconds:
+a unit typo (15ms for 15s) must fail the install, not make the operator thrash.
+*/}}
+{{- define "secretsync.durationAtLeast" -}}
+{{- $ms := include "secretsync.durationMs" .value | float64 }}
+{{- if lt $ms (float64 .min) }}
+{{- fail (printf "%s: %s is shorter than %s" .key .value .minText) }}
+{{- end }}
+{{- end }}
+
 {{/* Checks across values that the schema cannot express. */}}
 {{- define "secretsync.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "leaderElection.enabled=false needs replicaCount: 1 (replicas without a leader would all write the same Secrets)" }}
+{{- end }}
+{{- $le := .Values.leaderElection }}
+{{- $lease := include "secretsync.durationMs" $le.leaseDuration | float64 }}
+{{- $renew := include "secretsync.durationMs" $le.renewDeadline | float64 }}
+{{- $retry := include "secretsync.durationMs" $le.retryPeriod | float64 }}
+{{- if le $lease $renew }}
+{{- fail (printf "leaderElection.renewDeadline (%s) must be shorter than leaderElection.leaseDuration (%s): the leader must stop writing before a standby may take over" $le.renewDeadline $le.leaseDuration) }}
+{{- end }}
+{{- if le $renew $retry }}
+{{- fail (printf "leaderElection.retryPeriod (%s) must be shorter than leaderElection.renewDeadline (%s): the leader must get more than one try to renew" $le.retryPeriod $le.renewDeadline) }}
+{{- end }}
+{{- range $check := list
+  (dict "key" "leaderElection.leaseDuration" "value" $le.leaseDuration "min" 1000 "minText" "1s")
+  (dict "key" "leaderElection.retryPeriod" "value" $le.retryPeriod "min" 100 "minText" "100ms")
+  (dict "key" "kubeApi.requestTimeout" "value" .Values.kubeApi.requestTimeout "min" 1000 "minText" "1s")
+  (dict "key" "kubeApi.connectTimeout" "value" .Values.kubeApi.connectTimeout "min" 100 "minText" "100ms")
+  (dict "key" "kubeApi.watchIdleTimeout" "value" .Values.kubeApi.watchIdleTimeout "min" 10000 "minText" "10s")
+  (dict "key" "syncTimeout" "value" .Values.syncTimeout "min" 1000 "minText" "1s")
+  (dict "key" "providers.requestTimeout" "value" .Values.providers.requestTimeout "min" 100 "minText" "100ms")
+  (dict "key" "providers.connectTimeout" "value" .Values.providers.connectTimeout "min" 100 "minText" "100ms") }}
+{{- include "secretsync.durationAtLeast" $check }}
+{{- end }}
+{{- if gt (int .Values.tenancy.maxWorkersPerNamespace) (int .Values.concurrency) }}
+{{- fail (printf "tenancy.maxWorkersPerNamespace (%d) must not exceed concurrency (%d)" (int .Values.tenancy.maxWorkersPerNamespace) (int .Values.concurrency)) }}
 {{- end }}
 {{- end }}
