@@ -409,6 +409,7 @@ export const Reasons = {
   RotationPending: 'RotationPending',
   Restarted: 'Restarted',
   RestartFailed: 'RestartFailed',
+  RestartsDisabled: 'RestartsDisabled',
   Flapping: 'Flapping',
   FailedOver: 'FailedOver',
   FailedBack: 'FailedBack',

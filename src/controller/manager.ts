@@ -57,6 +57,8 @@ export interface ManagerOptions {
   allowOperatorIdentityForNamespacedStores?: boolean;
   /** Rollout restarts in flight at once, cluster-wide (default 10). */
   maxConcurrentRestarts?: number;
+  /** Whether rollout restarts may patch workloads (default true; the chart turns it off unless enabled). */
+  rolloutRestarts?: boolean;
   /** Deadline of one ManagedSecret sync (default 60 s). */
   syncTimeoutMs?: number;
   /** What namespaced stores may reach (default: no custom endpoints, no namespaced local stores). */
@@ -137,6 +139,7 @@ export class Manager {
       eventTarget,
       patchStatus,
       maxConcurrent: options.maxConcurrentRestarts ?? DEFAULT_MAX_CONCURRENT_RESTARTS,
+      enabled: options.rolloutRestarts ?? true,
     });
     const rotation = new RotationStep({
       rotator: new Rotator({ log: this.log, metrics: this.metrics, events: this.events, eventTarget, patchStatus }),

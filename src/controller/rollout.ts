@@ -103,6 +103,12 @@ export interface RolloutDeps {
   patchStatus(ms: ManagedSecret, status: Record<string, unknown>): Promise<ManagedSecretStatus | undefined>;
   /** Restarts in flight at once, cluster-wide. */
   maxConcurrent: number;
+  /**
+   * Whether the cluster admin turned rollout restarts on (chart value
+   * rolloutRestarts.enabled, which also grants the RBAC to patch workloads).
+   * Off: a data change restarts nothing and the ManagedSecret says why.
+   */
+  enabled: boolean;
   now?: () => number;
 }
 
@@ -132,6 +138,14 @@ export class RolloutRestarter {
     const spec = ms.spec.rolloutRestart;
     if (!spec || this.stopped) return;
     const source = `${ms.metadata.namespace}/${ms.metadata.name}`;
+    if (!this.deps.enabled) {
+      this.deps.metrics.rolloutRestarts.inc({ result: 'suppressed' });
+      const message =
+        'rollout restarts are turned off in this cluster (operator flag --rollout-restarts, chart value rolloutRestarts.enabled): the workloads were not restarted';
+      this.deps.events.emit(this.deps.eventTarget(ms), 'Warning', Reasons.RestartsDisabled, message);
+      await this.setCondition(ms, 'False', Reasons.RestartsDisabled, message);
+      return;
+    }
     const now = this.now();
     const recent = (this.changes.get(source) ?? []).filter((t) => now - t < HOUR_MS);
     recent.push(now);

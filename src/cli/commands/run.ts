@@ -22,6 +22,7 @@ export interface RunFlags {
   kubeBurst: number;
   allowOperatorIdentityForNamespacedStores: boolean;
   maxConcurrentRestarts: number;
+  rolloutRestarts: boolean;
   clusterName: string;
   replication: boolean;
 }
@@ -132,6 +133,15 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
     )
     .addOption(
       new Option(
+        '--rollout-restarts <bool>',
+        'restart workloads whose Secret data changed (spec.rolloutRestart); needs RBAC to patch Deployments, StatefulSets and DaemonSets',
+      )
+        .env('SECRETSYNC_ROLLOUT_RESTARTS')
+        .default(true)
+        .argParser(bool),
+    )
+    .addOption(
+      new Option(
         '--cluster-name <name>',
         "this cluster's name, written on the DR copies that ReplicationTargets make (a label value)",
       )
@@ -176,6 +186,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     burst: flags.kubeBurst,
     allowOperatorIdentityForNamespacedStores: flags.allowOperatorIdentityForNamespacedStores,
     maxConcurrentRestarts: flags.maxConcurrentRestarts,
+    rolloutRestarts: flags.rolloutRestarts,
   });
   const onSignal = () => void manager.stop();
   process.once('SIGTERM', onSignal);
