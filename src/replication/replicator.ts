@@ -15,7 +15,7 @@ import { setCondition } from '../controller/conditions.js';
 import { EventRecorder } from '../controller/events.js';
 import { parseDuration } from '../controller/schedule.js';
 import { WorkQueue } from '../controller/workqueue.js';
-import { KubeApiError, KubeClient, isNotFound, type KubeList, type KubeObject } from '../kube/client.js';
+import { KubeApiError, KubeClient, isConflict, isNotFound, type KubeList, type KubeObject } from '../kube/client.js';
 import { collectionPaths } from '../kube/informer-group.js';
 import { Informer } from '../kube/informer.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
@@ -372,12 +372,18 @@ export class Replicator {
         const kind = obj.kind as ReplicatedKind;
         try {
           await this.drRequest(dr, 'DELETE', resourcePath(kind, obj.metadata.namespace, obj.metadata.name), {
-            body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: obj.metadata.uid } },
+            // Exactly the copy that was listed: one changed since (by a person, or a newer pass) is left alone.
+            body: {
+              kind: 'DeleteOptions',
+              apiVersion: 'v1',
+              preconditions: { uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
+            },
           });
           pruned++;
         } catch (err) {
           if (err instanceof ReplicationError) throw err;
-          if (!isNotFound(err)) failures.push(`deleting ${ref}: ${errorMessage(err)}`);
+          // Gone already, or changed since it was listed (409): the next pass looks again.
+          if (!isNotFound(err) && !isConflict(err)) failures.push(`deleting ${ref}: ${errorMessage(err)}`);
         }
       }
     }
