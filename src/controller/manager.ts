@@ -66,6 +66,10 @@ export interface ManagerOptions {
   leaderElection: boolean;
   leaseName: string;
   identity: string;
+  /** Leader election timing (defaults 15 s, 10 s, 2 s); see LeaderElector. */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
   /** HOST:PORT for /healthz, /readyz, /metrics; undefined serves nothing. */
   metricsAddress?: string;
   hmacSecretName: string;
@@ -174,7 +178,7 @@ export class Manager {
   >();
   private readonly rotator: Rotator;
   private readonly restarter: RolloutRestarter;
-  private leader: LeaderElector | undefined;
+  private readonly leader: LeaderElector | undefined;
   private hmacKey: Buffer | undefined;
   private workers: Promise<void>[] = [];
   private server: { close(): Promise<void>; port: number } | undefined;
@@ -188,10 +192,26 @@ export class Manager {
   constructor(private readonly options: ManagerOptions) {
     this.log = options.logger;
     this.metrics = options.metrics;
+    // Built first: its fence guards every write of the workers' client; it has a client of its own.
+    this.leader = options.leaderElection
+      ? new LeaderElector(
+          options.kubeConfig,
+          {
+            namespace: options.operatorNamespace,
+            name: options.leaseName,
+            identity: options.identity,
+            leaseDurationMs: options.leaseDurationMs,
+            renewDeadlineMs: options.renewDeadlineMs,
+            retryPeriodMs: options.retryPeriodMs,
+          },
+          options.logger,
+        )
+      : undefined;
     this.client = new KubeClient(options.kubeConfig, {
       qps: options.qps,
       burst: options.burst,
       userAgent: 'secretsync',
+      fence: this.leader?.fence,
     });
     const onError = (what: string) => (err: unknown) =>
       this.log.warn('watch failed; retrying', { resource: what, error: errorMessage(err) });
@@ -329,7 +349,13 @@ export class Manager {
         port: this.server.port,
       });
     }
-    this.hmacKey = await loadOrCreateHmacKey(this.client, this.options.operatorNamespace, this.options.hmacSecretName);
+    // Every replica may create the HMAC key Secret before any leads (create-if-absent): around the fence.
+    const bootstrap = this.leader ? new KubeClient(this.options.kubeConfig, { userAgent: 'secretsync' }) : this.client;
+    try {
+      this.hmacKey = await loadOrCreateHmacKey(bootstrap, this.options.operatorNamespace, this.options.hmacSecretName);
+    } finally {
+      if (bootstrap !== this.client) bootstrap.close();
+    }
     await Promise.all([
       this.managedSecrets.start(),
       this.secretStores.start(),
@@ -346,12 +372,7 @@ export class Manager {
     });
     this.gaugeTimer = setInterval(() => this.updateGauges(), 5_000);
     this.gaugeTimer.unref();
-    if (this.options.leaderElection) {
-      this.leader = new LeaderElector(
-        this.client,
-        { namespace: this.options.operatorNamespace, name: this.options.leaseName, identity: this.options.identity },
-        this.log,
-      );
+    if (this.leader) {
       this.metrics.leader.set(0);
       void this.leader
         .run(() => this.startWorkers())
