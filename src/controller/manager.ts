@@ -258,6 +258,7 @@ export class Manager {
       events: this.events,
       eventTarget,
       patchStatus: patchMsStatus,
+      fence: this.leader?.fence,
     });
     this.restarter = new RolloutRestarter({
       client: this.client,

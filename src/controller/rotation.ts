@@ -25,6 +25,7 @@ import {
   type RotationSpec,
 } from '../api/types.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
+import type { WriteFence } from '../kube/client.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ProviderClient } from '../providers/provider.js';
 import { generate, isKeyPairGenerator, validateGenerator } from '../secrets/generators.js';
@@ -117,6 +118,8 @@ export interface RotationDeps {
   eventTarget(ms: ManagedSecret): EventTarget;
   /** Merge-patches the status; resolves with the status the server now holds. */
   patchStatus(ms: ManagedSecret, status: Record<string, unknown>): Promise<ManagedSecretStatus | undefined>;
+  /** The leader's write fence: the store write is a write too (see LeaderElector). */
+  fence?: WriteFence;
 }
 
 /** A rotation under way: recorded in status, maybe written to the store. */
@@ -177,9 +180,13 @@ export class Rotator {
       throw new RotationSpecError(`${storeName} cannot be written to: its provider does not support rotation`);
     const generated = generate(spec.generator);
     const value = generated.kind === 'value' ? generated.value : generated.properties;
+    // Checked here, not only on the status patch before: a leader paused after that patch resumes right here,
+    // and its token may be stale (the new leader finished that rotation and began the next one).
+    this.deps.fence?.assertHeld();
     const { version } = await putValue(spec.remoteRef, value, {
       requestToken: active.record.requestToken,
       keepVersions: spec.keepVersions ?? DEFAULT_ROTATION_KEEP_VERSIONS,
+      ...(this.deps.fence ? { signal: this.deps.fence.signal } : {}),
     });
     active.version = version;
     this.deps.log.info('rotation written to the store', {
