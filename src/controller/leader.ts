@@ -6,7 +6,7 @@
 // and, for a process that ran no timers while it was stopped, by comparing the
 // monotonic clock on every write (`fence.assertHeld()`).
 import { performance } from 'node:perf_hooks';
-import { NotLeaderError, SecretsyncError } from '../api/errors.js';
+import { DeadlineError, NotLeaderError, SecretsyncError } from '../api/errors.js';
 import { isAlreadyExists, isNotFound, KubeClient, type WriteFence } from '../kube/client.js';
 import type { KubeAuth } from '../kube/config.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
@@ -179,12 +179,12 @@ export class LeaderElector {
       this.leading = false;
       this.fenceController.abort(new NotLeaderError('the leader Lease was released'));
       this.clearDeadlineTimer();
-      const lease = await this.client.request<Lease>('GET', this.path, { signal: this.requestSignal() });
+      const lease = await this.leaseRequest<Lease>('GET', this.path);
       if (lease.spec.holderIdentity !== this.options.identity) return;
       lease.spec.holderIdentity = '';
       lease.spec.leaseDurationSeconds = 1;
       lease.spec.renewTime = microTime(new Date());
-      await this.client.request('PUT', this.path, { body: lease, signal: this.requestSignal() });
+      await this.leaseRequest('PUT', this.path, lease);
       this.logger.info('released the leader Lease', { lease: this.leaseName() });
     } catch (err) {
       this.logger.warn('could not release the leader Lease; a standby takes over when it expires', {
@@ -254,11 +254,14 @@ export class LeaderElector {
   private armDeadlineTimer(): void {
     this.clearDeadlineTimer();
     const remaining = this.renewedAt + this.renewDeadline - this.now();
-    this.deadlineTimer = setTimeout(() => {
-      this.deadlineTimer = undefined;
-      // holds() loses leadership if the deadline has passed; a timer that fired early is armed again.
-      if (this.holds()) this.armDeadlineTimer();
-    }, Math.max(0, Math.ceil(remaining)));
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.deadlineTimer = undefined;
+        // holds() loses leadership if the deadline has passed; a timer that fired early is armed again.
+        if (this.holds()) this.armDeadlineTimer();
+      },
+      Math.max(0, Math.ceil(remaining)),
+    );
     this.deadlineTimer.unref();
   }
 
@@ -267,10 +270,28 @@ export class LeaderElector {
     this.deadlineTimer = undefined;
   }
 
-  /** Every Lease request ends within one retry period, and at once when leadership ends. */
-  private requestSignal(): AbortSignal {
-    const timeout = AbortSignal.timeout(this.retryPeriod);
-    return this.leading ? AbortSignal.any([timeout, this.fenceController.signal]) : timeout;
+  /**
+   * One Lease request: it ends within one retry period, and at once when
+   * leadership ends. (A listener removed afterwards, not AbortSignal.any: on
+   * Node 20 every signal combined with a long-lived one stays referenced by it.)
+   */
+  private async leaseRequest<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () =>
+        controller.abort(new DeadlineError(`${method} of the leader Lease took longer than ${this.retryPeriod} ms`)),
+      this.retryPeriod,
+    );
+    const fence = this.leading ? this.fenceController.signal : undefined;
+    const onFenced = () => controller.abort(fence?.reason);
+    fence?.addEventListener('abort', onFenced, { once: true });
+    if (fence?.aborted) onFenced();
+    try {
+      return await this.client.request<T>(method, path, { body, signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+      fence?.removeEventListener('abort', onFenced);
+    }
   }
 
   private leaseName(): string {
@@ -281,7 +302,7 @@ export class LeaderElector {
     const leaseSeconds = Math.ceil(this.leaseDuration / 1000);
     let lease: Lease;
     try {
-      lease = await this.client.request<Lease>('GET', this.path, { signal: this.requestSignal() });
+      lease = await this.leaseRequest<Lease>('GET', this.path);
     } catch (err) {
       if (!isNotFound(err)) {
         this.logger.debug('could not read the leader Lease', { error: errorMessage(err) });
@@ -290,20 +311,17 @@ export class LeaderElector {
       const sentAt = this.now();
       const now = new Date();
       try {
-        await this.client.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases`, {
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name: this.options.name, namespace: this.options.namespace },
-            spec: {
-              holderIdentity: this.options.identity,
-              leaseDurationSeconds: leaseSeconds,
-              acquireTime: microTime(now),
-              renewTime: microTime(now),
-              leaseTransitions: 0,
-            },
+        await this.leaseRequest('POST', `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases`, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.options.name, namespace: this.options.namespace },
+          spec: {
+            holderIdentity: this.options.identity,
+            leaseDurationSeconds: leaseSeconds,
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: 0,
           },
-          signal: this.requestSignal(),
         });
         this.renewed(sentAt);
         return true;
@@ -345,7 +363,7 @@ export class LeaderElector {
     };
     try {
       // The resourceVersion in the body makes this a compare-and-swap: two standbys cannot both win.
-      await this.client.request('PUT', this.path, { body: lease, signal: this.requestSignal() });
+      await this.leaseRequest('PUT', this.path, lease);
       this.renewed(sentAt);
       return true;
     } catch (err) {

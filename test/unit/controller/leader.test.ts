@@ -283,7 +283,9 @@ describe('LeaderElector', function () {
         const sentBefore = server.requests.length;
         let refused: unknown;
         try {
-          await workers.request('POST', SECRETS, { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 't' } } });
+          await workers.request('POST', SECRETS, {
+            body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 't' } },
+          });
         } catch (e) {
           refused = e;
         }
@@ -331,7 +333,11 @@ describe('LeaderElector', function () {
       await waitFor('a to lead', () => a.elector.isLeader());
       server.writeDelayMs = 200;
       const puts = server.requests.filter((r) => r.method === 'PUT').length;
-      await waitFor('a renewal to be sent', () => server.requests.filter((r) => r.method === 'PUT').length > puts, 2_000);
+      await waitFor(
+        'a renewal to be sent',
+        () => server.requests.filter((r) => r.method === 'PUT').length > puts,
+        2_000,
+      );
       // The process "pauses" while its renewal is in flight; the answer comes after the deadline.
       jumpedMs = 5_000;
       expect(await a.done).to.equal('lost');
