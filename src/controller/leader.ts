@@ -1,13 +1,72 @@
-import { isAlreadyExists, isNotFound, type KubeClient } from '../kube/client.js';
-import type { Logger } from '../observability/logger.js';
+// Leader election with a fence. Only one replica may write; a replica that was
+// paused (SIGSTOP, a long GC, a frozen VM) or cut off from the API server must
+// stop writing before a standby can take the Lease over. The elector therefore
+// has its own client (the workers' rate limit cannot delay a renewal), every
+// Lease request has a deadline, and the renew deadline is enforced by a timer
+// and, for a process that ran no timers while it was stopped, by comparing the
+// monotonic clock on every write (`fence.assertHeld()`).
+import { performance } from 'node:perf_hooks';
+import { DeadlineError, NotLeaderError, SecretsyncError } from '../api/errors.js';
+import { isAlreadyExists, isNotFound, KubeClient, type WriteFence } from '../kube/client.js';
+import type { KubeAuth } from '../kube/config.js';
+import { errorMessage, type Logger } from '../observability/logger.js';
 
-export interface LeaderElectionOptions {
+export const DEFAULT_LEASE_DURATION_MS = 15_000;
+export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
+export const DEFAULT_RETRY_PERIOD_MS = 2_000;
+
+export interface LeaderElectionTiming {
+  /** How long a standby waits, from the last change it saw, before it takes the Lease over. */
+  leaseDurationMs?: number;
+  /** The leader stops writing when no renewal has succeeded for this long; must be below leaseDurationMs. */
+  renewDeadlineMs?: number;
+  /** Time between attempts to acquire or renew, and the longest any one Lease request may take. */
+  retryPeriodMs?: number;
+}
+
+export interface LeaderElectionOptions extends LeaderElectionTiming {
   namespace: string;
   name: string;
   identity: string;
-  leaseDurationSeconds?: number;
-  renewDeadlineSeconds?: number;
-  retryPeriodSeconds?: number;
+  /** User-Agent of the elector's own client (audit logs tell Lease traffic from the workers' writes). */
+  userAgent?: string;
+  /** A monotonic clock in milliseconds; tests move it forward to simulate a paused process. */
+  monotonicNow?: () => number;
+}
+
+/** The timing cannot keep a paused leader from writing after a standby has taken over. */
+export class LeaderElectionTimingError extends SecretsyncError {
+  constructor(message: string) {
+    super('InvalidLeaderElectionTiming', 'terminal', message);
+    this.name = 'LeaderElectionTimingError';
+  }
+}
+
+/**
+ * Checks retryPeriod < renewDeadline < leaseDuration: the leader must give up
+ * (renew deadline) before a standby may take over (lease duration), and must
+ * get more than one attempt at renewing before it gives up.
+ */
+export function validateLeaderElectionTiming(timing: Required<LeaderElectionTiming>): void {
+  const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = timing;
+  for (const [flag, value] of [
+    ['--lease-duration', leaseDurationMs],
+    ['--renew-deadline', renewDeadlineMs],
+    ['--retry-period', retryPeriodMs],
+  ] as const) {
+    if (!Number.isFinite(value) || value <= 0)
+      throw new LeaderElectionTimingError(`leader election: ${flag} must be a positive duration, got ${value} ms`);
+  }
+  if (renewDeadlineMs >= leaseDurationMs)
+    throw new LeaderElectionTimingError(
+      `leader election: --renew-deadline (${renewDeadlineMs} ms) must be shorter than --lease-duration (${leaseDurationMs} ms), ` +
+        'or a paused leader could still write after a standby took the Lease over',
+    );
+  if (retryPeriodMs >= renewDeadlineMs)
+    throw new LeaderElectionTimingError(
+      `leader election: --retry-period (${retryPeriodMs} ms) must be shorter than --renew-deadline (${renewDeadlineMs} ms), ` +
+        'or the leader gets no second attempt to renew before it gives up',
+    );
 }
 
 interface Lease {
@@ -28,65 +87,79 @@ const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
 /**
  * Leader election on a coordination.k8s.io Lease, as client-go does it: a
  * standby takes over when the holder has not renewed within the lease
- * duration, measured on the standby's own clock from when it last saw the
- * record change (so clock skew between nodes does not matter).
+ * duration, measured on the standby's own monotonic clock from when it last
+ * saw the record change (so clock skew between nodes does not matter).
+ *
+ * The leader holds the Lease, as far as its own writes go, only until
+ * `renewDeadline` after the moment it *sent* its last successful renewal: the
+ * server applied that renewal no earlier, so no standby can take over before
+ * that moment plus `leaseDuration`, which is later.
  */
 export class LeaderElector {
+  /** Guards every write of the workers' client: see `WriteFence`. */
+  readonly fence: WriteFence;
+  private readonly client: KubeClient;
   private readonly leaseDuration: number;
   private readonly renewDeadline: number;
   private readonly retryPeriod: number;
+  private readonly now: () => number;
+  private readonly path: string;
+  /** Aborted when this replica stops holding the Lease: writes in flight are cut off. */
+  private readonly fenceController = new AbortController();
   private observed: { holder: string; renewTime: string; at: number } | undefined;
   private leading = false;
+  /** Monotonic time at which the last successful acquire or renew was sent. */
+  private renewedAt = 0;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private lost = false;
+  private onLost: (() => void) | undefined;
   private stopped = false;
   private wake: (() => void) | undefined;
-  private readonly path: string;
 
   constructor(
-    private readonly client: KubeClient,
+    auth: KubeAuth,
     private readonly options: LeaderElectionOptions,
     private readonly logger: Logger,
   ) {
-    this.leaseDuration = (options.leaseDurationSeconds ?? 15) * 1000;
-    this.renewDeadline = (options.renewDeadlineSeconds ?? 10) * 1000;
-    this.retryPeriod = (options.retryPeriodSeconds ?? 2) * 1000;
+    this.leaseDuration = options.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS;
+    this.renewDeadline = options.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS;
+    this.retryPeriod = options.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS;
+    validateLeaderElectionTiming({
+      leaseDurationMs: this.leaseDuration,
+      renewDeadlineMs: this.renewDeadline,
+      retryPeriodMs: this.retryPeriod,
+    });
+    this.now = options.monotonicNow ?? (() => performance.now());
+    // Its own client and connections, with no rate limit: renewals never queue behind the workers' requests.
+    this.client = new KubeClient(auth, {
+      qps: 0,
+      maxSockets: 2,
+      userAgent: options.userAgent ?? 'secretsync-leader-election',
+    });
     this.path = `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases/${options.name}`;
+    const signal = this.fenceController.signal;
+    this.fence = {
+      assertHeld: () => {
+        if (!this.holds()) throw new NotLeaderError();
+      },
+      signal,
+    };
   }
 
+  /** Whether this replica leads now: it won the Lease and its last renewal is within the renew deadline. */
   isLeader(): boolean {
-    return this.leading;
+    return this.holds();
   }
 
   /**
    * Campaigns until elected, calls `onStartedLeading`, then renews; resolves
-   * with 'lost' when renewal fails past the deadline, or 'stopped' after `stop`.
+   * with 'lost' the moment the renew deadline passes without a successful
+   * renewal (or another replica is seen holding the Lease), or with
+   * 'stopped' after `stop`.
    */
   async run(onStartedLeading: () => void): Promise<'lost' | 'stopped'> {
-    let acquired = false;
-    while (!this.stopped) {
-      if ((acquired = await this.tryAcquireOrRenew())) break;
-      await this.sleep(this.retryPeriod);
-    }
-    // Won just as stop() came: we hold the Lease, so release() must hand it over.
-    if (acquired) this.leading = true;
-    if (this.stopped) return 'stopped';
-    this.logger.info('became leader', {
-      lease: `${this.options.namespace}/${this.options.name}`,
-      identity: this.options.identity,
-    });
-    onStartedLeading();
-    let lastRenew = Date.now();
-    while (!this.stopped) {
-      await this.sleep(this.retryPeriod);
-      if (this.stopped) break;
-      if (await this.tryAcquireOrRenew()) {
-        lastRenew = Date.now();
-      } else if (Date.now() - lastRenew > this.renewDeadline) {
-        this.leading = false;
-        this.logger.error('lost the leader Lease', { lease: `${this.options.namespace}/${this.options.name}` });
-        return 'lost';
-      }
-    }
-    return 'stopped';
+    const lost = new Promise<'lost'>((resolve) => (this.onLost = () => resolve('lost')));
+    return Promise.race([this.campaignAndRenew(onStartedLeading), lost]);
   }
 
   /** Stops campaigning or renewing; `release` then hands the Lease over at once. */
@@ -95,52 +168,166 @@ export class LeaderElector {
     this.wake?.();
   }
 
-  /** Gives up the Lease so a standby need not wait for it to expire. */
+  /**
+   * Gives up the Lease so a standby need not wait for it to expire (only if it
+   * is still held within the renew deadline), then closes the elector's client.
+   */
   async release(): Promise<void> {
-    if (!this.leading) return;
-    this.leading = false;
     try {
-      const lease = await this.client.get<Lease>(this.path);
+      if (!this.holds()) return;
+      // From here on this replica writes nothing more: the standby may take over at once.
+      this.leading = false;
+      this.fenceController.abort(new NotLeaderError('the leader Lease was released'));
+      this.clearDeadlineTimer();
+      const lease = await this.leaseRequest<Lease>('GET', this.path);
       if (lease.spec.holderIdentity !== this.options.identity) return;
       lease.spec.holderIdentity = '';
       lease.spec.leaseDurationSeconds = 1;
       lease.spec.renewTime = microTime(new Date());
-      await this.client.request('PUT', this.path, { body: lease });
-      this.logger.info('released the leader Lease', { lease: `${this.options.namespace}/${this.options.name}` });
+      await this.leaseRequest('PUT', this.path, lease);
+      this.logger.info('released the leader Lease', { lease: this.leaseName() });
     } catch (err) {
       this.logger.warn('could not release the leader Lease; a standby takes over when it expires', {
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
+    } finally {
+      this.clearDeadlineTimer();
+      this.client.close();
     }
   }
 
+  private async campaignAndRenew(onStartedLeading: () => void): Promise<'lost' | 'stopped'> {
+    let acquired = false;
+    while (!this.stopped) {
+      if ((acquired = await this.tryAcquireOrRenew())) break;
+      await this.sleep(this.retryPeriod);
+    }
+    // Won just as stop() came: we hold the Lease, so release() must hand it over.
+    if (this.stopped) return 'stopped';
+    if (!acquired || this.lost) return 'lost';
+    this.logger.info('became leader', { lease: this.leaseName(), identity: this.options.identity });
+    onStartedLeading();
+    while (!this.stopped && !this.lost) {
+      await this.sleep(this.retryPeriod);
+      if (this.stopped || this.lost) break;
+      // A failure needs nothing here: the deadline timer (and assertHeld) end leadership on time.
+      await this.tryAcquireOrRenew();
+    }
+    return this.lost ? 'lost' : 'stopped';
+  }
+
+  /** Held: elected, not lost, and the last successful renewal was sent less than renewDeadline ago. */
+  private holds(): boolean {
+    if (!this.leading || this.lost) return false;
+    // Checked against the clock, not only by the timer: a process that was stopped ran no timers.
+    if (this.now() - this.renewedAt >= this.renewDeadline) {
+      this.lose(`no renewal succeeded within the renew deadline (${this.renewDeadline} ms)`);
+      return false;
+    }
+    return true;
+  }
+
+  /** Ends leadership at once: no more writes, writes in flight aborted, run() resolves 'lost'. */
+  private lose(why: string): void {
+    if (this.lost) return;
+    const wasLeading = this.leading;
+    this.lost = true;
+    this.leading = false;
+    this.clearDeadlineTimer();
+    this.fenceController.abort(new NotLeaderError(`lost the leader Lease: ${why}`));
+    if (wasLeading)
+      this.logger.error('lost the leader Lease', { lease: this.leaseName(), reason: why, stopped: this.stopped });
+    this.onLost?.();
+    this.wake?.();
+  }
+
+  /** A renewal (or the acquisition) sent at `sentAt` succeeded: the deadline moves on from then. */
+  private renewed(sentAt: number): void {
+    if (this.lost) return;
+    this.renewedAt = sentAt;
+    this.leading = true;
+    // A success seen only now, after a pause, may already be past its deadline.
+    if (!this.holds()) return;
+    this.armDeadlineTimer();
+  }
+
+  private armDeadlineTimer(): void {
+    this.clearDeadlineTimer();
+    const remaining = this.renewedAt + this.renewDeadline - this.now();
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.deadlineTimer = undefined;
+        // holds() loses leadership if the deadline has passed; a timer that fired early is armed again.
+        if (this.holds()) this.armDeadlineTimer();
+      },
+      Math.max(0, Math.ceil(remaining)),
+    );
+    this.deadlineTimer.unref();
+  }
+
+  private clearDeadlineTimer(): void {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+  }
+
+  /**
+   * One Lease request: it ends within one retry period, and at once when
+   * leadership ends. (A listener removed afterwards, not AbortSignal.any: on
+   * Node 20 every signal combined with a long-lived one stays referenced by it.)
+   */
+  private async leaseRequest<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () =>
+        controller.abort(new DeadlineError(`${method} of the leader Lease took longer than ${this.retryPeriod} ms`)),
+      this.retryPeriod,
+    );
+    const fence = this.leading ? this.fenceController.signal : undefined;
+    const onFenced = () => controller.abort(fence?.reason);
+    fence?.addEventListener('abort', onFenced, { once: true });
+    if (fence?.aborted) onFenced();
+    try {
+      return await this.client.request<T>(method, path, { body, signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+      fence?.removeEventListener('abort', onFenced);
+    }
+  }
+
+  private leaseName(): string {
+    return `${this.options.namespace}/${this.options.name}`;
+  }
+
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = new Date();
-    const leaseSeconds = Math.round(this.leaseDuration / 1000);
+    const leaseSeconds = Math.ceil(this.leaseDuration / 1000);
     let lease: Lease;
     try {
-      lease = await this.client.get<Lease>(this.path);
+      lease = await this.leaseRequest<Lease>('GET', this.path);
     } catch (err) {
-      if (!isNotFound(err)) return false;
+      if (!isNotFound(err)) {
+        this.logger.debug('could not read the leader Lease', { error: errorMessage(err) });
+        return false;
+      }
+      const sentAt = this.now();
+      const now = new Date();
       try {
-        await this.client.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases`, {
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name: this.options.name, namespace: this.options.namespace },
-            spec: {
-              holderIdentity: this.options.identity,
-              leaseDurationSeconds: leaseSeconds,
-              acquireTime: microTime(now),
-              renewTime: microTime(now),
-              leaseTransitions: 0,
-            },
+        await this.leaseRequest('POST', `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases`, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.options.name, namespace: this.options.namespace },
+          spec: {
+            holderIdentity: this.options.identity,
+            leaseDurationSeconds: leaseSeconds,
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: 0,
           },
         });
+        this.renewed(sentAt);
         return true;
       } catch (createErr) {
         if (!isAlreadyExists(createErr))
-          this.logger.warn('could not create the leader Lease', { error: String(createErr) });
+          this.logger.warn('could not create the leader Lease', { error: errorMessage(createErr) });
         return false;
       }
     }
@@ -148,13 +335,20 @@ export class LeaderElector {
     const holder = lease.spec.holderIdentity ?? '';
     const renewTime = lease.spec.renewTime ?? '';
     if (!this.observed || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
-      this.observed = { holder, renewTime, at: Date.now() };
+      this.observed = { holder, renewTime, at: this.now() };
     }
     const heldByOther = holder !== '' && holder !== this.options.identity;
+    if (heldByOther && this.leading) {
+      // Another replica has taken over (our Lease expired on the server): stop writing now, not at our deadline.
+      this.lose(`the Lease is held by ${holder}`);
+      return false;
+    }
     const duration = (lease.spec.leaseDurationSeconds ?? leaseSeconds) * 1000;
-    if (heldByOther && Date.now() < this.observed.at + duration) return false;
+    if (heldByOther && this.now() < this.observed.at + duration) return false;
 
     const takingOver = holder !== this.options.identity;
+    const sentAt = this.now();
+    const now = new Date();
     lease.spec = {
       ...lease.spec,
       holderIdentity: this.options.identity,
@@ -169,9 +363,11 @@ export class LeaderElector {
     };
     try {
       // The resourceVersion in the body makes this a compare-and-swap: two standbys cannot both win.
-      await this.client.request('PUT', this.path, { body: lease });
+      await this.leaseRequest('PUT', this.path, lease);
+      this.renewed(sentAt);
       return true;
-    } catch {
+    } catch (err) {
+      this.logger.debug('could not update the leader Lease', { error: errorMessage(err) });
       return false;
     }
   }

@@ -171,9 +171,17 @@ export class ManagedSecretReconciler {
       this.forget(key, ms);
       return;
     }
+    const limit = deadline(this.deps.settings.syncTimeoutMs, this.deps.stopSignal);
+    try {
+      await this.pass(key, ms, limit.signal);
+    } finally {
+      limit.dispose();
+    }
+  }
+
+  private async pass(key: string, ms: ManagedSecret, signal: AbortSignal): Promise<void> {
     const state = this.stateOf(key, ms);
     const now = Date.now();
-    const signal = deadline(this.deps.settings.syncTimeoutMs, this.deps.stopSignal);
 
     // 1. Read: the spec (a spec error waits for a spec change), then the Secret as it is.
     let spec: SpecView;

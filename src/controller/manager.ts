@@ -44,6 +44,10 @@ export interface ManagerOptions {
   leaderElection: boolean;
   leaseName: string;
   identity: string;
+  /** Leader election timing (defaults 15 s, 10 s, 2 s): see LeaderElector. */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
   /** HOST:PORT for /healthz, /readyz, /metrics; undefined serves nothing. */
   metricsAddress?: string;
   hmacSecretName: string;
@@ -91,7 +95,7 @@ export class Manager {
   private readonly managedSecrets: ManagedSecretReconciler;
   private readonly stores: StoreReconciler;
   private readonly stopping = new AbortController();
-  private leader: LeaderElector | undefined;
+  private readonly leader: LeaderElector | undefined;
   private hmacKey: Buffer | undefined;
   private workers: Promise<void>[] = [];
   private server: { close(): Promise<void>; port: number } | undefined;
@@ -106,7 +110,27 @@ export class Manager {
     this.log = options.logger;
     this.metrics = options.metrics;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
-    this.client = new KubeClient(options.kubeConfig, { qps: options.qps, burst: options.burst, userAgent: 'secretsync' });
+    // Built first: its fence guards every write of the workers' client; it has a client of its own.
+    this.leader = options.leaderElection
+      ? new LeaderElector(
+          options.kubeConfig,
+          {
+            namespace: options.operatorNamespace,
+            name: options.leaseName,
+            identity: options.identity,
+            leaseDurationMs: options.leaseDurationMs,
+            renewDeadlineMs: options.renewDeadlineMs,
+            retryPeriodMs: options.retryPeriodMs,
+          },
+          options.logger,
+        )
+      : undefined;
+    this.client = new KubeClient(options.kubeConfig, {
+      qps: options.qps,
+      burst: options.burst,
+      userAgent: 'secretsync',
+      fence: this.leader?.fence,
+    });
     const stopSignal = this.stopping.signal;
     this.caches = new ClusterCache(this.client, {
       namespaces: options.namespaces,
@@ -142,7 +166,14 @@ export class Manager {
       enabled: options.rolloutRestarts ?? true,
     });
     const rotation = new RotationStep({
-      rotator: new Rotator({ log: this.log, metrics: this.metrics, events: this.events, eventTarget, patchStatus }),
+      rotator: new Rotator({
+        log: this.log,
+        metrics: this.metrics,
+        events: this.events,
+        eventTarget,
+        patchStatus,
+        fence: this.leader?.fence,
+      }),
       caches: this.caches,
       clients: this.clients,
       fetchCache: this.fetchCache,
@@ -248,7 +279,13 @@ export class Manager {
         port: this.server.port,
       });
     }
-    this.hmacKey = await loadOrCreateHmacKey(this.client, this.options.operatorNamespace, this.options.hmacSecretName);
+    // Every replica may create the HMAC key Secret before any leads (create-if-absent): around the fence.
+    const bootstrap = this.leader ? new KubeClient(this.options.kubeConfig, { userAgent: 'secretsync' }) : this.client;
+    try {
+      this.hmacKey = await loadOrCreateHmacKey(bootstrap, this.options.operatorNamespace, this.options.hmacSecretName);
+    } finally {
+      if (bootstrap !== this.client) bootstrap.close();
+    }
     await this.caches.start();
     this.started = true;
     this.log.info('caches synced', {
@@ -268,12 +305,7 @@ export class Manager {
       5_000,
     );
     this.gaugeTimer.unref();
-    if (this.options.leaderElection) {
-      this.leader = new LeaderElector(
-        this.client,
-        { namespace: this.options.operatorNamespace, name: this.options.leaseName, identity: this.options.identity },
-        this.log,
-      );
+    if (this.leader) {
       this.metrics.leader.set(0);
       void this.leader
         .run(() => this.startWorkers())

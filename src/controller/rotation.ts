@@ -26,12 +26,14 @@ import {
   type RotationSpec,
 } from '../api/types.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
+import type { WriteFence } from '../kube/client.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ProviderClient } from '../providers/provider.js';
 import { generate, isKeyPairGenerator, validateGenerator } from '../secrets/generators.js';
 import { setCondition } from './conditions.js';
 import type { EventRecorder, EventTarget } from './events.js';
 import { nextCronTime, parseDuration } from './schedule.js';
+import { deadline } from './signals.js';
 
 export const DEFAULT_ROTATION_KEEP_VERSIONS = 5;
 /** Set (to 1) only by tests: the process kills itself right after the store write, before the Secret is updated. */
@@ -118,6 +120,8 @@ export interface RotationDeps {
   eventTarget(ms: ManagedSecret): EventTarget;
   /** Merge-patches the status; resolves with the status the server now holds. */
   patchStatus(ms: ManagedSecret, status: Record<string, unknown>): Promise<ManagedSecretStatus | undefined>;
+  /** The leader's write fence: the store write is a write too (see LeaderElector). */
+  fence?: WriteFence;
 }
 
 /** A rotation under way: recorded in status, maybe written to the store. */
@@ -184,11 +188,20 @@ export class Rotator {
       throw new RotationSpecError(`${storeName} cannot be written to: its provider does not support rotation`);
     const generated = generate(spec.generator);
     const value = generated.kind === 'value' ? generated.value : generated.properties;
-    const { version } = await putValue(spec.remoteRef, value, {
-      requestToken: active.record.requestToken,
-      keepVersions: spec.keepVersions ?? DEFAULT_ROTATION_KEEP_VERSIONS,
-      ...(signal ? { signal } : {}),
-    });
+    // Checked here, not only on the status patch before: a leader paused after that patch resumes right here,
+    // and its token may be stale (the new leader finished that rotation and began the next one).
+    this.deps.fence?.assertHeld();
+    const write = deadline(undefined, signal, this.deps.fence?.signal);
+    let version: string;
+    try {
+      ({ version } = await putValue(spec.remoteRef, value, {
+        requestToken: active.record.requestToken,
+        keepVersions: spec.keepVersions ?? DEFAULT_ROTATION_KEEP_VERSIONS,
+        signal: write.signal,
+      }));
+    } finally {
+      write.dispose();
+    }
     active.version = version;
     this.deps.log.info('rotation written to the store', {
       managedSecret: `${ms.metadata.namespace}/${ms.metadata.name}`,

@@ -91,8 +91,15 @@ export class StoreClients {
     const provider = providerFor(store.spec.provider);
     const observe = <T>(operation: string, call: () => Promise<T>) =>
       this.options.metrics.observeProvider(provider.name, operation, call);
-    const signal = deadline(this.options.connectTimeoutMs, this.options.stopSignal);
-    const raw = await observe('connect', () => provider.connect(store, this.context(store, provider.name), { signal }));
+    const limit = deadline(this.options.connectTimeoutMs, this.options.stopSignal);
+    let raw: ProviderClient;
+    try {
+      raw = await observe('connect', () =>
+        provider.connect(store, this.context(store, provider.name), { signal: limit.signal }),
+      );
+    } finally {
+      limit.dispose();
+    }
     const entry: Entry = {
       client: meteredClient(raw, observe),
       provider: provider.name,

@@ -87,8 +87,17 @@ export class StoreReconciler {
       this.deps.clients.drop(key);
       return;
     }
+    const limit = deadline(this.deps.checkTimeoutMs, this.deps.stopSignal);
+    try {
+      await this.pass(key, store, limit.signal);
+    } finally {
+      limit.dispose();
+    }
+    this.deps.queue.addAfter(key, this.deps.checkIntervalMs);
+  }
+
+  private async pass(key: string, store: AnyStore, signal: AbortSignal): Promise<void> {
     const name = storeLabel(store);
-    const signal = deadline(this.deps.checkTimeoutMs, this.deps.stopSignal);
 
     // Check.
     let ready: Omit<Condition, 'lastTransitionTime'>;
@@ -133,6 +142,5 @@ export class StoreReconciler {
       this.deps.events.emit(target, move.type, move.reason, move.message);
       this.deps.log.info('store region changed', { store: name, from: move.from, to: move.to });
     }
-    this.deps.queue.addAfter(key, this.deps.checkIntervalMs);
   }
 }

@@ -25,6 +25,36 @@ export interface StartClusterOptions {
   detached?: boolean;
   /** Run kube-controller-manager (garbage collector, namespaces, ServiceAccounts). Default true. */
   controllerManager?: boolean;
+  /**
+   * An audit policy (YAML or JSON text, audit.k8s.io/v1 Policy): kube-apiserver
+   * then writes its audit log, one JSON event a line, to `auditLogPath`, in
+   * blocking mode (an event is on disk before its response is sent). Default: no
+   * audit log.
+   */
+  auditPolicy?: string;
+}
+
+/** One line of a kube-apiserver audit log (audit.k8s.io/v1 Event), the fields tests read. */
+export interface AuditEvent {
+  auditID: string;
+  stage: string;
+  verb: string;
+  requestURI: string;
+  user: { username: string; groups?: string[] };
+  userAgent?: string;
+  objectRef?: {
+    resource?: string;
+    subresource?: string;
+    namespace?: string;
+    name?: string;
+    apiGroup?: string;
+  };
+  responseStatus?: { code?: number };
+  /** Only at level Request or RequestResponse. */
+  requestObject?: unknown;
+  /** RFC 3339 with microseconds. */
+  requestReceivedTimestamp: string;
+  stageTimestamp: string;
 }
 
 /** What a detached cluster leaves on disk so that a later `testenv stop` can find it. */
@@ -101,6 +131,8 @@ export class TestCluster {
     private processes: SpawnedProcess[],
     private readonly ownsDir: boolean,
     private readonly launches: Launch[],
+    /** Where kube-apiserver writes its audit log; undefined unless started with `auditPolicy`. */
+    readonly auditLogPath: string | undefined = undefined,
   ) {}
 
   static async start(options: StartClusterOptions = {}): Promise<TestCluster> {
@@ -126,6 +158,19 @@ export class TestCluster {
     writeFileSync(files.servingKey, pki.serving.keyPem, { mode: 0o600 });
     writeFileSync(files.saKey, pki.serviceAccount.privateKeyPem, { mode: 0o600 });
     writeFileSync(files.saPub, pki.serviceAccount.publicKeyPem);
+    const auditLogPath = options.auditPolicy === undefined ? undefined : join(dir, 'audit.log');
+    const auditArgs: string[] = [];
+    if (options.auditPolicy !== undefined && auditLogPath !== undefined) {
+      const policyFile = join(dir, 'audit-policy.yaml');
+      writeFileSync(policyFile, options.auditPolicy);
+      auditArgs.push(
+        `--audit-policy-file=${policyFile}`,
+        `--audit-log-path=${auditLogPath}`,
+        '--audit-log-format=json',
+        '--audit-log-mode=blocking',
+        '--audit-log-maxbackup=0',
+      );
+    }
 
     const started: SpawnedProcess[] = [];
     const launches: Launch[] = [];
@@ -189,6 +234,7 @@ export class TestCluster {
           '--enable-priority-and-fairness=false',
           '--profiling=false',
           ...(options.controllerManager === false ? ['--disable-admission-plugins=ServiceAccount'] : []),
+          ...auditArgs,
         ],
         logFile: join(dir, 'kube-apiserver.log'),
         ready: (apiserver) =>
@@ -253,6 +299,7 @@ export class TestCluster {
         started,
         ownsDir,
         launches,
+        auditLogPath,
       );
       writeFileSync(join(dir, 'cluster.json'), JSON.stringify(cluster.record(), null, 2));
       return cluster;
@@ -272,6 +319,16 @@ export class TestCluster {
       kubeconfigPath: this.kubeconfigPath,
       pids: this.processes.map((p) => p.pid),
     };
+  }
+
+  /** The audit log so far, oldest first; throws unless the cluster was started with `auditPolicy`. */
+  auditEvents(): AuditEvent[] {
+    if (this.auditLogPath === undefined) throw new Error(`cluster ${this.name} was started without an audit policy`);
+    if (!existsSync(this.auditLogPath)) return [];
+    const lines = readFileSync(this.auditLogPath, 'utf8').split('\n');
+    // The last piece is empty, or a line still being written.
+    lines.pop();
+    return lines.filter((line) => line.trim().length > 0).map((line) => JSON.parse(line) as AuditEvent);
   }
 
   /** A client configuration for the cluster admin (`system:masters`). */

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { hostname } from 'node:os';
 import { Manager } from '../../controller/manager.js';
+import { parseDuration } from '../../controller/schedule.js';
 import { createLogger, type LogLevel } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { startReplicationOnLeader } from '../../replication/run.js';
@@ -16,6 +17,10 @@ export interface RunFlags {
   leaderElect: boolean;
   leaseName: string;
   identity?: string;
+  /** Milliseconds (parsed from a duration such as 15s). */
+  leaseDuration: number;
+  renewDeadline: number;
+  retryPeriod: number;
   logLevel: LogLevel;
   hmacSecret: string;
   kubeQps: number;
@@ -31,6 +36,14 @@ const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${value}"`);
   return n;
+};
+
+const duration = (name: string) => (value: string) => {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 };
 
 const bool = (value: string) => {
@@ -92,6 +105,33 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
       new Option('--identity <id>', 'this replica in the Lease (default: POD_NAME or host and pid)').env(
         'SECRETSYNC_IDENTITY',
       ),
+    )
+    .addOption(
+      new Option(
+        '--lease-duration <duration>',
+        'how long a standby waits for the leader to renew its Lease before taking over',
+      )
+        .env('SECRETSYNC_LEASE_DURATION')
+        .default(15_000, '15s')
+        .argParser(duration('--lease-duration')),
+    )
+    .addOption(
+      new Option(
+        '--renew-deadline <duration>',
+        'the leader stops writing when it could not renew its Lease for this long (less than --lease-duration)',
+      )
+        .env('SECRETSYNC_RENEW_DEADLINE')
+        .default(10_000, '10s')
+        .argParser(duration('--renew-deadline')),
+    )
+    .addOption(
+      new Option(
+        '--retry-period <duration>',
+        'time between Lease acquire/renew attempts, and the longest one Lease request may take (less than --renew-deadline)',
+      )
+        .env('SECRETSYNC_RETRY_PERIOD')
+        .default(2_000, '2s')
+        .argParser(duration('--retry-period')),
     )
     .addOption(
       new Option('--log-level <level>', 'log level')
@@ -180,6 +220,9 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     leaderElection: flags.leaderElect,
     leaseName: flags.leaseName,
     identity: flags.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    leaseDurationMs: flags.leaseDuration,
+    renewDeadlineMs: flags.renewDeadline,
+    retryPeriodMs: flags.retryPeriod,
     metricsAddress: flags.metricsAddress,
     hmacSecretName: flags.hmacSecret,
     qps: flags.kubeQps,

@@ -1,12 +1,20 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeClient, type KubeObject } from '../../../src/kube/client.js';
+import { KubeClient, type ClientOptions, type KubeObject } from '../../../src/kube/client.js';
 
 interface Watcher {
   collection: string;
   res: ServerResponse;
   resourceVersion: string | null;
+}
+
+/** A request the server held without answering, and when the client gave up on it. */
+export interface HungRequest {
+  method: string;
+  path: string;
+  at: number;
+  closedAt?: number;
 }
 
 export interface RecordedRequest {
@@ -31,6 +39,9 @@ export class FakeApiServer {
   writeDelayMs = 0;
   /** Answer every request under a path with this prefix with HTTP 500 while set. */
   failPrefix: string | undefined;
+  /** Never answer requests this returns true for (the client has to give up); each is kept in `hung`. */
+  hangWhen: ((method: string, path: string) => boolean) | undefined;
+  readonly hung: HungRequest[] = [];
   port = 0;
 
   constructor() {
@@ -54,7 +65,12 @@ export class FakeApiServer {
   }
 
   /** A KubeClient for this server (plain HTTP, no credentials). */
-  client(): KubeClient {
+  client(options: ClientOptions = {}): KubeClient {
+    return new KubeClient(this.auth(), options);
+  }
+
+  /** Where the server is, for code that builds its own KubeClient. */
+  auth(): KubeConfig {
     const kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: 'fake', server: `http://127.0.0.1:${this.port}`, skipTLSVerify: true }],
@@ -62,7 +78,7 @@ export class FakeApiServer {
       contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
       currentContext: 'fake',
     });
-    return new KubeClient(kc);
+    return kc;
   }
 
   get resourceVersion(): string {
@@ -168,6 +184,12 @@ export class FakeApiServer {
 
     if (this.failPrefix !== undefined && url.pathname.startsWith(this.failPrefix)) {
       this.status(res, 500, 'InternalError', 'injected failure');
+      return;
+    }
+    if (this.hangWhen?.(method, url.pathname)) {
+      const hung: HungRequest = { method, path: url.pathname, at: Date.now() };
+      this.hung.push(hung);
+      res.on('close', () => (hung.closedAt = Date.now()));
       return;
     }
     if ((method === 'POST' || method === 'PUT') && this.writeDelayMs > 0)
