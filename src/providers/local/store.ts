@@ -1166,14 +1166,21 @@ function parseEntryFile(path: string, text: string): EntryFile {
       !isObject(v) ||
       typeof v.version !== 'number' ||
       !Number.isSafeInteger(v.version) ||
-      v.version <= previous ||
+      v.version < 1 ||
       typeof v.createdAt !== 'string' ||
       typeof v.keyId !== 'string' ||
       !(v.requestToken === undefined || typeof v.requestToken === 'string') ||
       !isSealedJson(v.wrappedKey) ||
       !isSealedJson(v)
     ) {
-      throw corrupt('a version is malformed or out of order');
+      throw corrupt('a version is malformed');
+    }
+    // The store only ever appends higher numbers: anything else was edited.
+    if (v.version <= previous) {
+      throw new StoreTamperedError(
+        `entry "${raw.name}" failed authentication: its versions are out of order (the file was edited)`,
+        raw.name,
+      );
     }
     previous = v.version;
   }

@@ -12,7 +12,7 @@ import {
   MasterKeyMismatchError,
   StoreTamperedError,
 } from '../../../../src/providers/local/store.js';
-import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../../../../src/providers/provider.js';
+import { KeyNotFoundError, ProviderConfigError } from '../../../../src/providers/provider.js';
 
 const SECRET = 'hunter2-correct-horse-battery';
 
@@ -303,7 +303,9 @@ describe('LocalStore', () => {
       expect((await reader.get('db/prod')).properties).to.deep.equal({ password: 'next' });
     });
 
-    it('concurrent puts from two store instances each get a distinct version, none lost', async () => {
+    it('concurrent puts from two store instances each get a distinct version, none lost', async function () {
+      // Twenty writers queue on one lock; a loaded machine needs more than mocha's default 2 s.
+      this.timeout(20_000);
       const a = new LocalStore(dir, key);
       const b = new LocalStore(dir, key);
       const results = await Promise.all(
@@ -318,7 +320,8 @@ describe('LocalStore', () => {
       }
     });
 
-    it('concurrent patches of different properties all survive', async () => {
+    it('concurrent patches of different properties all survive', async function () {
+      this.timeout(20_000);
       const a = new LocalStore(dir, key);
       const b = new LocalStore(dir, key);
       await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).patch('merged', { [`p${i}`]: 'x' })));
