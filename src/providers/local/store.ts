@@ -825,37 +825,12 @@ export class LocalStore {
 
   /** An entry file must not be older than, or differ at the same generation from, what the manifest recorded. */
   private checkAgainstManifest(name: string, file: CachedFile, manifest: Manifest | undefined): void {
-    const generation = file.entry.generation;
-    if (!manifest) {
-      if (file.entry.format === LEGACY_FORMAT) return;
-      throw new StoreTamperedError(
-        `entry "${name}" is in format ${FORMAT} but the store has no ${MANIFEST_FILE}: the manifest was removed; put it back, or accept the store as it is with \`secretsync store reseal --accept\``,
-        name,
-      );
-    }
-    const record = manifest.records.get(name);
-    // Not recorded: written just now (entry first, manifest next), or a format-1 entry never recorded.
-    if (!record) return;
-    const hint = `put the right file back, delete the entry, or accept this copy with \`secretsync store reseal ${name} --accept\``;
-    if (record.deleted) {
-      if (generation > record.generation) return;
-      throw new StoreTamperedError(
-        `entry "${name}" was deleted at generation ${record.generation}, and an older copy of its file (generation ${generation}) was put back; ${hint}`,
-        name,
-      );
-    }
-    if (generation < record.generation) {
-      throw new StoreTamperedError(
-        `entry "${name}" was rolled back: its file holds generation ${generation}, the store manifest records generation ${record.generation}; ${hint}`,
-        name,
-      );
-    }
-    if (generation === record.generation && file.digest !== record.digest) {
-      throw new StoreTamperedError(
-        `entry "${name}" was replaced: its file differs from the one the store manifest records for generation ${generation}; ${hint}`,
-        name,
-      );
-    }
+    const problem = rollbackProblem(
+      name,
+      { format: file.entry.format, generation: file.entry.generation, digest: file.digest },
+      manifest?.records,
+    );
+    if (problem) throw new StoreTamperedError(problem, name);
   }
 
   /** A generation lower than this instance read before: the directory went back as a whole. */
@@ -1117,6 +1092,60 @@ export class LocalStore {
 
   private assertOpen(): void {
     if (this.masterKey.length === 0) throw new Error('the local store was closed');
+  }
+}
+
+/**
+ * What is wrong with an entry file given what the manifest records of it
+ * (`records` undefined: the store has no manifest), or undefined when it may
+ * be read. Pure, over plaintext metadata, so that restore can tell which
+ * restored files will be refused without the master key.
+ */
+export function rollbackProblem(
+  name: string,
+  file: { format: number; generation: number; digest: string },
+  records: ReadonlyMap<string, { generation: number; digest?: string; deleted?: boolean }> | undefined,
+): string | undefined {
+  const { generation } = file;
+  if (!records) {
+    if (file.format === LEGACY_FORMAT) return undefined;
+    return `entry "${name}" is in format ${FORMAT} but the store has no ${MANIFEST_FILE}: the manifest was removed; put it back, or accept the store as it is with \`secretsync store reseal --accept\``;
+  }
+  const record = records.get(name);
+  // Not recorded: written just now (entry first, manifest next), or a format-1 entry never recorded.
+  if (!record) return undefined;
+  const hint = `put the right file back, delete the entry, or accept this copy with \`secretsync store reseal ${name} --accept\``;
+  if (record.deleted) {
+    if (generation > record.generation) return undefined;
+    return `entry "${name}" was deleted at generation ${record.generation}, and an older copy of its file (generation ${generation}) was put back; ${hint}`;
+  }
+  if (generation < record.generation) {
+    return `entry "${name}" was rolled back: its file holds generation ${generation}, the store manifest records generation ${record.generation}; ${hint}`;
+  }
+  if (generation === record.generation && file.digest !== record.digest) {
+    return `entry "${name}" was replaced: its file differs from the one the store manifest records for generation ${generation}; ${hint}`;
+  }
+  return undefined;
+}
+
+/**
+ * The plaintext metadata of a manifest or an entry file, unauthenticated (for
+ * restore, which has no master key); undefined when the text is not one.
+ */
+export function peekManifestRecords(text: string): Map<string, ManifestRecord> | undefined {
+  try {
+    return parseManifest(text).manifest.records;
+  } catch {
+    return undefined;
+  }
+}
+
+export function peekEntryFile(text: string): { format: number; generation: number; digest: string } | undefined {
+  try {
+    const entry = parseEntryFile('(backup)', text);
+    return { format: entry.format, generation: entry.generation, digest: sha256Hex(text) };
+  } catch {
+    return undefined;
   }
 }
 
