@@ -305,6 +305,8 @@ export class LocalStore {
   /** Entries whose names start with `prefix`, sorted by name; metadata only. */
   async list(prefix = ''): Promise<EntrySummary[]> {
     const out: EntrySummary[] = [];
+    // The manifest before the entry files, as in readEntry; read once for the whole listing.
+    const manifest = await this.readManifest();
     for (const [path, parsed] of await this.readAllFiles()) {
       const name = parsed.entry.name;
       if (!name.startsWith(prefix)) continue;
@@ -314,8 +316,17 @@ export class LocalStore {
           name,
         );
       }
-      // Checked as a read of that one entry (manifest first), so list and get agree.
-      const file = await this.readEntry(name);
+      this.verifyEntry(name, parsed);
+      this.checkAgainstManifest(name, parsed, manifest);
+      let file: CachedFile | undefined = parsed;
+      if (parsed.entry.generation < (this.highestGeneration.get(name) ?? 0)) {
+        // Older than this process saw: read that entry again on its own (readEntry looks twice before refusing).
+        this.files.delete(path);
+        this.manifestCache = undefined;
+        file = await this.readEntry(name);
+      } else {
+        this.noteGeneration(name, parsed.entry.generation);
+      }
       const latest = file?.entry.versions.at(-1);
       if (!file || !latest) continue;
       out.push({
