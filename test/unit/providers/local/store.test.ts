@@ -191,7 +191,9 @@ describe('LocalStore', () => {
       const err = await rejectionOf(other.get('db/prod'));
       expect(err).to.be.instanceOf(MasterKeyMismatchError);
       expect(err).to.be.instanceOf(ProviderConfigError);
-      expect(err.message).to.match(/^the master key does not match the store: its manifest was written with master key id/);
+      expect(err.message).to.match(
+        /^the master key does not match the store: its manifest was written with master key id/,
+      );
       expect(err.message).to.include(store.keyId).and.include(other.keyId);
       expect(err.message).to.not.include(SECRET);
       await other.verifyMasterKey().then(
