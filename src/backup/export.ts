@@ -1,12 +1,13 @@
 // Collects what a backup holds: the custom resources (specs without what the
-// cluster assigned), optionally the local store's entry files as they are on
-// disk, and optionally the Secrets secretsync wrote — except those that are
+// cluster assigned), optionally the local store's entry files and manifest as
+// they are on disk, and optionally the Secrets secretsync wrote — except those that are
 // credentials (a store's, or a ReplicationTarget's kubeconfig): backups hold none.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { API_VERSION } from '../api/types.js';
 import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.js';
+import { MANIFEST_FILE } from '../providers/local/store.js';
 import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
 import { BACKUP_KINDS, collectionPath, describeObject, referencedSecrets } from './kinds.js';
 import type { BackupContents, BackupPayload, ExportedObject, LocalStoreEntryFile, SyncedSecret } from './format.js';
@@ -103,7 +104,11 @@ export async function exportCluster(
     managedSecrets: counts.ManagedSecret ?? 0,
   };
   if (options.localStoreDir !== undefined) {
+    // The manifest before the entries: a writer goes entry first, manifest second, so entries read after
+    // it are never behind it and the restored store reads (see docs/local-store.md).
+    const manifest = await exportLocalStoreManifest(options.localStoreDir);
     payload.localStore = await exportLocalStore(options.localStoreDir);
+    if (manifest !== undefined) payload.localStoreManifest = manifest;
     contents.localStoreEntries = payload.localStore.length;
   }
   if (options.includeSynced) {
@@ -155,6 +160,17 @@ export async function exportLocalStore(dir: string): Promise<LocalStoreEntryFile
     out.push({ name: entryNameOf(path, file, text), file: text });
   }
   return out;
+}
+
+/** The local store's manifest as its text, or undefined when the store has none (written before format 2, or empty). */
+export async function exportLocalStoreManifest(dir: string): Promise<string | undefined> {
+  const path = join(dir, MANIFEST_FILE);
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return undefined;
+    throw new Error(`cannot read local store file ${path}: ${errorCode(err)}`, { cause: err });
+  }
 }
 
 /** The entry name inside a store file, checked against the file name (sha256 of the name). */

@@ -116,6 +116,11 @@ export interface SyncedSecret {
 export interface BackupPayload {
   objects: ExportedObject[];
   localStore?: LocalStoreEntryFile[];
+  /**
+   * The store's manifest.json as its text on disk (read before the entry
+   * files, so none of them is behind it); absent for a store that has none.
+   */
+  localStoreManifest?: string;
   syncedSecrets?: SyncedSecret[];
 }
 
@@ -390,6 +395,9 @@ function checkPayload(raw: unknown): BackupPayload {
       if (!isObject(e) || typeof e.name !== 'string' || typeof e.file !== 'string')
         throw bad('a local entry is malformed');
     }
+  }
+  if (raw.localStoreManifest !== undefined && typeof raw.localStoreManifest !== 'string') {
+    throw bad('localStoreManifest is not a text');
   }
   if (raw.syncedSecrets !== undefined) {
     if (!Array.isArray(raw.syncedSecrets)) throw bad('syncedSecrets is not a list');

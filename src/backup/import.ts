@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { ANNOTATION_MANAGED_SECRET, API_VERSION } from '../api/types.js';
 import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference } from '../kube/client.js';
-import { validateEntryName } from '../providers/local/store.js';
+import {
+  MANIFEST_FILE,
+  peekEntryFile,
+  peekManifestRecords,
+  rollbackProblem,
+  validateEntryName,
+} from '../providers/local/store.js';
 import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
 import { entryFileName } from './export.js';
 import { NOTHING_APPLIED, type BackupPayload, type ExportedObject, type SyncedSecret } from './format.js';
@@ -419,10 +425,19 @@ async function listIndex<T extends KubeObject>(
 
 // --- the local store ------------------------------------------------------------------
 
+/** The local store part of a restore on its own: the same checks, then the same writes. */
+export async function restoreLocalStore(payload: BackupPayload, options: RestoreOptions): Promise<RestoreItem[]> {
+  const plan = await planLocalStore(payload, options);
+  return plan ? applyLocalStore(plan, options.dryRun === true) : [];
+}
+
 interface LocalPlan {
   dir: string;
   overwrite: boolean;
   entries: { name: string; file: string; path: string; existing: string | undefined }[];
+  /** The backup's manifest.json and the directory's, as text. */
+  manifest: string | undefined;
+  existingManifest: string | undefined;
 }
 
 async function planLocalStore(payload: BackupPayload, options: RestoreOptions): Promise<LocalPlan | undefined> {
@@ -440,6 +455,8 @@ async function planLocalStore(payload: BackupPayload, options: RestoreOptions): 
     const path = join(dir, entryFileName(e.name));
     entries.push({ name: e.name, file: e.file, path, existing: await readIfExists(path) });
   }
+  const manifest = payload.localStoreManifest;
+  if (manifest !== undefined) backupKeys.add(manifestKeyIdOf(manifest));
   // Entries under another master key than the directory's would split the store.
   const present = new Set<string>();
   let names: string[] = [];
@@ -454,22 +471,34 @@ async function planLocalStore(payload: BackupPayload, options: RestoreOptions): 
     const text = await readIfExists(join(dir, n));
     if (text !== undefined) for (const k of keyIdsOf(text)) present.add(k);
   }
+  const existingManifest = await readIfExists(join(dir, MANIFEST_FILE));
+  if (existingManifest !== undefined) present.add(manifestKeyIdOf(existingManifest));
   const foreign = [...backupKeys].filter((k) => present.size > 0 && !present.has(k));
   if (foreign.length > 0) {
     throw new RestorePreflightError(
       `--local-store-dir ${dir} holds entries under master key id ${[...present].join(', ')}, the backup's entries use ${[...backupKeys].join(', ')}; restore into an empty directory or one of the same store`,
     );
   }
-  return { dir, overwrite: options.overwriteLocalStore === true, entries };
+  return { dir, overwrite: options.overwriteLocalStore === true, entries, manifest, existingManifest };
 }
 
+/**
+ * Entry files first, then the manifest (the store's own write order). The
+ * backup's manifest is written where the directory has none, or over it with
+ * --overwrite-local-store (the store then goes back to the backup as a whole).
+ * An entry file the resulting manifest says is older than the store's is
+ * refused when read (the store detects rollback); the restore notes which, so
+ * a person can accept them with `secretsync store reseal NAME --accept`.
+ */
 async function applyLocalStore(plan: LocalPlan, dry: boolean): Promise<RestoreItem[]> {
   const items: RestoreItem[] = [];
   if (!dry) await mkdir(plan.dir, { recursive: true, mode: 0o700 });
+  const onDisk = new Map<string, string | undefined>();
   for (const e of plan.entries) {
     const what = `local store entry ${e.name}`;
     if (e.existing === e.file) {
       items.push({ what, outcome: 'unchanged' });
+      onDisk.set(e.name, e.existing);
       continue;
     }
     if (e.existing !== undefined && !plan.overwrite) {
@@ -478,13 +507,50 @@ async function applyLocalStore(plan: LocalPlan, dry: boolean): Promise<RestoreIt
         outcome: 'kept',
         note: 'its file differs from the backup; --overwrite-local-store replaces it',
       });
+      onDisk.set(e.name, e.existing);
       continue;
     }
     try {
       if (!dry) await writeAtomically(e.path, e.file);
       items.push({ what, outcome: e.existing === undefined ? 'created' : 'changed' });
+      onDisk.set(e.name, e.file);
     } catch (err) {
       items.push({ what, outcome: 'failed', note: messageOf(err) });
+      onDisk.set(e.name, e.existing);
+    }
+  }
+  let finalManifest = plan.existingManifest;
+  if (plan.manifest !== undefined) {
+    const what = 'local store manifest';
+    if (plan.existingManifest === plan.manifest) {
+      items.push({ what, outcome: 'unchanged' });
+    } else if (plan.existingManifest !== undefined && !plan.overwrite) {
+      items.push({
+        what,
+        outcome: 'kept',
+        note: "the directory's manifest differs from the backup's; --overwrite-local-store replaces it, taking the whole store back to the backup",
+      });
+    } else {
+      try {
+        if (!dry) await writeAtomically(join(plan.dir, MANIFEST_FILE), plan.manifest);
+        items.push({ what, outcome: plan.existingManifest === undefined ? 'created' : 'changed' });
+        finalManifest = plan.manifest;
+      } catch (err) {
+        items.push({ what, outcome: 'failed', note: messageOf(err) });
+      }
+    }
+  }
+  // Without the master key nothing is authenticated here; the plaintext generations and digests say enough.
+  const records = finalManifest === undefined ? undefined : peekManifestRecords(finalManifest);
+  for (const item of items) {
+    const name = item.what.startsWith('local store entry ') ? item.what.slice('local store entry '.length) : undefined;
+    const text = name === undefined ? undefined : onDisk.get(name);
+    const file = text === undefined ? undefined : peekEntryFile(text);
+    if (name === undefined || !file || (finalManifest !== undefined && !records)) continue;
+    const problem = rollbackProblem(name, file, records);
+    if (problem) {
+      const warning = `the store will refuse it as tampered: ${problem}`;
+      item.note = item.note ? `${item.note}; ${warning}` : warning;
     }
   }
   return items;
@@ -500,6 +566,16 @@ async function writeAtomically(path: string, text: string): Promise<void> {
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+function manifestKeyIdOf(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { keyId?: unknown };
+    if (typeof parsed.keyId === 'string') return parsed.keyId;
+  } catch {
+    // Reported below.
+  }
+  throw new RestorePreflightError('a local store manifest in the backup or the directory is not a manifest');
 }
 
 function keyIdsOf(text: string): string[] {

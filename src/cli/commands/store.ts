@@ -102,6 +102,45 @@ export function registerStoreCommands(program: Command, io: CliIo): void {
       });
     });
 
+  withCommonOptions(store.command('reseal'))
+    .summary('rewrite entries in the current format and record them in the manifest')
+    .description(
+      'rewrite entries (all, or the NAMEs given) in the current format and record them in the store manifest: upgrades entries written before the manifest existed; with --accept, also takes entries that fail the rollback checks as they are now (an older copy put back on purpose, a removed manifest), after checking that every version still decrypts',
+    )
+    .argument('[names...]', 'entry names (default: every entry)')
+    .option('--accept', 'accept entries that fail the rollback checks as they are on disk now')
+    .action(async (names: string[], opts: CommonOptions & { accept?: boolean }) => {
+      await withStore(opts, async (localStore) => {
+        const options = { accept: opts.accept === true };
+        const results =
+          names.length === 0
+            ? await localStore.resealAll(options)
+            : await Promise.all(
+                names.map((name) =>
+                  localStore.reseal(name, options).catch((err: unknown) => ({
+                    name,
+                    error: err instanceof Error ? err : new Error(String(err)),
+                  })),
+                ),
+              );
+        let refused = 0;
+        for (const r of results) {
+          if ('error' in r) {
+            refused++;
+            io.err(`refused ${r.name}: ${r.error.message}`);
+          } else if (r.outcome === 'current') {
+            io.out(`current ${r.name} (generation ${r.generation})`);
+          } else {
+            io.out(
+              `${r.outcome} ${r.name} (generation ${r.generation})${r.problem ? `, which had failed: ${r.problem}` : ''}`,
+            );
+          }
+        }
+        if (refused > 0)
+          throw new Error(`${refused} of ${results.length} entries refused; nothing was changed for them`);
+      });
+    });
+
   withCommonOptions(store.command('history'))
     .description('list the versions of an entry (numbers and times, never values)')
     .argument('<name>', 'entry name')

@@ -14,7 +14,7 @@ import {
   type PutValueOptions,
   type WriteRef,
 } from '../provider.js';
-import { InvalidEntryNameError, LocalStore, type LocalStoreOptions } from './store.js';
+import { InvalidEntryNameError, LocalStore, StoreTamperedError, type LocalStoreOptions } from './store.js';
 
 export { LocalStore } from './store.js';
 
@@ -190,9 +190,19 @@ class LocalProviderClient implements ProviderClient {
   }
 }
 
-/** Keeps the provider error contract: store failures are retried, a bad name is a missing key. */
+/**
+ * Keeps the provider error contract: store failures are retried, a bad name is
+ * a missing key, and a tampered or rolled-back store keeps its terminal
+ * `StoreTampered` reason (it names the entry, never a value).
+ */
 function translate(err: unknown, key: string): Error {
-  if (err instanceof KeyNotFoundError || err instanceof ProviderError || err instanceof ProviderConfigError) return err;
+  if (
+    err instanceof KeyNotFoundError ||
+    err instanceof ProviderError ||
+    err instanceof ProviderConfigError ||
+    err instanceof StoreTamperedError
+  )
+    return err;
   if (err instanceof InvalidEntryNameError) return new KeyNotFoundError(err.message, key);
   return new ProviderError(`local store: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }

@@ -1,33 +1,68 @@
 // The embedded encrypted key-value store behind the `local` provider and the
-// `secretsync store` CLI. One JSON file per entry; see FORMAT below.
-import { createHash, randomBytes } from 'node:crypto';
+// `secretsync store` CLI. One JSON file per entry plus a store-wide manifest
+// that pins each entry's latest state, so that putting back an older copy of
+// an entry file is detected; see FORMAT below and docs/local-store.md.
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { SecretsyncError } from '../../api/errors.js';
 import { masterKeyId, open, seal, type Sealed } from '../../crypto/aead.js';
 import { KeyNotFoundError, ProviderConfigError, ProviderError, type Properties } from '../provider.js';
 
 /*
- * FORMAT (version 1). File `<hex sha256(name)>.json` in the store directory:
+ * FORMAT (version 2). File `<hex sha256(name)>.json` in the store directory:
  *
- *   { "format": 1, "name": "db/prod",
+ *   { "format": 2, "name": "db/prod", "generation": 7,
  *     "versions": [ { "version": 1, "createdAt": "2025-…Z", "keyId": "<16 hex>",
  *                     "wrappedKey": { "iv": b64, "tag": b64, "ciphertext": b64 },
- *                     "iv": b64, "tag": b64, "ciphertext": b64 }, … ] }   // oldest first
+ *                     "iv": b64, "tag": b64, "ciphertext": b64 }, … ],   // oldest first
+ *     "mac": b64 }
  *
  * Each version has its own random 32-byte data key. The data key encrypts the
  * JSON of the properties; the master key wraps the data key. Both are
  * AES-256-GCM with the entry name and version number as associated data, so a
  * version copied into another entry, or renumbered, does not authenticate.
- * Names, version numbers, times and key ids are metadata, stored in plaintext.
+ *
+ * `generation` grows by one with every write of the entry (and goes on past a
+ * delete). `mac` is HMAC-SHA256, under a key derived from the master key with
+ * HKDF, over the name, the generation and the ordered list of (version,
+ * createdAt, keyId, requestToken, sha256 of the sealed fields): a dropped,
+ * reordered or edited version, or an edited generation, does not authenticate.
+ *
+ * `manifest.json` (MACed under the same key) records every entry's latest
+ * generation and the sha256 of its file, and a tombstone for deleted entries:
+ * a whole older entry file (validly MACed) is caught there. Writes go entry
+ * file first, manifest second, so a crash in between leaves an entry *ahead*
+ * of the manifest, which is accepted; an entry behind it never is.
+ *
+ * Format 1 (before the manifest) had no generation or mac. Such files are read
+ * as before; the first write to a store creates the manifest, pinning every
+ * format-1 file by its sha256, and each entry is rewritten in format 2 on its
+ * next write (or by `secretsync store reseal`).
+ *
+ * Names, version numbers, times, generations and key ids are metadata, stored
+ * in plaintext.
  */
-export const FORMAT = 1;
+export const FORMAT = 2;
+/** Entry files written before the manifest existed. */
+export const LEGACY_FORMAT = 1;
+export const MANIFEST_FILE = 'manifest.json';
 export const DEFAULT_KEEP_VERSIONS = 10;
 
 const ENTRY_FILE = /^[0-9a-f]{64}\.json$/;
 const NAME_CHARS = /^[A-Za-z0-9._/-]{1,253}$/;
 const VERSION_STRING = /^[1-9][0-9]{0,15}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 const AAD_LABEL = 'secretsync/local/v1';
+const MAC_KEY_SALT = 'secretsync/local';
+const MAC_KEY_INFO = 'secretsync/local/v2 mac key';
+const ENTRY_MAC_LABEL = 'secretsync/local/v2 entry';
+const MANIFEST_MAC_LABEL = 'secretsync/local/v2 manifest';
+/** How many takers in a row may crash while taking over one stale lock before a writer gives up on it. */
+const MAX_TAKEOVER_LEVELS = 8;
+/** Highest generations remembered per entry name (one number each). */
+const MAX_REMEMBERED_GENERATIONS = 100_000;
 
 /** A name the store cannot hold; says why, and the name is not secret. */
 export class InvalidEntryNameError extends Error {
@@ -45,11 +80,28 @@ export class MasterKeyMismatchError extends ProviderConfigError {
   }
 }
 
-/** The store could not be read or written, or a file failed authentication. */
+/** The store could not be read or written, or a file is not a store file. Retried: the disk may come back. */
 export class LocalStoreError extends ProviderError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'LocalStoreError';
+  }
+}
+
+/**
+ * A file of the store failed authentication or is older than the store
+ * recorded: it was edited, swapped, or rolled back to an older copy. Only a
+ * person can decide which copy is right, so it is terminal. The message names
+ * the entry and generations, never a value.
+ */
+export class StoreTamperedError extends SecretsyncError {
+  constructor(
+    message: string,
+    /** The entry concerned; undefined when the manifest itself is. */
+    readonly entry?: string,
+  ) {
+    super('StoreTampered', 'terminal', message);
+    this.name = 'StoreTamperedError';
   }
 }
 
@@ -64,7 +116,7 @@ export function validateEntryName(name: string): void {
 }
 
 export interface LocalStoreOptions {
-  /** A lock file older than this is taken to belong to a crashed writer. Default 30 s. */
+  /** A lock file untouched for this long is taken to belong to a crashed writer. Default 30 s. */
   lockStaleMs?: number;
   /** How long a writer waits for the lock before giving up. Default 40 s (longer than stale, so a crash heals). */
   lockTimeoutMs?: number;
@@ -106,6 +158,24 @@ export interface VersionInfo {
   createdAt: string;
 }
 
+export interface ResealOptions {
+  /**
+   * Accept the entry as it is on disk even where it fails the rollback checks
+   * (an older copy put back on purpose, a manifest removed); every version
+   * must still decrypt. Without it, only format-1 entries are rewritten.
+   */
+  accept?: boolean;
+}
+
+export interface ResealResult {
+  name: string;
+  /** `upgraded`: was format 1; `accepted`: failed a check and was accepted; `current`: nothing to do. */
+  outcome: 'upgraded' | 'accepted' | 'current';
+  generation: number;
+  /** For `accepted`: what the check said. */
+  problem?: string;
+}
+
 interface SealedJson {
   iv: string;
   tag: string;
@@ -122,9 +192,13 @@ interface StoredVersion extends SealedJson {
 }
 
 interface EntryFile {
-  format: typeof FORMAT;
+  format: typeof FORMAT | typeof LEGACY_FORMAT;
   name: string;
+  /** 0 for a format-1 file. */
+  generation: number;
   versions: StoredVersion[];
+  /** Format 2 only. */
+  mac?: string;
 }
 
 interface CachedFile {
@@ -132,8 +206,43 @@ interface CachedFile {
   mtimeMs: number;
   size: number;
   entry: EntryFile;
+  /** sha256 (hex) of the file's bytes, as the manifest records it. */
+  digest: string;
+  /** Name, key id and MAC were checked (once per parsed file). */
+  checked: boolean;
   /** Decrypted versions; dropped with the file when it changes on disk. */
   values: Map<number, { properties: Properties; expiresAt: number }>;
+}
+
+/** What the manifest says of one entry. */
+interface ManifestRecord {
+  generation: number;
+  /** sha256 (hex) of the entry file written at `generation`; absent for a tombstone. */
+  digest?: string;
+  /** The entry was deleted at `generation`: no file of that generation or older may come back. */
+  deleted?: true;
+}
+
+interface Manifest {
+  keyId: string;
+  /** Grows by one with every write of the manifest. */
+  counter: number;
+  records: Map<string, ManifestRecord>;
+}
+
+interface CachedManifest {
+  ino: number;
+  mtimeMs: number;
+  size: number;
+  manifest: Manifest;
+  mac: string;
+  checked: boolean;
+}
+
+/** A lock file as one process saw it: the same id means the same, untouched lock. */
+interface LockInstance {
+  id: string;
+  mtimeMs: number;
 }
 
 const MAX_CACHED_FILES = 10_000;
@@ -141,7 +250,17 @@ const MAX_CACHED_FILES = 10_000;
 export class LocalStore {
   readonly keyId: string;
   private masterKey: Buffer;
+  /** HMAC key for entry lists and the manifest, derived from the master key (never the master key itself). */
+  private macKey: Buffer;
   private readonly files = new Map<string, CachedFile>();
+  private manifestCache: CachedManifest | undefined;
+  /**
+   * The highest manifest counter and entry generations this instance has read.
+   * A lower one later is a rollback of the whole directory (entry files and
+   * manifest together), which the files alone cannot show.
+   */
+  private highestCounter = 0;
+  private readonly highestGeneration = new Map<string, number>();
   private readonly lockStaleMs: number;
   private readonly lockTimeoutMs: number;
   private readonly valueCacheTtlMs: number;
@@ -154,6 +273,7 @@ export class LocalStore {
   ) {
     this.masterKey = Buffer.from(masterKey);
     this.keyId = masterKeyId(this.masterKey);
+    this.macKey = Buffer.from(hkdfSync('sha256', this.masterKey, MAC_KEY_SALT, MAC_KEY_INFO, 32));
     this.lockStaleMs = options.lockStaleMs ?? 30_000;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 40_000;
     this.valueCacheTtlMs = options.valueCacheTtlMs ?? 5_000;
@@ -185,11 +305,36 @@ export class LocalStore {
   /** Entries whose names start with `prefix`, sorted by name; metadata only. */
   async list(prefix = ''): Promise<EntrySummary[]> {
     const out: EntrySummary[] = [];
-    for (const file of await this.readAll()) {
-      const { name, versions } = file.entry;
-      const latest = versions.at(-1);
-      if (!latest || !name.startsWith(prefix)) continue;
-      out.push({ name, latestVersion: latest.version, versions: versions.length, updatedAt: latest.createdAt });
+    // The manifest before the entry files, as in readEntry; read once for the whole listing.
+    const manifest = await this.readManifest();
+    for (const [path, parsed] of await this.readAllFiles()) {
+      const name = parsed.entry.name;
+      if (!name.startsWith(prefix)) continue;
+      if (path !== this.pathOf(name)) {
+        throw new StoreTamperedError(
+          `entry file ${basename(path)} holds entry "${name}"; it was moved or replaced`,
+          name,
+        );
+      }
+      this.verifyEntry(name, parsed);
+      this.checkAgainstManifest(name, parsed, manifest);
+      let file: CachedFile | undefined = parsed;
+      if (parsed.entry.generation < (this.highestGeneration.get(name) ?? 0)) {
+        // Older than this process saw: read that entry again on its own (readEntry looks twice before refusing).
+        this.files.delete(path);
+        this.manifestCache = undefined;
+        file = await this.readEntry(name);
+      } else {
+        this.noteGeneration(name, parsed.entry.generation);
+      }
+      const latest = file?.entry.versions.at(-1);
+      if (!file || !latest) continue;
+      out.push({
+        name,
+        latestVersion: latest.version,
+        versions: file.entry.versions.length,
+        updatedAt: latest.createdAt,
+      });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -202,37 +347,120 @@ export class LocalStore {
     return file.entry.versions.map((v) => ({ version: v.version, createdAt: v.createdAt }));
   }
 
-  /** Removes an entry and all its versions; false when there was none. */
+  /**
+   * Removes an entry and all its versions; false when there was none. The
+   * manifest keeps a tombstone, so the entry's old file cannot be put back.
+   * A damaged or tampered entry can be deleted (that is one way to recover).
+   */
   async delete(name: string): Promise<boolean> {
     validateEntryName(name);
+    this.assertOpen();
     await this.assertDirectory();
     const path = this.pathOf(name);
-    return this.withLock(path, name, async () => {
+    return this.withLock(`${path}.lock`, `entry "${name}"`, async () => {
+      await this.removeDebris(basename(path));
+      await this.ensureManifest(false);
       this.files.delete(path);
+      this.manifestCache = undefined;
+      const record = (await this.readManifest())?.records.get(name);
+      // Only a file that authenticates may raise the tombstone's generation.
+      const file = await this.readFile(path).catch(() => undefined);
+      const fileGeneration =
+        file && file.entry.name === name && file.entry.format === FORMAT && this.entryMacMatches(file.entry)
+          ? file.entry.generation
+          : 0;
+      this.files.delete(path);
+      let existed = true;
       try {
         await fs.unlink(path);
       } catch (err) {
-        if (errno(err) === 'ENOENT') return false;
-        throw new LocalStoreError(`cannot delete entry "${name}": ${describe(err)}`, { cause: err });
+        if (errno(err) !== 'ENOENT') {
+          throw new LocalStoreError(`cannot delete entry "${name}": ${describe(err)}`, { cause: err });
+        }
+        existed = false;
       }
-      await this.syncDirectory();
-      return true;
+      if (existed) await this.syncDirectory();
+      // A delete that crashed between the two steps left a live record without a file: finish it.
+      if (!existed && (record === undefined || record.deleted)) return false;
+      const generation = Math.max(fileGeneration, record?.generation ?? 0, this.highestGeneration.get(name) ?? 0);
+      await this.updateManifest((records) => records.set(name, { generation, deleted: true }));
+      return existed;
     });
   }
 
   /**
-   * Throws unless every entry's latest version was written with this master key.
-   * An empty store passes: there is nothing the key could fail to open.
+   * Rewrites one entry in the current format and records it in the manifest.
+   * Upgrades a format-1 entry; with `accept`, also takes an entry that fails
+   * the rollback checks as it is now (each version must still decrypt).
    */
-  async verifyMasterKey(): Promise<void> {
-    for (const file of await this.readAll()) this.assertKeyId(file.entry.name, file.entry.versions.at(-1));
+  async reseal(name: string, opts: ResealOptions = {}): Promise<ResealResult> {
+    validateEntryName(name);
+    this.assertOpen();
+    await this.assertDirectory();
+    const accept = opts.accept === true;
+    const path = this.pathOf(name);
+    return this.withLock(`${path}.lock`, `entry "${name}"`, async () => {
+      await this.removeDebris(basename(path));
+      await this.ensureManifest(accept);
+      this.files.delete(path);
+      this.manifestCache = undefined;
+      const manifest = await this.readManifest();
+      const file = await this.readFile(path);
+      if (!file) throw new KeyNotFoundError(`entry "${name}" not found`, name);
+      let problem: StoreTamperedError | undefined;
+      try {
+        this.verifyEntry(name, file);
+        this.checkAgainstManifest(name, file, manifest);
+        this.checkGeneration(name, file);
+      } catch (err) {
+        if (!(err instanceof StoreTamperedError) || !accept || file.entry.name !== name) throw err;
+        problem = err;
+      }
+      if (!problem && file.entry.format === FORMAT) {
+        return { name, outcome: 'current', generation: file.entry.generation };
+      }
+      // Only the list around the versions is taken on trust; each version still authenticates on its own.
+      for (const stored of file.entry.versions) this.openVersion(name, stored);
+      const trusted = file.entry.format === FORMAT && this.entryMacMatches(file.entry) ? file.entry.generation : 0;
+      const generation = await this.commitEntry(name, trusted, file.entry.versions);
+      return problem
+        ? { name, outcome: 'accepted', generation, problem: problem.message }
+        : { name, outcome: 'upgraded', generation };
+    });
   }
 
-  /** Forgets cached plaintext and the master key; the store is unusable afterwards. */
+  /** `reseal` for every entry file of the store; failures are reported per entry, not thrown. */
+  async resealAll(opts: ResealOptions = {}): Promise<(ResealResult | { name: string; error: Error })[]> {
+    const out: (ResealResult | { name: string; error: Error })[] = [];
+    const names = new Set<string>();
+    for (const [, file] of await this.readAllFiles()) names.add(file.entry.name);
+    for (const name of [...names].sort()) {
+      try {
+        out.push(await this.reseal(name, opts));
+      } catch (err) {
+        out.push({ name, error: err instanceof Error ? err : new Error(String(err)) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Throws unless the manifest and every entry's latest version were written
+   * with this master key. An empty store passes: there is nothing the key could fail to open.
+   */
+  async verifyMasterKey(): Promise<void> {
+    await this.readManifest();
+    for (const [, file] of await this.readAllFiles()) this.assertKeyId(file.entry.name, file.entry.versions.at(-1));
+  }
+
+  /** Forgets cached plaintext and the keys; the store is unusable afterwards. */
   close(): void {
     this.files.clear();
+    this.manifestCache = undefined;
     this.masterKey.fill(0);
     this.masterKey = Buffer.alloc(0);
+    this.macKey.fill(0);
+    this.macKey = Buffer.alloc(0);
   }
 
   // --- writing -------------------------------------------------------------
@@ -249,14 +477,14 @@ export class LocalStore {
     this.assertOpen();
     await this.ensureDirectory();
     const path = this.pathOf(name);
-    return this.withLock(path, name, async () => {
-      await this.removeLeftoverTempFiles(path);
-      // Read afresh under the lock: the cache may predate another process's put.
+    return this.withLock(`${path}.lock`, `entry "${name}"`, async () => {
+      await this.removeDebris(basename(path));
+      await this.ensureManifest(false);
+      // Read afresh under the lock: the cache may predate another process's put. A tampered entry is not written over.
       this.files.delete(path);
+      this.manifestCache = undefined;
       const file = await this.readEntry(name);
       const latest = file?.entry.versions.at(-1);
-      if (latest) this.assertKeyId(name, latest);
-      else await this.assertKeyMatchesSomeEntry();
       // A retry of a put that already landed (same token): the version it made, nothing new.
       if (opts.requestToken !== undefined && latest?.requestToken === opts.requestToken)
         return { version: latest.version };
@@ -265,10 +493,27 @@ export class LocalStore {
       const stored = this.encrypt(name, version, merged);
       if (opts.requestToken !== undefined) stored.requestToken = opts.requestToken;
       const versions = [...(file?.entry.versions ?? []), stored].slice(-keep);
-      const entry: EntryFile = { format: FORMAT, name, versions };
-      await this.writeAtomically(path, `${JSON.stringify(entry, null, 2)}\n`);
+      await this.commitEntry(name, file?.entry.generation ?? 0, versions);
       return { version };
     });
+  }
+
+  /**
+   * Writes an entry file at the next generation, then records it in the
+   * manifest (in that order: a crash in between leaves the entry ahead of the
+   * manifest, which reads fine). Called under the entry's lock.
+   */
+  private async commitEntry(name: string, previousGeneration: number, versions: StoredVersion[]): Promise<number> {
+    const record = (await this.readManifest())?.records.get(name);
+    const generation = Math.max(previousGeneration, record?.generation ?? 0, this.highestGeneration.get(name) ?? 0) + 1;
+    const entry: EntryFile = { format: FORMAT, name, generation, versions };
+    entry.mac = this.entryMac(entry);
+    const text = `${JSON.stringify(entry, null, 2)}\n`;
+    await this.writeAtomically(this.pathOf(name), text);
+    this.noteGeneration(name, generation);
+    const digest = sha256Hex(text);
+    await this.updateManifest((records) => records.set(name, { generation, digest }));
+    return generation;
   }
 
   private encrypt(name: string, version: number, properties: Properties): StoredVersion {
@@ -288,6 +533,72 @@ export class LocalStore {
       dataKey.fill(0);
       plaintext.fill(0);
     }
+  }
+
+  /**
+   * Creates the manifest when the store has none: an empty store, or one
+   * written in format 1 (then every entry file is pinned by its sha256 at
+   * generation 0). Entries in format 2 without a manifest mean it was removed:
+   * refused, unless `adopt` (`reseal --accept`) takes them as they are.
+   * Called under an entry's lock; takes the manifest's.
+   */
+  private async ensureManifest(adopt: boolean): Promise<void> {
+    if (await this.loadManifest()) return;
+    await this.withLock(join(this.dir, `${MANIFEST_FILE}.lock`), 'the store manifest', async () => {
+      this.manifestCache = undefined;
+      if (await this.loadManifest()) return;
+      if (this.highestCounter > 0) throw this.manifestRemoved();
+      const records = new Map<string, ManifestRecord>();
+      for (const [path, file] of await this.readAllFiles()) {
+        const name = file.entry.name;
+        // A file under another entry's name is refused when that entry is read; it is not recorded.
+        if (path !== this.pathOf(name)) continue;
+        this.assertKeyId(name, file.entry.versions.at(-1));
+        if (file.entry.format === LEGACY_FORMAT) {
+          records.set(name, { generation: 0, digest: file.digest });
+        } else if (!adopt) {
+          throw new StoreTamperedError(
+            `the store manifest ${MANIFEST_FILE} is missing but entry "${name}" is in format ${FORMAT}: the manifest was removed; put it back, or accept the entries as they are with \`secretsync store reseal --accept\``,
+            name,
+          );
+        } else if (this.entryMacMatches(file.entry)) {
+          records.set(name, { generation: file.entry.generation, digest: file.digest });
+        }
+      }
+      await this.writeManifest({ keyId: this.keyId, counter: 1, records });
+    });
+  }
+
+  /** Read-modify-write of the manifest under its own lock (taken after an entry's lock, never before). */
+  private async updateManifest(change: (records: Map<string, ManifestRecord>) => void): Promise<void> {
+    await this.withLock(join(this.dir, `${MANIFEST_FILE}.lock`), 'the store manifest', async () => {
+      await this.removeDebris(MANIFEST_FILE);
+      this.manifestCache = undefined;
+      const current = await this.readManifest();
+      // ensureManifest made it under the entry lock we hold; gone now means someone removed it.
+      if (!current) throw this.manifestRemoved();
+      const records = new Map(current.records);
+      change(records);
+      await this.writeManifest({ keyId: this.keyId, counter: current.counter + 1, records });
+    });
+  }
+
+  private async writeManifest(manifest: Manifest): Promise<void> {
+    const sorted: Manifest = {
+      keyId: manifest.keyId,
+      counter: manifest.counter,
+      records: new Map([...manifest.records].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    };
+    const file = {
+      format: FORMAT,
+      keyId: sorted.keyId,
+      counter: sorted.counter,
+      entries: [...sorted.records].map(([name, r]) => ({ name, ...r })),
+      mac: this.manifestMac(sorted),
+    };
+    await this.writeAtomically(this.manifestPath(), `${JSON.stringify(file, null, 2)}\n`);
+    this.manifestCache = undefined;
+    this.highestCounter = Math.max(this.highestCounter, sorted.counter);
   }
 
   /** Temp file in the same directory, fsync, rename over the target, fsync the directory: a crash leaves the old or the new file, never a torn one. */
@@ -325,50 +636,143 @@ export class LocalStore {
     }
   }
 
-  /** Only ever called under the entry's lock, so no live writer owns these temp files. */
-  private async removeLeftoverTempFiles(path: string): Promise<void> {
-    const base = basename(path);
+  /**
+   * Leftovers of crashed processes next to `base`: its temp files (only ever
+   * called under `base`'s lock, so no live writer owns them) and takeover
+   * markers of its lock older than a stale lock (their takers are gone).
+   */
+  private async removeDebris(base: string): Promise<void> {
     const names = await fs.readdir(this.dir).catch(() => [] as string[]);
     for (const n of names) {
-      if (n.startsWith(`${base}.`) && n.endsWith('.tmp')) await fs.rm(join(this.dir, n), { force: true });
+      if (!n.startsWith(`${base}.`)) continue;
+      const path = join(this.dir, n);
+      if (n.endsWith('.tmp')) {
+        await fs.rm(path, { force: true });
+      } else if (n.startsWith(`${base}.lock.takeover.`)) {
+        const stat = await fs.stat(path).catch(() => undefined);
+        if (stat && Date.now() - stat.mtimeMs > this.lockStaleMs) await fs.rm(path, { force: true });
+      }
     }
   }
 
   /**
-   * A lock file per entry, created exclusively. A writer that crashed leaves it
-   * behind; after `lockStaleMs` it is taken over. Writes hold it for
-   * milliseconds, so a lock that old cannot belong to a live writer.
+   * A lock file, created exclusively, holding a random token. The holder
+   * touches it every third of `lockStaleMs`, so only a lock whose writer died
+   * (or stalled that long) goes stale; a stale lock is removed by exactly one
+   * process (see takeOverStaleLock), and then everyone races for it afresh.
    */
-  private async withLock<T>(path: string, name: string, fn: () => Promise<T>): Promise<T> {
-    const lock = `${path}.lock`;
+  private async withLock<T>(lock: string, what: string, fn: () => Promise<T>): Promise<T> {
+    const token = `${process.pid}.${randomBytes(8).toString('hex')}`;
     const deadline = Date.now() + this.lockTimeoutMs;
+    let handle: fs.FileHandle | undefined;
     for (let attempt = 0; ; attempt++) {
-      try {
-        const handle = await fs.open(lock, 'wx', 0o600);
-        await handle.writeFile(`${process.pid} ${new Date().toISOString()}\n`);
-        await handle.close();
-        break;
-      } catch (err) {
-        if (errno(err) !== 'EEXIST') {
-          throw new LocalStoreError(`cannot lock entry "${name}" in ${this.dir}: ${describe(err)}`, { cause: err });
-        }
-      }
-      const stat = await fs.stat(lock).catch(() => undefined);
-      if (stat && Date.now() - stat.mtimeMs > this.lockStaleMs) {
-        await fs.rm(lock, { force: true });
-        continue;
-      }
+      handle = await this.tryCreateLock(lock, token, what);
+      if (handle) break;
       if (Date.now() > deadline) {
         throw new LocalStoreError(
-          `entry "${name}" is locked by another writer (${lock}); retry, or remove the lock file if no writer is running`,
+          `${what} is locked by another writer (${lock}); retry, or remove the lock file if no writer is running`,
         );
       }
+      if (await this.takeOverStaleLock(lock, what)) continue;
       await sleep(Math.min(100, 5 * 2 ** Math.min(attempt, 5)) + Math.random() * 10);
     }
+    const held = handle;
+    const heartbeat = setInterval(
+      () => {
+        const now = new Date();
+        held.utimes(now, now).catch(() => undefined);
+      },
+      Math.max(10, Math.floor(this.lockStaleMs / 3)),
+    );
+    heartbeat.unref();
     try {
       return await fn();
     } finally {
+      clearInterval(heartbeat);
+      await held.close().catch(() => undefined);
+      // Only our own lock: had we stalled past lockStaleMs, the file there now is another writer's.
+      const content = await fs.readFile(lock, 'utf8').catch(() => '');
+      if (content.startsWith(`${token} `)) await fs.rm(lock, { force: true });
+    }
+  }
+
+  private async tryCreateLock(lock: string, token: string, what: string): Promise<fs.FileHandle | undefined> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(lock, 'wx', 0o600);
+    } catch (err) {
+      if (errno(err) === 'EEXIST') return undefined;
+      throw new LocalStoreError(`cannot lock ${what} in ${this.dir}: ${describe(err)}`, { cause: err });
+    }
+    try {
+      await handle.writeFile(`${token} ${new Date().toISOString()}\n`);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
       await fs.rm(lock, { force: true });
+      throw new LocalStoreError(`cannot lock ${what} in ${this.dir}: ${describe(err)}`, { cause: err });
+    }
+    return handle;
+  }
+
+  /**
+   * Removes `lock` if it is stale, and then only if it is still the very lock
+   * judged stale: the remover must first create, exclusively, a takeover
+   * marker named after that lock instance (its content, inode and mtime), and
+   * re-reads the lock while holding it. Two processes that both judged the
+   * lock stale cannot both remove it, and neither can remove a fresh lock
+   * someone took in between (its id differs). A marker as old as a stale lock
+   * was left by a taker that crashed; the next level's marker decides then.
+   * True when this process removed the lock.
+   */
+  private async takeOverStaleLock(lock: string, what: string): Promise<boolean> {
+    const seen = await this.lockInstance(lock, what);
+    if (!seen || Date.now() - seen.mtimeMs <= this.lockStaleMs) return false;
+    for (let level = 0; level < MAX_TAKEOVER_LEVELS; level++) {
+      const marker = `${lock}.takeover.${seen.id}.${level}`;
+      try {
+        await (await fs.open(marker, 'wx', 0o600)).close();
+      } catch (err) {
+        if (errno(err) !== 'EEXIST') {
+          throw new LocalStoreError(`cannot take over the stale lock of ${what} in ${this.dir}: ${describe(err)}`, {
+            cause: err,
+          });
+        }
+        const stat = await fs.stat(marker).catch(() => undefined);
+        if (stat && Date.now() - stat.mtimeMs > this.lockStaleMs) continue;
+        return false;
+      }
+      try {
+        const now = await this.lockInstance(lock, what);
+        if (now?.id !== seen.id) return false;
+        await fs.rm(lock, { force: true });
+        return true;
+      } finally {
+        await fs.rm(marker, { force: true });
+      }
+    }
+    return false;
+  }
+
+  /** The lock file's identity (content, inode and mtime read through one handle), or undefined when there is none. */
+  private async lockInstance(lock: string, what: string): Promise<LockInstance | undefined> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(lock, 'r');
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return undefined;
+      throw new LocalStoreError(`cannot read the lock of ${what} in ${this.dir}: ${describe(err)}`, { cause: err });
+    }
+    try {
+      const stat = await handle.stat();
+      const content = await handle.readFile();
+      const id = createHash('sha256')
+        .update(content)
+        .update(`\0${stat.ino}\0${stat.mtimeMs}`)
+        .digest('hex')
+        .slice(0, 24);
+      return { id, mtimeMs: stat.mtimeMs };
+    } finally {
+      await handle.close();
     }
   }
 
@@ -378,58 +782,178 @@ export class LocalStore {
     return join(this.dir, `${createHash('sha256').update(name, 'utf8').digest('hex')}.json`);
   }
 
-  /** The parsed file of an entry, or undefined when there is none; cached while the file is unchanged. */
+  private manifestPath(): string {
+    return join(this.dir, MANIFEST_FILE);
+  }
+
+  /**
+   * The checked file of an entry, or undefined when there is none; cached
+   * while the file is unchanged. The manifest is read before the entry file:
+   * writers go entry first, manifest second, so read in this order a live
+   * store never shows an entry behind its manifest.
+   */
   private async readEntry(name: string): Promise<CachedFile | undefined> {
-    const file = await this.readFile(this.pathOf(name));
-    if (file === undefined) {
-      await this.assertDirectory();
+    const path = this.pathOf(name);
+    for (let attempt = 0; ; attempt++) {
+      const manifest = await this.readManifest();
+      const file = await this.readFile(path);
+      if (!file) {
+        await this.assertDirectory();
+        return undefined;
+      }
+      this.verifyEntry(name, file);
+      this.checkAgainstManifest(name, file, manifest);
+      try {
+        this.checkGeneration(name, file);
+        return file;
+      } catch (err) {
+        // A concurrent read of this process may have seen a newer file a moment ago: look again first.
+        if (attempt > 0) throw err;
+        this.files.delete(path);
+        this.manifestCache = undefined;
+      }
+    }
+  }
+
+  /** The name inside, the key id and (format 2) the MAC over the version list; once per parsed file. */
+  private verifyEntry(name: string, file: CachedFile): void {
+    if (file.checked) return;
+    if (file.entry.name !== name) {
+      throw new StoreTamperedError(
+        `entry file for "${name}" holds entry "${file.entry.name}"; it was moved or replaced`,
+        name,
+      );
+    }
+    this.assertKeyId(name, file.entry.versions.at(-1));
+    if (file.entry.format === FORMAT && !this.entryMacMatches(file.entry)) {
+      throw new StoreTamperedError(
+        `entry "${name}" failed authentication: its version list or metadata was edited (versions dropped, reordered or changed)`,
+        name,
+      );
+    }
+    file.checked = true;
+  }
+
+  /** An entry file must not be older than, or differ at the same generation from, what the manifest recorded. */
+  private checkAgainstManifest(name: string, file: CachedFile, manifest: Manifest | undefined): void {
+    const problem = rollbackProblem(
+      name,
+      { format: file.entry.format, generation: file.entry.generation, digest: file.digest },
+      manifest?.records,
+    );
+    if (problem) throw new StoreTamperedError(problem, name);
+  }
+
+  /** A generation lower than this instance read before: the directory went back as a whole. */
+  private checkGeneration(name: string, file: CachedFile): void {
+    const seen = this.highestGeneration.get(name) ?? 0;
+    if (file.entry.generation < seen) {
+      throw new StoreTamperedError(
+        `entry "${name}" was rolled back: its file holds generation ${file.entry.generation}, this process read generation ${seen} before (was the store directory restored from an older copy? if on purpose, restart the operator)`,
+        name,
+      );
+    }
+    this.noteGeneration(name, file.entry.generation);
+  }
+
+  private noteGeneration(name: string, generation: number): void {
+    if (generation <= (this.highestGeneration.get(name) ?? 0)) return;
+    this.highestGeneration.set(name, generation);
+    if (this.highestGeneration.size > MAX_REMEMBERED_GENERATIONS) {
+      const oldest = this.highestGeneration.keys().next();
+      if (!oldest.done) this.highestGeneration.delete(oldest.value);
+    }
+  }
+
+  /** The checked manifest, or undefined when the store has none (empty, or format 1 only). */
+  private async readManifest(): Promise<Manifest | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const cached = await this.loadManifest();
+      if (!cached) {
+        if (this.highestCounter === 0) return undefined;
+        await this.assertDirectory();
+        if (attempt > 0) throw this.manifestRemoved();
+        continue;
+      }
+      if (!cached.checked) {
+        const { keyId } = cached.manifest;
+        if (keyId !== this.keyId) {
+          throw new MasterKeyMismatchError(
+            `the master key does not match the store: its manifest was written with master key id ${keyId}, the key given has id ${this.keyId}`,
+          );
+        }
+        if (!macEquals(cached.mac, this.manifestMac(cached.manifest))) {
+          throw new StoreTamperedError(`the store manifest ${MANIFEST_FILE} failed authentication: it was modified`);
+        }
+        cached.checked = true;
+      }
+      const { counter } = cached.manifest;
+      if (counter >= this.highestCounter) {
+        this.highestCounter = counter;
+        return cached.manifest;
+      }
+      if (attempt > 0) {
+        throw new StoreTamperedError(
+          `the store manifest was rolled back: it holds counter ${counter}, this process read counter ${this.highestCounter} before (was the store directory restored from an older copy? if on purpose, restart the operator)`,
+        );
+      }
+      this.manifestCache = undefined;
+    }
+  }
+
+  private manifestRemoved(): StoreTamperedError {
+    return new StoreTamperedError(
+      `the store manifest ${MANIFEST_FILE} was removed (this process read counter ${this.highestCounter} before)`,
+    );
+  }
+
+  /** The parsed manifest, cached by file identity; undefined when there is none. */
+  private async loadManifest(): Promise<CachedManifest | undefined> {
+    this.assertOpen();
+    const path = this.manifestPath();
+    const read = await this.readChanged(path, this.manifestCache);
+    if (read === undefined) {
+      this.manifestCache = undefined;
       return undefined;
     }
-    if (file.entry.name !== name) {
-      throw new LocalStoreError(`entry file for "${name}" holds entry "${file.entry.name}"; it was moved or replaced`);
-    }
-    return file;
+    if (read === 'unchanged') return this.manifestCache;
+    const { manifest, mac } = parseManifest(read.text);
+    this.manifestCache = {
+      ino: read.stat.ino,
+      mtimeMs: read.stat.mtimeMs,
+      size: read.stat.size,
+      manifest,
+      mac,
+      checked: false,
+    };
+    return this.manifestCache;
   }
 
   private async readFile(path: string): Promise<CachedFile | undefined> {
     this.assertOpen();
-    let stat: Stats;
-    try {
-      stat = await fs.stat(path);
-    } catch (err) {
-      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') {
-        this.files.delete(path);
-        return undefined;
-      }
-      throw this.unreadable(err);
-    }
     const cached = this.files.get(path);
-    if (cached && sameFile(cached, stat)) {
+    const read = await this.readChanged(path, cached);
+    if (read === undefined) {
+      this.files.delete(path);
+      return undefined;
+    }
+    if (read === 'unchanged' && cached) {
       // Re-insert to keep the Map in least-recently-used order for eviction.
       this.files.delete(path);
       this.files.set(path, cached);
       return cached;
     }
-    // Stat the open file rather than reuse `stat`: the file may have been replaced in between.
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(path, 'r');
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return undefined;
-      throw this.unreadable(err);
-    }
-    let text: string;
-    let fstat: Stats;
-    try {
-      fstat = await handle.stat();
-      text = await handle.readFile('utf8');
-    } catch (err) {
-      throw this.unreadable(err);
-    } finally {
-      await handle.close();
-    }
-    const entry = parseEntryFile(path, text);
-    const fresh: CachedFile = { ino: fstat.ino, mtimeMs: fstat.mtimeMs, size: fstat.size, entry, values: new Map() };
+    if (read === 'unchanged') return undefined;
+    const entry = parseEntryFile(path, read.text);
+    const fresh: CachedFile = {
+      ino: read.stat.ino,
+      mtimeMs: read.stat.mtimeMs,
+      size: read.stat.size,
+      entry,
+      digest: sha256Hex(read.text),
+      checked: false,
+      values: new Map(),
+    };
     this.files.delete(path);
     this.files.set(path, fresh);
     if (this.files.size > MAX_CACHED_FILES) {
@@ -439,27 +963,68 @@ export class LocalStore {
     return fresh;
   }
 
-  private async readAll(): Promise<CachedFile[]> {
+  /** `unchanged` when `cached` is still the file at `path`, else its text; undefined when there is none. */
+  private async readChanged(
+    path: string,
+    cached: { ino: number; mtimeMs: number; size: number } | undefined,
+  ): Promise<'unchanged' | { stat: Stats; text: string } | undefined> {
+    let stat: Stats;
+    try {
+      stat = await fs.stat(path);
+    } catch (err) {
+      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return undefined;
+      throw this.unreadable(err);
+    }
+    if (cached && sameFile(cached, stat)) return 'unchanged';
+    // Stat the open file rather than reuse `stat`: the file may have been replaced in between.
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(path, 'r');
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return undefined;
+      throw this.unreadable(err);
+    }
+    try {
+      const fstat = await handle.stat();
+      return { stat: fstat, text: await handle.readFile('utf8') };
+    } catch (err) {
+      throw this.unreadable(err);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Every entry file, parsed but not checked, with its path. */
+  private async readAllFiles(): Promise<[string, CachedFile][]> {
     let names: string[];
     try {
       names = await fs.readdir(this.dir);
     } catch (err) {
       throw this.unreadable(err);
     }
-    const out: CachedFile[] = [];
-    // Temp files and locks are skipped by name: only renamed, complete files count.
+    const out: [string, CachedFile][] = [];
+    // Temp files, locks and the manifest are skipped by name: only renamed, complete entry files count.
     for (const n of names.filter((x) => ENTRY_FILE.test(x))) {
-      const file = await this.readFile(join(this.dir, n));
-      if (file) out.push(file);
+      const path = join(this.dir, n);
+      const file = await this.readFile(path);
+      if (file) out.push([path, file]);
     }
     return out;
   }
 
   private decrypt(file: CachedFile, stored: StoredVersion): Properties {
-    const name = file.entry.name;
     const now = Date.now();
     const hit = file.values.get(stored.version);
     if (hit && hit.expiresAt > now) return { ...hit.properties };
+    const properties = this.openVersion(file.entry.name, stored);
+    if (this.valueCacheTtlMs > 0) {
+      file.values.set(stored.version, { properties, expiresAt: now + this.valueCacheTtlMs });
+    }
+    return { ...properties };
+  }
+
+  /** Decrypts one version; its own AES-GCM tags bind it to the entry name and version number. */
+  private openVersion(name: string, stored: StoredVersion): Properties {
     this.assertKeyId(name, stored);
     let dataKey: Buffer | undefined;
     let plaintext: Buffer | undefined;
@@ -467,24 +1032,40 @@ export class LocalStore {
       dataKey = open(this.masterKey, fromJson(stored.wrappedKey), aad('key', name, stored.version));
       plaintext = open(dataKey, fromJson(stored), aad('data', name, stored.version));
     } catch {
-      throw new LocalStoreError(
+      throw new StoreTamperedError(
         `entry "${name}" version ${stored.version} failed authentication: its file was modified, or versions or files were swapped`,
+        name,
       );
     } finally {
       dataKey?.fill(0);
     }
-    let properties: Properties;
     try {
-      properties = checkedProperties(JSON.parse(plaintext.toString('utf8')) as unknown);
+      return checkedProperties(JSON.parse(plaintext.toString('utf8')) as unknown);
     } catch {
       throw new LocalStoreError(`entry "${name}" version ${stored.version} does not hold a JSON object of strings`);
     } finally {
       plaintext.fill(0);
     }
-    if (this.valueCacheTtlMs > 0) {
-      file.values.set(stored.version, { properties, expiresAt: now + this.valueCacheTtlMs });
-    }
-    return { ...properties };
+  }
+
+  private entryMac(entry: EntryFile): string {
+    const versions = entry.versions.map((v) => [
+      v.version,
+      v.createdAt,
+      v.keyId,
+      v.requestToken ?? null,
+      sealedDigest(v),
+    ]);
+    return hmac(this.macKey, JSON.stringify([ENTRY_MAC_LABEL, entry.name, entry.generation, versions]));
+  }
+
+  private entryMacMatches(entry: EntryFile): boolean {
+    return entry.mac !== undefined && macEquals(entry.mac, this.entryMac(entry));
+  }
+
+  private manifestMac(manifest: Manifest): string {
+    const records = [...manifest.records].map(([name, r]) => [name, r.generation, r.deleted ? null : (r.digest ?? '')]);
+    return hmac(this.macKey, JSON.stringify([MANIFEST_MAC_LABEL, manifest.keyId, manifest.counter, records]));
   }
 
   private assertKeyId(name: string, stored: StoredVersion | undefined): void {
@@ -492,19 +1073,6 @@ export class LocalStore {
       throw new MasterKeyMismatchError(
         `the master key does not match the store: entry "${name}" version ${stored.version} was written with master key id ${stored.keyId}, the key given has id ${this.keyId}`,
       );
-    }
-  }
-
-  /** A new entry must not start a second key in a store: a mistyped key would otherwise split it silently. */
-  private async assertKeyMatchesSomeEntry(): Promise<void> {
-    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
-    for (const n of names) {
-      if (!ENTRY_FILE.test(n)) continue;
-      const file = await this.readFile(join(this.dir, n));
-      if (file) {
-        this.assertKeyId(file.entry.name, file.entry.versions.at(-1));
-        return;
-      }
     }
   }
 
@@ -535,6 +1103,60 @@ export class LocalStore {
 
   private assertOpen(): void {
     if (this.masterKey.length === 0) throw new Error('the local store was closed');
+  }
+}
+
+/**
+ * What is wrong with an entry file given what the manifest records of it
+ * (`records` undefined: the store has no manifest), or undefined when it may
+ * be read. Pure, over plaintext metadata, so that restore can tell which
+ * restored files will be refused without the master key.
+ */
+export function rollbackProblem(
+  name: string,
+  file: { format: number; generation: number; digest: string },
+  records: ReadonlyMap<string, { generation: number; digest?: string; deleted?: boolean }> | undefined,
+): string | undefined {
+  const { generation } = file;
+  if (!records) {
+    if (file.format === LEGACY_FORMAT) return undefined;
+    return `entry "${name}" is in format ${FORMAT} but the store has no ${MANIFEST_FILE}: the manifest was removed; put it back, or accept the store as it is with \`secretsync store reseal --accept\``;
+  }
+  const record = records.get(name);
+  // Not recorded: written just now (entry first, manifest next), or a format-1 entry never recorded.
+  if (!record) return undefined;
+  const hint = `put the right file back, delete the entry, or accept this copy with \`secretsync store reseal ${name} --accept\``;
+  if (record.deleted) {
+    if (generation > record.generation) return undefined;
+    return `entry "${name}" was deleted at generation ${record.generation}, and an older copy of its file (generation ${generation}) was put back; ${hint}`;
+  }
+  if (generation < record.generation) {
+    return `entry "${name}" was rolled back: its file holds generation ${generation}, the store manifest records generation ${record.generation}; ${hint}`;
+  }
+  if (generation === record.generation && file.digest !== record.digest) {
+    return `entry "${name}" was replaced: its file differs from the one the store manifest records for generation ${generation}; ${hint}`;
+  }
+  return undefined;
+}
+
+/**
+ * The plaintext metadata of a manifest or an entry file, unauthenticated (for
+ * restore, which has no master key); undefined when the text is not one.
+ */
+export function peekManifestRecords(text: string): Map<string, ManifestRecord> | undefined {
+  try {
+    return parseManifest(text).manifest.records;
+  } catch {
+    return undefined;
+  }
+}
+
+export function peekEntryFile(text: string): { format: number; generation: number; digest: string } | undefined {
+  try {
+    const entry = parseEntryFile('(backup)', text);
+    return { format: entry.format, generation: entry.generation, digest: sha256Hex(text) };
+  } catch {
+    return undefined;
   }
 }
 
@@ -573,7 +1195,9 @@ function parseEntryFile(path: string, text: string): EntryFile {
     throw corrupt('not JSON');
   }
   if (!isObject(raw)) throw corrupt('not an object');
-  if (raw.format !== FORMAT) throw corrupt(`unsupported format ${JSON.stringify(raw.format)} (expected ${FORMAT})`);
+  if (raw.format !== FORMAT && raw.format !== LEGACY_FORMAT) {
+    throw corrupt(`unsupported format ${JSON.stringify(raw.format)} (expected ${LEGACY_FORMAT} or ${FORMAT})`);
+  }
   if (typeof raw.name !== 'string') throw corrupt('no name');
   if (!Array.isArray(raw.versions) || raw.versions.length === 0) throw corrupt('no versions');
   let previous = 0;
@@ -582,17 +1206,72 @@ function parseEntryFile(path: string, text: string): EntryFile {
       !isObject(v) ||
       typeof v.version !== 'number' ||
       !Number.isSafeInteger(v.version) ||
-      v.version <= previous ||
+      v.version < 1 ||
       typeof v.createdAt !== 'string' ||
       typeof v.keyId !== 'string' ||
+      !(v.requestToken === undefined || typeof v.requestToken === 'string') ||
       !isSealedJson(v.wrappedKey) ||
       !isSealedJson(v)
     ) {
-      throw corrupt('a version is malformed or out of order');
+      throw corrupt('a version is malformed');
+    }
+    // The store only ever appends higher numbers: anything else was edited.
+    if (v.version <= previous) {
+      throw new StoreTamperedError(
+        `entry "${raw.name}" failed authentication: its versions are out of order (the file was edited)`,
+        raw.name,
+      );
     }
     previous = v.version;
   }
-  return raw as unknown as EntryFile;
+  if (raw.format === LEGACY_FORMAT) {
+    return { format: LEGACY_FORMAT, name: raw.name, generation: 0, versions: raw.versions as StoredVersion[] };
+  }
+  if (typeof raw.generation !== 'number' || !Number.isSafeInteger(raw.generation) || raw.generation < 1) {
+    throw corrupt('no generation');
+  }
+  if (typeof raw.mac !== 'string') throw corrupt('no mac');
+  return {
+    format: FORMAT,
+    name: raw.name,
+    generation: raw.generation,
+    versions: raw.versions as StoredVersion[],
+    mac: raw.mac,
+  };
+}
+
+/** A manifest that does not even parse was not written by a store: tampered, not a passing disk fault. */
+function parseManifest(text: string): { manifest: Manifest; mac: string } {
+  const bad = (why: string) =>
+    new StoreTamperedError(`the store manifest ${MANIFEST_FILE} is not a valid manifest (${why}): it was modified`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw bad('not JSON');
+  }
+  if (!isObject(raw) || raw.format !== FORMAT) throw bad('not a format 2 manifest');
+  if (typeof raw.keyId !== 'string' || typeof raw.mac !== 'string') throw bad('no key id or mac');
+  if (typeof raw.counter !== 'number' || !Number.isSafeInteger(raw.counter) || raw.counter < 1) throw bad('no counter');
+  if (!Array.isArray(raw.entries)) throw bad('no entries');
+  const records = new Map<string, ManifestRecord>();
+  for (const e of raw.entries as unknown[]) {
+    if (
+      !isObject(e) ||
+      typeof e.name !== 'string' ||
+      records.has(e.name) ||
+      typeof e.generation !== 'number' ||
+      !Number.isSafeInteger(e.generation) ||
+      e.generation < 0
+    ) {
+      throw bad('an entry is malformed or repeated');
+    }
+    if (e.deleted === true) records.set(e.name, { generation: e.generation, deleted: true });
+    else if (typeof e.digest === 'string' && SHA256_HEX.test(e.digest))
+      records.set(e.name, { generation: e.generation, digest: e.digest });
+    else throw bad('an entry is malformed or repeated');
+  }
+  return { manifest: { keyId: raw.keyId, counter: raw.counter, records }, mac: raw.mac };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -615,7 +1294,26 @@ function fromJson(s: SealedJson): Sealed {
   };
 }
 
-function sameFile(cached: CachedFile, stat: Stats): boolean {
+function sealedDigest(v: StoredVersion): string {
+  const { wrappedKey: k } = v;
+  return sha256Hex(JSON.stringify([k.iv, k.tag, k.ciphertext, v.iv, v.tag, v.ciphertext]));
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+function hmac(key: Buffer, text: string): string {
+  return createHmac('sha256', key).update(text, 'utf8').digest('base64');
+}
+
+function macEquals(stored: string, expected: string): boolean {
+  const a = Buffer.from(stored, 'base64');
+  const b = Buffer.from(expected, 'base64');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function sameFile(cached: { ino: number; mtimeMs: number; size: number }, stat: Stats): boolean {
   return cached.ino === stat.ino && cached.mtimeMs === stat.mtimeMs && cached.size === stat.size;
 }
 

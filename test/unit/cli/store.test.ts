@@ -167,6 +167,31 @@ describe('secretsync store', () => {
     expectFailure(await store(['get', 'gone']), /^secretsync: entry "gone" not found$/);
   });
 
+  it('reseal refuses an entry rolled back to an older copy unless --accept, and then get reads that copy', async () => {
+    await store(['put', 'db/prod'], JSON.stringify({ password: 'first' }));
+    const file = join(dir, (await readdir(dir)).find((n) => /^[0-9a-f]{64}\.json$/.test(n)) ?? '');
+    const older = await readFile(file, 'utf8');
+    await store(['put', 'db/prod'], JSON.stringify({ password: SECRET }));
+    await writeFile(file, older);
+    expectFailure(
+      await store(['get', 'db/prod']),
+      /^secretsync: entry "db\/prod" was rolled back: its file holds generation 1, the store manifest records generation 2;/,
+    );
+    const refused = await store(['reseal']);
+    expect(refused.code).to.not.equal(0);
+    expect(refused.errLines[0]).to.match(/^refused db\/prod: entry "db\/prod" was rolled back/);
+    expect(refused.errLines.at(-1)).to.equal('secretsync: 1 of 1 entries refused; nothing was changed for them');
+    const accepted = await store(['reseal', 'db/prod', '--accept']);
+    expect(accepted.code, accepted.errLines.join('\n')).to.equal(0);
+    expect(accepted.outLines).to.have.length(1);
+    expect(accepted.outLines[0]).to.match(
+      /^accepted db\/prod \(generation 3\), which had failed: entry "db\/prod" was rolled back/,
+    );
+    expect((await store(['get', 'db/prod', '--property', 'password'])).outLines).to.deep.equal(['first']);
+    expect((await store(['reseal'])).outLines).to.deep.equal(['current db/prod (generation 3)']);
+    for (const r of [refused, accepted]) expect([...r.outLines, ...r.errLines].join('\n')).to.not.include(SECRET);
+  });
+
   it('get of a missing property names it', async () => {
     await store(['put', 'db'], JSON.stringify({ user: 'u' }));
     expectFailure(await store(['get', 'db', '--property', 'password']), /has no property "password"$/);
@@ -212,7 +237,10 @@ describe('secretsync store', () => {
       const wrongKey = randomBytes(32).toString('hex');
       await writeFile(wrong, wrongKey);
       const r = await store(['get', 'db', '--dir', dir, '--master-key-file', wrong], '', false);
-      expectFailure(r, /^secretsync: the master key does not match the store: entry "db" version 1/);
+      expectFailure(
+        r,
+        /^secretsync: the master key does not match the store: its manifest was written with master key id [0-9a-f]{16}, the key given has id [0-9a-f]{16}$/,
+      );
       expect(r.errLines.join('\n')).to.not.include(wrongKey);
 
       const bad = join(tmp, 'bad.key');

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AnyStore, ClusterSecretStore, LocalProviderSpec, SecretStore } from '../../../../src/api/types.js';
 import { localProvider } from '../../../../src/providers/local/index.js';
-import { LocalStore } from '../../../../src/providers/local/store.js';
+import { LocalStore, StoreTamperedError } from '../../../../src/providers/local/store.js';
+import { errorInfo } from '../../../../src/api/errors.js';
 import {
   KeyNotFoundError,
   ProviderConfigError,
@@ -253,7 +254,7 @@ describe('local provider', () => {
     expect(err.message).to.match(/^the master key does not match the store/);
   });
 
-  it('a tampered file is a ProviderError, so the controller retries and reports it', async () => {
+  it('a tampered file is a terminal StoreTampered error naming the entry, never the value', async () => {
     const c = await connect(secretStore({ path: dir, masterKeySecretRef: { name: 'store-key' } }));
     for (const f of await readdir(dir)) {
       const text = await readFile(join(dir, f), 'utf8');
@@ -265,7 +266,8 @@ describe('local provider', () => {
         );
     }
     const err = await rejectionOf(c.getValue({ key: 'api/token' }));
-    expect(err).to.be.instanceOf(ProviderError);
-    expect(err.message).to.match(/failed authentication/);
+    expect(err).to.be.instanceOf(StoreTamperedError);
+    expect(errorInfo(err, 'ProviderError')).to.include({ reason: 'StoreTampered', retry: 'terminal' });
+    expect(err.message).to.match(/^entry "api\/token" failed authentication/);
   });
 });

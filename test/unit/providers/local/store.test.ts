@@ -10,8 +10,9 @@ import {
   LocalStore,
   LocalStoreError,
   MasterKeyMismatchError,
+  StoreTamperedError,
 } from '../../../../src/providers/local/store.js';
-import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../../../../src/providers/provider.js';
+import { KeyNotFoundError, ProviderConfigError } from '../../../../src/providers/provider.js';
 
 const SECRET = 'hunter2-correct-horse-battery';
 
@@ -22,6 +23,8 @@ function fileOf(dir: string, name: string): string {
 interface RawFile {
   format: number;
   name: string;
+  generation?: number;
+  mac?: string;
   versions: { version: number; ciphertext: string; keyId: string; [k: string]: unknown }[];
 }
 
@@ -57,8 +60,10 @@ describe('LocalStore', () => {
   it('writes a versioned format with names and metadata in the clear and values encrypted', async () => {
     await store.put('db/prod', { password: SECRET });
     const raw = await readRaw(dir, 'db/prod');
-    expect(raw.format).to.equal(1);
+    expect(raw.format).to.equal(2);
     expect(raw.name).to.equal('db/prod');
+    expect(raw.generation).to.equal(1);
+    expect(raw.mac).to.be.a('string');
     expect(raw.versions[0]).to.include.keys('version', 'createdAt', 'keyId', 'wrappedKey', 'iv', 'tag', 'ciphertext');
     expect(raw.versions[0]?.keyId).to.equal(store.keyId);
   });
@@ -173,7 +178,8 @@ describe('LocalStore', () => {
     expect(await store.delete('k')).to.equal(true);
     expect(await store.delete('k')).to.equal(false);
     expect(await rejectionOf(store.get('k'))).to.be.instanceOf(KeyNotFoundError);
-    expect(await readdir(dir)).to.deep.equal([]);
+    // Only the manifest stays, with the entry's tombstone.
+    expect(await readdir(dir)).to.deep.equal(['manifest.json']);
     // A re-created entry starts over.
     expect(await store.put('k', { v: 'z' })).to.deep.equal({ version: 1 });
   });
@@ -185,7 +191,9 @@ describe('LocalStore', () => {
       const err = await rejectionOf(other.get('db/prod'));
       expect(err).to.be.instanceOf(MasterKeyMismatchError);
       expect(err).to.be.instanceOf(ProviderConfigError);
-      expect(err.message).to.match(/^the master key does not match the store: entry "db\/prod" version 1/);
+      expect(err.message).to.match(
+        /^the master key does not match the store: its manifest was written with master key id/,
+      );
       expect(err.message).to.include(store.keyId).and.include(other.keyId);
       expect(err.message).to.not.include(SECRET);
       await other.verifyMasterKey().then(
@@ -223,11 +231,10 @@ describe('LocalStore', () => {
       v.ciphertext = bytes.toString('base64');
       await writeFile(fileOf(dir, 'db/prod'), JSON.stringify(raw));
       const err = await rejectionOf(new LocalStore(dir, key).get('db/prod'));
-      expect(err).to.be.instanceOf(LocalStoreError);
-      expect(err).to.be.instanceOf(ProviderError);
-      expect(err.message).to.equal(
-        'entry "db/prod" version 1 failed authentication: its file was modified, or versions or files were swapped',
-      );
+      // The MAC over the version list covers the ciphertext's digest, so it fails before decryption.
+      expect(err).to.be.instanceOf(StoreTamperedError);
+      expect(err).to.include({ reason: 'StoreTampered', retry: 'terminal', entry: 'db/prod' });
+      expect(err.message).to.match(/^entry "db\/prod" failed authentication: its version list or metadata was edited/);
     });
 
     it('a file copied over another entry is refused, even with the name inside rewritten', async () => {
@@ -236,11 +243,12 @@ describe('LocalStore', () => {
       const a = await readRaw(dir, 'db/a');
       await writeFile(fileOf(dir, 'db/b'), JSON.stringify(a));
       const moved = await rejectionOf(new LocalStore(dir, key).get('db/b'));
-      expect(moved).to.be.instanceOf(LocalStoreError);
+      expect(moved).to.be.instanceOf(StoreTamperedError);
       expect(moved.message).to.equal('entry file for "db/b" holds entry "db/a"; it was moved or replaced');
       await writeFile(fileOf(dir, 'db/b'), JSON.stringify({ ...a, name: 'db/b' }));
       const renamed = await rejectionOf(new LocalStore(dir, key).get('db/b'));
-      expect(renamed.message).to.match(/^entry "db\/b" version 1 failed authentication/);
+      expect(renamed).to.be.instanceOf(StoreTamperedError);
+      expect(renamed.message).to.match(/^entry "db\/b" failed authentication/);
     });
 
     it('swapped or renumbered versions fail authentication', async () => {
@@ -256,16 +264,19 @@ describe('LocalStore', () => {
       ];
       await writeFile(fileOf(dir, 'k'), JSON.stringify(raw));
       const reader = new LocalStore(dir, key);
-      expect((await rejectionOf(reader.get('k', 1))).message).to.match(/version 1 failed authentication/);
-      expect((await rejectionOf(reader.get('k'))).message).to.match(/version 2 failed authentication/);
+      // Caught by the MAC over the list; each version's own AES-GCM tag would catch it too (format-1 test below).
+      for (const err of [await rejectionOf(reader.get('k', 1)), await rejectionOf(reader.get('k'))]) {
+        expect(err).to.be.instanceOf(StoreTamperedError);
+        expect(err.message).to.match(/^entry "k" failed authentication/);
+      }
     });
 
     it('a file that is not a store file is a clear LocalStoreError', async () => {
       await store.put('k', { v: 'x' });
-      await writeFile(fileOf(dir, 'k'), '{"format": 2, "name": "k", "versions": []}');
+      await writeFile(fileOf(dir, 'k'), '{"format": 3, "name": "k", "versions": []}');
       const err = await rejectionOf(new LocalStore(dir, key).get('k'));
       expect(err).to.be.instanceOf(LocalStoreError);
-      expect(err.message).to.match(/is not a valid local store file: unsupported format 2 \(expected 1\)$/);
+      expect(err.message).to.match(/is not a valid local store file: unsupported format 3 \(expected 1 or 2\)$/);
     });
   });
 
@@ -273,9 +284,10 @@ describe('LocalStore', () => {
     it('leaves no temp or lock files behind', async () => {
       for (let i = 0; i < 5; i++) await store.put(`k${i % 2}`, { v: String(i) });
       await store.delete('k0');
-      const files = await readdir(dir);
-      expect(files).to.have.length(1);
+      const files = (await readdir(dir)).sort();
+      expect(files).to.have.length(2);
       expect(files[0]).to.match(/^[0-9a-f]{64}\.json$/);
+      expect(files[1]).to.equal('manifest.json');
     });
 
     it('ignores a temp file a crashed writer left, and the next put of that entry removes it', async () => {
@@ -293,7 +305,9 @@ describe('LocalStore', () => {
       expect((await reader.get('db/prod')).properties).to.deep.equal({ password: 'next' });
     });
 
-    it('concurrent puts from two store instances each get a distinct version, none lost', async () => {
+    it('concurrent puts from two store instances each get a distinct version, none lost', async function () {
+      // Twenty writers queue on one lock; a loaded machine needs more than mocha's default 2 s.
+      this.timeout(20_000);
       const a = new LocalStore(dir, key);
       const b = new LocalStore(dir, key);
       const results = await Promise.all(
@@ -308,7 +322,8 @@ describe('LocalStore', () => {
       }
     });
 
-    it('concurrent patches of different properties all survive', async () => {
+    it('concurrent patches of different properties all survive', async function () {
+      this.timeout(20_000);
       const a = new LocalStore(dir, key);
       const b = new LocalStore(dir, key);
       await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).patch('merged', { [`p${i}`]: 'x' })));
