@@ -186,7 +186,8 @@ export class WorkQueue {
   topTenants(limit: number): TenantLoad[] {
     const loads: TenantLoad[] = [];
     for (const t of this.tenants.values()) {
-      if (t.pending.length + t.inFlight > 0) loads.push({ tenant: t.name, pending: t.pending.length, inFlight: t.inFlight });
+      if (t.pending.length + t.inFlight > 0)
+        loads.push({ tenant: t.name, pending: t.pending.length, inFlight: t.inFlight });
     }
     loads.sort((a, b) => b.pending + b.inFlight - (a.pending + a.inFlight) || (a.tenant < b.tenant ? -1 : 1));
     return loads.slice(0, Math.max(0, limit));
@@ -318,7 +319,8 @@ export class WorkQueue {
 
   /** Forgets a key (and its tenant) that holds nothing worth keeping. */
   private release(state: KeyState): void {
-    if (state.status !== 'idle' || state.timer || state.failures > 0 || state.notBefore > 0 || state.dirty !== 'no') return;
+    if (state.status !== 'idle' || state.timer || state.failures > 0 || state.notBefore > 0 || state.dirty !== 'no')
+      return;
     this.keys.delete(state.key);
     // A tenant is forgotten with the last key that refers to it (then nothing of it waits or runs).
     state.tenant.keyCount -= 1;
