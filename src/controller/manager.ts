@@ -79,6 +79,10 @@ export interface ManagerOptions {
   allowOperatorIdentityForNamespacedStores?: boolean;
   /** Rollout restarts in flight at once, cluster-wide (default 10). */
   maxConcurrentRestarts?: number;
+  /** --min-refresh-interval: no ManagedSecret refreshes more often (default 10 s; 0 = no floor). */
+  minRefreshIntervalMs?: number;
+  /** --max-workers-per-namespace: a namespace's workers while others wait (0 = half of concurrency, at least 1). */
+  maxWorkersPerNamespace?: number;
 }
 
 type NamespaceObject = KubeObject;
