@@ -117,9 +117,20 @@ describe('aws request budget', () => {
   });
 
   describe('fairness between namespaces', () => {
+    // Queues build at a near-zero rate; a failed assertion must not leave waiters on a 1,000 s timer.
+    const budgets: RequestBudget[] = [];
+    const slowBudget = () => {
+      const budget = new RequestBudget(0.001, { burst: 1 });
+      budgets.push(budget);
+      return budget;
+    };
+    afterEach(() => {
+      for (const budget of budgets.splice(0)) budget.setRate(1_000_000);
+    });
+
     it("serves waiting namespaces in turn: a thousand queued requests of one delay another's single request by one round at most", async () => {
       // Nearly no refill while the queue builds up, then fast enough to drain it.
-      const budget = new RequestBudget(0.001, { burst: 1 });
+      const budget = slowBudget();
       await budget.take();
       const abort = new AbortController();
       setMaxListeners(1_100, abort.signal);
@@ -145,7 +156,7 @@ describe('aws request budget', () => {
     });
 
     it("serves each namespace's own requests in arrival order, alternating between namespaces", async () => {
-      const budget = new RequestBudget(0.001, { burst: 1 });
+      const budget = slowBudget();
       await budget.take();
       const order: string[] = [];
       const takes = ['a0', 'a1', 'a2', 'b0', 'b1'].map((id) =>
@@ -157,7 +168,7 @@ describe('aws request budget', () => {
     });
 
     it("drops an aborted waiter from its namespace's queue, and the namespace from the ring with its last waiter", async () => {
-      const budget = new RequestBudget(0.001, { burst: 1 });
+      const budget = slowBudget();
       await budget.take();
       const order: string[] = [];
       const a0 = new AbortController();
