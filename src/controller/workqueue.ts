@@ -132,6 +132,8 @@ export class WorkQueue {
   private readonly ready = new Yallist<TenantState>();
   /** Tenants with keys waiting but at their cap: served only when `ready` is empty. */
   private readonly capped = new Yallist<TenantState>();
+  /** Tenants with keys waiting or in flight, so a metrics scrape does not walk idle ones. */
+  private readonly active = new Set<TenantState>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private pendingCount = 0;
   private processingCount = 0;
@@ -173,6 +175,11 @@ export class WorkQueue {
     return this.tenants.size;
   }
 
+  /** Tenants with keys waiting or in flight. */
+  get activeTenants(): number {
+    return this.active.size;
+  }
+
   /** One tenant's waiting and in-flight keys, O(1). */
   tenantLoad(tenant: string): TenantLoad {
     const t = this.tenants.get(tenant);
@@ -181,14 +188,11 @@ export class WorkQueue {
 
   /**
    * The `limit` busiest tenants (waiting + in flight, most first; idle ones
-   * left out), for a metrics scrape: O(known tenants), not for the hot path.
+   * left out), for a metrics scrape: O(active tenants), not for the hot path.
    */
   topTenants(limit: number): TenantLoad[] {
     const loads: TenantLoad[] = [];
-    for (const t of this.tenants.values()) {
-      if (t.pending.length + t.inFlight > 0)
-        loads.push({ tenant: t.name, pending: t.pending.length, inFlight: t.inFlight });
-    }
+    for (const t of this.active) loads.push({ tenant: t.name, pending: t.pending.length, inFlight: t.inFlight });
     loads.sort((a, b) => b.pending + b.inFlight - (a.pending + a.inFlight) || (a.tenant < b.tenant ? -1 : 1));
     return loads.slice(0, Math.max(0, limit));
   }
@@ -387,8 +391,10 @@ export class WorkQueue {
     return state;
   }
 
-  /** Puts a tenant in the ring its counts call for; a tenant already there keeps its place. */
+  /** Puts a tenant in the ring its counts call for (a tenant already there keeps its place); called after every count change. */
   private placeTenant(tenant: TenantState): void {
+    if (tenant.pending.length + tenant.inFlight > 0) this.active.add(tenant);
+    else this.active.delete(tenant);
     const ring =
       tenant.pending.length === 0 ? undefined : tenant.inFlight < this.maxInFlightPerTenant ? this.ready : this.capped;
     if (tenant.ringNode.list === ring) return;

@@ -459,10 +459,12 @@ describe('WorkQueue', () => {
       ]);
       expect(q.depth).to.equal(5);
       expect(q.inFlight).to.equal(2);
+      expect(q.activeTenants).to.equal(3);
       for (const key of taken) q.done(key);
       for (const key of await take(q, 5)) q.done(key);
       expect(q.depth).to.equal(0);
       expect(q.topTenants(10)).to.deep.equal([]);
+      expect(q.activeTenants).to.equal(0);
       expect(q.knownTenants).to.equal(0);
     });
 
@@ -471,6 +473,7 @@ describe('WorkQueue', () => {
       q.addAfter('ms/a/1', 10_000);
       q.addRateLimited('ms/b/1');
       expect(q.knownTenants).to.equal(2);
+      expect(q.activeTenants).to.equal(0);
       q.cancel('ms/a/1');
       q.cancel('ms/b/1');
       expect(q.knownTenants).to.equal(0);
