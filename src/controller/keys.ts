@@ -1,6 +1,7 @@
 // Work-queue keys: one string per object to reconcile, which says which
-// reconciler takes it and which tenant (namespace) it belongs to, so the queue
-// can share workers fairly without looking the object up.
+// reconciler takes it and which tenant (namespace) it belongs to (see
+// `namespaceTenant` in workqueue.ts), so the queue can share workers fairly
+// without looking the object up.
 
 export type QueueKind = 'ms' | 'ss' | 'css';
 
@@ -19,11 +20,4 @@ export interface ParsedKey {
 export function parseQueueKey(key: string): ParsedKey {
   const slash = key.indexOf('/');
   return { kind: key.slice(0, slash) as QueueKind, cacheKey: key.slice(slash + 1) };
-}
-
-/** The tenant a key belongs to: its namespace; cluster-scoped objects are a tenant of their own. */
-export function tenantOf(key: string): string {
-  const { kind, cacheKey } = parseQueueKey(key);
-  if (kind === 'css') return '';
-  return cacheKey.slice(0, cacheKey.indexOf('/'));
 }

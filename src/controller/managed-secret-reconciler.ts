@@ -32,7 +32,14 @@ import type { FetchCache } from './fetch-cache.js';
 import { parseQueueKey } from './keys.js';
 import type { RolloutRestarter } from './rollout.js';
 import type { RotationStart, RotationStep } from './rotation-step.js';
-import { fetchTtl, nextRefreshDelay, parseDuration, refreshPeriodMs, refreshPhase } from './schedule.js';
+import {
+  fetchTtl,
+  nextRefreshDelay,
+  parseDuration,
+  refreshFloorNote,
+  refreshPeriodMs,
+  refreshPhase,
+} from './schedule.js';
 import { SecretWriter, type WriteAction } from './secret-writer.js';
 import { deadline } from './signals.js';
 import type { StatusWriter } from './status.js';
@@ -43,6 +50,8 @@ import type { WorkQueue } from './workqueue.js';
 export interface ManagedSecretSettings {
   /** Deadline of one sync: reads, decryption, the write and the status. */
   syncTimeoutMs: number;
+  /** The admin's floor: no ManagedSecret refreshes more often than this (0: none). */
+  minRefreshIntervalMs: number;
 }
 
 export interface ManagedSecretDeps {
@@ -113,9 +122,10 @@ export function syncNeed(input: {
 }
 
 /** Checks what the controller can check of a spec without a backend; throws SpecError. */
-function readSpec(ms: ManagedSecret, now: number): SpecView {
+function readSpec(ms: ManagedSecret, now: number, floorMs: number): SpecView {
   parseDuration(ms.spec.refreshInterval ?? '1h');
-  const intervalMs = refreshPeriodMs(ms.spec, now);
+  const period = refreshPeriodMs(ms.spec, now);
+  const intervalMs = period === 0 ? 0 : Math.max(period, floorMs);
   for (const item of ms.spec.dataFrom ?? []) {
     const pattern = item.find?.nameRegexp;
     if (pattern === undefined) continue;
@@ -186,7 +196,7 @@ export class ManagedSecretReconciler {
     // 1. Read: the spec (a spec error waits for a spec change), then the Secret as it is.
     let spec: SpecView;
     try {
-      spec = readSpec(ms, now);
+      spec = readSpec(ms, now, this.deps.settings.minRefreshIntervalMs);
     } catch (err) {
       await this.recordFailure(ms, key, state, errorInfo(err, Reasons.InvalidSpec), signal, { specError: true });
       return;
@@ -248,7 +258,8 @@ export class ManagedSecretReconciler {
       if (!finished) this.deps.queue.addRateLimited(key);
     }
     // A failed sync already backs off; a rotation that failed beside a good sync backs off on its own.
-    if (rotation.kind === 'failed' && rotation.transient && outcome.ok) this.deps.queue.addRateLimited(key);
+    if (rotation.kind === 'failed' && rotation.transient && outcome.ok)
+      this.deps.queue.addRateLimited(key, retryAfter(rotation.retryAfterMs));
     end();
   }
 
@@ -269,7 +280,13 @@ export class ManagedSecretReconciler {
   }
 
   private refreshDelay(ms: ManagedSecret, lastCheck: number, now: number): number | undefined {
-    return nextRefreshDelay(ms.spec, lastCheck, now, refreshPhase(ms.metadata.uid ?? nameOf(ms)));
+    return nextRefreshDelay(
+      ms.spec,
+      lastCheck,
+      now,
+      refreshPhase(ms.metadata.uid ?? nameOf(ms)),
+      this.deps.settings.minRefreshIntervalMs,
+    );
   }
 
   /** A failure that came with the deadline passed is a deadline failure, whatever the library threw. */
@@ -401,10 +418,11 @@ export class ManagedSecretReconciler {
     const previousHmac = ms.status?.syncedVersion;
     const secretRef = `Secret ${desired.namespace}/${desired.name}`;
     const keyCount = Object.keys(desired.data).length;
+    const floorNote = refreshFloorNote(ms.spec, this.deps.settings.minRefreshIntervalMs, now);
     const message =
-      action === 'none' && (ms.spec.target?.creationPolicy ?? 'Owner') === 'None'
+      (action === 'none' && (ms.spec.target?.creationPolicy ?? 'Owner') === 'None'
         ? `values fetched from ${storeName} (${keyCount} keys); creationPolicy None writes no Secret`
-        : `${secretRef} in sync with ${storeName} (${keyCount} keys)`;
+        : `${secretRef} in sync with ${storeName} (${keyCount} keys)`) + (floorNote ? `; ${floorNote}` : '');
     state.lastCheck = now;
     state.failure = undefined;
     this.deps.queue.forget(key);
@@ -479,7 +497,7 @@ export class ManagedSecretReconciler {
       signal,
     );
     this.deps.events.emit(this.deps.eventTarget(ms), 'Warning', failure.reason, failure.message);
-    if (failure.retry === 'transient') this.deps.queue.addRateLimited(key);
+    if (failure.retry === 'transient') this.deps.queue.addRateLimited(key, retryAfter(failure.retryAfterMs));
     else if (!opts.specError) this.scheduleNext(key, ms, state);
   }
 
@@ -494,13 +512,16 @@ export class ManagedSecretReconciler {
     }
     if (delay !== undefined) this.deps.queue.addAfter(key, Math.max(delay, 1_000));
     if (rotation?.kind === 'failed') {
-      if (rotation.transient) this.deps.queue.addRateLimited(key);
+      if (rotation.transient) this.deps.queue.addRateLimited(key, retryAfter(rotation.retryAfterMs));
       return;
     }
     const rotationLook = this.deps.rotation.nextLookMs(ms, now);
     if (rotationLook !== undefined) this.deps.queue.addAfter(key, rotationLook);
   }
 }
+
+/** The queue's back-off options for a server's or backend's Retry-After. */
+const retryAfter = (ms: number | undefined) => (ms !== undefined ? { minDelayMs: ms } : {});
 
 /** A failure the reconciler finds itself (not thrown by anyone): retried with back-off unless said otherwise. */
 function failure(reason: string, message: string, retry: ErrorInfo['retry'] = 'transient'): ErrorInfo {

@@ -27,10 +27,11 @@ import { ManagedSecretReconciler } from './managed-secret-reconciler.js';
 import { DEFAULT_MAX_CONCURRENT_RESTARTS, RolloutRestarter } from './rollout.js';
 import { Rotator } from './rotation.js';
 import { RotationStep } from './rotation-step.js';
+import { DEFAULT_MIN_REFRESH_INTERVAL_MS } from './schedule.js';
 import { StatusWriter } from './status.js';
 import { StoreClients } from './store-clients.js';
 import { StoreReconciler } from './store-reconciler.js';
-import { WorkQueue } from './workqueue.js';
+import { namespaceTenant, WorkQueue } from './workqueue.js';
 
 export interface ManagerOptions {
   kubeConfig: KubeAuth;
@@ -67,6 +68,10 @@ export interface ManagerOptions {
   syncTimeoutMs?: number;
   /** What namespaced stores may reach (default: no custom endpoints, no namespaced local stores). */
   storePolicy?: StorePolicy;
+  /** --min-refresh-interval: no ManagedSecret refreshes more often (default 10 s; 0 = no floor). */
+  minRefreshIntervalMs?: number;
+  /** --max-workers-per-namespace: a namespace's workers while others wait (0 = half of concurrency, at least 1). */
+  maxWorkersPerNamespace?: number;
 }
 
 const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
@@ -86,7 +91,7 @@ export class Manager {
   readonly client: KubeClient;
   private readonly log: Logger;
   private readonly metrics: Metrics;
-  private readonly queue = new WorkQueue();
+  private readonly queue: WorkQueue;
   private readonly caches: ClusterCache;
   private readonly clients: StoreClients;
   private readonly fetchCache: FetchCache;
@@ -110,6 +115,12 @@ export class Manager {
     this.log = options.logger;
     this.metrics = options.metrics;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    // Fair across namespaces: one namespace's thousand failing objects cannot take every worker.
+    this.queue = new WorkQueue({
+      tenantOf: namespaceTenant,
+      workers: options.concurrency,
+      maxInFlightPerTenant: options.maxWorkersPerNamespace ?? 0,
+    });
     // Built first: its fence guards every write of the workers' client; it has a client of its own.
     this.leader = options.leaderElection
       ? new LeaderElector(
@@ -197,7 +208,7 @@ export class Manager {
       },
       eventTarget,
       stopSignal,
-      settings: { syncTimeoutMs },
+      settings: { syncTimeoutMs, minRefreshIntervalMs: options.minRefreshIntervalMs ?? DEFAULT_MIN_REFRESH_INTERVAL_MS },
     });
     this.stores = new StoreReconciler({
       caches: this.caches,
@@ -220,14 +231,15 @@ export class Manager {
     this.caches.managedSecrets.on({
       add: (ms) => this.queue.add(msKey(ms)),
       update: (old, cur) => {
-        // Our own status writes change only status: no need to look again.
+        // Our own status writes change only status: no need to look again. A person's change (spec,
+        // force-sync, rotate-now) is looked at now, even while the object backs off from a failure.
         if (
           old.metadata.generation !== cur.metadata.generation ||
           old.metadata.annotations?.[ANNOTATION_FORCE_SYNC] !== cur.metadata.annotations?.[ANNOTATION_FORCE_SYNC] ||
           old.metadata.annotations?.[ANNOTATION_ROTATE_NOW] !== cur.metadata.annotations?.[ANNOTATION_ROTATE_NOW] ||
           old.metadata.uid !== cur.metadata.uid
         )
-          this.queue.add(msKey(cur));
+          this.queue.add(msKey(cur), { force: true });
       },
       delete: (ms) => this.managedSecrets.forget(msKey(ms), ms),
     });

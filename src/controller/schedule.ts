@@ -1,4 +1,13 @@
+// When ManagedSecrets refresh: durations, cron schedules, the refresh grid that
+// lets ManagedSecrets sharing keys share backend reads, and the administrator's
+// floor (--min-refresh-interval) that keeps a namespace from asking for a
+// refresh every few milliseconds.
 import { CronExpressionParser } from 'cron-parser';
+
+/** `--min-refresh-interval`'s default: no ManagedSecret refreshes more often than this. */
+export const DEFAULT_MIN_REFRESH_INTERVAL_MS = 10_000;
+
+type RefreshSpec = { refreshInterval?: string; refreshSchedule?: string };
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
@@ -69,23 +78,82 @@ export function refreshPhase(id: string): number {
 }
 
 /**
+ * The refresh interval in effect: `refreshInterval` (default 1h) raised to
+ * `floorMs` when it is shorter. 0 stays 0 (sync once: never refreshes, so no
+ * floor applies). Throws for an invalid duration. Ignores `refreshSchedule`.
+ */
+export function effectiveIntervalMs(spec: RefreshSpec, floorMs = 0): number {
+  const interval = parseDuration(spec.refreshInterval ?? '1h');
+  return interval === 0 ? 0 : Math.max(interval, floorMs);
+}
+
+/**
+ * Why the refreshes of this spec are slower than asked, for the Ready
+ * condition's message; undefined when the floor changes nothing. A schedule
+ * counts as too frequent when two of its next few firings are closer than the
+ * floor. Throws for an invalid interval or schedule.
+ */
+export function refreshFloorNote(spec: RefreshSpec, floorMs: number, now: number = Date.now()): string | undefined {
+  if (floorMs <= 0) return undefined;
+  const floor = formatDuration(floorMs);
+  if (spec.refreshSchedule) {
+    let previous = nextCronTime(spec.refreshSchedule, new Date(now)).getTime();
+    for (let i = 0; i < 4; i++) {
+      const next = nextCronTime(spec.refreshSchedule, new Date(previous)).getTime();
+      if (next - previous < floorMs) {
+        return `refreshSchedule fires more often than the operator's minimum refresh interval (${floor}); refreshes are at least ${floor} apart`;
+      }
+      previous = next;
+    }
+    return undefined;
+  }
+  const asked = parseDuration(spec.refreshInterval ?? '1h');
+  if (asked === 0 || asked >= floorMs) return undefined;
+  return `refreshInterval ${formatDuration(asked)} is below the operator's minimum refresh interval; refreshing every ${floor}`;
+}
+
+/** A duration in the form parseDuration reads back (`1h30m`, `10s`, `500ms`). */
+export function formatDuration(ms: number): string {
+  if (ms <= 0) return '0';
+  let rest = Math.round(ms);
+  let text = '';
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+    ['ms', 1],
+  ] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) text += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return text;
+}
+
+/**
  * Milliseconds until the next refresh after a check at `lastCheck`, or
  * undefined when the ManagedSecret syncs once (`refreshInterval: 0` and no schedule).
  * Interval refreshes fall on a grid (multiples of the interval since the epoch,
  * plus `phase` of the refresh window) so ManagedSecrets that share keys refresh
  * together and share reads; the gap after a check is never longer than the interval.
+ * `floorMs` (--min-refresh-interval) raises a shorter interval to it, and a
+ * schedule's next firing is the first at least `floorMs` after the last check.
  */
 export function nextRefreshDelay(
-  spec: { refreshInterval?: string; refreshSchedule?: string },
+  spec: RefreshSpec,
   lastCheck: number,
   now: number = Date.now(),
   phase = 0,
+  floorMs = 0,
 ): number | undefined {
-  // The first slot after the last check, not after now: measured from now, the slot would always be ahead
-  // and a scheduled refresh would never fall due.
-  if (spec.refreshSchedule)
-    return Math.max(0, nextCronTime(spec.refreshSchedule, new Date(lastCheck)).getTime() - now);
-  const interval = parseDuration(spec.refreshInterval ?? '1h');
+  if (spec.refreshSchedule) {
+    // The first slot after the last check (plus the floor), not after now: measured from now, the slot would
+    // always be ahead and a scheduled refresh would never fall due. Strictly after `from`: a firing exactly
+    // `floorMs` after the check is skipped, one a millisecond later is not.
+    const from = lastCheck + floorMs;
+    return Math.max(0, nextCronTime(spec.refreshSchedule, new Date(from)).getTime() - now);
+  }
+  const interval = effectiveIntervalMs(spec, floorMs);
   if (interval === 0) return undefined;
   const offset = phase * refreshWindow(interval);
   const slot = (Math.floor((lastCheck - offset) / interval) + 1) * interval + offset;

@@ -58,6 +58,8 @@ export interface FailoverMove {
  */
 export interface CallOptions {
   signal?: AbortSignal;
+  /** The namespace the call is for (the ManagedSecret's): a store's shared request budget serves namespaces in turn. */
+  tenant?: string;
 }
 
 /** Where an inline or fetched ciphertext is being used: the KMS encryption context is built from this. */

@@ -54,6 +54,8 @@ export async function startOperator(
     leaderElection?: boolean;
     maxConcurrentRestarts?: number;
     identity?: string;
+    /** The admin's refresh floor (default 0 here: tests refresh every second or two). */
+    minRefreshIntervalMs?: number;
     kubeConfig?: ReturnType<TestCluster['kubeConfig']>;
   } = {},
 ): Promise<RunningOperator> {
@@ -88,6 +90,7 @@ export async function startOperator(
     burst: 1000,
     storeCheckIntervalMs: 2_000,
     maxConcurrentRestarts: options.maxConcurrentRestarts,
+    minRefreshIntervalMs: options.minRefreshIntervalMs ?? 0,
   });
   await manager.start();
   return {
@@ -268,7 +271,12 @@ export function spawnOperatorProcess(
       '127.0.0.1:0',
       ...extraArgs,
     ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SECRETSYNC_LOG_LEVEL: 'info', ...env } },
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Tests refresh every second or two: no admin floor unless a test sets one.
+      env: { ...process.env, SECRETSYNC_LOG_LEVEL: 'info', SECRETSYNC_MIN_REFRESH_INTERVAL: '0', ...env },
+    },
   );
   const lines: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { hostname } from 'node:os';
 import { Manager } from '../../controller/manager.js';
-import { parseDuration } from '../../controller/schedule.js';
+import { DEFAULT_MIN_REFRESH_INTERVAL_MS, parseDuration } from '../../controller/schedule.js';
 import { createLogger, type LogLevel } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { startReplicationOnLeader } from '../../replication/run.js';
@@ -30,11 +30,21 @@ export interface RunFlags {
   rolloutRestarts: boolean;
   clusterName: string;
   replication: boolean;
+  /** Milliseconds (parsed from a duration). */
+  minRefreshInterval: number;
+  /** 0 = half of --concurrency, at least 1. */
+  maxWorkersPerNamespace: number;
 }
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+const nonNegativeInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number (0 or more), got "${value}"`);
   return n;
 };
 
@@ -84,6 +94,24 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .env('SECRETSYNC_CONCURRENCY')
         .default(16)
         .argParser(positiveInt('--concurrency')),
+    )
+    .addOption(
+      new Option(
+        '--max-workers-per-namespace <n>',
+        'workers one namespace may hold while other namespaces have work waiting (0: half of --concurrency, at least 1); alone, a namespace may use them all',
+      )
+        .env('SECRETSYNC_MAX_WORKERS_PER_NAMESPACE')
+        .default(0)
+        .argParser(nonNegativeInt('--max-workers-per-namespace')),
+    )
+    .addOption(
+      new Option(
+        '--min-refresh-interval <duration>',
+        'no ManagedSecret refreshes more often than this (a shorter refreshInterval or a more frequent refreshSchedule is slowed to it); 0 for no floor',
+      )
+        .env('SECRETSYNC_MIN_REFRESH_INTERVAL')
+        .default(DEFAULT_MIN_REFRESH_INTERVAL_MS, '10s')
+        .argParser(duration('--min-refresh-interval')),
     )
     .addOption(
       new Option('--metrics-address <host:port>', 'where /healthz, /readyz and /metrics are served')
@@ -230,6 +258,8 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     allowOperatorIdentityForNamespacedStores: flags.allowOperatorIdentityForNamespacedStores,
     maxConcurrentRestarts: flags.maxConcurrentRestarts,
     rolloutRestarts: flags.rolloutRestarts,
+    minRefreshIntervalMs: flags.minRefreshInterval,
+    maxWorkersPerNamespace: flags.maxWorkersPerNamespace,
   });
   const onSignal = () => void manager.stop();
   process.once('SIGTERM', onSignal);

@@ -1,6 +1,10 @@
 // A per-store request budget: a token bucket shared by every ManagedSecret that
 // uses the store, so one busy store cannot exhaust the account's API quota and
-// the SDK's adaptive retry rarely has to back off.
+// the SDK's adaptive retry rarely has to back off. A ClusterSecretStore's budget
+// is shared by every namespace that uses it, so waiters are served round-robin
+// by tenant (namespace): one namespace's thousand queued requests delay another
+// namespace's single request by at most one round.
+import { Node, Yallist } from 'yallist';
 import type { AnyStore } from '../../api/types.js';
 import { ProviderConfigError, storeLabel } from '../provider.js';
 
@@ -31,15 +35,31 @@ export interface RequestBudgetOptions {
   now?: () => number;
 }
 
+interface Waiter {
+  resolve: () => void;
+}
+
+/** One tenant's waiters (arrival order) and its place in the ring of tenants that wait. */
+interface TenantWaiters {
+  readonly name: string;
+  readonly waiters: Yallist<Waiter>;
+  readonly ringNode: Node<TenantWaiters>;
+}
+
 /**
- * A token bucket with a FIFO queue: `await budget.take()` before each backend
- * request. Callers wait (in arrival order) instead of failing; an aborted
- * caller leaves the queue at once.
+ * A token bucket with a fair queue: `await budget.take(signal, tenant)` before
+ * each backend request. Callers wait instead of failing; tenants with waiters
+ * are served one request each in turn (round-robin), each tenant's own
+ * requests in arrival order; an aborted caller leaves the queue at once. All
+ * operations are O(1). The tenant defaults to '' (one tenant: plain FIFO).
  */
 export class RequestBudget {
   private tokens: number;
   private last: number;
-  private readonly queue: { resolve: () => void; reject: (err: unknown) => void; signal?: AbortSignal }[] = [];
+  /** Tenants with waiters, in serving order (yallist used only through pushNode/removeNode, which clear links). */
+  private readonly ring = new Yallist<TenantWaiters>();
+  private readonly tenants = new Map<string, TenantWaiters>();
+  private waitingCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private usedCount = 0;
   private ratePerSecond: number;
@@ -63,7 +83,12 @@ export class RequestBudget {
   }
 
   get waiting(): number {
-    return this.queue.length;
+    return this.waitingCount;
+  }
+
+  /** Tenants with a request waiting now. */
+  get waitingTenants(): number {
+    return this.tenants.size;
   }
 
   get used(): number {
@@ -97,37 +122,72 @@ export class RequestBudget {
     this.drain();
   }
 
-  /** Resolves when the request may go out; rejects with the signal's reason if aborted while waiting. */
-  take(signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves when the request may go out; rejects with the signal's reason if
+   * aborted while waiting. `tenant` (the namespace of the ManagedSecret the
+   * request is for) decides whose turn it is when requests wait.
+   */
+  take(signal?: AbortSignal, tenant = ''): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     this.refill();
-    if (this.queue.length === 0 && this.tokens >= 1) {
+    if (this.waitingCount === 0 && this.tokens >= 1) {
       this.tokens -= 1;
       this.usedCount += 1;
       this.changed();
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      const waiter = { resolve, reject, signal };
-      this.queue.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const i = this.queue.indexOf(waiter);
-          if (i < 0) return;
-          this.queue.splice(i, 1);
-          if (this.queue.length === 0 && this.timer) {
+      const node = new Node<Waiter>({ resolve });
+      const queue = this.tenantWaiters(tenant);
+      queue.waiters.pushNode(node);
+      this.waitingCount += 1;
+      if (!queue.ringNode.list) this.ring.pushNode(queue.ringNode);
+      if (signal) {
+        const onAbort = () => {
+          if (node.list !== queue.waiters) return;
+          this.unlink(queue, node);
+          if (this.waitingCount === 0 && this.timer) {
             clearTimeout(this.timer);
             this.timer = undefined;
           }
           this.changed();
           reject(abortReason(signal));
-        },
-        { once: true },
-      );
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        // Served: the listener must not outlive the wait (one signal may cover many requests).
+        node.value.resolve = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+      }
       this.changed();
       this.schedule();
     });
+  }
+
+  private tenantWaiters(tenant: string): TenantWaiters {
+    let queue = this.tenants.get(tenant);
+    if (!queue) {
+      const created: TenantWaiters = {
+        name: tenant,
+        waiters: new Yallist<Waiter>(),
+        ringNode: new Node<TenantWaiters>(undefined as unknown as TenantWaiters),
+      };
+      created.ringNode.value = created;
+      this.tenants.set(tenant, created);
+      queue = created;
+    }
+    return queue;
+  }
+
+  /** Takes a waiter out; a tenant with no waiters left leaves the ring. */
+  private unlink(queue: TenantWaiters, node: Node<Waiter>): void {
+    queue.waiters.removeNode(node);
+    this.waitingCount -= 1;
+    if (queue.waiters.length === 0) {
+      queue.ringNode.list?.removeNode(queue.ringNode);
+      this.tenants.delete(queue.name);
+    }
   }
 
   private refill(): void {
@@ -138,7 +198,7 @@ export class RequestBudget {
   }
 
   private schedule(): void {
-    if (this.timer || this.queue.length === 0) return;
+    if (this.timer || this.waitingCount === 0) return;
     const waitMs = Math.max(1, Math.ceil(((1 - this.tokens) / this.ratePerSecond) * 1000));
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -149,13 +209,17 @@ export class RequestBudget {
   private drain(): void {
     this.refill();
     let served = false;
-    while (this.queue.length > 0 && this.tokens >= 1) {
-      const waiter = this.queue.shift();
-      if (!waiter) break;
+    while (this.waitingCount > 0 && this.tokens >= 1) {
+      const queue = this.ring.head?.value;
+      const node = queue?.waiters.head;
+      if (!queue || !node) break;
+      this.unlink(queue, node);
+      // Its turn is used: to the back of the ring if it has more waiting.
+      if (queue.waiters.length > 0) this.ring.pushNode(queue.ringNode);
       this.tokens -= 1;
       this.usedCount += 1;
       served = true;
-      waiter.resolve();
+      node.value.resolve();
     }
     if (served) this.changed();
     this.schedule();

@@ -1,9 +1,13 @@
 import { expect } from 'chai';
 import {
+  DEFAULT_MIN_REFRESH_INTERVAL_MS,
+  effectiveIntervalMs,
   fetchTtl,
+  formatDuration,
   nextCronTime,
   nextRefreshDelay,
   parseDuration,
+  refreshFloorNote,
   refreshPhase,
   refreshWindow,
 } from '../../../src/controller/schedule.js';
@@ -167,6 +171,78 @@ describe('schedule', () => {
     it('throws for an invalid interval or schedule', () => {
       expect(() => nextRefreshDelay({ refreshInterval: '1d' }, now, now)).to.throw(/not a duration/);
       expect(() => nextRefreshDelay({ refreshSchedule: '61 * * * *' }, now, now)).to.throw(/not a valid cron/);
+    });
+  });
+
+  describe('the refresh floor (--min-refresh-interval)', () => {
+    const now = Date.parse('2024-03-05T10:02:30Z');
+    const floor = DEFAULT_MIN_REFRESH_INTERVAL_MS;
+
+    it('is 10 s by default', () => {
+      expect(floor).to.equal(10_000);
+    });
+
+    it('raises a shorter interval to the floor and leaves longer ones, 0 (sync once) and the default alone', () => {
+      expect(effectiveIntervalMs({ refreshInterval: '1s' }, floor)).to.equal(10_000);
+      expect(effectiveIntervalMs({ refreshInterval: '1ms' }, floor)).to.equal(10_000);
+      expect(effectiveIntervalMs({ refreshInterval: '15m' }, floor)).to.equal(15 * MINUTE);
+      expect(effectiveIntervalMs({ refreshInterval: '0' }, floor)).to.equal(0);
+      expect(effectiveIntervalMs({}, floor)).to.equal(HOUR);
+      expect(effectiveIntervalMs({ refreshInterval: '1s' })).to.equal(1_000);
+      expect(() => effectiveIntervalMs({ refreshInterval: '1d' }, floor)).to.throw(/not a duration/);
+    });
+
+    it('puts the next refresh of a too-short interval on the floor’s grid', () => {
+      expect(nextRefreshDelay({ refreshInterval: '1s' }, now, now)).to.equal(1_000);
+      expect(nextRefreshDelay({ refreshInterval: '1s' }, now, now, 0, floor)).to.equal(10_000);
+      expect(nextRefreshDelay({ refreshInterval: '0' }, now, now, 0, floor)).to.equal(undefined);
+    });
+
+    it('never refreshes a 1 ms interval more often than the floor, whatever the phase', () => {
+      for (const phase of [0, 0.3, 0.999]) {
+        let check = now;
+        for (let cycle = 0; cycle < 50; cycle++) {
+          const delay = nextRefreshDelay({ refreshInterval: '1ms' }, check, check, phase, floor) as number;
+          expect(delay, `phase ${phase} cycle ${cycle}`).to.be.at.least(cycle === 0 ? 0 : floor);
+          expect(delay).to.be.at.most(floor);
+          check += delay;
+        }
+      }
+    });
+
+    it('moves a schedule’s next firing to the first one at least the floor after the last check', () => {
+      const fiveMinutes = 5 * MINUTE;
+      // Every minute: the next firing after 10:02:30 is 10:03:00 ...
+      expect(nextRefreshDelay({ refreshSchedule: '* * * * *' }, now, now)).to.equal(30_000);
+      // ... but with a 5 minute floor, the first after 10:07:30 (10:08:00).
+      expect(nextRefreshDelay({ refreshSchedule: '* * * * *' }, now, now, 0, fiveMinutes)).to.equal(5.5 * MINUTE);
+      // A check long ago does not hold a schedule back: overdue at once.
+      expect(nextRefreshDelay({ refreshSchedule: '* * * * *' }, now - HOUR, now, 0, fiveMinutes)).to.equal(0);
+      // A schedule slower than the floor is untouched.
+      expect(nextRefreshDelay({ refreshSchedule: '@hourly' }, now, now, 0, fiveMinutes)).to.equal(57.5 * MINUTE);
+    });
+
+    it('explains a clamped interval or schedule for the Ready message, and says nothing otherwise', () => {
+      expect(refreshFloorNote({ refreshInterval: '1s' }, floor, now)).to.equal(
+        "refreshInterval 1s is below the operator's minimum refresh interval; refreshing every 10s",
+      );
+      expect(refreshFloorNote({ refreshInterval: '15m' }, floor, now)).to.equal(undefined);
+      expect(refreshFloorNote({ refreshInterval: '0' }, floor, now)).to.equal(undefined);
+      expect(refreshFloorNote({}, floor, now)).to.equal(undefined);
+      expect(refreshFloorNote({ refreshInterval: '1s' }, 0, now)).to.equal(undefined);
+      expect(refreshFloorNote({ refreshSchedule: '* * * * *' }, 5 * MINUTE, now)).to.match(
+        /refreshSchedule fires more often than the operator's minimum refresh interval \(5m\)/,
+      );
+      expect(refreshFloorNote({ refreshSchedule: '0,1 * * * *' }, 5 * MINUTE, now)).to.match(/more often/);
+      expect(refreshFloorNote({ refreshSchedule: '@hourly' }, 5 * MINUTE, now)).to.equal(undefined);
+    });
+
+    it('formats durations the way parseDuration reads them', () => {
+      for (const ms of [500, 10_000, 90_000, HOUR + 30 * MINUTE + 1_500, 2 * HOUR]) {
+        expect(parseDuration(formatDuration(ms))).to.equal(ms);
+      }
+      expect(formatDuration(90_000)).to.equal('1m30s');
+      expect(formatDuration(0)).to.equal('0');
     });
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { WorkQueue } from '../../../src/controller/workqueue.js';
+import { namespaceTenant, perTenantLimit, WorkQueue } from '../../../src/controller/workqueue.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -345,6 +345,283 @@ describe('WorkQueue', () => {
       expect(q.scheduled).to.equal(0);
       await sleep(40);
       expect(q.depth).to.equal(0);
+    });
+  });
+
+  describe('fairness between tenants', () => {
+    /** Takes `n` keys without finishing any (n workers busy). */
+    async function take(q: WorkQueue, n: number): Promise<string[]> {
+      const keys: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const key = await within(q.get(), 200);
+        if (typeof key !== 'string') throw new Error(`get ${i + 1} of ${n} returned ${String(key)}`);
+        keys.push(key);
+      }
+      return keys;
+    }
+    const tenantOfTaken = (keys: string[]) => keys.map(namespaceTenant);
+
+    it('hands the lone key of a quiet namespace out within maxInFlight+1 gets while a noisy one has 1,000 waiting', async () => {
+      const q = newQueue({ tenantOf: namespaceTenant, workers: 16 });
+      for (let i = 0; i < 1000; i++) q.add(`ms/noisy/s${i}`);
+      q.add('ms/quiet/only');
+      const taken = await take(q, 8 + 1);
+      expect(taken).to.include('ms/quiet/only');
+      expect(q.maxInFlightPerTenant).to.equal(8);
+    });
+
+    it('serves a key that arrives behind a long backlog next, while workers keep finishing noisy keys', async () => {
+      const q = newQueue({ tenantOf: namespaceTenant, workers: 4 });
+      for (let i = 0; i < 1000; i++) q.add(`ms/noisy/s${i}`);
+      for (let i = 0; i < 300; i++) q.done((await take(q, 1))[0] as string);
+      q.add('ms/quiet/only');
+      const [first, second] = await take(q, 2);
+      expect([first, second]).to.include('ms/quiet/only');
+    });
+
+    it('serves tenants round-robin, first in first out within each', async () => {
+      const q = newQueue({ tenantOf: namespaceTenant });
+      for (const key of ['ms/a/1', 'ms/a/2', 'ms/a/3', 'ms/b/1', 'ss/b/store', 'css/global', 'ms/a/4']) q.add(key);
+      expect(await take(q, 7)).to.deep.equal([
+        'ms/a/1',
+        'ms/b/1',
+        'css/global',
+        'ms/a/2',
+        'ss/b/store',
+        'ms/a/3',
+        'ms/a/4',
+      ]);
+    });
+
+    it('holds a namespace to its in-flight cap while another namespace has keys waiting', async () => {
+      const workers = 6;
+      const q = newQueue({ tenantOf: namespaceTenant, workers });
+      const cap = 3; // half the workers
+      for (let i = 0; i < 200; i++) q.add(`ms/noisy/s${i}`);
+      for (let i = 0; i < 40; i++) q.add(`ms/quiet/s${i}`);
+      const inFlight = await take(q, workers);
+      let quietLeft = 40 - inFlight.filter((k) => k.startsWith('ms/quiet/')).length;
+      let maxNoisy = 0;
+      // Workers finish keys in a scrambled order and take the next, until the quiet namespace's keys are all out.
+      for (let step = 0; quietLeft > 0; step++) {
+        const finished = inFlight.splice((step * 7) % inFlight.length, 1)[0] as string;
+        q.done(finished);
+        const [next] = await take(q, 1);
+        inFlight.push(next as string);
+        if (next?.startsWith('ms/quiet/')) quietLeft -= 1;
+        const noisyInFlight = inFlight.filter((k) => k.startsWith('ms/noisy/')).length;
+        maxNoisy = Math.max(maxNoisy, noisyInFlight);
+        expect(noisyInFlight, `step ${step}`).to.be.at.most(cap);
+      }
+      expect(maxNoisy).to.equal(cap);
+      expect(q.tenantLoad('noisy').inFlight).to.equal(inFlight.filter((k) => k.startsWith('ms/noisy/')).length);
+    });
+
+    it('lets a namespace alone use every worker (work-conserving), then holds it to its cap once another has work', async () => {
+      const q = newQueue({ tenantOf: namespaceTenant, workers: 8 });
+      for (let i = 0; i < 100; i++) q.add(`ms/busy/s${i}`);
+      const inFlight = await take(q, 8);
+      expect(tenantOfTaken(inFlight)).to.deep.equal(Array(8).fill('busy'));
+      for (let i = 0; i < 10; i++) q.add(`ms/other/s${i}`);
+      // Not pre-empted: the other namespace waits for a busy key to finish, then gets each freed
+      // worker until the busy namespace is down to its cap of 4.
+      for (let round = 0; round < 4; round++) {
+        q.done(inFlight.shift() as string);
+        const [next] = await take(q, 1);
+        expect(namespaceTenant(next as string), `round ${round}`).to.equal('other');
+      }
+      expect(q.tenantLoad('busy')).to.deep.include({ inFlight: 4 });
+      expect(q.tenantLoad('other')).to.deep.include({ inFlight: 4, pending: 6 });
+    });
+
+    it('hands a key to a blocked worker even when its namespace is at its cap and nothing else waits', async () => {
+      const q = newQueue({ tenantOf: namespaceTenant, workers: 2 });
+      q.add('ms/a/1');
+      expect(await q.get()).to.equal('ms/a/1');
+      const blocked = q.get();
+      q.add('ms/a/2');
+      expect(await within(blocked, 200)).to.equal('ms/a/2');
+      expect(q.maxInFlightPerTenant).to.equal(1);
+    });
+
+    it('reports per-namespace load cheaply and forgets namespaces that have nothing left', async () => {
+      const q = newQueue({ tenantOf: namespaceTenant, workers: 4 });
+      for (let i = 0; i < 5; i++) q.add(`ms/big/s${i}`);
+      q.add('ms/small/s0');
+      q.add('css/global');
+      const taken = await take(q, 2);
+      expect(taken).to.deep.equal(['ms/big/s0', 'ms/small/s0']);
+      expect(q.tenantLoad('big')).to.deep.equal({ tenant: 'big', pending: 4, inFlight: 1 });
+      expect(q.tenantLoad('nobody')).to.deep.equal({ tenant: 'nobody', pending: 0, inFlight: 0 });
+      expect(q.topTenants(2)).to.deep.equal([
+        { tenant: 'big', pending: 4, inFlight: 1 },
+        { tenant: 'css/global', pending: 1, inFlight: 0 },
+      ]);
+      expect(q.depth).to.equal(5);
+      expect(q.inFlight).to.equal(2);
+      expect(q.activeTenants).to.equal(3);
+      for (const key of taken) q.done(key);
+      for (const key of await take(q, 5)) q.done(key);
+      expect(q.depth).to.equal(0);
+      expect(q.topTenants(10)).to.deep.equal([]);
+      expect(q.activeTenants).to.equal(0);
+      expect(q.knownTenants).to.equal(0);
+    });
+
+    it('keeps a namespace known while one of its keys is scheduled or backing off', () => {
+      const q = newQueue({ tenantOf: namespaceTenant });
+      q.addAfter('ms/a/1', 10_000);
+      q.addRateLimited('ms/b/1');
+      expect(q.knownTenants).to.equal(2);
+      expect(q.activeTenants).to.equal(0);
+      q.cancel('ms/a/1');
+      q.cancel('ms/b/1');
+      expect(q.knownTenants).to.equal(0);
+    });
+
+    // Timing bounds are generous (the machine may be loaded); what they catch is a scan per
+    // operation: over all tenants (50,000 tenants of one key) or over one tenant's keys (one
+    // tenant of 50,000), which would take minutes at this size, not milliseconds.
+    const shapes = [
+      { tenants: 500, cap: undefined },
+      { tenants: 50_000, cap: undefined },
+      { tenants: 1, cap: undefined },
+      { tenants: 500, cap: 1 },
+    ];
+    for (const { tenants, cap } of shapes) {
+      it(`adds, hands out and finishes 50,000 keys across ${tenants} namespace${tenants === 1 ? '' : 's'}${cap ? ` (cap ${cap})` : ''} in O(1) per key`, async () => {
+        const q = newQueue({ tenantOf: namespaceTenant, workers: 16, maxInFlightPerTenant: cap });
+        const started = performance.now();
+        for (let i = 0; i < 50_000; i++) q.add(`ms/ns${i % tenants}/s${i}`);
+        expect(q.depth).to.equal(50_000);
+        const inFlight: string[] = [];
+        const readded = new Set<string>();
+        let handed = 0;
+        while (q.depth > 0 || inFlight.length > 0) {
+          while (inFlight.length < 16 && q.depth > 0) {
+            inFlight.push((await q.get()) as string);
+            handed += 1;
+          }
+          const key = inFlight.shift() as string;
+          q.done(key);
+          // Every tenth key comes back once (its refresh or an event).
+          if (handed % 10 === 0 && !readded.has(key)) {
+            readded.add(key);
+            q.add(key);
+          }
+        }
+        const elapsed = performance.now() - started;
+        expect(handed).to.equal(50_000 + readded.size);
+        expect(readded.size).to.be.above(4_000);
+        expect(q.inFlight).to.equal(0);
+        expect(q.knownTenants).to.equal(0);
+        expect(elapsed).to.be.below(5_000);
+      });
+    }
+
+    it('derives the cap from the worker count and --max-workers-per-namespace', () => {
+      expect(perTenantLimit(16)).to.equal(8);
+      expect(perTenantLimit(16, 0)).to.equal(8);
+      expect(perTenantLimit(3)).to.equal(1);
+      expect(perTenantLimit(1)).to.equal(1);
+      expect(perTenantLimit(16, 5)).to.equal(5);
+      expect(newQueue().maxInFlightPerTenant).to.equal(Number.POSITIVE_INFINITY);
+      expect(newQueue({ workers: 10, maxInFlightPerTenant: 2 }).maxInFlightPerTenant).to.equal(2);
+    });
+
+    it('names the tenant of a controller key', () => {
+      expect(namespaceTenant('ms/team-a/db')).to.equal('team-a');
+      expect(namespaceTenant('ss/team-a/aws')).to.equal('team-a');
+      expect(namespaceTenant('css/shared')).to.equal('css/shared');
+      expect(namespaceTenant('odd')).to.equal('odd');
+      expect(namespaceTenant('xx/a/b')).to.equal('xx/a/b');
+    });
+  });
+
+  describe('back-off is never shortened', () => {
+    it('a shorter addAfter or an add does not run a backing-off key before its back-off ends', async () => {
+      const q = newQueue({ baseDelayMs: 200 });
+      const delay = q.addRateLimited('a');
+      q.addAfter('a', 10);
+      q.add('a');
+      expect(q.depth).to.equal(0);
+      const { key, ms } = await timeUntil(q.get());
+      expect(key).to.equal('a');
+      expect(ms).to.be.at.least(delay - 5);
+    });
+
+    it('a later addAfter beyond the back-off still runs the key when the back-off ends if it is also added', async () => {
+      const q = newQueue({ baseDelayMs: 60 });
+      const delay = q.addRateLimited('a');
+      q.addAfter('a', 5_000);
+      q.add('a');
+      const { ms } = await timeUntil(q.get());
+      expect(ms).to.be.at.least(delay - 5);
+      expect(ms).to.be.below(1_000);
+    });
+
+    it('a key added while it was processed and then failed waits for its back-off after done', async () => {
+      const q = newQueue({ baseDelayMs: 150 });
+      q.add('a');
+      expect(await q.get()).to.equal('a');
+      q.add('a'); // an event during the sync
+      const delay = q.addRateLimited('a');
+      q.done('a');
+      expect(q.depth).to.equal(0);
+      const { ms } = await timeUntil(q.get());
+      expect(ms).to.be.at.least(delay - 5);
+    });
+
+    it('a key that was waiting when it failed elsewhere leaves the queue until its back-off ends', async () => {
+      const q = newQueue({ baseDelayMs: 80 });
+      q.add('a');
+      const delay = q.addRateLimited('a');
+      expect(q.depth).to.equal(0);
+      expect(q.scheduled).to.equal(1);
+      const { key, ms } = await timeUntil(q.get());
+      expect(key).to.equal('a');
+      expect(ms).to.be.at.least(delay - 5);
+    });
+
+    it('honours a Retry-After longer than the back-off, capped at maxDelayMs', async () => {
+      const q = newQueue({ baseDelayMs: 10, maxDelayMs: 100_000 });
+      const delay = q.addRateLimited('a', { minDelayMs: 150 });
+      expect(delay).to.equal(150);
+      q.addAfter('a', 1);
+      const { ms } = await timeUntil(q.get());
+      expect(ms).to.be.at.least(145);
+      const capped = newQueue({ baseDelayMs: 10, maxDelayMs: 400 });
+      expect(capped.addRateLimited('b', { minDelayMs: 365 * 24 * 3_600_000 })).to.equal(400);
+      // A shorter Retry-After does not shorten the exponential back-off either.
+      const longer = newQueue({ baseDelayMs: 1_000 });
+      expect(longer.addRateLimited('c', { minDelayMs: 5 })).to.be.at.least(500);
+    });
+
+    it('add with force runs a backing-off key at once (a spec change), also when it is being processed', async () => {
+      const q = newQueue({ baseDelayMs: 60_000 });
+      q.addRateLimited('a');
+      q.add('a', { force: true });
+      expect(q.depth).to.equal(1);
+      expect(await q.get()).to.equal('a');
+      q.addRateLimited('a');
+      q.add('a', { force: true });
+      q.done('a');
+      expect(q.depth).to.equal(1);
+    });
+
+    it('forget and cancel end the back-off; force does not reset the failure count', async () => {
+      const q = newQueue({ baseDelayMs: 100, maxDelayMs: 100_000 });
+      q.addRateLimited('a');
+      q.forget('a');
+      q.add('a');
+      expect(q.depth).to.equal(1);
+      q.addRateLimited('b');
+      q.cancel('b');
+      q.add('b');
+      expect(q.depth).to.equal(2);
+      for (let n = 0; n < 3; n++) q.addRateLimited('c');
+      q.add('c', { force: true });
+      expect(q.addRateLimited('c')).to.be.at.least(400);
     });
   });
 });

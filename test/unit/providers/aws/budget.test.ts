@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import type { ClusterSecretStore, SecretStore } from '../../../../src/api/types.js';
 import { BudgetRegistry, RequestBudget, storeLabel, type BudgetStats } from '../../../../src/providers/aws/budget.js';
 import { ProviderConfigError } from '../../../../src/providers/provider.js';
@@ -113,5 +114,87 @@ describe('aws request budget', () => {
   it('names stores the way messages do', () => {
     expect(storeLabel(ns)).to.equal('SecretStore team-a/sm');
     expect(storeLabel(cluster)).to.equal('ClusterSecretStore sm');
+  });
+
+  describe('fairness between namespaces', () => {
+    // Queues build at a near-zero rate; a failed assertion must not leave waiters on a 1,000 s timer.
+    const budgets: RequestBudget[] = [];
+    const slowBudget = () => {
+      const budget = new RequestBudget(0.001, { burst: 1 });
+      budgets.push(budget);
+      return budget;
+    };
+    afterEach(() => {
+      for (const budget of budgets.splice(0)) budget.setRate(1_000_000);
+    });
+
+    it("serves waiting namespaces in turn: a thousand queued requests of one delay another's single request by one round at most", async () => {
+      // Nearly no refill while the queue builds up, then fast enough to drain it.
+      const budget = slowBudget();
+      await budget.take();
+      const abort = new AbortController();
+      setMaxListeners(1_100, abort.signal);
+      const order: string[] = [];
+      const noisy = Array.from({ length: 1_000 }, () =>
+        budget.take(abort.signal, 'noisy').then(
+          () => order.push('noisy'),
+          () => undefined,
+        ),
+      );
+      const quiet = budget.take(abort.signal, 'quiet').then(() => order.push('quiet'));
+      const other = budget.take(abort.signal, 'other').then(() => order.push('other'));
+      expect(budget.waiting).to.equal(1_002);
+      const tenantsWaiting = budget.waitingTenants;
+      budget.setRate(2_000);
+      await Promise.all([quiet, other]);
+      expect(order.slice(0, 3)).to.deep.equal(['noisy', 'quiet', 'other']);
+      expect(tenantsWaiting).to.equal(3);
+      abort.abort(new Error('done'));
+      await Promise.all(noisy);
+      expect(budget.waiting).to.equal(0);
+      expect(budget.waitingTenants).to.equal(0);
+    });
+
+    it("serves each namespace's own requests in arrival order, alternating between namespaces", async () => {
+      const budget = slowBudget();
+      await budget.take();
+      const order: string[] = [];
+      const takes = ['a0', 'a1', 'a2', 'b0', 'b1'].map((id) =>
+        budget.take(undefined, id.slice(0, 1)).then(() => order.push(id)),
+      );
+      budget.setRate(500);
+      await Promise.all(takes);
+      expect(order).to.deep.equal(['a0', 'b0', 'a1', 'b1', 'a2']);
+    });
+
+    it("drops an aborted waiter from its namespace's queue, and the namespace from the ring with its last waiter", async () => {
+      const budget = slowBudget();
+      await budget.take();
+      const order: string[] = [];
+      const a0 = new AbortController();
+      const b0 = new AbortController();
+      const first = budget.take(a0.signal, 'a');
+      const second = budget.take(undefined, 'a').then(() => order.push('a1'));
+      const lone = budget.take(b0.signal, 'b');
+      const third = budget.take(undefined, 'c').then(() => order.push('c0'));
+      expect(budget.waitingTenants).to.equal(3);
+      a0.abort(new Error('a0 gave up'));
+      b0.abort(new Error('b0 gave up'));
+      expect((await rejectionOf(first)).message).to.equal('a0 gave up');
+      expect((await rejectionOf(lone)).message).to.equal('b0 gave up');
+      expect(budget.waiting).to.equal(2);
+      expect(budget.waitingTenants).to.equal(2);
+      budget.setRate(500);
+      await Promise.all([second, third]);
+      expect(order).to.deep.equal(['a1', 'c0']);
+      expect(budget.used).to.equal(3);
+    });
+
+    it('removes its abort listener once a waiter is served (one signal may cover many requests)', async () => {
+      const budget = new RequestBudget(1_000, { burst: 1 });
+      const abort = new AbortController();
+      await Promise.all(Array.from({ length: 5 }, () => budget.take(abort.signal, 'a')));
+      expect(getEventListeners(abort.signal, 'abort')).to.have.length(0);
+    });
   });
 });
