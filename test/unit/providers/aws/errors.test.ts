@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { awsErrorName, mapAwsError } from '../../../../src/providers/aws/errors.js';
+import {
+  AwsFailureSummary,
+  awsErrorName,
+  isAvailabilityError,
+  mapAwsError,
+} from '../../../../src/providers/aws/errors.js';
 import {
   DecryptError,
   KeyNotFoundError,
@@ -51,7 +56,7 @@ describe('aws error mapping', () => {
     });
   }
 
-  it('throttling, server and network errors are retryable provider errors that keep the cause', () => {
+  it('throttling, server and network errors are retryable provider errors whose cause is a summary, not the SDK error', () => {
     for (const cause of [
       awsError('ThrottlingException'),
       awsError('InternalServiceError'),
@@ -59,7 +64,10 @@ describe('aws error mapping', () => {
     ]) {
       const err = mapAwsError(cause, ctx);
       expect(err).to.be.instanceOf(ProviderError);
-      expect(err.cause).to.equal(cause);
+      expect(err.cause).to.be.instanceOf(AwsFailureSummary);
+      expect(err.cause).to.not.equal(cause);
+      // Still an availability failure for the failover machinery, through the summary.
+      expect(isAvailabilityError(err)).to.equal(true);
       expect(err.message).to.contain(awsErrorName(cause) ?? 'missing name');
     }
   });

@@ -26,6 +26,8 @@ function memoryContext(
     reads,
     storeNamespace,
     allowOperatorIdentityForNamespacedStores: false,
+    // The stores of these tests live under the system's temporary directory.
+    policy: { allowedEndpoints: [], localStoreRoot: tmpdir() },
     observe: (_operation, call) => call(),
     requestServiceAccountToken: async () => {
       throw new Error('not used by the local provider');
