@@ -159,7 +159,8 @@ export function printableEndpoint(endpoint: string): string {
     const url = new URL(endpoint);
     return boundedText(`${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`, 120);
   } catch {
-    return boundedText(endpoint.replace(/\/\/[^/@]*@/, '//'), 120);
+    // Not a URL: shown only when it cannot carry user info.
+    return endpoint.includes('@') ? '(not a valid URL)' : boundedText(endpoint, 120);
   }
 }
 

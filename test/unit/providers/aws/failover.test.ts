@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { DeadlineError } from '../../../../src/api/errors.js';
+import { rejectionOf } from '../../helpers/index.js';
 import { describeAwsFailure, isAvailabilityError, mapAwsError } from '../../../../src/providers/aws/errors.js';
 import {
   RegionHealth,
@@ -281,6 +283,47 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
     r.get('us-east-1').fail = undefined;
     expect(await b.run(r.call)).to.equal('from us-east-1');
     expect(await a.run(r.call)).to.equal('from us-west-2');
+  });
+
+  it('a cancelled call returns at once, asks no other region, and opens no circuit', async () => {
+    const r = regions(['us-east-1', 'us-west-2']);
+    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const hanging = (client: FakeRegion) => {
+      client.calls += 1;
+      return new Promise<string>(() => undefined);
+    };
+    for (let i = 0; i < 3; i++) {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new DeadlineError('sync deadline')), 20);
+      const started = Date.now();
+      const err = await rejectionOf(clients.run(hanging, undefined, controller.signal));
+      expect(err).to.be.instanceOf(DeadlineError);
+      expect(Date.now() - started).to.be.below(1000);
+    }
+    expect(r.get('us-east-1').calls).to.equal(3);
+    expect(r.get('us-west-2').calls).to.equal(0);
+    expect(health.stats().every((c) => !c.open)).to.equal(true);
+    expect(events).to.deep.equal([]);
+    // Already aborted: nothing is asked at all.
+    const done = new AbortController();
+    done.abort();
+    expect(await rejectionOf(clients.run(r.call, undefined, done.signal))).to.be.instanceOf(DeadlineError);
+    expect(r.get('us-east-1').calls).to.equal(3);
+  });
+
+  it('a failing onFailover does not fail the call that was served', async () => {
+    const r = regions(['us-east-1', 'us-west-2']);
+    r.get('us-east-1').fail = refused;
+    const clients = new RegionalClients(r.list, {
+      store: 'throws',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover: () => {
+        throw new Error('metrics broke');
+      },
+    });
+    expect(await clients.run(r.call)).to.equal('from us-west-2');
   });
 
   it('defaults: 3 failures, 30 seconds', () => {
