@@ -9,13 +9,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import type { AnyStore } from '../api/types.js';
 import { boundedText } from '../api/errors.js';
 import { throwIfAborted } from './abort.js';
-import {
-  ProviderConfigError,
-  StorePolicyError,
-  storeLabel,
-  type CallOptions,
-  type StorePolicy,
-} from './provider.js';
+import { ProviderConfigError, StorePolicyError, storeLabel, type CallOptions, type StorePolicy } from './provider.js';
 
 /** The StorePolicyError reasons. */
 export const PolicyReasons = {
@@ -200,7 +194,10 @@ export async function allowedLocalPath(
   const label = storeLabel(store);
   const root = (policy ?? STRICTEST_POLICY).localStoreRoot;
   const refuse = (why: string) =>
-    new StorePolicyError(`${label}: spec.provider.local.path "${path}" is not allowed: ${why}`, PolicyReasons.PathNotAllowed);
+    new StorePolicyError(
+      `${label}: spec.provider.local.path "${path}" is not allowed: ${why}`,
+      PolicyReasons.PathNotAllowed,
+    );
   if (root === undefined || root === '') {
     throw refuse('namespaced local stores are off (the operator runs without --local-store-root)');
   }

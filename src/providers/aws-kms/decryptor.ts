@@ -112,7 +112,11 @@ export class KmsDecryptor {
     );
     // A late result is someone else's copy: zero it if this caller gave up.
     const raced = raceAbort(load, signal, where(binding));
-    if (signal) load.then((b) => signal.aborted && b.fill(0), () => undefined);
+    if (signal)
+      load.then(
+        (b) => signal.aborted && b.fill(0),
+        () => undefined,
+      );
     try {
       return await raced;
     } catch (err) {

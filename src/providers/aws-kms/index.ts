@@ -46,7 +46,11 @@ export const awsKmsProvider: Provider = {
     await validateStorePolicy(store, ctx.policy, opts);
     const budget = storeBudgets.for(store, spec.requestsPerSecond);
     lifecycle.track(store);
-    const configs = await raceAbort(awsRegionalConfigs(spec, store, ctx, opts), opts.signal, `${storeLabel(store)}: connect`);
+    const configs = await raceAbort(
+      awsRegionalConfigs(spec, store, ctx, opts),
+      opts.signal,
+      `${storeLabel(store)}: connect`,
+    );
     const regions = new RegionalClients(
       configs.map(({ target, config }) => ({ target, client: sdkKmsApi(new KMSClient(config)) })),
       {
@@ -106,7 +110,11 @@ export class AwsKmsClient implements ProviderClient {
       await this.observe('ListKeys', () => raceAbort(this.kms.ping(opts), opts.signal, 'KMS ListKeys'));
     } catch (err) {
       if (awsErrorName(err) === 'AccessDeniedException') return;
-      throw mapAwsError(err, { service: 'KMS', operation: 'ListKeys', ...(opts.signal ? { signal: opts.signal } : {}) });
+      throw mapAwsError(err, {
+        service: 'KMS',
+        operation: 'ListKeys',
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
     }
   }
 

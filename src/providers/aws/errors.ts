@@ -168,7 +168,10 @@ export function describeAwsFailure(err: unknown): string {
   const status = httpStatusOf(err);
   let text: string;
   if (isDeserializationError(err)) {
-    text = `HTTP ${status ?? 'answer'} that is not the service's (body not shown)`;
+    text =
+      status !== undefined
+        ? `HTTP ${status}, an answer the SDK could not read (body not shown)`
+        : 'an answer the SDK could not read (body not shown)';
   } else {
     const code = boundedText(awsErrorName(err) ?? (err instanceof Error ? err.name : 'Error'), 64);
     const message = boundedText(rawMessage(err).split('\n')[0] ?? '', MAX_AWS_MESSAGE);
@@ -186,16 +189,20 @@ export function describeAwsFailure(err: unknown): string {
  * answer.
  */
 export function mapAwsError(err: unknown, context: AwsErrorContext): SecretsyncError {
-  if (err instanceof SecretsyncError) return err;
   const about = context.key !== undefined ? ` "${context.key}"` : '';
   const what = `${context.service} ${context.operation}${about}`;
+  // Cancelled: whatever the call ended with (the SDK's AbortError, the budget's or a race's), the signal says why.
   if (context.signal?.aborted) return abortError(context.signal, what);
+  if (err instanceof SecretsyncError) return err;
   if (err instanceof Error && err.name === 'AbortError') {
     return new ProviderError(`${what}: the request was aborted`, { cause: summaryOf(err) });
   }
   const detail = describeAwsFailure(err);
   if (isAwsNotFound(err)) {
-    return new KeyNotFoundError(`${context.service}: ${context.noun ?? 'key'}${about} not found (${detail})`, context.key ?? '');
+    return new KeyNotFoundError(
+      `${context.service}: ${context.noun ?? 'key'}${about} not found (${detail})`,
+      context.key ?? '',
+    );
   }
   const summary = `${what}: ${detail}`;
   if (isAwsCredentialError(err)) return new ProviderConfigError(summary, { clientUnusable: true });

@@ -58,7 +58,11 @@ export const localProvider: Provider = {
       ]);
       kmsLifecycle ??= storeLifecycle();
       kmsLifecycle.track(store);
-      const { decryptor } = await raceAbort(kmsFor(spec, store, ctx, undefined, opts), opts.signal, `${storeLabel(store)}: connect`);
+      const { decryptor } = await raceAbort(
+        kmsFor(spec, store, ctx, undefined, opts),
+        opts.signal,
+        `${storeLabel(store)}: connect`,
+      );
       client.decrypt = (ciphertext, binding, callOpts) => decryptor.decrypt(ciphertext, binding, callOpts);
     }
     return client;
@@ -107,7 +111,11 @@ export async function openLocalStore(
     namespace = ctx.storeNamespace;
   }
   throwIfAborted(opts.signal, `${storeLabel(store)}: connect`);
-  const raw = await raceAbort(ctx.readSecretKey(namespace, ref.name, key, opts), opts.signal, `${storeLabel(store)}: connect`);
+  const raw = await raceAbort(
+    ctx.readSecretKey(namespace, ref.name, key, opts),
+    opts.signal,
+    `${storeLabel(store)}: connect`,
+  );
   let masterKey: Buffer;
   try {
     masterKey = parseMasterKey(raw);
@@ -164,7 +172,10 @@ class LocalProviderClient implements ProviderClient {
   }
 
   /** Entries listed, then read one by one; the signal is looked at between reads (a slow volume ends the call in time). */
-  async find(query: { prefix?: string; nameRegexp?: string }, opts: CallOptions = {}): Promise<Map<string, Properties>> {
+  async find(
+    query: { prefix?: string; nameRegexp?: string },
+    opts: CallOptions = {},
+  ): Promise<Map<string, Properties>> {
     const what = 'local store: find';
     let pattern: RegExp | undefined;
     if (query.nameRegexp !== undefined) {

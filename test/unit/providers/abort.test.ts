@@ -15,7 +15,9 @@ describe('provider call cancellation', () => {
     timeout.abort(new DOMException('The operation timed out.', 'TimeoutError'));
     const err = abortError(timeout.signal, 'Secrets Manager GetSecretValue "db"');
     expect(err).to.be.instanceOf(DeadlineError);
-    expect(err.message).to.equal('Secrets Manager GetSecretValue "db": stopped before it finished (its deadline passed)');
+    expect(err.message).to.equal(
+      'Secrets Manager GetSecretValue "db": stopped before it finished (its deadline passed)',
+    );
 
     const plain = new AbortController();
     plain.abort();

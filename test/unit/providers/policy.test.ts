@@ -108,7 +108,11 @@ describe('store policy: endpoints', () => {
       { field: 'spec.provider.awsSecretsManager.decrypt.kms.failover[0].endpoint', endpoint: 'https://d' },
     ]);
     expect(
-      storeEndpoints(namespaced({ local: { path: '/x', masterKeySecretRef: { name: 'k' }, decrypt: { kms: { endpoint: 'https://e' } } } })),
+      storeEndpoints(
+        namespaced({
+          local: { path: '/x', masterKeySecretRef: { name: 'k' }, decrypt: { kms: { endpoint: 'https://e' } } },
+        }),
+      ),
     ).to.deep.equal([{ field: 'spec.provider.local.decrypt.kms.endpoint', endpoint: 'https://e' }]);
   });
 
@@ -127,16 +131,20 @@ describe('store policy: endpoints', () => {
     expect(e.reason).to.equal(PolicyReasons.EndpointNotAllowed);
     expect(e.retry).to.equal('terminal');
     expect(e.clientUnusable).to.equal(false);
-    expect(e.message).to.contain('SecretStore team-a/store').and.contain('spec.provider.awsParameterStore.failover[0].endpoint');
+    expect(e.message)
+      .to.contain('SecretStore team-a/store')
+      .and.contain('spec.provider.awsParameterStore.failover[0].endpoint');
     expect(e.message).to.contain('"http://169.254.169.254/latest"').and.not.contain('secret');
   });
 
   it('with no list, a namespaced store may use no custom endpoint at all; the regions’ own endpoints are fine', () => {
-    expect(() => checkStoreEndpoints(namespaced({ awsKms: { region: 'eu-west-1', endpoint: VPCE } }), policy([]))).to.throw(
-      StorePolicyError,
-      /without --allowed-endpoints/,
+    expect(() =>
+      checkStoreEndpoints(namespaced({ awsKms: { region: 'eu-west-1', endpoint: VPCE } }), policy([])),
+    ).to.throw(StorePolicyError, /without --allowed-endpoints/);
+    checkStoreEndpoints(
+      namespaced({ awsKms: { region: 'eu-west-1', failover: [{ region: 'us-east-1' }] } }),
+      policy([]),
     );
-    checkStoreEndpoints(namespaced({ awsKms: { region: 'eu-west-1', failover: [{ region: 'us-east-1' }] } }), policy([]));
     // A caller that passed no policy at all gets the strictest one.
     expect(() =>
       checkStoreEndpoints(namespaced({ awsKms: { region: 'eu-west-1', endpoint: VPCE } }), undefined),
@@ -264,7 +272,10 @@ describe('store policy: every provider checks it before connecting', () => {
   it('an allowed endpoint connects (nothing is sent until the first call)', async () => {
     const client = await providers
       .get('awsSecretsManager')
-      ?.connect(namespaced({ awsSecretsManager: { region: 'eu-west-1', endpoint: 'http://allowed:1', auth } }), ctx(policy(['http://allowed:1'])));
+      ?.connect(
+        namespaced({ awsSecretsManager: { region: 'eu-west-1', endpoint: 'http://allowed:1', auth } }),
+        ctx(policy(['http://allowed:1'])),
+      );
     expect(client).to.not.equal(undefined);
     await client?.close();
   });
@@ -273,8 +284,12 @@ describe('store policy: every provider checks it before connecting', () => {
     const root = await mkdtemp(join(tmpdir(), 'secretsync-root-'));
     try {
       const err = await rejectionOf(
-        providers.get('local')?.connect(namespaced({ local: { path: '/etc', masterKeySecretRef: { name: 'k' } } }), ctx(policy([], root))) ??
-          Promise.resolve(),
+        providers
+          .get('local')
+          ?.connect(
+            namespaced({ local: { path: '/etc', masterKeySecretRef: { name: 'k' } } }),
+            ctx(policy([], root)),
+          ) ?? Promise.resolve(),
       );
       expect(err).to.be.instanceOf(StorePolicyError);
       expect((err as StorePolicyError).reason).to.equal('PathNotAllowed');

@@ -34,8 +34,14 @@ describe('provider registry', () => {
     expect(providers.get('local')?.capabilities).to.deep.include({ entries: true, write: true, failover: false });
     for (const [name, load] of [
       ['awsKms', async () => (await import('../../../src/providers/aws-kms/index.js')).awsKmsProvider],
-      ['awsSecretsManager', async () => (await import('../../../src/providers/aws-secrets-manager/index.js')).awsSecretsManagerProvider],
-      ['awsParameterStore', async () => (await import('../../../src/providers/aws-parameter-store/index.js')).awsParameterStoreProvider],
+      [
+        'awsSecretsManager',
+        async () => (await import('../../../src/providers/aws-secrets-manager/index.js')).awsSecretsManagerProvider,
+      ],
+      [
+        'awsParameterStore',
+        async () => (await import('../../../src/providers/aws-parameter-store/index.js')).awsParameterStoreProvider,
+      ],
     ] as const) {
       expect((await load()).capabilities, name).to.deep.equal(providers.get(name)?.capabilities);
     }

@@ -312,11 +312,10 @@ describe('aws client config: failover regions', () => {
   });
 
   it('takes the timeouts the operator was started with (ProviderContext.timeouts)', async () => {
-    const config = await awsClientConfig(
-      { region: 'eu-west-1', auth },
-      secretStore({ region: 'eu-west-1' }),
-      { ...fakeContext('team-a', creds), timeouts: { connectMs: 250, requestMs: 1500 } },
-    );
+    const config = await awsClientConfig({ region: 'eu-west-1', auth }, secretStore({ region: 'eu-west-1' }), {
+      ...fakeContext('team-a', creds),
+      timeouts: { connectMs: 250, requestMs: 1500 },
+    });
     expect(config.requestHandler).to.deep.equal({
       connectionTimeout: 250,
       requestTimeout: 1500,

@@ -61,7 +61,12 @@ describe('aws error mapping', () => {
   }
 
   it('only refused credentials make the client unusable; a missing permission keeps it (and its caches)', () => {
-    for (const name of ['ExpiredToken', 'ExpiredTokenException', 'InvalidClientTokenId', 'UnrecognizedClientException']) {
+    for (const name of [
+      'ExpiredToken',
+      'ExpiredTokenException',
+      'InvalidClientTokenId',
+      'UnrecognizedClientException',
+    ]) {
       const err = mapAwsError(awsError(name), ctx);
       expect(err.clientUnusable, name).to.equal(true);
       expect(err.retry, name).to.equal('transient');
@@ -136,7 +141,7 @@ describe('aws error mapping', () => {
       const err = mapAwsError(raw, ctx);
       expect(err).to.be.instanceOf(ProviderError);
       expect(err.message).to.equal(
-        `Secrets Manager GetSecretValue "app/db": HTTP ${status} that is not the service's (body not shown)`,
+        `Secrets Manager GetSecretValue "app/db": HTTP ${status}, an answer the SDK could not read (body not shown)`,
       );
       expect(err.message).to.not.contain('<html').and.not.contain('hunter2');
       expect(JSON.stringify(err.cause)).to.not.contain('hunter2');

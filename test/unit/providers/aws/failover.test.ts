@@ -140,7 +140,13 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('without failover regions, calls go straight to the one region and report no region', async () => {
     const r = regions(['us-east-1']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     r.get('us-east-1').fail = refused;
     let caught: unknown;
     await clients.run(r.call).catch((e: unknown) => (caught = e));
@@ -151,7 +157,13 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('uses the primary while it answers', async () => {
     const r = regions(['us-east-1', 'us-west-2']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     expect(await clients.run(r.call)).to.equal('from us-east-1');
     expect(clients.servedRegion()).to.deep.equal({ region: 'us-east-1', primary: true });
     expect(r.get('us-west-2').calls).to.equal(0);
@@ -160,7 +172,13 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('fails over on availability errors, opens the circuit, then probes the primary and goes back', async () => {
     const r = regions(['us-east-1', 'us-west-2', 'eu-west-1']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     const east = r.get('us-east-1');
     east.fail = refused;
 
@@ -216,7 +234,13 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
   ] as const) {
     it(`${what} in the primary is the answer: no failover, no breaker count`, async () => {
       const r = regions(['us-east-1', 'us-west-2']);
-      const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+      const clients = new RegionalClients(r.list, {
+        store: 's',
+        provider: 'awsSecretsManager',
+        settings,
+        health,
+        onFailover,
+      });
       r.get('us-east-1').fail = make;
       for (let i = 0; i < 3; i++) {
         let caught: unknown;
@@ -242,7 +266,13 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('when every region is down, the last error names the others; when every circuit is open they are tried anyway', async () => {
     const r = regions(['us-east-1', 'us-west-2']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     r.get('us-east-1').fail = refused;
     r.get('us-west-2').fail = refused;
     for (let i = 0; i < 2; i++) {
@@ -259,11 +289,23 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('breakers and the active region outlive a client (the controller rebuilds clients)', async () => {
     const r = regions(['us-east-1', 'us-west-2']);
-    const first = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const first = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     r.get('us-east-1').fail = refused;
     await first.run(r.call);
     await first.run(r.call);
-    const second = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const second = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     expect(second.servedRegion()).to.deep.equal({ region: 'us-west-2', primary: false });
     const before = r.get('us-east-1').calls;
     expect(await second.run(r.call)).to.equal('from us-west-2');
@@ -287,7 +329,13 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('a cancelled call returns at once, asks no other region, and opens no circuit', async () => {
     const r = regions(['us-east-1', 'us-west-2']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     const hanging = (client: FakeRegion) => {
       client.calls += 1;
       return new Promise<string>(() => undefined);
@@ -370,7 +418,13 @@ describe('regional failover: two endpoints in one region', () => {
       ['public', { region: 'us-east-1' }],
       ['west', { region: 'us-west-2' }],
     ]);
-    const clients = new RegionalClients(t.clients, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const clients = new RegionalClients(t.clients, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     expect(await clients.run(t.call)).to.equal('from vpce');
     expect(clients.servedRegion()).to.deep.equal({
       region: 'us-east-1',
@@ -445,9 +499,21 @@ describe('regional failover: two endpoints in one region', () => {
       ['b', { region: 'us-east-1', endpoint: 'http://b:1' }],
     ]);
     t.get('a').fail = refused;
-    const first = new RegionalClients(t.clients, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const first = new RegionalClients(t.clients, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     await first.run(t.call);
-    const second = new RegionalClients(t.clients, { store: 's', provider: 'awsSecretsManager', settings, health, onFailover });
+    const second = new RegionalClients(t.clients, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     expect(second.servedRegion()).to.deep.equal({ region: 'us-east-1', endpoint: 'b:1', primary: false });
   });
 });

@@ -117,7 +117,8 @@ describe('local provider', () => {
       () => c.getProperties('db/prod', undefined, { signal }),
       () => c.find({ prefix: 'db/' }, { signal }),
       () => c.check({ signal }),
-      () => c.putValue?.({ key: 'db/prod', property: 'password' }, 'x', { requestToken: 't', signal }) ?? Promise.resolve(),
+      () =>
+        c.putValue?.({ key: 'db/prod', property: 'password' }, 'x', { requestToken: 't', signal }) ?? Promise.resolve(),
     ]) {
       const err = await rejectionOf(call());
       expect(err).to.be.instanceOf(DeadlineError);
