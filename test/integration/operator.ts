@@ -5,15 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, type Condition, type ManagedSecret } from '../../src/api/types.js';
-import { Manager } from '../../src/controller/manager.js';
+import type { ProviderWiring } from '../../src/cli/commands/run.js';
+import { Manager, type ManagerOptions } from '../../src/controller/manager.js';
 import { KubeClient, isNotFound, isAlreadyExists, type KubeObject } from '../../src/kube/client.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { LocalStore } from '../../src/providers/local/index.js';
+import type { StorePolicy } from '../../src/providers/provider.js';
 import type { SecretObject } from '../../src/secrets/desired.js';
 import { waitFor, type TestCluster } from '../../tools/testenv/index.js';
 import { repoRoot } from '../../tools/testenv/paths.js';
 import { installCrds } from './crds.js';
+import { sharedMoto } from './env.js';
 
 export const OPERATOR_NAMESPACE = 'secretsync-system';
 
@@ -36,6 +39,30 @@ export async function ensureNamespace(
   }
 }
 
+/**
+ * What the test operator lets namespaced SecretStores reach, as a cluster
+ * admin would with --allowed-endpoints and --local-store-root: the shared moto
+ * (when the suite runs one) and the system's temporary directory, where
+ * createLocalStore makes its stores.
+ */
+export function testStorePolicy(extraEndpoints: string[] = []): StorePolicy {
+  const moto: string[] = [];
+  try {
+    moto.push(sharedMoto().endpoint);
+  } catch {
+    // No shared moto here (the e2e suite): nothing to allow.
+  }
+  return { allowedEndpoints: [...moto, ...extraEndpoints], localStoreRoot: tmpdir() };
+}
+
+/** The same as operator flags, for spawnOperatorProcess. */
+export function testStorePolicyArgs(policy: StorePolicy = testStorePolicy()): string[] {
+  return [
+    ...(policy.allowedEndpoints.length > 0 ? ['--allowed-endpoints', policy.allowedEndpoints.join(',')] : []),
+    ...(policy.localStoreRoot ? ['--local-store-root', policy.localStoreRoot] : []),
+  ];
+}
+
 export interface RunningOperator {
   manager: Manager;
   metrics: Metrics;
@@ -55,6 +82,8 @@ export async function startOperator(
     maxConcurrentRestarts?: number;
     identity?: string;
     kubeConfig?: ReturnType<TestCluster['kubeConfig']>;
+    /** Default: testStorePolicy(). */
+    storePolicy?: StorePolicy;
   } = {},
 ): Promise<RunningOperator> {
   await installCrds(cluster);
@@ -72,7 +101,8 @@ export async function startOperator(
     },
   });
   const metrics = new Metrics({ defaultMetrics: false });
-  const manager = new Manager({
+  // storePolicy and providerTimeouts: the ManagerOptions fields the controller wires into every ProviderContext.
+  const managerOptions: ManagerOptions & ProviderWiring = {
     kubeConfig: options.kubeConfig ?? cluster.kubeConfig(),
     logger: createLogger('debug', sink),
     metrics,
@@ -88,7 +118,10 @@ export async function startOperator(
     burst: 1000,
     storeCheckIntervalMs: 2_000,
     maxConcurrentRestarts: options.maxConcurrentRestarts,
-  });
+    storePolicy: options.storePolicy ?? testStorePolicy(),
+    providerTimeouts: { connectMs: 3000, requestMs: 10_000 },
+  };
+  const manager = new Manager(managerOptions);
   await manager.start();
   return {
     manager,
@@ -266,6 +299,7 @@ export function spawnOperatorProcess(
       OPERATOR_NAMESPACE,
       '--metrics-address',
       '127.0.0.1:0',
+      ...testStorePolicyArgs(),
       ...extraArgs,
     ],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SECRETSYNC_LOG_LEVEL: 'info', ...env } },
