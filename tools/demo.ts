@@ -2,11 +2,12 @@
 // embedded local store, and the examples from examples/ turned into a Secret.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { API_VERSION, type ManagedSecret } from '../src/api/types.js';
 import { main, type CliIo } from '../src/cli/main.js';
-import { Manager } from '../src/controller/manager.js';
+import type { ProviderWiring } from '../src/cli/commands/run.js';
+import { Manager, type ManagerOptions } from '../src/controller/manager.js';
 import { KubeClient, type KubeObject } from '../src/kube/client.js';
 import { createLogger } from '../src/observability/logger.js';
 import { Metrics } from '../src/observability/metrics.js';
@@ -90,7 +91,10 @@ try {
   }
 
   say('5. running the operator (secretsync run) ...');
-  manager = new Manager({
+  // As `secretsync run --local-store-root <the demo's store's parent>` would: the demo's SecretStore is namespaced.
+  const options: ManagerOptions & ProviderWiring = {
+    storePolicy: { allowedEndpoints: [], localStoreRoot: dirname(storeDir) },
+    providerTimeouts: { connectMs: 3000, requestMs: 10_000 },
     kubeConfig: cluster.kubeConfig(),
     logger: createLogger('warn'),
     metrics: new Metrics(),
@@ -104,7 +108,8 @@ try {
     hmacSecretName: 'secretsync-hmac-key',
     qps: 200,
     burst: 400,
-  });
+  };
+  manager = new Manager(options);
   await manager.start();
   say(`   /healthz, /readyz and /metrics on 127.0.0.1:${manager.port}`);
 

@@ -189,6 +189,9 @@ export class OperatorProcess {
       options.namespaces.join(','),
       '--concurrency',
       String(ctx.options.operatorConcurrency),
+      // The namespaced local stores of the fixtures live under the temporary directory.
+      '--local-store-root',
+      tmpdir(),
       ...ctx.options.operatorArgs,
       ...(options.args ?? []),
     ];

@@ -91,7 +91,11 @@ export async function kmsScenario(ctx: BenchContext, n: number): Promise<Figures
     data: [{ secretKey: 'value', ciphertext: ciphertexts[i] as string }],
   }));
   const progress = await new Progress(ctx.kube, namespace).start();
-  const operator = await OperatorProcess.start(ctx, { namespaces: [namespace] });
+  const operator = await OperatorProcess.start(ctx, {
+    namespaces: [namespace],
+    // The namespaced store names moto: an endpoint the admin allows.
+    args: ['--allowed-endpoints', moto.endpoint],
+  });
   try {
     const at = await progress.waitAll(n, timeoutFor(n));
     const samples = await operator.metrics();
@@ -131,7 +135,11 @@ export async function fanInScenario(ctx: BenchContext, n: number): Promise<Figur
   }));
   const progress = await new Progress(ctx.kube, namespace).start();
   const before = await apiserverRequests(ctx.cluster);
-  const operator = await OperatorProcess.start(ctx, { namespaces: [namespace] });
+  const operator = await OperatorProcess.start(ctx, {
+    namespaces: [namespace],
+    // The namespaced store names moto: an endpoint the admin allows.
+    args: ['--allowed-endpoints', moto.endpoint],
+  });
   try {
     const at = await progress.waitAll(n, timeoutFor(n));
     const first = operatorCounters(await operator.metrics());

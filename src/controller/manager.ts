@@ -14,7 +14,8 @@ import { KubeClient } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
-import type { StorePolicy } from '../providers/provider.js';
+import { DEFAULT_PROVIDER_TIMEOUTS, type ProviderTimeouts, type StorePolicy } from '../providers/provider.js';
+import { allProviderStats } from '../providers/registry.js';
 import { managedSecretOf, type SecretObject } from '../secrets/desired.js';
 import { loadOrCreateHmacKey } from '../secrets/hmac.js';
 import { ClusterCache } from './caches.js';
@@ -68,6 +69,8 @@ export interface ManagerOptions {
   syncTimeoutMs?: number;
   /** What namespaced stores may reach (default: no custom endpoints, no namespaced local stores). */
   storePolicy?: StorePolicy;
+  /** Connect and per-attempt timeouts of every backend client (default 3 s, 10 s). */
+  providerTimeouts?: ProviderTimeouts;
   /** --min-refresh-interval: no ManagedSecret refreshes more often (default 10 s; 0 = no floor). */
   minRefreshIntervalMs?: number;
   /** --max-workers-per-namespace: a namespace's workers while others wait (0 = half of concurrency, at least 1). */
@@ -158,11 +161,12 @@ export class Manager {
       connectTimeoutMs: syncTimeoutMs,
       allowOperatorIdentityForNamespacedStores: options.allowOperatorIdentityForNamespacedStores === true,
       policy: options.storePolicy ?? DEFAULT_STORE_POLICY,
+      timeouts: options.providerTimeouts ?? DEFAULT_PROVIDER_TIMEOUTS,
       stopSignal,
     });
     // Budgets and breakers live with the providers; Prometheus reads them at scrape time.
-    this.metrics.budgetSource = () => this.clients.stats().budgets;
-    this.metrics.circuitSource = () => this.clients.stats().circuits;
+    this.metrics.budgetSource = () => allProviderStats().budgets;
+    this.metrics.circuitSource = () => allProviderStats().circuits;
     this.fetchCache = new FetchCache({ onResult: (result) => this.metrics.fetchCache.inc({ result }) });
     const status = new StatusWriter(this.client, this.metrics, this.log);
     const patchStatus = (ms: ManagedSecret, s: Record<string, unknown>) => status.patchManagedSecret(ms, s);

@@ -1,5 +1,44 @@
+// How the controller builds the ProviderContext a provider's connect gets: the
+// cluster access a store may use (its own namespace's Secrets and
+// ServiceAccounts), the admin's StorePolicy and timeouts, metrics hooks.
+import type { AnyStore } from '../api/types.js';
 import { isNotFound, KubeApiError, type KubeClient } from '../kube/client.js';
-import { ProviderConfigError, type ProviderContext } from '../providers/provider.js';
+import {
+  ProviderConfigError,
+  type ProviderContext,
+  type ProviderTimeouts,
+  type StorePolicy,
+} from '../providers/provider.js';
+
+/** What the controller knows that a store's ProviderContext carries (operator flags and metrics). */
+export interface ProviderContextOptions {
+  client: KubeClient;
+  store: AnyStore;
+  /** --allowed-endpoints, --local-store-root. */
+  policy: StorePolicy;
+  /** --provider-connect-timeout, --provider-request-timeout. */
+  timeouts: ProviderTimeouts;
+  /** --allow-operator-identity-for-namespaced-stores. */
+  allowOperatorIdentityForNamespacedStores: boolean;
+  /** Counts and times one backend request (by provider and operation). */
+  observe: ProviderContext['observe'];
+  /** A store moved to another region or endpoint (metrics, Events). */
+  onFailover?: ProviderContext['onFailover'];
+}
+
+/** The ProviderContext for one store. */
+export function providerContext(options: ProviderContextOptions): ProviderContext {
+  const { store } = options;
+  return {
+    ...clusterAccess(options.client),
+    storeNamespace: store.kind === 'SecretStore' ? store.metadata.namespace : undefined,
+    allowOperatorIdentityForNamespacedStores: options.allowOperatorIdentityForNamespacedStores,
+    observe: options.observe,
+    policy: options.policy,
+    timeouts: options.timeouts,
+    ...(options.onFailover ? { onFailover: options.onFailover } : {}),
+  };
+}
 
 /**
  * What a provider may ask of the cluster: one key of a Secret (credentials,
@@ -11,10 +50,12 @@ export function clusterAccess(
   client: KubeClient,
 ): Pick<ProviderContext, 'readSecretKey' | 'requestServiceAccountToken'> {
   return {
-    async readSecretKey(namespace, name, key) {
+    async readSecretKey(namespace, name, key, opts = {}) {
       let secret: { data?: Record<string, string> };
       try {
-        secret = await client.get(`/api/v1/namespaces/${namespace}/secrets/${name}`);
+        secret = await client.request('GET', `/api/v1/namespaces/${namespace}/secrets/${name}`, {
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
       } catch (err) {
         if (isNotFound(err)) throw new ProviderConfigError(`Secret ${namespace}/${name} not found`);
         if (err instanceof KubeApiError && err.status === 403)

@@ -7,6 +7,7 @@ import { errorInfo, SpecError } from '../api/errors.js';
 import { Reasons, type ManagedSecret } from '../api/types.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import { storeLabel } from '../providers/provider.js';
+import { providerFor } from '../providers/registry.js';
 import type { ClusterCache } from './caches.js';
 import type { FetchCache } from './fetch-cache.js';
 import { rotationDecision, validateRotation, type ActiveRotation, type Rotator } from './rotation.js';
@@ -61,9 +62,9 @@ export class RotationStep {
     const { store, storeKey } = resolved;
     const storeName = storeLabel(store);
     try {
-      const client = await this.deps.clients.get(storeKey, store, { signal });
-      if (!client.putValue)
+      if (!providerFor(store.spec.provider).capabilities.write)
         throw new SpecError(`${storeName} cannot be written to: its provider does not support rotation`);
+      const client = await this.deps.clients.get(storeKey, store, { signal });
       await rotator.write(ms, client, active, storeName, signal);
     } catch (err) {
       this.deps.clients.afterError(storeKey, err);

@@ -12,11 +12,11 @@ import {
   type CallOptions,
   type ProviderClient,
   type ProviderContext,
-  type ProviderStats,
+  type ProviderTimeouts,
   type StorePolicy,
 } from '../providers/provider.js';
-import { providerFor, providers } from '../providers/registry.js';
-import { clusterAccess } from './provider-context.js';
+import { providerFor } from '../providers/registry.js';
+import { providerContext } from './provider-context.js';
 import { deadline, raceSignal } from './signals.js';
 
 export interface StoreClientsOptions {
@@ -28,6 +28,8 @@ export interface StoreClientsOptions {
   connectTimeoutMs: number;
   allowOperatorIdentityForNamespacedStores: boolean;
   policy: StorePolicy;
+  /** Connect and per-attempt timeouts every backend client gets. */
+  timeouts: ProviderTimeouts;
   /** Fires when the operator stops: pending connects are abandoned. */
   stopSignal: AbortSignal;
 }
@@ -119,15 +121,16 @@ export class StoreClients {
 
   private context(store: AnyStore, provider: string): ProviderContext {
     const { metrics } = this.options;
-    return {
-      ...clusterAccess(this.options.client),
-      storeNamespace: store.kind === 'SecretStore' ? store.metadata.namespace : undefined,
+    return providerContext({
+      client: this.options.client,
+      store,
+      policy: this.options.policy,
+      timeouts: this.options.timeouts,
       allowOperatorIdentityForNamespacedStores: this.options.allowOperatorIdentityForNamespacedStores,
       observe: (operation, call) => metrics.observeProvider(provider, operation, call),
-      policy: this.options.policy,
       onFailover: (e) =>
         metrics.failovers.inc({ provider: e.provider, store: e.store, from_region: e.from, to_region: e.to }),
-    };
+    });
   }
 
   /** After a failed call: the client goes only when the error says it cannot be used again. */
@@ -147,18 +150,6 @@ export class StoreClients {
         // A store whose provider block is unusable has nothing to forget.
       }
     }
-  }
-
-  /** What every provider reports for /metrics. */
-  stats(): Required<ProviderStats> {
-    const budgets: Required<ProviderStats>['budgets'] = [];
-    const circuits: Required<ProviderStats>['circuits'] = [];
-    for (const provider of providers.values()) {
-      const s = provider.stats?.();
-      if (s?.budgets) budgets.push(...s.budgets);
-      if (s?.circuits) circuits.push(...s.circuits);
-    }
-    return { budgets, circuits };
   }
 
   async closeAll(): Promise<void> {

@@ -9,7 +9,7 @@ export type Properties = Record<string, string>;
 /** What a provider may ask of the cluster while it builds a client for a store. */
 export interface ProviderContext {
   /** Reads one key of a Secret (for credentials and master keys). Throws `ProviderConfigError` when missing. */
-  readSecretKey(namespace: string, name: string, key: string): Promise<Buffer>;
+  readSecretKey(namespace: string, name: string, key: string, opts?: CallOptions): Promise<Buffer>;
   /** The namespace a namespaced SecretStore lives in; undefined for a ClusterSecretStore. */
   storeNamespace: string | undefined;
   /** Mints a short-lived token for a ServiceAccount with the TokenRequest API (for AssumeRoleWithWebIdentity). */
@@ -23,11 +23,27 @@ export interface ProviderContext {
   allowOperatorIdentityForNamespacedStores: boolean;
   /** Counts and times one backend request (metrics by provider and operation); errors pass through. */
   observe<T>(operation: string, call: () => Promise<T>): Promise<T>;
-  /** What the cluster admin allows namespaced stores to reach (endpoints, local paths). */
-  policy?: StorePolicy;
-  /** Tells the operator that a store moved to another region or endpoint (counted in metrics). */
+  /**
+   * What the cluster admin allows namespaced stores to reach (endpoints, local
+   * paths): `--allowed-endpoints` and `--local-store-root`. Required, so no
+   * caller can forget it; ClusterSecretStores are not limited by it.
+   */
+  policy: StorePolicy;
+  /** Deadlines of one backend request (`--provider-connect-timeout`, `--provider-request-timeout`). Default 3 s and 10 s. */
+  timeouts?: ProviderTimeouts;
+  /** Tells the operator that a store moved to another region or endpoint (counted in metrics). Must not throw. */
   onFailover?(event: FailoverMove): void;
 }
+
+/** How long one backend request may take: every SDK client the providers build gets these. */
+export interface ProviderTimeouts {
+  /** A connection must open within this (TCP and TLS). */
+  connectMs: number;
+  /** One attempt must be answered within this (and its body must not stall longer). */
+  requestMs: number;
+}
+
+export const DEFAULT_PROVIDER_TIMEOUTS: Readonly<ProviderTimeouts> = { connectMs: 3000, requestMs: 10_000 };
 
 /**
  * The admin's limits for namespaced SecretStores (ClusterSecretStores are
@@ -46,10 +62,18 @@ export interface StorePolicy {
 
 /** A store moved from one region (or endpoint) to another. */
 export interface FailoverMove {
+  /** The provider whose client moved (`awsKms` for a store's `decrypt.kms`). */
   provider: string;
+  /** `storeLabel(store)`. */
   store: string;
+  /** Regions: equal when the move was between two endpoints of one region. */
   from: string;
   to: string;
+  /** The hosts of the explicit endpoints moved from and to (absent: the region's own endpoint). */
+  fromEndpoint?: string;
+  toEndpoint?: string;
+  /** `to` is the store's own region and endpoint (the primary is back). */
+  toPrimary: boolean;
 }
 
 /**
@@ -138,16 +162,39 @@ export interface PutValueOptions extends CallOptions {
 export interface Provider {
   /** The field name under `spec.provider`. */
   readonly name: string;
+  /** What its clients can do, known without connecting (the controller refuses a rotation on a read-only store). */
+  readonly capabilities: ProviderCapabilities;
   /**
    * Builds a client; throws `ProviderConfigError` for a spec or credentials
    * problem and `StorePolicyError` when a namespaced store asks for what the
-   * admin has not allowed.
+   * admin has not allowed (it runs `validateStore` first).
    */
   connect(store: AnyStore, ctx: ProviderContext, opts?: CallOptions): Promise<ProviderClient>;
+  /**
+   * The admin's limits on a namespaced store (`StorePolicyError`), without
+   * connecting: every endpoint the spec names against the allowlist, a local
+   * path against the root. `connect` runs it too; the controller may run it
+   * first to report a refused store without building anything.
+   */
+  validateStore(store: AnyStore, policy: StorePolicy, opts?: CallOptions): Promise<void>;
   /** The store was deleted or changed: drop what the provider keeps for it (budgets, breakers). */
   forgetStore?(store: AnyStore): void;
   /** Numbers for /metrics, read at scrape time. */
   stats?(): ProviderStats;
+}
+
+/** Declared abilities of a provider's clients (the optional ProviderClient methods, and what they depend on). */
+export interface ProviderCapabilities {
+  /** The store holds entries: getValue, getProperties and find work (awsKms only decrypts). */
+  entries: boolean;
+  /** `putValue`: rotation can write to the store. */
+  write: boolean;
+  /** `getValues`: many values in few backend round trips. */
+  batchRead: boolean;
+  /** `decrypt` (for awsKms always; for the others when the store sets `decrypt.kms`). */
+  decrypt: boolean;
+  /** `servedRegion`: the store may list failover regions or endpoints. */
+  failover: boolean;
 }
 
 /** What a provider reports for /metrics, per store. */
@@ -177,14 +224,29 @@ export class KeyNotFoundError extends SecretsyncError {
   }
 }
 
+export interface ProviderConfigErrorOptions {
+  /** Default 'InvalidProviderConfig'. */
+  reason?: string;
+  /**
+   * Whether the client must be rebuilt (default true: the spec or a Secret it
+   * read at connect is wrong, so a fix is only seen by a new client). False
+   * where the client is fine and only a permission is missing (AccessDenied on
+   * one key): rebuilding would only throw away its caches.
+   */
+  clientUnusable?: boolean;
+}
+
 /**
- * The store's configuration or credentials are unusable (a person must fix the
- * spec or a Secret). Retried with back-off, because the Secret a store reads
- * is not watched; the client is rebuilt, since its credentials are suspect.
+ * The store's configuration, credentials or permissions are wrong (a person
+ * must fix the spec, a Secret or a policy). Retried with back-off, because the
+ * Secret a store reads is not watched and policies change outside the cluster.
  */
 export class ProviderConfigError extends SecretsyncError {
-  constructor(message: string, reason = 'InvalidProviderConfig') {
-    super(reason, 'transient', message, { clientUnusable: true });
+  constructor(message: string, options: string | ProviderConfigErrorOptions = {}) {
+    const opts = typeof options === 'string' ? { reason: options } : options;
+    super(opts.reason ?? 'InvalidProviderConfig', 'transient', message, {
+      clientUnusable: opts.clientUnusable ?? true,
+    });
     this.name = 'ProviderConfigError';
   }
 }
@@ -195,6 +257,7 @@ export class ProviderConfigError extends SecretsyncError {
  * for the store to change.
  */
 export class StorePolicyError extends SecretsyncError {
+  /** `EndpointNotAllowed` (an endpoint outside --allowed-endpoints), `PathNotAllowed` (outside --local-store-root). */
   constructor(message: string, reason = 'StoreNotAllowed') {
     super(reason, 'terminal', message);
     this.name = 'StorePolicyError';

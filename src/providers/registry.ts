@@ -1,34 +1,97 @@
+// Every backend by its field name under `spec.provider`, and the one a store's
+// spec names. The AWS providers are loaded on their first connect.
 import type { AnyStore, ProviderSpec } from '../api/types.js';
 import { localProvider } from './local/index.js';
-import type { Provider, ProviderClient, ProviderContext } from './provider.js';
+import { validateStorePolicy } from './policy.js';
+import type {
+  CallOptions,
+  Provider,
+  ProviderCapabilities,
+  ProviderClient,
+  ProviderContext,
+  ProviderStats,
+} from './provider.js';
 
 /**
  * A provider whose module (and cloud SDK) is imported on its first connect:
  * an operator that only uses the local store never loads the AWS SDK (about
- * 30 MiB of memory).
+ * 30 MiB of memory). Its capabilities are declared here, since they must be
+ * known without loading it; forgetStore and stats reach the module once it is
+ * loaded (before that it has connected nothing, so it has nothing to forget or
+ * report). validateStore is the same for every provider and needs no module.
  */
-function lazy(name: string, load: () => Promise<Provider>): Provider {
-  let loaded: Promise<Provider> | undefined;
+export function lazyProvider(
+  name: string,
+  capabilities: ProviderCapabilities,
+  load: () => Promise<Provider>,
+): Provider {
+  let loading: Promise<Provider> | undefined;
+  let loaded: Provider | undefined;
+  const provider = async (): Promise<Provider> => {
+    loading ??= load().then(
+      (p) => {
+        if (p.name !== name) throw new Error(`provider module for "${name}" exports "${p.name}"`);
+        const keys = Object.keys(capabilities) as (keyof ProviderCapabilities)[];
+        if (keys.some((k) => p.capabilities[k] !== capabilities[k])) {
+          throw new Error(`provider "${name}" declares other capabilities than the registry`);
+        }
+        loaded = p;
+        return p;
+      },
+      (err: unknown) => {
+        // A failed import may succeed later (a transient file-system error): do not keep the failure.
+        loading = undefined;
+        throw err;
+      },
+    );
+    return loading;
+  };
   return {
     name,
-    async connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient> {
-      return (await (loaded ??= load())).connect(store, ctx);
+    capabilities,
+    validateStore: (store: AnyStore, policy, opts?: CallOptions) => validateStorePolicy(store, policy, opts),
+    async connect(store: AnyStore, ctx: ProviderContext, opts?: CallOptions): Promise<ProviderClient> {
+      return (await provider()).connect(store, ctx, opts);
+    },
+    forgetStore(store: AnyStore): void {
+      loaded?.forgetStore?.(store);
+    },
+    stats(): ProviderStats {
+      return loaded?.stats?.() ?? {};
     },
   };
 }
 
+/** A name → provider map; two providers under one name is a programming error, refused at start. */
+export function providerRegistry(list: readonly Provider[]): ReadonlyMap<string, Provider> {
+  const map = new Map<string, Provider>();
+  for (const provider of list) {
+    if (map.has(provider.name)) throw new Error(`two providers are named "${provider.name}"`);
+    map.set(provider.name, provider);
+  }
+  return map;
+}
+
+const AWS_STORE = { entries: true, write: true, batchRead: true, decrypt: true, failover: true };
+
 /** Every backend, by its field name under `spec.provider`: one line each. */
-export const providers: ReadonlyMap<string, Provider> = new Map<string, Provider>([
-  [localProvider.name, localProvider],
-  ['awsKms', lazy('awsKms', async () => (await import('./aws-kms/index.js')).awsKmsProvider)],
-  [
+export const providers: ReadonlyMap<string, Provider> = providerRegistry([
+  localProvider,
+  lazyProvider(
+    'awsKms',
+    { entries: false, write: false, batchRead: false, decrypt: true, failover: true },
+    async () => (await import('./aws-kms/index.js')).awsKmsProvider,
+  ),
+  lazyProvider(
     'awsSecretsManager',
-    lazy('awsSecretsManager', async () => (await import('./aws-secrets-manager/index.js')).awsSecretsManagerProvider),
-  ],
-  [
+    AWS_STORE,
+    async () => (await import('./aws-secrets-manager/index.js')).awsSecretsManagerProvider,
+  ),
+  lazyProvider(
     'awsParameterStore',
-    lazy('awsParameterStore', async () => (await import('./aws-parameter-store/index.js')).awsParameterStoreProvider),
-  ],
+    AWS_STORE,
+    async () => (await import('./aws-parameter-store/index.js')).awsParameterStoreProvider,
+  ),
 ]);
 
 /** The one provider a store's spec names (CEL guarantees exactly one block). */
@@ -38,4 +101,15 @@ export function providerFor(spec: ProviderSpec): Provider {
   const provider = providers.get(names[0] ?? '');
   if (!provider) throw new Error(`unknown provider "${names[0]}"`);
   return provider;
+}
+
+/** Every provider's numbers for /metrics, together (a store is reported by the provider that connected it). */
+export function allProviderStats(): Required<ProviderStats> {
+  const out: Required<ProviderStats> = { budgets: [], circuits: [] };
+  for (const provider of providers.values()) {
+    const stats = provider.stats?.() ?? {};
+    out.budgets.push(...(stats.budgets ?? []));
+    out.circuits.push(...(stats.circuits ?? []));
+  }
+  return out;
 }

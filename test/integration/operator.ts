@@ -5,15 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, type Condition, type ManagedSecret } from '../../src/api/types.js';
-import { Manager } from '../../src/controller/manager.js';
+import type { ProviderWiring } from '../../src/cli/commands/run.js';
+import { Manager, type ManagerOptions } from '../../src/controller/manager.js';
 import { KubeClient, isNotFound, isAlreadyExists, type KubeObject } from '../../src/kube/client.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { LocalStore } from '../../src/providers/local/index.js';
+import type { StorePolicy } from '../../src/providers/provider.js';
 import type { SecretObject } from '../../src/secrets/desired.js';
 import { waitFor, type TestCluster } from '../../tools/testenv/index.js';
 import { repoRoot } from '../../tools/testenv/paths.js';
 import { installCrds } from './crds.js';
+import { sharedMoto } from './env.js';
 
 export const OPERATOR_NAMESPACE = 'secretsync-system';
 
@@ -34,6 +37,30 @@ export async function ensureNamespace(
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
   }
+}
+
+/**
+ * What the test operator lets namespaced SecretStores reach, as a cluster
+ * admin would with --allowed-endpoints and --local-store-root: the shared moto
+ * (when the suite runs one) and the system's temporary directory, where
+ * createLocalStore makes its stores.
+ */
+export function testStorePolicy(extraEndpoints: string[] = []): StorePolicy {
+  const moto: string[] = [];
+  try {
+    moto.push(sharedMoto().endpoint);
+  } catch {
+    // No shared moto here (the e2e suite): nothing to allow.
+  }
+  return { allowedEndpoints: [...moto, ...extraEndpoints], localStoreRoot: tmpdir() };
+}
+
+/** The same as operator flags, for spawnOperatorProcess. */
+export function testStorePolicyArgs(policy: StorePolicy = testStorePolicy()): string[] {
+  return [
+    ...(policy.allowedEndpoints.length > 0 ? ['--allowed-endpoints', policy.allowedEndpoints.join(',')] : []),
+    ...(policy.localStoreRoot ? ['--local-store-root', policy.localStoreRoot] : []),
+  ];
 }
 
 export interface RunningOperator {
@@ -57,6 +84,8 @@ export async function startOperator(
     /** The admin's refresh floor (default 0 here: tests refresh every second or two). */
     minRefreshIntervalMs?: number;
     kubeConfig?: ReturnType<TestCluster['kubeConfig']>;
+    /** Default: testStorePolicy(). */
+    storePolicy?: StorePolicy;
   } = {},
 ): Promise<RunningOperator> {
   await installCrds(cluster);
@@ -74,7 +103,8 @@ export async function startOperator(
     },
   });
   const metrics = new Metrics({ defaultMetrics: false });
-  const manager = new Manager({
+  // storePolicy and providerTimeouts: the ManagerOptions fields the controller wires into every ProviderContext.
+  const managerOptions: ManagerOptions & ProviderWiring = {
     kubeConfig: options.kubeConfig ?? cluster.kubeConfig(),
     logger: createLogger('debug', sink),
     metrics,
@@ -91,7 +121,10 @@ export async function startOperator(
     storeCheckIntervalMs: 2_000,
     maxConcurrentRestarts: options.maxConcurrentRestarts,
     minRefreshIntervalMs: options.minRefreshIntervalMs ?? 0,
-  });
+    storePolicy: options.storePolicy ?? testStorePolicy(),
+    providerTimeouts: { connectMs: 3000, requestMs: 10_000 },
+  };
+  const manager = new Manager(managerOptions);
   await manager.start();
   return {
     manager,
@@ -269,6 +302,7 @@ export function spawnOperatorProcess(
       OPERATOR_NAMESPACE,
       '--metrics-address',
       '127.0.0.1:0',
+      ...testStorePolicyArgs(),
       ...extraArgs,
     ],
     {

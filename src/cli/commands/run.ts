@@ -1,7 +1,10 @@
 import { Option, type Command } from 'commander';
 import { hostname } from 'node:os';
-import { Manager } from '../../controller/manager.js';
+import { isAbsolute } from 'node:path';
+import { Manager, type ManagerOptions } from '../../controller/manager.js';
 import { DEFAULT_MIN_REFRESH_INTERVAL_MS, parseDuration } from '../../controller/schedule.js';
+import { parseAllowedEndpoints } from '../../providers/policy.js';
+import type { ProviderTimeouts, StorePolicy } from '../../providers/provider.js';
 import { createLogger, type LogLevel } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { startReplicationOnLeader } from '../../replication/run.js';
@@ -34,6 +37,22 @@ export interface RunFlags {
   minRefreshInterval: number;
   /** 0 = half of --concurrency, at least 1. */
   maxWorkersPerNamespace: number;
+  /** Milliseconds. */
+  providerConnectTimeout: number;
+  /** Milliseconds. */
+  providerRequestTimeout: number;
+  allowedEndpoints: string[];
+  /** Empty: namespaced local stores are refused. */
+  localStoreRoot: string;
+}
+
+/**
+ * What the manager passes into every ProviderContext (`policy`, `timeouts`).
+ * ManagerOptions takes these once the controller wires them through.
+ */
+export interface ProviderWiring {
+  storePolicy: StorePolicy;
+  providerTimeouts: ProviderTimeouts;
 }
 
 const positiveInt = (name: string) => (value: string) => {
@@ -60,6 +79,18 @@ const bool = (value: string) => {
   if (['true', '1', 'yes'].includes(value.toLowerCase())) return true;
   if (['false', '0', 'no'].includes(value.toLowerCase())) return false;
   throw new Error(`expected true or false, got "${value}"`);
+};
+
+const positiveDuration = (name: string) => (value: string) => {
+  const ms = parseDuration(value);
+  if (ms <= 0) throw new Error(`${name} must be a positive duration such as 3s, got "${value}"`);
+  return ms;
+};
+
+const absoluteDirOrEmpty = (name: string) => (value: string) => {
+  const dir = value.trim();
+  if (dir !== '' && !isAbsolute(dir)) throw new Error(`${name} must be an absolute directory, got "${value}"`);
+  return dir;
 };
 
 const labelValue = (name: string) => (value: string) => {
@@ -223,6 +254,40 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .default(true)
         .argParser(bool),
     )
+    .addOption(
+      new Option('--provider-connect-timeout <duration>', 'how long a connection to a backend may take to open')
+        .env('SECRETSYNC_PROVIDER_CONNECT_TIMEOUT')
+        .default(3000, '3s')
+        .argParser(positiveDuration('--provider-connect-timeout')),
+    )
+    .addOption(
+      new Option(
+        '--provider-request-timeout <duration>',
+        'how long one backend request attempt may wait for its answer (the SDK makes at most 3 attempts)',
+      )
+        .env('SECRETSYNC_PROVIDER_REQUEST_TIMEOUT')
+        .default(10_000, '10s')
+        .argParser(positiveDuration('--provider-request-timeout')),
+    )
+    .addOption(
+      new Option(
+        '--allowed-endpoints <list>',
+        'custom endpoints namespaced SecretStores may name: comma-separated URL prefixes ' +
+          '(https://vpce-1.kms.eu-west-1.vpce.amazonaws.com) or host suffixes (*.example.com); empty: none',
+      )
+        .env('SECRETSYNC_ALLOWED_ENDPOINTS')
+        .default([], '')
+        .argParser(parseAllowedEndpoints),
+    )
+    .addOption(
+      new Option(
+        '--local-store-root <dir>',
+        'the directory namespaced local SecretStores must be inside; empty: namespaced local stores are refused',
+      )
+        .env('SECRETSYNC_LOCAL_STORE_ROOT')
+        .default('')
+        .argParser(absoluteDirOrEmpty('--local-store-root')),
+    )
     .action(async (flags: RunFlags) => {
       const code = await runOperator(flags);
       if (code !== 0) throw new Error('the operator lost its leader Lease and stopped');
@@ -238,7 +303,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
   const metrics = new Metrics();
-  const manager = new Manager({
+  const options: ManagerOptions & ProviderWiring = {
     kubeConfig,
     logger,
     metrics,
@@ -260,7 +325,9 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     rolloutRestarts: flags.rolloutRestarts,
     minRefreshIntervalMs: flags.minRefreshInterval,
     maxWorkersPerNamespace: flags.maxWorkersPerNamespace,
-  });
+    ...providerWiring(flags),
+  };
+  const manager = new Manager(options);
   const onSignal = () => void manager.stop();
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
@@ -282,4 +349,17 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+}
+
+/** The provider flags as the manager takes them. */
+export function providerWiring(
+  flags: Pick<RunFlags, 'allowedEndpoints' | 'localStoreRoot' | 'providerConnectTimeout' | 'providerRequestTimeout'>,
+): ProviderWiring {
+  return {
+    storePolicy: {
+      allowedEndpoints: flags.allowedEndpoints,
+      localStoreRoot: flags.localStoreRoot === '' ? undefined : flags.localStoreRoot,
+    },
+    providerTimeouts: { connectMs: flags.providerConnectTimeout, requestMs: flags.providerRequestTimeout },
+  };
 }

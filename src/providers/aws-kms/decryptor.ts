@@ -11,10 +11,14 @@ import {
   type Ciphertext,
   type EncryptionContext,
 } from '../../crypto/ciphertext.js';
+import { SecretsyncError } from '../../api/errors.js';
+import { raceAbort, throwIfAborted } from '../abort.js';
+import { AwsFailureSummary, retryAfterMsOf } from '../aws/errors.js';
 import {
   DecryptError,
   ProviderConfigError,
   ProviderError,
+  type CallOptions,
   type CiphertextBinding,
   type ProviderContext,
 } from '../provider.js';
@@ -55,9 +59,10 @@ export class KmsDecryptor {
    * when it is not a ciphertext, was modified, or belongs somewhere else;
    * ProviderError when KMS could not be asked (retry later); ProviderConfigError
    * when KMS did not accept the credentials. No message carries a value.
+   * An aborted `opts.signal` ends the call at once with the signal's error.
    */
-  async decrypt(ciphertext: string, binding: CiphertextBinding): Promise<string> {
-    const bytes = await this.decryptBytes(ciphertext, binding);
+  async decrypt(ciphertext: string, binding: CiphertextBinding, opts: CallOptions = {}): Promise<string> {
+    const bytes = await this.decryptBytes(ciphertext, binding, opts);
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
@@ -68,7 +73,8 @@ export class KmsDecryptor {
   }
 
   /** Like `decrypt`, as bytes the caller owns (and may zero). */
-  async decryptBytes(ciphertext: string, binding: CiphertextBinding): Promise<Buffer> {
+  async decryptBytes(ciphertext: string, binding: CiphertextBinding, opts: CallOptions = {}): Promise<Buffer> {
+    throwIfAborted(opts.signal, where(binding));
     let parsed: Ciphertext;
     let context: EncryptionContext;
     try {
@@ -77,7 +83,7 @@ export class KmsDecryptor {
     } catch (err) {
       throw prefixed(err, binding);
     }
-    const unwrapped = await this.unwrap(parsed, context, binding);
+    const unwrapped = await this.unwrap(parsed, context, binding, opts.signal);
     if (parsed.mode === 'direct') return unwrapped;
     try {
       return openEnvelope(unwrapped, parsed, context);
@@ -88,12 +94,31 @@ export class KmsDecryptor {
     }
   }
 
-  /** What KMS Decrypt returns for this ciphertext's blob in `context` (a data key, or a direct-mode value). */
-  private async unwrap(c: Ciphertext, context: EncryptionContext, binding: CiphertextBinding): Promise<Buffer> {
-    try {
-      return await this.cache.get(cacheKey(c.keyId, c.blob, context), () =>
-        this.observe('Decrypt', () => this.kms.decrypt({ blob: c.blob, context, keyId: c.keyId })),
+  /**
+   * What KMS Decrypt returns for this ciphertext's blob in `context` (a data
+   * key, or a direct-mode value). The KMS call is shared by every caller that
+   * wants the same result at the same time, so it does not take any one
+   * caller's signal (the request timeouts bound it); each caller stops
+   * waiting when its own signal fires.
+   */
+  private async unwrap(
+    c: Ciphertext,
+    context: EncryptionContext,
+    binding: CiphertextBinding,
+    signal: AbortSignal | undefined,
+  ): Promise<Buffer> {
+    const load = this.cache.get(cacheKey(c.keyId, c.blob, context), () =>
+      this.observe('Decrypt', () => this.kms.decrypt({ blob: c.blob, context, keyId: c.keyId })),
+    );
+    // A late result is someone else's copy: zero it if this caller gave up.
+    const raced = raceAbort(load, signal, where(binding));
+    if (signal)
+      load.then(
+        (b) => signal.aborted && b.fill(0),
+        () => undefined,
       );
+    try {
+      return await raced;
     } catch (err) {
       throw translateKmsError(err, c, binding);
     }
@@ -139,14 +164,20 @@ const SCOPE_HINT: Record<Ciphertext['scope'], string> = {
 
 /** KMS failures in terms of the provider contract; the message names the key and scope, never a value. */
 export function translateKmsError(err: unknown, c: Ciphertext, binding: CiphertextBinding): Error {
-  if (err instanceof DecryptError || err instanceof ProviderError || err instanceof ProviderConfigError) return err;
+  if (err instanceof SecretsyncError) return err;
   const name = awsErrorName(err);
   const at = `${where(binding)} (scope ${c.scope}, KMS key ${c.keyId})`;
   if (REFUSED_ERRORS.has(name)) {
     return new DecryptError(`${at}: KMS refused to decrypt it (${name}); ${SCOPE_HINT[c.scope]}`);
   }
   if (CREDENTIAL_ERRORS.has(name)) {
-    return new ProviderConfigError(`${at}: KMS did not accept the store's AWS credentials (${describeAwsError(err)})`);
+    return new ProviderConfigError(`${at}: KMS did not accept the store's AWS credentials (${describeAwsError(err)})`, {
+      clientUnusable: true,
+    });
   }
-  return new ProviderError(`${at}: KMS Decrypt failed: ${describeAwsError(err)}`, { cause: err });
+  const retryAfterMs = retryAfterMsOf(err);
+  return new ProviderError(`${at}: KMS Decrypt failed: ${describeAwsError(err)}`, {
+    cause: new AwsFailureSummary(err),
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
 }

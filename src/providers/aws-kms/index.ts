@@ -3,13 +3,18 @@
 // It holds no entries of its own, so it cannot get, extract or find.
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { AnyStore } from '../../api/types.js';
-import { storeBudgets, storeLabel } from '../aws/budget.js';
+import { raceAbort, throwIfAborted } from '../abort.js';
+import { storeBudgets } from '../aws/budget.js';
 import { awsRegionalConfigs } from '../aws/client-config.js';
+import { mapAwsError } from '../aws/errors.js';
 import { RegionalClients, breakerSettings } from '../aws/failover.js';
+import { storeLifecycle } from '../aws/lifecycle.js';
 import { RegionalKmsApi } from '../aws/regional-kms.js';
+import { validateStorePolicy } from '../policy.js';
 import {
   ProviderConfigError,
-  ProviderError,
+  storeLabel,
+  type CallOptions,
   type CiphertextBinding,
   type Properties,
   type Provider,
@@ -18,7 +23,7 @@ import {
   type ServedRegion,
 } from '../provider.js';
 import { KmsDecryptor } from './decryptor.js';
-import { CREDENTIAL_ERRORS, awsErrorName, describeAwsError, sdkKmsApi, type KmsApi } from './kms-api.js';
+import { awsErrorName, sdkKmsApi, type KmsApi } from './kms-api.js';
 
 export { isCiphertext } from '../../crypto/ciphertext.js';
 export { DecryptCache, type DecryptCacheOptions, type DecryptCacheStats } from './cache.js';
@@ -26,26 +31,43 @@ export { KmsDecryptor, translateKmsError, type ObserveFn } from './decryptor.js'
 export { DataKey, KmsEncryptor, type EncryptOptions } from './encryptor.js';
 export { sdkKmsApi, type KmsApi, type KmsDecryptApi, type KmsDecryptRequest } from './kms-api.js';
 
+const lifecycle = storeLifecycle();
+
 export const awsKmsProvider: Provider = {
   name: 'awsKms',
-  async connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient> {
+  capabilities: { entries: false, write: false, batchRead: false, decrypt: true, failover: true },
+  validateStore: validateStorePolicy,
+  async connect(store: AnyStore, ctx: ProviderContext, opts: CallOptions = {}): Promise<ProviderClient> {
     const spec = store.spec.provider.awsKms;
     if (!spec) throw new ProviderConfigError('spec.provider.awsKms is not set');
     if (typeof spec.region !== 'string' || spec.region === '') {
       throw new ProviderConfigError('spec.provider.awsKms.region is required');
     }
+    await validateStorePolicy(store, ctx.policy, opts);
     const budget = storeBudgets.for(store, spec.requestsPerSecond);
-    const configs = await awsRegionalConfigs(spec, store, ctx);
+    lifecycle.track(store);
+    const configs = await raceAbort(
+      awsRegionalConfigs(spec, store, ctx, opts),
+      opts.signal,
+      `${storeLabel(store)}: connect`,
+    );
     const regions = new RegionalClients(
       configs.map(({ target, config }) => ({ target, client: sdkKmsApi(new KMSClient(config)) })),
-      { store: storeLabel(store), provider: 'awsKms', settings: breakerSettings(spec.circuitBreaker) },
+      {
+        store: storeLabel(store),
+        provider: 'awsKms',
+        settings: breakerSettings(spec.circuitBreaker),
+        ...(ctx.onFailover ? { onFailover: (move) => ctx.onFailover?.(move) } : {}),
+      },
     );
     // Every KMS request (each region tried) waits for the store's request budget; calls are counted and timed.
-    const kms = new RegionalKmsApi(regions, () => budget.take());
+    const kms = new RegionalKmsApi(regions, (signal) => budget.take(signal));
     // The decryptor calls observe as a plain function; keep the context as its receiver.
     const observe: ProviderContext['observe'] = (operation, call) => ctx.observe(operation, call);
     return new AwsKmsClient(kms, new KmsDecryptor(kms, observe), observe);
   },
+  forgetStore: (store) => lifecycle.forgetStore(store),
+  stats: () => lifecycle.stats(),
 };
 
 const NO_ENTRIES =
@@ -59,20 +81,21 @@ export class AwsKmsClient implements ProviderClient {
     private readonly observe: ProviderContext['observe'],
   ) {}
 
+  // The store is used the wrong way, the client is fine: no rebuild (it would lose the data-key cache).
   async getValue(): Promise<string> {
-    throw new ProviderConfigError(NO_ENTRIES);
+    throw new ProviderConfigError(NO_ENTRIES, { clientUnusable: false });
   }
 
   async getProperties(): Promise<Properties> {
-    throw new ProviderConfigError(NO_ENTRIES);
+    throw new ProviderConfigError(NO_ENTRIES, { clientUnusable: false });
   }
 
   async find(): Promise<Map<string, Properties>> {
-    throw new ProviderConfigError(NO_ENTRIES);
+    throw new ProviderConfigError(NO_ENTRIES, { clientUnusable: false });
   }
 
-  decrypt(ciphertext: string, binding: CiphertextBinding): Promise<string> {
-    return this.decryptor.decrypt(ciphertext, binding);
+  decrypt(ciphertext: string, binding: CiphertextBinding, opts: CallOptions = {}): Promise<string> {
+    return this.decryptor.decrypt(ciphertext, binding, opts);
   }
 
   /**
@@ -81,17 +104,17 @@ export class AwsKmsClient implements ProviderClient {
    * authorizes), and a least-privilege policy that grants only kms:Decrypt on
    * some keys is normal, so it counts as healthy.
    */
-  async check(): Promise<void> {
+  async check(opts: CallOptions = {}): Promise<void> {
+    throwIfAborted(opts.signal, 'KMS ListKeys');
     try {
-      await this.observe('ListKeys', () => this.kms.ping());
+      await this.observe('ListKeys', () => raceAbort(this.kms.ping(opts), opts.signal, 'KMS ListKeys'));
     } catch (err) {
-      const name = awsErrorName(err);
-      if (name === 'AccessDeniedException') return;
-      if (err instanceof ProviderConfigError || err instanceof ProviderError) throw err;
-      if (CREDENTIAL_ERRORS.has(name)) {
-        throw new ProviderConfigError(`KMS did not accept the store's AWS credentials (${describeAwsError(err)})`);
-      }
-      throw new ProviderError(`KMS ListKeys failed: ${describeAwsError(err)}`, { cause: err });
+      if (awsErrorName(err) === 'AccessDeniedException') return;
+      throw mapAwsError(err, {
+        service: 'KMS',
+        operation: 'ListKeys',
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
     }
   }
 

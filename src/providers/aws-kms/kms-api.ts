@@ -9,6 +9,10 @@ import {
   ReEncryptCommand,
 } from '@aws-sdk/client-kms';
 import type { EncryptionContext } from '../../crypto/ciphertext.js';
+import { CREDENTIAL_ERRORS, describeAwsFailure } from '../aws/errors.js';
+import type { CallOptions } from '../provider.js';
+
+export { CREDENTIAL_ERRORS };
 
 export interface KmsDecryptRequest {
   blob: Buffer;
@@ -19,8 +23,8 @@ export interface KmsDecryptRequest {
 
 /** What the decrypting side needs: one call. */
 export interface KmsDecryptApi {
-  /** The plaintext KMS recovers from `blob` under `context`; throws KMS's own errors (by `name`). */
-  decrypt(req: KmsDecryptRequest): Promise<Buffer>;
+  /** The plaintext KMS recovers from `blob` under `context`; throws KMS's own errors (by `name`). `opts.signal` aborts the request. */
+  decrypt(req: KmsDecryptRequest, opts?: CallOptions): Promise<Buffer>;
 }
 
 /** What the CLI (encrypt, reencrypt) and the provider's check need as well. */
@@ -45,16 +49,17 @@ export interface KmsApi extends KmsDecryptApi {
     destinationContext: EncryptionContext;
   }): Promise<{ blob: Buffer; keyId: string }>;
   /** A cheap authenticated call (ListKeys, one result). */
-  ping(): Promise<void>;
+  ping(opts?: CallOptions): Promise<void>;
   close(): void;
 }
 
 /** The SDK client as a `KmsApi`. */
 export function sdkKmsApi(client: KMSClient): KmsApi {
   return {
-    async decrypt({ blob, context, keyId }) {
+    async decrypt({ blob, context, keyId }, opts = {}) {
       const out = await client.send(
         new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: context, ...(keyId ? { KeyId: keyId } : {}) }),
+        { abortSignal: opts.signal },
       );
       if (!out.Plaintext) throw unexpected('Decrypt', 'no Plaintext');
       return Buffer.from(out.Plaintext);
@@ -88,8 +93,8 @@ export function sdkKmsApi(client: KMSClient): KmsApi {
       if (!out.CiphertextBlob || !out.KeyId) throw unexpected('ReEncrypt', 'no CiphertextBlob or KeyId');
       return { blob: Buffer.from(out.CiphertextBlob), keyId: out.KeyId };
     },
-    async ping() {
-      await client.send(new ListKeysCommand({ Limit: 1 }));
+    async ping(opts = {}) {
+      await client.send(new ListKeysCommand({ Limit: 1 }), { abortSignal: opts.signal });
     },
     close() {
       client.destroy();
@@ -119,29 +124,17 @@ export const REFUSED_ERRORS: ReadonlySet<string> = new Set([
   'InvalidGrantTokenException',
 ]);
 
-/** Errors that mean the AWS credentials themselves were not accepted. */
-export const CREDENTIAL_ERRORS: ReadonlySet<string> = new Set([
-  'UnrecognizedClientException',
-  'InvalidSignatureException',
-  'IncompleteSignature',
-  'InvalidClientTokenId',
-  'SignatureDoesNotMatch',
-  'MissingAuthenticationToken',
-  'CredentialsProviderError',
-]);
-
 /**
- * A short description of an AWS error for a message: its name and the first
- * line of its message, cut short. `secret` (a plaintext that was sent) is
- * redacted should a service ever echo it.
+ * A short description of an AWS error for a message: its code and the
+ * service's own message, cut short, never a response body (see
+ * describeAwsFailure). `secret` (a plaintext that was sent) is redacted should
+ * a service ever echo it.
  */
 export function describeAwsError(err: unknown, secret?: Buffer): string {
-  const name = awsErrorName(err);
-  let message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
-  if (message.length > 300) message = `${message.slice(0, 300)}…`;
+  const text = describeAwsFailure(err);
   if (secret && secret.length >= 4) {
-    const text = secret.toString('utf8');
-    if (text !== '' && message.includes(text)) message = '(message withheld: it quoted the value)';
+    const plain = secret.toString('utf8');
+    if (plain !== '' && text.includes(plain)) return `${awsErrorName(err)} (message withheld: it quoted the value)`;
   }
-  return message && message !== name ? `${name}: ${message}` : name;
+  return text;
 }

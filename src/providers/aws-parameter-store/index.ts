@@ -14,18 +14,23 @@ import {
   type ParameterStringFilter,
 } from '@aws-sdk/client-ssm';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
-import { storeBudgets, storeLabel, type RequestBudget } from '../aws/budget.js';
+import { raceAbort } from '../abort.js';
+import { storeBudgets, type RequestBudget } from '../aws/budget.js';
 import { awsRegionalConfigs } from '../aws/client-config.js';
 import { storeKms, type StoreKms } from '../aws/decrypt.js';
 import { mapAwsError } from '../aws/errors.js';
 import { RegionalClients, breakerSettings } from '../aws/failover.js';
+import { storeLifecycle } from '../aws/lifecycle.js';
 import { mergedText } from '../aws-secrets-manager/index.js';
 import { chunks, compileNameRegexp, mapLimit, selectProperty, toProperties } from '../aws/values.js';
+import { validateStorePolicy } from '../policy.js';
 import {
   KeyNotFoundError,
   ProviderConfigError,
   ProviderError,
   refKey,
+  storeLabel,
+  type CallOptions,
   type CiphertextBinding,
   type Properties,
   type Provider,
@@ -42,37 +47,58 @@ export const BATCH_SIZE = 10;
 const CONCURRENCY = 8;
 const BY_PATH_PAGE = 10;
 const DESCRIBE_PAGE = 50;
+/** How one request is sent: where (reads anywhere, writes to the primary), and the caller's signal. */
+interface SendOptions {
+  where?: 'any' | 'primary';
+  signal?: AbortSignal | undefined;
+}
+/** The SDK's per-request options: the signal aborts the HTTP request (and the SDK's retry waits). */
+type HttpOptions = { abortSignal?: AbortSignal };
 
 /** `name:3` or `name:label`, as GetParameter and GetParameters take it. */
 export function parameterSelector(key: string, version: string | undefined): string {
   return version === undefined || version === '' ? key : `${key}:${version}`;
 }
 
+const lifecycle = storeLifecycle();
+
 export const awsParameterStoreProvider: Provider = {
   name: 'awsParameterStore',
-  async connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient> {
+  capabilities: { entries: true, write: true, batchRead: true, decrypt: true, failover: true },
+  validateStore: validateStorePolicy,
+  async connect(store: AnyStore, ctx: ProviderContext, opts: CallOptions = {}): Promise<ProviderClient> {
     const spec = store.spec.provider.awsParameterStore;
     if (!spec) throw new ProviderConfigError('spec.provider.awsParameterStore is not set');
+    await validateStorePolicy(store, ctx.policy, opts);
     const budget = storeBudgets.for(store, spec.requestsPerSecond);
-    const configs = await awsRegionalConfigs(spec, store, ctx);
+    lifecycle.track(store);
+    const label = `${storeLabel(store)}: connect`;
+    const configs = await raceAbort(awsRegionalConfigs(spec, store, ctx, opts), opts.signal, label);
     const regions = new RegionalClients(
       configs.map(({ target, config }) => ({ target, client: new SSMClient(config) })),
-      { store: storeLabel(store), provider: 'awsParameterStore', settings: breakerSettings(spec.circuitBreaker) },
+      {
+        store: storeLabel(store),
+        provider: 'awsParameterStore',
+        settings: breakerSettings(spec.circuitBreaker),
+        ...(ctx.onFailover ? { onFailover: (move) => ctx.onFailover?.(move) } : {}),
+      },
     );
     let kms: StoreKms | undefined;
     try {
-      kms = await storeKms(spec, spec.decrypt, configs, store, ctx);
+      kms = await raceAbort(storeKms(spec, spec.decrypt, configs, store, ctx, opts), opts.signal, label);
     } catch (err) {
       for (const r of regions.regions) r.client.destroy();
       throw err;
     }
     return new ParameterStoreProviderClient(regions, budget, ctx, kms);
   },
+  forgetStore: (store) => lifecycle.forgetStore(store),
+  stats: () => lifecycle.stats(),
 };
 
 /** Exported for tests; built by `awsParameterStoreProvider.connect`. */
 export class ParameterStoreProviderClient implements ProviderClient {
-  readonly decrypt?: (ciphertext: string, binding: CiphertextBinding) => Promise<string>;
+  readonly decrypt?: (ciphertext: string, binding: CiphertextBinding, opts?: CallOptions) => Promise<string>;
 
   constructor(
     private readonly regions: RegionalClients<SSMClient>,
@@ -80,27 +106,28 @@ export class ParameterStoreProviderClient implements ProviderClient {
     private readonly ctx: ProviderContext,
     private readonly kms: StoreKms | undefined,
   ) {
-    if (kms) this.decrypt = (ciphertext, binding) => kms.decryptor.decrypt(ciphertext, binding);
+    if (kms) this.decrypt = (ciphertext, binding, opts) => kms.decryptor.decrypt(ciphertext, binding, opts);
   }
 
   /** Without `property`, the value as it is (a StringList stays comma-separated). */
-  async getValue(ref: RemoteRef): Promise<string> {
-    const text = await this.read(ref.key, ref.version);
+  async getValue(ref: RemoteRef, opts: CallOptions = {}): Promise<string> {
+    const text = await this.read(ref.key, ref.version, { signal: opts.signal });
     return ref.property === undefined ? text : selectProperty(text, ref.property, describe(ref), ref.key);
   }
 
   /** A JSON object value's fields; any other value is `{ value: <text> }`. */
-  async getProperties(key: string, version?: string): Promise<Properties> {
-    return toProperties(await this.read(key, version));
+  async getProperties(key: string, version?: string, opts: CallOptions = {}): Promise<Properties> {
+    return toProperties(await this.read(key, version, { signal: opts.signal }));
   }
 
   /** Unversioned refs 10 names per GetParameters call; versioned ones (and unmatched names) one by one. */
-  async getValues(refs: RemoteRef[]): Promise<Map<string, string | KeyNotFoundError>> {
+  async getValues(refs: RemoteRef[], opts: CallOptions = {}): Promise<Map<string, string | KeyNotFoundError>> {
+    const signal = opts.signal;
     const texts = new Map<string, string | KeyNotFoundError>();
     const names = [...new Set(refs.filter((r) => !r.version).map((r) => r.key))];
     const leftovers: string[] = [];
     for (const batch of chunks(names, BATCH_SIZE)) {
-      const got = await this.readMany(batch);
+      const got = await this.readMany(batch, signal);
       for (const name of batch) {
         const value = got.get(name);
         if (value === undefined) leftovers.push(name);
@@ -113,7 +140,7 @@ export class ParameterStoreProviderClient implements ProviderClient {
     ].filter((s, i, all) => all.findIndex((o) => o.key === s.key && o.version === s.version) === i);
     await mapLimit(singles, CONCURRENCY, async ({ key, version }) => {
       try {
-        texts.set(parameterSelector(key, version), await this.read(key, version));
+        texts.set(parameterSelector(key, version), await this.read(key, version, { signal }));
       } catch (err) {
         if (!(err instanceof KeyNotFoundError)) throw err;
         texts.set(parameterSelector(key, version), err);
@@ -146,7 +173,7 @@ export class ParameterStoreProviderClient implements ProviderClient {
    * (name BeginsWith, tag filters), the regexp here, then GetParameters.
    * Result keys are full parameter names.
    */
-  async find(query: FindSpec): Promise<Map<string, Properties>> {
+  async find(query: FindSpec, opts: CallOptions = {}): Promise<Map<string, Properties>> {
     const pattern = compileNameRegexp(query.nameRegexp);
     const prefix = query.prefix ?? '';
     const tags = Object.entries(query.tags ?? {});
@@ -156,16 +183,21 @@ export class ParameterStoreProviderClient implements ProviderClient {
       const path = prefix.slice(0, prefix.lastIndexOf('/')) || '/';
       let nextToken: string | undefined;
       do {
-        const page = await this.send('GetParametersByPath', path, (client) =>
-          client.send(
-            new GetParametersByPathCommand({
-              Path: path,
-              Recursive: true,
-              WithDecryption: true,
-              MaxResults: BY_PATH_PAGE,
-              ...(nextToken ? { NextToken: nextToken } : {}),
-            }),
-          ),
+        const page = await this.send(
+          'GetParametersByPath',
+          path,
+          (client, http) =>
+            client.send(
+              new GetParametersByPathCommand({
+                Path: path,
+                Recursive: true,
+                WithDecryption: true,
+                MaxResults: BY_PATH_PAGE,
+                ...(nextToken ? { NextToken: nextToken } : {}),
+              }),
+              http,
+            ),
+          { signal: opts.signal },
         );
         for (const p of page.Parameters ?? []) {
           if (p.Name?.startsWith(prefix) && p.Value !== undefined) out.set(p.Name, toProperties(p.Value));
@@ -181,14 +213,19 @@ export class ParameterStoreProviderClient implements ProviderClient {
     const names: string[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await this.send('DescribeParameters', undefined, (client) =>
-        client.send(
-          new DescribeParametersCommand({
-            MaxResults: DESCRIBE_PAGE,
-            ...(filters.length > 0 ? { ParameterFilters: filters } : {}),
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-        ),
+      const page = await this.send(
+        'DescribeParameters',
+        undefined,
+        (client, http) =>
+          client.send(
+            new DescribeParametersCommand({
+              MaxResults: DESCRIBE_PAGE,
+              ...(filters.length > 0 ? { ParameterFilters: filters } : {}),
+              ...(nextToken ? { NextToken: nextToken } : {}),
+            }),
+            http,
+          ),
+        { signal: opts.signal },
       );
       for (const p of page.Parameters ?? []) {
         if (!p.Name || !p.Name.startsWith(prefix)) continue;
@@ -199,7 +236,7 @@ export class ParameterStoreProviderClient implements ProviderClient {
     } while (nextToken);
 
     for (const batch of chunks([...new Set(names)], BATCH_SIZE)) {
-      const got = await this.readMany(batch);
+      const got = await this.readMany(batch, opts.signal);
       // Deleted between listing and reading: absent, as if the search had run a moment later.
       for (const name of batch) {
         const value = got.get(name);
@@ -218,26 +255,28 @@ export class ParameterStoreProviderClient implements ProviderClient {
   async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
     const marker = rotationMarker(opts.requestToken);
     // Writes go to the primary region only (the value would fork otherwise); a rotation waits for it.
+    const primary: SendOptions = { where: 'primary', signal: opts.signal };
     const described = await this.send(
       'DescribeParameters',
       ref.key,
-      (client) =>
+      (client, http) =>
         client.send(
           new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [ref.key] }] }),
+          http,
         ),
-      'primary',
+      primary,
     );
     const existing = described.Parameters?.find((p) => p.Name === ref.key);
     if (existing?.Description === marker && existing.Version !== undefined)
       return { version: String(existing.Version) };
     const text = await mergedText(ref, value, async () =>
-      existing ? this.read(ref.key, undefined, 'primary') : undefined,
+      existing ? this.read(ref.key, undefined, primary) : undefined,
     );
     const type: ParameterType = existing?.Type ?? 'SecureString';
     const out = await this.send(
       'PutParameter',
       ref.key,
-      (client) =>
+      (client, http) =>
         client.send(
           new PutParameterCommand({
             Name: ref.key,
@@ -246,17 +285,21 @@ export class ParameterStoreProviderClient implements ProviderClient {
             Overwrite: existing !== undefined,
             Description: marker,
           }),
+          http,
         ),
-      'primary',
+      primary,
     );
     if (out.Version === undefined) throw new ProviderError(`parameter "${ref.key}": PutParameter returned no version`);
     return { version: String(out.Version) };
   }
 
   /** One DescribeParameters call: the endpoint answers and the credentials (and their chain) work. */
-  async check(): Promise<void> {
-    await this.send('DescribeParameters', undefined, (client) =>
-      client.send(new DescribeParametersCommand({ MaxResults: 1 })),
+  async check(opts: CallOptions = {}): Promise<void> {
+    await this.send(
+      'DescribeParameters',
+      undefined,
+      (client, http) => client.send(new DescribeParametersCommand({ MaxResults: 1 }), http),
+      { signal: opts.signal },
     );
   }
 
@@ -270,14 +313,14 @@ export class ParameterStoreProviderClient implements ProviderClient {
     this.kms?.close();
   }
 
-  private async read(key: string, version: string | undefined, where: 'any' | 'primary' = 'any'): Promise<string> {
+  private async read(key: string, version: string | undefined, send: SendOptions): Promise<string> {
     const name = parameterSelector(key, version);
     try {
       const out = await this.send(
         'GetParameter',
         name,
-        (client) => client.send(new GetParameterCommand({ Name: name, WithDecryption: true })),
-        where,
+        (client, http) => client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), http),
+        send,
       );
       return parameterValue(out.Parameter, describe({ key, version }));
     } catch (err) {
@@ -291,10 +334,16 @@ export class ParameterStoreProviderClient implements ProviderClient {
    * One GetParameters call: name → value, or KeyNotFoundError for names AWS
    * reports invalid. Names it neither returns nor reports are left out.
    */
-  private async readMany(names: string[]): Promise<Map<string, string | KeyNotFoundError>> {
+  private async readMany(
+    names: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, string | KeyNotFoundError>> {
     const out = new Map<string, string | KeyNotFoundError>();
-    const page = await this.send('GetParameters', undefined, (client) =>
-      client.send(new GetParametersCommand({ Names: names, WithDecryption: true })),
+    const page = await this.send(
+      'GetParameters',
+      undefined,
+      (client, http) => client.send(new GetParametersCommand({ Names: names, WithDecryption: true }), http),
+      { signal },
     );
     for (const p of page.Parameters ?? []) {
       for (const name of names) {
@@ -312,24 +361,34 @@ export class ParameterStoreProviderClient implements ProviderClient {
 
   /**
    * In the primary region, or (reads) the first available failover region.
-   * Every attempt in a region draws from the store's budget.
+   * Every attempt in a region draws from the store's budget. The signal ends
+   * the wait for the budget and the HTTP request, and no further region is
+   * asked once it fired.
    */
   private async send<T>(
     operation: string,
     key: string | undefined,
-    call: (client: SSMClient) => Promise<T>,
-    where: 'any' | 'primary' = 'any',
+    call: (client: SSMClient, http: HttpOptions) => Promise<T>,
+    { where = 'any', signal }: SendOptions = {},
   ): Promise<T> {
+    const http: HttpOptions = signal ? { abortSignal: signal } : {};
     try {
       return await this.regions.run(
         async (client) => {
-          await this.budget.take();
-          return this.ctx.observe(operation, () => call(client));
+          await this.budget.take(signal);
+          return this.ctx.observe(operation, () => call(client, http));
         },
         where === 'primary' ? () => false : undefined,
+        signal,
       );
     } catch (err) {
-      throw mapAwsError(err, { service: SERVICE, operation, ...(key !== undefined ? { key } : {}), noun: 'parameter' });
+      throw mapAwsError(err, {
+        service: SERVICE,
+        operation,
+        ...(key !== undefined ? { key } : {}),
+        noun: 'parameter',
+        ...(signal ? { signal } : {}),
+      });
     }
   }
 }

@@ -13,17 +13,22 @@ import {
   type SecretListEntry,
 } from '@aws-sdk/client-secrets-manager';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
-import { storeBudgets, storeLabel, type RequestBudget } from '../aws/budget.js';
+import { raceAbort } from '../abort.js';
+import { storeBudgets, type RequestBudget } from '../aws/budget.js';
 import { awsRegionalConfigs } from '../aws/client-config.js';
 import { storeKms, type StoreKms } from '../aws/decrypt.js';
 import { awsErrorName, isAwsConfigError, mapAwsError } from '../aws/errors.js';
 import { RegionalClients, breakerSettings } from '../aws/failover.js';
+import { storeLifecycle } from '../aws/lifecycle.js';
 import { chunks, compileNameRegexp, mapLimit, selectProperty, toProperties, utf8 } from '../aws/values.js';
+import { validateStorePolicy } from '../policy.js';
 import {
   KeyNotFoundError,
   ProviderConfigError,
   ProviderError,
   refKey,
+  storeLabel,
+  type CallOptions,
   type CiphertextBinding,
   type Properties,
   type Provider,
@@ -37,6 +42,13 @@ import {
 const SERVICE = 'Secrets Manager';
 /** Where a request may go: any available region (reads), or only the primary (writes). */
 type Where = 'any' | 'primary';
+/** How one request is sent: where, and the caller's signal. */
+interface SendOptions {
+  where?: Where;
+  signal?: AbortSignal | undefined;
+}
+/** The SDK's per-request options: the signal aborts the HTTP request (and the SDK's retry waits). */
+type HttpOptions = { abortSignal?: AbortSignal };
 export const DEFAULT_STAGE = 'AWSCURRENT';
 /** BatchGetSecretValue takes at most 20 ids. */
 export const BATCH_SIZE = 20;
@@ -63,33 +75,47 @@ function isCurrent(version: string | undefined): boolean {
   return version === undefined || version === '' || version === DEFAULT_STAGE;
 }
 
+const lifecycle = storeLifecycle();
+
 export const awsSecretsManagerProvider: Provider = {
   name: 'awsSecretsManager',
-  async connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient> {
+  capabilities: { entries: true, write: true, batchRead: true, decrypt: true, failover: true },
+  validateStore: validateStorePolicy,
+  async connect(store: AnyStore, ctx: ProviderContext, opts: CallOptions = {}): Promise<ProviderClient> {
     const spec = store.spec.provider.awsSecretsManager;
     if (!spec) throw new ProviderConfigError('spec.provider.awsSecretsManager is not set');
+    await validateStorePolicy(store, ctx.policy, opts);
     const budget = storeBudgets.for(store, spec.requestsPerSecond);
-    const configs = await awsRegionalConfigs(spec, store, ctx);
+    lifecycle.track(store);
+    const label = `${storeLabel(store)}: connect`;
+    const configs = await raceAbort(awsRegionalConfigs(spec, store, ctx, opts), opts.signal, label);
     const regions = new RegionalClients(
       configs.map(({ target, config }) => ({ target, client: new SecretsManagerClient(config) })),
-      { store: storeLabel(store), provider: 'awsSecretsManager', settings: breakerSettings(spec.circuitBreaker) },
+      {
+        store: storeLabel(store),
+        provider: 'awsSecretsManager',
+        settings: breakerSettings(spec.circuitBreaker),
+        ...(ctx.onFailover ? { onFailover: (move) => ctx.onFailover?.(move) } : {}),
+      },
     );
     let kms: StoreKms | undefined;
     try {
-      kms = await storeKms(spec, spec.decrypt, configs, store, ctx);
+      kms = await raceAbort(storeKms(spec, spec.decrypt, configs, store, ctx, opts), opts.signal, label);
     } catch (err) {
       for (const r of regions.regions) r.client.destroy();
       throw err;
     }
     return new SecretsManagerProviderClient(regions, budget, ctx, kms);
   },
+  forgetStore: (store) => lifecycle.forgetStore(store),
+  stats: () => lifecycle.stats(),
 };
 
 /** Exported for tests; built by `awsSecretsManagerProvider.connect`. */
 export class SecretsManagerProviderClient implements ProviderClient {
   /** Set once BatchGetSecretValue is denied (a policy granting only GetSecretValue): single reads from then on. */
   private batchDenied = false;
-  readonly decrypt?: (ciphertext: string, binding: CiphertextBinding) => Promise<string>;
+  readonly decrypt?: (ciphertext: string, binding: CiphertextBinding, opts?: CallOptions) => Promise<string>;
 
   constructor(
     private readonly regions: RegionalClients<SecretsManagerClient>,
@@ -97,25 +123,26 @@ export class SecretsManagerProviderClient implements ProviderClient {
     private readonly ctx: ProviderContext,
     private readonly kms: StoreKms | undefined,
   ) {
-    if (kms) this.decrypt = (ciphertext, binding) => kms.decryptor.decrypt(ciphertext, binding);
+    if (kms) this.decrypt = (ciphertext, binding, opts) => kms.decryptor.decrypt(ciphertext, binding, opts);
   }
 
   /** Without `property`, the secret's text as it is (JSON or not). */
-  async getValue(ref: RemoteRef): Promise<string> {
-    const text = await this.read(ref.key, ref.version);
+  async getValue(ref: RemoteRef, opts: CallOptions = {}): Promise<string> {
+    const text = await this.read(ref.key, ref.version, { signal: opts.signal });
     return ref.property === undefined ? text : selectProperty(text, ref.property, describe(ref), ref.key);
   }
 
   /** A JSON object secret's fields; any other secret is `{ value: <text> }`. */
-  async getProperties(key: string, version?: string): Promise<Properties> {
-    return toProperties(await this.read(key, version));
+  async getProperties(key: string, version?: string, opts: CallOptions = {}): Promise<Properties> {
+    return toProperties(await this.read(key, version, { signal: opts.signal }));
   }
 
   /**
    * Current values are read 20 at a time with BatchGetSecretValue; refs with
    * another version, and ids a batch could not match, are read one by one.
    */
-  async getValues(refs: RemoteRef[]): Promise<Map<string, string | KeyNotFoundError>> {
+  async getValues(refs: RemoteRef[], opts: CallOptions = {}): Promise<Map<string, string | KeyNotFoundError>> {
+    const signal = opts.signal;
     const texts = new Map<string, string | KeyNotFoundError>();
     const current = [...new Set(refs.filter((r) => isCurrent(r.version)).map((r) => r.key))];
     const rest = refs.filter((r) => !isCurrent(r.version));
@@ -123,7 +150,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
     const leftovers: string[] = [];
     if (!this.batchDenied) {
       for (const ids of chunks(current, BATCH_SIZE)) {
-        const batch = await this.batchRead(ids);
+        const batch = await this.batchRead(ids, signal);
         if (batch === undefined) {
           leftovers.push(...ids);
           continue;
@@ -144,7 +171,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
     ];
     await mapLimit(singles, CONCURRENCY, async ({ key, version }) => {
       try {
-        texts.set(textKey(key, version), await this.read(key, version));
+        texts.set(textKey(key, version), await this.read(key, version, { signal }));
       } catch (err) {
         if (!(err instanceof KeyNotFoundError)) throw err;
         texts.set(textKey(key, version), err);
@@ -177,21 +204,26 @@ export class SecretsManagerProviderClient implements ProviderClient {
    * checked exactly here (prefix, regexp, tags), then the values in batches.
    * Result keys are secret names.
    */
-  async find(query: FindSpec): Promise<Map<string, Properties>> {
+  async find(query: FindSpec, opts: CallOptions = {}): Promise<Map<string, Properties>> {
     const pattern = compileNameRegexp(query.nameRegexp);
     const tags = Object.entries(query.tags ?? {});
     const filters = listFilters(query.prefix, tags);
     const matched: SecretListEntry[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await this.send('ListSecrets', undefined, (client) =>
-        client.send(
-          new ListSecretsCommand({
-            MaxResults: 100,
-            ...(filters.length > 0 ? { Filters: filters } : {}),
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-        ),
+      const page = await this.send(
+        'ListSecrets',
+        undefined,
+        (client, http) =>
+          client.send(
+            new ListSecretsCommand({
+              MaxResults: 100,
+              ...(filters.length > 0 ? { Filters: filters } : {}),
+              ...(nextToken ? { NextToken: nextToken } : {}),
+            }),
+            http,
+          ),
+        { signal: opts.signal },
       );
       for (const entry of page.SecretList ?? []) {
         const name = entry.Name;
@@ -206,7 +238,10 @@ export class SecretsManagerProviderClient implements ProviderClient {
 
     // Read by ARN: exact, even if a secret of the same name was recreated meanwhile.
     const byArn = new Map(matched.map((e) => [e.ARN as string, e.Name as string]));
-    const values = await this.getValues([...byArn.keys()].map((key) => ({ key })));
+    const values = await this.getValues(
+      [...byArn.keys()].map((key) => ({ key })),
+      opts,
+    );
     const out = new Map<string, Properties>();
     for (const [arn, name] of byArn) {
       const value = values.get(refKey({ key: arn }));
@@ -228,10 +263,11 @@ export class SecretsManagerProviderClient implements ProviderClient {
     const token = opts.requestToken;
     // Writes go to the primary region only: replica secrets are read-only, and a
     // write elsewhere would fork the value. A rotation waits for the primary.
-    if (await this.hasVersion(ref.key, token)) return { version: token };
+    const primary: SendOptions = { where: 'primary', signal: opts.signal };
+    if (await this.hasVersion(ref.key, token, primary)) return { version: token };
     const text = await mergedText(ref, value, async () => {
       try {
-        return await this.read(ref.key, undefined, 'primary');
+        return await this.read(ref.key, undefined, primary);
       } catch (err) {
         if (err instanceof KeyNotFoundError) return undefined;
         throw err;
@@ -240,9 +276,12 @@ export class SecretsManagerProviderClient implements ProviderClient {
     try {
       const out = await this.sendRaw(
         'PutSecretValue',
-        (client) =>
-          client.send(new PutSecretValueCommand({ SecretId: ref.key, SecretString: text, ClientRequestToken: token })),
-        'primary',
+        (client, http) =>
+          client.send(
+            new PutSecretValueCommand({ SecretId: ref.key, SecretString: text, ClientRequestToken: token }),
+            http,
+          ),
+        primary,
       );
       return { version: out.VersionId ?? token };
     } catch (err) {
@@ -250,26 +289,32 @@ export class SecretsManagerProviderClient implements ProviderClient {
       // Same token, already there (a race with our own retry): the rotation happened once.
       if (name === 'ResourceExistsException') return { version: token };
       if (name !== 'ResourceNotFoundException')
-        throw mapAwsError(err, { service: SERVICE, operation: 'PutSecretValue', key: ref.key, noun: 'secret' });
+        throw mapAwsError(err, {
+          service: SERVICE,
+          operation: 'PutSecretValue',
+          key: ref.key,
+          noun: 'secret',
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
     }
     const created = await this.send(
       'CreateSecret',
       ref.key,
-      (client) =>
-        client.send(new CreateSecretCommand({ Name: ref.key, SecretString: text, ClientRequestToken: token })),
-      'primary',
+      (client, http) =>
+        client.send(new CreateSecretCommand({ Name: ref.key, SecretString: text, ClientRequestToken: token }), http),
+      primary,
     );
     return { version: created.VersionId ?? token };
   }
 
   /** Whether the secret has a version with this id (GetSecretValue by VersionId; the value is dropped). */
-  private async hasVersion(key: string, versionId: string): Promise<boolean> {
+  private async hasVersion(key: string, versionId: string, send: SendOptions): Promise<boolean> {
     try {
       await this.send(
         'GetSecretValue',
         key,
-        (client) => client.send(new GetSecretValueCommand({ SecretId: key, VersionId: versionId })),
-        'primary',
+        (client, http) => client.send(new GetSecretValueCommand({ SecretId: key, VersionId: versionId }), http),
+        send,
       );
       return true;
     } catch (err) {
@@ -279,8 +324,13 @@ export class SecretsManagerProviderClient implements ProviderClient {
   }
 
   /** One ListSecrets call: the endpoint answers and the credentials (and their chain) work. */
-  async check(): Promise<void> {
-    await this.send('ListSecrets', undefined, (client) => client.send(new ListSecretsCommand({ MaxResults: 1 })));
+  async check(opts: CallOptions = {}): Promise<void> {
+    await this.send(
+      'ListSecrets',
+      undefined,
+      (client, http) => client.send(new ListSecretsCommand({ MaxResults: 1 }), http),
+      { signal: opts.signal },
+    );
   }
 
   /** The region that answered the latest request (the primary, or a failover region). */
@@ -294,12 +344,12 @@ export class SecretsManagerProviderClient implements ProviderClient {
   }
 
   /** One GetSecretValue; the value as text. */
-  private async read(key: string, version: string | undefined, where: Where = 'any'): Promise<string> {
+  private async read(key: string, version: string | undefined, send: SendOptions): Promise<string> {
     const out = await this.send(
       'GetSecretValue',
       key,
-      (client) => client.send(new GetSecretValueCommand({ SecretId: key, ...versionSelector(version) })),
-      where,
+      (client, http) => client.send(new GetSecretValueCommand({ SecretId: key, ...versionSelector(version) }), http),
+      send,
     );
     return secretText(out, describe({ key, version }));
   }
@@ -309,24 +359,31 @@ export class SecretsManagerProviderClient implements ProviderClient {
    * missing. Ids it neither returns nor reports are left out (read singly).
    * Undefined when the caller may not batch at all.
    */
-  private async batchRead(ids: string[]): Promise<Map<string, string | KeyNotFoundError> | undefined> {
+  private async batchRead(
+    ids: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, string | KeyNotFoundError> | undefined> {
     const out = new Map<string, string | KeyNotFoundError>();
     let nextToken: string | undefined;
     do {
       let page;
       try {
-        page = await this.sendRaw('BatchGetSecretValue', (client) =>
-          client.send(
-            new BatchGetSecretValueCommand({ SecretIdList: ids, ...(nextToken ? { NextToken: nextToken } : {}) }),
-          ),
+        page = await this.sendRaw(
+          'BatchGetSecretValue',
+          (client, http) =>
+            client.send(
+              new BatchGetSecretValueCommand({ SecretIdList: ids, ...(nextToken ? { NextToken: nextToken } : {}) }),
+              http,
+            ),
+          { signal },
         );
       } catch (err) {
         // The batch call itself refused (a policy granting only GetSecretValue): single reads may still be allowed.
-        if (nextToken === undefined && BATCH_DENIED.has(awsErrorName(err) ?? '')) {
+        if (nextToken === undefined && !signal?.aborted && BATCH_DENIED.has(awsErrorName(err) ?? '')) {
           this.batchDenied = true;
           return undefined;
         }
-        throw mapAwsError(err, { service: SERVICE, operation: 'BatchGetSecretValue' });
+        throw mapAwsError(err, { service: SERVICE, operation: 'BatchGetSecretValue', ...(signal ? { signal } : {}) });
       }
       for (const entry of page.SecretValues ?? []) {
         for (const id of ids) {
@@ -363,31 +420,41 @@ export class SecretsManagerProviderClient implements ProviderClient {
   private async send<T>(
     operation: string,
     key: string | undefined,
-    call: (client: SecretsManagerClient) => Promise<T>,
-    where: Where = 'any',
+    call: (client: SecretsManagerClient, http: HttpOptions) => Promise<T>,
+    send: SendOptions = {},
   ): Promise<T> {
     try {
-      return await this.sendRaw(operation, call, where);
+      return await this.sendRaw(operation, call, send);
     } catch (err) {
-      throw mapAwsError(err, { service: SERVICE, operation, ...(key !== undefined ? { key } : {}), noun: 'secret' });
+      throw mapAwsError(err, {
+        service: SERVICE,
+        operation,
+        ...(key !== undefined ? { key } : {}),
+        noun: 'secret',
+        ...(send.signal ? { signal: send.signal } : {}),
+      });
     }
   }
 
   /**
    * In the primary region, or (reads) the first available failover region.
-   * Every attempt in a region draws from the store's budget.
+   * Every attempt in a region draws from the store's budget. The signal ends
+   * the wait for the budget and the HTTP request, and no further region is
+   * asked once it fired.
    */
   private async sendRaw<T>(
     operation: string,
-    call: (client: SecretsManagerClient) => Promise<T>,
-    where: Where = 'any',
+    call: (client: SecretsManagerClient, http: HttpOptions) => Promise<T>,
+    { where = 'any', signal }: SendOptions = {},
   ): Promise<T> {
+    const http: HttpOptions = signal ? { abortSignal: signal } : {};
     return this.regions.run(
       async (client) => {
-        await this.budget.take();
-        return this.ctx.observe(operation, () => call(client));
+        await this.budget.take(signal);
+        return this.ctx.observe(operation, () => call(client, http));
       },
       where === 'primary' ? () => false : undefined,
+      signal,
     );
   }
 }

@@ -9,8 +9,14 @@ import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, STSClient, type Cr
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { AnyStore, AwsCommonSpec, AwsServiceAccountAuth, SecretKeySelector } from '../../api/types.js';
-import { ProviderConfigError, type ProviderContext } from '../provider.js';
-import { storeLabel } from './budget.js';
+import {
+  DEFAULT_PROVIDER_TIMEOUTS,
+  ProviderConfigError,
+  storeLabel,
+  type CallOptions,
+  type ProviderContext,
+  type ProviderTimeouts,
+} from '../provider.js';
 import { memoizeCredentials } from './credentials.js';
 import { mapAwsError } from './errors.js';
 import { MAX_FAILOVER_TARGETS, sameTarget, type RegionTarget } from './failover.js';
@@ -18,6 +24,7 @@ import { MAX_FAILOVER_TARGETS, sameTarget, type RegionTarget } from './failover.
 export const DEFAULT_WEB_IDENTITY_AUDIENCES = ['sts.amazonaws.com'];
 /** Lifetime asked for ServiceAccount tokens and STS sessions. */
 export const SESSION_SECONDS = 3600;
+/** SDK attempts per request (the first and two retries): with the per-attempt timeout, a bound on one call. */
 export const MAX_ATTEMPTS = 3;
 
 export interface AwsClientConfig {
@@ -26,13 +33,32 @@ export interface AwsClientConfig {
   credentials: AwsCredentialIdentityProvider;
   retryMode: 'adaptive';
   maxAttempts: number;
-  /** Set with `failover`: a region that does not answer must fail in time for the next one to be asked. */
-  requestHandler?: { connectionTimeout: number; requestTimeout: number };
+  /** Every client: an endpoint that does not answer fails in time (and, with `failover`, the next target is asked). */
+  requestHandler: HttpTimeouts;
 }
 
-/** With `failover`: how long a connection may take to open, and a request to be answered. */
-export const FAILOVER_CONNECTION_TIMEOUT_MS = 3000;
-export const FAILOVER_REQUEST_TIMEOUT_MS = 10_000;
+/** The SDK's NodeHttpHandler options that bound one attempt. */
+export interface HttpTimeouts {
+  /** Opening the connection (TCP and TLS). */
+  connectionTimeout: number;
+  /** From sending the request to the answer's headers. */
+  requestTimeout: number;
+  /** Without it the SDK only logs a warning when requestTimeout passes (and keeps waiting). */
+  throwOnRequestTimeout: true;
+  /** Idle socket while the answer's body streams in. */
+  socketTimeout: number;
+}
+
+/** The handler options for these timeouts (ProviderContext.timeouts, or the defaults). */
+export function httpTimeouts(timeouts: ProviderTimeouts | undefined): HttpTimeouts {
+  const t = timeouts ?? DEFAULT_PROVIDER_TIMEOUTS;
+  return {
+    connectionTimeout: t.connectMs,
+    requestTimeout: t.requestMs,
+    throwOnRequestTimeout: true,
+    socketTimeout: t.requestMs,
+  };
+}
 
 /** One target's client settings: the primary (the block's own region and endpoint) first, then each `failover` entry. */
 export interface RegionalConfig {
@@ -52,6 +78,7 @@ export async function awsRegionalConfigs(
   spec: AwsCommonSpec,
   store: AnyStore,
   ctx: ProviderContext,
+  opts: CallOptions = {},
 ): Promise<RegionalConfig[]> {
   const failover = spec.failover ?? [];
   if (failover.length > MAX_FAILOVER_TARGETS) {
@@ -76,22 +103,12 @@ export async function awsRegionalConfigs(
       );
     }
   }
-  const timeouts =
-    failover.length > 0
-      ? {
-          requestHandler: {
-            connectionTimeout: FAILOVER_CONNECTION_TIMEOUT_MS,
-            requestTimeout: FAILOVER_REQUEST_TIMEOUT_MS,
-          },
-        }
-      : {};
   const out: RegionalConfig[] = [];
   for (const target of targets) {
     const regional: AwsCommonSpec = { ...spec, region: target.region };
     if (target.endpoint !== undefined) regional.endpoint = target.endpoint;
     else delete regional.endpoint;
-    const config = await awsClientConfig(regional, store, ctx);
-    out.push({ target, config: { ...config, ...timeouts } });
+    out.push({ target, config: await awsClientConfig(regional, store, ctx, opts) });
   }
   return out;
 }
@@ -113,27 +130,29 @@ export async function awsClientConfig(
   spec: AwsCommonSpec,
   store: AnyStore,
   ctx: ProviderContext,
+  opts: CallOptions = {},
 ): Promise<AwsClientConfig> {
   const region = validateRegion(spec.region);
   const endpoint = validateEndpoint(spec.endpoint);
   const plan = planIdentity(spec, store, ctx);
   const sessionName = roleSessionName(store);
-  const sts: StsSettings = { region, endpoint, ctx };
+  const timeouts = httpTimeouts(ctx.timeouts);
+  const sts: StsSettings = { region, endpoint, ctx, timeouts };
 
   let base: AwsCredentialIdentityProvider;
   switch (plan.kind) {
     case 'static':
-      base = await staticCredentials(plan.namespace, plan.secretRef, ctx);
+      base = await staticCredentials(plan.namespace, plan.secretRef, ctx, opts);
       break;
     case 'webIdentity':
       // The role is part of the exchange: no second AssumeRole below.
-      return finish(region, endpoint, webIdentityCredentials(plan, sessionName, sts));
+      return finish(region, endpoint, webIdentityCredentials(plan, sessionName, sts), timeouts);
     case 'operator':
-      base = operatorIdentity(region);
+      base = operatorIdentity(region, timeouts);
       break;
   }
   const credentials = spec.roleArn ? assumeRoleCredentials(base, spec.roleArn, sessionName, sts) : base;
-  return finish(region, endpoint, credentials);
+  return finish(region, endpoint, credentials, timeouts);
 }
 
 /** The identity rules, without touching any Secret or network (unit-tested). */
@@ -251,6 +270,7 @@ function finish(
   region: string,
   endpoint: string | undefined,
   credentials: AwsCredentialIdentityProvider,
+  requestHandler: HttpTimeouts,
 ): AwsClientConfig {
   return {
     region,
@@ -258,6 +278,7 @@ function finish(
     credentials,
     retryMode: 'adaptive',
     maxAttempts: MAX_ATTEMPTS,
+    requestHandler,
   };
 }
 
@@ -266,9 +287,10 @@ async function staticCredentials(
   namespace: string,
   refs: NonNullable<NonNullable<AwsCommonSpec['auth']>['secretRef']>,
   ctx: ProviderContext,
+  opts: CallOptions,
 ): Promise<AwsCredentialIdentityProvider> {
   const read = async (ref: SecretKeySelector, what: string): Promise<string> => {
-    const raw = await ctx.readSecretKey(namespace, ref.name, ref.key ?? '');
+    const raw = await ctx.readSecretKey(namespace, ref.name, ref.key ?? '', opts);
     const value = raw.toString('utf8').trim();
     if (value.length === 0) {
       throw new ProviderConfigError(`key "${ref.key ?? ''}" of Secret ${namespace}/${ref.name} (${what}) is empty`);
@@ -290,12 +312,17 @@ async function staticCredentials(
 
 const operatorChains = new Map<string, AwsCredentialIdentityProvider>();
 
-/** The default Node.js chain (env, web identity file, ECS, instance profile), one per region, memoized by the SDK. */
-function operatorIdentity(region: string): AwsCredentialIdentityProvider {
-  let chain = operatorChains.get(region);
+/**
+ * The default Node.js chain (env, web identity file, ECS, instance profile),
+ * one per region and timeouts, memoized by the SDK. Its STS client gets the
+ * same timeouts as ours; instance and container metadata keep the SDK's (1 s).
+ */
+function operatorIdentity(region: string, timeouts: HttpTimeouts): AwsCredentialIdentityProvider {
+  const key = JSON.stringify([region, timeouts.connectionTimeout, timeouts.requestTimeout]);
+  let chain = operatorChains.get(key);
   if (!chain) {
-    chain = fromNodeProviderChain({ clientConfig: { region } });
-    operatorChains.set(region, chain);
+    chain = fromNodeProviderChain({ clientConfig: { region, requestHandler: timeouts } });
+    operatorChains.set(key, chain);
   }
   return chain;
 }
@@ -304,6 +331,7 @@ interface StsSettings {
   region: string;
   endpoint: string | undefined;
   ctx: ProviderContext;
+  timeouts: HttpTimeouts;
 }
 
 /** One STS client per exchange: they are rare (hourly), and nothing is left open between them. */
@@ -318,6 +346,7 @@ async function withSts<T>(
     ...(credentials ? { credentials } : {}),
     retryMode: 'adaptive',
     maxAttempts: MAX_ATTEMPTS,
+    requestHandler: settings.timeouts,
   });
   try {
     return await call(sts);

@@ -7,8 +7,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import type { AnyStore, AwsCommonSpec, KmsDecryptSpec } from '../../api/types.js';
 import { KmsDecryptor } from '../aws-kms/decryptor.js';
 import { sdkKmsApi } from '../aws-kms/kms-api.js';
-import type { ProviderContext } from '../provider.js';
-import { storeLabel } from './budget.js';
+import { storeLabel, type CallOptions, type ProviderContext } from '../provider.js';
 import { awsRegionalConfigs, type RegionalConfig } from './client-config.js';
 import { RegionalClients, breakerSettings } from './failover.js';
 import { RegionalKmsApi } from './regional-kms.js';
@@ -51,6 +50,7 @@ export async function storeKms(
   providerConfigs: RegionalConfig[],
   store: AnyStore,
   ctx: ProviderContext,
+  opts: CallOptions = {},
 ): Promise<StoreKms | undefined> {
   if (!decrypt) return undefined;
   const spec = kmsSpec(provider, decrypt);
@@ -60,7 +60,7 @@ export async function storeKms(
     spec.auth === provider.auth &&
     spec.roleArn === provider.roleArn &&
     spec.failover === provider.failover;
-  return kmsFor(spec, store, ctx, same ? providerConfigs : undefined);
+  return kmsFor(spec, store, ctx, same ? providerConfigs : undefined, opts);
 }
 
 /** A (regional) KMS decryptor for these settings; `configs` when they are already built. */
@@ -69,11 +69,17 @@ export async function kmsFor(
   store: AnyStore,
   ctx: ProviderContext,
   configs?: RegionalConfig[],
+  opts: CallOptions = {},
 ): Promise<StoreKms> {
-  const regional = configs ?? (await awsRegionalConfigs(spec, store, ctx));
+  const regional = configs ?? (await awsRegionalConfigs(spec, store, ctx, opts));
   const regions = new RegionalClients(
     regional.map(({ target, config }) => ({ target, client: sdkKmsApi(new KMSClient(config)) })),
-    { store: storeLabel(store), provider: 'awsKms', settings: breakerSettings(spec.circuitBreaker) },
+    {
+      store: storeLabel(store),
+      provider: 'awsKms',
+      settings: breakerSettings(spec.circuitBreaker),
+      ...(ctx.onFailover ? { onFailover: (move) => ctx.onFailover?.(move) } : {}),
+    },
   );
   const kms = new RegionalKmsApi(regions);
   // The decryptor calls observe as a plain function: keep ctx as its receiver.

@@ -10,6 +10,9 @@
 // The breakers and the "active target" live in a process-wide registry, not in
 // the client: the controller rebuilds clients (spec changes, credential age,
 // after errors), and a rebuilt client must not forget that a target is down.
+// The registry stays inside src/providers/aws: the controller sees it only
+// through the provider contract (Provider.stats, Provider.forgetStore, and
+// moves reported to ProviderContext.onFailover).
 import {
   BrokenCircuitError,
   CircuitState,
@@ -19,8 +22,9 @@ import {
   type CircuitBreakerPolicy,
 } from 'cockatiel';
 import type { CircuitBreakerSpec } from '../../api/types.js';
-import type { ServedRegion } from '../provider.js';
-import { isAvailabilityError } from './errors.js';
+import { raceAbort, throwIfAborted } from '../abort.js';
+import type { FailoverMove, ServedRegion } from '../provider.js';
+import { isAvailabilityError, markUnavailableTargets } from './errors.js';
 
 export const DEFAULT_FAILURE_THRESHOLD = 3;
 export const DEFAULT_OPEN_SECONDS = 30;
@@ -74,19 +78,7 @@ export function targetHost(provider: string, target: RegionTarget): string {
 }
 
 /** A store moved: `to` served a call after `from` had served the ones before. */
-export interface FailoverEvent {
-  /** The provider whose client moved (`awsKms` for `decrypt.kms`). */
-  provider: string;
-  store: string;
-  /** Regions: equal when the move was between two endpoints of one region. */
-  from: string;
-  to: string;
-  /** The hosts of the explicit endpoints moved from and to (absent: the region's AWS endpoint). */
-  fromEndpoint?: string;
-  toEndpoint?: string;
-  /** `to` is the block's own region and endpoint (the primary is back). */
-  toPrimary: boolean;
-}
+export type FailoverEvent = FailoverMove;
 
 /** One breaker's state for metrics. */
 export interface CircuitStats {
@@ -110,8 +102,6 @@ interface BreakerEntry {
 export class RegionHealth {
   private readonly breakers = new Map<string, BreakerEntry>();
   private readonly active = new Map<string, RegionTarget>();
-  /** Called when a store's served target changes. Must not throw. */
-  onFailover: ((event: FailoverEvent) => void) | undefined;
 
   /** The breaker of one store+provider+target (region and endpoint); a changed setting replaces it (closed). */
   breaker(store: string, provider: string, target: RegionTarget, settings: BreakerSettings): CircuitBreakerPolicy {
@@ -137,13 +127,13 @@ export class RegionHealth {
     return this.active.get(JSON.stringify([store, provider]));
   }
 
-  /** Records who served a call; reports a move. */
-  served(store: string, provider: string, target: RegionTarget, primary: RegionTarget): void {
+  /** Records who served a call; returns the move when the store changed target. */
+  served(store: string, provider: string, target: RegionTarget, primary: RegionTarget): FailoverEvent | undefined {
     const key = JSON.stringify([store, provider]);
     const from = this.active.get(key) ?? primary;
     this.active.set(key, { ...target });
-    if (sameTarget(from, target)) return;
-    this.onFailover?.({
+    if (sameTarget(from, target)) return undefined;
+    return {
       provider,
       store,
       from: from.region,
@@ -151,7 +141,7 @@ export class RegionHealth {
       ...(from.endpoint !== undefined ? { fromEndpoint: endpointHost(from.endpoint) } : {}),
       ...(target.endpoint !== undefined ? { toEndpoint: endpointHost(target.endpoint) } : {}),
       toPrimary: sameTarget(target, primary),
-    });
+    };
   }
 
   stats(): CircuitStats[] {
@@ -165,7 +155,7 @@ export class RegionHealth {
     }));
   }
 
-  /** The store was deleted. */
+  /** The store was deleted or changed (by `storeLabel`). */
   forget(store: string): void {
     for (const [key, entry] of this.breakers) if (entry.store === store) this.breakers.delete(key);
     for (const key of [...this.active.keys()]) if ((JSON.parse(key) as string[])[0] === store) this.active.delete(key);
@@ -188,6 +178,8 @@ export interface RegionalOptions {
   provider: string;
   settings: BreakerSettings;
   health?: RegionHealth;
+  /** Told about each move (ProviderContext.onFailover). Must not throw; a throw is ignored. */
+  onFailover?: (event: FailoverEvent) => void;
 }
 
 /**
@@ -244,21 +236,28 @@ export class RegionalClients<C> {
    * out for this call (a KMS ciphertext under a single-Region key decrypts only
    * in its own region). When every applicable circuit is open, they are tried
    * in order anyway: nothing else could answer. The error of the last target
-   * tried is thrown, naming the others that were tried.
+   * tried is thrown, carrying the others that were tried (named in its message
+   * by mapAwsError). An aborted `signal` stops at once: no further target is
+   * asked, and a cancelled call never counts against a breaker.
    */
   async run<T>(
     call: (client: C, target: RegionTarget) => Promise<T>,
     applies?: (target: RegionTarget) => boolean,
+    signal?: AbortSignal,
   ): Promise<T> {
-    if (this.regions.length === 1)
-      return this.served(this.primary, await call(this.primary.client, this.primary.target));
+    const what = `${this.options.store} (${this.options.provider})`;
+    const attempt = (r: RegionalClient<C>, guarded: boolean): Promise<T> => {
+      throwIfAborted(signal, what);
+      const once = () => raceAbort(call(r.client, r.target), signal, what);
+      return guarded ? this.breaker(r).execute(once) : once();
+    };
+    if (this.regions.length === 1) return this.served(this.primary, await attempt(this.primary, false));
     const candidates = this.regions.filter((r, i) => i === 0 || !applies || applies(r.target));
     const failed: { target: RegionTarget; error: unknown }[] = [];
     const skipped: RegionalClient<C>[] = [];
     for (const r of candidates) {
-      const policy = this.breaker(r);
       try {
-        return this.served(r, await policy.execute(() => call(r.client, r.target)));
+        return this.served(r, await attempt(r, true));
       } catch (err) {
         if (err instanceof BrokenCircuitError) {
           skipped.push(r);
@@ -272,7 +271,7 @@ export class RegionalClients<C> {
       // Every circuit open: try them in order without the breakers' permission.
       for (const r of skipped) {
         try {
-          return this.served(r, await call(r.client, r.target));
+          return this.served(r, await attempt(r, false));
         } catch (err) {
           if (!isAvailabilityError(err)) throw err;
           failed.push({ target: r.target, error: err });
@@ -280,12 +279,11 @@ export class RegionalClients<C> {
       }
     }
     const last = failed[failed.length - 1]?.error;
-    if (failed.length > 1 && last instanceof Error) {
-      const others = failed
-        .slice(0, -1)
-        .map((f) => this.describe(f.target))
-        .join(', ');
-      last.message = `${last.message} (also unavailable: ${others})`;
+    if (failed.length > 1) {
+      markUnavailableTargets(
+        last,
+        failed.slice(0, -1).map((f) => this.describe(f.target)),
+      );
     }
     throw last;
   }
@@ -297,7 +295,14 @@ export class RegionalClients<C> {
   private served<T>(r: RegionalClient<C>, value: T): T {
     this.lastServed = r.target;
     if (this.regions.length > 1) {
-      this.health.served(this.options.store, this.options.provider, r.target, this.primary.target);
+      const move = this.health.served(this.options.store, this.options.provider, r.target, this.primary.target);
+      if (move) {
+        try {
+          this.options.onFailover?.(move);
+        } catch {
+          // Reporting must not turn a served call into a failure.
+        }
+      }
     }
     return value;
   }

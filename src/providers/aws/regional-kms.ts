@@ -7,35 +7,36 @@
 // store's endpoints in it: the same key answers there).
 import type { KmsApi, KmsDecryptRequest } from '../aws-kms/kms-api.js';
 import type { EncryptionContext } from '../../crypto/ciphertext.js';
-import type { ServedRegion } from '../provider.js';
+import type { CallOptions, ServedRegion } from '../provider.js';
 import { isMultiRegionKey, keyIdInRegion, type RegionalClients } from './failover.js';
 
 export class RegionalKmsApi implements KmsApi {
   /**
    * @param regions one KMS client per region, the primary first
-   * @param beforeAttempt awaited before each request to a region (the store's request budget)
+   * @param beforeAttempt awaited before each request to a region (the store's request budget; it gets the call's signal)
    */
   constructor(
     readonly regions: RegionalClients<KmsApi>,
-    private readonly beforeAttempt?: () => Promise<void>,
+    private readonly beforeAttempt?: (signal?: AbortSignal) => Promise<void>,
   ) {}
 
   /**
    * The primary's key (at any endpoint of its region), or its replica in the
    * region asked (multi-Region keys only).
    */
-  async decrypt(req: KmsDecryptRequest): Promise<Buffer> {
+  async decrypt(req: KmsDecryptRequest, opts: CallOptions = {}): Promise<Buffer> {
     const primary = this.regions.primary.target.region;
     const keyId = req.keyId;
     const multiRegion = keyId !== undefined && isMultiRegionKey(keyId);
     return this.regions.run(
       async (client, target) => {
-        await this.beforeAttempt?.();
+        await this.beforeAttempt?.(opts.signal);
         const regionalKey =
           keyId !== undefined && target.region !== primary ? keyIdInRegion(keyId, target.region) : keyId;
-        return client.decrypt({ ...req, ...(regionalKey !== undefined ? { keyId: regionalKey } : {}) });
+        return client.decrypt({ ...req, ...(regionalKey !== undefined ? { keyId: regionalKey } : {}) }, opts);
       },
       (target) => multiRegion || target.region === primary,
+      opts.signal,
     );
   }
 
@@ -56,11 +57,15 @@ export class RegionalKmsApi implements KmsApi {
   }
 
   /** ListKeys in the first available region. */
-  async ping(): Promise<void> {
-    await this.regions.run(async (client) => {
-      await this.beforeAttempt?.();
-      await client.ping();
-    });
+  async ping(opts: CallOptions = {}): Promise<void> {
+    await this.regions.run(
+      async (client) => {
+        await this.beforeAttempt?.(opts.signal);
+        await client.ping(opts);
+      },
+      undefined,
+      opts.signal,
+    );
   }
 
   servedRegion(): ServedRegion | undefined {

@@ -1,12 +1,19 @@
 // The `local` provider: entries in a LocalStore directory (a PersistentVolume in
-// a cluster), opened with a master key read from a Kubernetes Secret.
+// a cluster), opened with a master key read from a Kubernetes Secret. A
+// namespaced store's directory must be inside --local-store-root.
 import { isAbsolute } from 'node:path';
+import { SecretsyncError } from '../../api/errors.js';
 import type { AnyStore, RemoteRef } from '../../api/types.js';
 import { parseMasterKey } from '../../crypto/aead.js';
+import { raceAbort, throwIfAborted } from '../abort.js';
+import type { StoreLifecycle } from '../aws/lifecycle.js';
+import { allowedLocalPath, validateStorePolicy } from '../policy.js';
 import {
   KeyNotFoundError,
   ProviderConfigError,
   ProviderError,
+  storeLabel,
+  type CallOptions,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -14,16 +21,23 @@ import {
   type PutValueOptions,
   type WriteRef,
 } from '../provider.js';
-import { InvalidEntryNameError, LocalStore, StoreTamperedError, type LocalStoreOptions } from './store.js';
+import { InvalidEntryNameError, LocalStore, type LocalStoreOptions } from './store.js';
 
 export { LocalStore } from './store.js';
 
 export const DEFAULT_MASTER_KEY_KEY = 'master-key';
 
+/** Breakers of `decrypt.kms` failover, once a store that decrypts has loaded the AWS side. */
+let kmsLifecycle: StoreLifecycle | undefined;
+
 export const localProvider: Provider = {
   name: 'local',
-  async connect(store: AnyStore, ctx: ProviderContext): Promise<ProviderClient> {
-    const client = new LocalProviderClient(await openLocalStore(store, ctx));
+  capabilities: { entries: true, write: true, batchRead: false, decrypt: true, failover: false },
+  validateStore: validateStorePolicy,
+  async connect(store: AnyStore, ctx: ProviderContext, opts: CallOptions = {}): Promise<ProviderClient> {
+    // The endpoints of decrypt.kms; the path is checked (and resolved) by openLocalStore.
+    await validateStorePolicy(store, ctx.policy, opts);
+    const client = new LocalProviderClient(await openLocalStore(store, ctx, undefined, opts));
     const decrypt = store.spec.provider.local?.decrypt;
     if (decrypt) {
       // Values in the store may be secretsync ciphertexts: the directory then never holds plaintext.
@@ -38,25 +52,43 @@ export const localProvider: Provider = {
         ...(kms.circuitBreaker !== undefined ? { circuitBreaker: kms.circuitBreaker } : {}),
       };
       // The AWS SDK is loaded only by stores that decrypt with KMS.
-      const { kmsFor } = await import('../aws/decrypt.js');
-      const { decryptor } = await kmsFor(spec, store, ctx);
-      client.decrypt = (ciphertext, binding) => decryptor.decrypt(ciphertext, binding);
+      const [{ kmsFor }, { storeLifecycle }] = await Promise.all([
+        import('../aws/decrypt.js'),
+        import('../aws/lifecycle.js'),
+      ]);
+      kmsLifecycle ??= storeLifecycle();
+      kmsLifecycle.track(store);
+      const { decryptor } = await raceAbort(
+        kmsFor(spec, store, ctx, undefined, opts),
+        opts.signal,
+        `${storeLabel(store)}: connect`,
+      );
+      client.decrypt = (ciphertext, binding, callOpts) => decryptor.decrypt(ciphertext, binding, callOpts);
     }
     return client;
   },
+  forgetStore: (store) => kmsLifecycle?.forgetStore(store),
+  stats: () => kmsLifecycle?.stats() ?? {},
 };
 
-/** Builds the store from the spec; every spec or master-key problem is a `ProviderConfigError`. */
+/**
+ * Builds the store from the spec; every spec or master-key problem is a
+ * `ProviderConfigError`, a namespaced store's path outside --local-store-root a
+ * `StorePolicyError`. A namespaced store is opened at its real path (symbolic
+ * links resolved, and checked to stay inside the root).
+ */
 export async function openLocalStore(
   store: AnyStore,
   ctx: ProviderContext,
   options?: LocalStoreOptions,
+  opts: CallOptions = {},
 ): Promise<LocalStore> {
   const spec = store.spec.provider.local;
   if (!spec) throw new ProviderConfigError('spec.provider.local is not set');
   if (typeof spec.path !== 'string' || !isAbsolute(spec.path)) {
     throw new ProviderConfigError('spec.provider.local.path must be an absolute directory path');
   }
+  const dir = await allowedLocalPath(store, spec.path, ctx.policy, opts);
   const ref = spec.masterKeySecretRef;
   if (!ref?.name) throw new ProviderConfigError('spec.provider.local.masterKeySecretRef.name is required');
   const key = ref.key || DEFAULT_MASTER_KEY_KEY;
@@ -78,7 +110,12 @@ export async function openLocalStore(
     if (!ctx.storeNamespace) throw new ProviderConfigError('a SecretStore must have a namespace');
     namespace = ctx.storeNamespace;
   }
-  const raw = await ctx.readSecretKey(namespace, ref.name, key);
+  throwIfAborted(opts.signal, `${storeLabel(store)}: connect`);
+  const raw = await raceAbort(
+    ctx.readSecretKey(namespace, ref.name, key, opts),
+    opts.signal,
+    `${storeLabel(store)}: connect`,
+  );
   let masterKey: Buffer;
   try {
     masterKey = parseMasterKey(raw);
@@ -88,7 +125,7 @@ export async function openLocalStore(
     );
   }
   try {
-    return new LocalStore(spec.path, masterKey, { createDirectory: false, ...options });
+    return new LocalStore(dir, masterKey, { createDirectory: false, ...options });
   } finally {
     masterKey.fill(0);
   }
@@ -107,8 +144,8 @@ class LocalProviderClient implements ProviderClient {
    * apart. Adding a second property to an entry therefore changes what a
    * property-less reference returns; name the property to be immune.
    */
-  async getValue(ref: RemoteRef): Promise<string> {
-    const properties = await this.getProperties(ref.key, ref.version);
+  async getValue(ref: RemoteRef, opts: CallOptions = {}): Promise<string> {
+    const properties = await this.getProperties(ref.key, ref.version, opts);
     if (ref.property !== undefined) {
       const value = Object.hasOwn(properties, ref.property) ? properties[ref.property] : undefined;
       if (value === undefined) {
@@ -124,15 +161,22 @@ class LocalProviderClient implements ProviderClient {
     return JSON.stringify(properties);
   }
 
-  async getProperties(key: string, version?: string): Promise<Properties> {
+  async getProperties(key: string, version?: string, opts: CallOptions = {}): Promise<Properties> {
+    const what = `local store: entry "${key}"`;
+    throwIfAborted(opts.signal, what);
     try {
-      return (await this.store.get(key, version)).properties;
+      return (await raceAbort(this.store.get(key, version), opts.signal, what)).properties;
     } catch (err) {
       throw translate(err, key);
     }
   }
 
-  async find(query: { prefix?: string; nameRegexp?: string }): Promise<Map<string, Properties>> {
+  /** Entries listed, then read one by one; the signal is looked at between reads (a slow volume ends the call in time). */
+  async find(
+    query: { prefix?: string; nameRegexp?: string },
+    opts: CallOptions = {},
+  ): Promise<Map<string, Properties>> {
+    const what = 'local store: find';
     let pattern: RegExp | undefined;
     if (query.nameRegexp !== undefined) {
       try {
@@ -144,14 +188,16 @@ class LocalProviderClient implements ProviderClient {
     const out = new Map<string, Properties>();
     let entries: { name: string }[];
     try {
-      entries = await this.store.list(query.prefix ?? '');
+      throwIfAborted(opts.signal, what);
+      entries = await raceAbort(this.store.list(query.prefix ?? ''), opts.signal, what);
     } catch (err) {
       throw translate(err, '');
     }
     for (const { name } of entries) {
       if (pattern && !pattern.test(name)) continue;
       try {
-        out.set(name, (await this.store.get(name)).properties);
+        throwIfAborted(opts.signal, what);
+        out.set(name, (await raceAbort(this.store.get(name), opts.signal, what)).properties);
       } catch (err) {
         // Deleted between list and get: absent from the result, as if the search had run a moment later.
         if (err instanceof KeyNotFoundError) continue;
@@ -162,24 +208,33 @@ class LocalProviderClient implements ProviderClient {
   }
 
   /** A new entry version: a property (or key pair) laid over the latest one, or a whole value as property `value`. */
+  /**
+   * The signal is looked at before the write starts and ends the wait for it;
+   * a write already under way finishes (it is atomic, and a retry with the
+   * same request token returns its version instead of writing another).
+   */
   async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
     const put = { keepVersions: opts.keepVersions, requestToken: opts.requestToken };
+    const what = `local store: writing entry "${ref.key}"`;
     try {
-      const { version } =
+      throwIfAborted(opts.signal, what);
+      const write =
         typeof value === 'string'
           ? ref.property === undefined
-            ? await this.store.put(ref.key, { value }, put)
-            : await this.store.patch(ref.key, { [ref.property]: value }, put)
-          : await this.store.patch(ref.key, value, put);
+            ? this.store.put(ref.key, { value }, put)
+            : this.store.patch(ref.key, { [ref.property]: value }, put)
+          : this.store.patch(ref.key, value, put);
+      const { version } = await raceAbort(write, opts.signal, what);
       return { version: String(version) };
     } catch (err) {
       throw translate(err, ref.key);
     }
   }
 
-  async check(): Promise<void> {
+  async check(opts: CallOptions = {}): Promise<void> {
     try {
-      await this.store.verifyMasterKey();
+      throwIfAborted(opts.signal, 'local store: check');
+      await raceAbort(this.store.verifyMasterKey(), opts.signal, 'local store: check');
     } catch (err) {
       throw translate(err, '');
     }
@@ -196,13 +251,7 @@ class LocalProviderClient implements ProviderClient {
  * `StoreTampered` reason (it names the entry, never a value).
  */
 function translate(err: unknown, key: string): Error {
-  if (
-    err instanceof KeyNotFoundError ||
-    err instanceof ProviderError ||
-    err instanceof ProviderConfigError ||
-    err instanceof StoreTamperedError
-  )
-    return err;
+  if (err instanceof SecretsyncError) return err;
   if (err instanceof InvalidEntryNameError) return new KeyNotFoundError(err.message, key);
   return new ProviderError(`local store: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }

@@ -28,6 +28,7 @@ import {
   listEvents,
   readyOf,
   startOperator,
+  testStorePolicy,
   waitForReady,
   waitForSecretData,
   type RunningOperator,
@@ -151,7 +152,11 @@ describe('regional failover through the operator (two moto servers as two region
     await createStore('kms', { awsKms: awsBlock() });
     // Failover to another endpoint of the same region: no region in the entry (the primary's region).
     await createStore('same', { awsSecretsManager: awsBlock({ failover: [{ endpoint: west.endpoint }] }) });
-    operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
+    operator = await startOperator(sharedCluster(), {
+      namespaces: [namespace],
+      // The two motos of this test are endpoints a cluster admin allowed.
+      storePolicy: testStorePolicy([east.endpoint, west.endpoint]),
+    });
   });
 
   after(async () => {

@@ -11,7 +11,7 @@ import type {
 } from '../../../src/api/types.js';
 import { clusterAccess } from '../../../src/controller/provider-context.js';
 import { KubeClient } from '../../../src/kube/client.js';
-import { ProviderConfigError, type ProviderContext } from '../../../src/providers/provider.js';
+import { ProviderConfigError, type ProviderContext, type StorePolicy } from '../../../src/providers/provider.js';
 import { sharedMoto } from '../env.js';
 
 export interface CountingContext extends ProviderContext {
@@ -34,6 +34,11 @@ function counting(base: Omit<ProviderContext, 'observe'>): CountingContext {
   };
 }
 
+/** What the test operator allows namespaced stores: the shared moto endpoint, no local directory. */
+export function motoPolicy(): StorePolicy {
+  return { allowedEndpoints: [sharedMoto().endpoint], localStoreRoot: undefined };
+}
+
 /** Secrets held in memory ("namespace/name" → key → value). */
 export function memoryContext(
   secrets: Record<string, Record<string, string>>,
@@ -43,6 +48,7 @@ export function memoryContext(
   return counting({
     storeNamespace,
     allowOperatorIdentityForNamespacedStores,
+    policy: motoPolicy(),
     requestServiceAccountToken: async () => {
       throw new Error('no ServiceAccounts in a memory context');
     },
@@ -66,6 +72,7 @@ export function clusterContext(
   const ctx = counting({
     storeNamespace,
     allowOperatorIdentityForNamespacedStores,
+    policy: motoPolicy(),
     readSecretKey: access.readSecretKey,
     async requestServiceAccountToken(namespace, name, audiences, expirationSeconds) {
       const token = await access.requestServiceAccountToken(namespace, name, audiences, expirationSeconds);

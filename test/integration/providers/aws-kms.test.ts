@@ -145,6 +145,8 @@ describe('awsKms ciphertexts against a KMS API (moto)', () => {
     const ctx: ProviderContext = {
       storeNamespace: 'team-a',
       allowOperatorIdentityForNamespacedStores: false,
+      // A namespaced store at moto: the admin allows that endpoint.
+      policy: { allowedEndpoints: [endpoint], localStoreRoot: undefined },
       observe: (operation, call) => {
         ops.push(operation);
         return call();

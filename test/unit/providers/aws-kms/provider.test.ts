@@ -19,6 +19,7 @@ function context(secrets: Record<string, string> = {}): ProviderContext & { obse
     observed,
     storeNamespace: 'team-a',
     allowOperatorIdentityForNamespacedStores: false,
+    policy: { allowedEndpoints: ['http://127.0.0.1:1'], localStoreRoot: undefined },
     observe: (operation, call) => {
       observed.push(operation);
       return call();
@@ -138,7 +139,7 @@ describe('aws-kms provider', () => {
       kms.failures.push(kmsError('TimeoutError', 'socket hang up'));
       const err = await rejectionOf(client.check());
       expect(err).to.be.instanceOf(ProviderError);
-      expect(err.message).to.match(/ListKeys failed: TimeoutError: socket hang up/);
+      expect(err.message).to.equal('KMS ListKeys: TimeoutError: socket hang up');
     });
 
     it('close() releases the SDK client', async () => {

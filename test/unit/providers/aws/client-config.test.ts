@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import type { AwsCommonSpec, ClusterSecretStore, SecretStore } from '../../../../src/api/types.js';
 import {
-  FAILOVER_CONNECTION_TIMEOUT_MS,
   awsClientConfig,
   awsRegionalConfigs,
   planIdentity,
@@ -25,6 +24,7 @@ function fakeContext(
     tokens,
     storeNamespace,
     allowOperatorIdentityForNamespacedStores,
+    policy: { allowedEndpoints: [], localStoreRoot: undefined },
     observe: (_operation, call) => call(),
     async requestServiceAccountToken(namespace, name, audiences, seconds) {
       tokens.push(`${namespace}/${name} ${audiences.join(',')} ${seconds}`);
@@ -295,14 +295,33 @@ describe('aws client config: failover regions', () => {
     },
   };
 
-  it('without failover: one region, no extra timeouts (nothing changes for existing stores)', async () => {
+  it('without failover: one region, with the default timeouts all the same (a hanging endpoint must fail in time)', async () => {
     const configs = await awsRegionalConfigs(
       { region: 'eu-west-1', auth },
       secretStore({ region: 'eu-west-1' }),
       fakeContext('team-a', creds),
     );
     expect(configs.map((c) => c.target)).to.deep.equal([{ region: 'eu-west-1' }]);
-    expect(configs[0]?.config.requestHandler).to.equal(undefined);
+    expect(configs[0]?.config.requestHandler).to.deep.equal({
+      connectionTimeout: 3000,
+      requestTimeout: 10_000,
+      throwOnRequestTimeout: true,
+      socketTimeout: 10_000,
+    });
+    expect(configs[0]?.config.maxAttempts).to.equal(3);
+  });
+
+  it('takes the timeouts the operator was started with (ProviderContext.timeouts)', async () => {
+    const config = await awsClientConfig({ region: 'eu-west-1', auth }, secretStore({ region: 'eu-west-1' }), {
+      ...fakeContext('team-a', creds),
+      timeouts: { connectMs: 250, requestMs: 1500 },
+    });
+    expect(config.requestHandler).to.deep.equal({
+      connectionTimeout: 250,
+      requestTimeout: 1500,
+      throwOnRequestTimeout: true,
+      socketTimeout: 1500,
+    });
   });
 
   it('the primary first, then each failover region with its own endpoint and credentials, and connection timeouts', async () => {
@@ -320,8 +339,7 @@ describe('aws client config: failover regions', () => {
       // No endpoint of its own: the region's AWS endpoint, not the primary's.
       ['us-east-1', undefined],
     ]);
-    for (const c of configs)
-      expect(c.config.requestHandler?.connectionTimeout).to.equal(FAILOVER_CONNECTION_TIMEOUT_MS);
+    for (const c of configs) expect(c.config.requestHandler.connectionTimeout).to.equal(3000);
     expect(await configs[2]?.config.credentials()).to.include({ accessKeyId: 'AKIA' });
   });
 

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { isAvailabilityError, mapAwsError } from '../../../../src/providers/aws/errors.js';
+import { DeadlineError } from '../../../../src/api/errors.js';
+import { rejectionOf } from '../../helpers/index.js';
+import { describeAwsFailure, isAvailabilityError, mapAwsError } from '../../../../src/providers/aws/errors.js';
 import {
   RegionHealth,
   RegionalClients,
@@ -128,17 +130,23 @@ function regions(names: string[]) {
 describe('regional failover: RegionalClients and the circuit breaker', () => {
   let health: RegionHealth;
   let events: FailoverEvent[];
+  const onFailover = (e: FailoverEvent) => events.push(e);
   const settings = { failureThreshold: 2, openSeconds: 0.2 };
 
   beforeEach(() => {
     health = new RegionHealth();
     events = [];
-    health.onFailover = (e) => events.push(e);
   });
 
   it('without failover regions, calls go straight to the one region and report no region', async () => {
     const r = regions(['us-east-1']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health });
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     r.get('us-east-1').fail = refused;
     let caught: unknown;
     await clients.run(r.call).catch((e: unknown) => (caught = e));
@@ -149,7 +157,13 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('uses the primary while it answers', async () => {
     const r = regions(['us-east-1', 'us-west-2']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health });
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     expect(await clients.run(r.call)).to.equal('from us-east-1');
     expect(clients.servedRegion()).to.deep.equal({ region: 'us-east-1', primary: true });
     expect(r.get('us-west-2').calls).to.equal(0);
@@ -158,7 +172,13 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('fails over on availability errors, opens the circuit, then probes the primary and goes back', async () => {
     const r = regions(['us-east-1', 'us-west-2', 'eu-west-1']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health });
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     const east = r.get('us-east-1');
     east.fail = refused;
 
@@ -200,7 +220,7 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('tries the failover regions in order', async () => {
     const r = regions(['us-east-1', 'us-west-2', 'eu-west-1']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsKms', settings, health });
+    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsKms', settings, health, onFailover });
     r.get('us-east-1').fail = refused;
     r.get('us-west-2').fail = () => serviceError('ServiceUnavailableException', 503);
     expect(await clients.run(r.call)).to.equal('from eu-west-1');
@@ -214,7 +234,13 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
   ] as const) {
     it(`${what} in the primary is the answer: no failover, no breaker count`, async () => {
       const r = regions(['us-east-1', 'us-west-2']);
-      const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health });
+      const clients = new RegionalClients(r.list, {
+        store: 's',
+        provider: 'awsSecretsManager',
+        settings,
+        health,
+        onFailover,
+      });
       r.get('us-east-1').fail = make;
       for (let i = 0; i < 3; i++) {
         let caught: unknown;
@@ -230,7 +256,7 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('a call the failover regions cannot serve (applies → false) stays with the primary', async () => {
     const r = regions(['us-east-1', 'us-west-2']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsKms', settings, health });
+    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsKms', settings, health, onFailover });
     r.get('us-east-1').fail = refused;
     let caught: unknown;
     await clients.run(r.call, () => false).catch((e: unknown) => (caught = e));
@@ -240,13 +266,20 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('when every region is down, the last error names the others; when every circuit is open they are tried anyway', async () => {
     const r = regions(['us-east-1', 'us-west-2']);
-    const clients = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health });
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     r.get('us-east-1').fail = refused;
     r.get('us-west-2').fail = refused;
     for (let i = 0; i < 2; i++) {
       let caught: unknown;
       await clients.run(r.call).catch((e: unknown) => (caught = e));
-      expect((caught as Error).message).to.contain('also unavailable: us-east-1');
+      // The raw error is not rewritten; the provider's message (describeAwsFailure) names the others.
+      expect(describeAwsFailure(caught)).to.contain('connect ECONNREFUSED').and.contain('also unavailable: us-east-1');
     }
     expect(health.stats().every((s) => s.open)).to.equal(true);
     // Both circuits open: the regions are asked anyway rather than failing without a try.
@@ -256,11 +289,23 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('breakers and the active region outlive a client (the controller rebuilds clients)', async () => {
     const r = regions(['us-east-1', 'us-west-2']);
-    const first = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health });
+    const first = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     r.get('us-east-1').fail = refused;
     await first.run(r.call);
     await first.run(r.call);
-    const second = new RegionalClients(r.list, { store: 's', provider: 'awsSecretsManager', settings, health });
+    const second = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     expect(second.servedRegion()).to.deep.equal({ region: 'us-west-2', primary: false });
     const before = r.get('us-east-1').calls;
     expect(await second.run(r.call)).to.equal('from us-west-2');
@@ -272,14 +317,61 @@ describe('regional failover: RegionalClients and the circuit breaker', () => {
 
   it('stores and providers have breakers of their own', async () => {
     const r = regions(['us-east-1', 'us-west-2']);
-    const a = new RegionalClients(r.list, { store: 'a', provider: 'awsSecretsManager', settings, health });
-    const b = new RegionalClients(r.list, { store: 'b', provider: 'awsSecretsManager', settings, health });
+    const a = new RegionalClients(r.list, { store: 'a', provider: 'awsSecretsManager', settings, health, onFailover });
+    const b = new RegionalClients(r.list, { store: 'b', provider: 'awsSecretsManager', settings, health, onFailover });
     r.get('us-east-1').fail = refused;
     await a.run(r.call);
     await a.run(r.call);
     r.get('us-east-1').fail = undefined;
     expect(await b.run(r.call)).to.equal('from us-east-1');
     expect(await a.run(r.call)).to.equal('from us-west-2');
+  });
+
+  it('a cancelled call returns at once, asks no other region, and opens no circuit', async () => {
+    const r = regions(['us-east-1', 'us-west-2']);
+    const clients = new RegionalClients(r.list, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
+    const hanging = (client: FakeRegion) => {
+      client.calls += 1;
+      return new Promise<string>(() => undefined);
+    };
+    for (let i = 0; i < 3; i++) {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new DeadlineError('sync deadline')), 20);
+      const started = Date.now();
+      const err = await rejectionOf(clients.run(hanging, undefined, controller.signal));
+      expect(err).to.be.instanceOf(DeadlineError);
+      expect(Date.now() - started).to.be.below(1000);
+    }
+    expect(r.get('us-east-1').calls).to.equal(3);
+    expect(r.get('us-west-2').calls).to.equal(0);
+    expect(health.stats().every((c) => !c.open)).to.equal(true);
+    expect(events).to.deep.equal([]);
+    // Already aborted: nothing is asked at all.
+    const done = new AbortController();
+    done.abort();
+    expect(await rejectionOf(clients.run(r.call, undefined, done.signal))).to.be.instanceOf(DeadlineError);
+    expect(r.get('us-east-1').calls).to.equal(3);
+  });
+
+  it('a failing onFailover does not fail the call that was served', async () => {
+    const r = regions(['us-east-1', 'us-west-2']);
+    r.get('us-east-1').fail = refused;
+    const clients = new RegionalClients(r.list, {
+      store: 'throws',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover: () => {
+        throw new Error('metrics broke');
+      },
+    });
+    expect(await clients.run(r.call)).to.equal('from us-west-2');
   });
 
   it('defaults: 3 failures, 30 seconds', () => {
@@ -293,11 +385,11 @@ describe('regional failover: two endpoints in one region', () => {
   const VPCE = 'https://user:pw@vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com/some/path';
   let health: RegionHealth;
   let events: FailoverEvent[];
+  const onFailover = (e: FailoverEvent) => events.push(e);
 
   beforeEach(() => {
     health = new RegionHealth();
     events = [];
-    health.onFailover = (e) => events.push(e);
   });
 
   /** Fake clients keyed by a name, each at its own target. */
@@ -326,7 +418,13 @@ describe('regional failover: two endpoints in one region', () => {
       ['public', { region: 'us-east-1' }],
       ['west', { region: 'us-west-2' }],
     ]);
-    const clients = new RegionalClients(t.clients, { store: 's', provider: 'awsSecretsManager', settings, health });
+    const clients = new RegionalClients(t.clients, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     expect(await clients.run(t.call)).to.equal('from vpce');
     expect(clients.servedRegion()).to.deep.equal({
       region: 'us-east-1',
@@ -371,7 +469,7 @@ describe('regional failover: two endpoints in one region', () => {
     await sleep(250);
     let caught: unknown;
     await clients.run(t.call).catch((e: unknown) => (caught = e));
-    expect((caught as Error).message).to.contain(
+    expect(describeAwsFailure(caught)).to.contain(
       'also unavailable: us-east-1 (vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com), us-east-1 (secretsmanager.us-east-1.amazonaws.com)',
     );
 
@@ -388,7 +486,7 @@ describe('regional failover: two endpoints in one region', () => {
       ['west', { region: 'us-west-2' }],
       ['b', { region: 'us-east-1', endpoint: 'http://b:1' }],
     ]);
-    const clients = new RegionalClients(t.clients, { store: 's', provider: 'awsKms', settings, health });
+    const clients = new RegionalClients(t.clients, { store: 's', provider: 'awsKms', settings, health, onFailover });
     t.get('a').fail = refused;
     expect(await clients.run(t.call, (target) => target.region === 'us-east-1')).to.equal('from b');
     expect(t.get('west').calls).to.equal(0);
@@ -401,9 +499,21 @@ describe('regional failover: two endpoints in one region', () => {
       ['b', { region: 'us-east-1', endpoint: 'http://b:1' }],
     ]);
     t.get('a').fail = refused;
-    const first = new RegionalClients(t.clients, { store: 's', provider: 'awsSecretsManager', settings, health });
+    const first = new RegionalClients(t.clients, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     await first.run(t.call);
-    const second = new RegionalClients(t.clients, { store: 's', provider: 'awsSecretsManager', settings, health });
+    const second = new RegionalClients(t.clients, {
+      store: 's',
+      provider: 'awsSecretsManager',
+      settings,
+      health,
+      onFailover,
+    });
     expect(second.servedRegion()).to.deep.equal({ region: 'us-east-1', endpoint: 'b:1', primary: false });
   });
 });

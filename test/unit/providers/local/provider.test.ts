@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { DeadlineError } from '../../../../src/api/errors.js';
 import { rejectionOf } from '../../helpers/index.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -27,6 +28,8 @@ function memoryContext(
     reads,
     storeNamespace,
     allowOperatorIdentityForNamespacedStores: false,
+    // The stores of these tests live under the system's temporary directory.
+    policy: { allowedEndpoints: [], localStoreRoot: tmpdir() },
     observe: (_operation, call) => call(),
     requestServiceAccountToken: async () => {
       throw new Error('not used by the local provider');
@@ -103,6 +106,34 @@ describe('local provider', () => {
     expect(ctx.reads).to.deep.equal(['team-a/store-key/master-key']);
     expect(await c.getValue({ key: 'db/prod', property: 'password' })).to.equal('pw-prod-2');
     await c.check();
+  });
+
+  it('a cancelled call reads and writes nothing and ends with the signal’s error', async () => {
+    const c = await connect(secretStore({ path: dir, masterKeySecretRef: { name: 'store-key' } }));
+    const controller = new AbortController();
+    controller.abort(new DeadlineError('sync deadline passed'));
+    const signal = controller.signal;
+    for (const call of [
+      () => c.getValue({ key: 'db/prod' }, { signal }),
+      () => c.getProperties('db/prod', undefined, { signal }),
+      () => c.find({ prefix: 'db/' }, { signal }),
+      () => c.check({ signal }),
+      () =>
+        c.putValue?.({ key: 'db/prod', property: 'password' }, 'x', { requestToken: 't', signal }) ?? Promise.resolve(),
+    ]) {
+      const err = await rejectionOf(call());
+      expect(err).to.be.instanceOf(DeadlineError);
+      expect(err.message).to.equal('sync deadline passed');
+    }
+    expect((await new LocalStore(dir, key).get('db/prod')).version).to.equal(2);
+    // Not even the store's Secret is read when connect is cancelled.
+    const reads = ctx.reads.length;
+    expect(
+      await rejectionOf(
+        localProvider.connect(secretStore({ path: dir, masterKeySecretRef: { name: 'store-key' } }), ctx, { signal }),
+      ),
+    ).to.be.instanceOf(DeadlineError);
+    expect(ctx.reads.length).to.equal(reads);
   });
 
   it('accepts a named key holding base64 text', async () => {

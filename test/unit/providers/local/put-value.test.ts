@@ -27,6 +27,7 @@ describe('local store: rotation writes (putValue, request tokens)', () => {
     client = await localProvider.connect(spec, {
       storeNamespace: 'app',
       allowOperatorIdentityForNamespacedStores: false,
+      policy: { allowedEndpoints: [], localStoreRoot: tmpdir() },
       observe: (_op, call) => call(),
       requestServiceAccountToken: async () => {
         throw new Error('unused');
@@ -97,6 +98,7 @@ describe('the local provider never creates a missing store directory', () => {
       {
         storeNamespace: 'ns',
         allowOperatorIdentityForNamespacedStores: false,
+        policy: { allowedEndpoints: [], localStoreRoot: base },
         observe: (_op, call) => call(),
         requestServiceAccountToken: async () => '',
         readSecretKey: async () => key,
