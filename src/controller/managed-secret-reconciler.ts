@@ -34,6 +34,7 @@ import type { RolloutRestarter } from './rollout.js';
 import type { RotationStart, RotationStep } from './rotation-step.js';
 import {
   fetchTtl,
+  nextCronTime,
   nextRefreshDelay,
   parseDuration,
   refreshFloorNote,
@@ -240,7 +241,7 @@ export class ManagedSecretReconciler {
 
     // 3. Sync: fresh values when forced or rotating; otherwise reads shared within the cycle are fine.
     const end = this.deps.metrics.syncDuration.startTimer();
-    const ttl = forced || rotation.kind === 'written' ? 0 : fetchTtl(spec.intervalMs);
+    const ttl = forced || rotation.kind === 'written' ? 0 : this.fetchTtl(ms, state, spec, need, now);
     const outcome = await this.sync(ms, state, existing, ttl, signal);
     if (forceValue !== undefined) state.forceSeen = forceValue;
 
@@ -277,6 +278,22 @@ export class ManagedSecretReconciler {
         );
     }
     return state;
+  }
+
+  /**
+   * How old a shared read may be for this pass. A scheduled refresh takes only
+   * reads made since its slot fired (other ManagedSecrets on the same schedule
+   * share them), never one from before: a sync that ran shortly before the slot
+   * would otherwise serve its values again at the slot.
+   */
+  private fetchTtl(ms: ManagedSecret, state: SyncState, spec: SpecView, need: string | undefined, now: number): number {
+    const ttl = fetchTtl(spec.intervalMs);
+    if (need !== 'refresh' || !ms.spec.refreshSchedule || state.lastCheck === undefined) return ttl;
+    const slot = nextCronTime(
+      ms.spec.refreshSchedule,
+      new Date(state.lastCheck + this.deps.settings.minRefreshIntervalMs),
+    ).getTime();
+    return Math.max(0, Math.min(ttl, now - slot));
   }
 
   private refreshDelay(ms: ManagedSecret, lastCheck: number, now: number): number | undefined {

@@ -347,6 +347,8 @@ describe('regional failover through the operator (two moto servers as two region
     const ctx = memoryContext(
       { [`${namespace}/aws-creds`]: { 'access-key-id': 'testing', 'secret-access-key': 'testing' } },
       namespace,
+      false,
+      testStorePolicy([east.endpoint, west.endpoint]),
     );
     const provider = await awsSecretsManagerProvider.connect(await storeOf('sm'), ctx);
     try {

@@ -44,11 +44,12 @@ export function memoryContext(
   secrets: Record<string, Record<string, string>>,
   storeNamespace: string | undefined,
   allowOperatorIdentityForNamespacedStores = false,
+  policy: StorePolicy = motoPolicy(),
 ): CountingContext {
   return counting({
     storeNamespace,
     allowOperatorIdentityForNamespacedStores,
-    policy: motoPolicy(),
+    policy,
     requestServiceAccountToken: async () => {
       throw new Error('no ServiceAccounts in a memory context');
     },
