@@ -13,6 +13,7 @@ import {
   type Parameter,
   type ParameterStringFilter,
 } from '@aws-sdk/client-ssm';
+import { tooManyEntries } from '../../api/limits.js';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
 import { storeBudgets, storeLabel, type RequestBudget } from '../aws/budget.js';
 import { awsRegionalConfigs } from '../aws/client-config.js';
@@ -27,6 +28,7 @@ import {
   ProviderError,
   refKey,
   type CiphertextBinding,
+  type FindOptions,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -146,7 +148,7 @@ export class ParameterStoreProviderClient implements ProviderClient {
    * (name BeginsWith, tag filters), the regexp here, then GetParameters.
    * Result keys are full parameter names.
    */
-  async find(query: FindSpec): Promise<Map<string, Properties>> {
+  async find(query: FindSpec, opts?: FindOptions): Promise<Map<string, Properties>> {
     const pattern = compileNameRegexp(query.nameRegexp);
     const prefix = query.prefix ?? '';
     const tags = Object.entries(query.tags ?? {});
@@ -169,6 +171,8 @@ export class ParameterStoreProviderClient implements ProviderClient {
         );
         for (const p of page.Parameters ?? []) {
           if (p.Name?.startsWith(prefix) && p.Value !== undefined) out.set(p.Name, toProperties(p.Value));
+          if (opts?.maxEntries !== undefined && out.size > opts.maxEntries)
+            throw tooManyEntries(opts.maxEntries, query);
         }
         nextToken = page.NextToken;
       } while (nextToken);
@@ -194,6 +198,9 @@ export class ParameterStoreProviderClient implements ProviderClient {
         if (!p.Name || !p.Name.startsWith(prefix)) continue;
         if (pattern && !pattern.test(p.Name)) continue;
         names.push(p.Name);
+        // Stop listing: no more pages, and no value read.
+        if (opts?.maxEntries !== undefined && names.length > opts.maxEntries)
+          throw tooManyEntries(opts.maxEntries, query);
       }
       nextToken = page.NextToken;
     } while (nextToken);

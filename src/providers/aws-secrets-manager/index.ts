@@ -12,6 +12,7 @@ import {
   type Filter,
   type SecretListEntry,
 } from '@aws-sdk/client-secrets-manager';
+import { tooManyEntries } from '../../api/limits.js';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
 import { storeBudgets, storeLabel, type RequestBudget } from '../aws/budget.js';
 import { awsRegionalConfigs } from '../aws/client-config.js';
@@ -25,6 +26,7 @@ import {
   ProviderError,
   refKey,
   type CiphertextBinding,
+  type FindOptions,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -177,7 +179,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
    * checked exactly here (prefix, regexp, tags), then the values in batches.
    * Result keys are secret names.
    */
-  async find(query: FindSpec): Promise<Map<string, Properties>> {
+  async find(query: FindSpec, opts?: FindOptions): Promise<Map<string, Properties>> {
     const pattern = compileNameRegexp(query.nameRegexp);
     const tags = Object.entries(query.tags ?? {});
     const filters = listFilters(query.prefix, tags);
@@ -200,6 +202,9 @@ export class SecretsManagerProviderClient implements ProviderClient {
         if (pattern && !pattern.test(name)) continue;
         if (!tags.every(([k, v]) => (entry.Tags ?? []).some((t) => t.Key === k && t.Value === v))) continue;
         matched.push(entry);
+        // Stop listing: no more pages, and no value read.
+        if (opts?.maxEntries !== undefined && matched.length > opts.maxEntries)
+          throw tooManyEntries(opts.maxEntries, query);
       }
       nextToken = page.NextToken;
     } while (nextToken);

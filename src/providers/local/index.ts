@@ -1,12 +1,15 @@
 // The `local` provider: entries in a LocalStore directory (a PersistentVolume in
 // a cluster), opened with a master key read from a Kubernetes Secret.
 import { isAbsolute } from 'node:path';
-import type { AnyStore, RemoteRef } from '../../api/types.js';
+import { tooManyEntries } from '../../api/limits.js';
+import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
 import { parseMasterKey } from '../../crypto/aead.js';
+import { compileNamePattern } from '../../secrets/pattern.js';
 import {
   KeyNotFoundError,
   ProviderConfigError,
   ProviderError,
+  type FindOptions,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -132,15 +135,8 @@ class LocalProviderClient implements ProviderClient {
     }
   }
 
-  async find(query: { prefix?: string; nameRegexp?: string }): Promise<Map<string, Properties>> {
-    let pattern: RegExp | undefined;
-    if (query.nameRegexp !== undefined) {
-      try {
-        pattern = new RegExp(query.nameRegexp);
-      } catch {
-        throw new Error(`find.nameRegexp "${query.nameRegexp}" is not a valid regular expression`);
-      }
-    }
+  async find(query: FindSpec, opts?: FindOptions): Promise<Map<string, Properties>> {
+    const pattern = query.nameRegexp === undefined ? undefined : compileNamePattern(query.nameRegexp);
     const out = new Map<string, Properties>();
     let entries: { name: string }[];
     try {
@@ -148,8 +144,11 @@ class LocalProviderClient implements ProviderClient {
     } catch (err) {
       throw translate(err, '');
     }
-    for (const { name } of entries) {
-      if (pattern && !pattern.test(name)) continue;
+    const matched = pattern ? entries.filter(({ name }) => pattern.test(name)) : entries;
+    // Refused before any entry is read (decrypted).
+    if (opts?.maxEntries !== undefined && matched.length > opts.maxEntries)
+      throw tooManyEntries(opts.maxEntries, query);
+    for (const { name } of matched) {
       try {
         out.set(name, (await this.store.get(name)).properties);
       } catch (err) {
