@@ -380,6 +380,11 @@ export const ANNOTATION_FORCE_SYNC = 'secretsync.io/force-sync';
 export const ANNOTATION_MANAGED_SECRET = 'secretsync.io/managed-secret';
 export const ANNOTATION_DATA_HMAC = 'secretsync.io/data-hmac';
 export const ANNOTATION_MANAGED_KEYS = 'secretsync.io/managed-keys';
+/**
+ * Set by a Secret's owner on an existing Secret: the name of the one ManagedSecret
+ * (same namespace) allowed to write into it with creationPolicy Merge.
+ */
+export const ANNOTATION_MERGE_FROM = 'secretsync.io/merge-from';
 export const ANNOTATION_ROTATE_NOW = 'secretsync.io/rotate-now';
 export const ANNOTATION_RESTARTED_AT = 'secretsync.io/restarted-at';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
@@ -396,6 +401,12 @@ export const Reasons = {
   InvalidTemplate: 'InvalidTemplate',
   InvalidSpec: 'InvalidSpec',
   SecretConflict: 'SecretConflict',
+  MergeNotAllowed: 'MergeNotAllowed',
+  TemplateTooLarge: 'TemplateTooLarge',
+  SecretTooLarge: 'SecretTooLarge',
+  TooManyKeys: 'TooManyKeys',
+  TooManyEntries: 'TooManyEntries',
+  ValueTooLarge: 'ValueTooLarge',
   TargetMissing: 'TargetMissing',
   WriteFailed: 'WriteFailed',
   Valid: 'Valid',

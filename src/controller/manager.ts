@@ -79,6 +79,7 @@ export interface ManagerOptions {
   allowOperatorIdentityForNamespacedStores?: boolean;
   /** Rollout restarts in flight at once, cluster-wide (default 10). */
   maxConcurrentRestarts?: number;
+  limits?: import('../api/limits.js').Limits;
 }
 
 type NamespaceObject = KubeObject;
