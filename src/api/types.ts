@@ -375,6 +375,20 @@ export interface ManagedSecret {
   status?: ManagedSecretStatus;
 }
 
+/**
+ * Secret types under kubernetes.io/ a ManagedSecret may write: they only say
+ * which keys the data holds. Every other kubernetes.io or k8s.io type (such as
+ * kubernetes.io/service-account-token, bootstrap.kubernetes.io/token) makes the
+ * cluster act on the Secret and is refused.
+ */
+export const ALLOWED_KUBERNETES_SECRET_TYPES: readonly string[] = [
+  'kubernetes.io/tls',
+  'kubernetes.io/dockerconfigjson',
+  'kubernetes.io/dockercfg',
+  'kubernetes.io/basic-auth',
+  'kubernetes.io/ssh-auth',
+];
+
 /** Well-known annotations and labels. */
 export const ANNOTATION_FORCE_SYNC = 'secretsync.io/force-sync';
 export const ANNOTATION_MANAGED_SECRET = 'secretsync.io/managed-secret';

@@ -12,19 +12,9 @@
 // CEL rules in the CRD (src/api/schemas.ts); this check covers objects admitted
 // before those rules existed, and the merge target's type.
 import { boundedText, SpecError } from '../api/errors.js';
-import type { ManagedSecret } from '../api/types.js';
+import { ALLOWED_KUBERNETES_SECRET_TYPES, type ManagedSecret } from '../api/types.js';
 
-/**
- * Secret types under kubernetes.io/ that only say what keys the data holds:
- * the API server checks their keys, no controller acts on them.
- */
-export const ALLOWED_KUBERNETES_SECRET_TYPES: readonly string[] = [
-  'kubernetes.io/tls',
-  'kubernetes.io/dockerconfigjson',
-  'kubernetes.io/dockercfg',
-  'kubernetes.io/basic-auth',
-  'kubernetes.io/ssh-auth',
-];
+export { ALLOWED_KUBERNETES_SECRET_TYPES };
 
 /** The domains the cluster's own components own: kubernetes.io, k8s.io and their subdomains. */
 const CLUSTER_DOMAINS = ['kubernetes.io', 'k8s.io'];
