@@ -121,7 +121,7 @@ const OUR_DOMAIN_KEY_PATTERN = String.raw`(?i)^([^/]*\.)?secretsync\.io/`;
 
 const TARGET_METADATA_RULE =
   'Keys under kubernetes.io/ and k8s.io/ (and their subdomains), which the cluster acts on, are refused, except ' +
-  'app.kubernetes.io/ ones; so are secretsync.io/ keys, which are secretsync\'s own bookkeeping.';
+  "app.kubernetes.io/ ones; so are secretsync.io/ keys, which are secretsync's own bookkeeping.";
 
 function targetMetadataRules(field: 'labels' | 'annotations'): ValidationRule[] {
   return [
@@ -857,7 +857,10 @@ const targetSchema = obj('The Secret to write, and how.', {
   ),
   creationPolicy: str(
     'Owner: create the Secret and own it (it is deleted with the ManagedSecret). Orphan: create it without an owner. ' +
-      'Merge: write keys into a Secret that must already exist. None: write nothing (only check the values can be read).',
+      'Merge: write keys into a Secret that must already exist and consent with the annotation ' +
+      "secretsync.io/merge-from: <this ManagedSecret's name> (else MergeNotAllowed). " +
+      'None: write nothing (only check the values can be read). Under every policy only what secretsync writes is ' +
+      'compared: keys, labels and annotations others add to the Secret are kept and never cause a write.',
     { enum: ['Owner', 'Orphan', 'Merge', 'None'], default: 'Owner' },
   ),
   deletionPolicy: str(
