@@ -858,7 +858,7 @@ const targetSchema = obj('The Secret to write, and how.', {
   creationPolicy: str(
     'Owner: create the Secret and own it (it is deleted with the ManagedSecret). Orphan: create it without an owner. ' +
       'Merge: write keys into a Secret that must already exist and consent with the annotation ' +
-      "secretsync.io/merge-from: <this ManagedSecret's name> (else MergeNotAllowed). " +
+      'secretsync.io/merge-from set to the name of this ManagedSecret (else MergeNotAllowed). ' +
       'None: write nothing (only check the values can be read). Under every policy only what secretsync writes is ' +
       'compared: keys, labels and annotations others add to the Secret are kept and never cause a write.',
     { enum: ['Owner', 'Orphan', 'Merge', 'None'], default: 'Owner' },
