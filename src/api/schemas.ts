@@ -799,7 +799,7 @@ const dataFromSchema: JSONSchemaProps = {
                 {
                   rule: `!self.matches(${celRaw(RE2_UNSUPPORTED_PATTERN)})`,
                   message:
-                    'find.nameRegexp is RE2 syntax, which has no lookahead or lookbehind ((?=, (?!, (?<=, (?<!) and no backreferences (\\1 to \\9, \\k<name>): match the name without them',
+                    'find.nameRegexp is RE2 syntax, which has no lookahead or lookbehind ((?=, (?!, (?<=, (?<!) and no backreferences (\\1 to \\9, \\k named ones): match the name without them',
                 },
               ],
             },
