@@ -32,6 +32,8 @@ function constraints(s: JSONSchemaProps): string[] {
   else if (s.maxLength !== undefined) out.push(`At most ${s.maxLength} characters.`);
   if (s.maxItems !== undefined) out.push(`At most ${s.maxItems} items.`);
   if (s.maxProperties !== undefined) out.push(`At most ${s.maxProperties} entries.`);
+  if (s.additionalProperties?.maxLength !== undefined)
+    out.push(`Values at most ${s.additionalProperties.maxLength} characters.`);
   if (s['x-kubernetes-list-type'] === 'map') {
     out.push(`One item per ${(s['x-kubernetes-list-map-keys'] ?? []).map(code).join(', ')}.`);
   }

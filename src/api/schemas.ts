@@ -44,6 +44,8 @@ export interface JSONSchemaProps {
   'x-kubernetes-validations'?: ValidationRule[];
 }
 
+import { ALLOWED_KUBERNETES_SECRET_TYPES } from './types.js';
+
 // ---------------------------------------------------------------------------
 // Shared patterns and limits.
 
@@ -78,6 +80,13 @@ export const LIMITS = {
   conditions: 32,
   matchExpressions: 32,
   templateKeys: 500,
+  /** Characters of one template source (the operator also bounds all sources together in bytes). */
+  templateSource: 65_536,
+  /** Characters of a find.nameRegexp (the operator refuses longer ones too). */
+  nameRegexp: 1024,
+  labelValue: 63,
+  /** Labels and annotations on the target Secret. */
+  targetMetadata: 64,
   rolloutTargets: 32,
   passwordLength: 1024,
   randomBytes: 1024,
@@ -94,6 +103,37 @@ export const PASSWORD_CLASSES = ['lowercase', 'uppercase', 'digits', 'symbols'] 
 function celRaw(s: string): string {
   if (s.includes("'")) throw new Error(`cannot quote ${s} as a CEL raw string`);
   return `r'${s}'`;
+}
+
+/**
+ * What RE2 lacks and JavaScript or PCRE habits reach for: lookaround and
+ * backreferences, not escaped (an even run of backslashes, none included, in
+ * front). RE2 syntax, for CEL's matches().
+ */
+export const RE2_UNSUPPORTED_PATTERN = String.raw`(^|[^\\])(\\\\)*(\(\?<?[=!]|\\[1-9]|\\k<)`;
+
+/** A key or type in a domain the cluster's own components own: kubernetes.io, k8s.io and their subdomains. */
+export const CLUSTER_DOMAIN_KEY_PATTERN = String.raw`(?i)^([^/]*\.)?(kubernetes\.io|k8s\.io)/`;
+/** The recommended labels' prefix: descriptive only, allowed. */
+const APP_LABEL_PATTERN = String.raw`(?i)^app\.kubernetes\.io/`;
+/** secretsync's own bookkeeping keys. */
+const OUR_DOMAIN_KEY_PATTERN = String.raw`(?i)^([^/]*\.)?secretsync\.io/`;
+
+const TARGET_METADATA_RULE =
+  'Keys under kubernetes.io/ and k8s.io/ (and their subdomains), which the cluster acts on, are refused, except ' +
+  "app.kubernetes.io/ ones; so are secretsync.io/ keys, which are secretsync's own bookkeeping.";
+
+function targetMetadataRules(field: 'labels' | 'annotations'): ValidationRule[] {
+  return [
+    {
+      rule: `self.all(k, k.matches(${celRaw(APP_LABEL_PATTERN)}) || !k.matches(${celRaw(CLUSTER_DOMAIN_KEY_PATTERN)}))`,
+      message: `target.${field} may not set keys under kubernetes.io/ or k8s.io/ (such as kubernetes.io/service-account.name): the cluster acts on them; app.kubernetes.io/ keys are allowed`,
+    },
+    {
+      rule: `self.all(k, !k.matches(${celRaw(OUR_DOMAIN_KEY_PATTERN)}))`,
+      message: `target.${field} may not set secretsync.io/ keys: they are secretsync's own bookkeeping`,
+    },
+  ];
 }
 
 // ---------------------------------------------------------------------------
@@ -755,11 +795,26 @@ const dataFromSchema: JSONSchemaProps = {
         'Every property of every entry whose name matches. Set exactly one of prefix or nameRegexp.',
         {
           prefix: str('Entries whose name starts with this prefix.', { minLength: 1, maxLength: 1024 }),
-          nameRegexp: str('Entries whose name matches this regular expression (RE2 syntax).', {
-            minLength: 1,
-            maxLength: 1024,
+          nameRegexp: str(
+            'Entries whose name matches this regular expression (RE2 syntax, matched anywhere in the name unless anchored ' +
+              'with ^ and $). RE2 has no lookahead, lookbehind or backreferences; patterns that compile to more than ' +
+              '5,000 instructions (counted repetitions such as {1000} copy what they repeat) are refused.',
+            {
+              minLength: 1,
+              maxLength: LIMITS.nameRegexp,
+              'x-kubernetes-validations': [
+                {
+                  rule: `!self.matches(${celRaw(RE2_UNSUPPORTED_PATTERN)})`,
+                  message:
+                    'find.nameRegexp is RE2 syntax, which has no lookahead or lookbehind ((?=, (?!, (?<=, (?<!) and no backreferences (\\1 to \\9, \\k named ones): match the name without them',
+                },
+              ],
+            },
+          ),
+          tags: stringMap('Secrets Manager: only secrets that carry all of these tags.', {
+            maxProperties: 16,
+            additionalProperties: { type: 'string', maxLength: 256 },
           }),
-          tags: stringMap('Secrets Manager: only secrets that carry all of these tags.', { maxProperties: 16 }),
         },
         {
           'x-kubernetes-validations': [
@@ -787,13 +842,32 @@ const targetSchema = obj('The Secret to write, and how.', {
     maxLength: LIMITS.name,
     pattern: DNS_SUBDOMAIN_PATTERN,
   }),
-  type: str('The type of the Secret, such as Opaque or kubernetes.io/dockerconfigjson.', {
-    default: 'Opaque',
-    maxLength: LIMITS.name,
-  }),
+  type: str(
+    `The type of the Secret: Opaque, one of ${ALLOWED_KUBERNETES_SECRET_TYPES.join(', ')}, or a type of your own ` +
+      '(example.com/kind). Other kubernetes.io and k8s.io types, such as kubernetes.io/service-account-token and ' +
+      'bootstrap.kubernetes.io/token, make the cluster act on the Secret and are refused.',
+    {
+      default: 'Opaque',
+      minLength: 1,
+      maxLength: LIMITS.name,
+      'x-kubernetes-validations': [
+        {
+          rule:
+            `self == 'Opaque' || self in [${ALLOWED_KUBERNETES_SECRET_TYPES.map((t) => `'${t}'`).join(', ')}] || ` +
+            `!self.matches(${celRaw(CLUSTER_DOMAIN_KEY_PATTERN)})`,
+          message:
+            `target.type must be Opaque, one of ${ALLOWED_KUBERNETES_SECRET_TYPES.join(', ')}, or a type outside ` +
+            'kubernetes.io and k8s.io: the cluster acts on Secrets of other kubernetes.io types (kubernetes.io/service-account-token, bootstrap.kubernetes.io/token)',
+        },
+      ],
+    },
+  ),
   creationPolicy: str(
     'Owner: create the Secret and own it (it is deleted with the ManagedSecret). Orphan: create it without an owner. ' +
-      'Merge: write keys into a Secret that must already exist. None: write nothing (only check the values can be read).',
+      'Merge: write keys into a Secret that must already exist and consent with the annotation ' +
+      'secretsync.io/merge-from set to the name of this ManagedSecret (else MergeNotAllowed). ' +
+      'None: write nothing (only check the values can be read). Under every policy only what secretsync writes is ' +
+      'compared: keys, labels and annotations others add to the Secret are kept and never cause a write.',
     { enum: ['Owner', 'Orphan', 'Merge', 'None'], default: 'Owner' },
   ),
   deletionPolicy: str(
@@ -806,15 +880,28 @@ const targetSchema = obj('The Secret to write, and how.', {
       'Write the Secret as immutable: the API server then refuses changes to it, so the controller deletes and re-creates it when the values change.',
     type: 'boolean',
   },
-  labels: stringMap('Labels to set on the Secret.', { maxProperties: 64 }),
-  annotations: stringMap('Annotations to set on the Secret.', { maxProperties: 64 }),
+  labels: stringMap(`Labels to set on the Secret. ${TARGET_METADATA_RULE}`, {
+    maxProperties: LIMITS.targetMetadata,
+    additionalProperties: { type: 'string', maxLength: LIMITS.labelValue },
+    'x-kubernetes-validations': targetMetadataRules('labels'),
+  }),
+  annotations: stringMap(`Annotations to set on the Secret. ${TARGET_METADATA_RULE}`, {
+    maxProperties: LIMITS.targetMetadata,
+    'x-kubernetes-validations': targetMetadataRules('annotations'),
+  }),
   template: obj(
     'Compute the keys of the Secret from the fetched values with logic-less mustache templates (no code runs).',
     {
       data: stringMap(
-        'Secret key → mustache template over the fetched values, e.g. `postgres://{{ username }}:{{ password }}@db/app`.',
+        'Secret key → mustache template over the fetched values, e.g. `postgres://{{ username }}:{{ password }}@db/app`. ' +
+          'Strict: a name that is not among the fetched values, or a section ({{#name}}, {{^name}}) over one, fails the ' +
+          'sync with InvalidTemplate. A name is a whole key, dots included ({{tls.crt}}); values are inserted without ' +
+          'escaping; partials are not available. All templates together may hold 64 KiB (operator flag ' +
+          '--max-template-bytes, TemplateTooLarge) and render at most 1 MiB (--max-secret-bytes, SecretTooLarge); ' +
+          'at most 256 whitespace characters in a row.',
         {
           maxProperties: LIMITS.templateKeys,
+          additionalProperties: { type: 'string', maxLength: LIMITS.templateSource },
           'x-kubernetes-validations': [
             {
               rule: `self.all(k, k.matches(${celRaw(SECRET_KEY_PATTERN)}))`,

@@ -378,11 +378,30 @@ export interface ManagedSecret {
   status?: ManagedSecretStatus;
 }
 
+/**
+ * Secret types under kubernetes.io/ a ManagedSecret may write: they only say
+ * which keys the data holds. Every other kubernetes.io or k8s.io type (such as
+ * kubernetes.io/service-account-token, bootstrap.kubernetes.io/token) makes the
+ * cluster act on the Secret and is refused.
+ */
+export const ALLOWED_KUBERNETES_SECRET_TYPES: readonly string[] = [
+  'kubernetes.io/tls',
+  'kubernetes.io/dockerconfigjson',
+  'kubernetes.io/dockercfg',
+  'kubernetes.io/basic-auth',
+  'kubernetes.io/ssh-auth',
+];
+
 /** Well-known annotations and labels. */
 export const ANNOTATION_FORCE_SYNC = 'secretsync.io/force-sync';
 export const ANNOTATION_MANAGED_SECRET = 'secretsync.io/managed-secret';
 export const ANNOTATION_DATA_HMAC = 'secretsync.io/data-hmac';
 export const ANNOTATION_MANAGED_KEYS = 'secretsync.io/managed-keys';
+/**
+ * Set by a Secret's owner on an existing Secret: the name of the one ManagedSecret
+ * (same namespace) allowed to write into it with creationPolicy Merge.
+ */
+export const ANNOTATION_MERGE_FROM = 'secretsync.io/merge-from';
 export const ANNOTATION_ROTATE_NOW = 'secretsync.io/rotate-now';
 export const ANNOTATION_RESTARTED_AT = 'secretsync.io/restarted-at';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
@@ -399,6 +418,12 @@ export const Reasons = {
   InvalidTemplate: 'InvalidTemplate',
   InvalidSpec: 'InvalidSpec',
   SecretConflict: 'SecretConflict',
+  MergeNotAllowed: 'MergeNotAllowed',
+  TemplateTooLarge: 'TemplateTooLarge',
+  SecretTooLarge: 'SecretTooLarge',
+  TooManyKeys: 'TooManyKeys',
+  TooManyEntries: 'TooManyEntries',
+  ValueTooLarge: 'ValueTooLarge',
   TargetMissing: 'TargetMissing',
   WriteFailed: 'WriteFailed',
   Valid: 'Valid',

@@ -1,6 +1,13 @@
 import type { RemoteRef } from '../api/types.js';
 import type { FindSpec } from '../api/types.js';
-import { KeyNotFoundError, refKey, type CallOptions, type Properties, type ProviderClient } from '../providers/provider.js';
+import {
+  KeyNotFoundError,
+  refKey,
+  type CallOptions,
+  type FindOptions,
+  type Properties,
+  type ProviderClient,
+} from '../providers/provider.js';
 import { raceSignal } from './signals.js';
 
 export interface FetchCacheOptions {
@@ -99,7 +106,7 @@ export class FetchCache {
     client: ProviderClient,
     query: FindSpec,
     ttlMs: number,
-    opts: CallOptions = {},
+    opts: FindOptions = {},
   ): Promise<Map<string, Properties>> {
     return (await this.cached(`${storeKey}\nf\n${JSON.stringify(query)}`, ttlMs, opts, () =>
       client.find(query, opts),

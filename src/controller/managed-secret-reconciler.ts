@@ -8,7 +8,8 @@
 // Every failure is a SecretsyncError (src/api/errors.ts) or becomes one: its
 // reason goes to the Ready condition, and whether it is transient decides the
 // retry (back-off per item) or the wait (a spec change, or the next refresh).
-import { DeadlineError, errorInfo, SpecError, type ErrorInfo } from '../api/errors.js';
+import { DeadlineError, errorInfo, type ErrorInfo } from '../api/errors.js';
+import { checkFetchedValues, type Limits } from '../api/limits.js';
 import { ANNOTATION_FORCE_SYNC, Reasons, type ManagedSecret } from '../api/types.js';
 import { isNotFound, type KubeClient } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
@@ -16,15 +17,16 @@ import type { Metrics } from '../observability/metrics.js';
 import { storeLabel, type ServedRegion } from '../providers/provider.js';
 import {
   buildDesired,
-  managedKeysOf,
+  observedDataHmac,
   planSecretWrite,
   targetName,
   type DesiredSecret,
   type SecretObject,
   type SecretPlan,
 } from '../secrets/desired.js';
-import { dataHmac } from '../secrets/hmac.js';
+import { compileNamePattern } from '../secrets/pattern.js';
 import { renderTemplates } from '../secrets/template.js';
+import { validateTarget } from '../secrets/validate.js';
 import type { ClusterCache } from './caches.js';
 import { getCondition } from './conditions.js';
 import type { EventRecorder, EventTarget } from './events.js';
@@ -53,6 +55,8 @@ export interface ManagedSecretSettings {
   syncTimeoutMs: number;
   /** The admin's floor: no ManagedSecret refreshes more often than this (0: none). */
   minRefreshIntervalMs: number;
+  /** Bounds on what a namespace controls (template and Secret sizes, keys, find entries, values). */
+  limits: Limits;
 }
 
 export interface ManagedSecretDeps {
@@ -127,15 +131,11 @@ function readSpec(ms: ManagedSecret, now: number, floorMs: number): SpecView {
   parseDuration(ms.spec.refreshInterval ?? '1h');
   const period = refreshPeriodMs(ms.spec, now);
   const intervalMs = period === 0 ? 0 : Math.max(period, floorMs);
-  for (const item of ms.spec.dataFrom ?? []) {
-    const pattern = item.find?.nameRegexp;
-    if (pattern === undefined) continue;
-    try {
-      new RegExp(pattern);
-    } catch {
-      throw new SpecError(`dataFrom.find.nameRegexp "${pattern}" is not a valid regular expression`);
-    }
-  }
+  // RE2 semantics, linear time: a pattern RE2 refuses is the spec's mistake, reported before any backend call.
+  for (const item of ms.spec.dataFrom ?? [])
+    if (item.find?.nameRegexp !== undefined) compileNamePattern(item.find.nameRegexp);
+  // Types and annotations the cluster acts on, for objects admitted before the CRD refused them.
+  validateTarget(ms);
   return { intervalMs };
 }
 
@@ -346,15 +346,9 @@ export class ManagedSecretReconciler {
     }
   }
 
-  /** The HMAC of what the Secret holds now, over the keys we manage. */
+  /** The HMAC of what the Secret holds now, over the keys we manage (keys others added are not drift). */
   private actualHmac(ms: ManagedSecret, secret: SecretObject | undefined): string | undefined {
-    if (!secret) return undefined;
-    const key = this.deps.hmacKey();
-    if ((ms.spec.target?.creationPolicy ?? 'Owner') !== 'Merge')
-      return dataHmac(key, secret.type ?? 'Opaque', secret.data ?? {});
-    const ours: Record<string, string> = {};
-    for (const k of managedKeysOf(secret)) if (secret.data?.[k] !== undefined) ours[k] = secret.data[k] as string;
-    return dataHmac(key, ms.spec.target?.type ?? 'Opaque', ours);
+    return secret ? observedDataHmac(ms, secret, this.deps.hmacKey()) : undefined;
   }
 
   /** Fetch, plan, apply. Never throws: every failure is an outcome. */
@@ -376,7 +370,11 @@ export class ManagedSecretReconciler {
     let served: ServedRegion | null;
     try {
       const client = await this.deps.clients.get(storeKey, store, { signal });
-      const fetched = await fetchValues(ms, client, this.deps.fetchCache, storeKey, ttlMs, existing, { signal });
+      const { limits } = this.deps.settings;
+      const fetched = await fetchValues(ms, client, this.deps.fetchCache, storeKey, ttlMs, existing, limits, {
+        signal,
+        tenant: ms.metadata.namespace ?? '',
+      });
       served = client.servedRegion?.() ?? null;
       if (fetched.missing.length > 0 && (ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain')
         return {
@@ -389,8 +387,9 @@ export class ManagedSecretReconciler {
       values = fetched.values;
       const template = ms.spec.target?.template;
       if (template) {
-        const rendered = renderTemplates(template.data, values);
+        const rendered = renderTemplates(template.data, values, limits);
         values = template.mergePolicy === 'Merge' ? { ...values, ...rendered } : rendered;
+        checkFetchedValues(values, limits, `the rendered data of ManagedSecret ${nameOf(ms)}`);
       }
     } catch (err) {
       this.deps.clients.afterError(storeKey, err);
@@ -407,7 +406,7 @@ export class ManagedSecretReconciler {
     if (plan.action === 'conflict' || plan.action === 'missing')
       return {
         ok: false,
-        error: failure(plan.action === 'conflict' ? Reasons.SecretConflict : Reasons.TargetMissing, plan.message),
+        error: failure(plan.action === 'conflict' ? plan.reason : Reasons.TargetMissing, plan.message),
       };
 
     // Apply.

@@ -9,6 +9,7 @@ import {
   type AnyStore,
   type ManagedSecret,
 } from '../api/types.js';
+import { DEFAULT_LIMITS, type Limits } from '../api/limits.js';
 import type { KubeAuth } from '../kube/config.js';
 import { KubeClient } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
@@ -75,6 +76,7 @@ export interface ManagerOptions {
   minRefreshIntervalMs?: number;
   /** --max-workers-per-namespace: a namespace's workers while others wait (0 = half of concurrency, at least 1). */
   maxWorkersPerNamespace?: number;
+  limits?: Limits;
 }
 
 const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
@@ -212,7 +214,11 @@ export class Manager {
       },
       eventTarget,
       stopSignal,
-      settings: { syncTimeoutMs, minRefreshIntervalMs: options.minRefreshIntervalMs ?? DEFAULT_MIN_REFRESH_INTERVAL_MS },
+      settings: {
+        syncTimeoutMs,
+        minRefreshIntervalMs: options.minRefreshIntervalMs ?? DEFAULT_MIN_REFRESH_INTERVAL_MS,
+        limits: options.limits ?? DEFAULT_LIMITS,
+      },
     });
     this.stores = new StoreReconciler({
       caches: this.caches,

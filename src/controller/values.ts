@@ -3,10 +3,12 @@
 // `dataFrom.find`, decrypts secretsync ciphertexts where the store holds them,
 // and keeps keys whose source is gone under `deletionPolicy: Retain`. Reads go
 // through the FetchCache, so ManagedSecrets that share keys share reads.
+import { checkFetchedValues, type Limits } from '../api/limits.js';
 import type { ManagedSecret } from '../api/types.js';
 import { isCiphertext } from '../crypto/ciphertext.js';
 import { DecryptError, KeyNotFoundError, type CallOptions, type ProviderClient } from '../providers/provider.js';
 import { managedKeysOf, type SecretObject } from '../secrets/desired.js';
+import { keysForFoundEntries } from '../secrets/find-keys.js';
 import type { FetchCache } from './fetch-cache.js';
 
 export interface FetchedValues {
@@ -16,15 +18,6 @@ export interface FetchedValues {
   missing: string[];
 }
 
-/** Secret keys may hold only these characters; entry names found by `find` are mapped onto them. */
-const toSecretKey = (name: string) => name.replace(/[^-._a-zA-Z0-9]/g, '_');
-
-/** One value from an entry's properties: the sole property as is, several as their JSON. */
-const entryValue = (props: Record<string, string>): string => {
-  const keys = Object.keys(props);
-  return keys.length === 1 ? (props[keys[0] as string] as string) : JSON.stringify(props);
-};
-
 export async function fetchValues(
   ms: ManagedSecret,
   client: ProviderClient,
@@ -32,6 +25,7 @@ export async function fetchValues(
   storeKey: string,
   ttlMs: number,
   existing: SecretObject | undefined,
+  limits: Limits,
   opts: CallOptions,
 ): Promise<FetchedValues> {
   const values: Record<string, string> = {};
@@ -71,12 +65,9 @@ export async function fetchValues(
         missing.push(extract.key);
       }
     } else if (item.find) {
-      const query = item.find;
-      const found = await cache.find(storeKey, client, query, ttlMs, opts);
-      for (const [name, props] of found) {
-        const relative = query.prefix && name.startsWith(query.prefix) ? name.slice(query.prefix.length) : name;
-        values[toSecretKey(relative.replace(/^\/+/, ''))] = entryValue(props);
-      }
+      // The provider stops listing past the bound; two entries that land on one Secret key are a spec error.
+      const found = await cache.find(storeKey, client, item.find, ttlMs, { ...opts, maxEntries: limits.maxFindEntries });
+      Object.assign(values, keysForFoundEntries(found, item.find.prefix));
     }
   }
   // Client-side decryption: the backend holds only secretsync ciphertexts, bound to the Secret key they land in.
@@ -97,5 +88,6 @@ export async function fetchValues(
         values[k] = Buffer.from(old, 'base64').toString('utf8');
     }
   }
+  checkFetchedValues(values, limits, `the values of ManagedSecret ${ms.metadata.namespace}/${ms.metadata.name}`);
   return { values, missing };
 }

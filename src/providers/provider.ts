@@ -86,6 +86,15 @@ export interface CallOptions {
   tenant?: string;
 }
 
+/** Options of `find`: the call options and the most entries it may return. */
+export interface FindOptions extends CallOptions {
+  /**
+   * More matching entries than this: `find` stops listing and throws LimitError
+   * `TooManyEntries` (transient) instead of reading any value (`--max-find-entries`).
+   */
+  maxEntries?: number;
+}
+
 /** Where an inline or fetched ciphertext is being used: the KMS encryption context is built from this. */
 export interface CiphertextBinding {
   namespace: string;
@@ -100,7 +109,7 @@ export interface ProviderClient {
   /** All properties of one entry (`dataFrom.extract`). */
   getProperties(key: string, version?: string, opts?: CallOptions): Promise<Properties>;
   /** Entries whose names match (`dataFrom.find`): entry name → properties. */
-  find(query: FindSpec, opts?: CallOptions): Promise<Map<string, Properties>>;
+  find(query: FindSpec, opts?: FindOptions): Promise<Map<string, Properties>>;
   /**
    * Many values in one backend round trip where the backend allows it
    * (Secrets Manager BatchGetSecretValue). Keys of the result are `refKey(ref)`;

@@ -2,6 +2,7 @@ import {
   ANNOTATION_DATA_HMAC,
   ANNOTATION_MANAGED_KEYS,
   ANNOTATION_MANAGED_SECRET,
+  ANNOTATION_MERGE_FROM,
   API_VERSION,
   LABEL_MANAGED_BY,
   MANAGED_BY_VALUE,
@@ -9,6 +10,7 @@ import {
 } from '../api/types.js';
 import type { KubeObject, OwnerReference } from '../kube/client.js';
 import { dataHmac } from './hmac.js';
+import { secretTypeRefusal } from './validate.js';
 
 /** Our label on every Secret we write, so our informer can watch only those. */
 export const LABEL_MANAGED = 'secretsync.io/managed';
@@ -48,11 +50,20 @@ export function targetName(ms: ManagedSecret): string {
   return ms.spec.target?.name ?? ms.metadata.name;
 }
 
+/**
+ * The type of the Secret a ManagedSecret writes. An empty type is Opaque, as
+ * the API server stores it: compared as "", it would differ from the stored
+ * Opaque on every pass and have the Secret deleted and created forever.
+ */
+export function targetType(ms: ManagedSecret): string {
+  return ms.spec.target?.type || 'Opaque';
+}
+
 export function buildDesired(ms: ManagedSecret, values: Record<string, string>, hmacKey: Buffer): DesiredSecret {
   const target = ms.spec.target ?? {};
-  const type = target.type ?? 'Opaque';
+  const type = targetType(ms);
   const data: Record<string, string> = {};
-  for (const [k, v] of Object.entries(values)) data[k] = b64(v);
+  for (const [k, v] of Object.entries(values)) setOwn(data, k, b64(v));
   const hmac = dataHmac(hmacKey, type, data);
   const policy = target.creationPolicy ?? 'Owner';
   return {
@@ -98,21 +109,85 @@ export function managedSecretOf(secret: SecretObject): string | undefined {
   return secret.metadata.annotations?.[ANNOTATION_MANAGED_SECRET];
 }
 
+/** Sets an own key, even `__proto__` (a valid Secret key), which plain assignment would take for the prototype. */
+function setOwn(obj: Record<string, string>, key: string, value: string): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** The data of `secret` under `keys` only (the keys secretsync owns there). */
+function pick(secret: SecretObject, keys: Iterable<string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) {
+    const value = secret.data && Object.hasOwn(secret.data, k) ? secret.data[k] : undefined;
+    if (value !== undefined) setOwn(out, k, value);
+  }
+  return out;
+}
+
+/**
+ * The keyed HMAC of the part of a Secret's data that secretsync owns: the keys
+ * its managed-keys annotation lists. What status.syncedVersion is compared
+ * with to notice drift. Keys others added are not part of it, so adding one
+ * never looks like drift (and never starts a sync that would write).
+ * Merge hashes with the ManagedSecret's type (the Secret's own type is not
+ * ours); the other policies with the Secret's type, so a Secret re-created
+ * with another type is drift.
+ */
+export function observedDataHmac(ms: ManagedSecret, secret: SecretObject, hmacKey: Buffer): string {
+  const merge = (ms.spec.target?.creationPolicy ?? 'Owner') === 'Merge';
+  return dataHmac(hmacKey, merge ? targetType(ms) : (secret.type ?? 'Opaque'), pick(secret, managedKeysOf(secret)));
+}
+
 const subsetEqual = (want: Record<string, string>, have: Record<string, string> | undefined) =>
   Object.entries(want).every(([k, v]) => have?.[k] === v);
+
+/**
+ * Why a write was refused. SecretConflict: the Secret belongs to someone else
+ * (another ManagedSecret, or nobody under Owner/Orphan), or is immutable.
+ * MergeNotAllowed: creationPolicy Merge into a Secret that has not consented
+ * (no secretsync.io/merge-from annotation naming this ManagedSecret) or whose
+ * type the cluster acts on.
+ */
+export type ConflictReason = 'SecretConflict' | 'MergeNotAllowed';
 
 export type SecretPlan =
   | { action: 'none' }
   | { action: 'create'; body: SecretObject }
   | { action: 'update'; body: SecretObject }
   | { action: 'recreate'; body: SecretObject }
-  | { action: 'conflict'; message: string }
+  | { action: 'conflict'; reason: ConflictReason; message: string }
   | { action: 'missing'; message: string };
+
+/**
+ * Whether the Secret allows this ManagedSecret to merge into it: its
+ * secretsync.io/merge-from annotation names the ManagedSecret (same namespace).
+ * One name, not a list: one Secret takes the keys of one ManagedSecret.
+ */
+export function mergeConsentRefusal(ms: ManagedSecret, existing: SecretObject, ref: string): string | undefined {
+  const name = ms.metadata.name;
+  const consent = existing.metadata.annotations?.[ANNOTATION_MERGE_FROM]?.trim();
+  const fix =
+    `add the annotation ${ANNOTATION_MERGE_FROM}: ${name} to the Secret ` +
+    `(kubectl annotate secret -n ${existing.metadata.namespace ?? ''} ${existing.metadata.name} ${ANNOTATION_MERGE_FROM}=${name} --overwrite)`;
+  if (consent === undefined || consent === '')
+    return `${ref} does not allow merging: creationPolicy Merge writes only into a Secret that consents; ${fix}`;
+  if (consent !== name)
+    return `${ref} allows merging only from ManagedSecret "${consent.slice(0, 253)}" (${ANNOTATION_MERGE_FROM}); to let ManagedSecret ${name} merge instead, ${fix}`;
+  return undefined;
+}
 
 /**
  * Compares what should be with what is and says the one write that closes the
  * gap, or none. The HMAC is recomputed from the Secret's actual data, so a
  * hand edit is caught even when the recorded annotation still looks right.
+ *
+ * Only what secretsync owns is compared: the data under its keys (the keys it
+ * writes now and those it wrote before, per the managed-keys annotation), its
+ * labels and annotations, the type, immutable, and its ownerReference. What
+ * others add (labels, annotations, finalizers, ownerReferences, data keys) is
+ * never a reason to write, and is kept when secretsync writes for another
+ * reason. So no pair of writers can loop: their addition does not make us
+ * write, and our write does not remove it.
  */
 export function planSecretWrite(
   ms: ManagedSecret,
@@ -130,31 +205,34 @@ export function planSecretWrite(
         action: 'missing',
         message: `${ref} does not exist; creationPolicy Merge only writes into an existing Secret`,
       };
+    // The Secret's owner decides who may write into it: without consent, a namespace could
+    // overwrite any Secret it can name (another tool's credentials, a TLS key).
+    const refusal = mergeConsentRefusal(ms, existing, ref);
+    if (refusal) return { action: 'conflict', reason: 'MergeNotAllowed', message: refusal };
+    const typeRefusal = secretTypeRefusal(existing.type ?? 'Opaque');
+    if (typeRefusal)
+      return { action: 'conflict', reason: 'MergeNotAllowed', message: `${ref}: ${typeRefusal}; not merging into it` };
     // Our bookkeeping annotations are single-valued: a Secret already written by another
     // ManagedSecret (merged or owned) would have the two fight over it, each deleting the other's keys.
     const writer = managedSecretOf(existing);
     if (writer !== undefined && writer !== ms.metadata.name) {
       return {
         action: 'conflict',
+        reason: 'SecretConflict',
         message: `${ref} is already managed by ManagedSecret ${writer}; one Secret takes the keys of one ManagedSecret`,
       };
     }
-    const previous = managedKeysOf(existing);
-    const data: Record<string, string> = { ...(existing.data ?? {}) };
-    for (const k of previous) if (!(k in desired.data)) delete data[k];
-    Object.assign(data, desired.data);
-    const ours: Record<string, string> = {};
-    for (const k of Object.keys(desired.data))
-      if (existing.data?.[k] !== undefined) ours[k] = existing.data[k] as string;
-    const dataOk =
-      dataHmac(hmacKey, desired.type, ours) === desired.hmac &&
-      previous.every((k) => k in desired.data || existing.data?.[k] === undefined);
+    const { data, dataOk } = ourData(desired, existing, hmacKey, desired.type);
     const metaOk =
       subsetEqual(desired.labels, existing.metadata.labels) &&
       subsetEqual(desired.annotations, existing.metadata.annotations);
     if (dataOk && metaOk) return { action: 'none' };
     if (existing.immutable)
-      return { action: 'conflict', message: `${ref} is immutable; creationPolicy Merge cannot change it` };
+      return {
+        action: 'conflict',
+        reason: 'SecretConflict',
+        message: `${ref} is immutable; creationPolicy Merge cannot change it`,
+      };
     return {
       action: 'update',
       body: {
@@ -189,10 +267,13 @@ export function planSecretWrite(
   if (owner !== ms.metadata.name) {
     return {
       action: 'conflict',
-      message: `${ref} exists and is not managed by this ManagedSecret${owner ? ` (it belongs to ManagedSecret ${owner})` : ''}; use creationPolicy Merge to write into it`,
+      reason: 'SecretConflict',
+      message: `${ref} exists and is not managed by this ManagedSecret${owner ? ` (it belongs to ManagedSecret ${owner})` : ''}; to write into it, use creationPolicy Merge and annotate the Secret with ${ANNOTATION_MERGE_FROM}: ${ms.metadata.name}`,
     };
   }
-  const dataOk = dataHmac(hmacKey, existing.type ?? 'Opaque', existing.data ?? {}) === desired.hmac;
+  // Keys others added stay (they are not ours to remove), and are not a reason to write.
+  const { data, dataOk } = ourData(desired, existing, hmacKey, desired.type);
+  const typeOk = (existing.type ?? 'Opaque') === desired.type;
   const ownerOk = desired.ownerReference
     ? (existing.metadata.ownerReferences ?? []).some(
         (r) => r.uid === desired.ownerReference?.uid && r.controller === true,
@@ -204,7 +285,7 @@ export function planSecretWrite(
     subsetEqual(desired.labels, existing.metadata.labels) &&
     subsetEqual(desired.annotations, existing.metadata.annotations) &&
     (existing.immutable === true) === desired.immutable;
-  if (dataOk && ownerOk && metaOk) return { action: 'none' };
+  if (dataOk && typeOk && ownerOk && metaOk) return { action: 'none' };
 
   // Keep what others added (a reloader's annotations, a backup tool's finalizer, their owner
   // references); the data and our own owner reference are wholly ours.
@@ -215,6 +296,7 @@ export function planSecretWrite(
   const { ownerReferences: _drop, ...existingMeta } = existing.metadata;
   const merged: SecretObject = {
     ...body,
+    data,
     metadata: {
       ...existingMeta,
       labels: { ...existing.metadata.labels, ...desired.labels },
@@ -226,7 +308,29 @@ export function planSecretWrite(
   // type and immutable Secrets cannot be changed in place.
   if (existing.immutable === true || (existing.type ?? 'Opaque') !== desired.type) {
     const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, ...fresh } = merged.metadata;
-    return { action: 'recreate', body: { ...body, metadata: fresh } };
+    return { action: 'recreate', body: { ...body, data, metadata: fresh } };
   }
   return { action: 'update', body: merged };
+}
+
+/**
+ * The data a write leaves in `existing`: keys others added kept, keys we wrote
+ * before and no longer want removed, ours set. `dataOk` when our part already
+ * matches: the HMAC of the existing data under our keys equals the desired one,
+ * and no key we wrote before lingers.
+ */
+function ourData(
+  desired: DesiredSecret,
+  existing: SecretObject,
+  hmacKey: Buffer,
+  type: string,
+): { data: Record<string, string>; dataOk: boolean } {
+  const previous = managedKeysOf(existing);
+  const data: Record<string, string> = { ...(existing.data ?? {}) };
+  for (const k of previous) if (!Object.hasOwn(desired.data, k)) delete data[k];
+  for (const [k, v] of Object.entries(desired.data)) setOwn(data, k, v);
+  const dataOk =
+    dataHmac(hmacKey, type, pick(existing, Object.keys(desired.data))) === desired.hmac &&
+    previous.every((k) => Object.hasOwn(desired.data, k) || existing.data?.[k] === undefined);
+  return { data, dataOk };
 }

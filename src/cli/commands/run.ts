@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
+import { DEFAULT_LIMITS, type Limits } from '../../api/limits.js';
 import { Manager, type ManagerOptions } from '../../controller/manager.js';
 import { DEFAULT_MIN_REFRESH_INTERVAL_MS, parseDuration } from '../../controller/schedule.js';
 import { parseAllowedEndpoints } from '../../providers/policy.js';
@@ -44,6 +45,11 @@ export interface RunFlags {
   allowedEndpoints: string[];
   /** Empty: namespaced local stores are refused. */
   localStoreRoot: string;
+  maxTemplateBytes: number;
+  maxSecretBytes: number;
+  maxKeysPerSecret: number;
+  maxFindEntries: number;
+  maxValueBytes: number;
 }
 
 /**
@@ -53,6 +59,58 @@ export interface RunFlags {
 export interface ProviderWiring {
   storePolicy: StorePolicy;
   providerTimeouts: ProviderTimeouts;
+}
+
+/** The bounds on what a namespace controls, from the --max-* flags. */
+export function limitsFromFlags(flags: RunFlags): Limits {
+  return {
+    maxTemplateBytes: flags.maxTemplateBytes,
+    maxSecretBytes: flags.maxSecretBytes,
+    maxKeysPerSecret: flags.maxKeysPerSecret,
+    maxFindEntries: flags.maxFindEntries,
+    maxValueBytes: flags.maxValueBytes,
+  };
+}
+
+/** The --max-* flags: what each bounds, and its default. */
+const LIMIT_FLAGS: readonly { flag: string; env: string; description: string; value: number }[] = [
+  {
+    flag: '--max-template-bytes',
+    env: 'SECRETSYNC_MAX_TEMPLATE_BYTES',
+    description: 'UTF-8 bytes of all target.template.data sources of one ManagedSecret (more: TemplateTooLarge)',
+    value: DEFAULT_LIMITS.maxTemplateBytes,
+  },
+  {
+    flag: '--max-secret-bytes',
+    env: 'SECRETSYNC_MAX_SECRET_BYTES',
+    description: 'UTF-8 bytes of the keys and values of one Secret, fetched or rendered (more: SecretTooLarge)',
+    value: DEFAULT_LIMITS.maxSecretBytes,
+  },
+  {
+    flag: '--max-keys-per-secret',
+    env: 'SECRETSYNC_MAX_KEYS_PER_SECRET',
+    description: 'keys in one Secret (more: TooManyKeys)',
+    value: DEFAULT_LIMITS.maxKeysPerSecret,
+  },
+  {
+    flag: '--max-find-entries',
+    env: 'SECRETSYNC_MAX_FIND_ENTRIES',
+    description: 'entries one dataFrom.find may match; listing stops past it (more: TooManyEntries)',
+    value: DEFAULT_LIMITS.maxFindEntries,
+  },
+  {
+    flag: '--max-value-bytes',
+    env: 'SECRETSYNC_MAX_VALUE_BYTES',
+    description: 'UTF-8 bytes of one value read from a backend (more: ValueTooLarge)',
+    value: DEFAULT_LIMITS.maxValueBytes,
+  },
+];
+
+/** One --max-* flag as a commander Option: a positive integer, from the flag or its environment variable. */
+function limitOption(flag: string): Option {
+  const spec = LIMIT_FLAGS.find((f) => f.flag === flag);
+  if (!spec) throw new Error(`no limit flag ${flag}`);
+  return new Option(`${flag} <n>`, spec.description).env(spec.env).default(spec.value).argParser(positiveInt(flag));
 }
 
 const positiveInt = (name: string) => (value: string) => {
@@ -230,6 +288,11 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .default(10)
         .argParser(positiveInt('--max-concurrent-restarts')),
     )
+    .addOption(limitOption('--max-template-bytes'))
+    .addOption(limitOption('--max-secret-bytes'))
+    .addOption(limitOption('--max-keys-per-secret'))
+    .addOption(limitOption('--max-find-entries'))
+    .addOption(limitOption('--max-value-bytes'))
     .addOption(
       new Option(
         '--rollout-restarts <bool>',
@@ -325,6 +388,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     rolloutRestarts: flags.rolloutRestarts,
     minRefreshIntervalMs: flags.minRefreshInterval,
     maxWorkersPerNamespace: flags.maxWorkersPerNamespace,
+    limits: limitsFromFlags(flags),
     ...providerWiring(flags),
   };
   const manager = new Manager(options);

@@ -13,6 +13,7 @@ import {
   type Parameter,
   type ParameterStringFilter,
 } from '@aws-sdk/client-ssm';
+import { tooManyEntries } from '../../api/limits.js';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
 import { raceAbort } from '../abort.js';
 import { storeBudgets, type RequestBudget } from '../aws/budget.js';
@@ -32,6 +33,7 @@ import {
   storeLabel,
   type CallOptions,
   type CiphertextBinding,
+  type FindOptions,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -51,6 +53,8 @@ const DESCRIBE_PAGE = 50;
 interface SendOptions {
   where?: 'any' | 'primary';
   signal?: AbortSignal | undefined;
+  /** The namespace asking: the store's budget serves waiting namespaces in turn. */
+  tenant?: string | undefined;
 }
 /** The SDK's per-request options: the signal aborts the HTTP request (and the SDK's retry waits). */
 type HttpOptions = { abortSignal?: AbortSignal };
@@ -111,13 +115,13 @@ export class ParameterStoreProviderClient implements ProviderClient {
 
   /** Without `property`, the value as it is (a StringList stays comma-separated). */
   async getValue(ref: RemoteRef, opts: CallOptions = {}): Promise<string> {
-    const text = await this.read(ref.key, ref.version, { signal: opts.signal });
+    const text = await this.read(ref.key, ref.version, { signal: opts.signal, tenant: opts.tenant });
     return ref.property === undefined ? text : selectProperty(text, ref.property, describe(ref), ref.key);
   }
 
   /** A JSON object value's fields; any other value is `{ value: <text> }`. */
   async getProperties(key: string, version?: string, opts: CallOptions = {}): Promise<Properties> {
-    return toProperties(await this.read(key, version, { signal: opts.signal }));
+    return toProperties(await this.read(key, version, { signal: opts.signal, tenant: opts.tenant }));
   }
 
   /** Unversioned refs 10 names per GetParameters call; versioned ones (and unmatched names) one by one. */
@@ -140,7 +144,7 @@ export class ParameterStoreProviderClient implements ProviderClient {
     ].filter((s, i, all) => all.findIndex((o) => o.key === s.key && o.version === s.version) === i);
     await mapLimit(singles, CONCURRENCY, async ({ key, version }) => {
       try {
-        texts.set(parameterSelector(key, version), await this.read(key, version, { signal }));
+        texts.set(parameterSelector(key, version), await this.read(key, version, { signal, tenant: opts.tenant }));
       } catch (err) {
         if (!(err instanceof KeyNotFoundError)) throw err;
         texts.set(parameterSelector(key, version), err);
@@ -173,7 +177,7 @@ export class ParameterStoreProviderClient implements ProviderClient {
    * (name BeginsWith, tag filters), the regexp here, then GetParameters.
    * Result keys are full parameter names.
    */
-  async find(query: FindSpec, opts: CallOptions = {}): Promise<Map<string, Properties>> {
+  async find(query: FindSpec, opts: FindOptions = {}): Promise<Map<string, Properties>> {
     const pattern = compileNameRegexp(query.nameRegexp);
     const prefix = query.prefix ?? '';
     const tags = Object.entries(query.tags ?? {});
@@ -197,10 +201,12 @@ export class ParameterStoreProviderClient implements ProviderClient {
               }),
               http,
             ),
-          { signal: opts.signal },
+          { signal: opts.signal, tenant: opts.tenant },
         );
         for (const p of page.Parameters ?? []) {
           if (p.Name?.startsWith(prefix) && p.Value !== undefined) out.set(p.Name, toProperties(p.Value));
+          if (opts?.maxEntries !== undefined && out.size > opts.maxEntries)
+            throw tooManyEntries(opts.maxEntries, query);
         }
         nextToken = page.NextToken;
       } while (nextToken);
@@ -225,12 +231,15 @@ export class ParameterStoreProviderClient implements ProviderClient {
             }),
             http,
           ),
-        { signal: opts.signal },
+        { signal: opts.signal, tenant: opts.tenant },
       );
       for (const p of page.Parameters ?? []) {
         if (!p.Name || !p.Name.startsWith(prefix)) continue;
         if (pattern && !pattern.test(p.Name)) continue;
         names.push(p.Name);
+        // Stop listing: no more pages, and no value read.
+        if (opts?.maxEntries !== undefined && names.length > opts.maxEntries)
+          throw tooManyEntries(opts.maxEntries, query);
       }
       nextToken = page.NextToken;
     } while (nextToken);
@@ -255,7 +264,7 @@ export class ParameterStoreProviderClient implements ProviderClient {
   async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
     const marker = rotationMarker(opts.requestToken);
     // Writes go to the primary region only (the value would fork otherwise); a rotation waits for it.
-    const primary: SendOptions = { where: 'primary', signal: opts.signal };
+    const primary: SendOptions = { where: 'primary', signal: opts.signal, tenant: opts.tenant };
     const described = await this.send(
       'DescribeParameters',
       ref.key,
@@ -299,7 +308,7 @@ export class ParameterStoreProviderClient implements ProviderClient {
       'DescribeParameters',
       undefined,
       (client, http) => client.send(new DescribeParametersCommand({ MaxResults: 1 }), http),
-      { signal: opts.signal },
+      { signal: opts.signal, tenant: opts.tenant },
     );
   }
 
@@ -369,13 +378,13 @@ export class ParameterStoreProviderClient implements ProviderClient {
     operation: string,
     key: string | undefined,
     call: (client: SSMClient, http: HttpOptions) => Promise<T>,
-    { where = 'any', signal }: SendOptions = {},
+    { where = 'any', signal, tenant }: SendOptions = {},
   ): Promise<T> {
     const http: HttpOptions = signal ? { abortSignal: signal } : {};
     try {
       return await this.regions.run(
         async (client) => {
-          await this.budget.take(signal);
+          await this.budget.take(signal, tenant);
           return this.ctx.observe(operation, () => call(client, http));
         },
         where === 'primary' ? () => false : undefined,

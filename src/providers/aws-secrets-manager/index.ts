@@ -12,6 +12,7 @@ import {
   type Filter,
   type SecretListEntry,
 } from '@aws-sdk/client-secrets-manager';
+import { tooManyEntries } from '../../api/limits.js';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
 import { raceAbort } from '../abort.js';
 import { storeBudgets, type RequestBudget } from '../aws/budget.js';
@@ -30,6 +31,7 @@ import {
   storeLabel,
   type CallOptions,
   type CiphertextBinding,
+  type FindOptions,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -46,6 +48,8 @@ type Where = 'any' | 'primary';
 interface SendOptions {
   where?: Where;
   signal?: AbortSignal | undefined;
+  /** The namespace asking: the store's budget serves waiting namespaces in turn. */
+  tenant?: string | undefined;
 }
 /** The SDK's per-request options: the signal aborts the HTTP request (and the SDK's retry waits). */
 type HttpOptions = { abortSignal?: AbortSignal };
@@ -128,13 +132,13 @@ export class SecretsManagerProviderClient implements ProviderClient {
 
   /** Without `property`, the secret's text as it is (JSON or not). */
   async getValue(ref: RemoteRef, opts: CallOptions = {}): Promise<string> {
-    const text = await this.read(ref.key, ref.version, { signal: opts.signal });
+    const text = await this.read(ref.key, ref.version, { signal: opts.signal, tenant: opts.tenant });
     return ref.property === undefined ? text : selectProperty(text, ref.property, describe(ref), ref.key);
   }
 
   /** A JSON object secret's fields; any other secret is `{ value: <text> }`. */
   async getProperties(key: string, version?: string, opts: CallOptions = {}): Promise<Properties> {
-    return toProperties(await this.read(key, version, { signal: opts.signal }));
+    return toProperties(await this.read(key, version, { signal: opts.signal, tenant: opts.tenant }));
   }
 
   /**
@@ -171,7 +175,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
     ];
     await mapLimit(singles, CONCURRENCY, async ({ key, version }) => {
       try {
-        texts.set(textKey(key, version), await this.read(key, version, { signal }));
+        texts.set(textKey(key, version), await this.read(key, version, { signal, tenant: opts.tenant }));
       } catch (err) {
         if (!(err instanceof KeyNotFoundError)) throw err;
         texts.set(textKey(key, version), err);
@@ -204,7 +208,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
    * checked exactly here (prefix, regexp, tags), then the values in batches.
    * Result keys are secret names.
    */
-  async find(query: FindSpec, opts: CallOptions = {}): Promise<Map<string, Properties>> {
+  async find(query: FindSpec, opts: FindOptions = {}): Promise<Map<string, Properties>> {
     const pattern = compileNameRegexp(query.nameRegexp);
     const tags = Object.entries(query.tags ?? {});
     const filters = listFilters(query.prefix, tags);
@@ -223,7 +227,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
             }),
             http,
           ),
-        { signal: opts.signal },
+        { signal: opts.signal, tenant: opts.tenant },
       );
       for (const entry of page.SecretList ?? []) {
         const name = entry.Name;
@@ -232,6 +236,9 @@ export class SecretsManagerProviderClient implements ProviderClient {
         if (pattern && !pattern.test(name)) continue;
         if (!tags.every(([k, v]) => (entry.Tags ?? []).some((t) => t.Key === k && t.Value === v))) continue;
         matched.push(entry);
+        // Stop listing: no more pages, and no value read.
+        if (opts?.maxEntries !== undefined && matched.length > opts.maxEntries)
+          throw tooManyEntries(opts.maxEntries, query);
       }
       nextToken = page.NextToken;
     } while (nextToken);
@@ -263,7 +270,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
     const token = opts.requestToken;
     // Writes go to the primary region only: replica secrets are read-only, and a
     // write elsewhere would fork the value. A rotation waits for the primary.
-    const primary: SendOptions = { where: 'primary', signal: opts.signal };
+    const primary: SendOptions = { where: 'primary', signal: opts.signal, tenant: opts.tenant };
     if (await this.hasVersion(ref.key, token, primary)) return { version: token };
     const text = await mergedText(ref, value, async () => {
       try {
@@ -294,7 +301,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
           operation: 'PutSecretValue',
           key: ref.key,
           noun: 'secret',
-          ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(opts.signal ? { signal: opts.signal, tenant: opts.tenant } : {}),
         });
     }
     const created = await this.send(
@@ -329,7 +336,7 @@ export class SecretsManagerProviderClient implements ProviderClient {
       'ListSecrets',
       undefined,
       (client, http) => client.send(new ListSecretsCommand({ MaxResults: 1 }), http),
-      { signal: opts.signal },
+      { signal: opts.signal, tenant: opts.tenant },
     );
   }
 
@@ -445,12 +452,12 @@ export class SecretsManagerProviderClient implements ProviderClient {
   private async sendRaw<T>(
     operation: string,
     call: (client: SecretsManagerClient, http: HttpOptions) => Promise<T>,
-    { where = 'any', signal }: SendOptions = {},
+    { where = 'any', signal, tenant }: SendOptions = {},
   ): Promise<T> {
     const http: HttpOptions = signal ? { abortSignal: signal } : {};
     return this.regions.run(
       async (client) => {
-        await this.budget.take(signal);
+        await this.budget.take(signal, tenant);
         return this.ctx.observe(operation, () => call(client, http));
       },
       where === 'primary' ? () => false : undefined,

@@ -1,6 +1,7 @@
 // How AWS values become ManagedSecret values: JSON fields by property, JSON
 // objects as properties, binary only when it is text. Shared by Secrets
 // Manager and Parameter Store.
+import { compileNamePattern, type NamePattern } from '../../secrets/pattern.js';
 import { KeyNotFoundError, ProviderError, type Properties } from '../provider.js';
 
 /**
@@ -64,14 +65,9 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
-/** A `find.nameRegexp`, compiled; an invalid one is the ManagedSecret's mistake, reported like the local provider does. */
-export function compileNameRegexp(nameRegexp: string | undefined): RegExp | undefined {
-  if (nameRegexp === undefined) return undefined;
-  try {
-    return new RegExp(nameRegexp);
-  } catch {
-    throw new Error(`find.nameRegexp "${nameRegexp}" is not a valid regular expression`);
-  }
+/** A `find.nameRegexp`, compiled as RE2 (linear time); an invalid one is the ManagedSecret's mistake (SpecError). */
+export function compileNameRegexp(nameRegexp: string | undefined): NamePattern | undefined {
+  return nameRegexp === undefined ? undefined : compileNamePattern(nameRegexp);
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

@@ -3,8 +3,10 @@
 // namespaced store's directory must be inside --local-store-root.
 import { isAbsolute } from 'node:path';
 import { SecretsyncError } from '../../api/errors.js';
-import type { AnyStore, RemoteRef } from '../../api/types.js';
+import { tooManyEntries } from '../../api/limits.js';
+import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
 import { parseMasterKey } from '../../crypto/aead.js';
+import { compileNamePattern } from '../../secrets/pattern.js';
 import { raceAbort, throwIfAborted } from '../abort.js';
 import type { StoreLifecycle } from '../aws/lifecycle.js';
 import { allowedLocalPath, validateStorePolicy } from '../policy.js';
@@ -14,6 +16,7 @@ import {
   ProviderError,
   storeLabel,
   type CallOptions,
+  type FindOptions,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -172,19 +175,9 @@ class LocalProviderClient implements ProviderClient {
   }
 
   /** Entries listed, then read one by one; the signal is looked at between reads (a slow volume ends the call in time). */
-  async find(
-    query: { prefix?: string; nameRegexp?: string },
-    opts: CallOptions = {},
-  ): Promise<Map<string, Properties>> {
+  async find(query: FindSpec, opts: FindOptions = {}): Promise<Map<string, Properties>> {
     const what = 'local store: find';
-    let pattern: RegExp | undefined;
-    if (query.nameRegexp !== undefined) {
-      try {
-        pattern = new RegExp(query.nameRegexp);
-      } catch {
-        throw new Error(`find.nameRegexp "${query.nameRegexp}" is not a valid regular expression`);
-      }
-    }
+    const pattern = query.nameRegexp === undefined ? undefined : compileNamePattern(query.nameRegexp);
     const out = new Map<string, Properties>();
     let entries: { name: string }[];
     try {
@@ -193,8 +186,11 @@ class LocalProviderClient implements ProviderClient {
     } catch (err) {
       throw translate(err, '');
     }
-    for (const { name } of entries) {
-      if (pattern && !pattern.test(name)) continue;
+    const matched = pattern ? entries.filter(({ name }) => pattern.test(name)) : entries;
+    // Refused before any entry is read (decrypted).
+    if (opts.maxEntries !== undefined && matched.length > opts.maxEntries)
+      throw tooManyEntries(opts.maxEntries, query);
+    for (const { name } of matched) {
       try {
         throwIfAborted(opts.signal, what);
         out.set(name, (await raceAbort(this.store.get(name), opts.signal, what)).properties);

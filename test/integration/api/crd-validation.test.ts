@@ -519,5 +519,87 @@ describe('the secretsync.io CRDs on a real API server', () => {
       ms.spec.target = { template: { mergePolicy: 'Merge' } as unknown as TargetTemplate };
       await expectRefused(createManagedSecret(ms), 'spec.target.template.data', 'Required value');
     });
+
+    for (const type of [
+      'kubernetes.io/service-account-token',
+      'bootstrap.kubernetes.io/token',
+      'kubernetes.io/some-new-type',
+      'k8s.io/x',
+    ])
+      it(`a target.type the cluster acts on: ${type}`, async () => {
+        const ms = validManagedSecret();
+        ms.spec.target = { type };
+        await expectRefused(
+          createManagedSecret(ms),
+          'spec.target.type',
+          'target.type must be Opaque, one of kubernetes.io/tls',
+          'the cluster acts on Secrets of other kubernetes.io types',
+        );
+      });
+
+    it('an empty target.type', async () => {
+      const ms = validManagedSecret();
+      ms.spec.target = { type: '' };
+      await expectRefused(createManagedSecret(ms), 'spec.target.type', 'should be at least 1 chars long');
+    });
+
+    for (const [field, key] of [
+      ['annotations', 'kubernetes.io/service-account.name'],
+      ['annotations', 'kubernetes.io/service-account.uid'],
+      ['labels', 'node-role.kubernetes.io/control-plane'],
+      ['annotations', 'KUBERNETES.IO/service-account.name'],
+    ] as const)
+      it(`a target.${field} key the cluster acts on: ${key}`, async () => {
+        const ms = validManagedSecret();
+        ms.spec.target = { [field]: { fine: 'x', [key]: 'default' } };
+        await expectRefused(
+          createManagedSecret(ms),
+          `spec.target.${field}`,
+          `target.${field} may not set keys under kubernetes.io/ or k8s.io/`,
+        );
+      });
+
+    it('a target annotation under secretsync.io/ (our bookkeeping)', async () => {
+      const ms = validManagedSecret();
+      ms.spec.target = { annotations: { 'secretsync.io/managed-secret': 'someone-else' } };
+      await expectRefused(createManagedSecret(ms), 'target.annotations may not set secretsync.io/ keys');
+    });
+
+    for (const pattern of ['^app/(?=prod)', '(?<!test/)db', '^(a)\\1$', '(?<x>a)\\k<x>'])
+      it(`a find.nameRegexp RE2 does not support: ${pattern}`, async () => {
+        const ms = validManagedSecret();
+        ms.spec.dataFrom = [{ find: { nameRegexp: pattern } }];
+        await expectRefused(
+          createManagedSecret(ms),
+          'spec.dataFrom[0].find.nameRegexp',
+          'find.nameRegexp is RE2 syntax, which has no lookahead or lookbehind',
+        );
+      });
+
+    it('oversized templates, label values and nameRegexps', async () => {
+      const template = validManagedSecret();
+      template.spec.target = { template: { data: { big: 'x'.repeat(65_537) } } };
+      await expectRefused(createManagedSecret(template), 'spec.target.template.data.big', 'Too long');
+      const label = validManagedSecret();
+      label.spec.target = { labels: { team: 'x'.repeat(64) } };
+      await expectRefused(createManagedSecret(label), 'spec.target.labels.team', 'Too long');
+      const pattern = validManagedSecret();
+      pattern.spec.dataFrom = [{ find: { nameRegexp: 'a'.repeat(1025) } }];
+      await expectRefused(createManagedSecret(pattern), 'spec.dataFrom[0].find.nameRegexp', 'Too long');
+    });
+
+    it('accepts what the rules allow: shape-only kubernetes.io types, custom types, app.kubernetes.io/ keys, escaped look-alikes', async () => {
+      for (const type of ['kubernetes.io/tls', 'kubernetes.io/dockerconfigjson', 'example.com/kind', 'Opaque']) {
+        const ms = validManagedSecret();
+        ms.spec.target = {
+          type,
+          labels: { 'app.kubernetes.io/name': 'db', team: 'a' },
+          annotations: { 'reloader.stakater.com/match': 'true', 'notkubernetes.io/x': 'y' },
+        };
+        ms.spec.dataFrom = [{ find: { nameRegexp: '^app/\\(\\?=literal\\)\\\\1' } }];
+        const created = await createManagedSecret(ms);
+        expect(created.spec.target?.type).to.equal(type);
+      }
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { API_VERSION } from '../../../src/api/types.js';
+import { ANNOTATION_MERGE_FROM, API_VERSION } from '../../../src/api/types.js';
 import { sleep, waitFor } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
@@ -10,6 +10,7 @@ import {
   createSecretStore,
   decoded,
   ensureNamespace,
+  getManagedSecret,
   getSecret,
   readyOf,
   startOperator,
@@ -84,7 +85,8 @@ describe('ManagedSecret targets: creation and deletion policies, templates, extr
       body: {
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: { name: 'shared', labels: { team: 'x' } },
+        // The Secret's owner lets ManagedSecret "merger" write into it.
+        metadata: { name: 'shared', labels: { team: 'x' }, annotations: { [ANNOTATION_MERGE_FROM]: 'merger' } },
         stringData: { theirs: 'keep-me' },
       },
     });
@@ -115,6 +117,69 @@ describe('ManagedSecret targets: creation and deletion policies, templates, extr
       (d) => d.ours === 'app' && d.theirs === 'changed-by-them',
       5_000,
     );
+  });
+
+  it('Merge: refuses a Secret that has not consented, saying which annotation to add, until it is added', async () => {
+    const secretPath = `/api/v1/namespaces/${namespace}/secrets/no-consent`;
+    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'no-consent' }, stringData: { theirs: 'keep-me' } },
+    });
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'uninvited' },
+      spec: {
+        storeRef: { name: 'local' },
+        refreshInterval: '1s',
+        target: { creationPolicy: 'Merge', name: 'no-consent' },
+        data: [{ secretKey: 'ours', remoteRef: { key: 'db', property: 'user' } }],
+      },
+    });
+    // MergeNotAllowed once the controller maps the plan's reason; SecretConflict before.
+    const message = await waitFor(
+      'ManagedSecret uninvited refused (MergeNotAllowed)',
+      async () => {
+        const ready = readyOf(await getManagedSecret(client(), namespace, 'uninvited'));
+        return ready?.status === 'False' && ['MergeNotAllowed', 'SecretConflict'].includes(ready.reason)
+          ? ready.message
+          : undefined;
+      },
+      15_000,
+      100,
+    );
+    expect(message).to.contain(`add the annotation ${ANNOTATION_MERGE_FROM}: uninvited to the Secret`);
+    expect(decoded(await getSecret(client(), namespace, 'no-consent'))).to.deep.equal({ theirs: 'keep-me' });
+    // The owner consents: the keys are merged (the failure is retried with back-off).
+    await client().request('PATCH', secretPath, {
+      body: { metadata: { annotations: { [ANNOTATION_MERGE_FROM]: 'uninvited' } } },
+      contentType: 'application/merge-patch+json',
+    });
+    await waitForSecretData(
+      client(),
+      namespace,
+      'no-consent',
+      (d) => d.ours === 'app' && d.theirs === 'keep-me',
+      60_000,
+    );
+  });
+
+  it('Owner: a key someone else adds to our Secret is kept and makes no write', async () => {
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'shared-owned' },
+      spec: {
+        storeRef: { name: 'local' },
+        refreshInterval: '1s',
+        data: [{ secretKey: 'p', remoteRef: { key: 'db', property: 'password' } }],
+      },
+    });
+    const secret = await waitForSecretData(client(), namespace, 'shared-owned', (d) => d.p === 'p1');
+    secret.data = { ...secret.data, 'added-by-others': Buffer.from('x').toString('base64') };
+    const added = (await client().request('PUT', `/api/v1/namespaces/${namespace}/secrets/shared-owned`, {
+      body: secret,
+    })) as { metadata: { resourceVersion: string } };
+    // Several refreshes later: still theirs, and not written again.
+    await sleep(4_000);
+    const after = await getSecret(client(), namespace, 'shared-owned');
+    expect(decoded(after)).to.deep.equal({ p: 'p1', 'added-by-others': 'x' });
+    expect(after?.metadata.resourceVersion).to.equal(added.metadata.resourceVersion);
   });
 
   it('Merge: reports TargetMissing when the Secret does not exist, and creates nothing', async () => {
@@ -195,6 +260,21 @@ describe('ManagedSecret targets: creation and deletion policies, templates, extr
     });
     const ms = await waitForReady(client(), namespace, 'bad-template', 'False', 'InvalidTemplate');
     expect(readyOf(ms)?.message).to.contain('"x"');
+  });
+
+  it('reports InvalidTemplate for a template naming a value that was not fetched, writing nothing', async () => {
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'typo-template' },
+      spec: {
+        storeRef: { name: 'local' },
+        data: [{ secretKey: 'user', remoteRef: { key: 'db', property: 'user' } }],
+        target: { template: { data: { dsn: 'postgres://{{user}}:{{pasword}}@db/app' } } },
+      },
+    });
+    const ms = await waitForReady(client(), namespace, 'typo-template', 'False', 'InvalidTemplate');
+    expect(readyOf(ms)?.message).to.contain('"dsn"').and.contain('"pasword"');
+    expect(readyOf(ms)?.message).to.not.contain('p1');
+    expect(await getSecret(client(), namespace, 'typo-template')).to.equal(undefined);
   });
 
   it('dataFrom.extract takes every property of an entry', async () => {

@@ -11,6 +11,7 @@ import { expect } from 'chai';
 import type { AwsParameterStoreProviderSpec, FindSpec, RemoteRef } from '../../../src/api/types.js';
 import { KmsEncryptor } from '../../../src/providers/aws-kms/index.js';
 import { awsParameterStoreProvider } from '../../../src/providers/aws-parameter-store/index.js';
+import { LimitError } from '../../../src/api/errors.js';
 import { KeyNotFoundError, refKey, type ProviderClient } from '../../../src/providers/provider.js';
 import { rejectionOf } from '../../unit/helpers/index.js';
 import { sharedMoto } from '../env.js';
@@ -136,6 +137,21 @@ describe('awsParameterStore provider (moto)', () => {
     const byTag = await find({ tags: { env: 'prod' } });
     expect([...byTag.keys()]).to.deep.equal(['/other/d']);
     expect(ctx.count('DescribeParameters')).to.be.at.least(3);
+  });
+
+  it('find stops listing past maxEntries and reads no value (TooManyEntries), by path and by description', async () => {
+    for (let i = 0; i < 25; i++) await put(`/many/${String(i).padStart(2, '0')}`, `v${i}`);
+    // By path (10 a page, values included): the first page passes the bound.
+    const byPath = await rejectionOf(client.find({ prefix: '/many/' }, { maxEntries: 3 }));
+    expect(byPath).to.be.instanceOf(LimitError);
+    expect((byPath as LimitError).reason).to.equal('TooManyEntries');
+    expect(ctx.count('GetParametersByPath')).to.equal(1);
+    // By description (a regexp): no value is read once the names pass the bound.
+    const byRegexp = await rejectionOf(client.find({ nameRegexp: '^/many/' }, { maxEntries: 3 }));
+    expect((byRegexp as LimitError).reason).to.equal('TooManyEntries');
+    expect(ctx.count('GetParameters') + ctx.count('GetParameter')).to.equal(0);
+    expect((await client.find({ prefix: '/many/' }, { maxEntries: 25 })).size).to.equal(25);
+    expect((await client.find({ nameRegexp: '^/many/0' }, { maxEntries: 10 })).size).to.equal(10);
   });
 
   it('checks the store', async () => {

@@ -11,6 +11,7 @@ import type { AwsSecretsManagerProviderSpec, FindSpec, RemoteRef } from '../../.
 import { storeBudgets } from '../../../src/providers/aws/budget.js';
 import { KmsEncryptor } from '../../../src/providers/aws-kms/index.js';
 import { awsSecretsManagerProvider } from '../../../src/providers/aws-secrets-manager/index.js';
+import { LimitError } from '../../../src/api/errors.js';
 import { KeyNotFoundError, ProviderConfigError, refKey, type ProviderClient } from '../../../src/providers/provider.js';
 import { rejectionOf } from '../../unit/helpers/index.js';
 import { sharedMoto } from '../env.js';
@@ -152,6 +153,20 @@ describe('awsSecretsManager provider (moto)', () => {
     expect(ctx.count('ListSecrets')).to.equal(5);
     // Values were read in batches, not one by one.
     expect(ctx.count('GetSecretValue')).to.equal(0);
+  });
+
+  it('find stops listing past maxEntries and reads no value (TooManyEntries)', async () => {
+    // More than one ListSecrets page (100): the bound is hit on the first page, the second is never asked for.
+    for (let i = 0; i < 105; i++) await create(`many/${String(i).padStart(3, '0')}`, `v${i}`);
+    const err = await rejectionOf(client.find({ prefix: 'many/' }, { maxEntries: 5 }));
+    expect(err).to.be.instanceOf(LimitError);
+    expect((err as LimitError).reason).to.equal('TooManyEntries');
+    expect((err as LimitError).retry).to.equal('transient');
+    expect(ctx.count('ListSecrets')).to.equal(1);
+    expect(ctx.count('BatchGetSecretValue') + ctx.count('GetSecretValue')).to.equal(0);
+    // The regexp narrows before counting.
+    expect((await client.find({ nameRegexp: '^many/00[0-4]$' }, { maxEntries: 5 })).size).to.equal(5);
+    expect((await client.find({ prefix: 'many/' }, { maxEntries: 105 })).size).to.equal(105);
   });
 
   it('leaves out a secret scheduled for deletion', async () => {

@@ -1,9 +1,11 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import {
   ANNOTATION_DATA_HMAC,
   ANNOTATION_MANAGED_KEYS,
   ANNOTATION_MANAGED_SECRET,
+  ANNOTATION_MERGE_FROM,
   API_VERSION,
   LABEL_MANAGED_BY,
   type ManagedSecret,
@@ -15,6 +17,7 @@ import {
   buildDesired,
   managedKeysOf,
   managedSecretOf,
+  observedDataHmac,
   planSecretWrite,
   targetName,
   type SecretObject,
@@ -69,8 +72,8 @@ function ours(target?: TargetSpec, values: Record<string, string> = VALUES): Sec
   return stored(bodyOf(plan(target, undefined, values), 'create'));
 }
 
-/** A Secret someone else made, for creationPolicy Merge. */
-function foreignSecret(extra: Partial<SecretObject> = {}): SecretObject {
+/** A Secret someone else made, for creationPolicy Merge, consenting to merges from ManagedSecret `consent` (null: no consent). */
+function foreignSecret(extra: Partial<SecretObject> = {}, consent: string | null = 'db'): SecretObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -79,7 +82,7 @@ function foreignSecret(extra: Partial<SecretObject> = {}): SecretObject {
       namespace: 'team-a',
       resourceVersion: '7',
       labels: { app: 'web' },
-      annotations: { owner: 'platform-team' },
+      annotations: { owner: 'platform-team', ...(consent !== null ? { [ANNOTATION_MERGE_FROM]: consent } : {}) },
     },
     type: 'Opaque',
     data: { 'other-key': b64('not ours') },
@@ -252,14 +255,30 @@ describe('desired', () => {
       expect(body.metadata.resourceVersion).to.equal('100');
     });
 
-    it('updates when a key was added or removed by hand, the data being wholly ours', () => {
-      const added = ours();
-      added.data = { ...added.data, extra: b64('x') };
-      expect(bodyOf(plan(undefined, added), 'update').data).to.not.have.property('extra');
-
+    it('updates when one of our keys was removed by hand', () => {
       const removed = ours();
       removed.data = { username: b64('app') };
       expect(bodyOf(plan(undefined, removed), 'update').data).to.have.property('password', b64(VALUES.password));
+    });
+
+    it('does nothing when others added a data key, and keeps it when it writes for another reason', () => {
+      // Were an added key drift to repair, a controller that adds a key to our Secret and we would write forever.
+      const added = ours();
+      added.data = { ...added.data, 'added-by-others': b64('x') };
+      expect(plan(undefined, added)).to.deep.equal({ action: 'none' });
+      const body = bodyOf(plan(undefined, added, { ...VALUES, password: 'rotated' }), 'update');
+      expect(body.data).to.deep.equal({
+        username: b64('app'),
+        password: b64('rotated'),
+        'added-by-others': b64('x'),
+      });
+      expect(body.metadata.annotations?.[ANNOTATION_MANAGED_KEYS]).to.equal('password,username');
+    });
+
+    it('removes a key it wrote before and no longer wants, and then is stable', () => {
+      const body = bodyOf(plan(undefined, ours(), { password: VALUES.password }), 'update');
+      expect(body.data).to.deep.equal({ password: b64(VALUES.password) });
+      expect(plan(undefined, stored(body, '101'), { password: VALUES.password })).to.deep.equal({ action: 'none' });
     });
 
     it('updates when our label or annotation was removed', () => {
@@ -359,10 +378,13 @@ describe('desired', () => {
     });
 
     it('reports a conflict for a Secret that belongs to nobody', () => {
-      const existing = foreignSecret();
-      const message = messageOf(plan(undefined, existing), 'conflict');
+      const existing = foreignSecret({}, null);
+      const p = plan(undefined, existing);
+      const message = messageOf(p, 'conflict');
+      expect(p).to.have.property('reason', 'SecretConflict');
       expect(message).to.include('Secret team-a/db exists and is not managed by this ManagedSecret');
       expect(message).to.include('creationPolicy Merge');
+      expect(message).to.include(`${ANNOTATION_MERGE_FROM}: db`);
       expect(message).to.not.include('belongs to');
       expect(message).to.not.include('not ours');
     });
@@ -392,6 +414,44 @@ describe('desired', () => {
 
   describe('planSecretWrite, creationPolicy Merge', () => {
     const merge: TargetSpec = { creationPolicy: 'Merge' };
+
+    it('refuses a Secret without the consent annotation (MergeNotAllowed), saying which annotation to add', () => {
+      const p = plan(merge, foreignSecret({}, null));
+      const message = messageOf(p, 'conflict');
+      expect(p).to.have.property('reason', 'MergeNotAllowed');
+      expect(message).to.include('Secret team-a/db does not allow merging');
+      expect(message).to.include(`add the annotation ${ANNOTATION_MERGE_FROM}: db to the Secret`);
+      expect(message).to.include(`kubectl annotate secret -n team-a db ${ANNOTATION_MERGE_FROM}=db --overwrite`);
+      expect(message).to.not.include('not ours');
+      for (const empty of ['', '  '])
+        expect(plan(merge, foreignSecret({}, empty))).to.have.property('reason', 'MergeNotAllowed');
+    });
+
+    it('refuses a Secret that consents to another ManagedSecret, naming it', () => {
+      const p = plan(merge, foreignSecret({}, 'other'));
+      expect(p).to.have.property('reason', 'MergeNotAllowed');
+      expect(messageOf(p, 'conflict')).to.include('allows merging only from ManagedSecret "other"');
+      // One name, not a list.
+      expect(plan(merge, foreignSecret({}, 'db,other'))).to.have.property('reason', 'MergeNotAllowed');
+    });
+
+    it('accepts the consent with surrounding whitespace', () => {
+      expect(plan(merge, foreignSecret({}, ' db ')).action).to.equal('update');
+    });
+
+    it('stops writing into a Secret it merged into once the consent is removed', () => {
+      const merged = stored(bodyOf(plan(merge, foreignSecret()), 'update'), '8');
+      delete merged.metadata.annotations?.[ANNOTATION_MERGE_FROM];
+      expect(plan(merge, merged, { ...VALUES, password: 'rotated' })).to.have.property('reason', 'MergeNotAllowed');
+    });
+
+    it('refuses to merge into a Secret of a type the cluster acts on, even with consent', () => {
+      for (const type of ['kubernetes.io/service-account-token', 'bootstrap.kubernetes.io/token']) {
+        const p = plan(merge, foreignSecret({ type }));
+        expect(p, type).to.have.property('reason', 'MergeNotAllowed');
+        expect(messageOf(p, 'conflict')).to.include(`Secret type "${type}" is refused`);
+      }
+    });
 
     it('reports a missing Secret instead of creating one', () => {
       const message = messageOf(plan(merge, undefined), 'missing');
@@ -465,12 +525,18 @@ describe('desired', () => {
 
     it('does not remove keys that another ManagedSecret merged into the same Secret', () => {
       // ManagedSecret "tls" merged key "tls.crt" into the Secret first ...
-      const byOther = stored(bodyOf(plan(merge, foreignSecret(), { 'tls.crt': 'CERT' }, 'tls'), 'update'), '8');
+      const byOther = stored(
+        bodyOf(plan(merge, foreignSecret({}, 'tls'), { 'tls.crt': 'CERT' }, 'tls'), 'update'),
+        '8',
+      );
       expect(managedSecretOf(byOther)).to.equal('tls');
-      // ... then ManagedSecret "db" merges its own keys: "tls.crt" is not its to remove.
+      // ... then ManagedSecret "db" merges its own keys: not allowed while the consent names "tls" ...
+      expect(plan(merge, byOther, VALUES, 'db')).to.have.property('reason', 'MergeNotAllowed');
+      // ... and with the consent moved to "db", still refused: "tls.crt" is not its to remove.
+      (byOther.metadata.annotations as Record<string, string>)[ANNOTATION_MERGE_FROM] = 'db';
       const p = plan(merge, byOther, VALUES, 'db');
-      if (p.action === 'update') expect(p.body.data).to.have.property('tls.crt', b64('CERT'));
-      else expect(p.action).to.equal('conflict');
+      expect(p).to.have.property('reason', 'SecretConflict');
+      expect(messageOf(p, 'conflict')).to.include('already managed by ManagedSecret tls');
     });
 
     it('reports a conflict when an immutable Secret would have to change', () => {
@@ -526,5 +592,98 @@ describe('desired', () => {
         keys.filter((k) => k.startsWith('argocd.argoproj.io/') || k === 'app.kubernetes.io/instance'),
       ).to.deep.equal([]);
     });
+  });
+
+  describe('an empty target.type', () => {
+    it('is Opaque, so a stored Secret (which the API server made Opaque) is not recreated on every pass', () => {
+      const body = bodyOf(plan({ type: '' }, undefined), 'create');
+      expect(body.type).to.equal('Opaque');
+      expect(plan({ type: '' }, stored(body))).to.deep.equal({ action: 'none' });
+    });
+  });
+
+  describe('observedDataHmac', () => {
+    for (const creationPolicy of ['Owner', 'Orphan', 'Merge'] as const) {
+      it(`${creationPolicy}: equals the desired HMAC when in sync, and sees only our keys`, () => {
+        const target: TargetSpec = { creationPolicy };
+        const ms = managedSecret(target);
+        const desired = buildDesired(ms, VALUES, HMAC_KEY);
+        const secret =
+          creationPolicy === 'Merge' ? stored(bodyOf(plan(target, foreignSecret()), 'update')) : ours(target);
+        expect(observedDataHmac(ms, secret, HMAC_KEY)).to.equal(desired.hmac);
+
+        const added = structuredClone(secret);
+        added.data = { ...added.data, 'added-by-others': b64('x') };
+        expect(observedDataHmac(ms, added, HMAC_KEY)).to.equal(desired.hmac);
+
+        const edited = structuredClone(secret);
+        edited.data = { ...edited.data, password: b64('edited') };
+        expect(observedDataHmac(ms, edited, HMAC_KEY)).to.not.equal(desired.hmac);
+
+        const forgotten = structuredClone(secret);
+        delete forgotten.metadata.annotations?.[ANNOTATION_MANAGED_KEYS];
+        expect(observedDataHmac(ms, forgotten, HMAC_KEY)).to.not.equal(desired.hmac);
+      });
+    }
+  });
+
+  describe('no write loops', () => {
+    type Addition =
+      | { kind: 'data' | 'label' | 'annotation'; key: string; value: string }
+      | { kind: 'finalizer'; key: string }
+      | { kind: 'owner'; key: string };
+    const foreignKey = fc
+      .stringMatching(/^[a-z][a-z0-9.-]{0,10}$/)
+      .filter((k) => !['username', 'password'].includes(k));
+    const addition: fc.Arbitrary<Addition> = fc.oneof(
+      fc.record({ kind: fc.constantFrom('data' as const), key: foreignKey, value: fc.string({ maxLength: 8 }) }),
+      fc.record({
+        kind: fc.constantFrom('label' as const, 'annotation' as const),
+        key: foreignKey.map((k) => `example.com/${k}`),
+        value: fc.string({ maxLength: 8 }),
+      }),
+      fc.record({ kind: fc.constantFrom('finalizer' as const), key: foreignKey.map((k) => `example.com/${k}`) }),
+      fc.record({ kind: fc.constantFrom('owner' as const), key: foreignKey }),
+    );
+    const apply = (secret: SecretObject, a: Addition): SecretObject => {
+      const next = structuredClone(secret);
+      const meta = next.metadata;
+      if (a.kind === 'data') next.data = { ...next.data, [a.key]: b64(a.value) };
+      else if (a.kind === 'label') meta.labels = { ...meta.labels, [a.key]: a.value };
+      else if (a.kind === 'annotation') meta.annotations = { ...meta.annotations, [a.key]: a.value };
+      else if (a.kind === 'finalizer') meta.finalizers = [...((meta.finalizers as string[] | undefined) ?? []), a.key];
+      else
+        meta.ownerReferences = [
+          ...(meta.ownerReferences ?? []),
+          { apiVersion: 'example.com/v1', kind: 'Bundle', name: a.key, uid: `uid-${a.key}` },
+        ];
+      return next;
+    };
+
+    for (const creationPolicy of ['Owner', 'Orphan', 'Merge'] as const) {
+      it(`${creationPolicy}: what others add never makes a write, and our next write keeps it (fast-check)`, () => {
+        const target: TargetSpec = { creationPolicy, labels: { team: 'a' }, annotations: { note: 'x' } };
+        fc.assert(
+          fc.property(fc.array(addition, { minLength: 1, maxLength: 6 }), (additions) => {
+            let secret =
+              creationPolicy === 'Merge' ? stored(bodyOf(plan(target, foreignSecret()), 'update')) : ours(target);
+            for (const a of additions) {
+              secret = apply(secret, a);
+              expect(plan(target, secret), JSON.stringify(a)).to.deep.equal({ action: 'none' });
+            }
+            // A change of value: one write, which keeps what the others added, then nothing again.
+            const rotated = { ...VALUES, password: 'rotated' };
+            const body = bodyOf(plan(target, secret, rotated), 'update');
+            for (const a of additions) {
+              if (a.kind === 'data') expect(body.data).to.have.property(a.key);
+              if (a.kind === 'finalizer') expect(body.metadata.finalizers).to.include(a.key);
+              if (a.kind === 'owner') expect(body.metadata.ownerReferences?.map((r) => r.name)).to.include(a.key);
+            }
+            expect(plan(target, stored(body, '200'), rotated)).to.deep.equal({ action: 'none' });
+          }),
+          { seed: 31, numRuns: 150 },
+        );
+      });
+    }
   });
 });

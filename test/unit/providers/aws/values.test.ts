@@ -115,6 +115,6 @@ describe('aws values', () => {
     expect(most).to.equal(3);
     expect(compileNameRegexp(undefined)).to.equal(undefined);
     expect(compileNameRegexp('^app/')?.test('app/x')).to.equal(true);
-    expect(() => compileNameRegexp('(')).to.throw('find.nameRegexp "(" is not a valid regular expression');
+    expect(() => compileNameRegexp('(')).to.throw('find.nameRegexp "(" is not a valid RE2 regular expression');
   });
 });

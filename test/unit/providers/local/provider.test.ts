@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DeadlineError } from '../../../../src/api/errors.js';
+import { DeadlineError, LimitError, SpecError } from '../../../../src/api/errors.js';
 import { rejectionOf } from '../../helpers/index.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -245,7 +245,21 @@ describe('local provider', () => {
       expect([...(await c.find({ prefix: 'db/', nameRegexp: 'prod' })).keys()]).to.deep.equal(['db/prod']);
       expect((await c.find({})).size).to.equal(3);
       expect((await c.find({ prefix: 'none/' })).size).to.equal(0);
-      expect((await rejectionOf(c.find({ nameRegexp: '(' }))).message).to.match(/is not a valid regular expression/);
+      const invalid = await rejectionOf(c.find({ nameRegexp: '(' }));
+      expect(invalid).to.be.instanceOf(SpecError);
+      expect(invalid.message).to.match(/is not a valid RE2 regular expression: missing closing \)/);
+      // RE2, not JavaScript's RegExp: no lookaround.
+      expect((await rejectionOf(c.find({ nameRegexp: 'db/(?!prod)' }))).message).to.include('negative lookahead');
+    });
+
+    it('find refuses more matching entries than maxEntries (TooManyEntries, transient), counting after the regexp', async () => {
+      const err = await rejectionOf(c.find({ prefix: 'db/' }, { maxEntries: 1 }));
+      expect(err).to.be.instanceOf(LimitError);
+      expect((err as LimitError).reason).to.equal('TooManyEntries');
+      expect((err as LimitError).retry).to.equal('transient');
+      expect(err.message).to.include('prefix "db/"').and.include('more than 1 entries');
+      expect((await c.find({ prefix: 'db/' }, { maxEntries: 2 })).size).to.equal(2);
+      expect((await c.find({ nameRegexp: 'prod' }, { maxEntries: 1 })).size).to.equal(1);
     });
 
     it('sees a put made after connecting', async () => {

@@ -1,0 +1,60 @@
+import { expect } from 'chai';
+import { DEFAULT_LIMITS } from '../../../src/api/limits.js';
+import { limitsFromFlags, type RunFlags } from '../../../src/cli/commands/run.js';
+import { buildProgram } from '../../../src/cli/main.js';
+import { captureIo } from '../helpers/index.js';
+
+/** The flags `secretsync run` parses from argv and env, without running the operator. */
+async function parseRun(args: string[], env: Record<string, string> = {}): Promise<RunFlags> {
+  const io = captureIo();
+  const program = buildProgram(io);
+  const run = program.commands.find((c) => c.name() === 'run');
+  if (!run) throw new Error('no run command');
+  let parsed: RunFlags | undefined;
+  run.action((flags: RunFlags) => {
+    parsed = flags;
+  });
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    await program.parseAsync(['node', 'secretsync', 'run', ...args]);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  if (!parsed) throw new Error(`run did not parse: ${io.errLines.join(' ')}`);
+  return parsed;
+}
+
+describe('secretsync run --max-* flags', () => {
+  it('default to DEFAULT_LIMITS', async () => {
+    expect(limitsFromFlags(await parseRun([]))).to.deep.equal(DEFAULT_LIMITS);
+  });
+
+  it('are read from the flags and from SECRETSYNC_ environment variables', async () => {
+    const flags = await parseRun(
+      ['--max-template-bytes', '1024', '--max-secret-bytes', '2048', '--max-keys-per-secret', '10'],
+      { SECRETSYNC_MAX_FIND_ENTRIES: '20', SECRETSYNC_MAX_VALUE_BYTES: '4096' },
+    );
+    expect(limitsFromFlags(flags)).to.deep.equal({
+      maxTemplateBytes: 1024,
+      maxSecretBytes: 2048,
+      maxKeysPerSecret: 10,
+      maxFindEntries: 20,
+      maxValueBytes: 4096,
+    });
+  });
+
+  for (const bad of ['0', '-1', '1.5', 'lots'])
+    it(`refuse ${bad}: a positive integer is required`, async () => {
+      let error: unknown;
+      try {
+        await parseRun(['--max-find-entries', bad]);
+      } catch (err) {
+        error = err;
+      }
+      expect(String(error)).to.include(`--max-find-entries must be a positive integer, got "${bad}"`);
+    });
+});
