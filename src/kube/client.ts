@@ -80,7 +80,9 @@ export class KubeApiError extends SecretsyncError {
   ) {
     const retry: Retry = TERMINAL_STATUSES.has(status) ? 'terminal' : 'transient';
     const reason =
-      options.method === undefined || !isRead(options.method) ? KubeErrorReasons.WriteFailed : KubeErrorReasons.ReadFailed;
+      options.method === undefined || !isRead(options.method)
+        ? KubeErrorReasons.WriteFailed
+        : KubeErrorReasons.ReadFailed;
     super(reason, retry, message, { retryAfterMs: options.retryAfterMs });
     this.name = 'KubeApiError';
     this.statusReason = statusReason;
@@ -285,14 +287,21 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   if (value === undefined) return undefined;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
+  // An HTTP date starts with the day's name; Date.parse would take '-1' for a year.
+  const at = /^[A-Za-z]/.test(text) ? Date.parse(text) : NaN;
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(3))}s`;
 
 /** The error for an answer with an error status: the Status object's reason and message, never any other body. */
-function apiError(method: string, path: string, status: number, text: string, headers: IncomingHttpHeaders): KubeApiError {
+function apiError(
+  method: string,
+  path: string,
+  status: number,
+  text: string,
+  headers: IncomingHttpHeaders,
+): KubeApiError {
   let reason = 'Unknown';
   let message = `${method} ${path}: HTTP ${status}`;
   let retryAfterMs = parseRetryAfter(headers['retry-after']);
@@ -321,8 +330,10 @@ function impliedIdempotent(method: string, opts: RequestOpts): boolean {
   const body = opts.body as
     | { metadata?: { resourceVersion?: unknown }; preconditions?: { uid?: unknown; resourceVersion?: unknown } }
     | undefined;
-  if (method === 'PUT') return typeof body?.metadata?.resourceVersion === 'string' && body.metadata.resourceVersion !== '';
-  if (method === 'DELETE') return body?.preconditions?.uid !== undefined || body?.preconditions?.resourceVersion !== undefined;
+  if (method === 'PUT')
+    return typeof body?.metadata?.resourceVersion === 'string' && body.metadata.resourceVersion !== '';
+  if (method === 'DELETE')
+    return body?.preconditions?.uid !== undefined || body?.preconditions?.resourceVersion !== undefined;
   if (method === 'PATCH') return opts.contentType === 'application/apply-patch+yaml';
   return false;
 }
@@ -386,8 +397,8 @@ export class KubeClient {
 
   /**
    * Sends one attempt and resolves with the response once its headers are in.
-   * The connection must be up (TCP and TLS) within the connect timeout; when
-   * `headersTimeoutMs` is given, the headers must follow within it.
+   * The connection must be up (TCP and TLS) within the connect timeout; the
+   * caller's signal bounds the rest.
    */
   private async send(
     method: string,
@@ -397,7 +408,6 @@ export class KubeClient {
     contentType: string | undefined,
     signal: AbortSignal,
     state: AttemptState,
-    headersTimeoutMs?: number,
   ): Promise<IncomingMessage> {
     // The auth source may run a plugin or read a file: it must not outlive the request.
     const auth = await raceSignal(this.auth(), signal);
@@ -414,19 +424,9 @@ export class KubeClient {
     const send = tls ? request : httpRequest;
     return new Promise((resolve, reject) => {
       let connectTimer: NodeJS.Timeout | undefined;
-      let headersTimer: NodeJS.Timeout | undefined;
-      const clearTimers = () => {
-        clearTimeout(connectTimer);
-        clearTimeout(headersTimer);
-      };
       const connected = () => {
         clearTimeout(connectTimer);
         state.connected = true;
-        if (headersTimeoutMs !== undefined)
-          headersTimer = setTimeout(
-            () => req.destroy(new DeadlineError(`${method} ${path}: no response within ${seconds(headersTimeoutMs)}`)),
-            headersTimeoutMs,
-          );
       };
       const req = send(
         url,
@@ -442,7 +442,7 @@ export class KubeClient {
           signal,
         },
         (res) => {
-          clearTimers();
+          clearTimeout(connectTimer);
           resolve(res);
         },
       );
@@ -461,7 +461,7 @@ export class KubeClient {
         socket.once(tls ? 'secureConnect' : 'connect', connected);
       });
       req.on('error', (err) => {
-        clearTimers();
+        clearTimeout(connectTimer);
         reject(err);
       });
       req.end(body);
@@ -623,7 +623,7 @@ export class KubeClient {
       let res: IncomingMessage;
       try {
         if (this.bucket) await this.bucket.take(both);
-        res = await this.send('GET', path, url, undefined, undefined, both, state, this.requestTimeoutMs);
+        res = await this.send('GET', path, url, undefined, undefined, both, state);
         if ((res.statusCode ?? 0) >= 300) {
           const text = await readText(res);
           const err = apiError('GET', path, res.statusCode ?? 0, text, res.headers);

@@ -69,7 +69,11 @@ export function parseWatchEvent<T = unknown>(line: string): WatchEvent<T> {
     parsed = JSON.parse(line);
   } catch {
     // Never the line itself: it may hold a Secret's data.
-    throw new SecretsyncError('WatchStreamBroken', 'transient', `a watch line of ${line.length} characters is not JSON`);
+    throw new SecretsyncError(
+      'WatchStreamBroken',
+      'transient',
+      `a watch line of ${line.length} characters is not JSON`,
+    );
   }
   const event = parsed as { type?: unknown; object?: unknown } | null;
   if (
