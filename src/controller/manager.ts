@@ -79,6 +79,12 @@ export interface ManagerOptions {
   allowOperatorIdentityForNamespacedStores?: boolean;
   /** Rollout restarts in flight at once, cluster-wide (default 10). */
   maxConcurrentRestarts?: number;
+  /** Deadline of one Kubernetes API request, retries included (not watches; default 30 s). */
+  kubeRequestTimeoutMs?: number;
+  /** Deadline of each connection to the API server, TLS included (default 5 s). */
+  kubeConnectTimeoutMs?: number;
+  /** A watch that brings no event and no bookmark for this long is restarted (default 90 s). */
+  watchIdleTimeoutMs?: number;
 }
 
 type NamespaceObject = KubeObject;
@@ -192,6 +198,10 @@ export class Manager {
       qps: options.qps,
       burst: options.burst,
       userAgent: 'secretsync',
+      requestTimeoutMs: options.kubeRequestTimeoutMs,
+      connectTimeoutMs: options.kubeConnectTimeoutMs,
+      // The informers' watches take their idle timeout from the client.
+      watchIdleTimeoutMs: options.watchIdleTimeoutMs,
     });
     const onError = (what: string) => (err: unknown) =>
       this.log.warn('watch failed; retrying', { resource: what, error: errorMessage(err) });

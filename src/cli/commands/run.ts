@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { hostname } from 'node:os';
 import { Manager } from '../../controller/manager.js';
+import { parseDuration } from '../../controller/schedule.js';
 import { createLogger, type LogLevel } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { startReplicationOnLeader } from '../../replication/run.js';
@@ -24,12 +25,27 @@ export interface RunFlags {
   maxConcurrentRestarts: number;
   clusterName: string;
   replication: boolean;
+  kubeRequestTimeout: number;
+  kubeConnectTimeout: number;
+  watchIdleTimeout: number;
 }
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${value}"`);
   return n;
+};
+
+/** A Go-style duration above zero, in milliseconds. */
+const positiveDuration = (name: string) => (value: string) => {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    throw new Error(`${name} must be a duration such as 30s or 1m30s, got "${value}"`);
+  }
+  if (ms <= 0) throw new Error(`${name} must be longer than 0, got "${value}"`);
+  return ms;
 };
 
 const bool = (value: string) => {
@@ -125,6 +141,30 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .argParser(positiveInt('--kube-burst')),
     )
     .addOption(
+      new Option(
+        '--kube-request-timeout <duration>',
+        'deadline of one Kubernetes API request, retries included (watches have an idle timeout instead)',
+      )
+        .env('SECRETSYNC_KUBE_REQUEST_TIMEOUT')
+        .default(30_000, '30s')
+        .argParser(positiveDuration('--kube-request-timeout')),
+    )
+    .addOption(
+      new Option('--kube-connect-timeout <duration>', 'deadline of each connection to the API server (TCP and TLS)')
+        .env('SECRETSYNC_KUBE_CONNECT_TIMEOUT')
+        .default(5_000, '5s')
+        .argParser(positiveDuration('--kube-connect-timeout')),
+    )
+    .addOption(
+      new Option(
+        '--watch-idle-timeout <duration>',
+        'restart a watch that brought no event and no bookmark for this long (the API server bookmarks about once a minute)',
+      )
+        .env('SECRETSYNC_WATCH_IDLE_TIMEOUT')
+        .default(90_000, '90s')
+        .argParser(positiveDuration('--watch-idle-timeout')),
+    )
+    .addOption(
       new Option('--max-concurrent-restarts <n>', 'rollout restarts in flight at once, cluster-wide (the rest wait)')
         .env('SECRETSYNC_MAX_CONCURRENT_RESTARTS')
         .default(10)
@@ -176,6 +216,9 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     burst: flags.kubeBurst,
     allowOperatorIdentityForNamespacedStores: flags.allowOperatorIdentityForNamespacedStores,
     maxConcurrentRestarts: flags.maxConcurrentRestarts,
+    kubeRequestTimeoutMs: flags.kubeRequestTimeout,
+    kubeConnectTimeoutMs: flags.kubeConnectTimeout,
+    watchIdleTimeoutMs: flags.watchIdleTimeout,
   });
   const onSignal = () => void manager.stop();
   process.once('SIGTERM', onSignal);
