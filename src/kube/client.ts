@@ -352,6 +352,8 @@ interface AttemptState {
 export class KubeClient {
   private authCache: { options: RequestOptions; at: number } | undefined;
   private readonly agent: Agent | HttpAgent;
+  /** Watches hold their connection for minutes: on their own agent, they never take the requests' sockets. */
+  private readonly watchAgent: Agent | HttpAgent;
   private readonly bucket: TokenBucket | undefined;
   readonly server: URL;
   readonly requestTimeoutMs: number;
@@ -369,7 +371,10 @@ export class KubeClient {
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
-    this.agent = this.server.protocol === 'https:' ? new Agent(agentOptions) : new HttpAgent(agentOptions);
+    const watchAgentOptions = { keepAlive: true };
+    const tls = this.server.protocol === 'https:';
+    this.agent = tls ? new Agent(agentOptions) : new HttpAgent(agentOptions);
+    this.watchAgent = tls ? new Agent(watchAgentOptions) : new HttpAgent(watchAgentOptions);
     this.bucket =
       options.qps && options.qps > 0 ? new TokenBucket(options.qps, options.burst ?? options.qps * 2) : undefined;
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -408,6 +413,7 @@ export class KubeClient {
     contentType: string | undefined,
     signal: AbortSignal,
     state: AttemptState,
+    agent: Agent | HttpAgent = this.agent,
   ): Promise<IncomingMessage> {
     // The auth source may run a plugin or read a file: it must not outlive the request.
     const auth = await raceSignal(this.auth(), signal);
@@ -432,7 +438,7 @@ export class KubeClient {
         url,
         {
           method,
-          agent: this.agent,
+          agent,
           headers,
           ca: auth.ca,
           cert: auth.cert,
@@ -623,7 +629,7 @@ export class KubeClient {
       let res: IncomingMessage;
       try {
         if (this.bucket) await this.bucket.take(both);
-        res = await this.send('GET', path, url, undefined, undefined, both, state);
+        res = await this.send('GET', path, url, undefined, undefined, both, state, this.watchAgent);
         if ((res.statusCode ?? 0) >= 300) {
           const text = await readText(res);
           const err = apiError('GET', path, res.statusCode ?? 0, text, res.headers);
@@ -657,6 +663,7 @@ export class KubeClient {
 
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 }
 

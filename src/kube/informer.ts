@@ -187,7 +187,7 @@ export class Informer<T extends KubeObject> {
     try {
       await this.relist();
     } catch (err) {
-      this.options.onError?.(err);
+      if (!this.abort.signal.aborted) this.options.onError?.(err);
     }
   }
 

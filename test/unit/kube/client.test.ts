@@ -452,6 +452,23 @@ describe('KubeClient', () => {
       expect(events).to.have.length(6);
     });
 
+    it('keeps watches off the sockets of requests: more watches than maxSockets do not stall a read', async () => {
+      server.handler = (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        if (req.url?.includes('watch=true')) res.flushHeaders();
+        else res.end('{"ok":1}');
+      };
+      client = server.client({ maxSockets: 2 });
+      const controller = new AbortController();
+      const watches = [1, 2, 3].map(() => watchEvents(client!, controller.signal, { idleTimeoutMs: 10_000 }).done);
+      while (server.seen.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+      const { value, error } = await settle(client.get('/api/v1/x'), 2_000);
+      expect(error).to.equal(undefined);
+      expect(value).to.deep.equal({ ok: 1 });
+      controller.abort();
+      await Promise.all(watches);
+    });
+
     it('bounds the wait for response headers by the request timeout', async () => {
       server.handler = () => undefined;
       client = server.client({ requestTimeoutMs: 200 });
