@@ -1,7 +1,7 @@
 // The operator's caches: a list-then-watch copy of one collection that stays
 // current through stream ends, expired versions, broken and silent
 // connections, with every wait bounded (see the options' time bounds).
-import { errorInfo } from '../api/errors.js';
+import { isSecretsyncError } from '../api/errors.js';
 import { KubeApiError, WatchIdleError, type KubeClient, type KubeObject } from './client.js';
 
 export interface InformerHandlers<T> {
@@ -19,6 +19,15 @@ export interface InformerOptions<T extends KubeObject> {
   transform?: (obj: KubeObject) => T;
   /** Reports watch failures (already retried); never contains object contents. */
   onError?: (err: unknown) => void;
+  /**
+   * Told when a watch that brought nothing within the idle timeout was
+   * restarted. Not a failure, so not `onError`: the API server sends a
+   * collection's watchers a bookmark only once something of its kind changed
+   * (or etcd reported progress, every 10 minutes by default), so a quiet kind
+   * restarts its watch every idle timeout. A dead connection shows up as the
+   * restarted watch's failure, through `onError`.
+   */
+  onWatchIdle?: (err: WatchIdleError) => void;
   /**
    * A watch that brings nothing (no event, no bookmark) for this long is
    * restarted from the last version seen. Default: the client's
@@ -163,12 +172,13 @@ export class Informer<T extends KubeObject> {
         failures = 0;
       } catch (err) {
         if (this.abort.signal.aborted) return;
-        this.options.onError?.(err);
         if (err instanceof WatchIdleError) {
-          // A silent (likely half-open) connection, not a failing server: watch again from the last
-          // version seen at once; if the server is really gone, that watch fails and backs off below.
+          // A silent connection (half-open, or a quiet kind): watch again from the last version seen, at
+          // once; if the server is really gone, that watch fails, is reported, and backs off below.
+          this.options.onWatchIdle?.(err);
           continue;
         }
+        this.options.onError?.(err);
         failures += 1;
         if (err instanceof KubeApiError && err.status === 410) {
           await this.relistQuietly();
@@ -176,7 +186,8 @@ export class Informer<T extends KubeObject> {
           // Back off (at least as long as the server asked), then re-list: events may have been missed.
           const base = this.options.retryBaseDelayMs ?? 250;
           const backoff = Math.min(this.options.retryMaxDelayMs ?? 30_000, base * 2 ** Math.min(failures, 7));
-          await this.sleep(Math.max(backoff * (0.5 + Math.random() / 2), errorInfo(err, '').retryAfterMs ?? 0));
+          const retryAfterMs = isSecretsyncError(err) ? (err.retryAfterMs ?? 0) : 0;
+          await this.sleep(Math.max(backoff * (0.5 + Math.random() / 2), retryAfterMs));
           await this.relistQuietly();
         }
       }

@@ -68,6 +68,7 @@ describe('Kubernetes client while the API server is paused', function () {
       retryBaseDelayMs: 200,
       retryMaxDelayMs: 2_000,
       onError: (err) => errors.push(err),
+      onWatchIdle: (err) => errors.push(err),
     });
     await informer.start();
     const inf = informer;
@@ -104,7 +105,7 @@ describe('Kubernetes client while the API server is paused', function () {
     await waitFor('the informer to converge', async () => (cached() >= ticker.n ? true : undefined), 30_000, 50);
     const convergedMs = Date.now() - resumed;
     console.log(
-      `      paused: ${during} connection(s) in ${PAUSE_MS} ms of pause, ${errors.length} watch error(s); ` +
+      `      paused: ${during} connection(s) in ${PAUSE_MS} ms of pause, ${errors.length} watch restart(s) or failure(s); ` +
         `converged ${convergedMs} ms after SIGCONT`,
     );
     expect(during).to.be.within(1, 25);

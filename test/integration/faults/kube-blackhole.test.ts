@@ -55,6 +55,7 @@ describe('Kubernetes client behind a path that goes silent', function () {
       retryBaseDelayMs: 200,
       retryMaxDelayMs: 1_000,
       onError: (err) => errors.push({ at: Date.now(), err }),
+      onWatchIdle: (err) => errors.push({ at: Date.now(), err }),
     });
     await informer.start();
     const inf = informer;
@@ -99,7 +100,7 @@ describe('Kubernetes client behind a path that goes silent', function () {
     const recoveryMs = Date.now() - healed;
     expect((await client.get<KubeObject>(ticker.path)).metadata.name).to.equal(ticker.name);
     console.log(
-      `      blackhole: ${during} connection(s) in ${outage} ms of outage, ${errors.length} watch error(s); ` +
+      `      blackhole: ${during} connection(s) in ${outage} ms of outage, ${errors.length} watch restart(s) or failure(s); ` +
         `the cache caught up ${recoveryMs} ms after the path came back`,
     );
     // With back-off, a handful of attempts; a client retrying in a loop would open hundreds.
