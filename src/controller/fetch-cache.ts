@@ -8,7 +8,7 @@ import {
   type Properties,
   type ProviderClient,
 } from '../providers/provider.js';
-import { raceSignal } from './signals.js';
+import { raceAbort } from '../api/abort.js';
 
 export interface FetchCacheOptions {
   /** Most entries kept; the oldest go first. */
@@ -128,7 +128,7 @@ export class FetchCache {
     const running = this.inFlight.get(key);
     if (running) {
       this.options.onResult?.('shared');
-      return raceSignal(running, opts.signal, 'waiting for a shared backend read');
+      return raceAbort(running, opts.signal, 'waiting for a shared backend read');
     }
     this.options.onResult?.('miss');
     const promise = load().then(

@@ -44,7 +44,7 @@ import {
   refreshPhase,
 } from './schedule.js';
 import { SecretWriter, type WriteAction } from './secret-writer.js';
-import { deadline } from './signals.js';
+import { deadline } from '../api/abort.js';
 import type { StatusWriter } from './status.js';
 import type { StoreClients } from './store-clients.js';
 import { fetchValues } from './values.js';

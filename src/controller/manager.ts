@@ -77,6 +77,12 @@ export interface ManagerOptions {
   /** --max-workers-per-namespace: a namespace's workers while others wait (0 = half of concurrency, at least 1). */
   maxWorkersPerNamespace?: number;
   limits?: Limits;
+  /** Deadline of one Kubernetes API request, retries included (not watches; default 30 s). */
+  kubeRequestTimeoutMs?: number;
+  /** Deadline of each connection to the API server, TLS included (default 5 s). */
+  kubeConnectTimeoutMs?: number;
+  /** A watch that brings no event and no bookmark for this long is restarted (default 90 s). */
+  watchIdleTimeoutMs?: number;
 }
 
 const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
@@ -146,6 +152,10 @@ export class Manager {
       burst: options.burst,
       userAgent: 'secretsync',
       fence: this.leader?.fence,
+      requestTimeoutMs: options.kubeRequestTimeoutMs,
+      connectTimeoutMs: options.kubeConnectTimeoutMs,
+      // The informers' watches take their idle timeout from the client.
+      watchIdleTimeoutMs: options.watchIdleTimeoutMs,
     });
     const stopSignal = this.stopping.signal;
     this.caches = new ClusterCache(this.client, {

@@ -33,7 +33,7 @@ import { generate, isKeyPairGenerator, validateGenerator } from '../secrets/gene
 import { setCondition } from './conditions.js';
 import type { EventRecorder, EventTarget } from './events.js';
 import { nextCronTime, parseDuration } from './schedule.js';
-import { deadline } from './signals.js';
+import { deadline } from '../api/abort.js';
 
 export const DEFAULT_ROTATION_KEEP_VERSIONS = 5;
 /** Set (to 1) only by tests: the process kills itself right after the store write, before the Secret is updated. */

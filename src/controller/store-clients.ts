@@ -17,7 +17,7 @@ import {
 } from '../providers/provider.js';
 import { providerFor } from '../providers/registry.js';
 import { providerContext } from './provider-context.js';
-import { deadline, raceSignal } from './signals.js';
+import { deadline, raceAbort } from '../api/abort.js';
 
 export interface StoreClientsOptions {
   client: KubeClient;
@@ -79,14 +79,14 @@ export class StoreClients {
     // Syncs that find no client at the same moment share one connect (one client, one KMS data-key cache).
     const pending = this.connecting.get(storeKey);
     if (pending && pending.generation === generation)
-      return (await raceSignal(pending.promise, opts.signal, `connecting to ${storeLabel(store)}`)).client;
+      return (await raceAbort(pending.promise, opts.signal, `connecting to ${storeLabel(store)}`)).client;
     const promise = this.connect(storeKey, store);
     this.connecting.set(storeKey, { generation, promise });
     const forget = () => {
       if (this.connecting.get(storeKey)?.promise === promise) this.connecting.delete(storeKey);
     };
     promise.then(forget, forget);
-    return (await raceSignal(promise, opts.signal, `connecting to ${storeLabel(store)}`)).client;
+    return (await raceAbort(promise, opts.signal, `connecting to ${storeLabel(store)}`)).client;
   }
 
   private async connect(storeKey: string, store: AnyStore): Promise<Entry> {

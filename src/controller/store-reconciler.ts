@@ -12,7 +12,7 @@ import type { ClusterCache } from './caches.js';
 import { setCondition } from './conditions.js';
 import type { EventRecorder, EventTarget } from './events.js';
 import { describePlace, failoverStatus, hasFailoverCondition, type RegionMove } from './failover-status.js';
-import { deadline } from './signals.js';
+import { deadline } from '../api/abort.js';
 import type { StatusWriter } from './status.js';
 import type { StoreClients } from './store-clients.js';
 import type { WorkQueue } from './workqueue.js';

@@ -1,4 +1,8 @@
-import { KubeApiError, type KubeClient, type KubeObject } from './client.js';
+// The operator's caches: a list-then-watch copy of one collection that stays
+// current through stream ends, expired versions, broken and silent
+// connections, with every wait bounded (see the options' time bounds).
+import { isSecretsyncError } from '../api/errors.js';
+import { KubeApiError, WatchIdleError, type KubeClient, type KubeObject } from './client.js';
 
 export interface InformerHandlers<T> {
   add?(obj: T): void;
@@ -15,6 +19,27 @@ export interface InformerOptions<T extends KubeObject> {
   transform?: (obj: KubeObject) => T;
   /** Reports watch failures (already retried); never contains object contents. */
   onError?: (err: unknown) => void;
+  /**
+   * Told when a watch that brought nothing within the idle timeout was
+   * restarted. Not a failure, so not `onError`: the API server sends a
+   * collection's watchers a bookmark only once something of its kind changed
+   * (or etcd reported progress, every 10 minutes by default), so a quiet kind
+   * restarts its watch every idle timeout. A dead connection shows up as the
+   * restarted watch's failure, through `onError`.
+   */
+  onWatchIdle?: (err: WatchIdleError) => void;
+  /**
+   * A watch that brings nothing (no event, no bookmark) for this long is
+   * restarted from the last version seen. Default: the client's
+   * `watchIdleTimeoutMs` (90 s; the API server sends a bookmark about once a minute).
+   */
+  watchIdleTimeoutMs?: number;
+  /** Deadline of each page of a list. Default: the client's `requestTimeoutMs`. */
+  listPageTimeoutMs?: number;
+  /** First back-off after a failed watch (default 250 ms), doubled per failure with jitter. */
+  retryBaseDelayMs?: number;
+  /** Longest back-off after failed watches (default 30 s). */
+  retryMaxDelayMs?: number;
 }
 
 export const objectKey = (obj: KubeObject): string =>
@@ -81,7 +106,10 @@ export class Informer<T extends KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const listed = await this.client.list<KubeObject>(this.options.path, this.selectors());
+    const listed = await this.client.list<KubeObject>(this.options.path, this.selectors(), {
+      signal: this.abort.signal,
+      timeoutMs: this.options.listPageTimeoutMs,
+    });
     const seen = new Set<string>();
     for (const raw of listed.items) {
       const obj = this.transform(raw);
@@ -138,18 +166,28 @@ export class Informer<T extends KubeObject> {
             }
           },
           this.abort.signal,
+          { idleTimeoutMs: this.options.watchIdleTimeoutMs },
         );
         if (expired) await this.relist();
         failures = 0;
       } catch (err) {
         if (this.abort.signal.aborted) return;
-        failures += 1;
+        if (err instanceof WatchIdleError) {
+          // A silent connection (half-open, or a quiet kind): watch again from the last version seen, at
+          // once; if the server is really gone, that watch fails, is reported, and backs off below.
+          this.options.onWatchIdle?.(err);
+          continue;
+        }
         this.options.onError?.(err);
+        failures += 1;
         if (err instanceof KubeApiError && err.status === 410) {
           await this.relistQuietly();
         } else {
-          // Back off, then re-list: events may have been missed while the stream was down.
-          await this.sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random()));
+          // Back off (at least as long as the server asked), then re-list: events may have been missed.
+          const base = this.options.retryBaseDelayMs ?? 250;
+          const backoff = Math.min(this.options.retryMaxDelayMs ?? 30_000, base * 2 ** Math.min(failures, 7));
+          const retryAfterMs = isSecretsyncError(err) ? (err.retryAfterMs ?? 0) : 0;
+          await this.sleep(Math.max(backoff * (0.5 + Math.random() / 2), retryAfterMs));
           await this.relistQuietly();
         }
       }
@@ -160,7 +198,7 @@ export class Informer<T extends KubeObject> {
     try {
       await this.relist();
     } catch (err) {
-      this.options.onError?.(err);
+      if (!this.abort.signal.aborted) this.options.onError?.(err);
     }
   }
 

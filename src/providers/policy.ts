@@ -8,7 +8,7 @@ import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { AnyStore } from '../api/types.js';
 import { boundedText } from '../api/errors.js';
-import { throwIfAborted } from './abort.js';
+import { throwIfAborted } from '../api/abort.js';
 import { ProviderConfigError, StorePolicyError, storeLabel, type CallOptions, type StorePolicy } from './provider.js';
 
 /** The StorePolicyError reasons. */

@@ -57,6 +57,8 @@ export class ReplicationError extends Error {
   constructor(
     readonly reason: string,
     message: string,
+    /** The DR cluster said when to come back (Retry-After): the next pass comes then, not after the retry delay. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'ReplicationError';
@@ -288,7 +290,10 @@ export class Replicator {
       this.events.emit(this.eventTarget(target), 'Warning', reason, message);
       await this.writeStatus(target, { status: 'False', reason, message });
       this.queue.cancel(name);
-      this.queue.addAfter(name, Math.min(intervalMs, this.options.retryDelayMs ?? 10_000));
+      let delayMs = Math.min(intervalMs, this.options.retryDelayMs ?? 10_000);
+      if (err instanceof ReplicationError && err.retryAfterMs !== undefined)
+        delayMs = Math.min(delayMs, Math.max(1_000, err.retryAfterMs));
+      this.queue.addAfter(name, delayMs);
     }
   }
 
@@ -515,7 +520,14 @@ export class Replicator {
     }
     const cluster = kc.getCurrentCluster() as { server: string };
     cached?.client.close();
-    const client = new KubeClient(kc, { qps: 20, burst: 40, userAgent: 'secretsync-replication' });
+    // The client retries a 429 (and, for reads and applies, a 503) after the server's Retry-After within the
+    // request's deadline: a DR cluster whose storage is still initialising is waited for, not reported.
+    const client = new KubeClient(kc, {
+      qps: 20,
+      burst: 40,
+      userAgent: 'secretsync-replication',
+      requestTimeoutMs: this.options.drRequestTimeoutMs ?? 15_000,
+    });
     const connection = { version, client, server: cluster.server };
     this.connections.set(target.metadata.name, connection);
     return connection;
@@ -543,6 +555,15 @@ export class Replicator {
         throw new ReplicationError(
           ReplicationReasons.Unauthorized,
           `the DR cluster refused the kubeconfig's identity (HTTP ${err.status}): ${err.message}`,
+        );
+      // Still throttled or unavailable after the client's retries (say, storage that keeps initialising).
+      if (err instanceof KubeApiError && (err.status === 429 || err.status === 503))
+        throw new ReplicationError(
+          ReplicationReasons.ClusterUnreachable,
+          `the DR cluster at ${dr.server} is not ready to serve (HTTP ${err.status} ${err.statusReason}${
+            err.retryAfterMs !== undefined ? `, retry after ${Math.ceil(err.retryAfterMs / 1000)}s` : ''
+          }): ${err.message}`,
+          err.retryAfterMs,
         );
       throw err;
     }

@@ -11,3 +11,11 @@ export {
   type KubeClients,
 } from './binaries.js';
 export { waitFor, sleep, isPidAlive } from './processes.js';
+export {
+  HttpFaultProxy,
+  TcpFaultProxy,
+  statusAnswer,
+  type Injected,
+  type ProxiedRequest,
+  type TcpProxyMode,
+} from './proxy.js';

@@ -50,6 +50,12 @@ export interface RunFlags {
   maxKeysPerSecret: number;
   maxFindEntries: number;
   maxValueBytes: number;
+  /** Milliseconds. */
+  kubeRequestTimeout: number;
+  /** Milliseconds. */
+  kubeConnectTimeout: number;
+  /** Milliseconds. */
+  watchIdleTimeout: number;
 }
 
 /**
@@ -133,16 +139,22 @@ const duration = (name: string) => (value: string) => {
   }
 };
 
+/** A Go-style duration above zero, in milliseconds. */
+const positiveDuration = (name: string) => (value: string) => {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    throw new Error(`${name} must be a duration such as 30s or 1m30s, got "${value}"`);
+  }
+  if (ms <= 0) throw new Error(`${name} must be longer than 0, got "${value}"`);
+  return ms;
+};
+
 const bool = (value: string) => {
   if (['true', '1', 'yes'].includes(value.toLowerCase())) return true;
   if (['false', '0', 'no'].includes(value.toLowerCase())) return false;
   throw new Error(`expected true or false, got "${value}"`);
-};
-
-const positiveDuration = (name: string) => (value: string) => {
-  const ms = parseDuration(value);
-  if (ms <= 0) throw new Error(`${name} must be a positive duration such as 3s, got "${value}"`);
-  return ms;
 };
 
 const absoluteDirOrEmpty = (name: string) => (value: string) => {
@@ -283,6 +295,30 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .argParser(positiveInt('--kube-burst')),
     )
     .addOption(
+      new Option(
+        '--kube-request-timeout <duration>',
+        'deadline of one Kubernetes API request, retries included (watches have an idle timeout instead)',
+      )
+        .env('SECRETSYNC_KUBE_REQUEST_TIMEOUT')
+        .default(30_000, '30s')
+        .argParser(positiveDuration('--kube-request-timeout')),
+    )
+    .addOption(
+      new Option('--kube-connect-timeout <duration>', 'deadline of each connection to the API server (TCP and TLS)')
+        .env('SECRETSYNC_KUBE_CONNECT_TIMEOUT')
+        .default(5_000, '5s')
+        .argParser(positiveDuration('--kube-connect-timeout')),
+    )
+    .addOption(
+      new Option(
+        '--watch-idle-timeout <duration>',
+        'restart a watch that brought no event and no bookmark for this long (the API server bookmarks about once a minute)',
+      )
+        .env('SECRETSYNC_WATCH_IDLE_TIMEOUT')
+        .default(90_000, '90s')
+        .argParser(positiveDuration('--watch-idle-timeout')),
+    )
+    .addOption(
       new Option('--max-concurrent-restarts <n>', 'rollout restarts in flight at once, cluster-wide (the rest wait)')
         .env('SECRETSYNC_MAX_CONCURRENT_RESTARTS')
         .default(10)
@@ -389,6 +425,9 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     minRefreshIntervalMs: flags.minRefreshInterval,
     maxWorkersPerNamespace: flags.maxWorkersPerNamespace,
     limits: limitsFromFlags(flags),
+    kubeRequestTimeoutMs: flags.kubeRequestTimeout,
+    kubeConnectTimeoutMs: flags.kubeConnectTimeout,
+    watchIdleTimeoutMs: flags.watchIdleTimeout,
     ...providerWiring(flags),
   };
   const manager = new Manager(options);

@@ -12,7 +12,7 @@ import {
   type EncryptionContext,
 } from '../../crypto/ciphertext.js';
 import { SecretsyncError } from '../../api/errors.js';
-import { raceAbort, throwIfAborted } from '../abort.js';
+import { raceAbort, throwIfAborted } from '../../api/abort.js';
 import { AwsFailureSummary, retryAfterMsOf } from '../aws/errors.js';
 import {
   DecryptError,

@@ -3,7 +3,7 @@
 // It holds no entries of its own, so it cannot get, extract or find.
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { AnyStore } from '../../api/types.js';
-import { raceAbort, throwIfAborted } from '../abort.js';
+import { raceAbort, throwIfAborted } from '../../api/abort.js';
 import { storeBudgets } from '../aws/budget.js';
 import { awsRegionalConfigs } from '../aws/client-config.js';
 import { mapAwsError } from '../aws/errors.js';

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { tooManyEntries } from '../../api/limits.js';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
-import { raceAbort } from '../abort.js';
+import { raceAbort } from '../../api/abort.js';
 import { storeBudgets, type RequestBudget } from '../aws/budget.js';
 import { awsRegionalConfigs } from '../aws/client-config.js';
 import { storeKms, type StoreKms } from '../aws/decrypt.js';

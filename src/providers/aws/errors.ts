@@ -9,7 +9,7 @@
 // hostile server) is reported by its HTTP status only. What ends up in status
 // fields and Events comes from these messages.
 import { SecretsyncError, boundedText } from '../../api/errors.js';
-import { abortError } from '../abort.js';
+import { abortError } from '../../api/abort.js';
 import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../provider.js';
 
 /** The key (or its version) does not exist. */

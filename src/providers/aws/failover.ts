@@ -22,7 +22,7 @@ import {
   type CircuitBreakerPolicy,
 } from 'cockatiel';
 import type { CircuitBreakerSpec } from '../../api/types.js';
-import { raceAbort, throwIfAborted } from '../abort.js';
+import { raceAbort, throwIfAborted } from '../../api/abort.js';
 import type { FailoverMove, ServedRegion } from '../provider.js';
 import { isAvailabilityError, markUnavailableTargets } from './errors.js';
 

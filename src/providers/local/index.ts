@@ -7,7 +7,7 @@ import { tooManyEntries } from '../../api/limits.js';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
 import { parseMasterKey } from '../../crypto/aead.js';
 import { compileNamePattern } from '../../secrets/pattern.js';
-import { raceAbort, throwIfAborted } from '../abort.js';
+import { raceAbort, throwIfAborted } from '../../api/abort.js';
 import type { StoreLifecycle } from '../aws/lifecycle.js';
 import { allowedLocalPath, validateStorePolicy } from '../policy.js';
 import {

@@ -278,8 +278,8 @@ describe('LeaderElector', function () {
         );
         expect(await a.done).to.equal('lost');
         const err = await outcome;
-        expect(err).to.be.instanceOf(Error);
-        expect((err as Error).name).to.equal('AbortError');
+        // Aborted in flight by the fence, and said so.
+        expect(err).to.be.instanceOf(NotLeaderError);
         const sentBefore = server.requests.length;
         let refused: unknown;
         try {

@@ -21,6 +21,8 @@ export interface RecordedRequest {
   method: string;
   path: string;
   query: URLSearchParams;
+  /** When it arrived (ms). */
+  at: number;
 }
 
 /**
@@ -37,11 +39,16 @@ export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
   /** Milliseconds to hold back the answer to writes (POST, PUT), to open race windows. */
   writeDelayMs = 0;
-  /** Answer every request under a path with this prefix with HTTP 500 while set. */
+  /** Answer every request under a path with this prefix with HTTP `failStatus` while set. */
   failPrefix: string | undefined;
   /** Never answer requests this returns true for (the client has to give up); each is kept in `hung`. */
   hangWhen: ((method: string, path: string) => boolean) | undefined;
   readonly hung: HungRequest[] = [];
+  failStatus = 500;
+  /** Headers of those failure answers (say, Retry-After). */
+  failHeaders: Record<string, string> = {};
+  /** Never answer requests under a path with this prefix while set (a hanging server). */
+  stallPrefix: string | undefined;
   port = 0;
 
   constructor() {
@@ -164,8 +171,14 @@ export class FakeApiServer {
       if (w.collection === collection) w.res.write(`${JSON.stringify({ type, object })}\n`);
   }
 
-  private status(res: ServerResponse, code: number, reason: string, message: string): void {
-    res.writeHead(code, { 'content-type': 'application/json' });
+  private status(
+    res: ServerResponse,
+    code: number,
+    reason: string,
+    message: string,
+    headers: Record<string, string> = {},
+  ): void {
+    res.writeHead(code, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code }));
   }
 
@@ -177,13 +190,14 @@ export class FakeApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
-    this.requests.push({ method, path: url.pathname, query: url.searchParams });
+    this.requests.push({ method, path: url.pathname, query: url.searchParams, at: Date.now() });
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeObject) : undefined;
 
+    if (this.stallPrefix !== undefined && url.pathname.startsWith(this.stallPrefix)) return;
     if (this.failPrefix !== undefined && url.pathname.startsWith(this.failPrefix)) {
-      this.status(res, 500, 'InternalError', 'injected failure');
+      this.status(res, this.failStatus, 'InternalError', 'injected failure', this.failHeaders);
       return;
     }
     if (this.hangWhen?.(method, url.pathname)) {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import type { KubeClient, KubeObject } from '../../../src/kube/client.js';
+import { DeadlineError } from '../../../src/api/errors.js';
+import { KubeApiError, WatchIdleError, type KubeClient, type KubeObject } from '../../../src/kube/client.js';
 import { Informer, objectKey } from '../../../src/kube/informer.js';
 import { FakeApiServer } from './fake-apiserver.js';
 
@@ -224,6 +225,68 @@ describe('Informer', () => {
     expect(String(errors[0])).to.include('HTTP 500');
     await waitFor('the relist', () => events.some((e) => e.type === 'delete'), 5_000);
     expect(inf.size).to.equal(0);
+  });
+
+  it('restarts a watch that brings nothing within the idle timeout, from the last version, without re-listing', async () => {
+    const errors: unknown[] = [];
+    const idle: unknown[] = [];
+    server.put(SECRETS, secret('a'));
+    const listedAt = server.resourceVersion;
+    const inf = newInformer({
+      watchIdleTimeoutMs: 300,
+      onError: (err) => errors.push(err),
+      onWatchIdle: (err) => idle.push(err),
+    });
+    await inf.start();
+    await waitFor('a watch', () => server.watchCount(SECRETS) === 1);
+    const firstAt = watches()[0]?.at ?? 0;
+    await waitFor('a second watch', () => watches().length === 2);
+    expect((watches()[1]?.at ?? 0) - firstAt).to.be.within(250, 1_500);
+    expect(watches()[1]?.query.get('resourceVersion')).to.equal(listedAt);
+    expect(lists()).to.have.length(1);
+    // Told apart from failures: a quiet collection restarts like this every idle timeout.
+    expect(idle[0]).to.be.instanceOf(WatchIdleError);
+    expect(errors).to.deep.equal([]);
+    // The silent stream is closed, not left behind, and the new one delivers.
+    await waitFor('the old stream to close', () => server.watchCount(SECRETS) === 1);
+    server.put(SECRETS, secret('b'));
+    await waitFor('add b', () => events.some((e) => e.key === 'team-a/b'));
+  });
+
+  it('bounds each page of its list by a deadline', async () => {
+    server.stallPrefix = SECRETS;
+    const inf = newInformer({ listPageTimeoutMs: 200 });
+    const started = Date.now();
+    let caught: unknown;
+    try {
+      await inf.start();
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).to.be.instanceOf(DeadlineError);
+    expect((caught as Error).message).to.equal(`GET ${SECRETS}: no answer within 0.2s`);
+    expect(Date.now() - started).to.be.below(1_000);
+    expect(inf.hasSynced()).to.equal(false);
+  });
+
+  it('waits as long as Retry-After says before trying again after a throttled watch', async () => {
+    const errors: unknown[] = [];
+    const inf = newInformer({
+      onError: (err) => {
+        errors.push(err);
+        server.failPrefix = undefined;
+      },
+    });
+    await inf.start();
+    await waitFor('a watch', () => server.watchCount(SECRETS) === 1);
+    server.failPrefix = SECRETS;
+    server.failStatus = 429;
+    server.failHeaders = { 'retry-after': '1' };
+    server.endWatches(SECRETS);
+    await waitFor('the relist', () => lists().length === 2, 5_000);
+    const throttled = watches()[1];
+    expect((errors[0] as KubeApiError).status).to.equal(429);
+    expect((lists()[1]?.at ?? 0) - (throttled?.at ?? 0)).to.be.at.least(990);
   });
 
   it('applies the transform, or drops managedFields without one', async () => {
