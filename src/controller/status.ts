@@ -58,6 +58,8 @@ export class StatusWriter {
     return this.client.request('PATCH', `${GROUP_PREFIX}${ns}/${plural}/${obj.metadata.name}/status`, {
       body: { status },
       contentType: 'application/merge-patch+json',
+      // The same merge patch twice leaves the same status: safe to repeat after a 503 or a reset.
+      idempotent: true,
       ...(signal ? { signal } : {}),
     });
   }
