@@ -274,7 +274,8 @@ describe('local store rollback detection', () => {
     });
   });
 
-  it('concurrent reads in one process while another instance writes never look like a rollback', async () => {
+  it('concurrent reads in one process while another instance writes never look like a rollback', async function () {
+    this.timeout(30_000);
     const writer = new LocalStore(dir, key);
     const reader = new LocalStore(dir, key, { valueCacheTtlMs: 0 });
     await writer.put('hot', { n: '0' });
