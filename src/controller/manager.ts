@@ -11,7 +11,7 @@ import {
 } from '../api/types.js';
 import { DEFAULT_LIMITS, type Limits } from '../api/limits.js';
 import type { KubeAuth } from '../kube/config.js';
-import { KubeClient } from '../kube/client.js';
+import { KubeClient, type WriteFence } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
@@ -353,6 +353,11 @@ export class Manager {
 
   get port(): number | undefined {
     return this.server?.port;
+  }
+
+  /** The leader's write fence (undefined without leader election): for anything else that writes on the leader. */
+  get writeFence(): WriteFence | undefined {
+    return this.leader?.fence;
   }
 
   isLeader(): boolean {

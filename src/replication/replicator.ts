@@ -15,7 +15,15 @@ import { setCondition } from '../controller/conditions.js';
 import { EventRecorder } from '../controller/events.js';
 import { parseDuration } from '../controller/schedule.js';
 import { WorkQueue } from '../controller/workqueue.js';
-import { KubeApiError, KubeClient, isConflict, isNotFound, type KubeList, type KubeObject } from '../kube/client.js';
+import {
+  KubeApiError,
+  KubeClient,
+  type WriteFence,
+  isConflict,
+  isNotFound,
+  type KubeList,
+  type KubeObject,
+} from '../kube/client.js';
 import { collectionPaths } from '../kube/informer-group.js';
 import { Informer } from '../kube/informer.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
@@ -50,6 +58,16 @@ export interface ReplicatorOptions {
   retryDelayMs?: number;
   /** Timeout of each request to a DR cluster. Default 15 s. */
   drRequestTimeoutMs?: number;
+  /**
+   * The leader's write fence: replication runs on the leader only, and a leader
+   * that can no longer renew must stop writing here too (status on this
+   * cluster, copies in the DR cluster) before its Lease can pass on.
+   */
+  fence?: WriteFence;
+  /** Deadlines of this cluster's API requests (as the operator's flags). */
+  kubeRequestTimeoutMs?: number;
+  kubeConnectTimeoutMs?: number;
+  watchIdleTimeoutMs?: number;
 }
 
 /** A pass that failed for one reason the Ready condition names. */
@@ -122,7 +140,15 @@ export class Replicator {
   constructor(private readonly options: ReplicatorOptions) {
     this.log = options.logger;
     this.metrics = options.metrics;
-    this.client = new KubeClient(options.kubeConfig, { qps: 50, burst: 100, userAgent: 'secretsync-replication' });
+    this.client = new KubeClient(options.kubeConfig, {
+      qps: 50,
+      burst: 100,
+      userAgent: 'secretsync-replication',
+      fence: options.fence,
+      requestTimeoutMs: options.kubeRequestTimeoutMs,
+      connectTimeoutMs: options.kubeConnectTimeoutMs,
+      watchIdleTimeoutMs: options.watchIdleTimeoutMs,
+    });
     const onError = (what: string) => (err: unknown) =>
       this.log.warn('replication: watch failed; retrying', { resource: what, error: errorMessage(err) });
     this.targets = new Informer(this.client, {
@@ -527,6 +553,8 @@ export class Replicator {
       burst: 40,
       userAgent: 'secretsync-replication',
       requestTimeoutMs: this.options.drRequestTimeoutMs ?? 15_000,
+      connectTimeoutMs: this.options.kubeConnectTimeoutMs,
+      fence: this.options.fence,
     });
     const connection = { version, client, server: cluster.server };
     this.connections.set(target.metadata.name, connection);

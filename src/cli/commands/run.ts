@@ -444,6 +444,10 @@ export async function runOperator(flags: RunFlags): Promise<number> {
         clusterName: flags.clusterName,
         operatorNamespace: flags.operatorNamespace,
         namespaces,
+        fence: manager.writeFence,
+        kubeRequestTimeoutMs: flags.kubeRequestTimeout,
+        kubeConnectTimeoutMs: flags.kubeConnectTimeout,
+        watchIdleTimeoutMs: flags.watchIdleTimeout,
       });
     }
     const why = await manager.done;
