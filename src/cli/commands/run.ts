@@ -56,6 +56,8 @@ export interface RunFlags {
   kubeConnectTimeout: number;
   /** Milliseconds. */
   watchIdleTimeout: number;
+  /** Milliseconds. */
+  syncTimeout: number;
 }
 
 /**
@@ -319,6 +321,15 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .argParser(positiveDuration('--watch-idle-timeout')),
     )
     .addOption(
+      new Option(
+        '--sync-timeout <duration>',
+        'deadline of one ManagedSecret sync (backend reads, decryption, the Secret write and the status), and of one store check',
+      )
+        .env('SECRETSYNC_SYNC_TIMEOUT')
+        .default(60_000, '60s')
+        .argParser(positiveDuration('--sync-timeout')),
+    )
+    .addOption(
       new Option('--max-concurrent-restarts <n>', 'rollout restarts in flight at once, cluster-wide (the rest wait)')
         .env('SECRETSYNC_MAX_CONCURRENT_RESTARTS')
         .default(10)
@@ -428,6 +439,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     kubeRequestTimeoutMs: flags.kubeRequestTimeout,
     kubeConnectTimeoutMs: flags.kubeConnectTimeout,
     watchIdleTimeoutMs: flags.watchIdleTimeout,
+    syncTimeoutMs: flags.syncTimeout,
     ...providerWiring(flags),
   };
   const manager = new Manager(options);
