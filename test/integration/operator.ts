@@ -86,6 +86,12 @@ export async function startOperator(
     kubeConfig?: ReturnType<TestCluster['kubeConfig']>;
     /** Default: testStorePolicy(). */
     storePolicy?: StorePolicy;
+    /** Sync workers (default 4 here; the operator's default is 16). */
+    concurrency?: number;
+    /** --sync-timeout (default 60 s). */
+    syncTimeoutMs?: number;
+    /** --max-workers-per-namespace (default 0: half of concurrency). */
+    maxWorkersPerNamespace?: number;
   } = {},
 ): Promise<RunningOperator> {
   await installCrds(cluster);
@@ -110,7 +116,9 @@ export async function startOperator(
     metrics,
     namespaces: options.namespaces ?? [],
     operatorNamespace: OPERATOR_NAMESPACE,
-    concurrency: 4,
+    concurrency: options.concurrency ?? 4,
+    syncTimeoutMs: options.syncTimeoutMs,
+    maxWorkersPerNamespace: options.maxWorkersPerNamespace,
     leaderElection: options.leaderElection ?? false,
     leaseName: 'secretsync-leader',
     identity: options.identity ?? 'test',

@@ -5,7 +5,7 @@
 // helpers that the code before the fixes also has are imported, so each test
 // can be run against it to show how it failed there.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { API_VERSION, type Condition, type ManagedSecret } from '../../../src/api/types.js';
 import type { KubeClient } from '../../../src/kube/client.js';
 import { waitFor } from '../../../tools/testenv/index.js';
@@ -184,4 +184,55 @@ export async function waitForStoreReady(
     timeoutMs,
     100,
   );
+}
+
+/** A TCP server on 127.0.0.1 that accepts every connection, reads the request and never answers. */
+export async function hangingTcpEndpoint(): Promise<{ url: string; connections(): number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server = createTcpServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    connections: () => connections,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+export async function inPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const item = items[next++] as T;
+        await work(item);
+      }
+    }),
+  );
+}
+
+/** The sum of a counter's values whose labels all match `labels` (a value may be a RegExp). */
+export async function counterSum(
+  counter: { get(): Promise<{ values: { value: number; labels: Record<string, string | number | undefined> }[] }> },
+  labels: Record<string, string | RegExp> = {},
+): Promise<number> {
+  let sum = 0;
+  for (const { value, labels: have } of (await counter.get()).values) {
+    const matches = Object.entries(labels).every(([k, v]) =>
+      typeof v === 'string' ? have[k] === v : v.test(String(have[k] ?? '')),
+    );
+    if (matches) sum += value;
+  }
+  return sum;
 }
