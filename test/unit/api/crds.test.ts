@@ -1073,7 +1073,7 @@ describe('CRDs (src/api)', () => {
       }
     });
 
-    it('local-store.yaml: a master key Secret and a local SecretStore in team-a's directory of the store volume', () => {
+    it('local-store.yaml: a master key Secret and a local SecretStore in team-a’s directory of the store volume', () => {
       const docs = examples().find((e) => e.file === 'local-store.yaml')?.docs ?? [];
       const secret = docs.find((d) => d.kind === 'Secret') as
         { metadata: { name: string }; stringData: Record<string, string> } | undefined;
