@@ -1,8 +1,8 @@
 // The quick-start demo: a real control plane, our CRDs, the operator with the
 // embedded local store, and the examples from examples/ turned into a Secret.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { API_VERSION, type ManagedSecret } from '../src/api/types.js';
 import { main, type CliIo } from '../src/cli/main.js';
@@ -24,7 +24,10 @@ const yamlObjects = (file: string): KubeObject[] =>
 const started = Date.now();
 say('1. starting etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 ...');
 const cluster = await TestCluster.start({ name: 'demo' });
-const storeDir = mkdtempSync(join(tmpdir(), 'secretsync-demo-store-'));
+// The operator's --local-store-root; the demo namespace's store is in its <namespace> directory.
+const storeRoot = mkdtempSync(join(tmpdir(), 'secretsync-demo-root-'));
+const storeDir = join(storeRoot, NAMESPACE);
+mkdirSync(storeDir);
 let manager: Manager | undefined;
 try {
   say(
@@ -91,9 +94,9 @@ try {
   }
 
   say('5. running the operator (secretsync run) ...');
-  // As `secretsync run --local-store-root <the demo's store's parent>` would: the demo's SecretStore is namespaced.
+  // As `secretsync run --local-store-root <storeRoot>` would: the demo's SecretStore is namespaced.
   const options: ManagerOptions & ProviderWiring = {
-    storePolicy: { allowedEndpoints: [], localStoreRoot: dirname(storeDir) },
+    storePolicy: { allowedEndpoints: [], localStoreRoot: storeRoot },
     providerTimeouts: { connectMs: 3000, requestMs: 10_000 },
     kubeConfig: cluster.kubeConfig(),
     logger: createLogger('warn'),
@@ -140,6 +143,6 @@ try {
 } finally {
   await manager?.stop();
   await cluster.stop();
-  rmSync(storeDir, { recursive: true, force: true });
+  rmSync(storeRoot, { recursive: true, force: true });
   say('stopped the operator and the control plane, and removed every temporary file');
 }

@@ -1,5 +1,5 @@
 // Objects the scenarios create, and a watch-based tracker of their progress.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -32,7 +32,9 @@ export async function localStoreNamespace(
   entries: number,
 ): Promise<LocalFixture> {
   await ensureNamespace(ctx.kube, namespace);
-  const dir = mkdtempSync(join(tmpdir(), 'secretsync-bench-store-'));
+  // In <--local-store-root>/<namespace>: a namespaced store may use no other directory.
+  mkdirSync(join(tmpdir(), namespace), { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), namespace, 'secretsync-bench-store-'));
   const masterKey = randomBytes(32);
   await ctx.kube.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
     body: {
@@ -57,7 +59,11 @@ export async function localStoreNamespace(
       spec: { provider: { local: { path: dir, masterKeySecretRef: { name: 'master-key' } } } },
     },
   });
-  return { namespace, store, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const cleanup = () => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(join(tmpdir(), namespace), { recursive: true, force: true });
+  };
+  return { namespace, store, dir, cleanup };
 }
 
 /** ManagedSecret i: three keys a, b, c from entry i of the local store. */

@@ -2,7 +2,10 @@
 // in a namespace could otherwise point the operator at any URL (an internal
 // service, a metadata endpoint, a host that logs the signed requests) or at
 // any directory of the operator's filesystem. The cluster admin allows custom
-// endpoints with --allowed-endpoints and a directory with --local-store-root;
+// endpoints with --allowed-endpoints and a directory with --local-store-root,
+// in which each namespace has its own directory <root>/<namespace> (a store of
+// namespace A pointed at B's directory could not decrypt B's entries, but it
+// could list their names, hold their locks and write beside them);
 // ClusterSecretStores are written by cluster admins and are not limited.
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -15,7 +18,7 @@ import { ProviderConfigError, StorePolicyError, storeLabel, type CallOptions, ty
 export const PolicyReasons = {
   /** A namespaced store names an endpoint outside --allowed-endpoints. */
   EndpointNotAllowed: 'EndpointNotAllowed',
-  /** A namespaced local store's path is outside --local-store-root (or there is no root). */
+  /** A namespaced local store's path is outside <--local-store-root>/<its namespace> (or there is no root). */
   PathNotAllowed: 'PathNotAllowed',
 } as const;
 
@@ -177,12 +180,13 @@ export function checkStoreEndpoints(store: AnyStore, policy: StorePolicy | undef
 
 /**
  * The directory a local store may be opened at: a ClusterSecretStore's path
- * as written; a SecretStore's only inside --local-store-root, checked on the
- * path as written (`..`) and again on the real path (symbolic links), which is
- * what is returned and opened. A directory that does not exist (yet: a volume
- * that did not mount) is resolved through its nearest existing parent; the
- * store then reports it missing as it always has. Throws StorePolicyError
- * (PathNotAllowed) outside the root or without one.
+ * as written; a SecretStore's only inside its namespace's directory of
+ * --local-store-root (`<root>/<namespace>`), checked on the path as written
+ * (`..`) and again on the real path (symbolic links), which is what is
+ * returned and opened. A directory that does not exist (yet: a volume that did
+ * not mount) is resolved through its nearest existing parent; the store then
+ * reports it missing as it always has. Throws StorePolicyError
+ * (PathNotAllowed) outside the namespace's directory or without a root.
  */
 export async function allowedLocalPath(
   store: AnyStore,
@@ -202,13 +206,20 @@ export async function allowedLocalPath(
     throw refuse('namespaced local stores are off (the operator runs without --local-store-root)');
   }
   if (!isAbsolute(path)) throw new ProviderConfigError(`${label}: spec.provider.local.path must be an absolute path`);
+  const namespace = store.metadata.namespace ?? '';
+  // A namespace name is a DNS label: never empty, `.`, `..` or anything with a `/` (checked anyway: the name is the boundary).
+  if (namespace === '' || namespace === '.' || namespace === '..' || namespace.includes('/') || namespace.includes(sep))
+    throw refuse('the store has no usable namespace');
   const rootAbs = resolve(root);
+  const own = join(rootAbs, namespace);
   const wanted = resolve(path);
-  if (!inside(rootAbs, wanted)) throw refuse(`it is outside ${rootAbs} (--local-store-root)`);
+  if (!inside(own, wanted))
+    throw refuse(`it is outside ${own}, the namespace's directory of ${rootAbs} (--local-store-root)`);
   throwIfAborted(opts.signal, `${label}: checking spec.provider.local.path`);
   const rootReal = await realpath(rootAbs).catch(() => rootAbs);
   const real = await realPathOfNearest(wanted);
-  if (!inside(rootReal, real)) throw refuse(`it leads outside ${rootAbs} (--local-store-root) through a symbolic link`);
+  if (!inside(join(rootReal, namespace), real))
+    throw refuse(`it leads outside ${own}, the namespace's directory, through a symbolic link`);
   return real;
 }
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -42,8 +42,8 @@ export async function ensureNamespace(
 /**
  * What the test operator lets namespaced SecretStores reach, as a cluster
  * admin would with --allowed-endpoints and --local-store-root: the shared moto
- * (when the suite runs one) and the system's temporary directory, where
- * createLocalStore makes its stores.
+ * (when the suite runs one) and the system's temporary directory, in whose
+ * <namespace> subdirectory createLocalStore makes a namespace's stores.
  */
 export function testStorePolicy(extraEndpoints: string[] = []): StorePolicy {
   const moto: string[] = [];
@@ -86,6 +86,12 @@ export async function startOperator(
     kubeConfig?: ReturnType<TestCluster['kubeConfig']>;
     /** Default: testStorePolicy(). */
     storePolicy?: StorePolicy;
+    /** Sync workers (default 4 here; the operator's default is 16). */
+    concurrency?: number;
+    /** --sync-timeout (default 60 s). */
+    syncTimeoutMs?: number;
+    /** --max-workers-per-namespace (default 0: half of concurrency). */
+    maxWorkersPerNamespace?: number;
   } = {},
 ): Promise<RunningOperator> {
   await installCrds(cluster);
@@ -110,7 +116,9 @@ export async function startOperator(
     metrics,
     namespaces: options.namespaces ?? [],
     operatorNamespace: OPERATOR_NAMESPACE,
-    concurrency: 4,
+    concurrency: options.concurrency ?? 4,
+    syncTimeoutMs: options.syncTimeoutMs,
+    maxWorkersPerNamespace: options.maxWorkersPerNamespace,
     leaderElection: options.leaderElection ?? false,
     leaseName: 'secretsync-leader',
     identity: options.identity ?? 'test',
@@ -145,13 +153,18 @@ export interface LocalStoreFixture {
   cleanup(): void;
 }
 
-/** A local store directory and its master key Secret in `namespace`. */
+/**
+ * A local store directory and its master key Secret in `namespace`. The
+ * directory is in <tmpdir>/<namespace>, the namespace's own directory of the
+ * test operator's --local-store-root (a namespaced store may use no other).
+ */
 export async function createLocalStore(
   client: KubeClient,
   namespace: string,
   secretName = 'master-key',
 ): Promise<LocalStoreFixture> {
-  const dir = mkdtempSync(join(tmpdir(), 'secretsync-store-'));
+  mkdirSync(join(tmpdir(), namespace), { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), namespace, 'secretsync-store-'));
   const masterKey = randomBytes(32);
   await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
     body: {
@@ -165,7 +178,12 @@ export async function createLocalStore(
     dir,
     masterKey,
     store: new LocalStore(dir, masterKey),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      // The namespace's directory too, once its last store is gone.
+      const parent = join(tmpdir(), namespace);
+      if (existsSync(parent) && readdirSync(parent).length === 0) rmSync(parent, { recursive: true });
+    },
   };
 }
 

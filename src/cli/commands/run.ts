@@ -392,7 +392,7 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
     .addOption(
       new Option(
         '--local-store-root <dir>',
-        'the directory namespaced local SecretStores must be inside; empty: namespaced local stores are refused',
+        'a namespaced local SecretStore must be inside <dir>/<its namespace>; empty: namespaced local stores are refused',
       )
         .env('SECRETSYNC_LOCAL_STORE_ROOT')
         .default('')

@@ -165,7 +165,7 @@ describe('the secretsync.io CRDs on a real API server', () => {
       const docs = example('local-store.yaml');
       await core.createNamespacedSecret({ namespace, body: one(docs, 'Secret') as V1Secret });
       const store = await createStore(one(docs, 'SecretStore') as SecretStore);
-      expect(store.spec.provider.local?.path).to.equal('/var/lib/secretsync/store');
+      expect(store.spec.provider.local?.path).to.equal('/var/lib/secretsync/store/team-a');
       expect(store.spec.provider.local?.masterKeySecretRef.key).to.equal('master-key');
     });
 

@@ -1073,13 +1073,13 @@ describe('CRDs (src/api)', () => {
       }
     });
 
-    it('local-store.yaml: a master key Secret and a local SecretStore at /var/lib/secretsync/store', () => {
+    it('local-store.yaml: a master key Secret and a local SecretStore in team-a’s directory of the store volume', () => {
       const docs = examples().find((e) => e.file === 'local-store.yaml')?.docs ?? [];
       const secret = docs.find((d) => d.kind === 'Secret') as
         { metadata: { name: string }; stringData: Record<string, string> } | undefined;
       const store = docs.find((d) => d.kind === 'SecretStore') as SecretStore | undefined;
       const ref = store?.spec.provider.local?.masterKeySecretRef;
-      expect(store?.spec.provider.local?.path).to.equal('/var/lib/secretsync/store');
+      expect(store?.spec.provider.local?.path).to.equal('/var/lib/secretsync/store/team-a');
       expect(ref?.name).to.equal(secret?.metadata.name);
       expect(ref?.namespace).to.equal(undefined);
       const key = secret?.stringData[ref?.key ?? 'master-key'] ?? '';

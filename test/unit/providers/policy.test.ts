@@ -177,24 +177,34 @@ describe('store policy: local paths', () => {
 
   const local = (path: string) => namespaced({ local: { path, masterKeySecretRef: { name: 'k' } } });
 
-  it('a path inside the root is opened at its real path', async () => {
+  it('a path inside the namespace’s directory of the root is opened at its real path', async () => {
     expect(await allowedLocalPath(local(join(root, 'team-a')), join(root, 'team-a'), policy([], root))).to.equal(
       join(root, 'team-a'),
     );
-    expect(await allowedLocalPath(local(root), root, policy([], root))).to.equal(root);
-    // Not there yet (a volume that did not mount): resolved through its parent, still inside.
-    expect(await allowedLocalPath(local(join(root, 'later')), join(root, 'later', 'x'), policy([], root))).to.equal(
-      join(root, 'later', 'x'),
+    await mkdir(join(root, 'team-a', 'app'));
+    expect(await allowedLocalPath(local(join(root, 'team-a', 'app')), join(root, 'team-a', 'app'), policy([], root))).to.equal(
+      join(root, 'team-a', 'app'),
     );
+    // Not there yet (a volume that did not mount): resolved through its parent, still inside.
+    expect(
+      await allowedLocalPath(local(join(root, 'team-a', 'later')), join(root, 'team-a', 'later', 'x'), policy([], root)),
+    ).to.equal(join(root, 'team-a', 'later', 'x'));
   });
 
-  it('refuses .., a symbolic link out of the root, and any path when there is no root', async () => {
+  it('refuses the root itself, another namespace’s directory, .., a symbolic link out, and any path without a root', async () => {
+    await mkdir(join(root, 'team-b'));
     await symlink(outside, join(root, 'team-a', 'escape'));
+    await symlink(join(root, 'team-b'), join(root, 'team-a', 'next-door'));
     const cases: [string, StorePolicy, RegExp][] = [
       [join(root, '..', 'etc'), policy([], root), /outside/],
       [`${root}-sibling`, policy([], root), /outside/],
+      [root, policy([], root), /namespace’s directory|namespace's directory/],
+      [join(root, 'team-b'), policy([], root), /outside .*team-a/],
+      [join(root, 'team-a-b'), policy([], root), /outside/],
+      [join(root, 'team-a', '..', 'team-b'), policy([], root), /outside/],
       [join(root, 'team-a', 'escape'), policy([], root), /symbolic link/],
       [join(root, 'team-a', 'escape', 'not-yet'), policy([], root), /symbolic link/],
+      [join(root, 'team-a', 'next-door'), policy([], root), /symbolic link/],
       [join(root, 'team-a'), policy([]), /--local-store-root/],
     ];
     for (const [path, p, why] of cases) {

@@ -18,6 +18,12 @@ import {
 } from '../../../../src/providers/provider.js';
 import { providerFor } from '../../../../src/providers/registry.js';
 
+/**
+ * The --local-store-root of these tests: a namespaced store's directory must be
+ * inside <root>/<its namespace>, so each test's store lives under ROOT/team-a.
+ */
+const ROOT = join(tmpdir(), 'secretsync-unit-local-root');
+
 /** Secrets in memory, keyed "namespace/name", recording which were read. */
 function memoryContext(
   secrets: Record<string, Record<string, Buffer>>,
@@ -28,8 +34,8 @@ function memoryContext(
     reads,
     storeNamespace,
     allowOperatorIdentityForNamespacedStores: false,
-    // The stores of these tests live under the system's temporary directory.
-    policy: { allowedEndpoints: [], localStoreRoot: tmpdir() },
+    // The stores of these tests live under ROOT/team-a.
+    policy: { allowedEndpoints: [], localStoreRoot: ROOT },
     observe: (_operation, call) => call(),
     requestServiceAccountToken: async () => {
       throw new Error('not used by the local provider');
@@ -68,7 +74,8 @@ describe('local provider', () => {
   let client: ProviderClient | undefined;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'secretsync-provider-'));
+    await mkdir(join(ROOT, 'team-a'), { recursive: true });
+    dir = await mkdtemp(join(ROOT, 'team-a', 'provider-'));
     key = randomBytes(32);
     ctx = memoryContext(
       {

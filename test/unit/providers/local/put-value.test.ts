@@ -1,12 +1,15 @@
 import { expect } from 'chai';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SecretStore } from '../../../../src/api/types.js';
 import { localProvider } from '../../../../src/providers/local/index.js';
 import { LocalStore } from '../../../../src/providers/local/store.js';
 import { ProviderConfigError, type ProviderClient } from '../../../../src/providers/provider.js';
+
+/** The --local-store-root of these tests (the store of namespace `app` lives in PUT_ROOT/app). */
+const PUT_ROOT = join(tmpdir(), 'secretsync-unit-put-root');
 
 describe('local store: rotation writes (putValue, request tokens)', () => {
   let dir: string;
@@ -15,7 +18,9 @@ describe('local store: rotation writes (putValue, request tokens)', () => {
   let client: ProviderClient;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'secretsync-put-'));
+    // Inside <--local-store-root>/<namespace>, as a namespaced store must be.
+    await mkdir(join(PUT_ROOT, 'app'), { recursive: true });
+    dir = await mkdtemp(join(PUT_ROOT, 'app', 'put-'));
     key = randomBytes(32);
     store = new LocalStore(dir, key);
     const spec: SecretStore = {
@@ -27,7 +32,7 @@ describe('local store: rotation writes (putValue, request tokens)', () => {
     client = await localProvider.connect(spec, {
       storeNamespace: 'app',
       allowOperatorIdentityForNamespacedStores: false,
-      policy: { allowedEndpoints: [], localStoreRoot: tmpdir() },
+      policy: { allowedEndpoints: [], localStoreRoot: PUT_ROOT },
       observe: (_op, call) => call(),
       requestServiceAccountToken: async () => {
         throw new Error('unused');
@@ -86,7 +91,7 @@ describe('the local provider never creates a missing store directory', () => {
     const { randomBytes } = await import('node:crypto');
     const { localProvider } = await import('../../../../src/providers/local/index.js');
     const base = mkdtempSync(join(tmpdir(), 'secretsync-nodir-'));
-    const dir = join(base, 'not-mounted');
+    const dir = join(base, 'ns', 'not-mounted');
     const key = randomBytes(32);
     const client = await localProvider.connect(
       {
