@@ -5,6 +5,7 @@
 // Lease request has a deadline, and the renew deadline is enforced by a timer
 // and, for a process that ran no timers while it was stopped, by comparing the
 // monotonic clock on every write (`fence.assertHeld()`).
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { DeadlineError, NotLeaderError, SecretsyncError } from '../api/errors.js';
 import { isAlreadyExists, isNotFound, KubeClient, type WriteFence } from '../kube/client.js';
@@ -138,6 +139,8 @@ export class LeaderElector {
     });
     this.path = `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases/${options.name}`;
     const signal = this.fenceController.signal;
+    // Every write in flight listens on it (and lets go when done): many at once is normal, not a leak.
+    setMaxListeners(0, signal);
     this.fence = {
       assertHeld: () => {
         if (!this.holds()) throw new NotLeaderError();

@@ -2,6 +2,7 @@
 // reconcilers (ManagedSecrets, stores; rotation as a step of the first),
 // leader election and the health/metrics endpoint, and connects watch events
 // to queue keys. The work itself is in the reconcilers; see docs/architecture.md.
+import { setMaxListeners } from 'node:events';
 import {
   ANNOTATION_FORCE_SYNC,
   ANNOTATION_ROTATE_NOW,
@@ -158,6 +159,8 @@ export class Manager {
       watchIdleTimeoutMs: options.watchIdleTimeoutMs,
     });
     const stopSignal = this.stopping.signal;
+    // Every sync in flight listens on it (and lets go when done): many at once is normal, not a leak.
+    setMaxListeners(0, stopSignal);
     this.caches = new ClusterCache(this.client, {
       namespaces: options.namespaces,
       onWatchError: (resource, err) => this.log.warn('watch failed; retrying', { resource, error: errorMessage(err) }),
