@@ -9,6 +9,7 @@
 // operator runs as a process of its own so that its memory is its own: its
 // peak RSS (VmHWM) is read from /proc.
 import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -78,9 +79,7 @@ describe('security: a template that amplifies a large value', function () {
     await ensureNamespace(client(), hostileNs);
     hostile = await createLocalStore(client(), hostileNs);
     // Random text: nothing in the pipeline can compress or share it.
-    const big = Buffer.alloc(VALUE_BYTES)
-      .map(() => 97 + Math.floor(Math.random() * 26))
-      .toString('latin1');
+    const big = randomBytes((VALUE_BYTES / 4) * 3).toString('base64');
     await hostile.store.put('big', { value: big });
     await createSecretStore(client(), hostileNs, 'local', hostile.dir);
     victim = await createVictim(client(), uniqueName('tmpl-victim'));
