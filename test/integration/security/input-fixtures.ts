@@ -7,15 +7,17 @@
 import { expect } from 'chai';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { API_VERSION, type ManagedSecret } from '../../../src/api/types.js';
+import { API_VERSION, type Condition, type ManagedSecret } from '../../../src/api/types.js';
 import type { KubeClient, KubeObject } from '../../../src/kube/client.js';
-import { type TestCluster } from '../../../tools/testenv/index.js';
+import { waitFor, type TestCluster } from '../../../tools/testenv/index.js';
 import {
   createLocalStore,
   createManagedSecret,
   createSecretStore,
   ensureNamespace,
+  getManagedSecret,
   listEvents,
+  readyOf,
   waitForReady,
   waitForSecretData,
   type LocalStoreFixture,
@@ -61,7 +63,8 @@ export async function victimSynced(client: KubeClient, victim: Victim, timeoutMs
 export async function changeAndTimeSync(client: KubeClient, victim: Victim, timeoutMs = 30_000): Promise<number> {
   victim.changes += 1;
   const data = [{ secretKey: 'p', remoteRef: { key: 'db', property: 'password' } }];
-  for (let i = 1; i <= victim.changes; i++) data.push({ secretKey: `q${i}`, remoteRef: { key: 'db', property: 'password' } });
+  for (let i = 1; i <= victim.changes; i++)
+    data.push({ secretKey: `q${i}`, remoteRef: { key: 'db', property: 'password' } });
   const newKey = `q${victim.changes}`;
   const started = performance.now();
   await client.request('PATCH', `/apis/${API_VERSION}/namespaces/${victim.namespace}/managedsecrets/app`, {
@@ -231,6 +234,25 @@ export async function eventsAbout(
   type Event = KubeObject & { type?: string; reason?: string; message?: string; involvedObject?: { name?: string } };
   const events = (await listEvents(client, namespace)) as Event[];
   return events.filter((e) => e.involvedObject?.name === name && e.reason === reason);
+}
+
+/** Waits until a ManagedSecret's current generation has a Ready condition, whatever it says, and returns it. */
+export async function reconciled(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  timeoutMs = 20_000,
+): Promise<Condition> {
+  return waitFor(
+    `ManagedSecret ${namespace}/${name} to be reconciled`,
+    async () => {
+      const ms = await getManagedSecret(client, namespace, name);
+      const ready = readyOf(ms);
+      return ready && ms.status?.observedGeneration === ms.metadata.generation ? ready : undefined;
+    },
+    timeoutMs,
+    50,
+  );
 }
 
 /** Waits for a ManagedSecret to report `reason` (Ready=False) and returns its message. */

@@ -6,7 +6,6 @@
 // refused, and another namespace's change must still sync within a second.
 // A lookaround, which RE2 does not have, is refused at admission by CEL.
 import { expect } from 'chai';
-import { waitFor } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
 import {
@@ -16,9 +15,7 @@ import {
   createSecretStore,
   decoded,
   ensureNamespace,
-  getManagedSecret,
   getSecret,
-  readyOf,
   startOperator,
   type LocalStoreFixture,
   type RunningOperator,
@@ -27,6 +24,7 @@ import {
   admissionRefusal,
   createVictim,
   otherTenantLatencies,
+  reconciled,
   startBlockMeter,
   victimSynced,
   type Blocking,
@@ -88,16 +86,7 @@ describe('security: a catastrophic find.nameRegexp', function () {
       // namespace changes its object eight times, timed on a thread the operator cannot block.
       const otherTenant = otherTenantLatencies(sharedCluster(), victim, 8, 500);
       // Reconciled: refused (InvalidSpec), or evaluated (Synced, with only the matching entry).
-      const ready = await waitFor(
-        'the hostile ManagedSecret to be reconciled',
-        async () => {
-          const ms = await getManagedSecret(client(), hostileNs, 'redos');
-          const r = readyOf(ms);
-          return r && ms.status?.observedGeneration === ms.metadata.generation ? r : undefined;
-        },
-        60_000,
-        50,
-      );
+      const ready = await reconciled(client(), hostileNs, 'redos', 60_000);
       expect(['Synced', 'InvalidSpec'], `Ready: ${ready.reason}: ${ready.message}`).to.include(ready.reason);
       if (ready.reason === 'Synced')
         expect(decoded(await getSecret(client(), hostileNs, 'redos'))).to.deep.equal({ aaa: 'matched' });
