@@ -5,6 +5,7 @@
 // secretsync.io/merge-from naming the ManagedSecret; otherwise MergeNotAllowed,
 // and the Secret is not touched at all (no key, no label, no annotation).
 import { expect } from 'chai';
+import { API_VERSION } from '../../../src/api/types.js';
 import { sleep, waitFor } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
@@ -45,11 +46,17 @@ describe('security: creationPolicy Merge into a Secret that has not consented', 
       annotations: s.metadata.annotations,
     };
   };
-  const annotate = (value: string) =>
-    client().request('PATCH', secretPath, {
+  /** The Secret's owner sets the consent annotation, and asks the ManagedSecret to sync now (not at its next back-off). */
+  const annotate = async (value: string) => {
+    await client().request('PATCH', secretPath, {
       body: { metadata: { annotations: { [ANNOTATION_MERGE_FROM]: value } } },
       contentType: 'application/merge-patch+json',
     });
+    await client().request('PATCH', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/merger`, {
+      body: { metadata: { annotations: { 'secretsync.io/force-sync': value } } },
+      contentType: 'application/merge-patch+json',
+    });
+  };
 
   before(async () => {
     await installCrds(sharedCluster());
@@ -96,7 +103,7 @@ describe('security: creationPolicy Merge into a Secret that has not consented', 
     // Consent for another ManagedSecret is not consent for this one.
     await annotate('someone-else');
     const forOther = await snapshot();
-    // The refusal is retried with back-off: its next message names the other ManagedSecret.
+    // Its next message names the other ManagedSecret.
     await waitFor(
       'MergeNotAllowed naming the ManagedSecret the Secret consents to',
       async () =>
@@ -105,14 +112,15 @@ describe('security: creationPolicy Merge into a Secret that has not consented', 
         )
           ? true
           : undefined,
-      30_000,
-      200,
+      15_000,
+      100,
     );
+    await sleep(2_000);
     expect(await snapshot(), 'the Secret consenting to another ManagedSecret').to.deep.equal(forOther);
 
     // Consent: merged, their keys kept.
     await annotate('merger');
-    const merged = await waitForSecretData(client(), namespace, 'shared', (d) => d.password === ours, 30_000);
+    const merged = await waitForSecretData(client(), namespace, 'shared', (d) => d.password === ours, 15_000);
     expect(Buffer.from(merged.data?.theirs ?? '', 'base64').toString()).to.equal('keep-me');
     expect(merged.metadata.labels?.app).to.equal('theirs');
   });

@@ -161,7 +161,6 @@ describe('security: a template that amplifies a large value', function () {
     const pid = proc.child.pid as number;
     const now = memoryOf(pid);
     peak = Math.max(peak, now?.hwm ?? 0);
-    console.log('MEASURE', { peakMiB: peak / 2 ** 20, limitMiB: memoryLimit / 2 ** 20, latencyMs });
     expect(
       peak,
       `peak RSS ${Math.round(peak / 2 ** 20)} MiB, chart limit ${chart.resources.limits.memory}`,
