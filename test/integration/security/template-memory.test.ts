@@ -138,10 +138,12 @@ describe('security: a template that amplifies a large value', function () {
         },
       },
     });
-    const exited = () =>
-      proc.child.exitCode !== null || proc.child.signalCode !== null
-        ? `the operator exited (${proc.child.exitCode ?? proc.child.signalCode}); last log lines:\n${proc.lines.slice(-5).join('\n')}`
-        : undefined;
+    const exited = () => {
+      if (proc.child.exitCode === null && proc.child.signalCode === null) return undefined;
+      // A V8 heap exhaustion prints FATAL ERROR and a native stack: its first line says it all.
+      const fatal = proc.lines.find((l) => l.includes('FATAL')) ?? proc.lines.slice(-3).join('\n');
+      return `the operator exited (${proc.child.exitCode ?? proc.child.signalCode}) at a peak RSS of ${Math.round(peak / 2 ** 20)} MiB: ${fatal}`;
+    };
     const amplified = await Promise.race([
       failureMessage(client(), hostileNs, 'amplified', 'SecretTooLarge', 60_000),
       waitFor('the operator to exit', async () => exited(), 60_000, 100).then((why) => {
