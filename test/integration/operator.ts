@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { Limits } from '../../src/api/limits.js';
 import { API_VERSION, type Condition, type ManagedSecret } from '../../src/api/types.js';
 import type { ProviderWiring } from '../../src/cli/commands/run.js';
 import { Manager, type ManagerOptions } from '../../src/controller/manager.js';
@@ -92,6 +93,8 @@ export async function startOperator(
     syncTimeoutMs?: number;
     /** --max-workers-per-namespace (default 0: half of concurrency). */
     maxWorkersPerNamespace?: number;
+    /** The admin's bounds on what a namespace controls (--max-template-bytes and friends); default DEFAULT_LIMITS. */
+    limits?: Limits;
   } = {},
 ): Promise<RunningOperator> {
   await installCrds(cluster);
@@ -131,6 +134,7 @@ export async function startOperator(
     minRefreshIntervalMs: options.minRefreshIntervalMs ?? 0,
     storePolicy: options.storePolicy ?? testStorePolicy(),
     providerTimeouts: { connectMs: 3000, requestMs: 10_000 },
+    limits: options.limits,
   };
   const manager = new Manager(managerOptions);
   await manager.start();

@@ -133,14 +133,11 @@ describe('ManagedSecret targets: creation and deletion policies, templates, extr
         data: [{ secretKey: 'ours', remoteRef: { key: 'db', property: 'user' } }],
       },
     });
-    // MergeNotAllowed once the controller maps the plan's reason; SecretConflict before.
     const message = await waitFor(
       'ManagedSecret uninvited refused (MergeNotAllowed)',
       async () => {
         const ready = readyOf(await getManagedSecret(client(), namespace, 'uninvited'));
-        return ready?.status === 'False' && ['MergeNotAllowed', 'SecretConflict'].includes(ready.reason)
-          ? ready.message
-          : undefined;
+        return ready?.status === 'False' && ready.reason === 'MergeNotAllowed' ? ready.message : undefined;
       },
       15_000,
       100,
