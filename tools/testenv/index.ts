@@ -18,6 +18,7 @@ export {
 } from './binaries.js';
 export { waitFor, sleep, isPidAlive } from './processes.js';
 export {
+  awsErrorAnswer,
   HttpFaultProxy,
   TcpFaultProxy,
   statusAnswer,

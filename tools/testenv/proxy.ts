@@ -276,3 +276,20 @@ export function statusAnswer(code: number, reason: string, headers: Record<strin
     body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message: reason, code }),
   };
 }
+
+/**
+ * An AWS JSON-protocol error answer (Secrets Manager, KMS, SSM), for `inject`:
+ * the SDK reads the code from `x-amzn-errortype` and the body's `__type`.
+ */
+export function awsErrorAnswer(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Injected {
+  return {
+    status,
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': code, ...headers },
+    body: JSON.stringify({ __type: code, message }),
+  };
+}
