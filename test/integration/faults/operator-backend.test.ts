@@ -12,18 +12,19 @@
 //   (b) a bounded number of backend requests while it lasts;
 //   (c) every Secret holding the new value, and every ManagedSecret Ready,
 //       within a stated time after it ends.
-import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { expect } from 'chai';
-import { API_VERSION } from '../../../src/api/types.js';
 import type { KubeClient } from '../../../src/kube/client.js';
 import { HttpFaultProxy, TcpFaultProxy, awsErrorAnswer, type MotoServer } from '../../../tools/testenv/index.js';
 import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
 import {
   FleetWatch,
   OPERATOR_NAMESPACE,
-  fleetValue,
+  createAwsFleet,
   harnessClient,
   spawnFaultOperator,
+  throughFault,
+  type AwsFleet,
   type FaultOperator,
 } from './operator-faults.js';
 
@@ -59,20 +60,9 @@ describe('operator under backend faults (100 ManagedSecrets of Secrets Manager o
   let tcp: TcpFaultProxy;
   let watch: FleetWatch;
   let operator: FaultOperator;
+  let fleet: AwsFleet;
   let round = 0;
   const figures: string[] = [];
-  const key = (i: number) => `${namespace}/key-${i}`;
-  const expected = (r: number) => (name: string) => ({ a: fleetValue(r, Number(name.slice('ms-'.length))) });
-
-  async function putRound(r: number): Promise<void> {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        for (let i = next++; i < N; i = next++)
-          await sm.send(new PutSecretValueCommand({ SecretId: key(i), SecretString: fleetValue(r, i) }));
-      }),
-    );
-  }
 
   before(async function () {
     this.timeout(240_000);
@@ -80,70 +70,22 @@ describe('operator under backend faults (100 ManagedSecrets of Secrets Manager o
     sm = new SecretsManagerClient(moto.clientConfig());
     const cluster = sharedCluster();
     admin = harnessClient(cluster);
-    for (const name of [namespace, OPERATOR_NAMESPACE])
-      await admin
-        .request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })
-        .catch(() => undefined);
-    for (let i = 0; i < N; i++)
-      await sm.send(new CreateSecretCommand({ Name: key(i), SecretString: fleetValue(0, i) }));
+    await admin
+      .request('POST', '/api/v1/namespaces', {
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } },
+      })
+      .catch(() => undefined);
     http = await HttpFaultProxy.inFrontOfUrl(moto.endpoint);
     tcp = await TcpFaultProxy.start({ host: '127.0.0.1', port: http.port });
     const endpoint = `http://127.0.0.1:${tcp.port}`;
-    await admin.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'aws-creds' },
-        stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
-      },
-    });
-    await admin.request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
-      body: {
-        apiVersion: API_VERSION,
-        kind: 'SecretStore',
-        metadata: { name: 'aws' },
-        spec: {
-          provider: {
-            awsSecretsManager: {
-              region: moto.region,
-              endpoint,
-              auth: {
-                secretRef: {
-                  accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
-                  secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
-                },
-              },
-            },
-          },
-        },
-      },
-    });
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        for (let i = next++; i < N; i = next++)
-          await admin.request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets`, {
-            body: {
-              apiVersion: API_VERSION,
-              kind: 'ManagedSecret',
-              metadata: { name: `ms-${i}` },
-              spec: {
-                storeRef: { name: 'aws' },
-                refreshInterval: REFRESH,
-                data: [{ secretKey: 'a', remoteRef: { key: key(i) } }],
-              },
-            },
-          });
-      }),
-    );
-    const names = new Set(Array.from({ length: N }, (_, i) => `ms-${i}`));
-    watch = await new FleetWatch(admin, namespace, names, ['a']).start();
+    fleet = await createAwsFleet(admin, sm, moto, { namespace, n: N, refreshInterval: REFRESH, endpoint });
+    watch = await new FleetWatch(admin, namespace, fleet.names, ['a']).start();
     operator = spawnFaultOperator({
       kubeconfigPath: cluster.kubeconfigPath,
       namespaces: [namespace],
       env: { ...OPERATOR_ENV, SECRETSYNC_ALLOWED_ENDPOINTS: endpoint },
     });
-    await watch.converged(expected(0), 120_000, 'the cold sync');
+    await watch.converged(fleet.expected(0), 120_000, 'the cold sync');
     watch.guard();
   });
 
@@ -161,49 +103,46 @@ describe('operator under backend faults (100 ManagedSecrets of Secrets Manager o
     if (figures.length > 0) console.log(figures.map((f) => `      ${f}`).join('\n'));
   });
 
-  /** Runs one fault: `begin`, new values a second in, FAULT_MS in all, `end`; then checks (a), (b) and (c). */
-  async function throughFault(name: string, fault: { begin(): void; end(): void }): Promise<void> {
+  /** One fault with new values written a second in; then checks (a), (b) and (c). */
+  async function fault(name: string, steps: { begin(): void; end(): void }): Promise<void> {
     round += 1;
-    const began = Date.now();
-    fault.begin();
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    await putRound(round);
-    await new Promise((resolve) => setTimeout(resolve, FAULT_MS - (Date.now() - began)));
-    fault.end();
-    const over = Date.now();
-    const requests = http.requests.filter((r) => r.at >= began && r.at < over).length;
-    const connections = tcp.accepted.filter((t) => t >= began && t < over).length;
-    const during = watch.state(expected(round));
-
-    let convergedAt: number | undefined;
-    let failure: unknown;
-    try {
-      convergedAt = await watch.converged(expected(round), CONVERGE_WITHIN_MS, `the fleet to converge after ${name}`);
-    } catch (err) {
-      failure = err;
-    }
+    let notReady = 0;
+    const run = await throughFault({
+      ...steps,
+      write: () => fleet.putRound(round),
+      holdMs: FAULT_MS,
+      converge: () => {
+        notReady = N - watch.state(fleet.expected(round)).ready;
+        return watch.converged(fleet.expected(round), CONVERGE_WITHIN_MS, `the fleet to converge after ${name}`);
+      },
+    });
+    const { began, endedAt, convergedAt } = run;
+    const requests = http.requests.filter((r) => r.at >= began && r.at < endedAt).length;
+    const connections = tcp.accepted.filter((t) => t >= began && t < endedAt).length;
     figures.push(
-      `${name}: ${requests} backend request(s) and ${connections} connection(s) in ${((over - began) / 1000).toFixed(1)} s; ` +
-        `${N - during.ready} ManagedSecret(s) not Ready when it ended; ` +
-        (convergedAt ? `converged ${((convergedAt - over) / 1000).toFixed(1)} s after it ended` : 'did not converge'),
+      `${name}: ${requests} backend request(s) and ${connections} connection(s) in ${((endedAt - began) / 1000).toFixed(1)} s; ` +
+        `${notReady} ManagedSecret(s) not Ready when it ended; ` +
+        (convergedAt
+          ? `converged ${((convergedAt - endedAt) / 1000).toFixed(1)} s after it ended`
+          : 'did not converge'),
     );
     expect(watch.violations, 'no target Secret deleted, recreated or emptied').to.deep.equal([]);
-    if (failure) throw failure;
+    if (run.failure) throw run.failure;
     expect(operator.exited(), `the operator is still running:\n${operator.lines.slice(-10).join('\n')}`).to.equal(
       false,
     );
     expect(requests + connections, 'the backend was asked during the fault').to.be.greaterThan(0);
-    expect(requests, 'backend requests during the fault').to.be.at.most(requestBound(over - began));
-    expect(connections, 'backend connections during the fault').to.be.at.most(requestBound(over - began));
+    expect(requests, 'backend requests during the fault').to.be.at.most(requestBound(endedAt - began));
+    expect(connections, 'backend connections during the fault').to.be.at.most(requestBound(endedAt - began));
   }
 
   it('the backend hangs for 10 s (connections accepted, nothing answered)', async () => {
-    await throughFault('hanging backend', { begin: () => tcp.setMode('blackhole'), end: () => tcp.setMode('forward') });
+    await fault('hanging backend', { begin: () => tcp.setMode('blackhole'), end: () => tcp.setMode('forward') });
   });
 
   it('the backend throttles for 10 s (429 ThrottlingException, Retry-After: 2)', async () => {
     const throttled = awsErrorAnswer(429, 'ThrottlingException', 'Rate exceeded', { 'retry-after': '2' });
-    await throughFault('throttling backend', {
+    await fault('throttling backend', {
       begin: () => (http.inject = () => throttled),
       end: () => (http.inject = undefined),
     });
@@ -211,7 +150,7 @@ describe('operator under backend faults (100 ManagedSecrets of Secrets Manager o
 
   it('the backend fails for 10 s (500 InternalServiceError)', async () => {
     const failing = awsErrorAnswer(500, 'InternalServiceError', 'An internal error occurred');
-    await throughFault('failing backend', {
+    await fault('failing backend', {
       begin: () => (http.inject = () => failing),
       end: () => (http.inject = undefined),
     });
@@ -219,6 +158,6 @@ describe('operator under backend faults (100 ManagedSecrets of Secrets Manager o
 
   it('left every target Secret in place, with its data, throughout', () => {
     expect(watch.violations).to.deep.equal([]);
-    expect(watch.state(expected(round))).to.deep.equal({ matching: N, ready: N, total: N });
+    expect(watch.state(fleet.expected(round))).to.deep.equal({ matching: N, ready: N, total: N });
   });
 });

@@ -27,13 +27,17 @@ import {
   createLocalFleet,
   harnessClient,
   operatorRequests,
+  perSecond,
   spawnFaultOperator,
+  throughFault,
   writeKubeconfig,
   type FaultOperator,
   type LocalFleet,
 } from './operator-faults.js';
 
 const N = 200;
+/** Store entries, each read by N / ENTRIES ManagedSecrets: a round of local store writes takes a few seconds. */
+const ENTRIES = 100;
 const FAULT_MS = 10_000;
 /** Short timeouts so the test is quick; the bounds below are stated in terms of them. */
 const OPERATOR_ENV = {
@@ -87,7 +91,7 @@ describe('operator under control-plane faults (200 ManagedSecrets, a cluster of 
         body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } },
       })
       .catch(() => undefined);
-    fleet = await createLocalFleet(admin, namespace, N, '4s');
+    fleet = await createLocalFleet(admin, namespace, N, '4s', ENTRIES);
     watch = await new FleetWatch(admin, namespace, fleet.names, ['a']).start();
     proxy = await TcpFaultProxy.inFrontOf(cluster);
     kubeconfigDir = mkdtempSync(join(tmpdir(), 'secretsync-faults-cp-'));
@@ -121,52 +125,31 @@ describe('operator under control-plane faults (200 ManagedSecrets, a cluster of 
     if (figures.length > 0) console.log(figures.map((f) => `      ${f}`).join('\n'));
   });
 
-  /**
-   * Runs one fault: `begin` it, write a new round to the store a second in,
-   * hold it FAULT_MS in all, `end` it; then checks (a), (b) and (c).
-   */
-  async function throughFault(
+  /** One fault with a new round written a second in; then checks (a), (b) and (c). */
+  async function fault(
     name: string,
-    fault: { begin(): Promise<void> | void; end(): Promise<void> | void },
+    steps: { begin(): Promise<void> | void; end(): Promise<void> | void },
   ): Promise<void> {
     expect(operator.exited(), 'the operator is running before the fault').to.equal(false);
     round += 1;
-    const began = Date.now();
-    await fault.begin();
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    await fleet.putRound(round);
-    await new Promise((resolve) => setTimeout(resolve, FAULT_MS - (Date.now() - began)));
-    const endedAt = Date.now();
-    await fault.end();
-    const over = Date.now();
+    const run = await throughFault({
+      ...steps,
+      write: () => fleet.putRound(round),
+      holdMs: FAULT_MS,
+      converge: () => watch.converged(fleet.expected(round), CONVERGE_WITHIN_MS, `the fleet to converge after ${name}`),
+    });
+    const { began, endedAt, over, convergedAt } = run;
     // Counted while the fault is on (a restart begins at endedAt); the catch-up after it is not the fault's.
-    const opened = proxy.accepted.filter((t) => t >= began && t < endedAt);
-    const connections = opened.length;
-    const perSecond = new Array<number>(Math.ceil((endedAt - began) / 1000)).fill(0);
-    for (const t of opened) {
-      const second = Math.floor((t - began) / 1000);
-      perSecond[second] = (perSecond[second] ?? 0) + 1;
-    }
-
-    let convergedAt: number | undefined;
-    let failure: unknown;
-    try {
-      convergedAt = await watch.converged(
-        fleet.expected(round),
-        CONVERGE_WITHIN_MS,
-        `the fleet to converge after ${name}`,
-      );
-    } catch (err) {
-      failure = err;
-    }
+    const opened = perSecond(proxy.accepted, began, endedAt);
+    const connections = opened.reduce((a, b) => a + b, 0);
     const requests = operatorRequests(cluster.auditEvents(), began, endedAt).length;
     figures.push(
       `${name}: ${connections} connection(s) and ${requests} audited request(s) in ${((endedAt - began) / 1000).toFixed(1)} s ` +
-        `(per second: ${perSecond.join(' ')}); back in ${((over - endedAt) / 1000).toFixed(1)} s; ` +
+        `(per second: ${opened.join(' ')}); back in ${((over - endedAt) / 1000).toFixed(1)} s; ` +
         (convergedAt ? `converged ${((convergedAt - over) / 1000).toFixed(1)} s after that` : 'did not converge'),
     );
     expect(watch.violations, 'no target Secret deleted, recreated or emptied').to.deep.equal([]);
-    if (failure) throw failure;
+    if (run.failure) throw run.failure;
     expect(operator.exited(), `the operator is still running:\n${operator.lines.slice(-10).join('\n')}`).to.equal(
       false,
     );
@@ -176,28 +159,28 @@ describe('operator under control-plane faults (200 ManagedSecrets, a cluster of 
   }
 
   it('the API server frozen (SIGSTOP) for 10 s', async () => {
-    await throughFault('API server frozen', {
+    await fault('API server frozen', {
       begin: () => cluster.freeze('kube-apiserver', true),
       end: () => cluster.freeze('kube-apiserver', false),
     });
   });
 
   it('the API server killed, and started again 10 s later', async () => {
-    await throughFault('API server killed', {
+    await fault('API server killed', {
       begin: () => cluster.killComponent('kube-apiserver'),
       end: () => cluster.startComponent('kube-apiserver'),
     });
   });
 
   it('etcd killed, and started again 10 s later', async () => {
-    await throughFault('etcd killed', {
+    await fault('etcd killed', {
       begin: () => cluster.killComponent('etcd'),
       end: () => cluster.startComponent('etcd'),
     });
   });
 
   it('the path to the API server silent for 10 s (connections accepted, nothing delivered)', async () => {
-    await throughFault('silent path', { begin: () => proxy.setMode('blackhole'), end: () => proxy.setMode('forward') });
+    await fault('silent path', { begin: () => proxy.setMode('blackhole'), end: () => proxy.setMode('forward') });
   });
 
   it('left every target Secret in place, with its data, throughout', () => {

@@ -10,6 +10,7 @@
 //   emptied (what a fault must never cause), and says when the fleet has
 //   converged on the values the store holds;
 // - request counts from the API server's audit log, by user agent.
+import { CreateSecretCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { API_VERSION, type ManagedSecret } from '../../../src/api/types.js';
 import { KubeClient, type KubeObject } from '../../../src/kube/client.js';
 import { Informer } from '../../../src/kube/informer.js';
-import type { AuditEvent, TestCluster } from '../../../tools/testenv/index.js';
+import type { AuditEvent, MotoServer, TestCluster } from '../../../tools/testenv/index.js';
 import { repoRoot } from '../../../tools/testenv/paths.js';
 import { parsePrometheus, type Sample } from '../../../bench/lib/util.js';
 
@@ -330,7 +331,12 @@ export async function operatorLocalStore(dir: string, masterKey: Buffer): Promis
   return new mod.LocalStore(dir, masterKey);
 }
 
-/** N ManagedSecrets `ms-<i>` over a local store whose entry `app/e-<i>` holds `{a: 'r<round>-<i>'}`. */
+/**
+ * N ManagedSecrets `ms-<i>` over a local store of `entries` entries: `ms-<i>`
+ * reads entry `app/e-<j>`, j = i mod entries, which holds `{a: 'r<round>-<j>'}`
+ * (fewer entries than ManagedSecrets: a local store write costs tens of
+ * milliseconds, and a round must be written within a fault).
+ */
 export interface LocalFleet {
   namespace: string;
   n: number;
@@ -350,6 +356,7 @@ export async function createLocalFleet(
   namespace: string,
   n: number,
   refreshInterval: string,
+  entries = n,
 ): Promise<LocalFleet> {
   await client
     .request('POST', '/api/v1/namespaces', {
@@ -374,7 +381,7 @@ export async function createLocalFleet(
     let next = 0;
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
-        for (let i = next++; i < n; i = next++) await store.put(`app/e-${i}`, { a: fleetValue(round, i) });
+        for (let j = next++; j < entries; j = next++) await store.put(`app/e-${j}`, { a: fleetValue(round, j) });
       }),
     );
   };
@@ -399,7 +406,7 @@ export async function createLocalFleet(
             spec: {
               storeRef: { name: 'local' },
               refreshInterval,
-              data: [{ secretKey: 'a', remoteRef: { key: `app/e-${i}`, property: 'a' } }],
+              data: [{ secretKey: 'a', remoteRef: { key: `app/e-${i % entries}`, property: 'a' } }],
             },
           },
         });
@@ -410,8 +417,179 @@ export async function createLocalFleet(
     n,
     dir,
     names: new Set(indices.map((i) => `ms-${i}`)),
-    expected: (round) => (name) => ({ a: fleetValue(round, Number(name.slice('ms-'.length))) }),
+    expected: (round) => (name) => ({ a: fleetValue(round, Number(name.slice('ms-'.length)) % entries) }),
     putRound,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** When a fault began and ended, when the system was back, and when the fleet converged (or why not). */
+export interface FaultRun {
+  began: number;
+  /** When `end` was called: what happened before is "during the fault". */
+  endedAt: number;
+  /** When `end` resolved (a restarted component is up again). */
+  over: number;
+  convergedAt?: number;
+  failure?: unknown;
+}
+
+/**
+ * One fault: `begin` it, `write` new values a second in (so the operator has
+ * work it cannot do), hold it `holdMs` in all, `end` it, then wait for
+ * `converge` (which resolves with the time it saw convergence, or throws).
+ */
+export async function throughFault(fault: {
+  begin(): Promise<void> | void;
+  end(): Promise<void> | void;
+  write(): Promise<void>;
+  holdMs: number;
+  converge(): Promise<number>;
+}): Promise<FaultRun> {
+  const began = Date.now();
+  await fault.begin();
+  await pause(1_000);
+  await fault.write();
+  await pause(fault.holdMs - (Date.now() - began));
+  const endedAt = Date.now();
+  await fault.end();
+  const over = Date.now();
+  try {
+    return { began, endedAt, over, convergedAt: await fault.converge() };
+  } catch (failure) {
+    return { began, endedAt, over, failure };
+  }
+}
+
+/** How many of `times` fall in each second from `from` to `to`. */
+export function perSecond(times: readonly number[], from: number, to: number): number[] {
+  const counts = new Array<number>(Math.max(0, Math.ceil((to - from) / 1000))).fill(0);
+  for (const t of times) {
+    if (t < from || t >= to) continue;
+    const second = Math.floor((t - from) / 1000);
+    counts[second] = (counts[second] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** N ManagedSecrets `ms-<i>` over a Secrets Manager store: `ms-<i>` reads secret `<namespace>/key-<i>`. */
+export interface AwsFleet {
+  namespace: string;
+  names: Set<string>;
+  expected(round: number): (name: string) => Record<string, string>;
+  /** Writes round `round` to every secret, straight to moto. */
+  putRound(round: number, concurrency?: number): Promise<void>;
+}
+
+/** Secrets in moto, static credentials in a Secret, a SecretStore `aws` at `endpoint`, and the ManagedSecrets. */
+export async function createAwsFleet(
+  client: KubeClient,
+  sm: SecretsManagerClient,
+  moto: MotoServer,
+  options: { namespace: string; n: number; refreshInterval: string; endpoint: string; requestsPerSecond?: number },
+): Promise<AwsFleet> {
+  const { namespace, n } = options;
+  const key = (i: number) => `${namespace}/key-${i}`;
+  const each = async (concurrency: number, fn: (i: number) => Promise<unknown>) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let i = next++; i < n; i = next++) await fn(i);
+      }),
+    );
+  };
+  await client
+    .request('POST', '/api/v1/namespaces', {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
+    })
+    .catch((err: unknown) => {
+      if ((err as { status?: number }).status !== 409) throw err;
+    });
+  await each(8, (i) => sm.send(new CreateSecretCommand({ Name: key(i), SecretString: fleetValue(0, i) })));
+  await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+    body: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'aws-creds' },
+      stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
+    },
+  });
+  await client.request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
+    body: {
+      apiVersion: API_VERSION,
+      kind: 'SecretStore',
+      metadata: { name: 'aws' },
+      spec: {
+        provider: {
+          awsSecretsManager: {
+            region: moto.region,
+            endpoint: options.endpoint,
+            ...(options.requestsPerSecond !== undefined ? { requestsPerSecond: options.requestsPerSecond } : {}),
+            auth: {
+              secretRef: {
+                accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
+                secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
+              },
+            },
+          },
+        },
+      },
+    },
+  });
+  await each(16, (i) =>
+    client.request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'ManagedSecret',
+        metadata: { name: `ms-${i}` },
+        spec: {
+          storeRef: { name: 'aws' },
+          refreshInterval: options.refreshInterval,
+          data: [{ secretKey: 'a', remoteRef: { key: key(i) } }],
+        },
+      },
+    }),
+  );
+  return {
+    namespace,
+    names: new Set(Array.from({ length: n }, (_, i) => `ms-${i}`)),
+    expected: (round) => (name) => ({ a: fleetValue(round, Number(name.slice('ms-'.length))) }),
+    putRound: (round, concurrency = 8) =>
+      each(concurrency, (i) =>
+        sm.send(new PutSecretValueCommand({ SecretId: key(i), SecretString: fleetValue(round, i) })),
+      ),
+  };
+}
+
+/**
+ * A ServiceAccount bound to cluster-admin and a kubeconfig file with a token
+ * for it: one identity per replica, so the audit log tells replicas apart.
+ * Returns the kubeconfig path and the user name the audit log shows.
+ */
+export async function replicaKubeconfig(
+  client: KubeClient,
+  cluster: TestCluster,
+  dir: string,
+  serviceAccount: string,
+): Promise<{ path: string; user: string }> {
+  await client.request('POST', `/api/v1/namespaces/${OPERATOR_NAMESPACE}/serviceaccounts`, {
+    body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: serviceAccount } },
+  });
+  await client.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    body: {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `${serviceAccount}-admin` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+      subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace: OPERATOR_NAMESPACE }],
+    },
+  });
+  const res = await client.request<{ status: { token: string } }>(
+    'POST',
+    `/api/v1/namespaces/${OPERATOR_NAMESPACE}/serviceaccounts/${serviceAccount}/token`,
+    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } } },
+  );
+  const path = join(dir, serviceAccount);
+  writeFileSync(path, cluster.kubeconfigYamlForToken(res.status.token, serviceAccount), { mode: 0o600 });
+  return { path, user: `system:serviceaccount:${OPERATOR_NAMESPACE}:${serviceAccount}` };
 }
