@@ -71,6 +71,13 @@ function faultFigures(
   };
 }
 
+/** How many of `items` share each key. */
+function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of items) out[key(item)] = (out[key(item)] ?? 0) + 1;
+  return out;
+}
+
 export async function faultsScenario(ctx: BenchContext, n: number): Promise<Figures> {
   ctx.log('faults: starting a control plane of its own (audit log on)');
   const cluster = await TestCluster.start({
@@ -305,6 +312,10 @@ export async function faultsScenario(ctx: BenchContext, n: number): Promise<Figu
       leaderFrozenSeconds: seconds(resumedAt - frozenAt),
       leaderFrozenOldLeaderWritesAfterTakeover: events.filter((e) => byOldLeader(e) && WRITE_VERBS.has(e.verb)).length,
       leaderFrozenOldLeaderRequestsAfterTakeover: events.filter(byOldLeader).length,
+      leaderFrozenOldLeaderRequestsByVerb: countBy(
+        events.filter(byOldLeader),
+        (e) => `${e.verb} ${e.objectRef?.resource ?? ''}`,
+      ),
       leaderFrozenOldLeaderExited: exited,
       leaderFrozenSecretsLost: localWatch.violations.length - before,
     });
