@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { changeLatencyScenario } from '../scenarios/change-latency.js';
 import { coldSyncScenario } from '../scenarios/cold-sync.js';
 import { fanInScenario, kmsScenario } from '../scenarios/aws.js';
+import { faultsScenario } from '../scenarios/faults.js';
 import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { restartScenario } from '../scenarios/restart.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
@@ -20,7 +21,17 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   'change-latency': changeLatencyScenario,
   kms: kmsScenario,
   'fan-in': fanInScenario,
+  faults: faultsScenario,
 };
+
+/**
+ * Scenarios run only when named: `faults` starts a control plane of its own,
+ * freezes and kills parts of it, and takes minutes; a plain `npm run bench`
+ * (and the CI smoke run) leaves it out.
+ */
+export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults']);
+/** What `npm run bench` runs without `--scenario`. */
+export const DEFAULT_SCENARIOS: readonly string[] = Object.keys(SCENARIOS).filter((s) => !OPT_IN_SCENARIOS.has(s));
 
 export interface ScenarioResult {
   scenario: string;
@@ -102,7 +113,10 @@ export function formatReport(report: RunReport): string {
 export function writeReport(report: RunReport, dir = join(REPO_ROOT, 'bench/results')): string {
   mkdirSync(dir, { recursive: true });
   const names = report.results.map((r) => r.scenario);
-  const label = names.length === Object.keys(SCENARIOS).length ? 'all' : names.join('+');
+  const label =
+    names.length === DEFAULT_SCENARIOS.length && DEFAULT_SCENARIOS.every((s) => names.includes(s))
+      ? 'all'
+      : names.join('+');
   const file = join(dir, `${report.startedAt.replace(/[:.]/g, '-')}-n${report.n}-${label}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   return file;

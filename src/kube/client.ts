@@ -547,6 +547,7 @@ export class KubeClient {
           throw apiError(method, path, status, text, res.headers);
         } catch (err) {
           const failure = this.failure(err, method, path, signal, state);
+          if (state.connected && failure instanceof DeadlineError) this.dropIdleConnections();
           if (fence && signal.aborted && fence.signal.aborted && !(failure instanceof SecretsyncError))
             throw new NotLeaderError();
           const delay = this.nextDelay(failure, attempt, repeatable, timeoutMs - (Date.now() - started));
@@ -663,6 +664,18 @@ export class KubeClient {
       local.abort();
       combined.dispose();
     }
+  }
+
+  /**
+   * Closes the kept-alive connections that sit idle in the pool. Called when a
+   * request got no answer within its deadline on an open connection: the path
+   * to the server is likely dead, and so are the connections that sat idle on
+   * it, which nothing reports (a half-open connection does not fail by itself;
+   * TCP keep-alive takes minutes, and a middlebox may answer it). Reused, each
+   * would cost the next request its whole deadline; a fresh one costs a handshake.
+   */
+  private dropIdleConnections(): void {
+    for (const sockets of Object.values(this.agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
   }
 
   close(): void {

@@ -57,6 +57,9 @@ export interface AuditEvent {
   stageTimestamp: string;
 }
 
+/** A process of a test cluster, by the name it was launched with. */
+export type ClusterComponent = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
+
 /** What a detached cluster leaves on disk so that a later `testenv stop` can find it. */
 export interface ClusterRecord {
   name: string;
@@ -371,6 +374,51 @@ export class TestCluster {
 
   get caPem(): string {
     return this.pki.ca.certPem;
+  }
+
+  /** The running process of one component, by its launch name. */
+  private component(name: ClusterComponent): { index: number; proc: SpawnedProcess } {
+    const index = this.launches.findIndex((l) => l.name === name);
+    const proc = this.processes[index];
+    if (index < 0 || !proc) throw new Error(`cluster ${this.name} has no ${name} (or it is paused)`);
+    return { index, proc };
+  }
+
+  /** The pid of one component's process. */
+  pidOf(name: ClusterComponent): number {
+    return this.component(name).proc.pid;
+  }
+
+  /**
+   * SIGSTOP (`frozen: true`) or SIGCONT one component: a frozen kube-apiserver
+   * still accepts TCP connections (the kernel does) but answers nothing, the way
+   * a wedged or swapping server looks.
+   */
+  freeze(name: ClusterComponent, frozen: boolean): void {
+    process.kill(this.pidOf(name), frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
+  /**
+   * Kills one component with SIGKILL (a crash: no graceful shutdown) and keeps
+   * its data and port; `startComponent` brings it back. Its clients see refused
+   * connections meanwhile.
+   */
+  async killComponent(name: ClusterComponent): Promise<void> {
+    const { proc } = this.component(name);
+    if (!proc.isRunning()) return;
+    process.kill(proc.pid, 'SIGCONT');
+    process.kill(proc.pid, 'SIGKILL');
+    await proc.exited;
+  }
+
+  /** Starts one component again (after `killComponent`), on the same port with the same data; resolves once it is up. */
+  async startComponent(name: ClusterComponent): Promise<void> {
+    const { index, proc } = this.component(name);
+    if (proc.isRunning()) throw new Error(`${name} of cluster ${this.name} is running; kill it first`);
+    const spec = this.launches[index];
+    if (!spec) throw new Error(`no launch for ${name}`);
+    this.processes[index] = await launch(spec, false);
+    writeFileSync(join(this.dir, 'cluster.json'), JSON.stringify(this.record(), null, 2));
   }
 
   /** Whether every process of the cluster is running (false between `pause()` and `restart()`). */

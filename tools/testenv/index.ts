@@ -1,6 +1,12 @@
 // The test harness: real control planes and a real AWS-compatible endpoint for
 // tests, the demo and the benchmarks.
-export { TestCluster, type AuditEvent, type ClusterRecord, type StartClusterOptions } from './cluster.js';
+export {
+  TestCluster,
+  type AuditEvent,
+  type ClusterComponent,
+  type ClusterRecord,
+  type StartClusterOptions,
+} from './cluster.js';
 export { MotoServer, type AwsEnv, type StartMotoOptions } from './moto.js';
 export {
   builtKubernetesVersion,
@@ -12,6 +18,7 @@ export {
 } from './binaries.js';
 export { waitFor, sleep, isPidAlive } from './processes.js';
 export {
+  awsErrorAnswer,
   HttpFaultProxy,
   TcpFaultProxy,
   statusAnswer,

@@ -6,8 +6,15 @@
 // see, so tests can bound the requests a client makes during a fault.
 import { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
+import {
+  createServer as createHttpServer,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { connect, createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestCluster } from './cluster.js';
@@ -141,6 +148,7 @@ export type Injected = { status: number; headers?: Record<string, string>; body?
  * cluster's serving certificate (clients keep trusting the cluster CA) and
  * forwards every request as the cluster admin, streaming watches through.
  * `inject` decides, request by request, whether the proxy answers instead.
+ * `inFrontOfUrl` makes a plain HTTP one in front of any HTTP endpoint (moto).
  */
 export class HttpFaultProxy {
   readonly requests: ProxiedRequest[] = [];
@@ -149,10 +157,11 @@ export class HttpFaultProxy {
   private readonly sockets = new Set<Socket>();
 
   private constructor(
-    private readonly server: HttpsServer,
+    private readonly server: HttpServer,
     readonly port: number,
     private readonly upstream: URL,
-    private readonly tls: { ca: string; cert: Buffer | string; key: Buffer | string },
+    /** Client TLS towards an HTTPS upstream; undefined for a plain HTTP one. */
+    private readonly tls: { ca: string; cert: Buffer | string; key: Buffer | string } | undefined,
   ) {
     server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -177,6 +186,22 @@ export class HttpFaultProxy {
     const proxy = new HttpFaultProxy(server, (server.address() as AddressInfo).port, new URL(cluster.server), tls);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => proxy.handle(req, res));
     return proxy;
+  }
+
+  /** A plain HTTP proxy on 127.0.0.1 in front of an HTTP endpoint (say, moto's). */
+  static async inFrontOfUrl(upstream: string): Promise<HttpFaultProxy> {
+    const url = new URL(upstream);
+    if (url.protocol !== 'http:') throw new Error(`inFrontOfUrl takes an http: URL, got ${upstream}`);
+    const server = createHttpServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const proxy = new HttpFaultProxy(server, (server.address() as AddressInfo).port, url, undefined);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => proxy.handle(req, res));
+    return proxy;
+  }
+
+  /** This proxy's address, as `http://127.0.0.1:PORT` (plain) or `https://…` (in front of a cluster). */
+  get url(): string {
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   /** The cluster's admin kubeconfig, pointed at this proxy. */
@@ -209,17 +234,26 @@ export class HttpFaultProxy {
       return;
     }
     const headers = { ...req.headers };
-    delete headers.host;
-    delete headers.authorization;
-    const upstream = httpsRequest(
-      new URL(req.url ?? '/', this.upstream),
-      { method: req.method, headers, ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        res.flushHeaders();
-        up.pipe(res);
-      },
-    );
+    const target = new URL(req.url ?? '/', this.upstream);
+    const onAnswer = (up: IncomingMessage) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      res.flushHeaders();
+      up.pipe(res);
+    };
+    let upstream: ClientRequest;
+    if (this.tls) {
+      // To the cluster: as the admin (the client's own credentials stay with the proxy).
+      delete headers.host;
+      delete headers.authorization;
+      upstream = httpsRequest(
+        target,
+        { method: req.method, headers, ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key },
+        onAnswer,
+      );
+    } else {
+      // Plain HTTP: everything passes as sent (AWS signatures cover the Host header, which names the proxy).
+      upstream = httpRequest(target, { method: req.method, headers }, onAnswer);
+    }
     upstream.on('error', () => {
       if (!res.headersSent) res.writeHead(502);
       res.destroy();
@@ -240,5 +274,22 @@ export function statusAnswer(code: number, reason: string, headers: Record<strin
     status: code,
     headers,
     body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message: reason, code }),
+  };
+}
+
+/**
+ * An AWS JSON-protocol error answer (Secrets Manager, KMS, SSM), for `inject`:
+ * the SDK reads the code from `x-amzn-errortype` and the body's `__type`.
+ */
+export function awsErrorAnswer(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Injected {
+  return {
+    status,
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': code, ...headers },
+    body: JSON.stringify({ __type: code, message }),
   };
 }
