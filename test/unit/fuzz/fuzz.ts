@@ -143,7 +143,9 @@ const replacement: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom(0, 1, 2, -1, 1.5, 2 ** 53, null, true, false, '', '0', 'db/prod', [], {}),
   fc.integer(),
   fc.string({ maxLength: 40 }),
-  fc.string({ maxLength: 2_000, unit: 'binary' }),
+  fc.string({ maxLength: 2_000, unit: 'binary', size: 'max' }),
+  // A forged field that would spoof a log or terminal line, or flood one.
+  fc.constantFrom('line\nbreak', 'carriage\rreturn', '\u001b[2J\u001b[31mred', 'x'.repeat(100_000)),
   fc.jsonValue({ maxDepth: 3 }),
 );
 
