@@ -13,6 +13,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { errorMessage } from '../observability/logger.js';
+import { boundedText } from '../api/errors.js';
 
 /** What KubeClient needs; client-node's KubeConfig has the same shape. */
 export interface KubeAuth {
@@ -128,6 +129,20 @@ export class KubeconfigError extends Error {
   }
 }
 
+/**
+ * Largest kubeconfig read from a Secret (`embeddedOnly`). One cluster's embedded
+ * token or client certificate and CA take a few KiB. YAML's parser spends about
+ * 5 µs a character on deeply nested flow collections (256 KiB of `[`: 1.3 s of
+ * blocked event loop, measured), on every replication pass while it fails.
+ */
+export const MAX_EMBEDDED_KUBECONFIG_BYTES = 64 * 1024;
+
+/** Keys of the kubeconfig shown in a refusal: a few, each a bounded line (the author chose them). */
+function shownKeys(keys: string[]): string[] {
+  const shown = keys.slice(0, 5).map((k) => boundedText(k, 60));
+  return keys.length > shown.length ? [...shown, `${keys.length - shown.length} more`] : shown;
+}
+
 export interface FromStringOptions {
   /** Relative file paths resolve against this directory (default: the working directory). */
   baseDir?: string;
@@ -142,9 +157,14 @@ export interface FromStringOptions {
 
 /** Reads a kubeconfig document (a file's text, or one held in a Secret). */
 export async function kubeConfigFromString(text: string, opts: FromStringOptions = {}): Promise<KubeAuth> {
+  if (opts.embeddedOnly && Buffer.byteLength(text, 'utf8') > MAX_EMBEDDED_KUBECONFIG_BYTES)
+    throw new KubeconfigError('invalid', `the kubeconfig is larger than ${MAX_EMBEDDED_KUBECONFIG_BYTES} bytes`);
   let doc: Yaml;
   try {
-    doc = obj(parseYaml(text));
+    // Without uniqueKeys: the parser compares each key with every earlier key of its map, quadratic
+    // (20,000 keys: 3 s; 50,000: minutes). A repeated key is harmless here: the last one counts, and
+    // every check below reads the same object that is used.
+    doc = obj(parseYaml(text, { uniqueKeys: false }));
   } catch {
     // The parser's message may quote the document.
     throw new KubeconfigError('invalid', 'the kubeconfig is not valid YAML');
@@ -183,7 +203,7 @@ export async function kubeConfigFromString(text: string, opts: FromStringOptions
       throw new KubeconfigError(
         'unsafe',
         'the kubeconfig uses settings beyond an embedded token or client certificate',
-        Object.keys(user).filter((k) => !handled.has(k)),
+        shownKeys(Object.keys(user).filter((k) => !handled.has(k))),
       );
     return (opts.fallback ?? (() => clientNodeFallback((kc) => kc.loadFromString(text))))();
   }
