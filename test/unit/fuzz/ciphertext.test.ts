@@ -257,3 +257,17 @@ describe('fuzz: AES-GCM open and master keys (src/crypto/aead.ts)', function () 
     );
   });
 });
+
+describe('fuzz findings: ciphertext format (fixed examples)', () => {
+  it('refuses a version written with leading zeros: one text per ciphertext', () => {
+    // Found by `npm run fuzz` (seed 161798004): secretsync:v01:… parsed as the v1 ciphertext it spells.
+    const text = formatCiphertext({ mode: 'direct', scope: 'cluster', keyId: 'k', blob: Buffer.of(1, 2, 3) });
+    for (const variant of [text.replace(':v1:', ':v01:'), text.replace(':v1:', ':v000001:')]) {
+      expect(isCiphertext(variant)).to.equal(true);
+      const err = thrownBy(() => parseCiphertext(variant));
+      assertTypedError(err, DECRYPT);
+      expect((err as Error).message).to.include('the version is not written secretsync:v1:');
+    }
+    expect(parseCiphertext(text).blob).to.deep.equal(Buffer.of(1, 2, 3));
+  });
+});
