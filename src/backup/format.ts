@@ -14,6 +14,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { AuthenticationError, IV_LENGTH, KEY_LENGTH, TAG_LENGTH, open, seal } from '../crypto/aead.js';
 import type { KmsApi } from '../providers/aws-kms/kms-api.js';
 import type { KubeObject } from '../kube/client.js';
+import { boundedText } from '../api/errors.js';
 
 export const MAGIC_LINE = 'SECRETSYNC-BACKUP/1';
 export const FORMAT_NAME = 'secretsync-backup';
@@ -214,6 +215,8 @@ interface ParsedFile {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** keyFileFingerprint's form. */
+const FINGERPRINT = /^[0-9a-f]{16}$/;
 
 /** Reads the header without decrypting (its fields are not yet authenticated). */
 export function parseBackupFile(bytes: Buffer): ParsedFile {
@@ -263,7 +266,12 @@ function checkHeader(text: string): BackupHeader {
   if (typeof raw.backupId !== 'string' || raw.backupId === '') throw bad('backupId');
   if (typeof raw.createdAt !== 'string') throw bad('createdAt');
   if (typeof raw.secretsyncVersion !== 'string') throw bad('secretsyncVersion');
-  if (!isObject(raw.source) || typeof raw.source.server !== 'string') throw bad('source');
+  if (
+    !isObject(raw.source) ||
+    typeof raw.source.server !== 'string' ||
+    !(raw.source.context === undefined || typeof raw.source.context === 'string')
+  )
+    throw bad('source');
   if (raw.cipher !== 'AES-256-GCM' || raw.compression !== 'gzip') throw bad('cipher');
   const c = raw.contents;
   const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -283,7 +291,12 @@ function checkHeader(text: string): BackupHeader {
   if (e.mode === 'kms') {
     if (typeof e.keyId !== 'string' || e.keyId === '' || typeof e.wrappedKey !== 'string') throw bad('encryption');
   } else if (e.mode === 'key-file') {
-    if (typeof e.keyFingerprint !== 'string' || e.kdf !== 'HKDF-SHA256' || typeof e.salt !== 'string') {
+    if (
+      typeof e.keyFingerprint !== 'string' ||
+      !FINGERPRINT.test(e.keyFingerprint) ||
+      e.kdf !== 'HKDF-SHA256' ||
+      typeof e.salt !== 'string'
+    ) {
       throw bad('encryption');
     }
   } else {
@@ -333,7 +346,7 @@ export async function openBackup(
   } else {
     if (k.mode !== 'kms') {
       throw new BackupFileError(
-        `the backup was encrypted with KMS key ${enc.keyId}, not a key file; give no --key-file; ${NOTHING_APPLIED}`,
+        `the backup was encrypted with KMS key ${boundedText(enc.keyId)}, not a key file; give no --key-file; ${NOTHING_APPLIED}`,
       );
     }
     try {
@@ -345,7 +358,7 @@ export async function openBackup(
     } catch (err) {
       const name = err instanceof Error ? err.name : 'Error';
       throw new BackupFileError(
-        `KMS could not unwrap the backup's data key with key ${enc.keyId} (${name}): the file was tampered with, or this identity may not use that key; ${NOTHING_APPLIED}`,
+        `KMS could not unwrap the backup's data key with key ${boundedText(enc.keyId)} (${boundedText(name, 80)}): the file was tampered with, or this identity may not use that key; ${NOTHING_APPLIED}`,
         { cause: err },
       );
     }
@@ -445,14 +458,19 @@ export function countKinds(objects: readonly Pick<KubeObject, 'kind'>[]): Record
   return counts;
 }
 
-/** The header as lines for people (what, when, from where, how encrypted; never key material). */
+/**
+ * The header as lines for people (what, when, from where, how encrypted; never key material).
+ * The header is not authenticated until the file is opened: each text field is shown as one bounded
+ * line of printable characters, so a forged file cannot add lines or terminal escapes to the output.
+ */
 export function describeHeader(header: BackupHeader): string[] {
   const c = header.contents;
   const enc = header.encryption;
+  const t = (text: string) => boundedText(text);
   const lines = [
-    `backup ${header.backupId}`,
-    `  created:    ${header.createdAt} by secretsync ${header.secretsyncVersion}`,
-    `  source:     ${header.source.server}${header.source.context ? ` (context ${header.source.context})` : ''}`,
+    `backup ${t(header.backupId)}`,
+    `  created:    ${t(header.createdAt)} by secretsync ${t(header.secretsyncVersion)}`,
+    `  source:     ${t(header.source.server)}${header.source.context ? ` (context ${t(header.source.context)})` : ''}`,
     `  contents:   ${c.secretStores} SecretStore, ${c.clusterSecretStores} ClusterSecretStore, ${
       c.replicationTargets === null
         ? 'no ReplicationTarget (CRD not installed)'
@@ -465,7 +483,7 @@ export function describeHeader(header: BackupHeader): string[] {
     lines.push(`              ${c.syncedSecrets} synced Secrets (last-known-good data)`);
   lines.push(
     enc.mode === 'kms'
-      ? `  encryption: ${header.cipher}, data key wrapped by KMS key ${enc.keyId}`
+      ? `  encryption: ${header.cipher}, data key wrapped by KMS key ${t(enc.keyId)}`
       : `  encryption: ${header.cipher}, key derived (${enc.kdf}) from a key file with fingerprint ${enc.keyFingerprint}`,
   );
   return lines;

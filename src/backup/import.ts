@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { boundedText } from '../api/errors.js';
 import { ANNOTATION_MANAGED_SECRET, API_VERSION } from '../api/types.js';
 import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference } from '../kube/client.js';
 import {
@@ -112,7 +113,7 @@ export async function restoreBackup(
     }
   }
   for (const o of payload.objects) {
-    if (!kindOf(o.kind)) throw new RestorePreflightError(`the backup holds an unknown kind ${o.kind}`);
+    if (!kindOf(o.kind)) throw new RestorePreflightError(`the backup holds an unknown kind ${boundedText(o.kind, 60)}`);
   }
   const namespaces = new Set<string>();
   for (const o of payload.objects)
@@ -476,7 +477,7 @@ async function planLocalStore(payload: BackupPayload, options: RestoreOptions): 
   const foreign = [...backupKeys].filter((k) => present.size > 0 && !present.has(k));
   if (foreign.length > 0) {
     throw new RestorePreflightError(
-      `--local-store-dir ${dir} holds entries under master key id ${[...present].join(', ')}, the backup's entries use ${[...backupKeys].join(', ')}; restore into an empty directory or one of the same store`,
+      `--local-store-dir ${dir} holds entries under master key id ${keyIdList(present)}, the backup's entries use ${keyIdList(backupKeys)}; restore into an empty directory or one of the same store`,
     );
   }
   return { dir, overwrite: options.overwriteLocalStore === true, entries, manifest, existingManifest };
@@ -576,6 +577,12 @@ function manifestKeyIdOf(text: string): string {
     // Reported below.
   }
   throw new RestorePreflightError('a local store manifest in the backup or the directory is not a manifest');
+}
+
+/** Key ids as read from files (not yet checked): a few, each one bounded line, for a message. */
+function keyIdList(ids: ReadonlySet<string>): string {
+  const shown = [...ids].slice(0, 4).map((k) => boundedText(k, 40));
+  return ids.size > shown.length ? `${shown.join(', ')} and ${ids.size - shown.length} more` : shown.join(', ');
 }
 
 function keyIdsOf(text: string): string[] {

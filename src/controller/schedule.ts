@@ -3,6 +3,7 @@
 // floor (--min-refresh-interval) that keeps a namespace from asking for a
 // refresh every few milliseconds.
 import { CronExpressionParser } from 'cron-parser';
+import { boundedText } from '../api/errors.js';
 
 /** `--min-refresh-interval`'s default: no ManagedSecret refreshes more often than this. */
 export const DEFAULT_MIN_REFRESH_INTERVAL_MS = 10_000;
@@ -10,6 +11,17 @@ export const DEFAULT_MIN_REFRESH_INTERVAL_MS = 10_000;
 type RefreshSpec = { refreshInterval?: string; refreshSchedule?: string };
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/**
+ * The longest duration, Go's (2562047h47m16.854s, about 292 years). Longer ones
+ * are refused as Go refuses them: `99999999999999h` would otherwise be a date
+ * past the end of JavaScript's calendar (an Invalid Date, NaN delays) and
+ * `1e400` digits Infinity.
+ */
+export const MAX_DURATION_MS = 9_223_372_036_854;
+
+/** A text from a spec or a flag, quoted as it is when short and printable, else as one bounded line. */
+const quoted = (text: string) => `"${/^[\x20-\x7e]{0,64}$/.test(text) ? text : boundedText(text, 64)}"`;
 
 /** Parses a Go-style duration (`1h30m`, `45s`, `500ms`, `0`) into milliseconds. */
 export function parseDuration(text: string): number {
@@ -24,8 +36,9 @@ export function parseDuration(text: string): number {
     matched = re.lastIndex;
   }
   if (matched === 0 || matched !== trimmed.length) {
-    throw new Error(`"${text}" is not a duration such as 30s, 15m, 1h or 0`);
+    throw new Error(`${quoted(text)} is not a duration such as 30s, 15m, 1h or 0`);
   }
+  if (!(total <= MAX_DURATION_MS)) throw new Error(`${quoted(text)} is longer than the longest duration, 2562047h`);
   return total;
 }
 
@@ -39,8 +52,9 @@ export function nextCronTime(expression: string, from: Date, timeZone = 'UTC'): 
     });
     return interval.next().toDate();
   } catch (err) {
+    // The parser's message may quote the expression or the date: both are shown as bounded lines.
     throw new Error(
-      `refreshSchedule "${expression}" is not a valid cron expression: ${err instanceof Error ? err.message : String(err)}`,
+      `refreshSchedule ${quoted(expression)} is not a valid cron expression: ${boundedText(err instanceof Error ? err.message : String(err))}`,
     );
   }
 }
@@ -114,8 +128,9 @@ export function refreshFloorNote(spec: RefreshSpec, floorMs: number, now: number
 
 /** A duration in the form parseDuration reads back (`1h30m`, `10s`, `500ms`). */
 export function formatDuration(ms: number): string {
-  if (ms <= 0) return '0';
   let rest = Math.round(ms);
+  // Below half a millisecond rounds to nothing: that is "0", not an empty text parseDuration refuses.
+  if (!(rest > 0)) return '0';
   let text = '';
   for (const [unit, size] of [
     ['h', 3_600_000],

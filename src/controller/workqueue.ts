@@ -40,6 +40,9 @@
  */
 import { Node, Yallist } from 'yallist';
 
+/** The longest delay setTimeout keeps (2^31 - 1 ms, 24.8 days); it runs longer ones after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface WorkQueueOptions {
   /** First retry delay after a failure. */
   baseDelayMs?: number;
@@ -404,16 +407,22 @@ export class WorkQueue {
 
   private setTimer(state: KeyState, at: number, now: number): void {
     this.clearTimer(state);
-    const timer = setTimeout(() => {
-      state.timer = undefined;
-      this.timerCount -= 1;
-      // A timer is set at or after the key's back-off, so it may run the key even
-      // if the clock says a millisecond early; a back-off that began after it was
-      // set replaced it, but be sure.
-      if (state.notBefore > at) this.setTimer(state, state.notBefore, Date.now());
-      else this.enqueue(state, 'timer');
-      this.release(state);
-    }, at - now);
+    // Node runs a timer longer than MAX_TIMER_MS after 1 ms: a longer wait (a 720h rotation) goes in steps.
+    const step = at - now > MAX_TIMER_MS;
+    const timer = setTimeout(
+      () => {
+        state.timer = undefined;
+        this.timerCount -= 1;
+        // A timer is set at or after the key's back-off, so it may run the key even
+        // if the clock says a millisecond early; a back-off that began after it was
+        // set replaced it, but be sure.
+        if (state.notBefore > at) this.setTimer(state, state.notBefore, Date.now());
+        else if (step) this.setTimer(state, at, Date.now());
+        else this.enqueue(state, 'timer');
+        this.release(state);
+      },
+      step ? MAX_TIMER_MS : at - now,
+    );
     timer.unref();
     state.timer = timer;
     state.timerAt = at;

@@ -181,6 +181,10 @@ export function parseCiphertext(text: string): Ciphertext {
       `unsupported version v${Number(version[1])} of the secretsync ciphertext format (this secretsync reads v${FORMAT_VERSION})`,
     );
   }
+  // One text per ciphertext: `v01` is not another spelling of `v1`.
+  if (version[1] !== String(FORMAT_VERSION)) {
+    throw new DecryptError(`malformed secretsync ciphertext: the version is not written ${TEXT_PREFIX}`);
+  }
   if (trimmed.length > MAX_TEXT_LENGTH) throw new DecryptError('malformed secretsync ciphertext: too long');
   const body = trimmed.slice(version[0].length);
   // Node's decoder skips characters it does not know; a strict check keeps one text ↔ one byte string.

@@ -11,8 +11,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { RequestOptions } from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { isScalar, parseDocument, visit } from 'yaml';
 import { errorMessage } from '../observability/logger.js';
+import { boundedText } from '../api/errors.js';
 
 /** What KubeClient needs; client-node's KubeConfig has the same shape. */
 export interface KubeAuth {
@@ -128,6 +129,20 @@ export class KubeconfigError extends Error {
   }
 }
 
+/**
+ * Largest kubeconfig read from a Secret (`embeddedOnly`). One cluster's embedded
+ * token or client certificate and CA take a few KiB. YAML's parser spends about
+ * 5 µs a character on deeply nested flow collections (256 KiB of `[`: 1.3 s of
+ * blocked event loop, measured), on every replication pass while it fails.
+ */
+export const MAX_EMBEDDED_KUBECONFIG_BYTES = 64 * 1024;
+
+/** Keys of the kubeconfig shown in a refusal: a few, each a bounded line (the author chose them). */
+function shownKeys(keys: string[]): string[] {
+  const shown = keys.slice(0, 5).map((k) => boundedText(k, 60));
+  return keys.length > shown.length ? [...shown, `${keys.length - shown.length} more`] : shown;
+}
+
 export interface FromStringOptions {
   /** Relative file paths resolve against this directory (default: the working directory). */
   baseDir?: string;
@@ -140,11 +155,38 @@ export interface FromStringOptions {
   embeddedOnly?: boolean;
 }
 
+/**
+ * The YAML document as plain data, refusing what no kubeconfig holds and the
+ * parser would spend minutes on. Measured on the `yaml` package:
+ * - a key that is itself a collection (`? ? ? …`): turning it into a plain
+ *   object's key stringifies it, at every level again: 1 KiB of `? ` took 64 s;
+ * - uniqueness checks of keys compare each key with every earlier key of its
+ *   map (20,000 keys: 3 s; 50,000: minutes), so they are off: a repeated key is
+ *   harmless here, the last one counts and every check reads the object used;
+ * - warnings are printed to stderr with the line they are about (`token: !x…`,
+ *   an unknown tag, printed the token), so only errors are kept, and thrown;
+ * - each error is made "pretty" with the text around it, which on one long
+ *   line is quadratic (64 KiB of `&a `, 21,846 errors: 1.5 s), and its text is
+ *   never shown here anyway.
+ */
+function readYaml(text: string): unknown {
+  const document = parseDocument(text, { uniqueKeys: false, logLevel: 'error', prettyErrors: false });
+  if (document.errors.length > 0) throw new Error('not valid YAML');
+  visit(document, {
+    Pair(_, pair) {
+      if (pair.key !== null && !isScalar(pair.key)) throw new Error('a mapping key is not a plain value');
+    },
+  });
+  return document.toJS();
+}
+
 /** Reads a kubeconfig document (a file's text, or one held in a Secret). */
 export async function kubeConfigFromString(text: string, opts: FromStringOptions = {}): Promise<KubeAuth> {
+  if (opts.embeddedOnly && Buffer.byteLength(text, 'utf8') > MAX_EMBEDDED_KUBECONFIG_BYTES)
+    throw new KubeconfigError('invalid', `the kubeconfig is larger than ${MAX_EMBEDDED_KUBECONFIG_BYTES} bytes`);
   let doc: Yaml;
   try {
-    doc = obj(parseYaml(text));
+    doc = obj(readYaml(text));
   } catch {
     // The parser's message may quote the document.
     throw new KubeconfigError('invalid', 'the kubeconfig is not valid YAML');
@@ -183,7 +225,7 @@ export async function kubeConfigFromString(text: string, opts: FromStringOptions
       throw new KubeconfigError(
         'unsafe',
         'the kubeconfig uses settings beyond an embedded token or client certificate',
-        Object.keys(user).filter((k) => !handled.has(k)),
+        shownKeys(Object.keys(user).filter((k) => !handled.has(k))),
       );
     return (opts.fallback ?? (() => clientNodeFallback((kc) => kc.loadFromString(text))))();
   }

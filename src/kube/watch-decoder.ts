@@ -10,10 +10,17 @@ import { LimitError, SecretsyncError } from '../api/errors.js';
 /** Longest watch line kept while waiting for its end: far above etcd's 1.5 MiB object limit. */
 export const MAX_WATCH_LINE_CHARS = 32 * 1024 * 1024;
 
-/** Splits a UTF-8 byte stream into its non-blank lines, whatever the chunk boundaries. */
+/**
+ * Splits a UTF-8 byte stream into its non-blank lines, whatever the chunk
+ * boundaries. The unfinished line is kept as a list of pieces and only each new
+ * piece is searched for a newline: concatenating and searching the whole
+ * unfinished line on every chunk took time quadratic in its length (measured:
+ * a 16 MiB line in 16 KiB chunks, 23 s of CPU; a 1.5 MiB Secret, a few hundred ms).
+ */
 export class WatchLineDecoder {
   private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
+  private pending: string[] = [];
+  private pendingChars = 0;
 
   constructor(private readonly maxLineChars = MAX_WATCH_LINE_CHARS) {}
 
@@ -27,8 +34,7 @@ export class WatchLineDecoder {
    * API server ends every event with a newline, so a rest is a cut-off event.
    */
   end(): string[] {
-    const rest = this.pending + this.decoder.end();
-    this.pending = '';
+    const rest = this.takePending(this.decoder.end());
     return rest.trim().length > 0 ? [stripCr(rest)] : [];
   }
 
@@ -36,21 +42,33 @@ export class WatchLineDecoder {
     const lines: string[] = [];
     let start = 0;
     let newline: number;
-    let buffered = this.pending + text;
-    while ((newline = buffered.indexOf('\n', start)) >= 0) {
-      const line = stripCr(buffered.slice(start, newline));
+    while ((newline = text.indexOf('\n', start)) >= 0) {
+      const line = stripCr(this.takePending(text.slice(start, newline)));
       if (line.trim().length > 0) lines.push(line);
       start = newline + 1;
     }
-    buffered = buffered.slice(start);
-    if (buffered.length > this.maxLineChars)
+    const rest = text.length - start;
+    if (this.pendingChars + rest > this.maxLineChars)
       throw new LimitError(
         'WatchEventTooLarge',
         `a watch event is longer than ${this.maxLineChars} characters; restarting the watch`,
         'transient',
       );
-    this.pending = buffered;
+    if (rest > 0) {
+      this.pending.push(text.slice(start));
+      this.pendingChars += rest;
+    }
     return lines;
+  }
+
+  /** The unfinished line followed by `tail`; the decoder holds nothing afterwards. */
+  private takePending(tail: string): string {
+    if (this.pending.length === 0) return tail;
+    this.pending.push(tail);
+    const whole = this.pending.join('');
+    this.pending = [];
+    this.pendingChars = 0;
+    return whole;
   }
 }
 

@@ -108,6 +108,8 @@ const cache = new Map<string, NamePattern>();
  * the bound; the syntax itself is left to RE2.
  */
 export function estimateProgramSize(pattern: string): number {
+  // Far above any bound, yet exact in floating point when added up over 1024 characters.
+  const MAX_ESTIMATE = 2 ** 40;
   interface Frame {
     total: number;
     last: number;
@@ -190,7 +192,8 @@ export function estimateProgramSize(pattern: string): number {
         const max = counted[3] ? Number(counted[3]) : min;
         const f = top();
         const copies = Math.max(min, max);
-        f.last = f.last * copies + (copies - Math.min(min, max)) + 2;
+        // Capped: sixty nested {99999} would reach Infinity, and Infinity copied {0} times NaN, which no bound refuses.
+        f.last = Math.min(f.last * copies + (copies - Math.min(min, max)) + 2, MAX_ESTIMATE);
         i += counted[0].length;
         continue;
       }

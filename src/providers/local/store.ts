@@ -54,6 +54,10 @@ const ENTRY_FILE = /^[0-9a-f]{64}\.json$/;
 const NAME_CHARS = /^[A-Za-z0-9._/-]{1,253}$/;
 const VERSION_STRING = /^[1-9][0-9]{0,15}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** A master key id (masterKeyId): 16 hex characters. */
+const KEY_ID = /^[0-9a-f]{16}$/;
+/** An HMAC-SHA256 in canonical base64, as hmac() writes it. */
+const MAC_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
 const AAD_LABEL = 'secretsync/local/v1';
 const MAC_KEY_SALT = 'secretsync/local';
 const MAC_KEY_INFO = 'secretsync/local/v2 mac key';
@@ -1196,9 +1200,12 @@ function parseEntryFile(path: string, text: string): EntryFile {
   }
   if (!isObject(raw)) throw corrupt('not an object');
   if (raw.format !== FORMAT && raw.format !== LEGACY_FORMAT) {
-    throw corrupt(`unsupported format ${JSON.stringify(raw.format)} (expected ${LEGACY_FORMAT} or ${FORMAT})`);
+    // Only a plain number is shown: the field may hold anything, of any size.
+    const shown = Number.isSafeInteger(raw.format) ? ` ${String(raw.format)}` : '';
+    throw corrupt(`unsupported format${shown} (expected ${LEGACY_FORMAT} or ${FORMAT})`);
   }
-  if (typeof raw.name !== 'string') throw corrupt('no name');
+  // The name is quoted in messages: only one the store could have written is (bounded, one line, not secret).
+  if (typeof raw.name !== 'string' || !isEntryName(raw.name)) throw corrupt('no valid entry name');
   if (!Array.isArray(raw.versions) || raw.versions.length === 0) throw corrupt('no versions');
   let previous = 0;
   for (const v of raw.versions as unknown[]) {
@@ -1209,6 +1216,7 @@ function parseEntryFile(path: string, text: string): EntryFile {
       v.version < 1 ||
       typeof v.createdAt !== 'string' ||
       typeof v.keyId !== 'string' ||
+      !KEY_ID.test(v.keyId) ||
       !(v.requestToken === undefined || typeof v.requestToken === 'string') ||
       !isSealedJson(v.wrappedKey) ||
       !isSealedJson(v)
@@ -1251,7 +1259,16 @@ function parseManifest(text: string): { manifest: Manifest; mac: string } {
     throw bad('not JSON');
   }
   if (!isObject(raw) || raw.format !== FORMAT) throw bad('not a format 2 manifest');
-  if (typeof raw.keyId !== 'string' || typeof raw.mac !== 'string') throw bad('no key id or mac');
+  // The MAC covers what the fields mean, not the bytes: anything the store does not write is refused here,
+  // so that a manifest is accepted only as the very JSON the store wrote (the entry files' bytes are pinned by digest).
+  if (!hasOnlyKeys(raw, MANIFEST_KEYS)) throw bad('unexpected fields');
+  if (
+    typeof raw.keyId !== 'string' ||
+    !KEY_ID.test(raw.keyId) ||
+    typeof raw.mac !== 'string' ||
+    !MAC_BASE64.test(raw.mac)
+  )
+    throw bad('no key id or mac');
   if (typeof raw.counter !== 'number' || !Number.isSafeInteger(raw.counter) || raw.counter < 1) throw bad('no counter');
   if (!Array.isArray(raw.entries)) throw bad('no entries');
   const records = new Map<string, ManifestRecord>();
@@ -1259,6 +1276,7 @@ function parseManifest(text: string): { manifest: Manifest; mac: string } {
     if (
       !isObject(e) ||
       typeof e.name !== 'string' ||
+      !isEntryName(e.name) ||
       records.has(e.name) ||
       typeof e.generation !== 'number' ||
       !Number.isSafeInteger(e.generation) ||
@@ -1266,8 +1284,9 @@ function parseManifest(text: string): { manifest: Manifest; mac: string } {
     ) {
       throw bad('an entry is malformed or repeated');
     }
-    if (e.deleted === true) records.set(e.name, { generation: e.generation, deleted: true });
-    else if (typeof e.digest === 'string' && SHA256_HEX.test(e.digest))
+    if (e.deleted === true && hasOnlyKeys(e, TOMBSTONE_KEYS))
+      records.set(e.name, { generation: e.generation, deleted: true });
+    else if (typeof e.digest === 'string' && SHA256_HEX.test(e.digest) && hasOnlyKeys(e, RECORD_KEYS))
       records.set(e.name, { generation: e.generation, digest: e.digest });
     else throw bad('an entry is malformed or repeated');
   }
@@ -1276,6 +1295,23 @@ function parseManifest(text: string): { manifest: Manifest; mac: string } {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const MANIFEST_KEYS = new Set(['format', 'keyId', 'counter', 'entries', 'mac']);
+const RECORD_KEYS = new Set(['name', 'generation', 'digest']);
+const TOMBSTONE_KEYS = new Set(['name', 'generation', 'deleted']);
+
+function hasOnlyKeys(v: Record<string, unknown>, allowed: ReadonlySet<string>): boolean {
+  return Object.keys(v).every((k) => allowed.has(k));
+}
+
+function isEntryName(name: string): boolean {
+  try {
+    validateEntryName(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isSealedJson(v: unknown): v is SealedJson {
@@ -1310,7 +1346,9 @@ function hmac(key: Buffer, text: string): string {
 function macEquals(stored: string, expected: string): boolean {
   const a = Buffer.from(stored, 'base64');
   const b = Buffer.from(expected, 'base64');
-  return a.length === b.length && timingSafeEqual(a, b);
+  // Node's decoder skips characters it does not know and ignores the spare low bits of the last one:
+  // only the canonical text of the MAC is that MAC.
+  return a.length === b.length && timingSafeEqual(a, b) && a.toString('base64') === stored;
 }
 
 function sameFile(cached: { ino: number; mtimeMs: number; size: number }, stat: Stats): boolean {
