@@ -103,7 +103,9 @@ describe('kubeconfig loading', () => {
     expect((await applied(home)).headers).to.deep.equal({ authorization: 'Bearer home' });
   });
 
-  it('hands exec plugins to client-node', async () => {
+  it('hands exec plugins to client-node', async function () {
+    // Loads client-node (about 75 MiB of modules): slow on a busy machine.
+    this.timeout(30_000);
     const auth = await kubeConfigFromString(
       kubeconfig({ exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'true' } }),
     );
