@@ -277,6 +277,19 @@ export function chartNodeOptions(): string {
   return values.nodeOptions ?? '';
 }
 
+/** The chart's default container memory limit (charts/secretsync/values.yaml `resources.limits.memory`), in MiB. */
+export function chartMemoryLimitMiB(): number {
+  const values = parseYaml(readFileSync(join(REPO_ROOT, 'charts/secretsync/values.yaml'), 'utf8')) as {
+    resources?: { limits?: { memory?: string } };
+  };
+  const limit = values.resources?.limits?.memory ?? '';
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi)?$/.exec(limit);
+  if (!match) throw new Error(`charts/secretsync/values.yaml: resources.limits.memory "${limit}" is not a quantity in Ki, Mi or Gi`);
+  // A bare number is bytes.
+  const factor = { Ki: 1 / 1024, Mi: 1, Gi: 1024 }[match[2] ?? ''] ?? 1 / 2 ** 20;
+  return Number(match[1]) * factor;
+}
+
 function findPort(log: string): number | undefined {
   for (const line of log.split('\n')) {
     if (!line.includes('serving /healthz')) continue;

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { changeLatencyScenario } from '../scenarios/change-latency.js';
 import { coldSyncScenario } from '../scenarios/cold-sync.js';
 import { fanInScenario, kmsScenario } from '../scenarios/aws.js';
+import { hostileScenario } from '../scenarios/hostile.js';
+import { noisyNeighbourScenario } from '../scenarios/noisy-neighbour.js';
 import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { restartScenario } from '../scenarios/restart.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
@@ -20,6 +22,8 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   'change-latency': changeLatencyScenario,
   kms: kmsScenario,
   'fan-in': fanInScenario,
+  'noisy-neighbour': noisyNeighbourScenario,
+  hostile: hostileScenario,
 };
 
 export interface ScenarioResult {
