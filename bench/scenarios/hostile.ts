@@ -147,6 +147,7 @@ export async function hostileScenario(ctx: BenchContext, n: number): Promise<Fig
       memoryLimitMiB: limit,
       peakRssMiB: round(peakRssMiB, 1),
       peakRssPercentOfLimit: round((peakRssMiB / limit) * 100, 1),
+      eventLoopStartupMs: sampled.eventLoopStartupMs,
       eventLoopMaxMs: sampled.eventLoopMaxMs,
       eventLoopWindowsOver100Ms: sampled.eventLoopOver100Ms,
       eventLoopWindowP99Ms: sampled.eventLoopWindowP99Ms,

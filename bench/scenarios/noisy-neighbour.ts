@@ -107,6 +107,7 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
       noisyErrorsTotal: sinceNoisy.syncsError,
       hangingConnectionsTotal: hanging.hits - hitsBefore,
       queueDepthMax: sampled.queueDepthMax,
+      eventLoopStartupMs: sampled.eventLoopStartupMs,
       eventLoopMaxMs: sampled.eventLoopMaxMs,
       peakRssMiB: round(peakRssMiB, 1),
     };
