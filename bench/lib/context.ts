@@ -26,6 +26,8 @@ export interface BenchOptions {
   intervals: number;
   /** Changes of each kind in change-latency (capped at N). */
   changes: number;
+  /** Counts of the hostile scenario's kinds that replace the ones derived from N (`--hostile-mix fat=200,big=0`). */
+  hostileMix?: Record<string, number>;
   /** Extra flags for the operator (e.g. --kube-qps). */
   operatorArgs: string[];
   /** Write a V8 CPU profile of each operator process into this directory. */

@@ -3,6 +3,7 @@
 // not exist; stores whose endpoint accepts connections and never answers, so a
 // sync holds its worker until the provider's timeouts give up), and ManagedSecrets
 // that ask for a refresh far below the admin's floor.
+import { createServer, type Socket } from 'node:net';
 import { API_VERSION, type ManagedSecret } from '../../src/api/types.js';
 import type { KubeClient, KubeObject } from '../../src/kube/client.js';
 import { Informer } from '../../src/kube/informer.js';
@@ -11,6 +12,44 @@ import { localSpec, msPath, storePath } from './fixtures.js';
 import { pool, range } from './util.js';
 
 const AWS_CREDS = 'aws-creds';
+
+/** An endpoint that accepts connections, reads what comes, and never answers. */
+export interface HangingServer {
+  /** `http://127.0.0.1:<port>`. */
+  url: string;
+  /** Connections accepted so far. */
+  readonly hits: number;
+  /** Connections open now: each is a request some sync is waiting on (a worker it holds). */
+  readonly open: number;
+  close(): Promise<void>;
+}
+
+export async function hangingServer(): Promise<HangingServer> {
+  const sockets = new Set<Socket>();
+  let hits = 0;
+  const server = createServer((socket) => {
+    hits++;
+    sockets.add(socket);
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get hits() {
+      return hits;
+    },
+    get open() {
+      return sockets.size;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 /**
  * `count` Secrets Manager SecretStores `hang-0` … named at `endpoint` (one that

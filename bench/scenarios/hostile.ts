@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { API_VERSION, type ManagedSecret } from '../../src/api/types.js';
 import { crdObjects } from '../../src/api/install.js';
 import { KubeApiError } from '../../src/kube/client.js';
-import { hangingEndpoint, type FakeEndpoint } from '../../test/integration/providers/fake-endpoints.js';
 import { waitFor } from '../../tools/testenv/index.js';
 import { latencyFigures, measureChanges } from '../lib/changes.js';
 import {
@@ -25,7 +24,15 @@ import {
   type LocalFixture,
 } from '../lib/fixtures.js';
 import { OperatorSampler } from '../lib/sampler.js';
-import { ReasonCensus, createNoisyManagedSecrets, createObjects, hangingStores, type NoisyMix } from '../lib/tenants.js';
+import {
+  ReasonCensus,
+  createNoisyManagedSecrets,
+  createObjects,
+  hangingServer,
+  hangingStores,
+  type HangingServer,
+  type NoisyMix,
+} from '../lib/tenants.js';
 import { round, seconds, sleep } from '../lib/util.js';
 import { CHANGE_PACE_MS, QUIET_SIZE } from './noisy-neighbour.js';
 
@@ -43,10 +50,10 @@ const REGEX_RUN = 40;
 
 const clamp = (x: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, Math.floor(x)));
 
-/** How many of each hostile kind at size N (N itself is the failing objects). */
-export function hostileMix(n: number) {
+/** How many of each hostile kind at size N (N itself is the failing objects), `overrides` replacing any. */
+export function hostileMix(n: number, overrides: Record<string, number> = {}) {
   const few = clamp(n / 20, 5, 50);
-  return {
+  const mix = {
     failing: { failing: n, floor: clamp(n / 10, 5, 100), hangingStores: Math.min(16, Math.max(1, Math.floor(n / 20))) } as NoisyMix,
     /** find with `(a+)+$` over names it matches and names that make a backtracking engine explode. */
     regex: few,
@@ -61,6 +68,13 @@ export function hostileMix(n: number) {
     /** Secrets of 900 KB, just under the 1 MiB bound, on a 1ms refresh. */
     big: clamp(n / 50, 2, 20),
   };
+  for (const [kind, count] of Object.entries(overrides)) {
+    if (kind === 'failing' || kind === 'floor' || kind === 'hangingStores') mix.failing[kind] = count;
+    else if (kind in mix && kind !== 'failing') (mix as unknown as Record<string, number>)[kind] = count;
+    else throw new Error(`hostile mix: unknown kind "${kind}"`);
+  }
+  if (mix.failing.floor < 1) throw new Error('hostile mix: floor must be at least 1 (the other kinds read its entries)');
+  return mix;
 }
 
 /**
@@ -78,7 +92,7 @@ export function hostileMix(n: number) {
  */
 export async function hostileScenario(ctx: BenchContext, n: number): Promise<Figures> {
   const changes = Math.max(10, ctx.options.changes);
-  const mix = hostileMix(n);
+  const mix = hostileMix(n, ctx.options.hostileMix);
   const normal = benchNamespace('normal');
   const hostile = benchNamespace('hostile');
   ctx.log(`hostile: normal namespace ${normal} (${QUIET_SIZE}), hostile namespace ${hostile} (N = ${n})`);
@@ -87,11 +101,11 @@ export async function hostileScenario(ctx: BenchContext, n: number): Promise<Fig
   const progress = await new Progress(ctx.kube, normal).start();
   const census = new ReasonCensus(ctx.kube, hostile);
   let hostileStore: LocalFixture | undefined;
-  let hanging: FakeEndpoint | undefined;
+  let hanging: HangingServer | undefined;
   let operator: OperatorProcess | undefined;
   let sampler: OperatorSampler | undefined;
   try {
-    hanging = await hangingEndpoint();
+    hanging = await hangingServer();
     hostileStore = await localStoreNamespace(ctx, hostile, mix.failing.floor);
     const admission = await hostileObjects(ctx, hostile, hostileStore, hanging.url, mix);
     await census.start();

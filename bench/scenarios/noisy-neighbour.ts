@@ -1,4 +1,3 @@
-import { hangingEndpoint, type FakeEndpoint } from '../../test/integration/providers/fake-endpoints.js';
 import { latencyFigures, measureChanges, type ChangeTarget } from '../lib/changes.js';
 import {
   OperatorProcess,
@@ -11,7 +10,7 @@ import {
 } from '../lib/context.js';
 import { Progress, createManagedSecrets, localSpec, localStoreNamespace, timeoutFor } from '../lib/fixtures.js';
 import { OperatorSampler } from '../lib/sampler.js';
-import { createNoisyManagedSecrets, hangingStores, type NoisyMix } from '../lib/tenants.js';
+import { createNoisyManagedSecrets, hangingServer, hangingStores, type HangingServer, type NoisyMix } from '../lib/tenants.js';
 import { round, seconds, sleep } from '../lib/util.js';
 
 /** ManagedSecrets in the quiet namespace. */
@@ -44,12 +43,12 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
   await createManagedSecrets(ctx, quiet, QUIET_SIZE, (i) => localSpec(i, '1h'));
   await ensureNamespace(ctx.kube, noisy);
   const progress = await new Progress(ctx.kube, quiet).start();
-  let hanging: FakeEndpoint | undefined;
+  let hanging: HangingServer | undefined;
   let noisyStore: Awaited<ReturnType<typeof localStoreNamespace>> | undefined;
   let operator: OperatorProcess | undefined;
   let sampler: OperatorSampler | undefined;
   try {
-    hanging = await hangingEndpoint();
+    hanging = await hangingServer();
     operator = await OperatorProcess.start(ctx, {
       namespaces: [quiet, noisy],
       args: ['--allowed-endpoints', hanging.url],
@@ -71,12 +70,14 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
     await hangingStores(ctx, noisy, hanging.url, mix.hangingStores);
     await createNoisyManagedSecrets(ctx, noisy, mix);
     const createSeconds = seconds(Date.now() - createStarted);
-    // Busy: the noisy namespace's failures are coming in (a bounded wait; the figures say how busy it was).
+    // Busy: its syncs hold as many workers as it may take (they wait on the hanging stores), or its
+    // failures are coming in (a bounded wait; the figures say how busy it was).
     const wanted = Math.min(100, Math.floor(mix.failing / 2));
+    const heldWanted = Math.min(Math.floor(ctx.options.operatorConcurrency / 2), Math.ceil(mix.failing / 2));
     const busyBy = Date.now() + 60_000;
     while (Date.now() < busyBy) {
       const c = diffCounters(operatorCounters(await sampler.scrape()), before);
-      if (c.syncsError >= wanted) break;
+      if (c.syncsError >= wanted || hanging.open >= heldWanted) break;
       await sleep(250);
     }
 
@@ -84,7 +85,16 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
     const windowStart = Date.now();
     const atStart = operatorCounters(await sampler.scrape());
     const hitsAtStart = hanging.hits;
-    const busy = await measureChanges(ctx, target, changes, CHANGE_PACE_MS, { firstRound: alone.nextRound });
+    // Workers the noisy namespace holds on the hanging stores, sampled through the window.
+    const held: number[] = [];
+    const server = hanging;
+    const heldTimer = setInterval(() => held.push(server.open), 100);
+    let busy: Awaited<ReturnType<typeof measureChanges>>;
+    try {
+      busy = await measureChanges(ctx, target, changes, CHANGE_PACE_MS, { firstRound: alone.nextRound });
+    } finally {
+      clearInterval(heldTimer);
+    }
     const windowSeconds = (Date.now() - windowStart) / 1000;
     const during = diffCounters(operatorCounters(await sampler.scrape()), atStart);
     const sinceNoisy = diffCounters(operatorCounters(await sampler.scrape()), before);
@@ -104,6 +114,8 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
       busyWindowSeconds: round(windowSeconds, 1),
       busyNoisyErrorsPerSecond: round(during.syncsError / windowSeconds, 1),
       busyHangingConnections: hanging.hits - hitsAtStart,
+      busyWorkersHeldMin: held.length > 0 ? Math.min(...held) : Number.NaN,
+      busyWorkersHeldMean: round(held.reduce((a, b) => a + b, 0) / Math.max(1, held.length), 1),
       noisyErrorsTotal: sinceNoisy.syncsError,
       hangingConnectionsTotal: hanging.hits - hitsBefore,
       queueDepthMax: sampled.queueDepthMax,
