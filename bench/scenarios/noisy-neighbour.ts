@@ -28,10 +28,12 @@ export function noisyMix(n: number): NoisyMix {
 /**
  * 9. noisy-neighbour: one operator watches a quiet namespace (50 ManagedSecrets,
  * in sync) and a noisy one. The quiet namespace's change latency is measured
- * twice: while the noisy namespace is empty, and again right after N noisy
+ * three times: while the noisy namespace is empty ("alone"); right after N noisy
  * ManagedSecrets arrive there (failing on missing keys or on stores whose
- * endpoint never answers, a tenth asking for `refreshInterval: 1ms`). Target:
- * the quiet namespace's p99 stays under a second.
+ * endpoint never answers, a tenth asking for `refreshInterval: 1ms`), while its
+ * syncs hold the workers it may take ("busy"); and once its failures flow,
+ * circuit breakers open and back-offs run ("churn"). Target: the quiet
+ * namespace's p99 stays under a second.
  */
 export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Promise<Figures> {
   const changes = Math.max(10, ctx.options.changes);
@@ -70,34 +72,53 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
     await hangingStores(ctx, noisy, hanging.url, mix.hangingStores);
     await createNoisyManagedSecrets(ctx, noisy, mix);
     const createSeconds = seconds(Date.now() - createStarted);
-    // Busy: its syncs hold as many workers as it may take (they wait on the hanging stores), or its
+    // Busy, first: its syncs hold as many workers as it may take (they wait on the hanging stores), or its
     // failures are coming in (a bounded wait; the figures say how busy it was).
+    const server = hanging;
+    const live = sampler;
+    const errorsSince = async () => diffCounters(operatorCounters(await live.scrape()), before).syncsError;
     const wanted = Math.min(100, Math.floor(mix.failing / 2));
     const heldWanted = Math.min(Math.floor(ctx.options.operatorConcurrency / 2), Math.ceil(mix.failing / 2));
-    const busyBy = Date.now() + 60_000;
-    while (Date.now() < busyBy) {
-      const c = diffCounters(operatorCounters(await sampler.scrape()), before);
-      if (c.syncsError >= wanted || hanging.open >= heldWanted) break;
-      await sleep(250);
-    }
+    for (const until = Date.now() + 60_000; Date.now() < until; await sleep(250))
+      if ((await errorsSince()) >= wanted || server.open >= heldWanted) break;
 
-    ctx.log(`noisy-neighbour: ${changes} changes in the quiet namespace, the noisy one busy`);
-    const windowStart = Date.now();
-    const atStart = operatorCounters(await sampler.scrape());
-    const hitsAtStart = hanging.hits;
-    // Workers the noisy namespace holds on the hanging stores, sampled through the window.
-    const held: number[] = [];
-    const server = hanging;
-    const heldTimer = setInterval(() => held.push(server.open), 100);
-    let busy: Awaited<ReturnType<typeof measureChanges>>;
-    try {
-      busy = await measureChanges(ctx, target, changes, CHANGE_PACE_MS, { firstRound: alone.nextRound });
-    } finally {
-      clearInterval(heldTimer);
-    }
-    const windowSeconds = (Date.now() - windowStart) / 1000;
-    const during = diffCounters(operatorCounters(await sampler.scrape()), atStart);
-    const sinceNoisy = diffCounters(operatorCounters(await sampler.scrape()), before);
+    /** The quiet namespace's changes, with what the noisy one did meanwhile, under `prefix`. */
+    let round0 = alone.nextRound;
+    const window = async (prefix: string): Promise<Figures> => {
+      ctx.log(`noisy-neighbour: ${changes} changes in the quiet namespace, the noisy one busy (${prefix})`);
+      const windowStart = Date.now();
+      const atStart = operatorCounters(await live.scrape());
+      const hitsAtStart = server.hits;
+      // Workers the noisy namespace holds on the hanging stores, sampled through the window.
+      const held: number[] = [];
+      const heldTimer = setInterval(() => held.push(server.open), 100);
+      let latencies: Awaited<ReturnType<typeof measureChanges>>;
+      try {
+        latencies = await measureChanges(ctx, target, changes, CHANGE_PACE_MS, { firstRound: round0 });
+      } finally {
+        clearInterval(heldTimer);
+      }
+      round0 = latencies.nextRound;
+      const windowSeconds = (Date.now() - windowStart) / 1000;
+      const during = diffCounters(operatorCounters(await live.scrape()), atStart);
+      return {
+        ...latencyFigures(prefix, latencies),
+        [`${prefix}WindowSeconds`]: round(windowSeconds, 1),
+        [`${prefix}NoisyErrorsPerSecond`]: round(during.syncsError / windowSeconds, 1),
+        [`${prefix}HangingConnections`]: server.hits - hitsAtStart,
+        [`${prefix}WorkersHeldMin`]: held.length > 0 ? Math.min(...held) : Number.NaN,
+        [`${prefix}WorkersHeldMean`]: round(held.reduce((a, b) => a + b, 0) / Math.max(1, held.length), 1),
+      };
+    };
+    const busy = await window('busy');
+    // Then, once failures flow (breakers open, back-offs run): a busy namespace of another kind.
+    const churnWanted = Math.min(300, Math.floor(mix.failing / 2));
+    for (const until = Date.now() + 120_000; Date.now() < until; await sleep(500))
+      if ((await errorsSince()) >= churnWanted) break;
+    const churnAfterSeconds = seconds(Date.now() - createStarted);
+    const churn = await window('churn');
+
+    const sinceNoisy = await errorsSince();
     const peakRssMiB = operator.peakRssMiB();
     const sampled = await sampler.stop();
     sampler = undefined;
@@ -110,17 +131,15 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
       noisyCreateSeconds: createSeconds,
       paceMs: CHANGE_PACE_MS,
       ...latencyFigures('alone', alone),
-      ...latencyFigures('busy', busy),
-      busyWindowSeconds: round(windowSeconds, 1),
-      busyNoisyErrorsPerSecond: round(during.syncsError / windowSeconds, 1),
-      busyHangingConnections: hanging.hits - hitsAtStart,
-      busyWorkersHeldMin: held.length > 0 ? Math.min(...held) : Number.NaN,
-      busyWorkersHeldMean: round(held.reduce((a, b) => a + b, 0) / Math.max(1, held.length), 1),
-      noisyErrorsTotal: sinceNoisy.syncsError,
+      ...busy,
+      churnAfterSeconds,
+      ...churn,
+      noisyErrorsTotal: sinceNoisy,
       hangingConnectionsTotal: hanging.hits - hitsBefore,
       queueDepthMax: sampled.queueDepthMax,
       eventLoopStartupMs: sampled.eventLoopStartupMs,
       eventLoopMaxMs: sampled.eventLoopMaxMs,
+      eventLoopWindowsOver100Ms: sampled.eventLoopOver100Ms,
       peakRssMiB: round(peakRssMiB, 1),
     };
   } finally {
