@@ -100,11 +100,21 @@ export interface NoisyMix {
   floor: number;
 }
 
-/** The noisy ManagedSecrets of `mix` (`noisy-<i>`, `floor-<i>`), created `createConcurrency` at a time. */
-export async function createNoisyManagedSecrets(ctx: BenchContext, namespace: string, mix: NoisyMix): Promise<void> {
+/**
+ * The noisy ManagedSecrets of `mix` (`noisy-<i>`, `floor-<i>`), created
+ * `createConcurrency` at a time; `only` creates just the failing ones on a
+ * missing key (and the floor ones) or just those on a hanging store.
+ */
+export async function createNoisyManagedSecrets(
+  ctx: BenchContext,
+  namespace: string,
+  mix: NoisyMix,
+  only?: 'missing' | 'hanging',
+): Promise<void> {
   const specs: { name: string; spec: ManagedSecret['spec'] }[] = [];
   for (let i = 0; i < mix.failing; i++) {
     const hanging = mix.hangingStores > 0 && i % 2 === 1;
+    if (only !== undefined && (only === 'hanging') !== hanging) continue;
     specs.push({
       name: `noisy-${i}`,
       spec: hanging
@@ -120,7 +130,8 @@ export async function createNoisyManagedSecrets(ctx: BenchContext, namespace: st
           },
     });
   }
-  for (let i = 0; i < mix.floor; i++) specs.push({ name: `floor-${i}`, spec: localSpec(i, '1ms') });
+  if (only !== 'hanging')
+    for (let i = 0; i < mix.floor; i++) specs.push({ name: `floor-${i}`, spec: localSpec(i, '1ms') });
   await createObjects(ctx, namespace, specs);
 }
 

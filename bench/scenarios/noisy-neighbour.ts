@@ -28,11 +28,11 @@ export function noisyMix(n: number): NoisyMix {
 /**
  * 9. noisy-neighbour: one operator watches a quiet namespace (50 ManagedSecrets,
  * in sync) and a noisy one. The quiet namespace's change latency is measured
- * three times: while the noisy namespace is empty ("alone"); right after N noisy
- * ManagedSecrets arrive there (failing on missing keys or on stores whose
- * endpoint never answers, a tenth asking for `refreshInterval: 1ms`), while its
- * syncs hold the workers it may take ("busy"); and once its failures flow,
- * circuit breakers open and back-offs run ("churn"). Target: the quiet
+ * three times: while the noisy namespace is empty ("alone"); right after half
+ * of its N ManagedSecrets arrive, failing on keys that do not exist (status
+ * writes, Events, back-offs), a tenth asking for `refreshInterval: 1ms`
+ * ("flood"); and once the other half, on stores whose endpoint never answers,
+ * hold the workers the noisy namespace may take ("held"). Target: the quiet
  * namespace's p99 stays under a second.
  */
 export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Promise<Figures> {
@@ -62,25 +62,11 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
     ctx.log(`noisy-neighbour: ${changes} changes in the quiet namespace, the noisy one empty`);
     const alone = await measureChanges(ctx, target, changes, CHANGE_PACE_MS);
 
-    ctx.log(
-      `noisy-neighbour: ${mix.failing} failing ManagedSecrets (${mix.hangingStores} hanging stores) and ${mix.floor} on a 1ms refresh`,
-    );
     const before = operatorCounters(await sampler.scrape());
     const hitsBefore = hanging.hits;
-    const createStarted = Date.now();
-    noisyStore = await localStoreNamespace(ctx, noisy, mix.floor);
-    await hangingStores(ctx, noisy, hanging.url, mix.hangingStores);
-    await createNoisyManagedSecrets(ctx, noisy, mix);
-    const createSeconds = seconds(Date.now() - createStarted);
-    // Busy, first: its syncs hold as many workers as it may take (they wait on the hanging stores), or its
-    // failures are coming in (a bounded wait; the figures say how busy it was).
     const server = hanging;
     const live = sampler;
     const errorsSince = async () => diffCounters(operatorCounters(await live.scrape()), before).syncsError;
-    const wanted = Math.min(100, Math.floor(mix.failing / 2));
-    const heldWanted = Math.min(Math.floor(ctx.options.operatorConcurrency / 2), Math.ceil(mix.failing / 2));
-    for (const until = Date.now() + 60_000; Date.now() < until; await sleep(250))
-      if ((await errorsSince()) >= wanted || server.open >= heldWanted) break;
 
     /** The quiet namespace's changes, with what the noisy one did meanwhile, under `prefix`. */
     let round0 = alone.nextRound;
@@ -105,18 +91,37 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
         ...latencyFigures(prefix, latencies),
         [`${prefix}WindowSeconds`]: round(windowSeconds, 1),
         [`${prefix}NoisyErrorsPerSecond`]: round(during.syncsError / windowSeconds, 1),
+        [`${prefix}NoisyStatusWritesPerSecond`]: round(during.statusWrites / windowSeconds, 1),
         [`${prefix}HangingConnections`]: server.hits - hitsAtStart,
         [`${prefix}WorkersHeldMin`]: held.length > 0 ? Math.min(...held) : Number.NaN,
         [`${prefix}WorkersHeldMean`]: round(held.reduce((a, b) => a + b, 0) / Math.max(1, held.length), 1),
       };
     };
-    const busy = await window('busy');
-    // Then, once failures flow (breakers open, back-offs run): a busy namespace of another kind.
-    const churnWanted = Math.min(300, Math.floor(mix.failing / 2));
-    for (const until = Date.now() + 120_000; Date.now() < until; await sleep(500))
-      if ((await errorsSince()) >= churnWanted) break;
-    const churnAfterSeconds = seconds(Date.now() - createStarted);
-    const churn = await window('churn');
+
+    // Flood: the failing ManagedSecrets on missing keys (they fail at once, write status, back off
+    // and come back) and the ones on a 1ms refresh.
+    const missing = Math.ceil(mix.failing / (mix.hangingStores > 0 ? 2 : 1));
+    ctx.log(`noisy-neighbour: ${missing} ManagedSecrets on missing keys and ${mix.floor} on a 1ms refresh`);
+    const createStarted = Date.now();
+    noisyStore = await localStoreNamespace(ctx, noisy, mix.floor);
+    await createNoisyManagedSecrets(ctx, noisy, mix, 'missing');
+    const floodCreateSeconds = seconds(Date.now() - createStarted);
+    const floodWanted = Math.min(100, Math.floor(missing / 2));
+    for (const until = Date.now() + 60_000; Date.now() < until; await sleep(250))
+      if ((await errorsSince()) >= floodWanted) break;
+    const flood = await window('flood');
+
+    // Held: then the ones on stores whose endpoint never answers, once their syncs hold as many
+    // workers as the namespace may take (a bounded wait; the figures say how many it held).
+    ctx.log(`noisy-neighbour: ${mix.failing - missing} ManagedSecrets on ${mix.hangingStores} hanging stores`);
+    const heldStarted = Date.now();
+    await hangingStores(ctx, noisy, hanging.url, mix.hangingStores);
+    await createNoisyManagedSecrets(ctx, noisy, mix, 'hanging');
+    const heldCreateSeconds = seconds(Date.now() - heldStarted);
+    const heldWanted = Math.min(Math.floor(ctx.options.operatorConcurrency / 2), mix.failing - missing);
+    for (const until = Date.now() + 60_000; Date.now() < until; await sleep(250)) if (server.open >= heldWanted) break;
+    const held = await window('held');
+    const createSeconds = round(floodCreateSeconds + heldCreateSeconds, 2);
 
     const sinceNoisy = await errorsSince();
     const peakRssMiB = operator.peakRssMiB();
@@ -131,9 +136,8 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
       noisyCreateSeconds: createSeconds,
       paceMs: CHANGE_PACE_MS,
       ...latencyFigures('alone', alone),
-      ...busy,
-      churnAfterSeconds,
-      ...churn,
+      ...flood,
+      ...held,
       noisyErrorsTotal: sinceNoisy,
       hangingConnectionsTotal: hanging.hits - hitsBefore,
       queueDepthMax: sampled.queueDepthMax,

@@ -48,7 +48,7 @@ describe('bench smoke (N = 50, every scenario)', function () {
       'change-latency': ['p50Ms', 'p95Ms', 'p99Ms'],
       kms: ['kmsDecryptCalls'],
       'fan-in': ['keysReadPerCycle', 'backendCallsPerCycle'],
-      'noisy-neighbour': ['aloneP50Ms', 'aloneP99Ms', 'busyP50Ms', 'busyP99Ms', 'busyNoisyErrorsPerSecond'],
+      'noisy-neighbour': ['aloneP99Ms', 'floodP99Ms', 'floodNoisyErrorsPerSecond', 'heldP99Ms', 'heldWorkersHeldMean'],
       hostile: ['peakRssMiB', 'memoryLimitMiB', 'eventLoopMaxMs', 'normalP50Ms', 'normalP99Ms'],
     };
     for (const [name, keys] of Object.entries(expected)) {
@@ -60,7 +60,8 @@ describe('bench smoke (N = 50, every scenario)', function () {
     }
     expect(figures('change-latency').missed).to.equal(0);
     expect(figures('noisy-neighbour').aloneMissed).to.equal(0);
-    expect(figures('noisy-neighbour').busyMissed).to.equal(0);
+    expect(figures('noisy-neighbour').floodMissed).to.equal(0);
+    expect(figures('noisy-neighbour').heldMissed).to.equal(0);
     expect(figures('hostile').normalMissed).to.equal(0);
   });
 
