@@ -1,6 +1,6 @@
 // What every scenario gets: the control plane, an admin client, moto on demand,
 // the operator as a separate process, and counters read from real /metrics.
-import { existsSync, readFileSync, readdirSync, mkdtempSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -251,6 +251,9 @@ export class OperatorProcess {
     const peakRssMiB = this.proc.isRunning() ? this.peakRssMiB() : Number.NaN;
     if (this.heapSnapshotDir && this.proc.isRunning()) await this.heapSnapshot(this.heapSnapshotDir);
     await this.proc.stop(30_000);
+    // SECRETSYNC_BENCH_KEEP_LOGS=DIR keeps each operator's log (say, to see why a scenario failed).
+    const keep = process.env.SECRETSYNC_BENCH_KEEP_LOGS;
+    if (keep) copyFileSync(this.proc.logFile, join(keep, `operator-${this.proc.pid}.log`));
     releaseTempDir(this.dir);
     return { peakRssMiB };
   }
