@@ -101,7 +101,7 @@ export interface NoisyMix {
 }
 
 /**
- * The noisy ManagedSecrets of `mix` (`noisy-<i>`, `floor-<i>`), created
+ * The noisy ManagedSecrets of `mix` (`<failingPrefix>-<i>`, `floor-<i>`), created
  * `createConcurrency` at a time; `only` creates just the failing ones on a
  * missing key (and the floor ones) or just those on a hanging store.
  */
@@ -110,13 +110,14 @@ export async function createNoisyManagedSecrets(
   namespace: string,
   mix: NoisyMix,
   only?: 'missing' | 'hanging',
+  failingPrefix = 'noisy',
 ): Promise<void> {
   const specs: { name: string; spec: ManagedSecret['spec'] }[] = [];
   for (let i = 0; i < mix.failing; i++) {
     const hanging = mix.hangingStores > 0 && i % 2 === 1;
     if (only !== undefined && (only === 'hanging') !== hanging) continue;
     specs.push({
-      name: `noisy-${i}`,
+      name: `${failingPrefix}-${i}`,
       spec: hanging
         ? {
             storeRef: { name: `hang-${i % mix.hangingStores}` },
