@@ -1,3 +1,7 @@
+// The hostile scenario: a namespace that does everything a ManagedSecret's
+// author can do against the operator at once, beside a normal one. Measures
+// what the targets are about: memory against the chart's limit, the
+// event loop, and the normal namespace's changes.
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, type ManagedSecret } from '../../src/api/types.js';
 import { crdObjects } from '../../src/api/install.js';

@@ -1,3 +1,6 @@
+// The noisy-neighbour scenario: does one namespace's trouble (syncs that fail
+// by the thousand, syncs that hang on a backend) slow down another namespace's
+// changes? The fair work queue says it must not; this measures it end to end.
 import { latencyFigures, measureChanges, type ChangeTarget } from '../lib/changes.js';
 import {
   OperatorProcess,
