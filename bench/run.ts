@@ -20,6 +20,8 @@ const { values } = parseArgs({
     'operator-arg': { type: 'string', multiple: true },
     'cpu-prof-dir': { type: 'string' },
     'heap-snapshot-dir': { type: 'string' },
+    // Counts of the hostile scenario's kinds, e.g. fat=200,big=0 (see bench/scenarios/hostile.ts).
+    'hostile-mix': { type: 'string' },
     // The operator from src/ through the tsx loader instead of the compiled dist/.
     source: { type: 'boolean', default: false },
   },
@@ -39,6 +41,14 @@ if (values['operator-arg']) options.operatorArgs = values['operator-arg'];
 if (values['cpu-prof-dir']) options.cpuProfDir = values['cpu-prof-dir'];
 if (values['heap-snapshot-dir']) options.heapSnapshotDir = resolve(values['heap-snapshot-dir']);
 if (values.source) options.compiled = false;
+if (values['hostile-mix'])
+  options.hostileMix = Object.fromEntries(
+    values['hostile-mix'].split(',').map((pair) => {
+      const [kind = '', count = ''] = pair.split('=');
+      if (!/^\d+$/.test(count)) throw new Error(`--hostile-mix: "${pair}" is not KIND=COUNT`);
+      return [kind.trim(), Number(count)];
+    }),
+  );
 
 const log = (message: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 log('starting the control plane');

@@ -1,6 +1,6 @@
 // What every scenario gets: the control plane, an admin client, moto on demand,
 // the operator as a separate process, and counters read from real /metrics.
-import { existsSync, readFileSync, readdirSync, mkdtempSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,8 @@ export interface BenchOptions {
   intervals: number;
   /** Changes of each kind in change-latency (capped at N). */
   changes: number;
+  /** Counts of the hostile scenario's kinds that replace the ones derived from N (`--hostile-mix fat=200,big=0`). */
+  hostileMix?: Record<string, number>;
   /** Extra flags for the operator (e.g. --kube-qps). */
   operatorArgs: string[];
   /** Write a V8 CPU profile of each operator process into this directory. */
@@ -249,6 +251,9 @@ export class OperatorProcess {
     const peakRssMiB = this.proc.isRunning() ? this.peakRssMiB() : Number.NaN;
     if (this.heapSnapshotDir && this.proc.isRunning()) await this.heapSnapshot(this.heapSnapshotDir);
     await this.proc.stop(30_000);
+    // SECRETSYNC_BENCH_KEEP_LOGS=DIR keeps each operator's log (say, to see why a scenario failed).
+    const keep = process.env.SECRETSYNC_BENCH_KEEP_LOGS;
+    if (keep) copyFileSync(this.proc.logFile, join(keep, `operator-${this.proc.pid}.log`));
     releaseTempDir(this.dir);
     return { peakRssMiB };
   }
@@ -275,6 +280,19 @@ export function chartNodeOptions(): string {
     nodeOptions?: string;
   };
   return values.nodeOptions ?? '';
+}
+
+/** The chart's default container memory limit (charts/secretsync/values.yaml `resources.limits.memory`), in MiB. */
+export function chartMemoryLimitMiB(): number {
+  const values = parseYaml(readFileSync(join(REPO_ROOT, 'charts/secretsync/values.yaml'), 'utf8')) as {
+    resources?: { limits?: { memory?: string } };
+  };
+  const limit = values.resources?.limits?.memory ?? '';
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi)?$/.exec(limit);
+  if (!match) throw new Error(`charts/secretsync/values.yaml: resources.limits.memory "${limit}" is not a quantity in Ki, Mi or Gi`);
+  // A bare number is bytes.
+  const factor = { Ki: 1 / 1024, Mi: 1, Gi: 1024 }[match[2] ?? ''] ?? 1 / 2 ** 20;
+  return Number(match[1]) * factor;
 }
 
 function findPort(log: string): number | undefined {

@@ -99,6 +99,7 @@ export class Progress {
   readonly secrets: Informer<KubeObject & { data?: Record<string, string> }>;
   private readonly ready = new Set<string>();
   private readonly listeners = new Set<() => void>();
+  private readonly secretUpdateListeners = new Set<(secret: KubeObject & { data?: Record<string, string> }) => void>();
 
   constructor(kube: KubeClient, namespace: string) {
     this.managed = new Informer<ManagedSecret & KubeObject>(kube, {
@@ -122,7 +123,20 @@ export class Progress {
       update: (_o, cur) => track(cur),
       delete: (ms) => this.ready.delete(ms.metadata.name),
     });
-    this.secrets.on({ add: () => this.notify(), update: () => this.notify(), delete: () => this.notify() });
+    this.secrets.on({
+      add: () => this.notify(),
+      update: (_old, cur) => {
+        for (const l of this.secretUpdateListeners) l(cur);
+        this.notify();
+      },
+      delete: () => this.notify(),
+    });
+  }
+
+  /** Calls `listener` with every updated Secret until the returned function is called. */
+  onSecretUpdate(listener: (secret: KubeObject & { data?: Record<string, string> }) => void): () => void {
+    this.secretUpdateListeners.add(listener);
+    return () => this.secretUpdateListeners.delete(listener);
   }
 
   onChange(listener: () => void): () => void {

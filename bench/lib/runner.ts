@@ -1,11 +1,13 @@
 // The scenario registry, and one run: scenarios in order, a table, a JSON file.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { changeLatencyScenario } from '../scenarios/change-latency.js';
 import { coldSyncScenario } from '../scenarios/cold-sync.js';
 import { fanInScenario, kmsScenario } from '../scenarios/aws.js';
 import { faultsScenario } from '../scenarios/faults.js';
+import { hostileScenario } from '../scenarios/hostile.js';
+import { noisyNeighbourScenario } from '../scenarios/noisy-neighbour.js';
 import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { restartScenario } from '../scenarios/restart.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
@@ -22,6 +24,8 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   kms: kmsScenario,
   'fan-in': fanInScenario,
   faults: faultsScenario,
+  'noisy-neighbour': noisyNeighbourScenario,
+  hostile: hostileScenario,
 };
 
 /**
@@ -39,6 +43,8 @@ export interface ScenarioResult {
   ok: boolean;
   error?: string;
   seconds: number;
+  /** The machine's 1-minute load average when the scenario started and ended (other work on a shared machine shows here). */
+  load1m: { start: number; end: number };
   figures: Figures;
 }
 
@@ -74,10 +80,19 @@ export async function runScenarios(ctx: BenchContext, names: string[], n: number
     const scenario = SCENARIOS[name];
     if (!scenario) throw new Error(`unknown scenario "${name}" (known: ${Object.keys(SCENARIOS).join(', ')})`);
     const started = Date.now();
+    const loadStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+    const load1m = () => ({ start: loadStart, end: Math.round((loadavg()[0] ?? 0) * 100) / 100 });
     try {
       const figures = await scenario(ctx, n);
       ctx.results.set(name, figures);
-      report.results.push({ scenario: name, n, ok: true, seconds: (Date.now() - started) / 1000, figures });
+      report.results.push({
+        scenario: name,
+        n,
+        ok: true,
+        seconds: (Date.now() - started) / 1000,
+        load1m: load1m(),
+        figures,
+      });
     } catch (err) {
       ctx.log(`${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       report.results.push({
@@ -86,6 +101,7 @@ export async function runScenarios(ctx: BenchContext, names: string[], n: number
         ok: false,
         error: err instanceof Error ? err.message : String(err),
         seconds: (Date.now() - started) / 1000,
+        load1m: load1m(),
         figures: {},
       });
     }
@@ -100,7 +116,9 @@ export function formatReport(report: RunReport): string {
     '',
   ];
   for (const r of report.results) {
-    lines.push(`${r.scenario} (${r.ok ? `${r.seconds.toFixed(0)} s` : `FAILED: ${r.error ?? ''}`})`);
+    lines.push(
+      `${r.scenario} (${r.ok ? `${r.seconds.toFixed(0)} s` : `FAILED: ${r.error ?? ''}`}; load ${r.load1m.start} → ${r.load1m.end})`,
+    );
     for (const [k, v] of Object.entries(r.figures)) {
       if (typeof v === 'object') continue;
       lines.push(`  ${k.padEnd(32)} ${String(v)}`);

@@ -12,11 +12,16 @@
  * - Per-tenant cap, work-conserving: while any other tenant has keys waiting, a
  *   tenant gets no new key once it has `maxInFlightPerTenant` keys in flight.
  *   When no other tenant has keys waiting, a tenant may borrow idle workers
- *   beyond its cap (one busy namespace alone still uses every worker: the cold
- *   sync of thousands of ManagedSecrets in a few namespaces is not slowed
- *   down). Workers are not pre-empted, so a key of a newly busy tenant waits at
- *   most for the first of the borrowed keys to finish (bounded by the sync
- *   deadline); from then on the borrower is held to its cap.
+ *   beyond its cap, but never the last idle one: borrowing stops at `workers -
+ *   1` keys in flight (one busy namespace alone uses all workers but one: the
+ *   cold sync of thousands of ManagedSecrets in a few namespaces is not slowed
+ *   down). Workers are not pre-empted, and a borrowed key may be a sync that
+ *   waits on a backend that never answers until its deadline (tens of
+ *   seconds); the idle worker kept back is what a key of another tenant takes
+ *   at once (measured: without it a quiet namespace's changes waited up to 27 s
+ *   behind a namespace of failing syncs, docs/performance.md "Noisy
+ *   neighbour"). From then on the borrower is held to its cap as its borrowed
+ *   keys finish.
  * - `addAfter(key, ms)`: the earliest of several schedules for a key wins.
  * - Back-off: `addRateLimited(key, {minDelayMs})` re-adds a failed key after an
  *   exponential delay with ±50% jitter, or after `minDelayMs` (a Retry-After)
@@ -147,6 +152,8 @@ export class WorkQueue {
   private readonly tenantOf: (key: string) => string;
   /** In-flight keys a tenant may hold while others wait. */
   readonly maxInFlightPerTenant: number;
+  /** Keys in flight (all tenants) beyond which a tenant at its cap may not borrow: one worker stays idle for others. */
+  private readonly borrowLimit: number;
 
   constructor(options: WorkQueueOptions = {}) {
     this.baseDelayMs = options.baseDelayMs ?? 1_000;
@@ -156,6 +163,7 @@ export class WorkQueue {
       options.workers === undefined && !options.maxInFlightPerTenant
         ? Number.POSITIVE_INFINITY
         : perTenantLimit(options.workers ?? 1, options.maxInFlightPerTenant);
+    this.borrowLimit = options.workers === undefined ? Number.POSITIVE_INFINITY : options.workers - 1;
   }
 
   /** Keys waiting to be processed (not counting delayed ones). */
@@ -281,6 +289,8 @@ export class WorkQueue {
     state.dirty = 'no';
     if (dirty !== 'no' && !this.shuttingDown) this.enqueue(state, dirty === 'force' ? 'force' : 'normal');
     else this.release(state);
+    // One key fewer in flight may let a blocked worker borrow again.
+    this.dispatch();
   }
 
   /** Stops handing out keys; workers blocked in `get` receive undefined. */
@@ -376,9 +386,13 @@ export class WorkQueue {
     }
   }
 
-  /** The next key round-robin: a tenant below its cap first, else (work-conserving) a capped one. */
+  /**
+   * The next key round-robin: a tenant below its cap first, else (work-conserving)
+   * a capped one, while that leaves a worker idle for the tenants below their cap.
+   */
   private next(): KeyState | undefined {
-    const tenant = this.ready.head?.value ?? this.capped.head?.value;
+    const tenant =
+      this.ready.head?.value ?? (this.processingCount < this.borrowLimit ? this.capped.head?.value : undefined);
     if (!tenant) return undefined;
     const node = tenant.pending.head;
     if (!node) throw new Error('work queue: a tenant in the ring has no waiting key');

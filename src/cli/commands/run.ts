@@ -201,7 +201,7 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
     .addOption(
       new Option(
         '--max-workers-per-namespace <n>',
-        'workers one namespace may hold while other namespaces have work waiting (0: half of --concurrency, at least 1); alone, a namespace may use them all',
+        'workers one namespace may hold while other namespaces have work waiting (0: half of --concurrency, at least 1); alone, a namespace may use all workers but one, kept idle for the others',
       )
         .env('SECRETSYNC_MAX_WORKERS_PER_NAMESPACE')
         .default(0)

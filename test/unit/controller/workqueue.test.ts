@@ -417,15 +417,19 @@ describe('WorkQueue', () => {
       expect(q.tenantLoad('noisy').inFlight).to.equal(inFlight.filter((k) => k.startsWith('ms/noisy/')).length);
     });
 
-    it('lets a namespace alone use every worker (work-conserving), then holds it to its cap once another has work', async () => {
+    it('lets a namespace alone use every worker but one (work-conserving), then holds it to its cap once another has work', async () => {
       const q = newQueue({ tenantOf: namespaceTenant, workers: 8 });
       for (let i = 0; i < 100; i++) q.add(`ms/busy/s${i}`);
-      const inFlight = await take(q, 8);
-      expect(tenantOfTaken(inFlight)).to.deep.equal(Array(8).fill('busy'));
+      const inFlight = await take(q, 7);
+      expect(tenantOfTaken(inFlight)).to.deep.equal(Array(7).fill('busy'));
+      // The eighth worker stays idle for other namespaces: borrowing stops at workers - 1.
+      const eighth = q.get();
+      expect(await within(eighth, 50)).to.equal(TIMEOUT);
       for (let i = 0; i < 10; i++) q.add(`ms/other/s${i}`);
-      // Not pre-empted: the other namespace waits for a busy key to finish, then gets each freed
-      // worker until the busy namespace is down to its cap of 4.
-      for (let round = 0; round < 4; round++) {
+      expect(await within(eighth, 200)).to.equal('ms/other/s0');
+      inFlight.push('ms/other/s0');
+      // Not pre-empted: the other namespace gets each worker the busy one frees until it is down to its cap of 4.
+      for (let round = 0; round < 3; round++) {
         q.done(inFlight.shift() as string);
         const [next] = await take(q, 1);
         expect(namespaceTenant(next as string), `round ${round}`).to.equal('other');
@@ -434,14 +438,44 @@ describe('WorkQueue', () => {
       expect(q.tenantLoad('other')).to.deep.include({ inFlight: 4, pending: 6 });
     });
 
-    it('hands a key to a blocked worker even when its namespace is at its cap and nothing else waits', async () => {
-      const q = newQueue({ tenantOf: namespaceTenant, workers: 2 });
+    it('hands the key of another namespace to the worker kept idle while a namespace has borrowed all the others', async () => {
+      // 16 workers, a namespace whose syncs never finish (a backend that does not answer): it borrows
+      // 15 workers; a change in a quiet namespace must not wait for one of those to finish.
+      const q = newQueue({ tenantOf: namespaceTenant, workers: 16 });
+      for (let i = 0; i < 1000; i++) q.add(`ms/noisy/s${i}`);
+      const workers = Array.from({ length: 16 }, () => q.get());
+      const handed = await Promise.all(workers.map((w) => within(w, 100)));
+      expect(handed.filter((k) => typeof k === 'string' && k.startsWith('ms/noisy/'))).to.have.length(15);
+      const idle = workers[handed.indexOf(TIMEOUT)] as Promise<string | undefined>;
+      q.add('ms/quiet/change');
+      const { key, ms } = await timeUntil(idle, 200);
+      expect(key).to.equal('ms/quiet/change');
+      expect(ms).to.be.below(100);
+      // Finished, it does not go back to the noisy namespace: the worker stays idle.
+      q.done('ms/quiet/change');
+      expect(await within(q.get(), 50)).to.equal(TIMEOUT);
+    });
+
+    it('hands a key to a blocked worker when its namespace is at its cap, nothing else waits and workers are idle', async () => {
+      const q = newQueue({ tenantOf: namespaceTenant, workers: 4 });
       q.add('ms/a/1');
-      expect(await q.get()).to.equal('ms/a/1');
-      const blocked = q.get();
       q.add('ms/a/2');
-      expect(await within(blocked, 200)).to.equal('ms/a/2');
-      expect(q.maxInFlightPerTenant).to.equal(1);
+      expect(await take(q, 2)).to.deep.equal(['ms/a/1', 'ms/a/2']);
+      const blocked = q.get();
+      q.add('ms/a/3');
+      expect(await within(blocked, 200)).to.equal('ms/a/3');
+      expect(q.maxInFlightPerTenant).to.equal(2);
+    });
+
+    it('lets a blocked worker borrow again when a key finishes', async () => {
+      const q = newQueue({ tenantOf: namespaceTenant, workers: 4 });
+      for (let i = 0; i < 10; i++) q.add(`ms/a/${i}`);
+      const taken = await take(q, 3);
+      const blocked = q.get();
+      expect(await within(blocked, 50)).to.equal(TIMEOUT);
+      q.done(taken[0] as string);
+      // The finished worker has not asked again yet: the blocked one takes the next key.
+      expect(await within(blocked, 200)).to.equal('ms/a/3');
     });
 
     it('reports per-namespace load cheaply and forgets namespaces that have nothing left', async () => {
@@ -461,7 +495,9 @@ describe('WorkQueue', () => {
       expect(q.inFlight).to.equal(2);
       expect(q.activeTenants).to.equal(3);
       for (const key of taken) q.done(key);
-      for (const key of await take(q, 5)) q.done(key);
+      // Three workers at a time: a namespace borrowing beyond its cap leaves the fourth idle.
+      for (const key of await take(q, 3)) q.done(key);
+      for (const key of await take(q, 2)) q.done(key);
       expect(q.depth).to.equal(0);
       expect(q.topTenants(10)).to.deep.equal([]);
       expect(q.activeTenants).to.equal(0);
@@ -498,7 +534,8 @@ describe('WorkQueue', () => {
         const readded = new Set<string>();
         let handed = 0;
         while (q.depth > 0 || inFlight.length > 0) {
-          while (inFlight.length < 16 && q.depth > 0) {
+          // 16 workers, of which a namespace borrowing beyond its cap leaves one idle.
+          while (inFlight.length < 15 && q.depth > 0) {
             inFlight.push((await q.get()) as string);
             handed += 1;
           }

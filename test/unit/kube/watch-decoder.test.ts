@@ -43,6 +43,22 @@ describe('WatchLineDecoder', () => {
     expect(decoder.end()).to.deep.equal([]);
   });
 
+  it('decodes a long line in many small chunks in time linear in its length', () => {
+    // 16 MB in 16 KiB chunks: searching and copying the line so far for every chunk
+    // is about a thousand passes over 8 MB on average, seconds of one event-loop turn; once through, milliseconds.
+    const line = event('big', 'x'.repeat(16 * 1024 * 1024));
+    const bytes = Buffer.from(`${line}\n${event('next', 'y')}\n`, 'utf8');
+    const decoder = new WatchLineDecoder();
+    const started = performance.now();
+    const lines: string[] = [];
+    for (let i = 0; i < bytes.length; i += 16 * 1024) lines.push(...decoder.push(bytes.subarray(i, i + 16 * 1024)));
+    const elapsed = performance.now() - started;
+    expect(lines).to.have.length(2);
+    expect(lines[0] === line, 'the long line comes out whole').to.equal(true);
+    expect(lines[1]).to.equal(event('next', 'y'));
+    expect(elapsed).to.be.below(1_500);
+  });
+
   it('refuses to buffer a line beyond its bound', () => {
     const decoder = new WatchLineDecoder(16);
     expect(decoder.push(Buffer.from('{"short":1}\n'))).to.deep.equal(['{"short":1}']);
