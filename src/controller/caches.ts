@@ -31,6 +31,42 @@ function slim<T extends KubeObject>(obj: KubeObject): T {
 }
 
 export type ManagedSecretObject = ManagedSecret & KubeObject;
+
+/** ManagedSecrets whose template sources the cache did not keep, with how many bytes they held. */
+const withheldTemplates = new WeakMap<ManagedSecret, number>();
+
+/**
+ * The UTF-8 bytes of template sources a cached ManagedSecret had over the
+ * bound, when the cache dropped them (the reconciler reports TemplateTooLarge
+ * from this), or undefined when it kept them.
+ */
+export function withheldTemplateBytes(ms: ManagedSecret): number | undefined {
+  return withheldTemplates.get(ms);
+}
+
+/**
+ * A ManagedSecret as the ManagedSecret cache keeps it: without template sources
+ * over the bound. Such an object is refused anyway (TemplateTooLarge), and a
+ * namespace could otherwise make the operator hold a MiB per object.
+ */
+function withoutOversizedTemplates(ms: ManagedSecretObject, maxTemplateBytes: number): ManagedSecretObject {
+  const data = ms.spec?.target?.template?.data;
+  if (!data) return ms;
+  let bytes = 0;
+  for (const source of Object.values(data)) bytes += typeof source === 'string' ? Buffer.byteLength(source) : 0;
+  if (bytes <= maxTemplateBytes) return ms;
+  (ms.spec.target as { template: { data: Record<string, string> } }).template.data = {};
+  withheldTemplates.set(ms, bytes);
+  return ms;
+}
+
+/**
+ * Objects in one page of the ManagedSecret list: a namespace decides how big
+ * they are (up to what the API server admits, about 1.5 MiB), so a page of 500
+ * could be most of a GiB to parse at once; 100 bounds it and costs one request
+ * per 100 objects at start-up.
+ */
+const MANAGED_SECRET_LIST_PAGE = 100;
 export type StoreObject = AnyStore & KubeObject;
 
 /** The store a ManagedSecret uses, or why it cannot use one. */
@@ -41,6 +77,8 @@ export type ResolvedStore =
 export interface CacheOptions {
   /** Namespaces to watch; empty means the whole cluster. */
   namespaces: string[];
+  /** Template sources of one ManagedSecret kept up to this many bytes (--max-template-bytes). */
+  maxTemplateBytes: number;
   onWatchError(resource: string, err: unknown): void;
 }
 
@@ -69,7 +107,8 @@ export class ClusterCache {
     });
     this.managedSecrets = new InformerGroup(client, collectionPaths(GROUP_PREFIX, 'managedsecrets', ns), {
       ...common('managedsecrets'),
-      transform: slim<ManagedSecretObject>,
+      listPageSize: MANAGED_SECRET_LIST_PAGE,
+      transform: (obj) => withoutOversizedTemplates(slim<ManagedSecretObject>(obj), options.maxTemplateBytes),
     });
     this.secretStores = new InformerGroup(client, collectionPaths(GROUP_PREFIX, 'secretstores', ns), {
       ...common('secretstores'),

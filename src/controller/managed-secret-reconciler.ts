@@ -8,8 +8,8 @@
 // Every failure is a SecretsyncError (src/api/errors.ts) or becomes one: its
 // reason goes to the Ready condition, and whether it is transient decides the
 // retry (back-off per item) or the wait (a spec change, or the next refresh).
-import { DeadlineError, errorInfo, type ErrorInfo } from '../api/errors.js';
-import { checkFetchedValues, type Limits } from '../api/limits.js';
+import { DeadlineError, errorInfo, LimitError, type ErrorInfo } from '../api/errors.js';
+import { checkFetchedValues, LimitReasons, type Limits } from '../api/limits.js';
 import { ANNOTATION_FORCE_SYNC, Reasons, type ManagedSecret } from '../api/types.js';
 import { isNotFound, type KubeClient } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
@@ -27,7 +27,8 @@ import {
 import { compileNamePattern } from '../secrets/pattern.js';
 import { renderTemplates } from '../secrets/template.js';
 import { validateTarget } from '../secrets/validate.js';
-import type { ClusterCache } from './caches.js';
+import { withheldTemplateBytes, type ClusterCache } from './caches.js';
+import type { CpuTurns } from './cpu-turns.js';
 import { getCondition } from './conditions.js';
 import type { EventRecorder, EventTarget } from './events.js';
 import type { FetchCache } from './fetch-cache.js';
@@ -71,6 +72,8 @@ export interface ManagedSecretDeps {
   queue: WorkQueue;
   log: Logger;
   metrics: Metrics;
+  /** Where CPU-heavy steps (patterns, templates, hashing) take turns on the event loop. */
+  cpu: CpuTurns;
   /** The key for synced-data HMACs (loaded before the first reconcile). */
   hmacKey(): Buffer;
   eventTarget(ms: ManagedSecret): EventTarget;
@@ -127,7 +130,14 @@ export function syncNeed(input: {
 }
 
 /** Checks what the controller can check of a spec without a backend; throws SpecError. */
-function readSpec(ms: ManagedSecret, now: number, floorMs: number): SpecView {
+function readSpec(ms: ManagedSecret, now: number, floorMs: number, limits: Limits): SpecView {
+  const withheld = withheldTemplateBytes(ms);
+  if (withheld !== undefined)
+    throw new LimitError(
+      LimitReasons.TemplateTooLarge,
+      `target.template.data holds ${withheld} bytes of templates, more than the ${limits.maxTemplateBytes} allowed (--max-template-bytes)`,
+      'terminal',
+    );
   parseDuration(ms.spec.refreshInterval ?? '1h');
   const period = refreshPeriodMs(ms.spec, now);
   const intervalMs = period === 0 ? 0 : Math.max(period, floorMs);
@@ -197,7 +207,8 @@ export class ManagedSecretReconciler {
     // 1. Read: the spec (a spec error waits for a spec change), then the Secret as it is.
     let spec: SpecView;
     try {
-      spec = readSpec(ms, now, this.deps.settings.minRefreshIntervalMs);
+      // Compiling a pattern can take tens of milliseconds: in its turn (see cpu-turns.ts).
+      spec = await this.deps.cpu.run(() => readSpec(ms, now, this.deps.settings.minRefreshIntervalMs, this.deps.settings.limits));
     } catch (err) {
       await this.recordFailure(ms, key, state, errorInfo(err, Reasons.InvalidSpec), signal, { specError: true });
       return;
@@ -387,9 +398,13 @@ export class ManagedSecretReconciler {
       values = fetched.values;
       const template = ms.spec.target?.template;
       if (template) {
-        const rendered = renderTemplates(template.data, values, limits);
-        values = template.mergePolicy === 'Merge' ? { ...values, ...rendered } : rendered;
-        checkFetchedValues(values, limits, `the rendered data of ManagedSecret ${nameOf(ms)}`);
+        const fetchedValues = values;
+        values = await this.deps.cpu.run(() => {
+          const rendered = renderTemplates(template.data, fetchedValues, limits);
+          const all = template.mergePolicy === 'Merge' ? { ...fetchedValues, ...rendered } : rendered;
+          checkFetchedValues(all, limits, `the rendered data of ManagedSecret ${nameOf(ms)}`);
+          return all;
+        });
       }
     } catch (err) {
       this.deps.clients.afterError(storeKey, err);
@@ -401,8 +416,11 @@ export class ManagedSecretReconciler {
 
     // Plan.
     const hmacKey = this.deps.hmacKey();
-    const desired = buildDesired(ms, values, hmacKey);
-    const plan: SecretPlan = planSecretWrite(ms, desired, existing, hmacKey);
+    // Base64 and an HMAC over up to a MiB of data: in its turn.
+    const { desired, plan } = await this.deps.cpu.run(() => {
+      const built = buildDesired(ms, values, hmacKey);
+      return { desired: built, plan: planSecretWrite(ms, built, existing, hmacKey) as SecretPlan };
+    });
     if (plan.action === 'conflict' || plan.action === 'missing')
       return {
         ok: false,

@@ -21,6 +21,7 @@ import { allProviderStats } from '../providers/registry.js';
 import { managedSecretOf, type SecretObject } from '../secrets/desired.js';
 import { loadOrCreateHmacKey } from '../secrets/hmac.js';
 import { ClusterCache } from './caches.js';
+import { CpuTurns } from './cpu-turns.js';
 import { EventRecorder, type EventTarget } from './events.js';
 import { FetchCache } from './fetch-cache.js';
 import { updateGauges } from './gauges.js';
@@ -163,6 +164,7 @@ export class Manager {
     setMaxListeners(0, stopSignal);
     this.caches = new ClusterCache(this.client, {
       namespaces: options.namespaces,
+      maxTemplateBytes: (options.limits ?? DEFAULT_LIMITS).maxTemplateBytes,
       onWatchError: (resource, err) => this.log.warn('watch failed; retrying', { resource, error: errorMessage(err) }),
     });
     this.events = new EventRecorder(this.client, this.log, {
@@ -227,6 +229,7 @@ export class Manager {
       },
       eventTarget,
       stopSignal,
+      cpu: new CpuTurns(),
       settings: {
         syncTimeoutMs,
         minRefreshIntervalMs: options.minRefreshIntervalMs ?? DEFAULT_MIN_REFRESH_INTERVAL_MS,

@@ -575,18 +575,24 @@ export class KubeClient {
     return this.request<T>('GET', path, { ...opts, query });
   }
 
-  /** Lists every page of a collection; each page has its own deadline (`timeoutMs`). */
-  async list<T>(
+  /**
+   * Lists every page of a collection; each page has its own deadline
+   * (`timeoutMs`). `map` turns each item into what the caller keeps as its
+   * page arrives, so the raw pages are garbage before the next one is read
+   * (objects a namespace writes may be a MiB each); `pageSize` items a page.
+   */
+  async list<T, R = T>(
     path: string,
     query: RequestOpts['query'] = {},
-    opts: Pick<RequestOpts, 'signal' | 'timeoutMs'> = {},
-  ): Promise<KubeList<T>> {
-    const items: T[] = [];
+    opts: Pick<RequestOpts, 'signal' | 'timeoutMs'> & { pageSize?: number; map?: (item: T) => R } = {},
+  ): Promise<KubeList<R>> {
+    const { pageSize = 500, map, ...requestOpts } = opts;
+    const items: R[] = [];
     let cont: string | undefined;
     let resourceVersion: string | undefined;
     do {
-      const page = await this.get<KubeList<T>>(path, { ...query, limit: 500, continue: cont }, opts);
-      items.push(...page.items);
+      const page = await this.get<KubeList<T>>(path, { ...query, limit: pageSize, continue: cont }, requestOpts);
+      for (const item of page.items) items.push(map ? map(item) : (item as unknown as R));
       cont = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (cont);

@@ -36,6 +36,8 @@ export interface InformerOptions<T extends KubeObject> {
   watchIdleTimeoutMs?: number;
   /** Deadline of each page of a list. Default: the client's `requestTimeoutMs`. */
   listPageTimeoutMs?: number;
+  /** Objects in one page of a list (default 500): smaller for kinds whose objects a namespace may make large. */
+  listPageSize?: number;
   /** First back-off after a failed watch (default 250 ms), doubled per failure with jitter. */
   retryBaseDelayMs?: number;
   /** Longest back-off after failed watches (default 30 s). */
@@ -106,13 +108,14 @@ export class Informer<T extends KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const listed = await this.client.list<KubeObject>(this.options.path, this.selectors(), {
+    const listed = await this.client.list<KubeObject, T>(this.options.path, this.selectors(), {
       signal: this.abort.signal,
       timeoutMs: this.options.listPageTimeoutMs,
+      ...(this.options.listPageSize !== undefined ? { pageSize: this.options.listPageSize } : {}),
+      map: (raw) => this.transform(raw),
     });
     const seen = new Set<string>();
-    for (const raw of listed.items) {
-      const obj = this.transform(raw);
+    for (const obj of listed.items) {
       const key = objectKey(obj);
       seen.add(key);
       this.apply(key, obj);

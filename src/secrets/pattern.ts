@@ -59,7 +59,7 @@ export function compileNamePattern(pattern: string): NamePattern {
       );
   }
   const cached = cache.get(pattern);
-  if (cached) return cached;
+  if (cached) return cached.pattern;
   // Compiling is the costly part (a 1024-character pattern can take 300 ms): refuse big programs before it.
   const estimate = estimateProgramSize(pattern);
   if (estimate > MAX_NAME_PATTERN_INSTRUCTIONS) throw tooBig(shown, `about ${estimate}`);
@@ -81,8 +81,7 @@ export function compileNamePattern(pattern: string): NamePattern {
   const size = programSize(compiled);
   if (size !== undefined && size > MAX_NAME_PATTERN_INSTRUCTIONS) throw tooBig(shown, String(size));
   const result: NamePattern = { test: (name: string) => compiled.test(name) };
-  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-  cache.set(pattern, result);
+  remember(pattern, result, size ?? estimate);
   return result;
 }
 
@@ -93,11 +92,25 @@ const tooBig = (shown: string, size: string) =>
 
 /**
  * Compiled patterns by source, so that the syncs of one ManagedSecret compile its
- * pattern once: a small first-in-first-out cache (a compiled program of at most
- * 5,000 instructions is a few hundred KiB at worst).
+ * pattern once: a first-in-first-out cache bounded by the instructions it holds,
+ * not by its entries. re2js keeps about 150 bytes per instruction (measured:
+ * 600 KiB for a 4,000-instruction program), so 128 large programs from a hostile
+ * namespace held 77 MiB; 100,000 instructions hold about 15 MiB at most, and
+ * thousands of ordinary patterns of tens of instructions.
  */
-const CACHE_SIZE = 128;
-const cache = new Map<string, NamePattern>();
+const CACHE_MAX_INSTRUCTIONS = 100_000;
+const cache = new Map<string, { pattern: NamePattern; instructions: number }>();
+let cachedInstructions = 0;
+
+function remember(source: string, pattern: NamePattern, instructions: number): void {
+  cache.set(source, { pattern, instructions });
+  cachedInstructions += instructions;
+  while (cachedInstructions > CACHE_MAX_INSTRUCTIONS && cache.size > 1) {
+    const [oldest, entry] = cache.entries().next().value as [string, { instructions: number }];
+    cache.delete(oldest);
+    cachedInstructions -= entry.instructions;
+  }
+}
 
 /**
  * An upper bound of the instructions RE2 compiles `pattern` to, read from the
