@@ -64,7 +64,7 @@ export function hostileMix(n: number, overrides: Record<string, number> = {}) {
     failing: { failing: n, floor: clamp(n / 10, 5, 100), hangingStores: Math.min(16, Math.max(1, Math.floor(n / 20))) } as NoisyMix,
     /** find with `(a+)+$` over names it matches and names that make a backtracking engine explode. */
     regex: few,
-    /** Distinct patterns of about 4,000 RE2 instructions, more than the compiled-pattern cache holds, on a 1ms refresh. */
+    /** Distinct patterns just under the 2,000-instruction bound, more than the compiled-pattern cache holds, on a 1ms refresh. */
     regexCompile: clamp(n / 5, 5, 200),
     /** A template repeating a 64 KiB value 9,000 times (590 MB if rendered). */
     amplify: few,
@@ -224,7 +224,7 @@ async function hostileObjects(
       spec: {
         storeRef: local,
         refreshInterval: '1ms',
-        dataFrom: [{ find: { nameRegexp: `[a-z]{1,1000}x[a-z]{1,1000}y${i}` } }],
+        dataFrom: [{ find: { nameRegexp: `[a-z]{1,450}x[a-z]{1,450}y${i}` } }],
       },
     });
   for (let i = 0; i < mix.amplify; i++)

@@ -798,7 +798,7 @@ const dataFromSchema: JSONSchemaProps = {
           nameRegexp: str(
             'Entries whose name matches this regular expression (RE2 syntax, matched anywhere in the name unless anchored ' +
               'with ^ and $). RE2 has no lookahead, lookbehind or backreferences; patterns that compile to more than ' +
-              '5,000 instructions (counted repetitions such as {1000} copy what they repeat) are refused.',
+              '2,000 instructions (counted repetitions such as {1000} copy what they repeat) are refused.',
             {
               minLength: 1,
               maxLength: LIMITS.nameRegexp,

@@ -92,6 +92,8 @@ interface SyncState {
   failure?: ErrorInfo;
   /** A write met a 409: the cache is behind, ask the server for the target next time. */
   probeTarget?: boolean;
+  /** The generation whose spec passed `readSpec` (patterns compiled, target checked): not checked again. */
+  checkedGeneration?: number;
 }
 
 /** What the spec says, once checked: everything the controller can find wrong without a backend. */
@@ -129,8 +131,18 @@ export function syncNeed(input: {
   return undefined;
 }
 
-/** Checks what the controller can check of a spec without a backend; throws SpecError. */
-function readSpec(ms: ManagedSecret, now: number, floorMs: number, limits: Limits): SpecView {
+/**
+ * Checks what the controller can check of a spec without a backend; throws
+ * SpecError. The checks depend on the spec alone (memoised per generation);
+ * the refresh period of a cron schedule also depends on the time.
+ */
+function readSpec(ms: ManagedSecret, now: number, floorMs: number, limits: Limits, checked: boolean): SpecView {
+  if (!checked) checkSpec(ms, limits);
+  const period = refreshPeriodMs(ms.spec, now);
+  return { intervalMs: period === 0 ? 0 : Math.max(period, floorMs) };
+}
+
+function checkSpec(ms: ManagedSecret, limits: Limits): void {
   const withheld = withheldTemplateBytes(ms);
   if (withheld !== undefined)
     throw new LimitError(
@@ -139,14 +151,11 @@ function readSpec(ms: ManagedSecret, now: number, floorMs: number, limits: Limit
       'terminal',
     );
   parseDuration(ms.spec.refreshInterval ?? '1h');
-  const period = refreshPeriodMs(ms.spec, now);
-  const intervalMs = period === 0 ? 0 : Math.max(period, floorMs);
   // RE2 semantics, linear time: a pattern RE2 refuses is the spec's mistake, reported before any backend call.
   for (const item of ms.spec.dataFrom ?? [])
     if (item.find?.nameRegexp !== undefined) compileNamePattern(item.find.nameRegexp);
   // Types and annotations the cluster acts on, for objects admitted before the CRD refused them.
   validateTarget(ms);
-  return { intervalMs };
 }
 
 const nameOf = (ms: ManagedSecret) => `${ms.metadata.namespace}/${ms.metadata.name}`;
@@ -207,8 +216,14 @@ export class ManagedSecretReconciler {
     // 1. Read: the spec (a spec error waits for a spec change), then the Secret as it is.
     let spec: SpecView;
     try {
-      // Compiling a pattern can take tens of milliseconds: in its turn (see cpu-turns.ts).
-      spec = await this.deps.cpu.run(() => readSpec(ms, now, this.deps.settings.minRefreshIntervalMs, this.deps.settings.limits));
+      const { minRefreshIntervalMs, limits } = this.deps.settings;
+      if (state.checkedGeneration !== undefined && state.checkedGeneration === ms.metadata.generation)
+        spec = readSpec(ms, now, minRefreshIntervalMs, limits, true);
+      else {
+        // Compiling a pattern can take tens of milliseconds: in its turn (see cpu-turns.ts), once per generation.
+        spec = await this.deps.cpu.run(() => readSpec(ms, now, minRefreshIntervalMs, limits, false));
+        state.checkedGeneration = ms.metadata.generation;
+      }
     } catch (err) {
       await this.recordFailure(ms, key, state, errorInfo(err, Reasons.InvalidSpec), signal, { specError: true });
       return;

@@ -174,6 +174,7 @@ export class Manager {
     this.clients = new StoreClients({
       client: this.client,
       metrics: this.metrics,
+      log: this.log,
       clientTtlMs: options.providerClientTtlMs ?? 5 * 60_000,
       connectTimeoutMs: syncTimeoutMs,
       allowOperatorIdentityForNamespacedStores: options.allowOperatorIdentityForNamespacedStores === true,
@@ -297,7 +298,7 @@ export class Manager {
   }
 
   private storeChanged(storeKey: string, store: AnyStore, deleted = false): void {
-    this.clients.drop(storeKey, deleted ? store : undefined);
+    this.clients.drop(storeKey, deleted ? 'the store was deleted' : 'the store changed', deleted ? store : undefined);
     this.fetchCache.invalidate(storeKey);
     if (deleted) this.queue.cancel(storeKey);
     else this.queue.add(storeKey);

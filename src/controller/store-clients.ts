@@ -6,6 +6,7 @@
 import { errorInfo } from '../api/errors.js';
 import type { AnyStore } from '../api/types.js';
 import type { KubeClient } from '../kube/client.js';
+import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import {
   storeLabel,
@@ -22,6 +23,7 @@ import { deadline, raceAbort } from '../api/abort.js';
 export interface StoreClientsOptions {
   client: KubeClient;
   metrics: Metrics;
+  log: Logger;
   /** How long a client (and the master key or credentials it read) is reused. */
   clientTtlMs: number;
   /** Deadline of one connect (shared by every sync waiting for it). */
@@ -135,14 +137,19 @@ export class StoreClients {
 
   /** After a failed call: the client goes only when the error says it cannot be used again. */
   afterError(storeKey: string, err: unknown): void {
-    if (errorInfo(err, '').clientUnusable) this.drop(storeKey);
+    const info = errorInfo(err, '');
+    if (info.clientUnusable) this.drop(storeKey, `the client is unusable (${info.reason})`);
   }
 
   /** The store changed or went away: its client is closed; a deleted store is forgotten by its provider too. */
-  drop(storeKey: string, deleted?: AnyStore): void {
+  drop(storeKey: string, why: string, deleted?: AnyStore): void {
     const cached = this.clients.get(storeKey);
     this.clients.delete(storeKey);
-    cached?.client.close().catch(() => undefined);
+    if (cached) {
+      // Which of the reasons above closed it: a reconnect per failure would show here first.
+      this.options.log.debug('store client closed', { store: storeKey, why });
+      cached.client.close().catch(() => undefined);
+    }
     if (deleted) {
       try {
         providerFor(deleted.spec.provider).forgetStore?.(deleted);

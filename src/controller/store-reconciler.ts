@@ -84,7 +84,7 @@ export class StoreReconciler {
   async reconcile(key: string): Promise<void> {
     const store = this.deps.caches.store(key);
     if (!store) {
-      this.deps.clients.drop(key);
+      this.deps.clients.drop(key, 'the store is gone');
       return;
     }
     const limit = deadline(this.deps.checkTimeoutMs, this.deps.stopSignal);

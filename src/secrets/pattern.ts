@@ -20,9 +20,11 @@ export const MAX_NAME_PATTERN_LENGTH = 1024;
  * factor is the program's size, and a counted repetition copies its body
  * (`\pL{1000}` is a thousand instructions): a 1024-character pattern can
  * compile to 100,000 instructions and spend a second and more on one long
- * name. Name filters need tens of instructions; 5,000 leaves room for any real one.
+ * name. Name filters need tens of instructions; 2,000 leaves room for any real one
+ * (and bounds what a hostile one costs: re2js keeps ~150 bytes per instruction,
+ * and compiling 4,000 took up to 90 ms).
  */
-export const MAX_NAME_PATTERN_INSTRUCTIONS = 5_000;
+export const MAX_NAME_PATTERN_INSTRUCTIONS = 2_000;
 
 /** A compiled entry-name pattern: `test` says whether it matches anywhere in the name (like RegExp.test). */
 export interface NamePattern {

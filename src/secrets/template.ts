@@ -88,7 +88,31 @@ function longWhitespaceRun(template: string): number | undefined {
   return undefined;
 }
 
+/**
+ * Parsed templates by source, so that a refresh does not parse a 64 KiB
+ * template again (10–60 ms, and as much garbage): first in, first out, bounded
+ * by the source characters it holds. The parsed tokens are about the size of
+ * their source (mustache joins runs of text), and are only read.
+ */
+const PARSE_CACHE_MAX_CHARS = 4 * 1024 * 1024;
+const parsedBySource = new Map<string, Token[]>();
+let parsedChars = 0;
+
 function parse(targetKey: string, template: string): Token[] {
+  const cached = parsedBySource.get(template);
+  if (cached) return cached;
+  const tokens = parseUncached(targetKey, template);
+  parsedBySource.set(template, tokens);
+  parsedChars += template.length;
+  while (parsedChars > PARSE_CACHE_MAX_CHARS && parsedBySource.size > 1) {
+    const oldest = parsedBySource.keys().next().value as string;
+    parsedBySource.delete(oldest);
+    parsedChars -= oldest.length;
+  }
+  return tokens;
+}
+
+function parseUncached(targetKey: string, template: string): Token[] {
   const run = longWhitespaceRun(template);
   if (run !== undefined)
     throw new TemplateError(

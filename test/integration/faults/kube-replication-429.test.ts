@@ -116,7 +116,8 @@ describe('Replication to a DR cluster that answers 429 while its storage initial
     await waitReady(name, 'True', 'Replicated', 20_000);
     const tookMs = Date.now() - created;
     const lists = proxy.seen(isCopyList(name));
-    expect(lists.map((r) => r.injected)).to.deep.equal([true, true, false]);
+    // Two 429s, then the list that succeeds; a later pass (another trigger on a busy machine) may list again.
+    expect(lists.map((r) => r.injected).slice(0, 3)).to.deep.equal([true, true, false]);
     for (const i of [1, 2]) expect((lists[i]?.at ?? 0) - (lists[i - 1]?.at ?? 0)).to.be.at.least(990);
     expect(await metrics.registry.metrics()).to.not.match(
       new RegExp(`secretsync_replication_failures_total\\{target="${name}"`),

@@ -13,7 +13,7 @@
 import { CreateSecretCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -365,7 +365,9 @@ export async function createLocalFleet(
     .catch((err: unknown) => {
       if ((err as { status?: number }).status !== 409) throw err;
     });
-  const dir = mkdtempSync(join(tmpdir(), 'secretsync-faults-store-'));
+  // A namespaced store lives in its namespace's directory of --local-store-root (tmpdir() here).
+  mkdirSync(join(tmpdir(), namespace), { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), namespace, 'secretsync-faults-store-'));
   const masterKey = randomBytes(32);
   await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
     body: {
@@ -419,7 +421,7 @@ export async function createLocalFleet(
     names: new Set(indices.map((i) => `ms-${i}`)),
     expected: (round) => (name) => ({ a: fleetValue(round, Number(name.slice('ms-'.length)) % entries) }),
     putRound,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: () => rmSync(join(tmpdir(), namespace), { recursive: true, force: true }),
   };
 }
 

@@ -92,12 +92,12 @@ describe('compileNamePattern', () => {
     const started = performance.now();
     for (const big of ['\\pL{1000}'.repeat(100), '(?:(?:a{10}){10}){10}'.repeat(40), '.{1000}'.repeat(140)]) {
       const err = specErrorOf(big);
-      expect(err.message).to.match(/compiles to about \d+ RE2 instructions, more than 5000/);
+      expect(err.message).to.match(/compiles to about \d+ RE2 instructions, more than 2000/);
     }
     // Compiling the three would take 0.3–1 s on a quiet machine; the estimate alone is far below (loose bound: CI may be busy).
     expect(performance.now() - started).to.be.lessThan(2_000);
     expect(compileNamePattern('[a-z]{1000}').test('a'.repeat(1000))).to.equal(true);
-    expect(compileNamePattern('\\pL{1000}\\pN{1000}').test('a'.repeat(1000) + '1'.repeat(1000))).to.equal(true);
+    expect(compileNamePattern('\\pL{900}\\pN{900}').test('a'.repeat(900) + '1'.repeat(900))).to.equal(true);
   });
 
   it('estimates at least the instructions RE2 compiles to (fast-check, fixed seed)', function () {
