@@ -205,10 +205,30 @@ interface EntryFile {
   mac?: string;
 }
 
-interface CachedFile {
+/**
+ * What says that a file on disk is the one read before. Inode, mtime and size
+ * alone do not: a file replaced by rename often gets the freed inode number
+ * back, file times come from a coarse clock (one tick is 1–10 ms), and a new
+ * version of the same length is common (a rotated password, a manifest whose
+ * counter went from 965 to 966). So a read is trusted only when it was made
+ * well after the file's mtime (see RACY_WINDOW_MS), as git does for its index.
+ */
+interface FileIdentity {
   ino: number;
   mtimeMs: number;
   size: number;
+  /** Date.now() when the stat that preceded the read began. */
+  readAt: number;
+}
+
+/**
+ * A file read less than this long after its mtime is read again next time
+ * (and its bytes compared with what was read): a later write within the same
+ * clock tick could leave the same inode, mtime and size.
+ */
+const RACY_WINDOW_MS = 1_000;
+
+interface CachedFile extends FileIdentity {
   entry: EntryFile;
   /** sha256 (hex) of the file's bytes, as the manifest records it. */
   digest: string;
@@ -234,10 +254,14 @@ interface Manifest {
   records: Map<string, ManifestRecord>;
 }
 
-interface CachedManifest {
-  ino: number;
-  mtimeMs: number;
-  size: number;
+interface Listing {
+  manifest: Manifest | undefined;
+  files: [string, CachedFile][];
+}
+
+interface CachedManifest extends FileIdentity {
+  /** sha256 (hex) of the file's bytes: a re-read of the same bytes is not parsed again. */
+  digest: string;
   manifest: Manifest;
   mac: string;
   checked: boolean;
@@ -258,6 +282,15 @@ export class LocalStore {
   private macKey: Buffer;
   private readonly files = new Map<string, CachedFile>();
   private manifestCache: CachedManifest | undefined;
+  /** Manifest changes waiting for the next manifest write (see updateManifest). */
+  private readonly manifestChanges: {
+    change: (records: Map<string, ManifestRecord>) => void;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  private manifestWriting = false;
+  /** The listing in progress that `list` callers share (see sharedListing). */
+  private listing: Promise<Listing> | undefined;
   /**
    * The highest manifest counter and entry generations this instance has read.
    * A lower one later is a rollback of the whole directory (entry files and
@@ -310,8 +343,8 @@ export class LocalStore {
   async list(prefix = ''): Promise<EntrySummary[]> {
     const out: EntrySummary[] = [];
     // The manifest before the entry files, as in readEntry; read once for the whole listing.
-    const manifest = await this.readManifest();
-    for (const [path, parsed] of await this.readAllFiles()) {
+    const { manifest, files } = await this.sharedListing();
+    for (const [path, parsed] of files) {
       const name = parsed.entry.name;
       if (!name.startsWith(prefix)) continue;
       if (path !== this.pathOf(name)) {
@@ -484,9 +517,9 @@ export class LocalStore {
     return this.withLock(`${path}.lock`, `entry "${name}"`, async () => {
       await this.removeDebris(basename(path));
       await this.ensureManifest(false);
-      // Read afresh under the lock: the cache may predate another process's put. A tampered entry is not written over.
+      // Read afresh under the lock: the cache may predate another process's put (the manifest's cache
+      // is checked against the file, see FileIdentity). A tampered entry is not written over.
       this.files.delete(path);
-      this.manifestCache = undefined;
       const file = await this.readEntry(name);
       const latest = file?.entry.versions.at(-1);
       // A retry of a put that already landed (same token): the version it made, nothing new.
@@ -573,18 +606,45 @@ export class LocalStore {
     });
   }
 
-  /** Read-modify-write of the manifest under its own lock (taken after an entry's lock, never before). */
-  private async updateManifest(change: (records: Map<string, ManifestRecord>) => void): Promise<void> {
-    await this.withLock(join(this.dir, `${MANIFEST_FILE}.lock`), 'the store manifest', async () => {
-      await this.removeDebris(MANIFEST_FILE);
-      this.manifestCache = undefined;
-      const current = await this.readManifest();
-      // ensureManifest made it under the entry lock we hold; gone now means someone removed it.
-      if (!current) throw this.manifestRemoved();
-      const records = new Map(current.records);
-      change(records);
-      await this.writeManifest({ keyId: this.keyId, counter: current.counter + 1, records });
+  /**
+   * Read-modify-write of the manifest under its own lock (taken after an
+   * entry's lock, never before). Changes that arrive while a manifest write
+   * runs are applied together in the next one (group commit): the manifest
+   * lists every entry, so one write per put made concurrent puts wait on each
+   * other's rewrites and bulk loads quadratic in time. A change's promise
+   * settles once a manifest holding it is on disk (or that write failed).
+   */
+  private updateManifest(change: (records: Map<string, ManifestRecord>) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.manifestChanges.push({ change, resolve, reject });
+      if (!this.manifestWriting) void this.writeManifestChanges();
     });
+  }
+
+  private async writeManifestChanges(): Promise<void> {
+    this.manifestWriting = true;
+    try {
+      while (this.manifestChanges.length > 0) {
+        const batch = this.manifestChanges.splice(0);
+        try {
+          await this.withLock(join(this.dir, `${MANIFEST_FILE}.lock`), 'the store manifest', async () => {
+            await this.removeDebris(MANIFEST_FILE);
+            // Not dropped: what another process wrote since shows as a changed file (see FileIdentity).
+            const current = await this.readManifest();
+            // ensureManifest made it under the entry lock the writers hold; gone now means someone removed it.
+            if (!current) throw this.manifestRemoved();
+            const records = new Map(current.records);
+            for (const { change } of batch) change(records);
+            await this.writeManifest({ keyId: this.keyId, counter: current.counter + 1, records });
+          });
+          for (const { resolve } of batch) resolve();
+        } catch (err) {
+          for (const { reject } of batch) reject(err);
+        }
+      }
+    } finally {
+      this.manifestWriting = false;
+    }
   }
 
   private async writeManifest(manifest: Manifest): Promise<void> {
@@ -600,8 +660,20 @@ export class LocalStore {
       entries: [...sorted.records].map(([name, r]) => ({ name, ...r })),
       mac: this.manifestMac(sorted),
     };
-    await this.writeAtomically(this.manifestPath(), `${JSON.stringify(file, null, 2)}\n`);
-    this.manifestCache = undefined;
+    const text = `${JSON.stringify(file, null, 2)}\n`;
+    await this.writeAtomically(this.manifestPath(), text);
+    // What was written, by its bytes: the next read finds the same bytes and does not parse them again.
+    // No identity yet (inode 0): that read compares the bytes.
+    this.manifestCache = {
+      ino: 0,
+      mtimeMs: 0,
+      size: -1,
+      readAt: 0,
+      digest: sha256Hex(text),
+      manifest: sorted,
+      mac: file.mac,
+      checked: true,
+    };
     this.highestCounter = Math.max(this.highestCounter, sorted.counter);
   }
 
@@ -692,6 +764,7 @@ export class LocalStore {
     try {
       return await fn();
     } finally {
+      this.listing = undefined;
       clearInterval(heartbeat);
       await held.close().catch(() => undefined);
       // Only our own lock: had we stalled past lockStaleMs, the file there now is another writer's.
@@ -921,11 +994,16 @@ export class LocalStore {
       return undefined;
     }
     if (read === 'unchanged') return this.manifestCache;
+    const digest = sha256Hex(read.text);
+    const previous = this.manifestCache;
+    if (previous && previous.digest === digest) {
+      Object.assign(previous, identityOf(read));
+      return previous;
+    }
     const { manifest, mac } = parseManifest(read.text);
     this.manifestCache = {
-      ino: read.stat.ino,
-      mtimeMs: read.stat.mtimeMs,
-      size: read.stat.size,
+      ...identityOf(read),
+      digest,
       manifest,
       mac,
       checked: false,
@@ -948,13 +1026,19 @@ export class LocalStore {
       return cached;
     }
     if (read === 'unchanged') return undefined;
+    const digest = sha256Hex(read.text);
+    if (cached && cached.digest === digest) {
+      // Read again because the last read was racy (see FileIdentity): the same bytes, so the same parse.
+      Object.assign(cached, identityOf(read));
+      this.files.delete(path);
+      this.files.set(path, cached);
+      return cached;
+    }
     const entry = parseEntryFile(path, read.text);
     const fresh: CachedFile = {
-      ino: read.stat.ino,
-      mtimeMs: read.stat.mtimeMs,
-      size: read.stat.size,
+      ...identityOf(read),
       entry,
-      digest: sha256Hex(read.text),
+      digest,
       checked: false,
       values: new Map(),
     };
@@ -970,8 +1054,9 @@ export class LocalStore {
   /** `unchanged` when `cached` is still the file at `path`, else its text; undefined when there is none. */
   private async readChanged(
     path: string,
-    cached: { ino: number; mtimeMs: number; size: number } | undefined,
-  ): Promise<'unchanged' | { stat: Stats; text: string } | undefined> {
+    cached: FileIdentity | undefined,
+  ): Promise<'unchanged' | FileRead | undefined> {
+    const readAt = Date.now();
     let stat: Stats;
     try {
       stat = await fs.stat(path);
@@ -979,7 +1064,7 @@ export class LocalStore {
       if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return undefined;
       throw this.unreadable(err);
     }
-    if (cached && sameFile(cached, stat)) return 'unchanged';
+    if (cached && sameFile(cached, stat) && cached.readAt - cached.mtimeMs > RACY_WINDOW_MS) return 'unchanged';
     // Stat the open file rather than reuse `stat`: the file may have been replaced in between.
     let handle: fs.FileHandle;
     try {
@@ -990,12 +1075,34 @@ export class LocalStore {
     }
     try {
       const fstat = await handle.stat();
-      return { stat: fstat, text: await handle.readFile('utf8') };
+      return { stat: fstat, text: await handle.readFile('utf8'), readAt };
     } catch (err) {
       throw this.unreadable(err);
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * The manifest, then every entry file: one listing shared by every `list`
+   * that asks while it runs, so a burst of finds (hundreds of ManagedSecrets
+   * refreshing on one grid) stats each file once, not once per find. The pair
+   * is read in that order, as a lone listing would be; a write by this
+   * process ends the sharing, so a listing after it sees it.
+   */
+  private sharedListing(): Promise<Listing> {
+    const running = this.listing;
+    if (running) return running;
+    const listing = (async (): Promise<Listing> => {
+      const manifest = await this.readManifest();
+      return { manifest, files: await this.readAllFiles() };
+    })();
+    this.listing = listing;
+    const done = () => {
+      if (this.listing === listing) this.listing = undefined;
+    };
+    listing.then(done, done);
+    return listing;
   }
 
   /** Every entry file, parsed but not checked, with its path. */
@@ -1351,7 +1458,17 @@ function macEquals(stored: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b) && a.toString('base64') === stored;
 }
 
-function sameFile(cached: { ino: number; mtimeMs: number; size: number }, stat: Stats): boolean {
+interface FileRead {
+  stat: Stats;
+  text: string;
+  readAt: number;
+}
+
+function identityOf(read: FileRead): FileIdentity {
+  return { ino: read.stat.ino, mtimeMs: read.stat.mtimeMs, size: read.stat.size, readAt: read.readAt };
+}
+
+function sameFile(cached: FileIdentity, stat: Stats): boolean {
   return cached.ino === stat.ino && cached.mtimeMs === stat.mtimeMs && cached.size === stat.size;
 }
 

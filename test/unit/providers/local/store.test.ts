@@ -377,6 +377,26 @@ describe('LocalStore', () => {
       expect((await reader.get('hot', 1)).properties.v).to.equal('one');
     });
 
+    it('lists shared by concurrent callers still see every write this process finished before they asked', async function () {
+      // Enough entries that a listing is still running when a put finishes (each put rewrites the manifest).
+      this.timeout(30_000);
+      for (let i = 0; i < 300; i++) await store.put(`list/e-${i}`, { v: String(i) });
+      const together = await Promise.all(Array.from({ length: 8 }, () => store.list('list/')));
+      for (const listing of together) expect(listing.map((e) => e.name)).to.have.length(300);
+      for (let round = 0; round < 20; round++) {
+        // A listing starts while the put holds its lock; the listing asked for after the put must include it.
+        const put = store.put(`list/new-${round}`, { v: 'n' });
+        const during = store.list('list/');
+        await put;
+        const after = await store.list('list/');
+        expect(
+          after.map((e) => e.name),
+          `round ${round}`,
+        ).to.include(`list/new-${round}`);
+        await during;
+      }
+    });
+
     it('without the value cache still parses the file once, decrypting per read', async () => {
       await store.put('hot', { v: 'one' });
       const reader = new LocalStore(dir, key, { valueCacheTtlMs: 0 });
