@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { rejectionOf } from '../../helpers/index.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdtemp, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -375,6 +375,32 @@ describe('LocalStore', () => {
       await store.put('hot', { v: 'two' });
       expect((await reader.get('hot')).properties.v).to.equal('two');
       expect((await reader.get('hot', 1)).properties.v).to.equal('one');
+    });
+
+    it('sees a new version that left the same inode, mtime and size behind (a reused inode in one clock tick)', async () => {
+      await store.put('same', { v: 'aaaa' }, { keepVersions: 1 });
+      const path = join(dir, `${createHash('sha256').update('same', 'utf8').digest('hex')}.json`);
+      // One file time for both files (utimes rounds what it is given the same way each time).
+      const tick = Date.now() / 1000;
+      await utimes(path, tick, tick);
+      const reader = new LocalStore(dir, key);
+      expect((await reader.get('same')).properties.v).to.equal('aaaa');
+      const before = await stat(path);
+      // Keep the old inode, let another writer replace the file, then put the new bytes into the old
+      // inode with the old mtime: what a freed inode number reused within one tick of the file clock looks like.
+      await link(path, `${path}.keep`);
+      await new LocalStore(dir, key).put('same', { v: 'bbbb' }, { keepVersions: 1 });
+      const replaced = await readFile(path);
+      await rename(`${path}.keep`, path);
+      await writeFile(path, replaced);
+      await utimes(path, tick, tick);
+      const after = await stat(path);
+      expect([after.ino, after.mtimeMs, after.size], 'the file looks the same').to.deep.equal([
+        before.ino,
+        before.mtimeMs,
+        before.size,
+      ]);
+      expect((await reader.get('same')).properties.v).to.equal('bbbb');
     });
 
     it('lists shared by concurrent callers still see every write this process finished before they asked', async function () {
