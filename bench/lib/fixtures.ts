@@ -1,5 +1,5 @@
 // Objects the scenarios create, and a watch-based tracker of their progress.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +25,37 @@ export interface LocalFixture {
   cleanup(): void;
 }
 
+/**
+ * Store directories already filled, by entry count: later fixtures of the same
+ * size copy one (with its master key) instead of putting every entry again.
+ * Each put rewrites the store's manifest, so filling 10,000 entries takes
+ * minutes and every scenario would pay it; the copy takes about a second. The
+ * values are the same across scenarios, which no figure depends on.
+ */
+const filledStores = new Map<number, { dir: string; masterKey: Buffer }>();
+process.once('exit', () => {
+  for (const { dir } of filledStores.values()) rmSync(dir, { recursive: true, force: true });
+});
+
+async function filledStore(entries: number): Promise<{ dir: string; masterKey: Buffer }> {
+  const known = filledStores.get(entries);
+  if (known) return known;
+  const dir = mkdtempSync(join(tmpdir(), 'secretsync-bench-filled-'));
+  const masterKey = randomBytes(32);
+  // A copy: close() zeroes the key it was given.
+  const store = new LocalStore(dir, Buffer.from(masterKey));
+  await pool(range(entries), 16, async (i) => {
+    await store.put(
+      entryName(i),
+      Object.fromEntries(PROPERTIES.map((p) => [p, `${p}-${i}-${randomBytes(8).toString('hex')}`])),
+    );
+  });
+  store.close();
+  const filled = { dir, masterKey };
+  filledStores.set(entries, filled);
+  return filled;
+}
+
 /** A namespace with a local store holding `entries` entries of 3 properties and a SecretStore `local` for it. */
 export async function localStoreNamespace(
   ctx: BenchContext,
@@ -35,7 +66,9 @@ export async function localStoreNamespace(
   // In <--local-store-root>/<namespace>: a namespaced store may use no other directory.
   mkdirSync(join(tmpdir(), namespace), { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), namespace, 'secretsync-bench-store-'));
-  const masterKey = randomBytes(32);
+  const filled = await filledStore(entries);
+  cpSync(filled.dir, dir, { recursive: true });
+  const masterKey = Buffer.from(filled.masterKey);
   await ctx.kube.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
     body: {
       apiVersion: 'v1',
@@ -45,12 +78,6 @@ export async function localStoreNamespace(
     },
   });
   const store = new LocalStore(dir, masterKey);
-  await pool(range(entries), 16, async (i) => {
-    await store.put(
-      entryName(i),
-      Object.fromEntries(PROPERTIES.map((p) => [p, `${p}-${i}-${randomBytes(8).toString('hex')}`])),
-    );
-  });
   await ctx.kube.request('POST', storePath(namespace), {
     body: {
       apiVersion: API_VERSION,
