@@ -228,6 +228,16 @@ interface FileIdentity {
  */
 const RACY_WINDOW_MS = 1_000;
 
+/**
+ * The manifest (about 100 bytes per entry) is read before every entry; while
+ * it is racy, its bytes are compared at most this often rather than on every
+ * read, so a store being written to does not cost a full read and hash of it
+ * per get. A manifest a moment old is safe: an entry ahead of the manifest reads
+ * fine (it is what a crash between the two writes leaves); an entry behind it
+ * is what rollback detection refuses, and entries are always compared.
+ */
+const MANIFEST_RECHECK_MS = 100;
+
 interface CachedFile extends FileIdentity {
   entry: EntryFile;
   /** sha256 (hex) of the file's bytes, as the manifest records it. */
@@ -289,6 +299,10 @@ export class LocalStore {
     reject: (err: unknown) => void;
   }[] = [];
   private manifestWriting = false;
+  /** A reader's manifest load in progress, shared (see loadManifest). */
+  private manifestLoad: Promise<CachedManifest | undefined> | undefined;
+  /** Locks this process holds now (see withLock): while any is held, the manifest is read strictly. */
+  private locksHeld = 0;
   /** The listing in progress that `list` callers share (see sharedListing). */
   private listing: Promise<Listing> | undefined;
   /**
@@ -753,6 +767,7 @@ export class LocalStore {
       await sleep(Math.min(100, 5 * 2 ** Math.min(attempt, 5)) + Math.random() * 10);
     }
     const held = handle;
+    this.locksHeld += 1;
     const heartbeat = setInterval(
       () => {
         const now = new Date();
@@ -765,6 +780,8 @@ export class LocalStore {
       return await fn();
     } finally {
       this.listing = undefined;
+      this.manifestLoad = undefined;
+      this.locksHeld -= 1;
       clearInterval(heartbeat);
       await held.close().catch(() => undefined);
       // Only our own lock: had we stalled past lockStaleMs, the file there now is another writer's.
@@ -984,11 +1001,30 @@ export class LocalStore {
     );
   }
 
-  /** The parsed manifest, cached by file identity; undefined when there is none. */
-  private async loadManifest(): Promise<CachedManifest | undefined> {
+  /**
+   * The parsed manifest, cached by file identity; undefined when there is none.
+   * Readers share a load in progress: a recheck of a 1 MB manifest would
+   * otherwise be made by every get that asks while it runs (thousands a second).
+   * A writer (any lock held in this process) reads the manifest as it is now,
+   * alone: it writes what it read back.
+   */
+  private loadManifest(): Promise<CachedManifest | undefined> {
     this.assertOpen();
+    if (this.locksHeld > 0) return this.loadManifestNow(0);
+    const running = this.manifestLoad;
+    if (running) return running;
+    const load = this.loadManifestNow(MANIFEST_RECHECK_MS);
+    this.manifestLoad = load;
+    const done = () => {
+      if (this.manifestLoad === load) this.manifestLoad = undefined;
+    };
+    load.then(done, done);
+    return load;
+  }
+
+  private async loadManifestNow(recheckMs: number): Promise<CachedManifest | undefined> {
     const path = this.manifestPath();
-    const read = await this.readChanged(path, this.manifestCache);
+    const read = await this.readChanged(path, this.manifestCache, recheckMs);
     if (read === undefined) {
       this.manifestCache = undefined;
       return undefined;
@@ -1055,6 +1091,7 @@ export class LocalStore {
   private async readChanged(
     path: string,
     cached: FileIdentity | undefined,
+    recheckMs = 0,
   ): Promise<'unchanged' | FileRead | undefined> {
     const readAt = Date.now();
     let stat: Stats;
@@ -1064,7 +1101,12 @@ export class LocalStore {
       if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return undefined;
       throw this.unreadable(err);
     }
-    if (cached && sameFile(cached, stat) && cached.readAt - cached.mtimeMs > RACY_WINDOW_MS) return 'unchanged';
+    if (
+      cached &&
+      sameFile(cached, stat) &&
+      (cached.readAt - cached.mtimeMs > RACY_WINDOW_MS || readAt - cached.readAt < recheckMs)
+    )
+      return 'unchanged';
     // Stat the open file rather than reuse `stat`: the file may have been replaced in between.
     let handle: fs.FileHandle;
     try {
