@@ -100,13 +100,18 @@ describe('the secretsync.io CRDs on a real API server', () => {
       plural: 'secretstores',
       body,
     })) as SecretStore;
-  const createClusterStore = async (body: ClusterSecretStore) =>
-    (await custom.createClusterCustomObject({
+  /** Cluster-scoped: every later test's operator would see them, so they are deleted after the file. */
+  const clusterStoresCreated: string[] = [];
+  const createClusterStore = async (body: ClusterSecretStore) => {
+    const created = (await custom.createClusterCustomObject({
       group: GROUP,
       version: VERSION,
       plural: 'clustersecretstores',
       body,
     })) as ClusterSecretStore;
+    clusterStoresCreated.push(created.metadata.name);
+    return created;
+  };
   const createManagedSecret = async (body: ManagedSecret) =>
     (await custom.createNamespacedCustomObject({
       group: GROUP,
@@ -132,6 +137,13 @@ describe('the secretsync.io CRDs on a real API server', () => {
     core = kc.makeApiClient(CoreV1Api);
     namespace = uniqueName('crds');
     await core.createNamespace({ body: { metadata: { name: namespace } } });
+  });
+
+  after(async () => {
+    for (const name of clusterStoresCreated)
+      await custom
+        .deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'clustersecretstores', name })
+        .catch(() => undefined);
   });
 
   describe('installation', () => {
