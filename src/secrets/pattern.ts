@@ -11,6 +11,7 @@
 // gain at the sizes here (names are short; patterns at most 1024 characters).
 import { RE2JS, RE2JSException, RE2JSSyntaxException } from 're2js';
 import { boundedText, SpecError } from '../api/errors.js';
+import { WeightedFifo } from './weighted-fifo.js';
 
 /** Longest pattern accepted; the CRD's maxLength for nameRegexp is the same. */
 export const MAX_NAME_PATTERN_LENGTH = 1024;
@@ -61,7 +62,7 @@ export function compileNamePattern(pattern: string): NamePattern {
       );
   }
   const cached = cache.get(pattern);
-  if (cached) return cached.pattern;
+  if (cached) return cached;
   // Compiling is the costly part (a 1024-character pattern can take 300 ms): refuse big programs before it.
   const estimate = estimateProgramSize(pattern);
   if (estimate > MAX_NAME_PATTERN_INSTRUCTIONS) throw tooBig(shown, `about ${estimate}`);
@@ -83,7 +84,7 @@ export function compileNamePattern(pattern: string): NamePattern {
   const size = programSize(compiled);
   if (size !== undefined && size > MAX_NAME_PATTERN_INSTRUCTIONS) throw tooBig(shown, String(size));
   const result: NamePattern = { test: (name: string) => compiled.test(name) };
-  remember(pattern, result, size ?? estimate);
+  cache.set(pattern, result, size ?? estimate);
   return result;
 }
 
@@ -101,18 +102,7 @@ const tooBig = (shown: string, size: string) =>
  * thousands of ordinary patterns of tens of instructions.
  */
 const CACHE_MAX_INSTRUCTIONS = 100_000;
-const cache = new Map<string, { pattern: NamePattern; instructions: number }>();
-let cachedInstructions = 0;
-
-function remember(source: string, pattern: NamePattern, instructions: number): void {
-  cache.set(source, { pattern, instructions });
-  cachedInstructions += instructions;
-  while (cachedInstructions > CACHE_MAX_INSTRUCTIONS && cache.size > 1) {
-    const [oldest, entry] = cache.entries().next().value as [string, { instructions: number }];
-    cache.delete(oldest);
-    cachedInstructions -= entry.instructions;
-  }
-}
+const cache = new WeightedFifo<NamePattern>(CACHE_MAX_INSTRUCTIONS);
 
 /**
  * An upper bound of the instructions RE2 compiles `pattern` to, read from the

@@ -10,6 +10,7 @@
 import Mustache from 'mustache';
 import { boundedText, LimitError, SecretsyncError } from '../api/errors.js';
 import { DEFAULT_LIMITS, LimitReasons, utf8Bytes, type Limits } from '../api/limits.js';
+import { WeightedFifo } from './weighted-fifo.js';
 
 /**
  * A template that cannot be rendered: it does not parse, uses a partial, or
@@ -95,20 +96,13 @@ function longWhitespaceRun(template: string): number | undefined {
  * their source (mustache joins runs of text), and are only read.
  */
 const PARSE_CACHE_MAX_CHARS = 4 * 1024 * 1024;
-const parsedBySource = new Map<string, Token[]>();
-let parsedChars = 0;
+const parsedBySource = new WeightedFifo<Token[]>(PARSE_CACHE_MAX_CHARS);
 
 function parse(targetKey: string, template: string): Token[] {
   const cached = parsedBySource.get(template);
   if (cached) return cached;
   const tokens = parseUncached(targetKey, template);
-  parsedBySource.set(template, tokens);
-  parsedChars += template.length;
-  while (parsedChars > PARSE_CACHE_MAX_CHARS && parsedBySource.size > 1) {
-    const oldest = parsedBySource.keys().next().value as string;
-    parsedBySource.delete(oldest);
-    parsedChars -= oldest.length;
-  }
+  parsedBySource.set(template, tokens, template.length);
   return tokens;
 }
 
