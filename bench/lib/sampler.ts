@@ -25,6 +25,8 @@ export interface SamplerFigures {
   eventLoopMaxMs: number;
   /** Windows whose longest delay passed 100 ms. */
   eventLoopOver100Ms: number;
+  /** When those windows ended, in seconds after the operator was spawned, with their delay in ms (`12.3s:141ms`). */
+  eventLoopOver100MsAt: string[];
   /** The 99th percentile over windows of the per-window maximum, in ms. */
   eventLoopWindowP99Ms: number;
   /** Largest VmRSS sampled, MiB (VmHWM read at stop is the true peak). */
@@ -35,6 +37,8 @@ export interface SamplerFigures {
 
 export class OperatorSampler {
   private readonly lagMaxMs: number[] = [];
+  /** Windows over 100 ms: when each ended (seconds after spawn) and its delay. */
+  private readonly lateWindows: string[] = [];
   private startupLagMs: number | undefined;
   private rssMax = 0;
   private queueDepthMax = 0;
@@ -56,7 +60,13 @@ export class OperatorSampler {
       const samples = await this.operator.metrics();
       const lag = sum(samples, EVENT_LOOP_LAG_MAX);
       if (this.startupLagMs === undefined) this.startupLagMs = lag * 1000;
-      else if (lag > 0) this.lagMaxMs.push(lag * 1000);
+      else if (lag > 0) {
+        this.lagMaxMs.push(lag * 1000);
+        if (lag > 0.1)
+          this.lateWindows.push(
+            `${round((Date.now() - this.operator.startedAt) / 1000, 1)}s:${round(lag * 1000, 0)}ms`,
+          );
+      }
       this.queueDepthMax = Math.max(this.queueDepthMax, sum(samples, 'secretsync_queue_depth'));
       return samples;
     });
@@ -86,6 +96,7 @@ export class OperatorSampler {
       eventLoopStartupMs: round(this.startupLagMs ?? Number.NaN, 1),
       eventLoopMaxMs: round(sorted.at(-1) ?? Number.NaN, 1),
       eventLoopOver100Ms: sorted.filter((ms) => ms > 100).length,
+      eventLoopOver100MsAt: [...this.lateWindows],
       eventLoopWindowP99Ms: round(p99, 1),
       rssMaxMiB: round(this.rssMax, 1),
       queueDepthMax: this.queueDepthMax,

@@ -171,6 +171,7 @@ export async function hostileScenario(ctx: BenchContext, n: number): Promise<Fig
       eventLoopStartupMs: sampled.eventLoopStartupMs,
       eventLoopMaxMs: sampled.eventLoopMaxMs,
       eventLoopWindowsOver100Ms: sampled.eventLoopOver100Ms,
+      eventLoopWindowsOver100MsAt: sampled.eventLoopOver100MsAt.join(' '),
       eventLoopWindowP99Ms: sampled.eventLoopWindowP99Ms,
       eventLoopWindows: sampled.samples,
       ...latencyFigures('normal', latencies),

@@ -148,6 +148,7 @@ export async function noisyNeighbourScenario(ctx: BenchContext, n: number): Prom
       eventLoopStartupMs: sampled.eventLoopStartupMs,
       eventLoopMaxMs: sampled.eventLoopMaxMs,
       eventLoopWindowsOver100Ms: sampled.eventLoopOver100Ms,
+      eventLoopWindowsOver100MsAt: sampled.eventLoopOver100MsAt.join(' '),
       peakRssMiB: round(peakRssMiB, 1),
     };
   } finally {

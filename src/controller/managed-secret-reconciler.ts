@@ -165,7 +165,9 @@ export class ManagedSecretReconciler {
   private readonly writer: SecretWriter;
 
   constructor(private readonly deps: ManagedSecretDeps) {
-    this.writer = new SecretWriter(deps.client, deps.metrics);
+    this.writer = new SecretWriter(deps.client, deps.metrics, (secret) =>
+      deps.cpu.run(() => Buffer.from(JSON.stringify(secret))),
+    );
   }
 
   /** The ManagedSecret is gone: forget it everywhere. */

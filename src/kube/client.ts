@@ -13,6 +13,7 @@ import { DeadlineError, NotLeaderError, SecretsyncError, type Retry } from '../a
 import { deadline as combine } from '../api/abort.js';
 import type { KubeAuth } from './config.js';
 import { parseWatchEvent, WatchLineDecoder } from './watch-decoder.js';
+import { ListPageDecoder, type DecodedList } from './list-decoder.js';
 
 /** A Kubernetes object as the API server sends it: plain JSON, no model classes in between. */
 export interface KubeObject {
@@ -150,6 +151,19 @@ export const isAlreadyExists = (err: unknown): boolean =>
 export interface RequestOpts {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
+  /**
+   * `body` already serialised (JSON.stringify of it, as UTF-8), when the caller
+   * made it in a CPU turn of its own: a 1 MiB Secret takes milliseconds to
+   * serialise, and twenty of them written together blocked the event loop.
+   * `body` is still given: it says whether a retry is safe.
+   */
+  encodedBody?: Buffer;
+  /**
+   * The caller does not read the answer: a 2xx body is drained unread and the
+   * request resolves to undefined. The answer to a Secret write is the whole
+   * Secret again (up to 1 MiB to decode and parse for nothing).
+   */
+  discardBody?: boolean;
   contentType?: string;
   /** Aborts the request, its retries and its wait for the rate budget. */
   signal?: AbortSignal;
@@ -516,8 +530,17 @@ export class KubeClient {
     return delay < remainingMs ? delay : undefined;
   }
 
-  /** One request, retried where safe; resolves to the body text of a 2xx answer, throws the classified error. */
-  private async exchange(method: string, path: string, opts: RequestOpts): Promise<string> {
+  /**
+   * One request, retried where safe; resolves to what `read` makes of the body
+   * of a 2xx answer (its text by default), throws the classified error. A body
+   * cut off while `read` consumes it fails the attempt like a broken connection.
+   */
+  private async exchange<R = string>(
+    method: string,
+    path: string,
+    opts: RequestOpts,
+    read: (res: IncomingMessage) => Promise<R> = readText as (res: IncomingMessage) => Promise<R>,
+  ): Promise<R> {
     const timeoutMs = opts.timeoutMs ?? this.requestTimeoutMs;
     const started = Date.now();
     const deadline = new AbortController();
@@ -531,7 +554,7 @@ export class KubeClient {
     const signal = combined.signal;
     const repeatable = isRead(method) || (opts.idempotent ?? impliedIdempotent(method, opts));
     const url = this.url(path, opts.query);
-    const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    const body = opts.encodedBody ?? (opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body)));
     try {
       for (let attempt = 1; ; attempt++) {
         const state: AttemptState = { connected: false };
@@ -541,10 +564,9 @@ export class KubeClient {
           // Checked again: leadership may have ended while this write waited for the budget.
           fence?.assertHeld();
           const res = await this.send(method, path, url, body, opts.contentType, signal, state);
-          const text = await readText(res);
           const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) return text;
-          throw apiError(method, path, status, text, res.headers);
+          if (status >= 200 && status < 300) return await read(res);
+          throw apiError(method, path, status, await readText(res), res.headers);
         } catch (err) {
           const failure = this.failure(err, method, path, signal, state);
           if (state.connected && failure instanceof DeadlineError) this.dropIdleConnections();
@@ -567,8 +589,15 @@ export class KubeClient {
 
   /** One request; resolves to the parsed JSON body, throws KubeApiError on an error status. */
   async request<T>(method: string, path: string, opts: RequestOpts = {}): Promise<T> {
+    if (opts.discardBody) return (await this.exchange(method, path, opts, drain)) as T;
     const text = await this.exchange(method, path, opts);
-    return (text.length > 0 ? JSON.parse(text) : {}) as T;
+    if (text.length === 0) return {} as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      // V8's message quotes the text, and the text may be a Secret.
+      throw new KubeTransportError(method, path, new Error('the answer is not valid JSON'), true);
+    }
   }
 
   get<T>(path: string, query?: RequestOpts['query'], opts: Pick<RequestOpts, 'signal' | 'timeoutMs'> = {}): Promise<T> {
@@ -590,9 +619,16 @@ export class KubeClient {
     const items: R[] = [];
     let cont: string | undefined;
     let resourceVersion: string | undefined;
+    const mapItem = map ?? ((item: T) => item as unknown as R);
     do {
-      const page = await this.get<KubeList<T>>(path, { ...query, limit: pageSize, continue: cont }, requestOpts);
-      for (const item of page.items) items.push(map ? map(item) : (item as unknown as R));
+      // Each item is parsed and mapped as its bytes arrive (see list-decoder.ts); an attempt that fails starts over.
+      const page = await this.exchange(
+        'GET',
+        path,
+        { ...requestOpts, query: { ...query, limit: pageSize, continue: cont } },
+        (res) => readList(res, mapItem),
+      );
+      for (const item of page.items) items.push(item);
       cont = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (cont);
@@ -691,6 +727,22 @@ export class KubeClient {
 }
 
 /** A response body as text, decoded once whole (a character cut between chunks stays whole). */
+/** A list body, decoded item by item as it arrives. */
+async function readList<T, R>(res: IncomingMessage, map: (item: T) => R): Promise<DecodedList<R>> {
+  const decoder = new ListPageDecoder<T, R>(map);
+  for await (const chunk of res) decoder.push(chunk as Buffer);
+  return decoder.end();
+}
+
+/** Reads a body to its end without keeping it. */
+async function drain(res: IncomingMessage): Promise<undefined> {
+  // Iterated, not resume()d: a connection cut mid-body must fail the attempt like any read.
+  for await (const _chunk of res) {
+    // nothing kept
+  }
+  return undefined;
+}
+
 async function readText(res: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);

@@ -1,6 +1,7 @@
 // The operator's caches: a list-then-watch copy of one collection that stays
 // current through stream ends, expired versions, broken and silent
 // connections, with every wait bounded (see the options' time bounds).
+import { performance } from 'node:perf_hooks';
 import { isSecretsyncError } from '../api/errors.js';
 import { KubeApiError, WatchIdleError, type KubeClient, type KubeObject } from './client.js';
 
@@ -42,6 +43,19 @@ export interface InformerOptions<T extends KubeObject> {
   retryBaseDelayMs?: number;
   /** Longest back-off after failed watches (default 30 s). */
   retryMaxDelayMs?: number;
+}
+
+/** Longest stretch of a re-list's cache updates between two turns of the event loop. */
+const APPLY_SLICE_MS = 10;
+
+/** Yields a turn of the event loop once APPLY_SLICE_MS have passed since the last one. */
+class Slices {
+  private start = performance.now();
+  async next(): Promise<void> {
+    if (performance.now() - this.start < APPLY_SLICE_MS) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.start = performance.now();
+  }
 }
 
 export const objectKey = (obj: KubeObject): string =>
@@ -115,16 +129,22 @@ export class Informer<T extends KubeObject> {
       map: (raw) => this.transform(raw),
     });
     const seen = new Set<string>();
+    // Tens of thousands of objects and their handlers (queueing each) take over 100 ms: a turn of the event
+    // loop every APPLY_SLICE_MS lets timers (Lease renewals) and other work in. No watch of this informer
+    // runs meanwhile; a reader may see the cache half way, as it would while watch events arrive.
+    const slices = new Slices();
     for (const obj of listed.items) {
       const key = objectKey(obj);
       seen.add(key);
       this.apply(key, obj);
+      await slices.next();
     }
     for (const [key, old] of this.cache) {
       if (!seen.has(key)) {
         this.cache.delete(key);
         for (const h of this.handlers) h.delete?.(old);
       }
+      await slices.next();
     }
     this.resourceVersion = listed.metadata.resourceVersion ?? '';
   }

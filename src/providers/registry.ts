@@ -1,5 +1,6 @@
 // Every backend by its field name under `spec.provider`, and the one a store's
-// spec names. The AWS providers are loaded on their first connect.
+// spec names. The AWS providers are loaded on their first connect, their SDK
+// one package per event-loop turn (aws/load-in-steps.ts).
 import type { AnyStore, ProviderSpec } from '../api/types.js';
 import { localProvider } from './local/index.js';
 import { validateStorePolicy } from './policy.js';
@@ -80,17 +81,17 @@ export const providers: ReadonlyMap<string, Provider> = providerRegistry([
   lazyProvider(
     'awsKms',
     { entries: false, write: false, batchRead: false, decrypt: true, failover: true },
-    async () => (await import('./aws-kms/index.js')).awsKmsProvider,
+    async () => (await import('./aws/load-in-steps.js')).loadAwsProvider('awsKms'),
   ),
   lazyProvider(
     'awsSecretsManager',
     AWS_STORE,
-    async () => (await import('./aws-secrets-manager/index.js')).awsSecretsManagerProvider,
+    async () => (await import('./aws/load-in-steps.js')).loadAwsProvider('awsSecretsManager'),
   ),
   lazyProvider(
     'awsParameterStore',
     AWS_STORE,
-    async () => (await import('./aws-parameter-store/index.js')).awsParameterStoreProvider,
+    async () => (await import('./aws/load-in-steps.js')).loadAwsProvider('awsParameterStore'),
   ),
 ]);
 

@@ -207,3 +207,15 @@ export function mutateJson(doc: unknown, m: JsonMutation): unknown {
   }
   return copy;
 }
+
+/** Cuts `bytes` at the given positions (taken modulo its length, in any order). */
+export function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
+  const at = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % (bytes.length + 1))))].sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  let from = 0;
+  for (const c of [...at, bytes.length]) {
+    out.push(bytes.subarray(from, c));
+    from = c;
+  }
+  return out;
+}

@@ -8,19 +8,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { LimitError, SecretsyncError } from '../../../src/api/errors.js';
 import { MAX_WATCH_LINE_CHARS, WatchLineDecoder, parseWatchEvent } from '../../../src/kube/watch-decoder.js';
-import { assertTypedError, runs, thrownBy, timeoutFor } from './fuzz.js';
-
-/** Cuts `bytes` at the given positions (taken modulo its length, in any order). */
-function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % (bytes.length + 1))))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const c of [...at, bytes.length]) {
-    out.push(bytes.subarray(from, c));
-    from = c;
-  }
-  return out;
-}
+import { assertTypedError, chunked, runs, thrownBy, timeoutFor } from './fuzz.js';
 
 function feed(decoder: WatchLineDecoder, chunks: Buffer[]): string[] {
   return [...chunks.flatMap((c) => decoder.push(c)), ...decoder.end()];

@@ -25,6 +25,8 @@ interface Seen {
   method: string;
   path: string;
   at: number;
+  /** The request body as received. */
+  body: string;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
@@ -39,8 +41,14 @@ class ScriptedServer {
 
   constructor() {
     this.server = createServer((req, res) => {
-      this.seen.push({ method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname, at: Date.now() });
-      req.resume();
+      const seen = {
+        method: req.method ?? '',
+        path: new URL(req.url ?? '/', 'http://x').pathname,
+        at: Date.now(),
+        body: '',
+      };
+      this.seen.push(seen);
+      req.on('data', (chunk: Buffer) => (seen.body += chunk.toString('utf8')));
       req.on('end', () => this.handler(req, res, this.seen.length));
     });
     this.server.on('connection', (s) => {
@@ -283,6 +291,78 @@ describe('KubeClient', () => {
       expect(elapsed).to.be.below(1_600);
       expect((error as KubeApiError).status).to.equal(503);
       expect((error as KubeApiError).retryAfterMs).to.equal(1_000);
+    });
+  });
+
+  describe('bodies', () => {
+    it('lists page by page, mapping each item; a body cut off mid-item is read again, never half kept', async () => {
+      let cut = true;
+      server.handler = (req, res) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        const second = url.searchParams.get('continue') === 'p2';
+        const items = second
+          ? [{ metadata: { name: 'c' } }]
+          : [{ metadata: { name: 'a' } }, { metadata: { name: 'b' } }];
+        const body = JSON.stringify({
+          kind: 'SecretList',
+          metadata: { resourceVersion: '9', ...(second ? {} : { continue: 'p2' }) },
+          items,
+        });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) });
+        if (second && cut) {
+          // The connection drops inside the item: the client must not take a shorter list.
+          cut = false;
+          res.write(body.slice(0, body.indexOf('"c"')));
+          res.socket?.destroy();
+          return;
+        }
+        res.end(body);
+      };
+      client = server.client(FAST_RETRIES);
+      const mapped: string[] = [];
+      const list = await client.list<KubeObject, string>(
+        '/api/v1/secrets',
+        {},
+        {
+          pageSize: 2,
+          map: (o) => {
+            mapped.push(o.metadata.name);
+            return o.metadata.name.toUpperCase();
+          },
+        },
+      );
+      expect(list.items).to.deep.equal(['A', 'B', 'C']);
+      expect(list.metadata.resourceVersion).to.equal('9');
+      expect(server.seen.map((r) => r.path)).to.deep.equal(['/api/v1/secrets', '/api/v1/secrets', '/api/v1/secrets']);
+      expect(mapped).to.deep.equal(['a', 'b', 'c']);
+    });
+
+    it('sends an encoded body as given, and drains an answer the caller does not read', async () => {
+      server.handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"kind":"Secret","data":{"k":"dmFsdWU="}}');
+      };
+      client = server.client();
+      const answer = await client.request('PUT', '/api/v1/namespaces/n/secrets/s', {
+        body: { metadata: { name: 's', resourceVersion: '1' } },
+        encodedBody: Buffer.from('{"metadata":{"name":"s","resourceVersion":"1"},"data":{}}'),
+        discardBody: true,
+      });
+      expect(answer).to.equal(undefined);
+      expect(server.seen.map((r) => r.body)).to.deep.equal([
+        '{"metadata":{"name":"s","resourceVersion":"1"},"data":{}}',
+      ]);
+    });
+
+    it('never quotes an answer that is not JSON in its error (it may be a Secret)', async () => {
+      server.handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"data":{"password":hunter2}}');
+      };
+      client = server.client();
+      const { error } = await settle(client.get('/api/v1/namespaces/n/secrets/s'), 5_000);
+      expect(error).to.be.instanceOf(KubeTransportError);
+      expect(String((error as Error).message)).not.to.include('hunter2');
     });
   });
 
