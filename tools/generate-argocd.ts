@@ -85,8 +85,7 @@ function dataEntries(customizations: KindCustomization[], indent: number): strin
   for (const c of customizations) {
     const key = `${c.group}_${c.kind}`;
     if (c.health) out += `${pad}resource.customizations.health.${key}: ${block(c.health, indent + 2)}`;
-    if (c.actions)
-      out += `${pad}resource.customizations.actions.${key}: ${block(actionsValue(c.actions), indent + 2)}`;
+    if (c.actions) out += `${pad}resource.customizations.actions.${key}: ${block(actionsValue(c.actions), indent + 2)}`;
   }
   return out;
 }
