@@ -50,7 +50,7 @@ import {
   type RunningOperator,
 } from '../integration/operator.js';
 import { installCrds } from '../integration/crds.js';
-import { kubeClients, mustKubectl, mustRun, run, tempDir } from './helpers.js';
+import { kubeClients, mustKubectl, mustRun, readmeCommand, run, tempDir } from './helpers.js';
 
 const KINDS = ['ManagedSecret', 'SecretStore', 'ClusterSecretStore', 'ReplicationTarget'] as const;
 const HEALTH = ['Healthy', 'Progressing', 'Degraded', 'Suspended', 'Missing', 'Unknown'];
@@ -796,7 +796,7 @@ describe('Argo CD (docs/argocd.md, argocd/)', function () {
       );
     });
 
-    it('takes argocd-cm-patch.yaml with kubectl patch --patch-file, as the docs say', async () => {
+    it("takes argocd-cm-patch.yaml with the README's kubectl patch command", async () => {
       await ensureNamespace(admin, 'argocd');
       await admin.request('POST', '/api/v1/namespaces/argocd/configmaps', {
         body: {
@@ -806,16 +806,12 @@ describe('Argo CD (docs/argocd.md, argocd/)', function () {
           data: { url: 'https://argocd.example' },
         },
       });
-      const kubeconfig = cluster.record().kubeconfigPath;
-      await mustKubectl(kubeconfig, [
-        '-n',
-        'argocd',
-        'patch',
-        'configmap',
-        'argocd-cm',
-        '--patch-file',
-        join(ARGOCD_DIR, 'argocd-cm-patch.yaml'),
-      ]);
+      const [command, ...args] = readmeCommand('kubectl -n argocd patch configmap argocd-cm --patch-file');
+      expect(command).to.equal('kubectl');
+      // The README's path is relative to the repository's root.
+      const argv = args.map((a) => (a.startsWith('argocd/') ? join(repoRoot, a) : a));
+      expect(argv).to.include(join(ARGOCD_DIR, 'argocd-cm-patch.yaml'));
+      await mustKubectl(cluster.record().kubeconfigPath, argv);
       const cm = await admin.get<{ data: Record<string, string> }>('/api/v1/namespaces/argocd/configmaps/argocd-cm');
       expect(cm.data).to.deep.equal({ url: 'https://argocd.example', ...argocdCmPatch().data });
     });
