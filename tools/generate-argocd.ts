@@ -1,7 +1,8 @@
 // npx tsx tools/generate-argocd.ts: builds what a user pastes into Argo CD from
 // the Lua files in argocd/resource_customizations (laid out as Argo CD's own
 // resource_customizations/<group>/<kind>/{health.lua, actions/discovery.lua,
-// actions/<name>/action.lua}), so the snippet and the files never drift:
+// actions/<name>/action.lua}, with Argo CD-style health_test.yaml and
+// actions/action_test.yaml beside them), so the snippet and the files never drift:
 //   - argocd/argocd-cm-patch.yaml: the argocd-cm ConfigMap keys
 //     (resource.customizations.health.<group>_<kind> and
 //     resource.customizations.actions.<group>_<kind>), for `kubectl patch
@@ -46,10 +47,10 @@ export function readCustomizations(dir = CUSTOMIZATIONS_DIR): KindCustomization[
       if (existsSync(join(actionsDir, 'discovery.lua'))) {
         c.actions = {
           discovery: readFileSync(join(actionsDir, 'discovery.lua'), 'utf8'),
-          definitions: subdirs(actionsDir).map((name) => ({
-            name,
-            script: readFileSync(join(actionsDir, name, 'action.lua'), 'utf8'),
-          })),
+          // Every folder with an action.lua (not testdata/, which holds Argo CD-style test inputs).
+          definitions: subdirs(actionsDir)
+            .filter((name) => existsSync(join(actionsDir, name, 'action.lua')))
+            .map((name) => ({ name, script: readFileSync(join(actionsDir, name, 'action.lua'), 'utf8') })),
         };
       }
       out.push(c);

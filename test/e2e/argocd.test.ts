@@ -351,6 +351,53 @@ describe('Argo CD (docs/argocd.md, argocd/)', function () {
     expect(component.patches).to.deep.equal([{ path: 'argocd-cm-patch.yaml' }]);
   });
 
+  it("passes the folder's own tests in Argo CD's format (health_test.yaml, actions/action_test.yaml)", async () => {
+    const root = join(CUSTOMIZATIONS_DIR, 'secretsync.io');
+    const load = (dir: string, path: string) => parse(readFileSync(join(dir, path), 'utf8')) as Record<string, unknown>;
+    let healthCases = 0;
+    for (const kind of KINDS) {
+      const dir = join(root, kind);
+      const tests = (load(dir, 'health_test.yaml') as { tests: { healthStatus: Health; inputPath: string }[] }).tests;
+      const got = await health(
+        readFileSync(join(dir, 'health.lua'), 'utf8'),
+        tests.map((t) => load(dir, t.inputPath)),
+      );
+      tests.forEach((t, i) => expect(got[i], `${kind} ${t.inputPath}`).to.deep.equal(t.healthStatus));
+      healthCases += tests.length;
+    }
+    expect(healthCases).to.be.at.least(9);
+
+    const dir = join(root, 'ManagedSecret', 'actions');
+    const spec = load(dir, 'action_test.yaml') as {
+      discoveryTests: { inputPath: string; result: { name: string; disabled: boolean }[] }[];
+      actionTests: { action: string; inputPath: string; expectedOutputPath: string }[];
+    };
+    const discovered = await runLua<Discovered>(
+      'discovery',
+      readFileSync(join(dir, 'discovery.lua'), 'utf8'),
+      spec.discoveryTests.map((t) => load(dir, t.inputPath)),
+    );
+    const byName = (list: { name: string }[]) => [...list].sort((a, b) => a.name.localeCompare(b.name));
+    spec.discoveryTests.forEach((t, i) =>
+      expect(byName(discovered[i]?.actions ?? []), t.inputPath).to.deep.equal(byName(t.result)),
+    );
+    expect(new Set(spec.actionTests.map((t) => t.action))).to.deep.equal(new Set(MANAGED_SECRET_ACTIONS));
+    for (const t of spec.actionTests) {
+      const [result] = await runLua<ActionResult>('action', readFileSync(join(dir, t.action, 'action.lua'), 'utf8'), [
+        load(dir, t.inputPath),
+      ]);
+      expect(result?.error, t.action).to.equal(undefined);
+      // The action writes the current time; the expected output holds Argo CD's placeholder for it.
+      const annotations = (result?.object as { metadata: { annotations: Record<string, string> } }).metadata
+        .annotations;
+      for (const key of [ANNOTATION_FORCE_SYNC, ANNOTATION_ROTATE_NOW].filter((k) => k in annotations)) {
+        expectFreshStamp(annotations[key]);
+        annotations[key] = '0001-01-01T00:00:00Z';
+      }
+      expect(result?.object, t.action).to.deep.equal(load(dir, t.expectedOutputPath));
+    }
+  });
+
   it('uses only what Argo CD gives scripts: base and table functions, and os (date, time) through require', () => {
     const scripts = [
       ...Object.values(healthScripts()),
