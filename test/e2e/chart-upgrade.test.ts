@@ -6,11 +6,13 @@
 // (the new short names), and leave every synced Secret untouched. Then: the
 // release owns the CRDs (a plain upgrade works), uninstalling keeps them
 // (crds.keep), and a release with crds.install=false installs beside CRDs
-// managed apart.
+// managed apart. A second cluster runs docs/upgrading.md's adoption commands
+// for Helm before 3.17 instead of --take-ownership.
 //
 // The `it`s build on each other, in order.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { API_VERSION, type ManagedSecret } from '../../src/api/types.js';
 import { KubeClient } from '../../src/kube/client.js';
@@ -256,5 +258,74 @@ describe('helm upgrade from the previous chart (CRDs in crds/) to this one (CRDs
       expect((await crd(c.metadata.name)).metadata.resourceVersion, c.metadata.name).to.equal(
         c.metadata.resourceVersion,
       );
+  });
+});
+
+/** The bash block of docs/upgrading.md that hands the CRDs to the release (for Helm before 3.17). */
+function adoptionCommands(): string {
+  const doc = readFileSync(join(repoRoot, 'docs', 'upgrading.md'), 'utf8');
+  const block = [...doc.matchAll(/```bash\n([\s\S]*?)```/g)]
+    .map((m) => m[1] as string)
+    .find((b) => b.includes('meta.helm.sh/release-name'));
+  if (!block) throw new Error('docs/upgrading.md has no bash block that annotates the CRDs for Helm');
+  return block;
+}
+
+describe('helm upgrade from the previous chart after the documented adoption step (Helm before 3.17)', function () {
+  this.timeout(180_000);
+  let cluster: TestCluster;
+  let helm: string;
+  let kubectlBin: string;
+
+  before(async function () {
+    this.timeout(300_000);
+    let previousChart: string;
+    [cluster, { helm, kubectl: kubectlBin }, previousChart] = await Promise.all([
+      TestCluster.start({ name: 'e2e-chart-adopt' }),
+      kubeClients(),
+      chartAt(PREVIOUS_CHART_COMMIT),
+    ]);
+    await mustRun(helm, [
+      'install',
+      RELEASE,
+      previousChart,
+      '-n',
+      RELEASE_NAMESPACE,
+      '--create-namespace',
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+    ]);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await cluster?.stop();
+  });
+
+  it('labels and annotates the CRDs with the commands in docs/upgrading.md, then upgrades without --take-ownership', async () => {
+    // The commands as a user runs them: bash, with kubectl on the PATH and KUBECONFIG set.
+    const binDir = tempDir('kubectl-bin');
+    symlinkSync(kubectlBin, join(binDir, 'kubectl'));
+    await mustRun('bash', ['-euo', 'pipefail', '-c', adoptionCommands()], {
+      env: { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ''}`, KUBECONFIG: cluster.kubeconfigPath },
+    });
+    const result = await mustRun(helm, [
+      'upgrade',
+      RELEASE,
+      CHART_DIR,
+      '-n',
+      RELEASE_NAMESPACE,
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+    ]);
+    expect(result.stdout).to.match(/STATUS: deployed/);
+    const got = await mustKubectl(cluster.kubeconfigPath, [
+      'get',
+      'crd',
+      'secretstores.secretsync.io',
+      '-o',
+      'jsonpath={.spec.names.shortNames}',
+    ]);
+    expect(got.stdout).to.equal('["sstore"]');
   });
 });
