@@ -159,6 +159,14 @@ const everything = {
   strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
   extraVolumes: [{ name: 'ca-bundle', configMap: { name: 'corporate-ca' } }],
   extraVolumeMounts: [{ name: 'ca-bundle', mountPath: '/etc/ssl/custom', readOnly: true }],
+  backup: {
+    enabled: true,
+    keySecret: { name: 'secretsync-backup-key' },
+    includeSynced: true,
+    includeLocalStore: true,
+    schedule: '0 2 * * *',
+    timeZone: 'Europe/Berlin',
+  },
   replication: { enabled: true, clusterName: 'eu-central-1' },
   replicationReceiver: { enabled: true, credentials: true },
   rolloutRestarts: { enabled: true, maxConcurrent: 3 },
@@ -717,6 +725,80 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
     });
   });
 
+  describe('the backup CronJob (backup.*)', () => {
+    type CronJob = KubeManifest & {
+      spec: {
+        schedule: string;
+        timeZone?: string;
+        concurrencyPolicy: string;
+        jobTemplate: { spec: { template: { spec: PodSpec } } };
+      };
+    };
+    const cronJobOf = (objects: KubeManifest[]) => findObject(objects, 'CronJob') as CronJob;
+
+    it('is off by default', async () => {
+      expect((await renderChart()).filter((o) => o.kind === 'CronJob')).to.deep.equal([]);
+    });
+
+    it('backs up with the key file, synced Secrets and the local store read-only, under a list-only account', async () => {
+      const objects = await renderChart({ values: everything });
+      const cron = cronJobOf(objects);
+      expect(cron.spec).to.include({ schedule: '0 2 * * *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid' });
+      const pod = cron.spec.jobTemplate.spec.template.spec;
+      const c = pod.containers[0] as Container & { command: string[] };
+      expect(c.command).to.deep.equal(['/nodejs/bin/node', 'bin/secretsync.js', 'backup']);
+      expect(c.args).to.deep.equal([
+        '--out=/backups/$(JOB_NAME).backup',
+        '--key-file=/etc/secretsync-backup/key',
+        '--include-synced',
+        '--include-local-store',
+        '--local-store-dir=/var/lib/secretsync/store',
+        '--force',
+      ]);
+      expect(c.volumeMounts).to.deep.include({ name: 'store', mountPath: '/var/lib/secretsync/store', readOnly: true });
+      expect(pod.volumes).to.deep.include({
+        name: 'store',
+        persistentVolumeClaim: { claimName: 'secretsync-store', readOnly: true },
+      });
+      expect(pod.volumes).to.deep.include({
+        name: 'backups',
+        persistentVolumeClaim: { claimName: 'secretsync-backup' },
+      });
+      const claim = findObject(objects, 'PersistentVolumeClaim', 'secretsync-backup');
+      expect(claim.metadata.annotations).to.deep.equal({ 'helm.sh/resource-policy': 'keep' });
+      expect(permissions(objects, 'secretsync-system', 'secretsync-backup')).to.deep.equal(
+        [
+          ...expand(
+            '*',
+            'secretsync.io',
+            ['secretstores', 'clustersecretstores', 'managedsecrets', 'replicationtargets'],
+            ['list'],
+          ),
+          '*||secrets|list',
+        ].sort(),
+      );
+    });
+
+    it('uses a KMS key instead, and refuses neither or both, or the local store without its volume', async () => {
+      const kms = await renderChart({ values: { backup: { enabled: true, kmsKey: 'alias/secretsync-backup' } } });
+      const c = cronJobOf(kms).spec.jobTemplate.spec.template.spec.containers[0] as Container;
+      expect(c.args).to.include('--kms-key=alias/secretsync-backup');
+      expect(c.args.some((a) => a.startsWith('--key-file'))).to.equal(false);
+      for (const values of [
+        { backup: { enabled: true } },
+        { backup: { enabled: true, kmsKey: 'alias/x', keySecret: { name: 'k' } } },
+      ]) {
+        const result = await helmTemplate({ values });
+        expect(result.code).to.not.equal(0);
+        expect(result.stderr).to.contain('backup.enabled needs exactly one of backup.keySecret.name');
+      }
+      const noStore = await helmTemplate({
+        values: { backup: { enabled: true, kmsKey: 'alias/x', includeLocalStore: true } },
+      });
+      expect(noStore.stderr).to.contain('backup.includeLocalStore needs localStore.persistence.enabled');
+    });
+  });
+
   describe('ServiceMonitor and PrometheusRule: only where monitoring.coreos.com/v1 is served', () => {
     const kinds = async (values: object, args: string[] = []) =>
       (await renderChart({ values, args }))
@@ -802,7 +884,7 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
     });
 
     it('mounts the local store claim at /var/lib/secretsync/store, kept on uninstall', () => {
-      const pvc = findObject(objects, 'PersistentVolumeClaim') as KubeManifest & {
+      const pvc = findObject(objects, 'PersistentVolumeClaim', 'secretsync-store') as KubeManifest & {
         spec: { storageClassName: string; resources: { requests: { storage: string } } };
       };
       expect(pvc.metadata.annotations).to.deep.equal({ 'helm.sh/resource-policy': 'keep' });
