@@ -1,6 +1,7 @@
 // The Helm chart's static contract: versions follow package.json, its CRDs
-// (files/crds/, rendered by templates/crds.yaml) are the generated ones, every value is documented, and the values schema
-// rejects unknown keys. (Rendering and installing it: test/e2e/.)
+// (files/crds/, rendered by templates/crds.yaml) are the generated ones, every
+// value is documented, and the values schema rejects unknown keys. (Rendering
+// and installing it: test/e2e/.)
 import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
