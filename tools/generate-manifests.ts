@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
+import { buildCrds } from '../src/api/crds.js';
 import { ensureKubeClients } from './testenv/index.js';
 
 const execFileAsync = promisify(execFile);
@@ -57,7 +58,7 @@ resources:
   - install.yaml
 `;
 
-/** The objects `helm template` renders from the chart (CRDs included), in Helm's install order. */
+/** The objects `helm template` renders from the chart (the CRDs too, unless crds.install=false), in Helm's install order. */
 export async function renderChartObjects(helm: string, args: string[] = []): Promise<KubeManifest[]> {
   const { stdout } = await execFileAsync(
     helm,
@@ -67,7 +68,6 @@ export async function renderChartObjects(helm: string, args: string[] = []): Pro
       CHART_DIR,
       '--namespace',
       MANIFESTS_NAMESPACE,
-      '--include-crds',
       '--kube-version',
       MANIFESTS_KUBE_VERSION,
       ...args,
@@ -88,7 +88,12 @@ function withoutHelmLabels(obj: KubeManifest): KubeManifest {
 /** The files of manifests/, by name. */
 export async function renderManifests(): Promise<Record<string, string>> {
   const { helm } = await ensureKubeClients();
-  const objects = (await renderChartObjects(helm)).map(withoutHelmLabels);
+  // The CRDs as in crds/, not the chart's templated copies: those carry the
+  // release's labels and helm.sh/resource-policy, which mean nothing to kubectl.
+  const objects = [
+    ...(buildCrds() as KubeManifest[]),
+    ...(await renderChartObjects(helm, ['--set', 'crds.install=false'])).map(withoutHelmLabels),
+  ];
   const namespace = {
     apiVersion: 'v1',
     kind: 'Namespace',
