@@ -1,6 +1,8 @@
 # Sourced by the quick-start scripts: checks the toolchains a fresh machine
 # needs and installs the npm packages when package-lock.json changed.
 # (The Go-built control plane and moto install themselves on first use.)
+# Prometheus and promtool (Debian's package, for the dashboard and alert-rule
+# tests) are fetched here, so no test needs apt.
 set -euo pipefail
 
 die() { echo "secretsync: $*" >&2; exit 1; }
@@ -18,3 +20,5 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   npm ci --no-audit --no-fund >&2
   echo "$want" > "$stamp"
 fi
+
+bash tools/install-prometheus.sh >/dev/null || die "could not install Debian's prometheus package into the test cache"

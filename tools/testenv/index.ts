@@ -13,8 +13,10 @@ export {
   ensureKubeClients,
   ensureKubeTestenv,
   ensureMoto,
+  ensurePrometheus,
   MOTO_VERSION,
   type KubeClients,
+  type PrometheusTools,
 } from './binaries.js';
 export { waitFor, sleep, isPidAlive } from './processes.js';
 export {
