@@ -85,6 +85,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly managedSecretsNotReady = new Gauge({
+    name: 'secretsync_managed_secrets_not_ready',
+    help:
+      'ManagedSecrets whose Ready condition is not True, by its reason (NoCondition before the first sync; ' +
+      'reasons outside the bounded set are counted as Other)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly storesReady = new Gauge({
     name: 'secretsync_stores',
     help: 'SecretStores and ClusterSecretStores by kind and Ready condition status',
