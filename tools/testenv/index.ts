@@ -8,6 +8,7 @@ export {
   type StartClusterOptions,
 } from './cluster.js';
 export { MotoServer, type AwsEnv, type StartMotoOptions } from './moto.js';
+export { PrometheusServer, type PromSample, type ScrapeJob, type StartPrometheusOptions } from './prometheus.js';
 export {
   builtKubernetesVersion,
   ensureKubeClients,
