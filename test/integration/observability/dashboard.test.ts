@@ -282,6 +282,8 @@ describe('the Grafana dashboard, queried on a real Prometheus scraping a real op
     const queries = panelsOf(dashboard.panels).flatMap((p) =>
       (p.targets ?? []).map((t) => ({ panel: p.title, expr: expand(t.expr ?? '') })),
     );
+    // A query Prometheus cannot parse fails here at once, with its error, rather than as "no data" later.
+    for (const q of queries) await prom.query(q.expr).catch((err: unknown) => expect.fail(`${q.panel}: ${String(err)}`));
     const empty = new Map(queries.map((q) => [`${q.panel}: ${q.expr}`, q.expr]));
     await waitFor(
       'data for every panel query',
