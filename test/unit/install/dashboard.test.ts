@@ -71,6 +71,32 @@ describe('the Grafana dashboard ConfigMap (metrics.dashboard)', function () {
     expect(custom?.metadata.annotations).to.deep.equal({ grafana_folder: 'Operators' });
   });
 
+  it("the README's monitoring command renders the ServiceMonitor, the PrometheusRule and the dashboard", async () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('#### Scraping, alerts and the Grafana dashboard'));
+    const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const sets = [...block.matchAll(/--set (\S+)/g)].map((m) => m[1] as string);
+    expect(sets).to.include('metrics.dashboard.enabled=true');
+    const { helm } = await ensureKubeClients();
+    const { stdout } = await execFileAsync(
+      helm,
+      [
+        'template',
+        'secretsync',
+        chartDir,
+        '--namespace',
+        'secretsync-system',
+        // As on a cluster that has the Prometheus Operator's CRDs.
+        '--api-versions',
+        'monitoring.coreos.com/v1',
+        ...sets.flatMap((s) => ['--set', s]),
+      ],
+      { maxBuffer: 32 * 1024 * 1024 },
+    );
+    const kinds = parseAllDocuments(stdout).map((d) => (d.toJS() as { kind?: string } | null)?.kind);
+    expect(kinds).to.include.members(['ServiceMonitor', 'PrometheusRule', 'ConfigMap']);
+  });
+
   it('is Grafana JSON whose every query uses the datasource variable, with unique ids inside the grid', () => {
     const dashboard = JSON.parse(readFileSync(join(chartDir, 'dashboards', 'secretsync.json'), 'utf8')) as {
       schemaVersion: number;
