@@ -187,7 +187,9 @@ describe('the Grafana dashboard, queried on a real Prometheus scraping a real op
     await local('one', 'app/one');
     await local('two', 'app/two');
     await local('broken', 'app/missing');
-    await local('web', 'app/web', { rolloutRestart: { targets: [{ kind: 'Deployment', name: 'web' }], debounce: '200ms' } });
+    await local('web', 'app/web', {
+      rolloutRestart: { targets: [{ kind: 'Deployment', name: 'web' }], debounce: '200ms' },
+    });
     await createManagedSecret(client(), namespace, {
       metadata: { name: 'rotating' },
       spec: {
@@ -250,7 +252,8 @@ describe('the Grafana dashboard, queried on a real Prometheus scraping a real op
     await waitForReady(client(), namespace, 'remote', 'True');
     await waitFor(
       'the first rotation',
-      async () => ((await getManagedSecret(client(), namespace, 'rotating')).status?.rotationVersion ? true : undefined),
+      async () =>
+        (await getManagedSecret(client(), namespace, 'rotating')).status?.rotationVersion ? true : undefined,
       60_000,
     );
     await waitForReady(client(), namespace, 'web', 'True');
@@ -283,7 +286,8 @@ describe('the Grafana dashboard, queried on a real Prometheus scraping a real op
       (p.targets ?? []).map((t) => ({ panel: p.title, expr: expand(t.expr ?? '') })),
     );
     // A query Prometheus cannot parse fails here at once, with its error, rather than as "no data" later.
-    for (const q of queries) await prom.query(q.expr).catch((err: unknown) => expect.fail(`${q.panel}: ${String(err)}`));
+    for (const q of queries)
+      await prom.query(q.expr).catch((err: unknown) => expect.fail(`${q.panel}: ${String(err)}`));
     const empty = new Map(queries.map((q) => [`${q.panel}: ${q.expr}`, q.expr]));
     await waitFor(
       'data for every panel query',
@@ -325,6 +329,12 @@ describe('the Grafana dashboard, queried on a real Prometheus scraping a real op
     ]);
     const providers = await byLabel('sum by (provider) (secretsync_provider_requests_total{job=~"$job"})', 'provider');
     expect([...providers.keys()]).to.include.members(['local', 'awsSecretsManager']);
+    // Secrets Manager requests by the region asked: refused in the primary, answered in the failover region.
+    const regions = await series(
+      'sum by (region, result) (secretsync_provider_requests_total{provider="awsSecretsManager", job=~"$job"})',
+    );
+    const byRegion = regions.map((s) => `${s.metric.region}:${s.metric.result}`);
+    expect(byRegion).to.include.members([`${PRIMARY}:error`, `${FAILOVER}:success`]);
   });
 
   it("the dashboard's variables find this operator (Grafana's label_values queries)", async () => {

@@ -16,9 +16,7 @@ function managedSecret(name: string, ready?: { status: string; reason: string })
     ...(ready
       ? {
           status: {
-            conditions: [
-              { type: 'Ready', ...ready, message: '', lastTransitionTime: '2026-01-01T00:00:00Z' },
-            ],
+            conditions: [{ type: 'Ready', ...ready, message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }],
           },
         }
       : {}),

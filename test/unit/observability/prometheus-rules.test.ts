@@ -88,7 +88,9 @@ describe('the chart PrometheusRule under promtool test rules', function () {
     const dir = mkdtempSync(join(tmpdir(), 'secretsync-promtool-'));
     try {
       writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: rule.spec.groups }));
-      const { stdout } = await execFileAsync(promtool, ['check', 'rules', join(dir, 'rules.yaml')], { timeout: 60_000 });
+      const { stdout } = await execFileAsync(promtool, ['check', 'rules', join(dir, 'rules.yaml')], {
+        timeout: 60_000,
+      });
       expect(stdout).to.include('SUCCESS: 6 rules found');
     } finally {
       rmSync(dir, { recursive: true, force: true });
