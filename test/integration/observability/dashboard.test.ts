@@ -54,8 +54,15 @@ interface Dashboard {
   templating: { list: { name: string; type: string; query: string | { query: string } }[] };
 }
 
-/** The dashboard JSON out of the ConfigMap the chart renders with metrics.dashboard.enabled. */
-async function renderedDashboard(): Promise<Dashboard> {
+interface RenderedConfigMap {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels: Record<string, string> };
+  data: Record<string, string>;
+}
+
+/** The ConfigMap the chart renders with metrics.dashboard.enabled. */
+async function renderedConfigMap(): Promise<RenderedConfigMap> {
   const { helm } = await ensureKubeClients();
   const { stdout } = await execFileAsync(
     helm,
@@ -72,9 +79,9 @@ async function renderedDashboard(): Promise<Dashboard> {
     ],
     { maxBuffer: 16 * 1024 * 1024 },
   );
-  const configMap = parse(stdout) as { metadata: { labels: Record<string, string> }; data: Record<string, string> };
+  const configMap = parse(stdout) as RenderedConfigMap;
   expect(configMap.metadata.labels.grafana_dashboard).to.equal('1');
-  return JSON.parse(configMap.data['secretsync.json'] ?? '') as Dashboard;
+  return configMap;
 }
 
 /** Every panel with its queries, rows (collapsed or not) included. */
@@ -101,10 +108,12 @@ describe('the Grafana dashboard, queried on a real Prometheus scraping a real op
   let fixture: LocalStoreFixture;
   let operator: FaultOperator | undefined;
   let prometheus: PrometheusServer | undefined;
+  let configMap: RenderedConfigMap;
   let dashboard: Dashboard;
 
   before(async () => {
-    dashboard = await renderedDashboard();
+    configMap = await renderedConfigMap();
+    dashboard = JSON.parse(configMap.data['secretsync.json'] ?? '') as Dashboard;
     await installCrds(sharedCluster());
     await ensureNamespace(client(), namespace);
     await ensureNamespace(client(), OPERATOR_NAMESPACE);
@@ -235,7 +244,15 @@ describe('the Grafana dashboard, queried on a real Prometheus scraping a real op
     fixture?.cleanup();
   });
 
-  it('is valid Grafana JSON with a Prometheus datasource variable', () => {
+  it('is a ConfigMap the API server accepts, and valid Grafana JSON with a Prometheus datasource variable', async () => {
+    const { namespace: _rendered, ...metadata } = configMap.metadata;
+    await client().request('POST', `/api/v1/namespaces/${namespace}/configmaps`, {
+      body: { ...configMap, metadata },
+    });
+    const stored = await client().get<RenderedConfigMap>(
+      `/api/v1/namespaces/${namespace}/configmaps/${configMap.metadata.name}`,
+    );
+    expect(stored.data['secretsync.json']).to.equal(configMap.data['secretsync.json']);
     expect(dashboard.schemaVersion).to.be.a('number').and.at.least(30);
     expect(dashboard.uid).to.equal('secretsync');
     const datasource = dashboard.templating.list.find((v) => v.type === 'datasource');
