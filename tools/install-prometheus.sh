@@ -23,9 +23,18 @@ newest_cached() {
 }
 
 # The version apt would download now: the cache follows Debian's security updates.
+candidate() {
+  apt-cache show --no-all-versions prometheus 2>/dev/null | awk '$1=="Version:" && v=="" {v=$2} END {print v}'
+}
 version=""
 if command -v apt-cache >/dev/null 2>&1; then
-  version="$(apt-cache show --no-all-versions prometheus 2>/dev/null | awk '$1=="Version:" && v=="" {v=$2} END {print v}')"
+  version="$(candidate)"
+  # A fresh machine (a CI container) may have no package lists yet; root can fetch them.
+  if [[ -z "$version" && "$(id -u)" == 0 ]] && ! newest_cached >/dev/null; then
+    echo "install-prometheus: no package lists; running apt-get update" >&2
+    apt-get update -qq >&2 || true
+    version="$(candidate)"
+  fi
 fi
 if [[ -z "$version" ]]; then
   # No apt here (or no package list): a copy installed earlier still serves.

@@ -290,7 +290,8 @@ describe('the Grafana dashboard, queried on a real Prometheus scraping a real op
     await waitFor(
       'two scrapes and the leader Lease',
       async () => {
-        const scrapes = await prom.query(`count_over_time(up{job="${JOB}"}[5m])`);
+        // up is 1 for each successful scrape (0 for a failed one, which a loaded machine may see).
+        const scrapes = await prom.query(`sum_over_time(up{job="${JOB}"}[5m])`);
         const leader = await prom.query(`max(secretsync_leader{job="${JOB}"})`);
         return Number(scrapes[0]?.value[1] ?? 0) >= 2 && leader[0]?.value[1] === '1' ? true : undefined;
       },

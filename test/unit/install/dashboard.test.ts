@@ -86,9 +86,12 @@ describe('the Grafana dashboard ConfigMap (metrics.dashboard)', function () {
         chartDir,
         '--namespace',
         'secretsync-system',
-        // As on a cluster that has the Prometheus Operator's CRDs.
-        '--api-versions',
-        'monitoring.coreos.com/v1',
+        // As on a cluster that has the Prometheus Operator's CRDs (either form the chart may check).
+        ...[
+          'monitoring.coreos.com/v1',
+          'monitoring.coreos.com/v1/ServiceMonitor',
+          'monitoring.coreos.com/v1/PrometheusRule',
+        ].flatMap((api) => ['--api-versions', api]),
         ...sets.flatMap((s) => ['--set', s]),
       ],
       { maxBuffer: 32 * 1024 * 1024 },

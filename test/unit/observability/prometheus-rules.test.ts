@@ -13,6 +13,15 @@ import { ensureKubeClients, ensurePrometheus } from '../../../tools/testenv/inde
 import { repoRoot } from '../../../tools/testenv/paths.js';
 
 const execFileAsync = promisify(execFile);
+/**
+ * The Prometheus Operator's API as a cluster that has its CRDs announces it
+ * (group/version and group/version/kind, whichever form the chart checks for).
+ */
+const MONITORING_APIS = [
+  'monitoring.coreos.com/v1',
+  'monitoring.coreos.com/v1/PrometheusRule',
+  'monitoring.coreos.com/v1/ServiceMonitor',
+];
 const TEST_FILE = join(repoRoot, 'test', 'unit', 'observability', 'promtool', 'alerts.test.yaml');
 
 interface RenderedRule {
@@ -21,9 +30,8 @@ interface RenderedRule {
 
 /**
  * The PrometheusRule as Helm renders it: release "secretsync" in namespace
- * "secretsync-system" (the job and namespace the test series carry). The
- * monitoring.coreos.com API is announced so the template renders whether or
- * not it checks for the Prometheus Operator's CRDs.
+ * "secretsync-system" (the job and namespace the test series carry), on a
+ * cluster that announces the monitoring.coreos.com API.
  */
 async function renderRule(extraSets: string[] = []): Promise<RenderedRule> {
   const { helm } = await ensureKubeClients();
@@ -35,8 +43,7 @@ async function renderRule(extraSets: string[] = []): Promise<RenderedRule> {
       join(repoRoot, 'charts', 'secretsync'),
       '--namespace',
       'secretsync-system',
-      '--api-versions',
-      'monitoring.coreos.com/v1',
+      ...MONITORING_APIS.flatMap((api) => ['--api-versions', api]),
       '--show-only',
       'templates/prometheusrule.yaml',
       '--set',
