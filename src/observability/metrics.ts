@@ -32,8 +32,8 @@ export class Metrics {
   readonly providerRequests = new Counter({
     name: 'secretsync_provider_requests_total',
     help:
-      'Backend requests by provider, operation, result and region (the region asked, for Secrets Manager and ' +
-      'Parameter Store requests; no region label on other requests)',
+      'Backend requests by provider, operation, result and region (the region asked, for Secrets Manager, ' +
+      'Parameter Store and KMS Decrypt requests, one per attempt; no region label on other requests)',
     labelNames: ['provider', 'operation', 'result', 'region'] as const,
     registers: [this.registry],
   });
