@@ -1,6 +1,8 @@
 # Sourced by the quick-start scripts: checks the toolchains a fresh machine
 # needs and installs the npm packages when package-lock.json changed.
 # (The Go-built control plane and moto install themselves on first use.)
+# Prometheus and promtool (Debian's package, for the dashboard and alert-rule
+# tests) are fetched here, so no test needs apt.
 set -euo pipefail
 
 die() { echo "secretsync: $*" >&2; exit 1; }
@@ -17,4 +19,11 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "secretsync: installing npm packages (npm ci)" >&2
   npm ci --no-audit --no-fund >&2
   echo "$want" > "$stamp"
+fi
+
+if command -v apt-get >/dev/null; then
+  bash tools/install-prometheus.sh >/dev/null || die "could not install Debian's prometheus package into the test cache"
+else
+  # Not Debian: the demo still runs; the dashboard and alert-rule tests will say what they miss.
+  echo "secretsync: no apt-get here; the Prometheus tests need Debian's prometheus package (tools/install-prometheus.sh)" >&2
 fi

@@ -1,6 +1,6 @@
 // Gauges computed from the caches every few seconds (not on every change, which
 // at tens of thousands of objects would cost more than the syncs): Ready counts,
-// store Ready counts, freshness, rotations due, queue depth.
+// not-Ready counts by reason, store Ready counts, freshness, rotations due, queue depth.
 import type { Metrics } from '../observability/metrics.js';
 import type { ClusterCache } from './caches.js';
 import { getCondition } from './conditions.js';
@@ -14,19 +14,44 @@ export interface GaugeSources {
   queueDepth(): number;
 }
 
+/**
+ * Distinct label values the not-Ready gauge uses (Other and NoCondition
+ * included) before new reasons count as Other; a status is written by the
+ * operator, but whoever may patch the status subresource could write any
+ * reason, and a label must stay a bounded set.
+ */
+const MAX_NOT_READY_REASONS = 32;
+const REASON_SHAPE = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+/** The label for a not-Ready ManagedSecret's reason: its own when well-formed and the set is not full. */
+function notReadyReason(reason: string | undefined, seen: Map<string, number>): string {
+  if (reason === undefined || reason === '') return 'NoCondition';
+  if (!REASON_SHAPE.test(reason)) return 'Other';
+  return seen.has(reason) || seen.size < MAX_NOT_READY_REASONS ? reason : 'Other';
+}
+
 export function updateGauges(src: GaugeSources, now = Date.now()): void {
   const { caches, metrics } = src;
   const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
+  const notReady = new Map<string, number>();
   const soonestRotation = new Map<string, number>();
   for (const ms of caches.managedSecrets.list()) {
-    const status = getCondition(ms.status?.conditions, 'Ready')?.status ?? 'Unknown';
+    const ready = getCondition(ms.status?.conditions, 'Ready');
+    const status = ready?.status ?? 'Unknown';
     counts[status] = (counts[status] ?? 0) + 1;
+    if (status !== 'True') {
+      const reason = notReadyReason(ready?.reason, notReady);
+      notReady.set(reason, (notReady.get(reason) ?? 0) + 1);
+    }
     const due = rotationDueInMs(ms, now);
     if (due === undefined) continue;
     const ns = ms.metadata.namespace ?? '';
     soonestRotation.set(ns, Math.min(soonestRotation.get(ns) ?? Infinity, due));
   }
   for (const [ready, n] of Object.entries(counts)) metrics.managedSecrets.set({ ready }, n);
+  // Reset first: a reason no ManagedSecret has any more must not linger at its last count.
+  metrics.managedSecretsNotReady.reset();
+  for (const [reason, n] of notReady) metrics.managedSecretsNotReady.set({ reason }, n);
 
   for (const [kind, informer] of [
     ['SecretStore', caches.secretStores],

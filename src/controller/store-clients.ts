@@ -129,7 +129,7 @@ export class StoreClients {
       policy: this.options.policy,
       timeouts: this.options.timeouts,
       allowOperatorIdentityForNamespacedStores: this.options.allowOperatorIdentityForNamespacedStores,
-      observe: (operation, call) => metrics.observeProvider(provider, operation, call),
+      observe: (operation, call, region) => metrics.observeProvider(provider, operation, call, region),
       onFailover: (e) =>
         metrics.failovers.inc({ provider: e.provider, store: e.store, from_region: e.from, to_region: e.to }),
     });

@@ -31,15 +31,17 @@ export class Metrics {
 
   readonly providerRequests = new Counter({
     name: 'secretsync_provider_requests_total',
-    help: 'Backend requests by provider, operation and result',
-    labelNames: ['provider', 'operation', 'result'] as const,
+    help:
+      'Backend requests by provider, operation, result and region (the region asked, for Secrets Manager, ' +
+      'Parameter Store and KMS Decrypt requests, one per attempt; no region label on other requests)',
+    labelNames: ['provider', 'operation', 'result', 'region'] as const,
     registers: [this.registry],
   });
 
   readonly providerLatency = new Histogram({
     name: 'secretsync_provider_request_duration_seconds',
-    help: 'Backend request latency by provider and operation',
-    labelNames: ['provider', 'operation'] as const,
+    help: 'Backend request latency by provider, operation and region (as secretsync_provider_requests_total)',
+    labelNames: ['provider', 'operation', 'region'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
@@ -82,6 +84,15 @@ export class Metrics {
     name: 'secretsync_managed_secrets',
     help: 'ManagedSecrets by Ready condition status',
     labelNames: ['ready'] as const,
+    registers: [this.registry],
+  });
+
+  readonly managedSecretsNotReady = new Gauge({
+    name: 'secretsync_managed_secrets_not_ready',
+    help:
+      'ManagedSecrets whose Ready condition is not True, by its reason (NoCondition before the first sync; ' +
+      'reasons outside the bounded set are counted as Other)',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 
@@ -228,16 +239,21 @@ export class Metrics {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'secretsync_' });
   }
 
-  /** Times a backend call and counts it; the call's errors pass through. */
-  async observeProvider<T>(provider: string, operation: string, call: () => Promise<T>): Promise<T> {
-    const end = this.providerLatency.startTimer({ provider, operation });
+  /**
+   * Times a backend call and counts it; the call's errors pass through. A
+   * region is given by callers that know which one they asked; without one the
+   * series carry no region label (so series of regionless providers stay as they were).
+   */
+  async observeProvider<T>(provider: string, operation: string, call: () => Promise<T>, region?: string): Promise<T> {
+    const where = region ? { region } : {};
+    const end = this.providerLatency.startTimer({ provider, operation, ...where });
     try {
       const value = await call();
-      this.providerRequests.inc({ provider, operation, result: 'success' });
+      this.providerRequests.inc({ provider, operation, result: 'success', ...where });
       this.countRetries(provider, operation, value);
       return value;
     } catch (err) {
-      this.providerRequests.inc({ provider, operation, result: 'error' });
+      this.providerRequests.inc({ provider, operation, result: 'error', ...where });
       this.countRetries(provider, operation, err);
       throw err;
     } finally {

@@ -21,8 +21,11 @@ export interface ProviderContext {
   ): Promise<string>;
   /** Whether a namespaced SecretStore may use the operator's own cloud identity (operator flag, default off). */
   allowOperatorIdentityForNamespacedStores: boolean;
-  /** Counts and times one backend request (metrics by provider and operation); errors pass through. */
-  observe<T>(operation: string, call: () => Promise<T>): Promise<T>;
+  /**
+   * Counts and times one backend request (metrics by provider, operation and,
+   * when the caller knows which one it asked, region); errors pass through.
+   */
+  observe<T>(operation: string, call: () => Promise<T>, region?: string): Promise<T>;
   /**
    * What the cluster admin allows namespaced stores to reach (endpoints, local
    * paths): `--allowed-endpoints` and `--local-store-root`. Required, so no

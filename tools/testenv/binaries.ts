@@ -101,3 +101,28 @@ export function ensureMoto(): Promise<string> {
   })();
   return motoPath;
 }
+
+export interface PrometheusTools {
+  /** The Prometheus server binary. */
+  prometheus: string;
+  /** promtool (rule unit tests, config checks). */
+  promtool: string;
+}
+
+let prometheusTools: Promise<PrometheusTools> | undefined;
+
+/**
+ * prometheus and promtool from Debian's `prometheus` package, unpacked into the
+ * cache by tools/install-prometheus.sh (scripts/ensure-deps.sh runs it, so CI
+ * has them before any test; here it only runs when a developer's cache lacks them).
+ */
+export function ensurePrometheus(): Promise<PrometheusTools> {
+  prometheusTools ??= runVisible('bash', [join(repoRoot, 'tools', 'install-prometheus.sh')]).then((out) => {
+    const dir = out.split('\n').pop() ?? '';
+    const tools = { prometheus: join(dir, 'prometheus'), promtool: join(dir, 'promtool') };
+    if (!existsSync(tools.prometheus) || !existsSync(tools.promtool))
+      throw new Error(`tools/install-prometheus.sh did not produce prometheus and promtool (got "${dir}")`);
+    return tools;
+  });
+  return prometheusTools;
+}

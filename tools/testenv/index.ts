@@ -8,13 +8,16 @@ export {
   type StartClusterOptions,
 } from './cluster.js';
 export { MotoServer, type AwsEnv, type StartMotoOptions } from './moto.js';
+export { PrometheusServer, type PromSample, type ScrapeJob, type StartPrometheusOptions } from './prometheus.js';
 export {
   builtKubernetesVersion,
   ensureKubeClients,
   ensureKubeTestenv,
   ensureMoto,
+  ensurePrometheus,
   MOTO_VERSION,
   type KubeClients,
+  type PrometheusTools,
 } from './binaries.js';
 export { waitFor, sleep, isPidAlive } from './processes.js';
 export {

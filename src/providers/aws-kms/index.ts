@@ -60,11 +60,12 @@ export const awsKmsProvider: Provider = {
         ...(ctx.onFailover ? { onFailover: (move) => ctx.onFailover?.(move) } : {}),
       },
     );
-    // Every KMS request (each region tried) waits for the store's request budget; calls are counted and timed.
-    const kms = new RegionalKmsApi(regions, (signal) => budget.take(signal));
-    // The decryptor calls observe as a plain function; keep the context as its receiver.
-    const observe: ProviderContext['observe'] = (operation, call) => ctx.observe(operation, call);
-    return new AwsKmsClient(kms, new KmsDecryptor(kms, observe), observe);
+    // RegionalKmsApi and the client call observe as a plain function; keep the context as its receiver.
+    const observe: ProviderContext['observe'] = (operation, call, region) => ctx.observe(operation, call, region);
+    // Every KMS request (each region tried) waits for the store's request budget; each Decrypt attempt is
+    // counted and timed with its region there, so the decryptor does not observe it again.
+    const kms = new RegionalKmsApi(regions, (signal) => budget.take(signal), observe);
+    return new AwsKmsClient(kms, new KmsDecryptor(kms), observe);
   },
   forgetStore: (store) => lifecycle.forgetStore(store),
   stats: () => lifecycle.stats(),

@@ -383,9 +383,9 @@ export class ParameterStoreProviderClient implements ProviderClient {
     const http: HttpOptions = signal ? { abortSignal: signal } : {};
     try {
       return await this.regions.run(
-        async (client) => {
+        async (client, target) => {
           await this.budget.take(signal, tenant);
-          return this.ctx.observe(operation, () => call(client, http));
+          return this.ctx.observe(operation, () => call(client, http), target.region);
         },
         where === 'primary' ? () => false : undefined,
         signal,

@@ -456,9 +456,9 @@ export class SecretsManagerProviderClient implements ProviderClient {
   ): Promise<T> {
     const http: HttpOptions = signal ? { abortSignal: signal } : {};
     return this.regions.run(
-      async (client) => {
+      async (client, target) => {
         await this.budget.take(signal, tenant);
-        return this.ctx.observe(operation, () => call(client, http));
+        return this.ctx.observe(operation, () => call(client, http), target.region);
       },
       where === 'primary' ? () => false : undefined,
       signal,

@@ -81,8 +81,9 @@ export async function kmsFor(
       ...(ctx.onFailover ? { onFailover: (move) => ctx.onFailover?.(move) } : {}),
     },
   );
-  const kms = new RegionalKmsApi(regions);
-  // The decryptor calls observe as a plain function: keep ctx as its receiver.
-  const observe: ProviderContext['observe'] = (operation, call) => ctx.observe(operation, call);
-  return { kms, decryptor: new KmsDecryptor(kms, observe), close: () => kms.close() };
+  // The API calls observe as a plain function: keep ctx as its receiver. Each Decrypt attempt is observed
+  // there, with its region, so the decryptor does not observe it again.
+  const observe: ProviderContext['observe'] = (operation, call, region) => ctx.observe(operation, call, region);
+  const kms = new RegionalKmsApi(regions, undefined, observe);
+  return { kms, decryptor: new KmsDecryptor(kms), close: () => kms.close() };
 }

@@ -7,17 +7,20 @@
 // store's endpoints in it: the same key answers there).
 import type { KmsApi, KmsDecryptRequest } from '../aws-kms/kms-api.js';
 import type { EncryptionContext } from '../../crypto/ciphertext.js';
-import type { CallOptions, ServedRegion } from '../provider.js';
+import type { CallOptions, ProviderContext, ServedRegion } from '../provider.js';
 import { isMultiRegionKey, keyIdInRegion, type RegionalClients } from './failover.js';
 
 export class RegionalKmsApi implements KmsApi {
   /**
    * @param regions one KMS client per region, the primary first
    * @param beforeAttempt awaited before each request to a region (the store's request budget; it gets the call's signal)
+   * @param observe counts and times each Decrypt attempt with the region it went to (callers then leave
+   *   Decrypt unobserved above this, or it would count twice)
    */
   constructor(
     readonly regions: RegionalClients<KmsApi>,
     private readonly beforeAttempt?: (signal?: AbortSignal) => Promise<void>,
+    private readonly observe?: ProviderContext['observe'],
   ) {}
 
   /**
@@ -33,7 +36,9 @@ export class RegionalKmsApi implements KmsApi {
         await this.beforeAttempt?.(opts.signal);
         const regionalKey =
           keyId !== undefined && target.region !== primary ? keyIdInRegion(keyId, target.region) : keyId;
-        return client.decrypt({ ...req, ...(regionalKey !== undefined ? { keyId: regionalKey } : {}) }, opts);
+        const send = () =>
+          client.decrypt({ ...req, ...(regionalKey !== undefined ? { keyId: regionalKey } : {}) }, opts);
+        return this.observe ? this.observe('Decrypt', send, target.region) : send();
       },
       (target) => multiRegion || target.region === primary,
       opts.signal,

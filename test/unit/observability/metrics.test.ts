@@ -15,6 +15,33 @@ describe('Metrics', () => {
     expect(retries[0]?.labels).to.deep.equal({ provider: 'awsSecretsManager', operation: 'GetSecretValue' });
   });
 
+  it('labels backend requests with the region asked when the caller names one, and with none otherwise', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    await metrics.observeProvider('awsSecretsManager', 'GetSecretValue', async () => ({}), 'us-west-2');
+    await rejectionOf(
+      metrics.observeProvider(
+        'awsSecretsManager',
+        'GetSecretValue',
+        async () => Promise.reject(new Error('x')),
+        'us-east-1',
+      ),
+    );
+    await metrics.observeProvider('local', 'getValue', async () => ({}));
+    const text = await metrics.registry.metrics();
+    expect(text).to.contain(
+      'secretsync_provider_requests_total{provider="awsSecretsManager",operation="GetSecretValue",result="success",region="us-west-2"} 1',
+    );
+    expect(text).to.contain(
+      'secretsync_provider_requests_total{provider="awsSecretsManager",operation="GetSecretValue",result="error",region="us-east-1"} 1',
+    );
+    expect(text).to.contain(
+      'secretsync_provider_requests_total{provider="local",operation="getValue",result="success"} 1',
+    );
+    expect(text).to.contain(
+      'secretsync_provider_request_duration_seconds_count{provider="awsSecretsManager",operation="GetSecretValue",region="us-west-2"} 1',
+    );
+  });
+
   it('reports per-store budgets from its source at scrape time', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     metrics.budgetSource = () => [{ store: 'SecretStore a/sm', waiting: 4, used: 17 }];

@@ -173,6 +173,26 @@ describe('regional failover: KMS decryption with multi-Region keys', () => {
     });
   }
 
+  it('observes each Decrypt attempt with the region it went to (the refused primary, then the replica)', async () => {
+    const arn = account.createKey('us-east-1', true);
+    account.replicate(arn, 'us-west-2');
+    const ciphertext = await new KmsEncryptor(east).encrypt('s3cret', { keyId: arn, scope: 'strict', binding: here });
+    const attempts: string[] = [];
+    const observed = new RegionalKmsApi(regions, undefined, async (operation, call, region) => {
+      try {
+        const value = await call();
+        attempts.push(`${operation} ${region ?? '-'} ok`);
+        return value;
+      } catch (err) {
+        attempts.push(`${operation} ${region ?? '-'} error`);
+        throw err;
+      }
+    });
+    east.down = true;
+    expect(await new KmsDecryptor(observed).decrypt(ciphertext, here)).to.equal('s3cret');
+    expect(attempts).to.deep.equal(['Decrypt us-east-1 error', 'Decrypt us-west-2 ok']);
+  });
+
   it('a single-Region key has no replica: its ciphertext is never sent to another region', async () => {
     const arn = account.createKey('us-east-1', false);
     const ciphertext = await new KmsEncryptor(east).encrypt('s3cret', { keyId: arn, scope: 'strict', binding: here });
