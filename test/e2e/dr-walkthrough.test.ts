@@ -224,7 +224,7 @@ describe("the README's disaster-recovery walk-through", function () {
       primary,
       ['app'],
       [clusterNameArg as string, '--allowed-endpoints', moto.endpoint],
-      moto.env(),
+      { ...moto.env() },
     );
 
     const result = await runBlock(blocks.length, check);
