@@ -6,30 +6,44 @@
 // fails a block or leaves the ReplicationTarget short of what the README
 // promises, and this test with it.
 import { expect } from 'chai';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { API_VERSION } from '../../src/api/types.js';
 import { MotoServer, TestCluster } from '../../tools/testenv/index.js';
 import { repoRoot } from '../../tools/testenv/paths.js';
 import { OPERATOR_NAMESPACE, spawnOperatorProcess, type OperatorProcess } from '../integration/operator.js';
-import { kubeClients, kubectl, mustKubectl, readmeCommand, run, tempDir, type RunResult } from './helpers.js';
+import { kubeConfigFromString } from '../../src/kube/config.js';
+import {
+  canI,
+  kubeClients,
+  kubectl,
+  mustKubectl,
+  readmeCommand,
+  run,
+  tempDir,
+  type RunResult,
+} from './helpers.js';
 
 const SECTION = '### 8. Disaster recovery: replication';
 
-/** The bash blocks of the README's DR section marked for this test, in order. */
-export function drWalkthroughBlocks(readme = readFileSync(join(repoRoot, 'README.md'), 'utf8')): string[] {
+/** The bash blocks of the README's DR section marked `<!-- marker -->`, in order. */
+export function drWalkthroughBlocks(
+  marker = 'dr-walkthrough',
+  readme = readFileSync(join(repoRoot, 'README.md'), 'utf8'),
+): string[] {
   const start = readme.indexOf(`\n${SECTION}\n`);
   if (start < 0) throw new Error(`README.md has no "${SECTION}" section`);
   const end = readme.indexOf('\n### ', start + 1);
   const section = readme.slice(start, end < 0 ? undefined : end);
-  return [...section.matchAll(/<!-- dr-walkthrough -->\n```sh\n([\s\S]*?)\n```\n/g)].map((m) => m[1] as string);
+  const fence = new RegExp(`<!-- ${marker} -->\\n\`\`\`sh\\n([\\s\\S]*?)\\n\`\`\`\\n`, 'g');
+  return [...section.matchAll(fence)].map((m) => m[1] as string);
 }
 
 /** The output the README shows right after the walk-through's last block (a ```text block). */
 function readmeShownOutput(): string[] {
   const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-  const last = drWalkthroughBlocks(readme).at(-1) as string;
+  const last = drWalkthroughBlocks('dr-walkthrough', readme).at(-1) as string;
   const after = readme.slice(readme.indexOf(last) + last.length);
   const shown = /```text\n([\s\S]*?)\n```/.exec(after);
   if (!shown) throw new Error('README.md shows no output after the last dr-walkthrough block');
@@ -71,13 +85,17 @@ describe("the README's disaster-recovery walk-through", function () {
   const outputs: RunResult[] = [];
   let env: NodeJS.ProcessEnv;
 
-  /** One README block in bash, from the user's working directory; fails with its output unless it exits 0. */
-  async function runBlock(index: number, block: string): Promise<RunResult> {
-    const result = await run('bash', ['-e', '-o', 'pipefail', '-c', block], { cwd: work, env, timeoutMs: 180_000 });
+  /**
+   * README blocks in one bash, as a user pastes them into one shell (later blocks use variables of
+   * earlier ones), from the user's working directory; fails with the output unless it exits 0.
+   */
+  async function runBlocks(blocks: string[], first = 1): Promise<RunResult> {
+    const script = blocks.map((b, i) => `echo '--- README block ${first + i}' >&2\n${b}`).join('\n');
+    const result = await run('bash', ['-e', '-o', 'pipefail', '-c', script], { cwd: work, env, timeoutMs: 180_000 });
     outputs.push(result);
     if (result.code !== 0)
       throw new Error(
-        `README dr-walkthrough block ${index + 1} exited with ${result.code}:\n${block}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+        `README dr-walkthrough blocks exited with ${result.code}:\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
       );
     return result;
   }
@@ -180,19 +198,23 @@ describe("the README's disaster-recovery walk-through", function () {
     await Promise.all([primary?.stop(), dr?.stop(), moto?.stop()]);
   });
 
-  it('marks four blocks: the DR cluster, its kubeconfig, the primary, the check', () => {
+  it('marks five blocks (the DR cluster, a token, its kubeconfig, the primary, the check) and an expiring-token variant', () => {
     const blocks = drWalkthroughBlocks();
-    expect(blocks).to.have.length(4);
+    expect(blocks).to.have.length(5);
     expect(blocks[0]).to.match(/^helm install .*--kube-context dr/);
-    expect(blocks[1]).to.contain('dr.kubeconfig');
-    expect(blocks[2]).to.contain('kind: ReplicationTarget');
-    expect(blocks[3]).to.contain('kubectl --context primary wait rtarget/');
+    expect(blocks[1]).to.contain('type: kubernetes.io/service-account-token');
+    expect(blocks[2]).to.contain('cat > dr.kubeconfig');
+    expect(blocks[3]).to.contain('kind: ReplicationTarget');
+    expect(blocks[4]).to.contain('kubectl --context primary wait rtarget/');
+    const variant = drWalkthroughBlocks('dr-walkthrough-expiring-token');
+    expect(variant).to.have.length(1);
+    expect(variant[0]).to.contain('create token secretsync-replication-receiver');
   });
 
   it('replicates the selected stores and ManagedSecrets into the DR cluster, set to the secondary region', async () => {
     const blocks = drWalkthroughBlocks();
     const check = blocks.pop() as string;
-    for (const [i, block] of blocks.entries()) await runBlock(i, block);
+    await runBlocks(blocks);
 
     // The kubeconfig the README built went into the primary's Secret and was removed from disk.
     const stored = await mustKubectl(primary.kubeconfigPath, [
@@ -227,7 +249,7 @@ describe("the README's disaster-recovery walk-through", function () {
       { ...moto.env() },
     );
 
-    const result = await runBlock(blocks.length, check);
+    const result = await runBlocks([check], blocks.length + 1);
     const lines = result.stdout.trim().split('\n');
     expect(lines[0]).to.equal('replicationtarget.secretsync.io/dr-us-west-2 condition met');
     expect(result.stdout, result.stdout).to.match(/\ndr-us-west-2\s+True\s+Replicated\s+3\s/);
@@ -275,6 +297,40 @@ describe("the README's disaster-recovery walk-through", function () {
       'base64',
     ).toString('utf8');
     expect(token.length).to.be.greaterThan(100);
+    for (const o of outputs) expect(o.stdout + o.stderr).to.not.contain(token);
+  });
+  it('builds a working kubeconfig with the expiring-token variant too', async () => {
+    const [variant] = drWalkthroughBlocks('dr-walkthrough-expiring-token');
+    const writeKubeconfig = drWalkthroughBlocks().find((b) => b.includes('cat > dr.kubeconfig'));
+    // Real clusters' kube-controller-manager publishes kube-root-ca.crt in every namespace; the test
+    // control plane runs only four controllers, so the test publishes it as that controller would.
+    const admin = parse(readFileSync(dr.kubeconfigPath, 'utf8')) as KubeconfigDoc;
+    const caData = (admin.clusters[0]?.cluster as { 'certificate-authority-data': string })['certificate-authority-data'];
+    const ca = Buffer.from(caData, 'base64').toString('utf8');
+    await mustKubectl(dr.kubeconfigPath, [
+      '-n',
+      OPERATOR_NAMESPACE,
+      'create',
+      'configmap',
+      'kube-root-ca.crt',
+      `--from-literal=ca.crt=${ca}`,
+    ]);
+    await runBlocks([variant as string, writeKubeconfig as string]);
+    const file = join(work, 'dr.kubeconfig');
+    expect((statSync(file).mode & 0o777).toString(8)).to.equal('600');
+    const text = readFileSync(file, 'utf8');
+    // What replication accepts, and what the receiver may do with it through the embedded CA.
+    await kubeConfigFromString(text, { embeddedOnly: true });
+    expect(await canI(file, 'create', 'clustersecretstores.secretsync.io')).to.equal(true);
+    expect(await canI(file, 'get', 'secrets', 'app')).to.equal(false);
+    await mustKubectl(file, ['get', 'clustersecretstores']);
+    // A TokenRequest token for the asked year, not the long-lived Secret's token.
+    const token = (parse(text) as { users: { user: { token: string } }[] }).users[0]?.user.token ?? '';
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      exp?: number;
+      iat?: number;
+    };
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).to.equal(8760 * 3600);
     for (const o of outputs) expect(o.stdout + o.stderr).to.not.contain(token);
   });
 });
