@@ -78,6 +78,14 @@ describe('README.md', () => {
       }
     };
 
+    it('applies only files that exist (the receiver without Helm)', () => {
+      const files = [...dr.matchAll(/ -f (manifests\/[\w/.-]*)/g)].map((m) => m[1] as string);
+      expect(files).to.include('manifests/replication-receiver/receiver.yaml');
+      for (const file of files) expect(existsSync(join(repoRoot, file)), file).to.equal(true);
+      expect(dr).to.contain('`receiver-with-credentials.yaml`');
+      expect(existsSync(join(repoRoot, 'manifests/replication-receiver/receiver-with-credentials.yaml'))).to.equal(true);
+    });
+
     it('names the size limit the code applies', () => {
       expect(dr).to.contain(`over ${MAX_EMBEDDED_KUBECONFIG_BYTES / 1024} KiB`);
     });
