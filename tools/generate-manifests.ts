@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
+import { buildCrds } from '../src/api/crds.js';
 import { ensureKubeClients } from './testenv/index.js';
 
 const execFileAsync = promisify(execFile);
@@ -60,7 +61,7 @@ resources:
   - install.yaml
 `;
 
-/** The objects `helm template` renders from the chart (CRDs included), in Helm's install order. */
+/** The objects `helm template` renders from the chart (the CRDs too, unless crds.install=false), in Helm's install order. */
 export async function renderChartObjects(helm: string, args: string[] = []): Promise<KubeManifest[]> {
   const { stdout } = await execFileAsync(
     helm,
@@ -70,7 +71,6 @@ export async function renderChartObjects(helm: string, args: string[] = []): Pro
       CHART_DIR,
       '--namespace',
       MANIFESTS_NAMESPACE,
-      '--include-crds',
       '--kube-version',
       MANIFESTS_KUBE_VERSION,
       ...args,
@@ -87,6 +87,9 @@ function withoutHelmLabels(obj: KubeManifest): KubeManifest {
   if (labels) for (const key of HELM_ONLY_LABELS) delete labels[key];
   return obj;
 }
+
+/** The chart's values for every file here: CRDs come from buildCrds(), not the chart's templates. */
+const CHART_ARGS = ['--set', 'crds.install=false'];
 
 /** The folder, inside manifests/, of the replication receiver's RBAC. */
 export const RECEIVER_DIR = 'replication-receiver';
@@ -106,6 +109,7 @@ async function renderReceiver(helm: string, credentials: boolean, base: KubeMani
   const known = new Set(base.map(key));
   const objects = (
     await renderChartObjects(helm, [
+      ...CHART_ARGS,
       '--set',
       'replicationReceiver.enabled=true',
       '--set',
@@ -121,8 +125,10 @@ async function renderReceiver(helm: string, credentials: boolean, base: KubeMani
 /** The files of manifests/, by path relative to it. */
 export async function renderManifests(): Promise<Record<string, string>> {
   const { helm } = await ensureKubeClients();
-  const base = await renderChartObjects(helm);
-  const objects = base.map((o) => withoutHelmLabels(structuredClone(o)));
+  const base = await renderChartObjects(helm, CHART_ARGS);
+  // The CRDs as in crds/, not the chart's templated copies: those carry the
+  // release's labels and helm.sh/resource-policy, which mean nothing to kubectl.
+  const objects = [...(buildCrds() as KubeManifest[]), ...base.map((o) => withoutHelmLabels(structuredClone(o)))];
   const namespace = {
     apiVersion: 'v1',
     kind: 'Namespace',

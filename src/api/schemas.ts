@@ -1339,12 +1339,21 @@ const readyColumns: PrinterColumn[] = [
 ];
 const ageColumn: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 
+/**
+ * The short names External Secrets Operator's CRDs claim (ExternalSecret,
+ * SecretStore, ClusterSecretStore, ClusterExternalSecret, PushSecret,
+ * ClusterPushSecret). Ours must differ: both operators run side by side during
+ * a migration, and kubectl resolves a short name claimed twice to one of them
+ * only, so `kubectl get ss` would silently show the other's objects.
+ */
+export const ESO_SHORT_NAMES: readonly string[] = ['es', 'ss', 'css', 'ces', 'ps', 'cps'];
+
 export const KINDS: readonly KindDefinition[] = [
   {
     kind: 'SecretStore',
     plural: 'secretstores',
     singular: 'secretstore',
-    shortNames: ['ss'],
+    shortNames: ['sstore'],
     scope: 'Namespaced',
     schema: secretStoreSchema,
     printerColumns: [...readyColumns, ageColumn],
@@ -1353,7 +1362,7 @@ export const KINDS: readonly KindDefinition[] = [
     kind: 'ClusterSecretStore',
     plural: 'clustersecretstores',
     singular: 'clustersecretstore',
-    shortNames: ['css'],
+    shortNames: ['csstore'],
     scope: 'Cluster',
     schema: clusterSecretStoreSchema,
     printerColumns: [...readyColumns, ageColumn],

@@ -6,6 +6,8 @@ import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { buildCrds } from '../../src/api/crds.js';
+import { ESO_SHORT_NAMES } from '../../src/api/schemas.js';
 import { RECEIVER_CREDENTIAL_RULES, RECEIVER_RULES } from '../../src/replication/receiver.js';
 import { TestCluster } from '../../tools/testenv/index.js';
 import {
@@ -120,8 +122,9 @@ const everything = {
   allowOperatorIdentityForNamespacedStores: true,
   logLevel: 'debug',
   metrics: {
-    serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
-    prometheusRule: { enabled: true, alertLabels: { team: 'platform' } },
+    // Forced: helm template serves no monitoring.coreos.com/v1 unless told (--api-versions).
+    serviceMonitor: { enabled: true, force: true, labels: { release: 'prometheus' } },
+    prometheusRule: { enabled: true, force: true, alertLabels: { team: 'platform' } },
   },
   networkPolicy: {
     enabled: true,
@@ -151,6 +154,19 @@ const everything = {
   podDisruptionBudget: { minAvailable: 1 },
   podAnnotations: { 'example.com/scrape': 'true' },
   podLabels: { team: 'platform' },
+  commonLabels: { 'example.com/owner': 'platform-team' },
+  deploymentAnnotations: { 'reloader.stakater.com/auto': 'true' },
+  strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+  extraVolumes: [{ name: 'ca-bundle', configMap: { name: 'corporate-ca' } }],
+  extraVolumeMounts: [{ name: 'ca-bundle', mountPath: '/etc/ssl/custom', readOnly: true }],
+  backup: {
+    enabled: true,
+    keySecret: { name: 'secretsync-backup-key' },
+    includeSynced: true,
+    includeLocalStore: true,
+    schedule: '0 2 * * *',
+    timeZone: 'Europe/Berlin',
+  },
   replication: { enabled: true, clusterName: 'eu-central-1' },
   replicationReceiver: { enabled: true, credentials: true },
   rolloutRestarts: { enabled: true, maxConcurrent: 3 },
@@ -338,6 +354,10 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
     it('renders exactly the default set of objects', () => {
       expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).to.deep.equal(
         [
+          'CustomResourceDefinition/clustersecretstores.secretsync.io',
+          'CustomResourceDefinition/managedsecrets.secretsync.io',
+          'CustomResourceDefinition/replicationtargets.secretsync.io',
+          'CustomResourceDefinition/secretstores.secretsync.io',
           'ClusterRole/secretsync-secretsync-system',
           'ClusterRole/secretsync-secretsync-system-edit',
           'ClusterRole/secretsync-secretsync-system-view',
@@ -591,6 +611,224 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
     });
   });
 
+  describe('CRDs as templates (crds.install, crds.keep)', () => {
+    type Crd = KubeManifest & { spec: unknown };
+    const crdsOf = (objects: KubeManifest[]) => objects.filter((o): o is Crd => o.kind === 'CustomResourceDefinition');
+
+    it('renders the generated CRDs with the release labels, kept on uninstall', async () => {
+      const crds = crdsOf(await renderChart({ values: { commonLabels: { team: 'platform' } } }));
+      const generated = buildCrds();
+      expect(crds.map((c) => c.metadata.name).sort()).to.deep.equal(generated.map((c) => c.metadata.name).sort());
+      for (const crd of crds) {
+        const want = generated.find((g) => g.metadata.name === crd.metadata.name);
+        // The spec exactly as in crds/ (descriptions with {{ }} untouched by the template engine).
+        expect(crd.spec, crd.metadata.name).to.deep.equal(JSON.parse(JSON.stringify(want?.spec)));
+        expect(crd.metadata.annotations).to.deep.equal({ 'helm.sh/resource-policy': 'keep' });
+        expect(crd.metadata.labels).to.include({
+          'app.kubernetes.io/instance': 'secretsync',
+          'app.kubernetes.io/managed-by': 'Helm',
+          'app.kubernetes.io/part-of': 'secretsync',
+          team: 'platform',
+        });
+      }
+      const managed = crds.find((c) => c.metadata.name === 'managedsecrets.secretsync.io');
+      expect(JSON.stringify(managed?.spec)).to.contain('postgres://{{ username }}:{{ password }}@db/app');
+    });
+
+    it('drops the keep annotation with crds.keep=false, and every CRD with crds.install=false', async () => {
+      const unkept = crdsOf(await renderChart({ args: ['--set', 'crds.keep=false'] }));
+      expect(unkept).to.have.length(4);
+      for (const crd of unkept) expect(crd.metadata.annotations, crd.metadata.name).to.equal(undefined);
+      const none = await renderChart({ args: ['--set', 'crds.install=false'] });
+      expect(crdsOf(none)).to.deep.equal([]);
+      expect(none.map((o) => o.kind)).to.include('Deployment');
+    });
+
+    it("serves short names that are not External Secrets Operator's, all under the secretsync category", async () => {
+      const crds = crdsOf(await renderChart()) as (KubeManifest & {
+        spec: { names: { kind: string; shortNames: string[]; categories: string[] } };
+      })[];
+      const names = Object.fromEntries(crds.map((c) => [c.spec.names.kind, c.spec.names.shortNames]));
+      expect(names).to.deep.equal({
+        SecretStore: ['sstore'],
+        ClusterSecretStore: ['csstore'],
+        ManagedSecret: ['ms'],
+        ReplicationTarget: ['rtarget'],
+      });
+      for (const crd of crds) expect(crd.spec.names.categories).to.deep.equal(['secretsync']);
+      for (const eso of ESO_SHORT_NAMES) expect(Object.values(names).flat()).to.not.include(eso);
+    });
+  });
+
+  describe('values users of other operators expect', () => {
+    it("puts commonLabels on every object and the Pods, without overriding the chart's own labels", async () => {
+      const objects = await renderChart({
+        values: { commonLabels: { team: 'platform', 'app.kubernetes.io/name': 'other' }, podLabels: { tier: 'ops' } },
+      });
+      expect(objects.length).to.be.greaterThan(10);
+      for (const o of objects) {
+        expect(o.metadata.labels, `${o.kind}/${o.metadata.name}`).to.include({ team: 'platform' });
+        expect(o.metadata.labels?.['app.kubernetes.io/name'], `${o.kind}/${o.metadata.name}`).to.equal('secretsync');
+      }
+      const deployment = deploymentOf(objects) as Deployment & {
+        spec: { template: { metadata: { labels: Record<string, string> } } };
+      };
+      expect(deployment.spec.template.metadata.labels).to.deep.equal({
+        ...deployment.spec.selector.matchLabels,
+        team: 'platform',
+        tier: 'ops',
+      });
+    });
+
+    it('sets deployment annotations, the update strategy, extra volumes and mounts', async () => {
+      const objects = await renderChart({ values: everything });
+      const deployment = deploymentOf(objects) as Deployment & { spec: { strategy?: object } };
+      expect(deployment.metadata.annotations).to.deep.equal(everything.deploymentAnnotations);
+      expect(deployment.spec.strategy).to.deep.equal(everything.strategy);
+      const pod = deployment.spec.template.spec;
+      expect(pod.volumes.at(-1)).to.deep.equal(everything.extraVolumes[0]);
+      expect((pod.containers[0] as Container).volumeMounts.at(-1)).to.deep.equal(everything.extraVolumeMounts[0]);
+      // Defaults: none of them.
+      const plain = deploymentOf(await renderChart()) as Deployment & { spec: { strategy?: object } };
+      expect(plain.metadata.annotations).to.equal(undefined);
+      expect(plain.spec.strategy).to.equal(undefined);
+    });
+
+    it('leaves out the fixed UID, GID and fsGroup with fixedUid=false (OpenShift), keeping the rest of the lock-down', async () => {
+      const pod = deploymentOf(await renderChart({ args: ['--set', 'fixedUid=false'] })).spec.template.spec;
+      expect(pod.securityContext).to.deep.equal({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect((pod.containers[0] as Container).securityContext).to.deep.equal({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        privileged: false,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+    });
+
+    it('refuses a wrong strategy, a mount without a path and a non-string label', async () => {
+      for (const [args, message] of [
+        [['--set', 'strategy.type=Sometimes'], /strategy.type must be one of the following/],
+        [['--set', 'strategy.rollingUpdate.maxSurg=1'], /Additional property maxSurg is not allowed/],
+        [
+          ['--set-json', 'extraVolumeMounts=[{"name":"ca"}]'],
+          /extraVolumeMounts.0: missing property 'mountPath'|mountPath is required/,
+        ],
+        [['--set-json', 'commonLabels={"team":1}'], /commonLabels.team: Invalid type/],
+        [['--set', 'crds.instal=true'], /crds: Additional property instal is not allowed/],
+      ] as const) {
+        const result = await helmTemplate({ args: [...args] });
+        expect(result.code, args.join(' ')).to.not.equal(0);
+        expect(result.stderr).to.match(message);
+      }
+    });
+  });
+
+  describe('the backup CronJob (backup.*)', () => {
+    type CronJob = KubeManifest & {
+      spec: {
+        schedule: string;
+        timeZone?: string;
+        concurrencyPolicy: string;
+        jobTemplate: { spec: { template: { spec: PodSpec } } };
+      };
+    };
+    const cronJobOf = (objects: KubeManifest[]) => findObject(objects, 'CronJob') as CronJob;
+
+    it('is off by default', async () => {
+      expect((await renderChart()).filter((o) => o.kind === 'CronJob')).to.deep.equal([]);
+    });
+
+    it('backs up with the key file, synced Secrets and the local store read-only, under a list-only account', async () => {
+      const objects = await renderChart({ values: everything });
+      const cron = cronJobOf(objects);
+      expect(cron.spec).to.include({ schedule: '0 2 * * *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid' });
+      const pod = cron.spec.jobTemplate.spec.template.spec;
+      const c = pod.containers[0] as Container & { command: string[] };
+      expect(c.command).to.deep.equal(['/nodejs/bin/node', 'bin/secretsync.js', 'backup']);
+      expect(c.args).to.deep.equal([
+        '--out=/backups/$(JOB_NAME).backup',
+        '--key-file=/etc/secretsync-backup/key',
+        '--include-synced',
+        '--include-local-store',
+        '--local-store-dir=/var/lib/secretsync/store',
+        '--force',
+      ]);
+      expect(c.volumeMounts).to.deep.include({ name: 'store', mountPath: '/var/lib/secretsync/store', readOnly: true });
+      expect(pod.volumes).to.deep.include({
+        name: 'store',
+        persistentVolumeClaim: { claimName: 'secretsync-store', readOnly: true },
+      });
+      expect(pod.volumes).to.deep.include({
+        name: 'backups',
+        persistentVolumeClaim: { claimName: 'secretsync-backup' },
+      });
+      const claim = findObject(objects, 'PersistentVolumeClaim', 'secretsync-backup');
+      expect(claim.metadata.annotations).to.deep.equal({ 'helm.sh/resource-policy': 'keep' });
+      expect(permissions(objects, 'secretsync-system', 'secretsync-backup')).to.deep.equal(
+        [
+          ...expand(
+            '*',
+            'secretsync.io',
+            ['secretstores', 'clustersecretstores', 'managedsecrets', 'replicationtargets'],
+            ['list'],
+          ),
+          '*||secrets|list',
+        ].sort(),
+      );
+    });
+
+    it('uses a KMS key instead, and refuses neither or both, or the local store without its volume', async () => {
+      const kms = await renderChart({ values: { backup: { enabled: true, kmsKey: 'alias/secretsync-backup' } } });
+      const c = cronJobOf(kms).spec.jobTemplate.spec.template.spec.containers[0] as Container;
+      expect(c.args).to.include('--kms-key=alias/secretsync-backup');
+      expect(c.args.some((a) => a.startsWith('--key-file'))).to.equal(false);
+      for (const values of [
+        { backup: { enabled: true } },
+        { backup: { enabled: true, kmsKey: 'alias/x', keySecret: { name: 'k' } } },
+      ]) {
+        const result = await helmTemplate({ values });
+        expect(result.code).to.not.equal(0);
+        expect(result.stderr).to.contain('backup.enabled needs exactly one of backup.keySecret.name');
+      }
+      const noStore = await helmTemplate({
+        values: { backup: { enabled: true, kmsKey: 'alias/x', includeLocalStore: true } },
+      });
+      expect(noStore.stderr).to.contain('backup.includeLocalStore needs localStore.persistence.enabled');
+    });
+  });
+
+  describe('ServiceMonitor and PrometheusRule: only where monitoring.coreos.com/v1 is served', () => {
+    const kinds = async (values: object, args: string[] = []) =>
+      (await renderChart({ values, args }))
+        .map((o) => o.kind)
+        .filter((k) => k === 'ServiceMonitor' || k === 'PrometheusRule')
+        .sort();
+    const on = { metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } };
+
+    it('leaves both out on a cluster without the API, so the install does not fail', async () => {
+      expect(await kinds(on)).to.deep.equal([]);
+    });
+
+    it('renders both when the cluster serves it (helm template --api-versions monitoring.coreos.com/v1)', async () => {
+      expect(await kinds(on, ['--api-versions', 'monitoring.coreos.com/v1'])).to.deep.equal([
+        'PrometheusRule',
+        'ServiceMonitor',
+      ]);
+      // Served but not enabled: none.
+      expect(await kinds({}, ['--api-versions', 'monitoring.coreos.com/v1'])).to.deep.equal([]);
+    });
+
+    it('renders each when forced, whatever the cluster serves', async () => {
+      const forced = (key: string) => ({
+        metrics: { ...on.metrics, [key]: { enabled: true, force: true } },
+      });
+      expect(await kinds(forced('serviceMonitor'))).to.deep.equal(['ServiceMonitor']);
+      expect(await kinds(forced('prometheusRule'))).to.deep.equal(['PrometheusRule']);
+    });
+  });
+
   describe('options', () => {
     let objects: KubeManifest[];
     before(async () => {
@@ -646,7 +884,7 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
     });
 
     it('mounts the local store claim at /var/lib/secretsync/store, kept on uninstall', () => {
-      const pvc = findObject(objects, 'PersistentVolumeClaim') as KubeManifest & {
+      const pvc = findObject(objects, 'PersistentVolumeClaim', 'secretsync-store') as KubeManifest & {
         spec: { storageClassName: string; resources: { requests: { storage: string } } };
       };
       expect(pvc.metadata.annotations).to.deep.equal({ 'helm.sh/resource-policy': 'keep' });
@@ -715,6 +953,7 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       const rulesOf = async (stale: object) => {
         const objs = await renderChart({
           values: { metrics: { prometheusRule: { enabled: true, alerts: { managedSecretStale: stale } } } },
+          args: ['--api-versions', 'monitoring.coreos.com/v1'],
         });
         const rule = findObject(objs, 'PrometheusRule') as KubeManifest & {
           spec: { groups: { rules: { alert: string; expr: string; for: string }[] }[] };
@@ -779,7 +1018,7 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       this.timeout(300_000);
       cluster = await TestCluster.start({ name: 'e2e-chart' });
       kubeconfig = cluster.kubeconfigPath;
-      await mustKubectl(kubeconfig, ['apply', '--server-side', '-f', join(CHART_DIR, 'crds')]);
+      // No secretsync CRDs beforehand: every rendering below carries them (crds.install), dry-run created.
       const stubs = join(dir, 'monitoring-crds.yaml');
       writeFileSync(
         stubs,
@@ -858,6 +1097,28 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       const refused = await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', files.pod]);
       expect(refused.code).to.not.equal(0);
       expect(refused.stderr).to.match(/violates PodSecurity "restricted/);
+    });
+
+    it('admits the Pod without fixed IDs (fixedUid=false, for OpenShift) under the restricted standard too', async () => {
+      // Runs after the test above, which created the namespace and the ServiceAccount.
+      const ns = 'pss-restricted';
+      await dryRun('openshift', { ...everything, fixedUid: false });
+      const objects = await renderChart({ namespace: ns, values: { ...everything, fixedUid: false } });
+      const spec = deploymentOf(objects).spec.template.spec;
+      expect(spec.securityContext).to.not.have.any.keys('runAsUser', 'runAsGroup', 'fsGroup');
+      const file = join(dir, 'pss-pod-openshift.yaml');
+      writeFileSync(
+        file,
+        stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'secretsync-pss-openshift', namespace: ns },
+          spec,
+        }),
+      );
+      const p = await mustKubectl(kubeconfig, ['apply', '--dry-run=server', '-f', file]);
+      expect(p.stdout).to.contain('pod/secretsync-pss-openshift created (server dry run)');
+      expect(p.stderr).to.not.match(/violate PodSecurity/);
     });
   });
 });

@@ -37,6 +37,10 @@ helm.sh/chart: {{ include "secretsync.chart" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: secretsync
+{{- /* The chart's own labels win over commonLabels: a repeated key would make the YAML invalid. */}}
+{{- with omit (.Values.commonLabels | default dict) "helm.sh/chart" "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/version" "app.kubernetes.io/managed-by" "app.kubernetes.io/part-of" }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* The labels that select the operator's Pods. */}}
@@ -193,5 +197,18 @@ a unit typo (15ms for 15s) must fail the install, not make the operator thrash.
 {{- end }}
 {{- if gt (int .Values.tenancy.maxWorkersPerNamespace) (int .Values.concurrency) }}
 {{- fail (printf "tenancy.maxWorkersPerNamespace (%d) must not exceed concurrency (%d)" (int .Values.tenancy.maxWorkersPerNamespace) (int .Values.concurrency)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+A (Pod)SecurityContext without the fixed user and group IDs when fixedUid is
+false: OpenShift's restricted SCC assigns each namespace's Pods a UID from its
+own range and refuses a Pod that asks for another (65532 is never in it).
+*/}}
+{{- define "secretsync.securityContext" -}}
+{{- if .fixedUid }}
+{{- toYaml .context }}
+{{- else }}
+{{- toYaml (omit .context "runAsUser" "runAsGroup" "fsGroup") }}
 {{- end }}
 {{- end }}

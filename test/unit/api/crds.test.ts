@@ -10,6 +10,7 @@ import {
   clusterSecretStoreSchema,
   CRON_PATTERN,
   DURATION_PATTERN,
+  ESO_SHORT_NAMES,
   KINDS,
   managedSecretSchema,
   replicationTargetSchema,
@@ -406,8 +407,8 @@ describe('CRDs (src/api)', () => {
     it('names, scopes, short names, status subresource and printer columns', () => {
       const byKind = new Map(buildCrds().map((c) => [c.spec.names.kind, c]));
       const expectations = [
-        ['SecretStore', 'secretstores.secretsync.io', 'Namespaced', 'ss'],
-        ['ClusterSecretStore', 'clustersecretstores.secretsync.io', 'Cluster', 'css'],
+        ['SecretStore', 'secretstores.secretsync.io', 'Namespaced', 'sstore'],
+        ['ClusterSecretStore', 'clustersecretstores.secretsync.io', 'Cluster', 'csstore'],
         ['ManagedSecret', 'managedsecrets.secretsync.io', 'Namespaced', 'ms'],
         ['ReplicationTarget', 'replicationtargets.secretsync.io', 'Cluster', 'rtarget'],
       ] as const;
@@ -442,6 +443,49 @@ describe('CRDs (src/api)', () => {
         ['Last Replication', 'date', '.status.lastReplicationTime'],
         age,
       ]);
+    });
+
+    it("claims no short name of External Secrets Operator's or of a built-in kind, and lists every kind under kubectl get secretsync", () => {
+      // ESO's CRDs (v0.9 to v0.18): es, ss, css, ces, ps, cps. Both operators run side by
+      // side during a migration; a short name claimed twice makes kubectl pick one of them.
+      const eso = ['es', 'ss', 'css', 'ces', 'ps', 'cps'];
+      expect(ESO_SHORT_NAMES).to.have.members(eso);
+      // kubectl api-resources of a v1.33 cluster: the built-in short names.
+      const builtIn = [
+        'cm',
+        'cs',
+        'ds',
+        'deploy',
+        'ep',
+        'ev',
+        'hpa',
+        'ing',
+        'limits',
+        'ns',
+        'no',
+        'pvc',
+        'pv',
+        'po',
+        'pdb',
+        'rs',
+        'rc',
+        'quota',
+        'sa',
+        'svc',
+        'csr',
+        'netpol',
+        'sc',
+        'crd',
+        'crds',
+        'pc',
+        'sts',
+        'cj',
+      ];
+      const ours = buildCrds().flatMap((c) => c.spec.names.shortNames);
+      expect(ours).to.have.members(['sstore', 'csstore', 'ms', 'rtarget']);
+      expect(ours.filter((n) => eso.includes(n) || builtIn.includes(n))).to.deep.equal([]);
+      expect(new Set(ours).size).to.equal(ours.length);
+      for (const crd of buildCrds()) expect(crd.spec.names.categories, crd.metadata.name).to.deep.equal(['secretsync']);
     });
 
     it('crdObjects() returns fresh copies, and crdListPath() where each is listed', () => {

@@ -1,8 +1,9 @@
-// The Helm chart's static contract: versions follow package.json, its CRDs are
-// the generated ones, every value is documented, and the values schema
-// rejects unknown keys. (Rendering and installing it: test/e2e/.)
+// The Helm chart's static contract: versions follow package.json, its CRDs
+// (files/crds/, rendered by templates/crds.yaml) are the generated ones, every
+// value is documented, and the values schema rejects unknown keys. (Rendering
+// and installing it: test/e2e/.)
 import { expect } from 'chai';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, parse, parseDocument, type Node } from 'yaml';
@@ -28,15 +29,22 @@ describe('the Helm chart (charts/secretsync)', () => {
     expect(chart.version, 'Chart.yaml version').to.equal(pkg.version);
   });
 
-  it('carries the generated CRDs in crds/, byte for byte the same as the top-level crds/ (npm run generate:crds)', () => {
+  it('carries the generated CRDs in files/crds/, byte for byte the same as the top-level crds/ (npm run generate:crds)', () => {
     const expected = new Map(buildCrds().map((crd) => [crdFileName(crd), renderCrdYaml(crd)]));
-    const chartFiles = readdirSync(join(chartDir, 'crds')).sort();
-    expect(chartFiles, 'files in charts/secretsync/crds').to.deep.equal([...expected.keys()].sort());
+    const chartFiles = readdirSync(join(chartDir, 'files', 'crds')).sort();
+    expect(chartFiles, 'files in charts/secretsync/files/crds').to.deep.equal([...expected.keys()].sort());
     for (const [file, content] of expected) {
-      const where = `charts/secretsync/crds/${file} is stale: run npm run generate:crds`;
-      expect(readFileSync(join(chartDir, 'crds', file), 'utf8'), where).to.equal(content);
-      expect(readFileSync(join(chartDir, 'crds', file), 'utf8')).to.equal(read('crds', file));
+      const where = `charts/secretsync/files/crds/${file} is stale: run npm run generate:crds`;
+      expect(readFileSync(join(chartDir, 'files', 'crds', file), 'utf8'), where).to.equal(content);
+      expect(readFileSync(join(chartDir, 'files', 'crds', file), 'utf8')).to.equal(read('crds', file));
     }
+  });
+
+  it('has no crds/ folder: Helm would install it once, never upgrade it, and collide with the templated CRDs', () => {
+    expect(existsSync(join(chartDir, 'crds')), 'charts/secretsync/crds must not exist').to.equal(false);
+    const template = read('charts', 'secretsync', 'templates', 'crds.yaml');
+    expect(template).to.contain('.Files.Glob "files/crds/*.yaml"');
+    expect(template).to.contain('.Values.crds.install');
   });
 
   it('documents every key of values.yaml with a "-- " comment above it', () => {
