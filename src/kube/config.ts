@@ -221,12 +221,16 @@ export async function kubeConfigFromString(text: string, opts: FromStringOptions
   ]);
   const needsClientNode = Object.keys(user).some((k) => !handled.has(k)) || cluster['proxy-url'] !== undefined;
   if (needsClientNode) {
-    if (opts.embeddedOnly)
+    if (opts.embeddedOnly) {
+      const parts = shownKeys(Object.keys(user).filter((k) => !handled.has(k)));
+      // A proxy alone leaves no user key to name: without this the refusal would read "uses : …".
+      if (cluster['proxy-url'] !== undefined) parts.push('a proxy-url');
       throw new KubeconfigError(
         'unsafe',
         'the kubeconfig uses settings beyond an embedded token or client certificate',
-        shownKeys(Object.keys(user).filter((k) => !handled.has(k))),
+        parts,
       );
+    }
     return (opts.fallback ?? (() => clientNodeFallback((kc) => kc.loadFromString(text))))();
   }
   const baseDir = opts.baseDir ?? process.cwd();

@@ -4,7 +4,7 @@
 // through manifests/Kustomization.
 import { expect } from 'chai';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { buildCrds } from '../../src/api/crds.js';
 import { TestCluster } from '../../tools/testenv/index.js';
@@ -13,6 +13,7 @@ import {
   MANIFESTS_DIR,
   MANIFESTS_KUBE_VERSION,
   MANIFESTS_NAMESPACE,
+  RECEIVER_DIR,
   renderChartObjects,
   renderManifests,
 } from '../../tools/generate-manifests.js';
@@ -22,6 +23,7 @@ import {
   kubectl,
   mintToken,
   mustKubectl,
+  renderChart,
   mustRun,
   parseManifests,
   readmeCommand,
@@ -37,7 +39,10 @@ describe('the plain manifests (manifests/)', function () {
 
   it('are fresh: npm run generate:manifests would write exactly these files', async () => {
     const expected = await renderManifests();
-    expect(readdirSync(MANIFESTS_DIR).sort()).to.deep.equal(Object.keys(expected).sort());
+    const files = readdirSync(MANIFESTS_DIR, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(MANIFESTS_DIR, join(entry.parentPath, entry.name)));
+    expect(files.sort()).to.deep.equal(Object.keys(expected).sort());
     for (const [name, content] of Object.entries(expected))
       expect(
         readFileSync(join(MANIFESTS_DIR, name), 'utf8'),
@@ -150,6 +155,40 @@ describe('the plain manifests (manifests/)', function () {
       expect(await canI(config, 'create', 'leases.coordination.k8s.io', MANIFESTS_NAMESPACE)).to.equal(true);
       expect(await canI(config, 'create', 'clusterrolebindings.rbac.authorization.k8s.io')).to.equal(false);
       expect(await canI(config, 'delete', 'namespaces')).to.equal(false);
+    });
+
+    it("install the replication receiver from manifests/replication-receiver/ with the chart's permissions, Secrets only with credentials", async () => {
+      const receiverFile = (name: string) => join(MANIFESTS_DIR, RECEIVER_DIR, name);
+      // The same objects as the chart with replicationReceiver on (Helm's labels aside).
+      for (const [file, credentials] of [
+        ['receiver.yaml', false],
+        ['receiver-with-credentials.yaml', true],
+      ] as const) {
+        const chart = (
+          await renderChart({ values: { replicationReceiver: { enabled: true, credentials } } })
+        ).filter((o) => o.metadata.name.endsWith('replication-receiver'));
+        const plain = parseManifests(readFileSync(receiverFile(file), 'utf8'));
+        expect(plain.map((o) => o.kind)).to.deep.equal(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding']);
+        expect(plain.map((o) => (o as { rules?: unknown }).rules ?? null)).to.deep.equal(
+          chart.map((o) => (o as { rules?: unknown }).rules ?? null),
+        );
+      }
+      const sa = 'secretsync-replication-receiver';
+      // Not part of `kubectl apply -f manifests/`: the operator's install made no receiver.
+      const none = await kubectl(kubeconfig, ['-n', MANIFESTS_NAMESPACE, 'get', 'serviceaccount', sa]);
+      expect(none.code, none.stdout).to.not.equal(0);
+
+      await mustKubectl(kubeconfig, ['apply', '--server-side', '-f', receiverFile('receiver.yaml')]);
+      const config = tokenKubeconfig(cluster, await mintToken(cluster, MANIFESTS_NAMESPACE, sa), dir);
+      expect(await canI(config, 'create', 'clustersecretstores.secretsync.io')).to.equal(true);
+      expect(await canI(config, 'patch', 'secretstores.secretsync.io', 'app')).to.equal(true);
+      expect(await canI(config, 'delete', 'managedsecrets.secretsync.io', 'app')).to.equal(true);
+      expect(await canI(config, 'get', 'secrets', 'app')).to.equal(false);
+      expect(await canI(config, 'create', 'replicationtargets.secretsync.io')).to.equal(false);
+
+      await mustKubectl(kubeconfig, ['apply', '--server-side', '-f', receiverFile('receiver-with-credentials.yaml')]);
+      expect(await canI(config, 'create', 'secrets', 'app')).to.equal(true);
+      expect(await canI(config, 'update', 'secrets', 'app')).to.equal(false);
     });
   });
 });

@@ -44,6 +44,10 @@ describe('replication kubeconfigs', () => {
       'a CA file',
     ]);
     expect(await refusedParts({ username: 'u', password: 'p' })).to.deep.equal(['username', 'password']);
+    // A proxy is refused (client-node would be needed) and named, also when no user key is.
+    expect(await refusedParts({ token: 't' }, { 'proxy-url': 'http://proxy.example:3128' })).to.deep.equal([
+      'a proxy-url',
+    ]);
   });
 
   it('says what is wrong without quoting the document', async () => {
