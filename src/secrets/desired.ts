@@ -9,7 +9,13 @@ import {
   type ManagedSecret,
 } from '../api/types.js';
 import type { KubeObject, OwnerReference } from '../kube/client.js';
-import { adoptsFromEso, ANNOTATION_ADOPT_FROM_ESO, esoWriterOf, isEsoOwnerReference, withoutEsoKeys } from './eso-adoption.js';
+import {
+  adoptsFromEso,
+  ANNOTATION_ADOPT_FROM_ESO,
+  esoWriterOf,
+  isEsoOwnerReference,
+  withoutEsoKeys,
+} from './eso-adoption.js';
 import { dataHmac } from './hmac.js';
 import { secretTypeRefusal } from './validate.js';
 
@@ -297,7 +303,8 @@ export function planSecretWrite(
   // references); the data and our own owner reference are wholly ours.
   // Taking over from ESO: its owner reference, labels and annotations go; ours come.
   const othersOwners = (existing.metadata.ownerReferences ?? []).filter(
-    (r) => !(r.kind === 'ManagedSecret' && r.apiVersion === API_VERSION) && !(eso !== undefined && isEsoOwnerReference(r)),
+    (r) =>
+      !(r.kind === 'ManagedSecret' && r.apiVersion === API_VERSION) && !(eso !== undefined && isEsoOwnerReference(r)),
   );
   const keptLabels = eso !== undefined ? withoutEsoKeys(existing.metadata.labels) : existing.metadata.labels;
   const keptAnnotations =
@@ -344,7 +351,8 @@ function observeEsoSecret(
   const extra = Object.keys(existing.data ?? {}).filter((k) => !Object.hasOwn(desired.data, k));
   const { dataOk } = ourData(desired, existing, hmacKey, desired.type);
   if (dataOk && differing.length === 0 && existingType === desired.type) {
-    const kept = extra.length > 0 ? `; ${extra.length} keys of it this ManagedSecret does not write stay as they are` : '';
+    const kept =
+      extra.length > 0 ? `; ${extra.length} keys of it this ManagedSecret does not write stay as they are` : '';
     return {
       action: 'none',
       note: `${ref} is written by ${eso} and already holds these values; secretsync makes no write to it${kept}; ${takeOver}`,

@@ -4,7 +4,14 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, LABEL_MANAGED_BY, type ManagedSecret, type TargetSpec } from '../../../src/api/types.js';
-import { b64, buildDesired, LABEL_MANAGED, planSecretWrite, type SecretObject, type SecretPlan } from '../../../src/secrets/desired.js';
+import {
+  b64,
+  buildDesired,
+  LABEL_MANAGED,
+  planSecretWrite,
+  type SecretObject,
+  type SecretPlan,
+} from '../../../src/secrets/desired.js';
 import { ANNOTATION_ADOPT_FROM_ESO, esoWriterOf } from '../../../src/secrets/eso-adoption.js';
 
 const HMAC_KEY = randomBytes(32);
@@ -43,7 +50,11 @@ function esoSecret(values: Record<string, string> = VALUES, extra: Partial<Secre
       namespace: 'team-a',
       resourceVersion: '42',
       uid: 'secret-uid',
-      labels: { 'reconcile.external-secrets.io/managed': 'true', 'reconcile.external-secrets.io/created-by': 'abc', app: 'web' },
+      labels: {
+        'reconcile.external-secrets.io/managed': 'true',
+        'reconcile.external-secrets.io/created-by': 'abc',
+        app: 'web',
+      },
       annotations: { 'reconcile.external-secrets.io/data-hash': 'f00', team: 'payments' },
       ownerReferences: [ESO_OWNER],
     },
@@ -60,7 +71,9 @@ function plan(ms: ManagedSecret, existing: SecretObject, values = VALUES): Secre
 describe('taking over Secrets ESO wrote', () => {
   it('recognises ESO by its owner reference, or by its managed label when it wrote without an owner', () => {
     expect(esoWriterOf(esoSecret().metadata)).to.equal('ExternalSecret db');
-    expect(esoWriterOf({ labels: { 'reconcile.external-secrets.io/managed': 'true' } })).to.equal('External Secrets Operator');
+    expect(esoWriterOf({ labels: { 'reconcile.external-secrets.io/managed': 'true' } })).to.equal(
+      'External Secrets Operator',
+    );
     expect(esoWriterOf({ labels: { app: 'web' } })).to.equal(undefined);
     expect(esoWriterOf({ ownerReferences: [{ ...ESO_OWNER, apiVersion: 'example.com/v1' }] })).to.equal(undefined);
   });
@@ -100,7 +113,14 @@ describe('taking over Secrets ESO wrote', () => {
     expect(meta.resourceVersion).to.equal('42');
     expect(p.body.data).to.deep.equal(existing.data);
     expect(meta.ownerReferences).to.deep.equal([
-      { apiVersion: API_VERSION, kind: 'ManagedSecret', name: 'db', uid: 'uid-db', controller: true, blockOwnerDeletion: false },
+      {
+        apiVersion: API_VERSION,
+        kind: 'ManagedSecret',
+        name: 'db',
+        uid: 'uid-db',
+        controller: true,
+        blockOwnerDeletion: false,
+      },
     ]);
     expect(meta.labels).to.include({ app: 'web', [LABEL_MANAGED]: 'true', [LABEL_MANAGED_BY]: 'secretsync' });
     expect(Object.keys(meta.labels ?? {}).filter((k) => k.includes('external-secrets'))).to.deep.equal([]);
