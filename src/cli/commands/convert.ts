@@ -13,7 +13,7 @@ import type { CliIo } from '../main.js';
 interface ConvertCliOptions {
   output?: string;
   report?: string;
-  namespaces: Record<string, string[]>;
+  namespaces?: Record<string, string[]>;
   strict?: boolean;
 }
 
@@ -49,7 +49,7 @@ export function parseManifests(text: string, where: string): unknown[] {
 }
 
 /** `--namespaces NAME=a,b` (repeatable): the namespaces a ClusterExternalSecret's selectors select. */
-function collectNamespaces(value: string, previous: Record<string, string[]>): Record<string, string[]> {
+function collectNamespaces(value: string, previous: Record<string, string[]> = {}): Record<string, string[]> {
   const eq = value.indexOf('=');
   const name = eq > 0 ? value.slice(0, eq) : '';
   const list =
@@ -83,7 +83,6 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
       '--namespaces <name=ns,...>',
       "the namespaces a ClusterExternalSecret's namespaceSelector selects (kubectl get namespaces -l ...); repeatable",
       collectNamespaces,
-      {},
     )
     .option('--strict', 'exit 1 when anything was skipped or dropped')
     .addHelpText(
@@ -91,7 +90,8 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
       [
         '',
         'Examples:',
-        '  kubectl get externalsecrets,secretstores -A -o yaml | secretsync convert > secretsync.yaml',
+        '  kubectl get externalsecrets.external-secrets.io,secretstores.external-secrets.io -A -o yaml \\',
+        '    | secretsync convert > secretsync.yaml',
         '  secretsync convert eso/ -o secretsync.yaml --report convert-report.txt',
         '  secretsync convert ces.yaml --namespaces shared-db=team-a,team-b',
       ].join('\n'),
@@ -105,7 +105,7 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
           for (const file of await manifestFiles(path))
             docs.push(...parseManifests(await readFile(file, 'utf8'), file));
 
-      const { objects, notes } = convertEso(docs, { selectedNamespaces: opts.namespaces });
+      const { objects, notes } = convertEso(docs, { selectedNamespaces: opts.namespaces ?? {} });
       const yaml = objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
       if (opts.output) await writeFile(opts.output, yaml);
       else if (yaml) io.out(yaml.trimEnd());
