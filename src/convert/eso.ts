@@ -117,10 +117,20 @@ const ROLE_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:role\/.+$/;
 const DROPPED_ANNOTATION =
   /^(kubectl\.kubernetes\.io\/last-applied-configuration|argocd\.argoproj\.io\/|external-secrets\.io\/)/;
 
+/**
+ * Argo CD's tracking label: copied onto a converted object applied outside the
+ * Application, it would make Argo CD count the object as its own and prune it.
+ */
+function withoutTrackingLabel(labels: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!labels) return undefined;
+  const { 'app.kubernetes.io/instance': _tracking, ...rest } = labels;
+  return Object.keys(rest).length > 0 ? rest : undefined;
+}
+
 function metadataOf(meta: Obj, source: string, apiVersion: string, kind: string): ObjectMeta {
   const name = str(meta.name) ?? '';
   const namespace = str(meta.namespace);
-  const labels = strMap(meta.labels);
+  const labels = withoutTrackingLabel(strMap(meta.labels));
   const annotations = Object.fromEntries(
     Object.entries(strMap(meta.annotations) ?? {}).filter(([k]) => !DROPPED_ANNOTATION.test(k)),
   );
@@ -865,7 +875,7 @@ function convertClusterExternalSecret(
     const note: Noter = out.length === 0 ? it.note : () => undefined;
     const converted = convertSpec(obj(spec.externalSecretSpec), { namespace, stores, note, name });
     if (!converted) break;
-    const labels = strMap(extMeta.labels);
+    const labels = withoutTrackingLabel(strMap(extMeta.labels));
     const annotations = {
       ...Object.fromEntries(
         Object.entries(strMap(extMeta.annotations) ?? {}).filter(([k]) => !DROPPED_ANNOTATION.test(k)),

@@ -322,8 +322,10 @@ export function planSecretWrite(
       resourceVersion: existing.metadata.resourceVersion,
     },
   };
-  // type and immutable Secrets cannot be changed in place.
-  if (existing.immutable === true || (existing.type ?? 'Opaque') !== desired.type) {
+  // The type and an immutable Secret's data cannot be changed in place; an immutable Secret's metadata can
+  // (taking over an immutable Secret ESO wrote with the same values keeps it, uid and all).
+  const metadataOnly = dataOk && desired.immutable;
+  if ((existing.immutable === true && !metadataOnly) || (existing.type ?? 'Opaque') !== desired.type) {
     const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, ...fresh } = merged.metadata;
     return { action: 'recreate', body: { ...body, data, metadata: fresh } };
   }

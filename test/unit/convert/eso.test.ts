@@ -280,6 +280,31 @@ describe('convert: External Secrets Operator manifests', () => {
       expect(lines(manifest)[0]).to.include('spec.target.manifest');
     });
 
+    it("copies the ExternalSecret's labels and annotations, without kubectl's, Argo CD's and ESO's bookkeeping", () => {
+      const doc = es({ ...STORE_REF, ...ONE_KEY });
+      const r = convertEso([
+        {
+          ...doc,
+          metadata: {
+            ...doc.metadata,
+            labels: { team: 'a', 'app.kubernetes.io/instance': 'eso-app' },
+            annotations: {
+              note: 'x',
+              'argocd.argoproj.io/tracking-id': 'eso-app:external-secrets.io/ExternalSecret:team-a/db',
+              'external-secrets.io/force-sync': '1',
+              'kubectl.kubernetes.io/last-applied-configuration': '{}',
+            },
+          },
+        },
+      ]);
+      expect(r.objects[0]?.metadata).to.deep.equal({
+        name: 'db',
+        namespace: 'team-a',
+        labels: { team: 'a' },
+        annotations: { note: 'x', 'secretsync.io/converted-from': 'external-secrets.io/v1 ExternalSecret team-a/db' },
+      });
+    });
+
     it('takes the store from the items when every item names the same one', () => {
       const r = convertEso([
         es({

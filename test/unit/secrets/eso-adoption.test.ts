@@ -143,6 +143,18 @@ describe('taking over Secrets ESO wrote', () => {
     expect(q.action === 'update' ? q.body.metadata.ownerReferences : undefined).to.deep.equal([other]);
   });
 
+  it('takes over an immutable Secret with the same values in place (its metadata may change, its data not)', () => {
+    const existing = esoSecret(VALUES, { immutable: true });
+    const p = plan(managedSecret({ immutable: true }, true), existing);
+    if (p.action !== 'update') throw new Error(`expected update, got ${p.action}`);
+    expect(p.body.immutable).to.equal(true);
+    expect(p.body.data).to.deep.equal(existing.data);
+    expect(
+      plan(managedSecret({ immutable: true }, true), esoSecret({ ...VALUES, password: 'new' }, { immutable: true }))
+        .action,
+    ).to.equal('recreate');
+  });
+
   it('still refuses a Secret nobody wrote, annotation or not', () => {
     const plain = esoSecret();
     plain.metadata.labels = { app: 'web' };
