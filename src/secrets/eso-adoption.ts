@@ -34,6 +34,8 @@ export function isEsoOwnerReference(ref: OwnerReference): boolean {
 export function esoWriterOf(meta: SecretMeta): string | undefined {
   const owner = (meta.ownerReferences ?? []).find(isEsoOwnerReference);
   if (owner) return `ExternalSecret ${owner.name}`;
+  // ESO's label on a Secret another controller owns: ESO merged into it (creationPolicy Merge); not ESO's to give.
+  if ((meta.ownerReferences ?? []).some((r) => r.controller === true)) return undefined;
   return meta.labels?.[ESO_LABEL_MANAGED] === 'true' ? 'External Secrets Operator' : undefined;
 }
 

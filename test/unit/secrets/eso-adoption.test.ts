@@ -75,6 +75,17 @@ describe('taking over Secrets ESO wrote', () => {
       'External Secrets Operator',
     );
     expect(esoWriterOf({ labels: { app: 'web' } })).to.equal(undefined);
+    // ESO merged into a Secret another controller owns: not ESO's.
+    const certManager = {
+      apiVersion: 'cert-manager.io/v1',
+      kind: 'Certificate',
+      name: 'tls',
+      uid: 'c',
+      controller: true,
+    };
+    expect(
+      esoWriterOf({ labels: { 'reconcile.external-secrets.io/managed': 'true' }, ownerReferences: [certManager] }),
+    ).to.equal(undefined);
     expect(esoWriterOf({ ownerReferences: [{ ...ESO_OWNER, apiVersion: 'example.com/v1' }] })).to.equal(undefined);
   });
 
