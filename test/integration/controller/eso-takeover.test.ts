@@ -160,6 +160,8 @@ describe('taking over Secrets External Secrets Operator wrote', function () {
 
   after(async () => {
     await operator?.stop();
+    // Cluster-scoped: later tests share this cluster.
+    await sharedCluster().adminRequest('DELETE', `${CRD_PATH}/${EXTERNAL_SECRET_CRD.metadata.name}`);
   });
 
   it('converts, syncs with zero writes, and takes over only when told to', async () => {
