@@ -10,8 +10,11 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { expect } from 'chai';
 import { parseAllDocuments, stringify } from 'yaml';
 import { API_VERSION, type ManagedSecret } from '../../../src/api/types.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseManifests } from '../../../src/cli/commands/convert.js';
 import { main } from '../../../src/cli/main.js';
-import type { ConvertedObject } from '../../../src/convert/eso.js';
+import { convertEso, type ConvertedObject } from '../../../src/convert/eso.js';
 import type { SecretObject } from '../../../src/secrets/desired.js';
 import { ANNOTATION_ADOPT_FROM_ESO } from '../../../src/secrets/eso-adoption.js';
 import { waitFor } from '../../../tools/testenv/index.js';
@@ -162,6 +165,27 @@ describe('taking over Secrets External Secrets Operator wrote', function () {
     await operator?.stop();
     // Cluster-scoped: later tests share this cluster.
     await sharedCluster().adminRequest('DELETE', `${CRD_PATH}/${EXTERNAL_SECRET_CRD.metadata.name}`);
+  });
+
+  it('converts every kind of the unit fixture into objects the API server admits (schemas and CEL rules)', async () => {
+    const fixture = readFileSync(
+      fileURLToPath(new URL('../../unit/convert/fixtures/eso-v1.yaml', import.meta.url)),
+      'utf8',
+    );
+    const { objects } = convertEso(parseManifests(fixture, 'fixture'));
+    expect(objects).to.have.length(5);
+    const plural = {
+      SecretStore: 'secretstores',
+      ClusterSecretStore: 'clustersecretstores',
+      ManagedSecret: 'managedsecrets',
+    };
+    for (const object of objects) {
+      // Into this test's namespace (the fixture's do not exist here); a dry run admits or refuses without storing.
+      const ns = object.kind === 'ClusterSecretStore' ? undefined : namespace;
+      const body = { ...object, metadata: { ...object.metadata, ...(ns ? { namespace: ns } : {}) } };
+      const path = `/apis/${API_VERSION}/${ns ? `namespaces/${ns}/` : ''}${plural[object.kind]}`;
+      await client().request('POST', path, { body, query: { dryRun: 'All' } });
+    }
   });
 
   it('converts, syncs with zero writes, and takes over only when told to', async () => {
