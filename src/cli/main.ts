@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../version.js';
 import { registerBackupCommand } from './commands/backup.js';
+import { registerConvertCommand } from './commands/convert.js';
 import { registerEncryptCommands, sdkEncryptDeps, type EncryptDeps } from './commands/encrypt.js';
 import { registerRestoreCommand } from './commands/restore.js';
 import { registerRotateCommands } from './commands/rotate.js';
@@ -42,6 +43,7 @@ export function buildProgram(io: CliIo = processIo, kms: EncryptDeps = sdkEncryp
   registerRotateCommands(program, io);
   registerBackupCommand(program, io, kms);
   registerRestoreCommand(program, io, kms);
+  registerConvertCommand(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

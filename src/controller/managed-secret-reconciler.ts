@@ -16,6 +16,7 @@ import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { storeLabel, type ServedRegion } from '../providers/provider.js';
 import {
+  LABEL_MANAGED,
   buildDesired,
   observedDataHmac,
   planSecretWrite,
@@ -94,6 +95,8 @@ interface SyncState {
   probeTarget?: boolean;
   /** The generation whose spec passed `readSpec` (patterns compiled, target checked): not checked again. */
   checkedGeneration?: number;
+  /** The target is a Secret without our label (one ESO writes): the label-filtered cache never holds it. */
+  unlabelledTarget?: boolean;
 }
 
 /** What the spec says, once checked: everything the controller can find wrong without a backend. */
@@ -106,6 +109,8 @@ type SyncOutcome =
   | {
       ok: true;
       action: 'none' | WriteAction;
+      /** Why nothing was written to a Secret that is not ours (see planSecretWrite). */
+      note?: string;
       desired: DesiredSecret;
       storeName: string;
       served: ServedRegion | null;
@@ -352,7 +357,7 @@ export class ManagedSecretReconciler {
     const ns = ms.metadata.namespace ?? '';
     const name = targetName(ms);
     // After a 409 the cache is behind the server (or does not know the Secret): ask the server.
-    if (!state.probeTarget) {
+    if (!state.probeTarget && !state.unlabelledTarget) {
       const cached = this.deps.caches.secrets.get(`${ns}/${name}`);
       if (cached) return cached;
       // Every Secret an Owner ManagedSecret wrote carries our label, so the label-filtered cache
@@ -438,6 +443,8 @@ export class ManagedSecretReconciler {
       const built = buildDesired(ms, values, hmacKey);
       return { desired: built, plan: planSecretWrite(ms, built, existing, hmacKey) as SecretPlan };
     });
+    // A Secret ESO writes is not in the label-filtered cache: read it from the server on later passes too.
+    state.unlabelledTarget = existing !== undefined && existing.metadata.labels?.[LABEL_MANAGED] !== 'true';
     if (plan.action === 'conflict' || plan.action === 'missing')
       return {
         ok: false,
@@ -453,7 +460,8 @@ export class ManagedSecretReconciler {
         return { ok: false, error: this.classify(err, signal, Reasons.WriteFailed) };
       }
     }
-    return { ok: true, action: plan.action, desired, storeName, served };
+    const note = plan.action === 'none' ? plan.note : undefined;
+    return { ok: true, action: plan.action, ...(note !== undefined ? { note } : {}), desired, storeName, served };
   }
 
   private async recordSuccess(
@@ -473,7 +481,9 @@ export class ManagedSecretReconciler {
     const message =
       (action === 'none' && (ms.spec.target?.creationPolicy ?? 'Owner') === 'None'
         ? `values fetched from ${storeName} (${keyCount} keys); creationPolicy None writes no Secret`
-        : `${secretRef} in sync with ${storeName} (${keyCount} keys)`) + (floorNote ? `; ${floorNote}` : '');
+        : outcome.note !== undefined
+          ? `values fetched from ${storeName} (${keyCount} keys); ${outcome.note}`
+          : `${secretRef} in sync with ${storeName} (${keyCount} keys)`) + (floorNote ? `; ${floorNote}` : '');
     state.lastCheck = now;
     state.failure = undefined;
     this.deps.queue.forget(key);

@@ -36,6 +36,7 @@ import { StatusWriter } from './status.js';
 import { StoreClients } from './store-clients.js';
 import { StoreReconciler } from './store-reconciler.js';
 import { namespaceTenant, WorkQueue } from './workqueue.js';
+import { ANNOTATION_ADOPT_FROM_ESO } from '../secrets/eso-adoption.js';
 
 export interface ManagerOptions {
   kubeConfig: KubeAuth;
@@ -259,11 +260,13 @@ export class Manager {
       add: (ms) => this.queue.add(msKey(ms)),
       update: (old, cur) => {
         // Our own status writes change only status: no need to look again. A person's change (spec,
-        // force-sync, rotate-now) is looked at now, even while the object backs off from a failure.
+        // force-sync, rotate-now, adopt-from-eso) is looked at now, even while the object backs off from a failure.
         if (
           old.metadata.generation !== cur.metadata.generation ||
           old.metadata.annotations?.[ANNOTATION_FORCE_SYNC] !== cur.metadata.annotations?.[ANNOTATION_FORCE_SYNC] ||
           old.metadata.annotations?.[ANNOTATION_ROTATE_NOW] !== cur.metadata.annotations?.[ANNOTATION_ROTATE_NOW] ||
+          old.metadata.annotations?.[ANNOTATION_ADOPT_FROM_ESO] !==
+            cur.metadata.annotations?.[ANNOTATION_ADOPT_FROM_ESO] ||
           old.metadata.uid !== cur.metadata.uid
         )
           this.queue.add(msKey(cur), { force: true });

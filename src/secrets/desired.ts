@@ -9,6 +9,13 @@ import {
   type ManagedSecret,
 } from '../api/types.js';
 import type { KubeObject, OwnerReference } from '../kube/client.js';
+import {
+  adoptsFromEso,
+  ANNOTATION_ADOPT_FROM_ESO,
+  esoWriterOf,
+  isEsoOwnerReference,
+  withoutEsoKeys,
+} from './eso-adoption.js';
 import { dataHmac } from './hmac.js';
 import { secretTypeRefusal } from './validate.js';
 
@@ -151,7 +158,8 @@ const subsetEqual = (want: Record<string, string>, have: Record<string, string> 
 export type ConflictReason = 'SecretConflict' | 'MergeNotAllowed';
 
 export type SecretPlan =
-  | { action: 'none' }
+  /** `note`: why nothing is written although the Secret is not ours (an ESO-written Secret that matches). */
+  | { action: 'none'; note?: string }
   | { action: 'create'; body: SecretObject }
   | { action: 'update'; body: SecretObject }
   | { action: 'recreate'; body: SecretObject }
@@ -264,7 +272,11 @@ export function planSecretWrite(
   if (!existing) return { action: 'create', body };
 
   const owner = managedSecretOf(existing);
-  if (owner !== ms.metadata.name) {
+  // A Secret External Secrets Operator writes (a migration in progress): compared, never written,
+  // until the ManagedSecret asks to take it over; then it is written like one of ours, below.
+  const eso = owner === undefined ? esoWriterOf(existing.metadata) : undefined;
+  if (eso !== undefined && !adoptsFromEso(ms)) return observeEsoSecret(ms, desired, existing, hmacKey, ref, eso);
+  if (owner !== ms.metadata.name && eso === undefined) {
     return {
       action: 'conflict',
       reason: 'SecretConflict',
@@ -289,9 +301,14 @@ export function planSecretWrite(
 
   // Keep what others added (a reloader's annotations, a backup tool's finalizer, their owner
   // references); the data and our own owner reference are wholly ours.
+  // Taking over from ESO: its owner reference, labels and annotations go; ours come.
   const othersOwners = (existing.metadata.ownerReferences ?? []).filter(
-    (r) => !(r.kind === 'ManagedSecret' && r.apiVersion === API_VERSION),
+    (r) =>
+      !(r.kind === 'ManagedSecret' && r.apiVersion === API_VERSION) && !(eso !== undefined && isEsoOwnerReference(r)),
   );
+  const keptLabels = eso !== undefined ? withoutEsoKeys(existing.metadata.labels) : existing.metadata.labels;
+  const keptAnnotations =
+    eso !== undefined ? withoutEsoKeys(existing.metadata.annotations) : existing.metadata.annotations;
   const owners = desired.ownerReference ? [...othersOwners, desired.ownerReference] : othersOwners;
   const { ownerReferences: _drop, ...existingMeta } = existing.metadata;
   const merged: SecretObject = {
@@ -299,18 +316,59 @@ export function planSecretWrite(
     data,
     metadata: {
       ...existingMeta,
-      labels: { ...existing.metadata.labels, ...desired.labels },
-      annotations: { ...existing.metadata.annotations, ...desired.annotations },
+      labels: { ...keptLabels, ...desired.labels },
+      annotations: { ...keptAnnotations, ...desired.annotations },
       ...(owners.length > 0 ? { ownerReferences: owners } : {}),
       resourceVersion: existing.metadata.resourceVersion,
     },
   };
-  // type and immutable Secrets cannot be changed in place.
-  if (existing.immutable === true || (existing.type ?? 'Opaque') !== desired.type) {
+  // The type and an immutable Secret's data cannot be changed in place; an immutable Secret's metadata can
+  // (taking over an immutable Secret ESO wrote with the same values keeps it, uid and all).
+  const metadataOnly = dataOk && desired.immutable;
+  if ((existing.immutable === true && !metadataOnly) || (existing.type ?? 'Opaque') !== desired.type) {
     const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, ...fresh } = merged.metadata;
     return { action: 'recreate', body: { ...body, data, metadata: fresh } };
   }
   return { action: 'update', body: merged };
+}
+
+/**
+ * The plan for a Secret ESO writes and the ManagedSecret has not been told to
+ * take over: nothing is written. Ready when the keys this ManagedSecret would
+ * write hold exactly its values and the type matches (keys only ESO writes are
+ * allowed, and named by count); otherwise a SecretConflict that says how the
+ * two differ (which keys, never values) and how to take the Secret over.
+ */
+function observeEsoSecret(
+  ms: ManagedSecret,
+  desired: DesiredSecret,
+  existing: SecretObject,
+  hmacKey: Buffer,
+  ref: string,
+  eso: string,
+): SecretPlan {
+  const takeOver = `annotate the ManagedSecret with ${ANNOTATION_ADOPT_FROM_ESO}=true to take it over (kubectl annotate managedsecret -n ${desired.namespace} ${ms.metadata.name} ${ANNOTATION_ADOPT_FROM_ESO}=true)`;
+  const existingType = existing.type ?? 'Opaque';
+  const differing = Object.keys(desired.data).filter((k) => existing.data?.[k] !== desired.data[k]);
+  const extra = Object.keys(existing.data ?? {}).filter((k) => !Object.hasOwn(desired.data, k));
+  const { dataOk } = ourData(desired, existing, hmacKey, desired.type);
+  if (dataOk && differing.length === 0 && existingType === desired.type) {
+    const kept =
+      extra.length > 0 ? `; ${extra.length} keys of it this ManagedSecret does not write stay as they are` : '';
+    return {
+      action: 'none',
+      note: `${ref} is written by ${eso} and already holds these values; secretsync makes no write to it${kept}; ${takeOver}`,
+    };
+  }
+  const why =
+    existingType !== desired.type
+      ? `its type is ${existingType}, not ${desired.type}`
+      : `keys ${differing.slice(0, 20).join(', ')}${differing.length > 20 ? ', …' : ''} differ or are missing`;
+  return {
+    action: 'conflict',
+    reason: 'SecretConflict',
+    message: `${ref} is written by ${eso} and differs from what this ManagedSecret would write (${why}); secretsync does not write into it until told to: ${takeOver}`,
+  };
 }
 
 /**
