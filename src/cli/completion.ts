@@ -216,16 +216,16 @@ ${caseFunction('__secretsync_commands', nodes, (n) => n.subcommands.map((s) => s
 ${caseFunction('__secretsync_value_options', nodes, valueOptions)}
 ${choicesFunction('__secretsync_choices', nodes)}
 ${zshDescribed('__secretsync_described_commands', nodes, (n) => [
-    ...n.subcommands.map((s) => `${esc(s.name)}:${s.description}`),
-    ...n.argumentChoices.map(esc),
-  ])}
+  ...n.subcommands.map((s) => `${esc(s.name)}:${s.description}`),
+  ...n.argumentChoices.map(esc),
+])}
 ${zshDescribed('__secretsync_described_options', nodes, (n) => n.options.flatMap((o) => o.flags.map((f) => `${esc(f)}:${o.description}`)))}
 _secretsync() {
   local cur="\${words[CURRENT]}" prev="\${words[CURRENT-1]}"
   local -a reply choices
 ${walkWords('words', '2', 'CURRENT')}
   if (( CURRENT > 2 )) && [[ "$prev" == -* && " $(__secretsync_value_options "$cmdpath") " == *" $prev "* ]]; then
-    choices=( \${=\$(__secretsync_choices "$cmdpath" "$prev")} )
+    choices=( \${=$(__secretsync_choices "$cmdpath" "$prev")} )
     if (( \${#choices} )); then compadd -a choices; else _files; fi
     return
   fi
@@ -247,7 +247,10 @@ fi
 
 function fishScript(nodes: CompletionNode[]): string {
   const lines: string[] = [
-    header('fish', `${PROGRAM_NAME} completion fish | source, or save it as ~/.config/fish/completions/${PROGRAM_NAME}.fish`),
+    header(
+      'fish',
+      `${PROGRAM_NAME} completion fish | source, or save it as ~/.config/fish/completions/${PROGRAM_NAME}.fish`,
+    ),
     fishSwitch('__secretsync_commands', nodes, (n) => n.subcommands.map((s) => s.name)),
     fishSwitch('__secretsync_value_options', nodes, (n) => valueOptions(n).split(' ').filter(Boolean)),
     `function __secretsync_path
@@ -286,7 +289,8 @@ end`,
     for (const s of n.subcommands) {
       lines.push(`complete -c ${PROGRAM_NAME} ${at} -a ${fishq(s.name)} -d ${fishq(s.description)}`);
     }
-    if (n.argumentChoices.length > 0) lines.push(`complete -c ${PROGRAM_NAME} ${at} -a ${fishq(n.argumentChoices.join(' '))}`);
+    if (n.argumentChoices.length > 0)
+      lines.push(`complete -c ${PROGRAM_NAME} ${at} -a ${fishq(n.argumentChoices.join(' '))}`);
     else if (n.subcommands.length === 0) lines.push(`complete -c ${PROGRAM_NAME} ${at} -F`);
     for (const o of n.options) {
       const spell = o.flags.map((f) => (f.startsWith('--') ? `-l ${fishq(f.slice(2))}` : `-s ${fishq(f.slice(1))}`));

@@ -65,11 +65,17 @@ export function buildProgram(
     .showHelpAfterError('(run with --help for usage)');
   addExamples(program, [
     { command: 'secretsync --version', explain: 'which secretsync this is' },
-    { command: 'secretsync store list --dir ./store --master-key-file master.key', explain: 'entries of a local store' },
+    {
+      command: 'secretsync store list --dir ./store --master-key-file master.key',
+      explain: 'entries of a local store',
+    },
     { command: 'secretsync backup --help', explain: 'help and examples of one command' },
   ]);
   addExamples(
-    program.command('version').description('print the secretsync version').action(() => io.out(versionLine(name))),
+    program
+      .command('version')
+      .description('print the secretsync version')
+      .action(() => io.out(versionLine(name))),
     [{ command: 'secretsync version', explain: 'the version of secretsync and of Node.js it runs on' }],
   );
   registerRunCommand(program, io);

@@ -9,6 +9,7 @@ import { checkKeyFile, describeHeader, readHeader, sealBackup, type BackupKey } 
 import { KubeClient } from '../../kube/client.js';
 import { packageVersion } from '../../version.js';
 import type { CliIo } from '../main.js';
+import { addExamples } from '../examples.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
@@ -46,7 +47,7 @@ export function withClusterAndKmsOptions(cmd: Command): Command {
 }
 
 export function registerBackupCommand(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
-  withClusterAndKmsOptions(program.command('backup'))
+  const backup = withClusterAndKmsOptions(program.command('backup'))
     .summary(
       'write every secretsync object (and optionally local store entries and synced Secrets) to an encrypted file',
     )
@@ -111,6 +112,21 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
         else key.kms.close();
       }
     });
+  addExamples(backup, [
+    {
+      command: 'openssl rand -out backup.key 32 && secretsync backup --out cluster.backup --key-file backup.key',
+      explain: 'every secretsync object, under a key file (keep it apart from the backups)',
+    },
+    {
+      command: 'secretsync backup --out cluster.backup --kms-key alias/secretsync-backup --include-synced --force',
+      explain: 'under a KMS key, with the Secrets secretsync wrote, replacing an older cluster.backup',
+    },
+    {
+      command:
+        'secretsync backup --out cluster.backup --key-file backup.key --include-local-store --local-store-dir /var/lib/secretsync/store',
+      explain: "with the local store's entry files (still encrypted by its master key)",
+    },
+  ]);
 }
 
 /** The key a backup is made with (or a restore opens with), from --kms-key / --key-file. */

@@ -10,6 +10,7 @@ import type { KmsEncryptor } from '../../providers/aws-kms/encryptor.js';
 import type { KmsApi } from '../../providers/aws-kms/kms-api.js';
 import type { CiphertextBinding } from '../../providers/provider.js';
 import type { CliIo } from '../main.js';
+import { addExamples } from '../examples.js';
 
 /** How the commands reach KMS; tests substitute a fake. */
 export interface EncryptDeps {
@@ -76,7 +77,7 @@ interface ReencryptCliOptions extends AwsOptions {
 }
 
 export function registerEncryptCommands(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
-  withAwsOptions(program.command('encrypt'))
+  const encrypt = withAwsOptions(program.command('encrypt'))
     .summary('encrypt a value from stdin with AWS KMS into a ciphertext that is safe to commit')
     .description(
       'encrypt the value on stdin (never an argument) with AWS KMS into a secretsync ciphertext, bound to where it ' +
@@ -123,8 +124,25 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
       };
       io.out(stringify(manifest, { lineWidth: 0 }).trimEnd());
     });
+  addExamples(encrypt, [
+    {
+      command:
+        'secretsync encrypt --key alias/team-a --namespace team-a --name db --secret-key password < password.txt',
+      explain: 'a ciphertext only team-a/db may use, as its Secret key "password" (one trailing newline is dropped)',
+    },
+    {
+      command:
+        'printf \'%s\' "$PASSWORD" | secretsync encrypt --key alias/team-a --namespace team-a --name db --secret-key password --output yaml > db.managedsecret.yaml',
+      explain: 'a whole ManagedSecret to commit, reading spec.storeRef "kms" (--store to change it)',
+    },
+    {
+      command:
+        'secretsync encrypt --key alias/shared --scope namespace --namespace team-a --region eu-west-1 < token.txt',
+      explain: 'a ciphertext any ManagedSecret of team-a may use, with a key in eu-west-1',
+    },
+  ]);
 
-  withAwsOptions(program.command('reencrypt'))
+  const reencrypt = withAwsOptions(program.command('reencrypt'))
     .summary('re-wrap ciphertexts from stdin under another KMS key (values never leave the process)')
     .description(
       'read ciphertexts from stdin (one per line, or ManagedSecret YAML with --input yaml) and re-wrap each under ' +
@@ -156,6 +174,17 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
         encryptor.close();
       }
     });
+  addExamples(reencrypt, [
+    {
+      command: 'secretsync reencrypt --key alias/team-a-2025 --input yaml < db.managedsecret.yaml > db.new.yaml',
+      explain: 'move every ciphertext of ManagedSecret manifests to a new key (binding from each manifest)',
+    },
+    {
+      command:
+        'secretsync reencrypt --key alias/team-a-2025 --namespace team-a --name db --secret-key password < ciphertexts.txt',
+      explain: 'ciphertexts one per line, all made for team-a/db key "password"',
+    },
+  ]);
 }
 
 function withAwsOptions(cmd: Command): Command {

@@ -7,6 +7,7 @@ import { describeHeader, openBackup, MAX_FILE_BYTES, type BackupKey } from '../.
 import { restoreBackup, summarize, type Outcome } from '../../backup/import.js';
 import { KubeClient } from '../../kube/client.js';
 import type { CliIo } from '../main.js';
+import { addExamples } from '../examples.js';
 import { readKeyFile, regionOf, withClusterAndKmsOptions } from './backup.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
 import { loadKubeConfig } from '../../kube/config.js';
@@ -35,7 +36,7 @@ const VERB: Record<Outcome, [string, string]> = {
 };
 
 export function registerRestoreCommand(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
-  withClusterAndKmsOptions(program.command('restore'))
+  const restore = withClusterAndKmsOptions(program.command('restore'))
     .summary('apply a backup to a cluster (idempotent; --dry-run only reports)')
     .description(
       'authenticate and decrypt a backup made by `secretsync backup`, then create what is missing and update what ' +
@@ -108,4 +109,20 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
         client.close();
       }
     });
+  addExamples(restore, [
+    {
+      command: 'secretsync restore --in cluster.backup --key-file backup.key --dry-run --create-namespaces',
+      explain: 'look first: the header and what would happen; nothing is applied',
+    },
+    {
+      command:
+        'secretsync restore --in cluster.backup --key-file backup.key --create-namespaces --local-store-dir /var/lib/secretsync/store',
+      explain: 'apply it, creating missing namespaces and writing the local store entries',
+    },
+    {
+      command: 'secretsync restore --in cluster.backup --kubeconfig ~/.kube/dr.yaml --overwrite-synced',
+      explain:
+        'a KMS-encrypted backup (its header names the key) to another cluster, replacing synced Secrets that differ',
+    },
+  ]);
 }

@@ -124,7 +124,9 @@ _secretsync`;
       const script = scriptFile('zsh');
       expect(complete(script, ['secretsync', 'st'])).to.match(/^describe:.*\bstore\b/m);
       expect(complete(script, ['secretsync', 'store', 'put', '--'])).to.match(/^describe:.*--from-file --property/m);
-      expect(complete(script, ['secretsync', 'encrypt', '--scope', ''])).to.match(/^compadd:strict namespace cluster$/m);
+      expect(complete(script, ['secretsync', 'encrypt', '--scope', ''])).to.match(
+        /^compadd:strict namespace cluster$/m,
+      );
       expect(complete(script, ['secretsync', 'backup', '--out', ''])).to.match(/^files$/m);
     });
   });
@@ -138,10 +140,14 @@ _secretsync`;
     });
 
     const complete = (script: string, line: string): string[] =>
-      execFileSync('fish', ['--no-config', '-c', `source ${JSON.stringify(script)}; complete -C ${JSON.stringify(line)}`], {
-        cwd: dir,
-        encoding: 'utf8',
-      })
+      execFileSync(
+        'fish',
+        ['--no-config', '-c', `source ${JSON.stringify(script)}; complete -C ${JSON.stringify(line)}`],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+        },
+      )
         .split('\n')
         .filter(Boolean)
         .map((l) => l.split('\t')[0] ?? '');
