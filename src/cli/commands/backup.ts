@@ -10,6 +10,7 @@ import { KubeClient } from '../../kube/client.js';
 import { packageVersion } from '../../version.js';
 import type { CliIo } from '../main.js';
 import { addExamples } from '../examples.js';
+import { createProgress } from '../progress.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
@@ -25,6 +26,7 @@ interface BackupOptions {
   includeSynced?: boolean;
   force?: boolean;
   operatorNamespace: string;
+  progress: boolean;
 }
 
 /** Options both commands share: the cluster, and how to reach KMS. */
@@ -69,6 +71,10 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       'add a last-known-good copy of the Secrets secretsync wrote (label secretsync.io/managed=true), except those that are store credentials or ReplicationTarget kubeconfigs',
     )
     .option('--force', 'overwrite --out if it exists')
+    .option(
+      '--no-progress',
+      'no progress on stderr (shown by default: a bar on a terminal, a line every 5 s otherwise)',
+    )
     .action(async (opts: BackupOptions) => {
       if ((opts.kmsKey === undefined) === (opts.keyFile === undefined)) {
         throw new Error('give exactly one of --kms-key KEY or --key-file PATH');
@@ -80,6 +86,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       if (!opts.force && existsSync(opts.out)) throw new Error(`${opts.out} exists; pass --force to overwrite it`);
       const key = await backupKey(opts, deps);
       let client: KubeClient | undefined;
+      const progress = createProgress(opts.progress ? io.progressStream : undefined, 'backup');
       try {
         const kc = await loadKubeConfig(opts.kubeconfig);
         client = new KubeClient(kc, { userAgent: 'secretsync-backup' });
@@ -87,7 +94,9 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
           localStoreDir: opts.includeLocalStore ? opts.localStoreDir : undefined,
           includeSynced: opts.includeSynced === true,
           operatorNamespace: opts.operatorNamespace,
+          onProgress: (step, done, total) => progress.update(step, done, total),
         });
+        progress.end();
         const file = await sealBackup(exported.payload, key, {
           secretsyncVersion: packageVersion(),
           source: {
@@ -107,6 +116,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
         for (const s of exported.skipped) io.out(`skipped ${s}`);
         io.out(`wrote ${opts.out} (${file.length} bytes)`);
       } finally {
+        progress.end();
         client?.close();
         if (key.mode === 'key-file') key.keyFile.fill(0);
         else key.kms.close();

@@ -8,6 +8,7 @@ import { restoreBackup, summarize, type Outcome } from '../../backup/import.js';
 import { KubeClient } from '../../kube/client.js';
 import type { CliIo } from '../main.js';
 import { addExamples } from '../examples.js';
+import { createProgress } from '../progress.js';
 import { readKeyFile, regionOf, withClusterAndKmsOptions } from './backup.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
 import { loadKubeConfig } from '../../kube/config.js';
@@ -24,6 +25,7 @@ interface RestoreCliOptions {
   localStoreDir?: string;
   overwriteLocalStore?: boolean;
   operatorNamespace: string;
+  progress: boolean;
 }
 
 const VERB: Record<Outcome, [string, string]> = {
@@ -60,6 +62,10 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
       ),
     )
     .option('--overwrite-local-store', 'replace local store entry files that differ from the backup')
+    .option(
+      '--no-progress',
+      'no progress on stderr (shown by default: a bar on a terminal, a line every 5 s otherwise)',
+    )
     .action(async (opts: RestoreCliOptions) => {
       let bytes: Buffer;
       try {
@@ -85,6 +91,10 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
       const dry = opts.dryRun === true;
       for (const line of describeHeader(opened.header)) io.out(line);
       const client = new KubeClient(await loadKubeConfig(opts.kubeconfig), { userAgent: 'secretsync-restore' });
+      const progress = createProgress(
+        opts.progress ? io.progressStream : undefined,
+        dry ? 'restore (dry run)' : 'restore',
+      );
       try {
         const report = await restoreBackup(client, opened.payload, {
           dryRun: dry,
@@ -93,7 +103,9 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
           localStoreDir: opts.localStoreDir,
           overwriteLocalStore: opts.overwriteLocalStore === true,
           operatorNamespace: opts.operatorNamespace,
+          onProgress: (step, done, total) => progress.update(step, done, total),
         });
+        progress.end();
         const width = Math.max(...Object.values(VERB).map((v) => v[dry ? 1 : 0].length));
         for (const item of report.items) {
           const verb = VERB[item.outcome][dry ? 1 : 0].padEnd(width);
@@ -106,6 +118,7 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
         );
         if (c.failed > 0) throw new Error(`${c.failed} object(s) could not be restored (see the FAILED lines above)`);
       } finally {
+        progress.end();
         client.close();
       }
     });
