@@ -1,23 +1,25 @@
-// `secretsync completion bash|zsh|fish`: a shell completion script generated
-// from the commander command tree at the moment it is printed, so it lists
-// exactly the commands, subcommands, options and option choices this build has
-// and never goes stale.
+// `secretsync completion bash|zsh|fish|kubectl-plugin`: a shell completion
+// script generated from the commander command tree at the moment it is
+// printed, so it lists exactly the commands, subcommands, options and option
+// choices this build has and never goes stale.
 //
-// Written by hand rather than with a package: the npm packages that do this for
-// commander (@bomb.sh/tab, tabtab, omelette, commander-tabtab) emit a stub that
-// runs the CLI again on every TAB (a Node start that loads this CLI, a few
-// hundred ms per keystroke), and are pre-1.0 or unmaintained;
-// @gutenye/commander-completion-carapace needs the carapace binary. A static
-// script answers instantly and needs nothing at run time. The three scripts
-// share one algorithm: walk the words typed so far, skipping options and the
-// values of options that take one, to find the command path; then offer that
-// path's subcommands, its options (after a "-"), an option's choices, or files.
+// Written by hand rather than with a package: the npm packages that do this
+// for commander (@bomb.sh/tab, tabtab, omelette, commander-tabtab) emit a stub
+// that runs the CLI again on every TAB, a Node start that loads this CLI
+// (about a second per keystroke here, measured with `secretsync --version`),
+// and are pre-1.0 or unmaintained; @gutenye/commander-completion-carapace needs
+// the carapace binary. A static script answers at once and needs nothing at
+// run time. All scripts share one algorithm: walk the words typed so far,
+// skipping options and the values of options that take one, to find the
+// command path; then offer that path's subcommands (or its argument's
+// choices), its options (after a "-"), an option's choices, or files.
 import { Argument, type Command, type Option } from 'commander';
 import { addExamples } from './examples.js';
 import type { CliIo } from './main.js';
 import { PROGRAM_NAME } from './program-name.js';
 
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
+/** The shells, and `kubectl-plugin`: the kubectl_complete-secretsync executable kubectl runs for `kubectl secretsync <TAB>`. */
+export const SHELLS = ['bash', 'zsh', 'fish', 'kubectl-plugin'] as const;
 export type Shell = (typeof SHELLS)[number];
 
 interface CompletionOption {
@@ -68,20 +70,24 @@ export function completionScript(program: Command, shell: Shell): string {
       return zshScript(nodes);
     case 'fish':
       return fishScript(nodes);
+    case 'kubectl-plugin':
+      return kubectlPluginScript(nodes);
   }
 }
 
 export function registerCompletionCommand(program: Command, io: CliIo): void {
   const cmd = program
     .command('completion')
-    .summary('print a shell completion script (bash, zsh or fish)')
+    .summary('print a shell completion script (bash, zsh or fish, or for kubectl secretsync)')
     .description(
       'print a completion script for the shell, made from this version of the command tree (commands, ' +
         'subcommands, options and their choices). Load it in the shell: bash `source <(secretsync completion ' +
         'bash)`, zsh `source <(secretsync completion zsh)` after compinit, fish `secretsync completion fish | ' +
-        'source`, or save it where the shell loads completions from.',
+        'source`, or save it where the shell loads completions from. kubectl-plugin prints an executable ' +
+        'kubectl (1.26 and later) runs to complete `kubectl secretsync …`: save it as kubectl_complete-secretsync ' +
+        'on the PATH and make it executable.',
     )
-    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .addArgument(new Argument('<shell>', 'the shell, or kubectl-plugin').choices(SHELLS))
     .action((shell: Shell) => {
       io.out(completionScript(program, shell).trimEnd());
     });
@@ -94,6 +100,11 @@ export function registerCompletionCommand(program: Command, io: CliIo): void {
     {
       command: 'secretsync completion fish > ~/.config/fish/completions/secretsync.fish',
       explain: 'fish, for every new shell',
+    },
+    {
+      command:
+        'secretsync completion kubectl-plugin > ~/.local/bin/kubectl_complete-secretsync && chmod +x ~/.local/bin/kubectl_complete-secretsync',
+      explain: 'complete `kubectl secretsync …` in any shell kubectl completion is set up for (a directory on $PATH)',
     },
   ]);
 }
@@ -163,7 +174,36 @@ function walkWords(words: string, first: string, last: string): string {
 
 function bashScript(nodes: CompletionNode[]): string {
   return `${header('bash', `source <(${PROGRAM_NAME} completion bash)`)}
-${caseFunction('__secretsync_commands', nodes, (n) => n.subcommands.map((s) => s.name).join(' '))}
+${bashFunctions(nodes)}
+complete -F _secretsync ${PROGRAM_NAME}
+`;
+}
+
+/**
+ * kubectl runs kubectl_complete-secretsync with the words after `secretsync`
+ * (the last one being completed) and reads Cobra's answer: one completion a
+ * line, then a directive, :4 for "no files" or :0 to let the shell complete
+ * files. The bash function answers, run as a plain bash script.
+ */
+function kubectlPluginScript(nodes: CompletionNode[]): string {
+  return `#!/usr/bin/env bash
+${header('kubectl-plugin', `save as kubectl_complete-${PROGRAM_NAME} in a directory on $PATH and chmod +x it (kubectl 1.26+)`)}
+${bashFunctions(nodes)}
+(( $# > 0 )) || set -- ''
+COMP_WORDS=(${PROGRAM_NAME} "$@")
+COMP_CWORD=$#
+_secretsync
+if (( __secretsync_files )); then
+  echo ':0'
+else
+  (( \${#COMPREPLY[@]} == 0 )) || printf '%s\\n' "\${COMPREPLY[@]}"
+  echo ':4'
+fi
+`;
+}
+
+function bashFunctions(nodes: CompletionNode[]): string {
+  return `${caseFunction('__secretsync_commands', nodes, (n) => n.subcommands.map((s) => s.name).join(' '))}
 ${caseFunction('__secretsync_words', nodes, (n) => [...n.subcommands.map((s) => s.name), ...n.argumentChoices].join(' '))}
 ${caseFunction('__secretsync_options', nodes, (n) => n.options.flatMap((o) => o.flags).join(' '))}
 ${caseFunction('__secretsync_value_options', nodes, valueOptions)}
@@ -172,11 +212,13 @@ _secretsync() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" subs choices
 ${walkWords('COMP_WORDS', '1', 'COMP_CWORD')}
   COMPREPLY=()
+  __secretsync_files=0
   if (( COMP_CWORD > 1 )) && [[ "$prev" == -* && " $(__secretsync_value_options "$cmdpath") " == *" $prev "* ]]; then
     choices="$(__secretsync_choices "$cmdpath" "$prev")"
     if [[ -n "$choices" ]]; then
       mapfile -t COMPREPLY < <(compgen -W "$choices" -- "$cur")
     else
+      __secretsync_files=1
       compopt -o filenames 2>/dev/null
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
     fi
@@ -190,13 +232,12 @@ ${walkWords('COMP_WORDS', '1', 'COMP_CWORD')}
   if [[ -n "$subs" ]]; then
     mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
   else
+    __secretsync_files=1
     compopt -o filenames 2>/dev/null
     mapfile -t COMPREPLY < <(compgen -f -- "$cur")
   fi
   return 0
-}
-complete -F _secretsync ${PROGRAM_NAME}
-`;
+}`;
 }
 
 /** zsh: arrays of "name:description" for _describe, set in `reply`. */

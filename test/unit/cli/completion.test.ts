@@ -35,9 +35,10 @@ describe('secretsync completion', function () {
       expect(await main(['node', 'secretsync', 'completion', shell], io)).to.equal(0);
       expect(io.outLines.join('\n')).to.contain(`${shell} completion for secretsync`);
     }
+    execFileSync('bash', ['-n', scriptFile('kubectl-plugin')]);
     const io = captureIo();
     expect(await main(['node', 'secretsync', 'completion', 'tcsh'], io)).to.not.equal(0);
-    expect(io.errLines.join('\n')).to.match(/Allowed choices are bash, zsh, fish/);
+    expect(io.errLines.join('\n')).to.match(/Allowed choices are bash, zsh, fish, kubectl-plugin/);
   });
 
   it('is made from the command tree: every command and option is in it', () => {
@@ -83,6 +84,7 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
         'cluster',
       ]);
       expect(complete(script, ['secretsync', 'completion', 'f'])).to.deep.equal(['fish']);
+      expect(complete(script, ['secretsync', 'completion', 'k'])).to.deep.equal(['kubectl-plugin']);
       expect(complete(script, ['secretsync', '--ver'])).to.deep.equal(['--version']);
     });
 
@@ -163,7 +165,7 @@ _secretsync`;
       expect(complete(script, 'secretsync store put --')).to.include.members(['--dir', '--from-file', '--help']);
       expect(complete(script, 'secretsync store get --dir x --v')).to.deep.equal(['--version']);
       expect(complete(script, 'secretsync encrypt --scope ')).to.have.members(['strict', 'namespace', 'cluster']);
-      expect(complete(script, 'secretsync completion ')).to.have.members(['bash', 'zsh', 'fish']);
+      expect(complete(script, 'secretsync completion ')).to.have.members(['bash', 'zsh', 'fish', 'kubectl-plugin']);
     });
   });
 });

@@ -8,7 +8,10 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { completionScript } from '../../../src/cli/completion.js';
+import { buildProgram } from '../../../src/cli/main.js';
 import { ensureKubeClients } from '../../../tools/testenv/index.js';
+import { captureIo } from '../helpers/index.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -36,12 +39,24 @@ process.exitCode = await main(process.argv);
     );
     chmodSync(launcher, 0o755);
     symlinkSync(launcher, join(bin, 'kubectl-secretsync'));
+    // What `secretsync completion kubectl-plugin > …/kubectl_complete-secretsync` installs.
+    writeFileSync(
+      join(bin, 'kubectl_complete-secretsync'),
+      completionScript(buildProgram(captureIo()), 'kubectl-plugin'),
+      { mode: 0o755 },
+    );
     // Only our plugin directory and node: other kubectl-* on the machine would change `plugin list`.
     env = { HOME: dir, PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, KUBECONFIG: join(dir, 'none') };
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const kubectlRun = (...args: string[]) => spawnSync(kubectl, args, { env, encoding: 'utf8' });
+  /** What kubectl's shell completion asks kubectl for `kubectl secretsync ARGS<TAB>`: completions, then a directive. */
+  const kubectlComplete = (...args: string[]) => {
+    const r = kubectlRun('__complete', 'secretsync', ...args);
+    expect(r.status, r.stderr).to.equal(0);
+    return r.stdout.split('\n').filter(Boolean);
+  };
 
   it('package.json installs the same entry as kubectl-secretsync', () => {
     const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { bin: Record<string, string> };
@@ -69,5 +84,14 @@ process.exitCode = await main(process.argv);
     const failed = kubectlRun('secretsync', 'store', 'list');
     expect(failed.status).to.equal(1);
     expect(failed.stderr).to.match(/^kubectl secretsync: no store directory/m);
+  });
+
+  it('kubectl completes `kubectl secretsync …` through kubectl_complete-secretsync', () => {
+    expect(kubectlComplete('st')).to.deep.equal(['store', ':4']);
+    expect(kubectlComplete('store', '')).to.include.members(['put', 'get', 'list', ':4']);
+    expect(kubectlComplete('store', 'put', '--from')).to.deep.equal(['--from-file', ':4']);
+    expect(kubectlComplete('encrypt', '--scope', '')).to.deep.equal(['strict', 'namespace', 'cluster', ':4']);
+    // A path: no words, and directive 0 lets the shell complete file names.
+    expect(kubectlComplete('backup', '--out', '')).to.deep.equal([':0']);
   });
 });
