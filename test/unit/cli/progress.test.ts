@@ -12,6 +12,9 @@ import { FakeKms } from '../providers/aws-kms/fake-kms.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 
+/** Erase-to-end-of-line, spelled out so that assertions can name it. */
+const shown = (text: string | undefined) => (text ?? '').replaceAll('\u001b[K', '<clear>');
+
 function fakeStream(isTTY: boolean, columns?: number) {
   const writes: string[] = [];
   return { isTTY, columns, writes, write: (chunk: string) => writes.push(chunk), text: () => writes.join('') };
@@ -67,8 +70,8 @@ describe('progress output', () => {
       const frames = stream.writes.filter((w) => w.startsWith('\r'));
       // The first frame, one per 100 ms of the 500 ms run, and the last; not one per update.
       expect(frames.length).to.be.within(5, 8);
-      expect(frames[0]).to.match(/^\rreencrypt: ciphertexts re-encrypted \[░{40}\] 0\/50 \(0%\)\x1b\[K$/);
-      expect(frames.at(-1)).to.match(/^\rreencrypt: ciphertexts re-encrypted \[█{40}\] 50\/50 \(100%\)\x1b\[K$/);
+      expect(shown(frames[0])).to.match(/^\rreencrypt: ciphertexts re-encrypted \[░{40}\] 0\/50 \(0%\)<clear>$/);
+      expect(shown(frames.at(-1))).to.match(/^\rreencrypt: ciphertexts re-encrypted \[█{40}\] 50\/50 \(100%\)<clear>$/);
       expect(stream.writes.at(-1)).to.equal('\n');
     });
 
@@ -130,8 +133,8 @@ describe('progress output', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     expect(r.status, r.stdout + r.stderr).to.equal(0);
-    expect(r.stdout).to.match(/\rreencrypt: ciphertexts re-encrypted \[░+\] 1\/300 \(0%\)\x1b\[K/);
-    expect(r.stdout).to.match(/\rreencrypt: ciphertexts re-encrypted \[█+\] 300\/300 \(100%\)\x1b\[K\r?\n/);
+    expect(shown(r.stdout)).to.match(/\rreencrypt: ciphertexts re-encrypted \[░+\] 1\/300 \(0%\)<clear>/);
+    expect(shown(r.stdout)).to.match(/\rreencrypt: ciphertexts re-encrypted \[█+\] 300\/300 \(100%\)<clear>\r?\n/);
     expect(r.stdout).to.not.include('fixture-value-');
   });
 });
