@@ -4,9 +4,17 @@
 // argument, or a bad choice in an example fails here.
 import { expect } from 'chai';
 import { Command, CommanderError } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { examplesOf, withProgramName } from '../../../src/cli/examples.js';
 import { buildProgram, main } from '../../../src/cli/main.js';
 import { captureIo } from '../helpers/index.js';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
 
 function allCommands(cmd: Command): Command[] {
   return [cmd, ...cmd.commands.flatMap(allCommands)];
@@ -115,6 +123,49 @@ describe('secretsync --help examples', () => {
       let failed = false;
       await parse(argv).catch(() => (failed = true));
       expect(failed, argv.join(' ')).to.equal(true);
+    }
+  });
+});
+
+describe('secretsync --help examples, run', function () {
+  // Each line starts Node and compiles the CLI from source: about two seconds.
+  this.timeout(120_000);
+
+  it('the store examples run as printed, in a shell, one after another', () => {
+    const program = buildProgram(captureIo());
+    const store = program.commands.find((c) => c.name() === 'store');
+    if (!store) throw new Error('no store command');
+    const order = ['put', 'get', 'list', 'history', 'reseal', 'delete'];
+    const lines = order
+      .flatMap((name) => examplesOf(store.commands.find((c) => c.name() === name) ?? store) ?? [])
+      .map((e) => e.command)
+      // Those need a Kubernetes Secret; the parse test above covers them.
+      .filter((line) => !line.includes('--master-key-secret'));
+    expect(lines.length).to.be.greaterThan(8);
+    const dir = mkdtempSync(join(tmpdir(), 'secretsync-examples-'));
+    try {
+      writeFileSync(join(dir, 'master.key'), randomBytes(32));
+      writeFileSync(join(dir, 'db.json'), JSON.stringify({ username: 'app', password: 'example-password' }));
+      writeFileSync(join(dir, 'password.txt'), 'example-password-2');
+      // The loader by its URL: the shell runs in the temporary directory, where a bare "tsx" does not resolve.
+      const tsx = import.meta.resolve('tsx');
+      const cli = `${process.execPath} --import ${tsx} ${JSON.stringify(join(repo, 'src/cli/index.ts'))}`;
+      const script = [
+        'set -euo pipefail',
+        `secretsync() { ${cli} "$@"; }`,
+        ...lines.map((l) => `echo "+ ${l.replace(/["$`\\]/g, '\\$&')}" >&2; ${l}`),
+      ].join('\n');
+      const r = spawnSync('bash', ['-c', script], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, NODE_PATH: '' },
+      });
+      expect(r.status, r.stderr).to.equal(0);
+      // get --property password printed the value put from password.txt; delete left nothing.
+      expect(r.stdout).to.contain('example-password-2');
+      expect(r.stdout).to.match(/^deleted app\/db$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
