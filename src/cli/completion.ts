@@ -56,6 +56,15 @@ export function completionTree(program: Command): CompletionNode[] {
       argumentChoices: cmd.registeredArguments[0]?.argChoices ?? [],
     });
     for (const sub of cmd.commands) visit(sub, [...path, sub.name()]);
+    // commander's implicit `help [command]` is in visibleCommands but not in cmd.commands.
+    if (cmd.commands.length > 0 && !cmd.commands.some((c) => c.name() === 'help')) {
+      nodes.push({
+        path: [...path, 'help'].join(' '),
+        subcommands: [],
+        options: [],
+        argumentChoices: cmd.commands.map((c) => c.name()),
+      });
+    }
   };
   visit(program, []);
   return nodes;

@@ -86,6 +86,8 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
       expect(complete(script, ['secretsync', 'completion', 'f'])).to.deep.equal(['fish']);
       expect(complete(script, ['secretsync', 'completion', 'k'])).to.deep.equal(['kubectl-plugin']);
       expect(complete(script, ['secretsync', '--ver'])).to.deep.equal(['--version']);
+      expect(complete(script, ['secretsync', 'help', 'ba'])).to.deep.equal(['backup']);
+      expect(complete(script, ['secretsync', 'store', 'help', 'h'])).to.deep.equal(['history']);
     });
 
     it('offers files for an option that takes a path', () => {
