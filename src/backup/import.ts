@@ -149,8 +149,9 @@ export async function restoreBackup(
     payload.objects.length +
     synced.length;
   let applied = 0;
-  const tick = (n = 1) => options.onProgress?.('objects applied', (applied += n), total);
-  options.onProgress?.('objects applied', 0, total);
+  const step = dry ? 'objects compared (dry run)' : 'objects applied';
+  const tick = (n = 1) => options.onProgress?.(step, (applied += n), total);
+  options.onProgress?.(step, 0, total);
   const missing = new Set(missingNamespaces);
   for (const ns of missingNamespaces) {
     const what = `Namespace ${ns}`;

@@ -91,10 +91,7 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
       const dry = opts.dryRun === true;
       for (const line of describeHeader(opened.header)) io.out(line);
       const client = new KubeClient(await loadKubeConfig(opts.kubeconfig), { userAgent: 'secretsync-restore' });
-      const progress = createProgress(
-        opts.progress ? io.progressStream : undefined,
-        dry ? 'restore (dry run)' : 'restore',
-      );
+      const progress = createProgress(opts.progress ? io.progressStream : undefined, 'restore');
       try {
         const report = await restoreBackup(client, opened.payload, {
           dryRun: dry,

@@ -468,6 +468,7 @@ describe('secretsync backup and restore into another cluster', function () {
     expect(run.out.at(-1)).to.match(
       /^dry run, nothing applied: \d+ created, 0 changed, 0 unchanged, 0 left alone, 0 skipped, 0 failed$/,
     );
+    expect(run.progress.at(-1)).to.match(/^restore: objects compared \(dry run\) (\d+)\/\1 \(100%\), done$/);
     await expectNothingRestored();
   });
 
