@@ -72,7 +72,10 @@ describe('secretsync --help examples', () => {
     const path = pathOf(cmd) || '(root)';
     it(`${path}: has examples, and each parses against the command tree`, async () => {
       const examples = examplesOf(cmd) ?? [];
-      expect(examples.length, `${path} has no examples`).to.be.greaterThan(0);
+      expect(
+        examples.length,
+        `${path} has no examples: give them with addExamples() (src/cli/examples.ts)`,
+      ).to.be.greaterThan(0);
       let runsThisCommand = cmd.commands.length > 0 || cmd === program;
       for (const e of examples) {
         const runs = invocations(e.command);
