@@ -27,3 +27,17 @@ else
   # Not Debian: the demo still runs; the dashboard and alert-rule tests will say what they miss.
   echo "secretsync: no apt-get here; the Prometheus tests need Debian's prometheus package (tools/install-prometheus.sh)" >&2
 fi
+
+# zsh and fish run the shell-completion tests (test/unit/cli/completion.test.ts; bash is always here).
+# Without them those tests skip with a message; as root on Debian they are installed.
+missing_shells=()
+for shell in zsh fish; do command -v "$shell" >/dev/null || missing_shells+=("$shell"); done
+if (( ${#missing_shells[@]} > 0 )); then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    echo "secretsync: installing ${missing_shells[*]} for the completion tests (apt-get)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_shells[@]}"; } >&2 \
+      || echo "secretsync: could not install ${missing_shells[*]}; their completion tests will skip" >&2
+  else
+    echo "secretsync: ${missing_shells[*]} not installed; their completion tests will skip" >&2
+  fi
+fi

@@ -60,7 +60,12 @@ export interface ExportOptions {
   includeSynced?: boolean;
   /** The operator's namespace, where ReplicationTargets' kubeconfig Secrets live (they are left out too). */
   operatorNamespace?: string;
+  /** Told after each unit of work (a kind listed, a local store file read): step names and counts only. */
+  onProgress?: ProgressCallback;
 }
+
+/** `done` of `total` units of `step`; steps are fixed phrases, never names or values. */
+export type ProgressCallback = (step: string, done: number, total: number) => void;
 
 export interface ExportResult {
   payload: BackupPayload;
@@ -79,7 +84,9 @@ export async function exportCluster(
   const objects: ExportedObject[] = [];
   const skipped: string[] = [];
   const counts: Record<string, number | null> = {};
+  let listed = 0;
   for (const k of BACKUP_KINDS) {
+    options.onProgress?.('kinds listed', listed++, BACKUP_KINDS.length);
     let items: KubeObject[];
     try {
       items = (await client.list<KubeObject>(collectionPath(k))).items;
@@ -96,6 +103,7 @@ export async function exportCluster(
     objects.push(...exported);
     counts[k.kind] = exported.length;
   }
+  options.onProgress?.('kinds listed', listed, BACKUP_KINDS.length);
   const payload: BackupPayload = { objects };
   const contents: BackupContents = {
     secretStores: counts.SecretStore ?? 0,
@@ -107,7 +115,7 @@ export async function exportCluster(
     // The manifest before the entries: a writer goes entry first, manifest second, so entries read after
     // it are never behind it and the restored store reads (see docs/local-store.md).
     const manifest = await exportLocalStoreManifest(options.localStoreDir);
-    payload.localStore = await exportLocalStore(options.localStoreDir);
+    payload.localStore = await exportLocalStore(options.localStoreDir, options.onProgress);
     if (manifest !== undefined) payload.localStoreManifest = manifest;
     contents.localStoreEntries = payload.localStore.length;
   }
@@ -141,7 +149,7 @@ export async function exportCluster(
 }
 
 /** The entry files of a local store directory, byte for byte (their values stay encrypted by the master key). */
-export async function exportLocalStore(dir: string): Promise<LocalStoreEntryFile[]> {
+export async function exportLocalStore(dir: string, onProgress?: ProgressCallback): Promise<LocalStoreEntryFile[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -149,7 +157,9 @@ export async function exportLocalStore(dir: string): Promise<LocalStoreEntryFile
     throw new Error(`cannot read local store directory ${dir}: ${errorCode(err)}`, { cause: err });
   }
   const out: LocalStoreEntryFile[] = [];
-  for (const file of names.filter((n) => ENTRY_FILE.test(n)).sort()) {
+  const files = names.filter((n) => ENTRY_FILE.test(n)).sort();
+  onProgress?.('local store files read', 0, files.length);
+  for (const file of files) {
     const path = join(dir, file);
     let text: string;
     try {
@@ -158,6 +168,7 @@ export async function exportLocalStore(dir: string): Promise<LocalStoreEntryFile
       throw new Error(`cannot read local store file ${path}: ${errorCode(err)}`, { cause: err });
     }
     out.push({ name: entryNameOf(path, file, text), file: text });
+    onProgress?.('local store files read', out.length, files.length);
   }
   return out;
 }

@@ -18,7 +18,7 @@ import {
   validateEntryName,
 } from '../providers/local/store.js';
 import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
-import { entryFileName } from './export.js';
+import { entryFileName, type ProgressCallback } from './export.js';
 import { NOTHING_APPLIED, type BackupPayload, type ExportedObject, type SyncedSecret } from './format.js';
 import {
   BACKUP_KINDS,
@@ -53,6 +53,8 @@ export interface RestoreOptions {
   overwriteLocalStore?: boolean;
   /** The operator's namespace on the target cluster, where ReplicationTargets' kubeconfig Secrets belong. */
   operatorNamespace?: string;
+  /** Told as namespaces are checked and objects applied: step names and counts only. */
+  onProgress?: ProgressCallback;
 }
 
 export interface RestoreReport {
@@ -120,7 +122,9 @@ export async function restoreBackup(
     if (kindOf(o.kind)?.namespaced && o.metadata.namespace) namespaces.add(o.metadata.namespace);
   for (const s of payload.syncedSecrets ?? []) namespaces.add(s.namespace);
   const missingNamespaces: string[] = [];
+  let checked = 0;
   for (const ns of [...namespaces].sort()) {
+    options.onProgress?.('namespaces checked', checked++, namespaces.size);
     try {
       await client.get(`/api/v1/namespaces/${ns}`);
     } catch (err) {
@@ -128,6 +132,7 @@ export async function restoreBackup(
       missingNamespaces.push(ns);
     }
   }
+  if (namespaces.size > 0) options.onProgress?.('namespaces checked', checked, namespaces.size);
   if (missingNamespaces.length > 0 && !options.createNamespaces) {
     throw new RestorePreflightError(
       `namespaces missing on the target cluster: ${missingNamespaces.join(', ')} (create them, or pass --create-namespaces)`,
@@ -136,11 +141,23 @@ export async function restoreBackup(
   const localPlan = payload.localStore ? await planLocalStore(payload, options) : undefined;
 
   // --- apply ---------------------------------------------------------------------------
+  // One unit per report item: namespaces created, local store entries (and manifest), objects, synced Secrets.
+  const synced = payload.syncedSecrets ?? [];
+  const total =
+    missingNamespaces.length +
+    (localPlan ? localPlan.entries.length + (localPlan.manifest !== undefined ? 1 : 0) : payload.localStore ? 1 : 0) +
+    payload.objects.length +
+    synced.length;
+  let applied = 0;
+  const step = dry ? 'objects compared (dry run)' : 'objects applied';
+  const tick = (n = 1) => options.onProgress?.(step, (applied += n), total);
+  options.onProgress?.(step, 0, total);
   const missing = new Set(missingNamespaces);
   for (const ns of missingNamespaces) {
     const what = `Namespace ${ns}`;
     if (dry) {
       items.push({ what, outcome: 'created', note: 'the objects in it are not validated by the server in a dry run' });
+      tick();
       continue;
     }
     try {
@@ -152,15 +169,20 @@ export async function restoreBackup(
     } catch (err) {
       items.push({ what, outcome: 'failed', note: messageOf(err) });
     }
+    tick();
   }
 
-  if (localPlan) items.push(...(await applyLocalStore(localPlan, dry)));
-  else if (payload.localStore) {
+  if (localPlan) {
+    const local = await applyLocalStore(localPlan, dry);
+    items.push(...local);
+    tick(local.length);
+  } else if (payload.localStore) {
     items.push({
       what: `${payload.localStore.length} local store entries`,
       outcome: 'skipped',
       note: 'give --local-store-dir to restore them',
     });
+    tick();
   }
 
   for (const k of BACKUP_KINDS) {
@@ -173,6 +195,7 @@ export async function restoreBackup(
           note: `the target cluster does not serve ${k.kind} (CRD not installed)`,
         });
       }
+      tick(objects.length);
       continue;
     }
     if (objects.length === 0) continue;
@@ -180,20 +203,21 @@ export async function restoreBackup(
     // are applied at once and reported in the backup's order.
     const listed = await listIndex(client, collectionPath(k));
     items.push(
-      ...(await mapConcurrently(objects, CONCURRENCY, (o) =>
-        applyObject(
+      ...(await mapConcurrently(objects, CONCURRENCY, async (o) => {
+        const item = await applyObject(
           client,
           o,
           dryQuery,
           dry && o.metadata.namespace !== undefined && missing.has(o.metadata.namespace),
           listed,
-        ),
-      )),
+        );
+        tick();
+        return item;
+      })),
     );
   }
 
   // After the ManagedSecrets, so that each Secret gets an owner reference to the restored one (by its uid here).
-  const synced = payload.syncedSecrets ?? [];
   if (synced.length > 0) {
     const uids = new Map<string, string>();
     if (!dry) {
@@ -203,9 +227,11 @@ export async function restoreBackup(
     }
     const listed = await listIndex<SecretObject>(client, '/api/v1/secrets', { labelSelector: `${LABEL_MANAGED}=true` });
     items.push(
-      ...(await mapConcurrently(synced, CONCURRENCY, (s) =>
-        applySecret(client, s, options, dryQuery, dry && missing.has(s.namespace), listed, uids),
-      )),
+      ...(await mapConcurrently(synced, CONCURRENCY, async (s) => {
+        const item = await applySecret(client, s, options, dryQuery, dry && missing.has(s.namespace), listed, uids);
+        tick();
+        return item;
+      })),
     );
   }
   return { items, notes: await missingCredentialSecrets(client, payload, options.operatorNamespace, served) };

@@ -9,6 +9,8 @@ import { checkKeyFile, describeHeader, readHeader, sealBackup, type BackupKey } 
 import { KubeClient } from '../../kube/client.js';
 import { packageVersion } from '../../version.js';
 import type { CliIo } from '../main.js';
+import { addExamples } from '../examples.js';
+import { createProgress } from '../progress.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
@@ -24,6 +26,7 @@ interface BackupOptions {
   includeSynced?: boolean;
   force?: boolean;
   operatorNamespace: string;
+  progress: boolean;
 }
 
 /** Options both commands share: the cluster, and how to reach KMS. */
@@ -46,7 +49,7 @@ export function withClusterAndKmsOptions(cmd: Command): Command {
 }
 
 export function registerBackupCommand(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
-  withClusterAndKmsOptions(program.command('backup'))
+  const backup = withClusterAndKmsOptions(program.command('backup'))
     .summary(
       'write every secretsync object (and optionally local store entries and synced Secrets) to an encrypted file',
     )
@@ -68,6 +71,10 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       'add a last-known-good copy of the Secrets secretsync wrote (label secretsync.io/managed=true), except those that are store credentials or ReplicationTarget kubeconfigs',
     )
     .option('--force', 'overwrite --out if it exists')
+    .option(
+      '--no-progress',
+      'no progress on stderr (shown by default: a bar on a terminal, a line every 5 s otherwise)',
+    )
     .action(async (opts: BackupOptions) => {
       if ((opts.kmsKey === undefined) === (opts.keyFile === undefined)) {
         throw new Error('give exactly one of --kms-key KEY or --key-file PATH');
@@ -79,6 +86,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       if (!opts.force && existsSync(opts.out)) throw new Error(`${opts.out} exists; pass --force to overwrite it`);
       const key = await backupKey(opts, deps);
       let client: KubeClient | undefined;
+      const progress = createProgress(opts.progress ? io.progressStream : undefined, 'backup');
       try {
         const kc = await loadKubeConfig(opts.kubeconfig);
         client = new KubeClient(kc, { userAgent: 'secretsync-backup' });
@@ -86,7 +94,9 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
           localStoreDir: opts.includeLocalStore ? opts.localStoreDir : undefined,
           includeSynced: opts.includeSynced === true,
           operatorNamespace: opts.operatorNamespace,
+          onProgress: (step, done, total) => progress.update(step, done, total),
         });
+        progress.end();
         const file = await sealBackup(exported.payload, key, {
           secretsyncVersion: packageVersion(),
           source: {
@@ -106,11 +116,27 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
         for (const s of exported.skipped) io.out(`skipped ${s}`);
         io.out(`wrote ${opts.out} (${file.length} bytes)`);
       } finally {
+        progress.end();
         client?.close();
         if (key.mode === 'key-file') key.keyFile.fill(0);
         else key.kms.close();
       }
     });
+  addExamples(backup, [
+    {
+      command: 'openssl rand -out backup.key 32 && secretsync backup --out cluster.backup --key-file backup.key',
+      explain: 'every secretsync object, under a key file (keep it apart from the backups)',
+    },
+    {
+      command: 'secretsync backup --out cluster.backup --kms-key alias/secretsync-backup --include-synced --force',
+      explain: 'under a KMS key, with the Secrets secretsync wrote, replacing an older cluster.backup',
+    },
+    {
+      command:
+        'secretsync backup --out cluster.backup --key-file backup.key --include-local-store --local-store-dir /var/lib/secretsync/store',
+      explain: "with the local store's entry files (still encrypted by its master key)",
+    },
+  ]);
 }
 
 /** The key a backup is made with (or a restore opens with), from --kms-key / --key-file. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { parseAllDocuments, stringify } from 'yaml';
 import { convertEso, formatNote, type ConversionNote } from '../../convert/eso.js';
+import { addExamples } from '../examples.js';
 import type { CliIo } from '../main.js';
 
 interface ConvertCliOptions {
@@ -65,7 +66,7 @@ function collectNamespaces(value: string, previous: Record<string, string[]> = {
 }
 
 export function registerConvertCommand(program: Command, io: CliIo): void {
-  program
+  const convert = program
     .command('convert')
     .summary('convert External Secrets Operator manifests into secretsync resources')
     .description(
@@ -85,17 +86,6 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
       collectNamespaces,
     )
     .option('--strict', 'exit 1 when anything was skipped or dropped')
-    .addHelpText(
-      'after',
-      [
-        '',
-        'Examples:',
-        '  kubectl get externalsecrets.external-secrets.io,secretstores.external-secrets.io -A -o yaml \\',
-        '    | secretsync convert > secretsync.yaml',
-        '  secretsync convert eso/ -o secretsync.yaml --report convert-report.txt',
-        '  secretsync convert ces.yaml --namespaces shared-db=team-a,team-b',
-      ].join('\n'),
-    )
     .action(async (paths: string[], opts: ConvertCliOptions) => {
       const docs: unknown[] = [];
       if (paths.length === 0 || (paths.length === 1 && paths[0] === '-'))
@@ -116,6 +106,21 @@ export function registerConvertCommand(program: Command, io: CliIo): void {
       if (opts.strict && notes.some((n) => n.severity !== 'changed'))
         throw new Error('--strict: some objects or fields were not carried over (see the report)');
     });
+  addExamples(convert, [
+    {
+      command:
+        'kubectl get externalsecrets.external-secrets.io,secretstores.external-secrets.io -A -o yaml | secretsync convert > secretsync.yaml',
+      explain: 'every ExternalSecret and SecretStore of the cluster, converted (values are never read)',
+    },
+    {
+      command: 'secretsync convert eso/ -o secretsync.yaml --report convert-report.txt',
+      explain: 'a directory of manifests, with the report of what was not carried over in a file',
+    },
+    {
+      command: 'secretsync convert ces.yaml --namespaces shared-db=team-a,team-b',
+      explain: 'a ClusterExternalSecret whose namespaceSelector picks team-a and team-b',
+    },
+  ]);
 }
 
 function summary(converted: number, notes: ConversionNote[]): string {

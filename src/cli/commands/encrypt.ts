@@ -10,6 +10,8 @@ import type { KmsEncryptor } from '../../providers/aws-kms/encryptor.js';
 import type { KmsApi } from '../../providers/aws-kms/kms-api.js';
 import type { CiphertextBinding } from '../../providers/provider.js';
 import type { CliIo } from '../main.js';
+import { addExamples } from '../examples.js';
+import { createProgress } from '../progress.js';
 
 /** How the commands reach KMS; tests substitute a fake. */
 export interface EncryptDeps {
@@ -73,10 +75,14 @@ interface EncryptCliOptions extends AwsOptions {
 
 interface ReencryptCliOptions extends AwsOptions {
   input: 'lines' | 'yaml';
+  progress: boolean;
 }
 
+/** Called after each ciphertext: how many are done of how many. */
+type Tick = (done: number, total: number) => void;
+
 export function registerEncryptCommands(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
-  withAwsOptions(program.command('encrypt'))
+  const encrypt = withAwsOptions(program.command('encrypt'))
     .summary('encrypt a value from stdin with AWS KMS into a ciphertext that is safe to commit')
     .description(
       'encrypt the value on stdin (never an argument) with AWS KMS into a secretsync ciphertext, bound to where it ' +
@@ -123,8 +129,25 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
       };
       io.out(stringify(manifest, { lineWidth: 0 }).trimEnd());
     });
+  addExamples(encrypt, [
+    {
+      command:
+        'secretsync encrypt --key alias/team-a --namespace team-a --name db --secret-key password < password.txt',
+      explain: 'a ciphertext only team-a/db may use, as its Secret key "password" (one trailing newline is dropped)',
+    },
+    {
+      command:
+        'printf \'%s\' "$PASSWORD" | secretsync encrypt --key alias/team-a --namespace team-a --name db --secret-key password --output yaml > db.managedsecret.yaml',
+      explain: 'a whole ManagedSecret to commit, reading spec.storeRef "kms" (--store to change it)',
+    },
+    {
+      command:
+        'secretsync encrypt --key alias/shared --scope namespace --namespace team-a --region eu-west-1 < token.txt',
+      explain: 'a ciphertext any ManagedSecret of team-a may use, with a key in eu-west-1',
+    },
+  ]);
 
-  withAwsOptions(program.command('reencrypt'))
+  const reencrypt = withAwsOptions(program.command('reencrypt'))
     .summary('re-wrap ciphertexts from stdin under another KMS key (values never leave the process)')
     .description(
       'read ciphertexts from stdin (one per line, or ManagedSecret YAML with --input yaml) and re-wrap each under ' +
@@ -137,6 +160,10 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
         .choices(['lines', 'yaml'])
         .default('lines'),
     )
+    .option(
+      '--no-progress',
+      'no progress on stderr (shown by default: a bar on a terminal, a line every 5 s otherwise)',
+    )
     .allowExcessArguments()
     .allowUnknownOption()
     .action(async (opts: ReencryptCliOptions, cmd: Command) => {
@@ -144,18 +171,33 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
       const input = utf8(await io.readStdin());
       const kms = deps.kms(opts);
       const encryptor = await loadEncryptor(kms);
+      const progress = createProgress(opts.progress ? io.progressStream : undefined, 'reencrypt');
+      const tick: Tick = (done, total) => progress.update('ciphertexts re-encrypted', done, total);
       try {
         const output =
           opts.input === 'yaml'
-            ? await reencryptYaml(input, opts, encryptor)
-            : await reencryptLines(input, opts, encryptor);
+            ? await reencryptYaml(input, opts, encryptor, tick)
+            : await reencryptLines(input, opts, encryptor, tick);
+        progress.end();
         io.out(output.replace(/\n$/, ''));
       } catch (err) {
+        progress.end();
         throw friendly(err);
       } finally {
         encryptor.close();
       }
     });
+  addExamples(reencrypt, [
+    {
+      command: 'secretsync reencrypt --key alias/team-a-2025 --input yaml < db.managedsecret.yaml > db.new.yaml',
+      explain: 'move every ciphertext of ManagedSecret manifests to a new key (binding from each manifest)',
+    },
+    {
+      command:
+        'secretsync reencrypt --key alias/team-a-2025 --namespace team-a --name db --secret-key password < ciphertexts.txt',
+      explain: 'ciphertexts one per line, all made for team-a/db key "password"',
+    },
+  ]);
 }
 
 function withAwsOptions(cmd: Command): Command {
@@ -168,9 +210,15 @@ function withAwsOptions(cmd: Command): Command {
     .option('--endpoint <url>', 'KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS or $AWS_ENDPOINT_URL, then AWS)');
 }
 
-async function reencryptLines(input: string, opts: ReencryptCliOptions, encryptor: KmsEncryptor): Promise<string> {
+async function reencryptLines(
+  input: string,
+  opts: ReencryptCliOptions,
+  encryptor: KmsEncryptor,
+  tick: Tick,
+): Promise<string> {
   const binding = bindingFromFlags(opts);
   const lines = input.split('\n');
+  const total = lines.filter((l) => l.trim() !== '').length;
   const out: string[] = [];
   let count = 0;
   for (const [index, line] of lines.entries()) {
@@ -185,14 +233,21 @@ async function reencryptLines(input: string, opts: ReencryptCliOptions, encrypto
     } catch (err) {
       throw new Error(`line ${index + 1}: ${messageOf(err)}${bindingHint(err)}`, { cause: err });
     }
+    tick(count, total);
   }
   if (count === 0) throw new Error('no ciphertexts on stdin');
   return out.join('\n');
 }
 
-async function reencryptYaml(input: string, opts: ReencryptCliOptions, encryptor: KmsEncryptor): Promise<string> {
+async function reencryptYaml(
+  input: string,
+  opts: ReencryptCliOptions,
+  encryptor: KmsEncryptor,
+  tick: Tick,
+): Promise<string> {
   const docs = parseAllDocuments(input);
   if (!Array.isArray(docs)) throw new Error('stdin is not YAML documents');
+  const total = countYamlCiphertexts(docs);
   let count = 0;
   for (const [docIndex, doc] of docs.entries()) {
     if (doc.errors.length > 0) throw new Error(`YAML document ${docIndex + 1}: ${doc.errors[0]?.message ?? 'invalid'}`);
@@ -218,10 +273,23 @@ async function reencryptYaml(input: string, opts: ReencryptCliOptions, encryptor
         throw new Error(`${what}, secret key "${secretKey}": ${messageOf(err)}`, { cause: err });
       }
       count++;
+      tick(count, total);
     }
   }
   if (count === 0) throw new Error('no ManagedSecret with data[].ciphertext on stdin');
   return docs.map((doc: Document) => doc.toString({ lineWidth: 0 })).join('');
+}
+
+/** The data items the loop above re-encrypts, counted first so that progress has a total. */
+function countYamlCiphertexts(docs: Document[]): number {
+  let total = 0;
+  for (const doc of docs) {
+    if (doc.errors.length > 0 || doc.get('kind') !== 'ManagedSecret') continue;
+    const data = doc.getIn(['spec', 'data']);
+    if (!isSeq(data)) continue;
+    for (const item of data.items) if (isMap(item) && item.get('ciphertext') !== undefined) total++;
+  }
+  return total;
 }
 
 function stringAt(doc: Document, path: string[]): string | undefined {

@@ -7,6 +7,8 @@ import { describeHeader, openBackup, MAX_FILE_BYTES, type BackupKey } from '../.
 import { restoreBackup, summarize, type Outcome } from '../../backup/import.js';
 import { KubeClient } from '../../kube/client.js';
 import type { CliIo } from '../main.js';
+import { addExamples } from '../examples.js';
+import { createProgress } from '../progress.js';
 import { readKeyFile, regionOf, withClusterAndKmsOptions } from './backup.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
 import { loadKubeConfig } from '../../kube/config.js';
@@ -23,6 +25,7 @@ interface RestoreCliOptions {
   localStoreDir?: string;
   overwriteLocalStore?: boolean;
   operatorNamespace: string;
+  progress: boolean;
 }
 
 const VERB: Record<Outcome, [string, string]> = {
@@ -35,7 +38,7 @@ const VERB: Record<Outcome, [string, string]> = {
 };
 
 export function registerRestoreCommand(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
-  withClusterAndKmsOptions(program.command('restore'))
+  const restore = withClusterAndKmsOptions(program.command('restore'))
     .summary('apply a backup to a cluster (idempotent; --dry-run only reports)')
     .description(
       'authenticate and decrypt a backup made by `secretsync backup`, then create what is missing and update what ' +
@@ -59,6 +62,10 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
       ),
     )
     .option('--overwrite-local-store', 'replace local store entry files that differ from the backup')
+    .option(
+      '--no-progress',
+      'no progress on stderr (shown by default: a bar on a terminal, a line every 5 s otherwise)',
+    )
     .action(async (opts: RestoreCliOptions) => {
       let bytes: Buffer;
       try {
@@ -84,6 +91,7 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
       const dry = opts.dryRun === true;
       for (const line of describeHeader(opened.header)) io.out(line);
       const client = new KubeClient(await loadKubeConfig(opts.kubeconfig), { userAgent: 'secretsync-restore' });
+      const progress = createProgress(opts.progress ? io.progressStream : undefined, 'restore');
       try {
         const report = await restoreBackup(client, opened.payload, {
           dryRun: dry,
@@ -92,7 +100,9 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
           localStoreDir: opts.localStoreDir,
           overwriteLocalStore: opts.overwriteLocalStore === true,
           operatorNamespace: opts.operatorNamespace,
+          onProgress: (step, done, total) => progress.update(step, done, total),
         });
+        progress.end();
         const width = Math.max(...Object.values(VERB).map((v) => v[dry ? 1 : 0].length));
         for (const item of report.items) {
           const verb = VERB[item.outcome][dry ? 1 : 0].padEnd(width);
@@ -105,7 +115,24 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
         );
         if (c.failed > 0) throw new Error(`${c.failed} object(s) could not be restored (see the FAILED lines above)`);
       } finally {
+        progress.end();
         client.close();
       }
     });
+  addExamples(restore, [
+    {
+      command: 'secretsync restore --in cluster.backup --key-file backup.key --dry-run --create-namespaces',
+      explain: 'look first: the header and what would happen; nothing is applied',
+    },
+    {
+      command:
+        'secretsync restore --in cluster.backup --key-file backup.key --create-namespaces --local-store-dir /var/lib/secretsync/store',
+      explain: 'apply it, creating missing namespaces and writing the local store entries',
+    },
+    {
+      command: 'secretsync restore --in cluster.backup --kubeconfig ~/.kube/dr.yaml --overwrite-synced',
+      explain:
+        'a KMS-encrypted backup (its header names the key) to another cluster, replacing synced Secrets that differ',
+    },
+  ]);
 }

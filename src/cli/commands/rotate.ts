@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { ANNOTATION_ROTATE_NOW, API_VERSION, type DataItem, type ManagedSecret } from '../../api/types.js';
 import { KubeClient } from '../../kube/client.js';
 import type { CliIo } from '../main.js';
+import { addExamples } from '../examples.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
 function parseRef(ref: string): { namespace: string; name: string } {
@@ -49,7 +50,7 @@ export function registerRotateCommands(program: Command, io: CliIo): void {
       new Option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config)').env('KUBECONFIG'),
     );
 
-  kube(program.command('rotate'))
+  const rotate = kube(program.command('rotate'))
     .description('rotate a ManagedSecret now (sets the secretsync.io/rotate-now annotation; the operator rotates once)')
     .argument('<namespace/name>', 'the ManagedSecret')
     .action(async (ref: string, opts: { kubeconfig?: string }) => {
@@ -68,8 +69,15 @@ export function registerRotateCommands(program: Command, io: CliIo): void {
         client.close();
       }
     });
+  addExamples(rotate, [
+    { command: 'secretsync rotate team-a/db', explain: 'rotate team-a/db now, in the current kubeconfig context' },
+    {
+      command: 'secretsync rotate team-a/db --kubeconfig ~/.kube/prod.yaml',
+      explain: 'the same on another cluster',
+    },
+  ]);
 
-  kube(program.command('rollback'))
+  const rollback = kube(program.command('rollback'))
     .description(
       'pin the rotated entry to an earlier version (spec.data[].remoteRef.version) and print which Secret keys change (names only)',
     )
@@ -101,4 +109,14 @@ export function registerRotateCommands(program: Command, io: CliIo): void {
         client.close();
       }
     });
+  addExamples(rollback, [
+    {
+      command: 'secretsync rollback team-a/db --to 3',
+      explain: 'team-a/db reads version 3 of the rotated entry again (status.rotationVersion of that rotation)',
+    },
+    {
+      command: 'secretsync rollback team-a/db --to v2024-05 --kubeconfig ~/.kube/prod.yaml',
+      explain: 'pin to a labelled version, on another cluster',
+    },
+  ]);
 }

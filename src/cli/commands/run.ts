@@ -10,6 +10,7 @@ import { createLogger, type LogLevel } from '../../observability/logger.js';
 import { Metrics } from '../../observability/metrics.js';
 import { startReplicationOnLeader } from '../../replication/run.js';
 import type { CliIo } from '../main.js';
+import { addExamples } from '../examples.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
 export interface RunFlags {
@@ -173,7 +174,7 @@ const labelValue = (name: string) => (value: string) => {
 
 /** `secretsync run`: the operator. Every flag can also come from the environment variable shown in --help. */
 export function registerRunCommand(program: Command, _io: CliIo): void {
-  program
+  const run = program
     .command('run')
     .description('run the operator')
     .addOption(
@@ -402,6 +403,21 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
       const code = await runOperator(flags);
       if (code !== 0) throw new Error('the operator lost its leader Lease and stopped');
     });
+  addExamples(run, [
+    {
+      command: 'secretsync run --kubeconfig ~/.kube/config --leader-elect false',
+      explain: 'run the operator outside the cluster, against the current kubeconfig context, alone',
+    },
+    {
+      command: 'secretsync run --namespaces team-a,team-b --log-level debug',
+      explain:
+        'watch two namespaces only, with debug logs (every flag also reads the $SECRETSYNC_… variable in its help)',
+    },
+    {
+      command: 'secretsync run --local-store-root /var/lib/secretsync/store --metrics-address 0.0.0.0:8080',
+      explain: 'in the cluster: local stores below one directory, metrics and probes on port 8080',
+    },
+  ]);
 }
 
 /** Runs until SIGTERM/SIGINT (draining) or until the leader Lease is lost; returns the exit code. */

@@ -7,6 +7,7 @@ import { DEFAULT_MASTER_KEY_KEY } from '../../providers/local/index.js';
 import { LocalStore } from '../../providers/local/store.js';
 import type { Properties } from '../../providers/provider.js';
 import type { CliIo } from '../main.js';
+import { addExamples, type Example } from '../examples.js';
 import { KubeApiError, KubeClient } from '../../kube/client.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
@@ -22,6 +23,13 @@ export function registerStoreCommands(program: Command, io: CliIo): void {
   const store = program
     .command('store')
     .description('manage entries of a local store (values are read from stdin or a file, never from arguments)');
+  addExamples(store, [
+    {
+      command: 'secretsync store list --dir ./store --master-key-file master.key',
+      explain: 'names and versions of every entry (the directory and key can also come from the environment)',
+    },
+    { command: 'secretsync store put --help', explain: 'how values go in' },
+  ]);
 
   withCommonOptions(store.command('put'))
     .summary('add a version of an entry (values from stdin or --from-file only)')
@@ -150,7 +158,67 @@ export function registerStoreCommands(program: Command, io: CliIo): void {
         for (const line of table(['VERSION', 'CREATED'], rows)) io.out(line);
       });
     });
+
+  for (const cmd of store.commands) addExamples(cmd, STORE_EXAMPLES[cmd.name()] ?? []);
 }
+
+const STORE_EXAMPLES: Record<string, Example[]> = {
+  put: [
+    {
+      command: 'secretsync store put app/db --dir ./store --master-key-file master.key < db.json',
+      explain: 'a new version of app/db from a JSON object of properties, e.g. {"username":"app","password":"…"}',
+    },
+    {
+      command:
+        'secretsync store put app/db --property password --from-file password.txt --dir ./store --master-key-file master.key',
+      explain: 'replace one property, taken byte for byte from a file; the others are kept',
+    },
+    {
+      command:
+        'secretsync store put app/db --master-key-secret team-a/secretsync-master-key --keep-versions 5 < db.json',
+      explain: 'master key from a Kubernetes Secret, store directory from $SECRETSYNC_STORE_DIR; keep 5 versions',
+    },
+  ],
+  get: [
+    {
+      command: 'secretsync store get app/db --property password --dir ./store --master-key-file master.key',
+      explain: 'print one property of the latest version (this prints the secret value)',
+    },
+    {
+      command: 'secretsync store get app/db --version 2 --dir ./store --master-key-file master.key',
+      explain: 'every property of version 2, as JSON',
+    },
+  ],
+  list: [
+    { command: 'secretsync store list --dir ./store --master-key-file master.key', explain: 'every entry' },
+    {
+      command: 'secretsync store list --prefix app/ --dir ./store --master-key-file master.key',
+      explain: 'entries whose names start with app/',
+    },
+  ],
+  delete: [
+    {
+      command: 'secretsync store delete app/db --dir ./store --master-key-file master.key',
+      explain: 'delete app/db and all its versions',
+    },
+  ],
+  reseal: [
+    {
+      command: 'secretsync store reseal --dir ./store --master-key-file master.key',
+      explain: 'after an upgrade: every entry in the current format',
+    },
+    {
+      command: 'secretsync store reseal app/db --accept --dir ./store --master-key-file master.key',
+      explain: 'take app/db as it is on disk now (say, after putting an older copy back on purpose)',
+    },
+  ],
+  history: [
+    {
+      command: 'secretsync store history app/db --dir ./store --master-key-file master.key',
+      explain: 'version numbers and times of app/db (never values)',
+    },
+  ],
+};
 
 interface PutOptions {
   fromFile?: string;

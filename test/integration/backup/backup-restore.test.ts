@@ -13,6 +13,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBackup, readHeader, type BackupHeader } from '../../../src/backup/format.js';
+import { BACKUP_KINDS } from '../../../src/backup/kinds.js';
 import { API_VERSION, type ReplicationTarget } from '../../../src/api/types.js';
 import type { EncryptDeps } from '../../../src/cli/commands/encrypt.js';
 import { main, type CliIo } from '../../../src/cli/main.js';
@@ -40,6 +41,8 @@ interface Run {
   code: number;
   out: string[];
   err: string[];
+  /** What the command wrote as progress to a stderr that is not a terminal (a CI log). */
+  progress: string[];
 }
 
 describe('secretsync backup and restore into another cluster', function () {
@@ -107,10 +110,16 @@ describe('secretsync backup and restore into another cluster', function () {
   async function cli(...args: string[]): Promise<Run> {
     const out: string[] = [];
     const err: string[] = [];
-    const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), readStdin: async () => Buffer.alloc(0) };
+    const progress: string[] = [];
+    const io: CliIo = {
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+      readStdin: async () => Buffer.alloc(0),
+      progressStream: { isTTY: false, write: (chunk: string) => progress.push(...chunk.split('\n').filter(Boolean)) },
+    };
     const code = await main(['node', 'secretsync', ...args], io, kmsDeps);
-    allOutput.push(...out, ...err);
-    return { code, out, err };
+    allOutput.push(...out, ...err, ...progress);
+    return { code, out, err, progress };
   }
 
   /** The report line "VERB  WHAT" (verbs are padded to one width). */
@@ -310,6 +319,10 @@ describe('secretsync backup and restore into another cluster', function () {
     expect(header.source.server).to.equal(sharedCluster().kubeConfig().getCurrentCluster()?.server);
     expect(header.source.context).to.equal(sharedCluster().kubeConfig().getCurrentContext());
     expect(header.contents.localStoreEntries).to.equal(3);
+    expect(run.progress).to.deep.equal([
+      `backup: kinds listed ${BACKUP_KINDS.length}/${BACKUP_KINDS.length} (100%), done`,
+      'backup: local store files read 3/3 (100%), done',
+    ]);
     expect(header.contents.managedSecrets).to.be.at.least(2);
     expect(header.contents.secretStores).to.be.at.least(1);
     expect(header.contents.clusterSecretStores).to.be.at.least(1);
@@ -455,6 +468,7 @@ describe('secretsync backup and restore into another cluster', function () {
     expect(run.out.at(-1)).to.match(
       /^dry run, nothing applied: \d+ created, 0 changed, 0 unchanged, 0 left alone, 0 skipped, 0 failed$/,
     );
+    expect(run.progress.at(-1)).to.match(/^restore: objects compared \(dry run\) (\d+)\/\1 \(100%\), done$/);
     await expectNothingRestored();
   });
 
@@ -469,6 +483,11 @@ describe('secretsync backup and restore into another cluster', function () {
     expect(run.out.at(-1)).to.match(
       /^restore: \d+ created, 0 changed, 0 unchanged, 0 left alone, 0 skipped, 0 failed$/,
     );
+    // Progress for a log: counts only, each step's end; one unit per report line.
+    const reported = run.out.filter((l) => /^(created|changed|unchanged|left alone|skipped|FAILED) /.test(l)).length;
+    expect(run.progress).to.have.length(2);
+    expect(run.progress[0]).to.match(/^restore: namespaces checked (\d+)\/\1 \(100%\), done$/);
+    expect(run.progress[1]).to.equal(`restore: objects applied ${reported}/${reported} (100%), done`);
 
     // Backups hold no store credentials: the restore says which Secrets the stores still need.
     expect(run.out).to.include(
