@@ -7,9 +7,33 @@ set -euo pipefail
 
 die() { echo "secretsync: $*" >&2; exit 1; }
 
-command -v node >/dev/null || die "Node.js 20.19 or newer is required"
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
-  || die "Node.js 20.19 or newer is required (found $(node --version))"
+# The runtime is Node.js 24 LTS (20 reached end of life in April 2026). A machine with another
+# Node.js gets 24 from the npm registry (the package node-linux-<arch>, checked against the
+# registry's integrity hash by npm), unpacked once into the cache and put first on PATH, so that
+# npm, the tests and every operator process they start run on it. npm itself is the machine's.
+SECRETSYNC_NODE_VERSION=24.22.3
+command -v npm >/dev/null || die "npm is required (it fetches Node.js $SECRETSYNC_NODE_VERSION)"
+if [[ "$(node --version 2>/dev/null || true)" != "v$SECRETSYNC_NODE_VERSION" ]]; then
+  case "$(uname -m)" in
+    x86_64) node_arch=x64 ;;
+    aarch64 | arm64) node_arch=arm64 ;;
+    *) die "no Node.js $SECRETSYNC_NODE_VERSION package for $(uname -m); install it and put it on PATH" ;;
+  esac
+  node_dir="${XDG_CACHE_HOME:-$HOME/.cache}/secretsync/node-$SECRETSYNC_NODE_VERSION-linux-$node_arch"
+  if [[ ! -x "$node_dir/bin/node" ]]; then
+    echo "secretsync: installing Node.js $SECRETSYNC_NODE_VERSION into $node_dir" >&2
+    node_tmp="$(mktemp -d)"
+    (cd "$node_tmp" && npm pack --silent "node-linux-$node_arch@$SECRETSYNC_NODE_VERSION" >/dev/null) \
+      || die "could not fetch node-linux-$node_arch@$SECRETSYNC_NODE_VERSION from the npm registry"
+    mkdir -p "$node_dir.partial"
+    tar -xzf "$node_tmp"/node-linux-"$node_arch"-*.tgz -C "$node_dir.partial" --strip-components=1 \
+      package/bin/node package/LICENSE
+    rm -rf "$node_tmp" "$node_dir"
+    mv "$node_dir.partial" "$node_dir"
+  fi
+  export PATH="$node_dir/bin:$PATH"
+fi
+[[ "$(node --version)" == "v$SECRETSYNC_NODE_VERSION" ]] || die "Node.js $SECRETSYNC_NODE_VERSION is not first on PATH (found $(node --version))"
 command -v go >/dev/null || die "Go 1.26 or newer is required to build the test control plane"
 command -v python3 >/dev/null || die "Python 3.10 or newer is required for moto (the AWS test endpoint)"
 

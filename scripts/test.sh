@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/ensure-deps.sh
+echo "secretsync: tests run on Node.js $(node --version)" >&2
 npm test

@@ -19,8 +19,8 @@ describe('the container image (Dockerfile)', function () {
       const stages = dockerfile();
       expect(stages.length).to.be.at.least(2);
       const runtime = stages[stages.length - 1] as Stage;
-      expect(runtime.from).to.match(/^(node:20[\w.-]*-slim|gcr\.io\/distroless\/nodejs20-[\w.-]+)(:[\w.-]+)?$/);
-      for (const stage of stages.slice(0, -1)) expect(stage.from, `stage ${stage.name}`).to.match(/^node:20[\w.-]*$/);
+      expect(runtime.from).to.match(/^(node:24[\w.-]*-slim|gcr\.io\/distroless\/nodejs24-[\w.-]+)(:[\w.-]+)?$/);
+      for (const stage of stages.slice(0, -1)) expect(stage.from, `stage ${stage.name}`).to.match(/^node:24[\w.-]*$/);
       const build = stages.find((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args === 'npm run build'));
       expect(build, 'a stage that runs npm run build').to.not.equal(undefined);
       expect(npmCi(build as Stage).map((i) => i.args)).to.satisfy((cmds: string[]) =>
