@@ -429,6 +429,7 @@ export class KubeClient {
     signal: AbortSignal,
     state: AttemptState,
     agent: Agent | HttpAgent = this.agent,
+    beforeWrite?: () => void,
   ): Promise<IncomingMessage> {
     // The auth source may run a plugin or read a file: it must not outlive the request.
     const auth = await raceSignal(this.auth(), signal);
@@ -467,9 +468,26 @@ export class KubeClient {
           resolve(res);
         },
       );
+      // The request goes out only once its connection is up, and `beforeWrite` (a fenced write's lease
+      // check) runs right before: between the caller's check and the bytes leaving there may be a
+      // connect and a TLS handshake, and a process stopped (SIGSTOP, a frozen VM) in that gap would
+      // otherwise send its write after resuming, when another replica may lead.
+      const write = () => {
+        try {
+          beforeWrite?.();
+        } catch (err) {
+          req.destroy(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
+        req.end(body);
+      };
       req.once('socket', (socket: Socket) => {
         // A kept-alive connection is up already; a new one must be within the connect timeout.
-        if (!socket.connecting) return connected();
+        if (!socket.connecting) {
+          connected();
+          write();
+          return;
+        }
         connectTimer = setTimeout(
           () =>
             req.destroy(
@@ -479,13 +497,15 @@ export class KubeClient {
             ),
           this.connectTimeoutMs,
         );
-        socket.once(tls ? 'secureConnect' : 'connect', connected);
+        socket.once(tls ? 'secureConnect' : 'connect', () => {
+          connected();
+          write();
+        });
       });
       req.on('error', (err) => {
         clearTimeout(connectTimer);
         reject(err);
       });
-      req.end(body);
     });
   }
 
@@ -563,7 +583,17 @@ export class KubeClient {
           if (this.bucket) await this.bucket.take(signal);
           // Checked again: leadership may have ended while this write waited for the budget.
           fence?.assertHeld();
-          const res = await this.send(method, path, url, body, opts.contentType, signal, state);
+          const res = await this.send(
+            method,
+            path,
+            url,
+            body,
+            opts.contentType,
+            signal,
+            state,
+            this.agent,
+            fence ? () => fence.assertHeld() : undefined,
+          );
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) return await read(res);
           throw apiError(method, path, status, await readText(res), res.headers);

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { DeadlineError, SecretsyncError } from '../../../src/api/errors.js';
+import { DeadlineError, NotLeaderError, SecretsyncError } from '../../../src/api/errors.js';
 import {
   ConnectDeadlineError,
   KubeApiError,
@@ -363,6 +363,36 @@ describe('KubeClient', () => {
       const { error } = await settle(client.get('/api/v1/namespaces/n/secrets/s'), 5_000);
       expect(error).to.be.instanceOf(KubeTransportError);
       expect(String((error as Error).message)).not.to.include('hunter2');
+    });
+  });
+
+  describe('the write fence', () => {
+    it('checks the lease again once the connection is up, right before the write leaves (a stop in the connect sends nothing)', async () => {
+      // The first checks (before and after the rate wait) pass; the lease lapses while the connection is
+      // made, as when the process is stopped in the middle of a connect: the write must not be sent.
+      let checks = 0;
+      let held = true;
+      const fence = {
+        assertHeld: () => {
+          checks += 1;
+          if (!held) throw new NotLeaderError();
+        },
+        signal: new AbortController().signal,
+      };
+      client = server.client({ fence });
+      const write = client.request('POST', '/api/v1/namespaces/n/secrets', { body: { metadata: { name: 's' } } });
+      held = false;
+      const { error } = await settle(write, 5_000);
+      expect(error).to.be.instanceOf(NotLeaderError);
+      expect(checks, 'lease checks').to.be.greaterThan(1);
+      expect(server.seen, 'requests the server received').to.deep.equal([]);
+    });
+
+    it('sends a write whose lease is held at the moment it leaves', async () => {
+      const fence = { assertHeld: () => {}, signal: new AbortController().signal };
+      client = server.client({ fence });
+      await client.request('POST', '/api/v1/namespaces/n/secrets', { body: { metadata: { name: 's' } } });
+      expect(server.seen.map((r) => r.method)).to.deep.equal(['POST']);
     });
   });
 
