@@ -98,8 +98,10 @@ function failure(err: unknown, operation: string, loc: S3Location, signal: Abort
   return new Error(`S3 ${operation} ${s3Url(loc)}: ${describeAwsFailure(err)}`);
 }
 
+/** The key is missing (HeadObject's 404 has no body, so there a missing bucket looks the same). */
 const isNotFound = (err: unknown) =>
-  awsErrorName(err) === 'NoSuchKey' || awsErrorName(err) === 'NotFound' || httpStatusOf(err) === 404;
+  awsErrorName(err) !== 'NoSuchBucket' &&
+  (awsErrorName(err) === 'NoSuchKey' || awsErrorName(err) === 'NotFound' || httpStatusOf(err) === 404);
 
 /** The SDK client behind BackupObjectStore, region and endpoint from the settings or the environment. */
 export function sdkBackupObjectStore(settings: S3Settings): BackupObjectStore {
@@ -179,6 +181,9 @@ export function sdkBackupObjectStore(settings: S3Settings): BackupObjectStore {
         if (err instanceof Error && err.message.startsWith(s3Url(loc))) throw err;
         if (!abortSignal.aborted && isNotFound(err)) {
           throw new Error(`${s3Url(loc)} does not exist (no such object in bucket ${loc.bucket})`);
+        }
+        if (!abortSignal.aborted && awsErrorName(err) === 'NoSuchBucket') {
+          throw new Error(`${s3Url(loc)} does not exist (no bucket ${loc.bucket} here)`);
         }
         throw failure(err, 'GetObject', loc, abortSignal);
       }
