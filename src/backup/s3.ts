@@ -9,7 +9,8 @@
 // on the server, so two runs racing for one key cannot both win. A bucket that
 // ignores the header (some S3-compatible stores) would overwrite silently, so
 // the CLI also asks HeadObject before any work, as the file target checks
-// existsSync first.
+// existsSync first (a role without s3:ListBucket gets 403 for a missing key
+// there; then only the conditional write decides).
 //
 // Every call has a deadline and takes the caller's signal; errors carry the
 // S3 code and its short message (describeAwsFailure), never a body.
@@ -32,8 +33,11 @@ export interface S3Settings {
 
 /** The two calls a backup and a restore make; tests of the commands may substitute their own. */
 export interface BackupObjectStore {
-  /** Whether the object exists (HeadObject). */
-  exists(loc: S3Location, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Whether the object exists (HeadObject); undefined when S3 will not say:
+   * without s3:ListBucket a missing key is 403, not 404.
+   */
+  exists(loc: S3Location, signal?: AbortSignal): Promise<boolean | undefined>;
   /** Uploads the bytes; without `force`, fails with BackupObjectExistsError if the key is taken. */
   put(loc: S3Location, bytes: Buffer, opts: { force: boolean; signal?: AbortSignal }): Promise<void>;
   /** The object's bytes; at most `maxBytes`. */
@@ -133,6 +137,7 @@ export function sdkBackupObjectStore(settings: S3Settings): BackupObjectStore {
         return true;
       } catch (err) {
         if (!abortSignal.aborted && isNotFound(err)) return false;
+        if (!abortSignal.aborted && httpStatusOf(err) === 403) return undefined;
         throw failure(err, 'HeadObject', loc, abortSignal);
       }
     },

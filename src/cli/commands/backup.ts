@@ -131,7 +131,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       try {
         // Before any work: the file or object is not replaced unless asked (the write below checks again, atomically).
         if (!opts.force && s3 && bucket) {
-          if (await interruptible((signal) => bucket.exists(s3, signal))) {
+          if ((await interruptible((signal) => bucket.exists(s3, signal))) === true) {
             throw new Error(`${s3Url(s3)} exists; pass --force to overwrite it`);
           }
         } else if (!opts.force && existsSync(opts.out)) {
