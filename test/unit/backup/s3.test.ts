@@ -1,10 +1,15 @@
 // s3://BUCKET/KEY as --out and --in: what is accepted and what is refused
-// (before any AWS call), with messages that name the problem. The calls
-// themselves run against moto in test/integration/backup/s3.test.ts.
+// (before any AWS call), with messages that name the problem, and a call to an
+// endpoint that never answers stopped by its signal. The calls themselves run
+// against moto in test/integration/backup/s3.test.ts.
 import { expect } from 'chai';
-import { isS3Url, parseS3Url, s3Url } from '../../../src/backup/s3.js';
+import { createServer, type Server, type Socket } from 'node:net';
+import { isS3Url, parseS3Url, s3Url, sdkBackupObjectStore } from '../../../src/backup/s3.js';
 import { main } from '../../../src/cli/main.js';
 import { captureIo } from '../helpers/index.js';
+
+// The SDK's notice about its future Node floor is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 describe('backup S3 locations', () => {
   it('parses s3://BUCKET/KEY, keeping the key whole', () => {
@@ -40,6 +45,43 @@ describe('backup S3 locations', () => {
       expect(io.errLines.join('\n')).to.equal(
         'secretsync: s3://bucket/: the object key must name a file, not a folder',
       );
+    }
+  });
+
+  it('stops a call to an endpoint that never answers when its signal fires, and says so', async () => {
+    // A local server that accepts connections and never answers: only the signal can end the call.
+    const sockets: Socket[] = [];
+    const server: Server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = 'testing';
+    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+    const store = sdkBackupObjectStore({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}` });
+    try {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error('interrupted by SIGTERM')), 300);
+      const started = Date.now();
+      let failed: unknown;
+      await store
+        .get({ bucket: 'acme-backups', key: 'x.backup' }, { maxBytes: 1024, signal: controller.signal })
+        .catch((err) => (failed = err));
+      expect(Date.now() - started).to.be.below(5000);
+      expect((failed as Error).message).to.equal(
+        'S3 GetObject s3://acme-backups/x.backup: stopped before it finished (interrupted by SIGTERM)',
+      );
+      expect(sockets.length, 'the request reached the server').to.be.at.least(1);
+    } finally {
+      store.close();
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      for (const [name, value] of [
+        ['AWS_ACCESS_KEY_ID', saved.id],
+        ['AWS_SECRET_ACCESS_KEY', saved.secret],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
     }
   });
 });
