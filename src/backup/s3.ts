@@ -17,7 +17,7 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { abortError } from '../api/abort.js';
 import { describeAwsFailure, awsErrorName, httpStatusOf } from '../providers/aws/errors.js';
-import { httpTimeouts, MAX_ATTEMPTS } from '../providers/aws/client-config.js';
+import type { HttpTimeouts } from '../providers/aws/client-config.js';
 
 /** Where a backup lives in S3. */
 export interface S3Location {
@@ -47,8 +47,20 @@ export interface BackupObjectStore {
 
 /** One call (head, put or get) may take this long in all, retries included. */
 export const S3_CALL_DEADLINE_MS = 5 * 60_000;
-/** Connect, and wait for headers or the next byte of a body: uploads and downloads of large files need more than the providers' 10 s. */
-export const S3_HTTP_TIMEOUTS = httpTimeouts({ connectMs: 3000, requestMs: 60_000 });
+/**
+ * Connect, and wait for headers or the next byte of a body: uploads and
+ * downloads of large files need more than the providers' 10 s. Spelled out
+ * rather than taken from client-config.ts, which loads the STS SDK: every
+ * command imports this module, and `run` must start without any AWS SDK.
+ */
+export const S3_HTTP_TIMEOUTS: HttpTimeouts = {
+  connectionTimeout: 3000,
+  requestTimeout: 60_000,
+  throwOnRequestTimeout: true,
+  socketTimeout: 60_000,
+};
+/** SDK attempts per call (the first and two retries), as the providers' clients (client-config.ts MAX_ATTEMPTS). */
+const MAX_ATTEMPTS = 3;
 
 export class BackupObjectExistsError extends Error {
   constructor(loc: S3Location) {

@@ -3,9 +3,13 @@
 // endpoint that never answers stopped by its signal. The calls themselves run
 // against moto in test/integration/backup/s3.test.ts.
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { isS3Url, parseS3Url, s3Url, sdkBackupObjectStore } from '../../../src/backup/s3.js';
 import { main } from '../../../src/cli/main.js';
+import { repoRoot } from '../../../tools/testenv/paths.js';
 import { captureIo } from '../helpers/index.js';
 
 // The SDK's notice about its future Node floor is noise here.
@@ -83,5 +87,22 @@ describe('backup S3 locations', () => {
         else process.env[name] = value;
       }
     }
+  });
+
+  it('loads no AWS SDK module until a command reaches S3 (the CLI, `run` included, starts without it)', async function () {
+    this.timeout(30_000);
+    // A fresh process: this one has loaded the SDK in the test above.
+    const script = [
+      "import { createRequire } from 'node:module';",
+      `await import(${JSON.stringify(join(repoRoot, 'src', 'cli', 'main.ts'))});`,
+      'const cache = createRequire(import.meta.url).cache;',
+      "console.log(Object.keys(cache).filter((k) => k.includes('@aws-sdk')).length);",
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: repoRoot, timeout: 30_000 },
+    );
+    expect(stdout.trim()).to.equal('0');
   });
 });
