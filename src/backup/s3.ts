@@ -121,6 +121,9 @@ const isNotFound = (err: unknown) =>
 
 /** The SDK client behind BackupObjectStore, region and endpoint from the settings or the environment. */
 export function sdkBackupObjectStore(settings: S3Settings): BackupObjectStore {
+  if (settings.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(settings.endpoint)) {
+    throw new Error(`--s3-endpoint must be an http(s) URL, got ${JSON.stringify(settings.endpoint.slice(0, 100))}`);
+  }
   let loaded: Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> | undefined;
   let client: S3Client | undefined;
   const sdk = () =>

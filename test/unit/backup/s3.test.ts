@@ -38,7 +38,7 @@ describe('backup S3 locations', () => {
     expect(() => parseS3Url(`s3://bucket/${'k'.repeat(1025)}`)).to.throw('longer than 1024 bytes');
   });
 
-  it('backup and restore refuse a malformed s3:// before reaching AWS or a cluster', async () => {
+  it('backup and restore refuse a malformed s3:// or --s3-endpoint before reaching AWS or a cluster', async () => {
     for (const args of [
       ['backup', '--out', 's3://bucket/', '--kms-key', 'alias/x'],
       ['restore', '--in', 's3://bucket/'],
@@ -50,6 +50,13 @@ describe('backup S3 locations', () => {
         'secretsync: s3://bucket/: the object key must name a file, not a folder',
       );
     }
+    const io = captureIo();
+    const code = await main(
+      ['node', 'secretsync', 'restore', '--in', 's3://bucket/k', '--s3-endpoint', 'minio:9000'],
+      io,
+    );
+    expect(code).to.equal(1);
+    expect(io.errLines).to.deep.equal(['secretsync: --s3-endpoint must be an http(s) URL, got "minio:9000"']);
   });
 
   it('stops a call to an endpoint that never answers when its signal fires, and says so', async () => {
