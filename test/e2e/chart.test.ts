@@ -797,6 +797,58 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       });
       expect(noStore.stderr).to.contain('backup.includeLocalStore needs localStore.persistence.enabled');
     });
+
+    it('writes to s3://bucket/prefix<job>.backup with backup.s3.bucket, with no claim, and refuses a bad bucket or prefix', async () => {
+      const s3 = {
+        bucket: 'acme-backups',
+        prefix: 'secretsync/prod/',
+        region: 'eu-west-1',
+        endpoint: 'https://minio.example.com:9000',
+      };
+      const objects = await renderChart({
+        values: {
+          backup: {
+            enabled: true,
+            kmsKey: 'alias/secretsync-backup',
+            s3,
+            serviceAccountAnnotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/backup' },
+          },
+        },
+      });
+      const pod = cronJobOf(objects).spec.jobTemplate.spec.template.spec;
+      const c = pod.containers[0] as Container;
+      expect(c.args).to.deep.equal([
+        '--out=s3://acme-backups/secretsync/prod/$(JOB_NAME).backup',
+        '--s3-region=eu-west-1',
+        '--s3-endpoint=https://minio.example.com:9000',
+        '--kms-key=alias/secretsync-backup',
+        '--force',
+      ]);
+      expect(objects.filter((o) => o.kind === 'PersistentVolumeClaim')).to.deep.equal([]);
+      expect((c.volumeMounts ?? []).map((m) => m.name)).to.deep.equal(['tmp']);
+      expect((pod.volumes ?? []).map((v) => v.name)).to.deep.equal(['tmp']);
+      expect(findObject(objects, 'ServiceAccount', 'secretsync-backup').metadata.annotations).to.deep.equal({
+        'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/backup',
+      });
+      // Only the bucket: region and endpoint come from the environment (IRSA sets AWS_REGION).
+      const bare = await renderChart({
+        values: { backup: { enabled: true, kmsKey: 'alias/x', s3: { bucket: 'acme-backups' } } },
+      });
+      const bareArgs = (cronJobOf(bare).spec.jobTemplate.spec.template.spec.containers[0] as Container).args;
+      expect(bareArgs.filter((a) => a.startsWith('--out') || a.startsWith('--s3'))).to.deep.equal([
+        '--out=s3://acme-backups/$(JOB_NAME).backup',
+      ]);
+      for (const [s3Values, message] of [
+        [{ bucket: 'Acme_Backups' }, /backup.s3.bucket: Does not match pattern/],
+        [{ bucket: 'acme-backups', prefix: '/secretsync/' }, /backup.s3.prefix: Does not match pattern/],
+        [{ bucket: 'acme-backups', endpoint: 'minio:9000' }, /backup.s3.endpoint: Does not match pattern/],
+        [{ bucket: 'acme-backups', bukket: 'x' }, /Additional property bukket is not allowed/],
+      ] as const) {
+        const result = await helmTemplate({ values: { backup: { enabled: true, kmsKey: 'alias/x', s3: s3Values } } });
+        expect(result.code, JSON.stringify(s3Values)).to.not.equal(0);
+        expect(result.stderr).to.match(message);
+      }
+    });
   });
 
   describe('ServiceMonitor and PrometheusRule: only where monitoring.coreos.com/v1 is served', () => {

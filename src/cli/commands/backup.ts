@@ -1,11 +1,20 @@
 // `secretsync backup --out FILE`: the cluster's secretsync objects (and, if
 // asked, the local store's entry files and the synced Secrets) in one
 // encrypted, authenticated file. See src/backup/format.ts for the format.
+// `--out s3://BUCKET/KEY` uploads the same bytes to S3 (src/backup/s3.ts).
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { exportCluster } from '../../backup/export.js';
 import { checkKeyFile, describeHeader, readHeader, sealBackup, type BackupKey } from '../../backup/format.js';
+import {
+  isS3Url,
+  parseS3Url,
+  s3Url,
+  sdkBackupObjectStore,
+  type BackupObjectStore,
+  type S3Location,
+} from '../../backup/s3.js';
 import { KubeClient } from '../../kube/client.js';
 import { packageVersion } from '../../version.js';
 import type { CliIo } from '../main.js';
@@ -25,8 +34,38 @@ interface BackupOptions {
   localStoreDir?: string;
   includeSynced?: boolean;
   force?: boolean;
+  s3Region?: string;
+  s3Endpoint?: string;
   operatorNamespace: string;
   progress: boolean;
+}
+
+/** --s3-region / --s3-endpoint, for --out or --in s3://BUCKET/KEY. */
+export function withS3Options(cmd: Command): Command {
+  return cmd
+    .option('--s3-region <region>', 'AWS region of the bucket for s3:// (default: $AWS_REGION, then the AWS config)')
+    .option(
+      '--s3-endpoint <url>',
+      'S3 endpoint URL for s3://, e.g. MinIO (path-style; default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL, then AWS)',
+    );
+}
+
+/**
+ * A signal aborted by SIGINT or SIGTERM while `work` runs (a CronJob's Pod is
+ * sent SIGTERM when it is deleted or its deadline passes): the S3 call in
+ * flight stops and the command says so, instead of dying mid-upload.
+ */
+export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => controller.abort(new Error(`interrupted by ${name}`));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 /** Options both commands share: the cluster, and how to reach KMS. */
@@ -49,7 +88,7 @@ export function withClusterAndKmsOptions(cmd: Command): Command {
 }
 
 export function registerBackupCommand(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
-  const backup = withClusterAndKmsOptions(program.command('backup'))
+  const backup = withS3Options(withClusterAndKmsOptions(program.command('backup')))
     .summary(
       'write every secretsync object (and optionally local store entries and synced Secrets) to an encrypted file',
     )
@@ -58,7 +97,10 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
         'metadata) into one file encrypted with AES-256-GCM under a KMS-wrapped data key (--kms-key) or a key derived ' +
         'from a key file (--key-file). Its plaintext header (what, when, from where, which key) is authenticated too.',
     )
-    .requiredOption('--out <file>', 'the backup file to write (mode 0600; an existing file is kept unless --force)')
+    .requiredOption(
+      '--out <file>',
+      'the backup file to write (mode 0600), or s3://BUCKET/KEY to upload it; an existing one is kept unless --force',
+    )
     .option('--kms-key <key>', 'wrap the data key with this KMS key (key id, ARN, alias/NAME or alias ARN)')
     .option('--include-local-store', "add the local store's entry files (still encrypted by the store's master key)")
     .addOption(
@@ -70,7 +112,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       '--include-synced',
       'add a last-known-good copy of the Secrets secretsync wrote (label secretsync.io/managed=true), except those that are store credentials or ReplicationTarget kubeconfigs',
     )
-    .option('--force', 'overwrite --out if it exists')
+    .option('--force', 'overwrite --out if it exists (file or S3 object)')
     .option(
       '--no-progress',
       'no progress on stderr (shown by default: a bar on a terminal, a line every 5 s otherwise)',
@@ -82,44 +124,22 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       if (opts.includeLocalStore && opts.localStoreDir === undefined) {
         throw new Error('--include-local-store needs --local-store-dir (or SECRETSYNC_STORE_DIR)');
       }
-      // Before any work: the file is not replaced unless asked (writeFile below checks again, atomically).
-      if (!opts.force && existsSync(opts.out)) throw new Error(`${opts.out} exists; pass --force to overwrite it`);
-      const key = await backupKey(opts, deps);
-      let client: KubeClient | undefined;
-      const progress = createProgress(opts.progress ? io.progressStream : undefined, 'backup');
+      const s3: S3Location | undefined = isS3Url(opts.out) ? parseS3Url(opts.out) : undefined;
+      const bucket: BackupObjectStore | undefined = s3
+        ? sdkBackupObjectStore({ region: opts.s3Region, endpoint: opts.s3Endpoint })
+        : undefined;
       try {
-        const kc = await loadKubeConfig(opts.kubeconfig);
-        client = new KubeClient(kc, { userAgent: 'secretsync-backup' });
-        const exported = await exportCluster(client, {
-          localStoreDir: opts.includeLocalStore ? opts.localStoreDir : undefined,
-          includeSynced: opts.includeSynced === true,
-          operatorNamespace: opts.operatorNamespace,
-          onProgress: (step, done, total) => progress.update(step, done, total),
-        });
-        progress.end();
-        const file = await sealBackup(exported.payload, key, {
-          secretsyncVersion: packageVersion(),
-          source: {
-            server: kc.getCurrentCluster()?.server ?? client.server.href,
-            context: kc.getCurrentContext() || undefined,
-          },
-          contents: exported.contents,
-        });
-        try {
-          await writeFile(opts.out, file, { mode: 0o600, flag: opts.force ? 'w' : 'wx' });
-        } catch (err) {
-          const code = (err as { code?: string }).code;
-          if (code === 'EEXIST') throw new Error(`${opts.out} exists; pass --force to overwrite it`);
-          throw new Error(`cannot write ${opts.out}: ${code ?? String(err)}`);
+        // Before any work: the file or object is not replaced unless asked (the write below checks again, atomically).
+        if (!opts.force && s3 && bucket) {
+          if ((await interruptible((signal) => bucket.exists(s3, signal))) === true) {
+            throw new Error(`${s3Url(s3)} exists; pass --force to overwrite it`);
+          }
+        } else if (!opts.force && existsSync(opts.out)) {
+          throw new Error(`${opts.out} exists; pass --force to overwrite it`);
         }
-        for (const line of describeHeader(readHeader(file))) io.out(line);
-        for (const s of exported.skipped) io.out(`skipped ${s}`);
-        io.out(`wrote ${opts.out} (${file.length} bytes)`);
+        await runBackup(opts, io, deps, bucket && s3 ? { bucket, s3 } : undefined);
       } finally {
-        progress.end();
-        client?.close();
-        if (key.mode === 'key-file') key.keyFile.fill(0);
-        else key.kms.close();
+        bucket?.close();
       }
     });
   addExamples(backup, [
@@ -135,6 +155,11 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       command:
         'secretsync backup --out cluster.backup --key-file backup.key --include-local-store --local-store-dir /var/lib/secretsync/store',
       explain: "with the local store's entry files (still encrypted by its master key)",
+    },
+    {
+      command:
+        'secretsync backup --out s3://acme-backups/secretsync/nightly.backup --kms-key alias/secretsync-backup --s3-region eu-west-1',
+      explain: 'uploaded to S3 (credentials from the AWS chain); an existing object is never replaced without --force',
     },
   ]);
 }
@@ -168,4 +193,54 @@ export async function readKeyFile(path: string): Promise<Buffer> {
 export function regionOf(keyId: string | undefined): string | undefined {
   if (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION) return undefined;
   return /^arn:aws[a-z-]*:kms:([a-z0-9-]+):/.exec(keyId ?? '')?.[1];
+}
+
+/** Export, seal, and write to the file or upload to the bucket. */
+async function runBackup(
+  opts: BackupOptions,
+  io: CliIo,
+  deps: EncryptDeps,
+  target: { bucket: BackupObjectStore; s3: S3Location } | undefined,
+): Promise<void> {
+  const key = await backupKey(opts, deps);
+  let client: KubeClient | undefined;
+  const progress = createProgress(opts.progress ? io.progressStream : undefined, 'backup');
+  try {
+    const kc = await loadKubeConfig(opts.kubeconfig);
+    client = new KubeClient(kc, { userAgent: 'secretsync-backup' });
+    const exported = await exportCluster(client, {
+      localStoreDir: opts.includeLocalStore ? opts.localStoreDir : undefined,
+      includeSynced: opts.includeSynced === true,
+      operatorNamespace: opts.operatorNamespace,
+      onProgress: (step, done, total) => progress.update(step, done, total),
+    });
+    progress.end();
+    const file = await sealBackup(exported.payload, key, {
+      secretsyncVersion: packageVersion(),
+      source: {
+        server: kc.getCurrentCluster()?.server ?? client.server.href,
+        context: kc.getCurrentContext() || undefined,
+      },
+      contents: exported.contents,
+    });
+    if (target) {
+      await interruptible((signal) => target.bucket.put(target.s3, file, { force: opts.force === true, signal }));
+    } else {
+      try {
+        await writeFile(opts.out, file, { mode: 0o600, flag: opts.force ? 'w' : 'wx' });
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === 'EEXIST') throw new Error(`${opts.out} exists; pass --force to overwrite it`);
+        throw new Error(`cannot write ${opts.out}: ${code ?? String(err)}`);
+      }
+    }
+    for (const line of describeHeader(readHeader(file))) io.out(line);
+    for (const s of exported.skipped) io.out(`skipped ${s}`);
+    io.out(`wrote ${opts.out} (${file.length} bytes)`);
+  } finally {
+    progress.end();
+    client?.close();
+    if (key.mode === 'key-file') key.keyFile.fill(0);
+    else key.kms.close();
+  }
 }

@@ -1,15 +1,17 @@
 // `secretsync restore --in FILE`: applies a backup to a cluster, idempotently,
 // and reports what it created, changed and left alone. A file that does not
-// authenticate is refused before anything is applied.
+// authenticate is refused before anything is applied. `--in s3://BUCKET/KEY`
+// downloads the file from S3 first (src/backup/s3.ts).
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { describeHeader, openBackup, MAX_FILE_BYTES, type BackupKey } from '../../backup/format.js';
 import { restoreBackup, summarize, type Outcome } from '../../backup/import.js';
+import { isS3Url, parseS3Url, sdkBackupObjectStore } from '../../backup/s3.js';
 import { KubeClient } from '../../kube/client.js';
 import type { CliIo } from '../main.js';
 import { addExamples } from '../examples.js';
 import { createProgress } from '../progress.js';
-import { readKeyFile, regionOf, withClusterAndKmsOptions } from './backup.js';
+import { interruptible, readKeyFile, regionOf, withClusterAndKmsOptions, withS3Options } from './backup.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
@@ -24,6 +26,8 @@ interface RestoreCliOptions {
   overwriteSynced?: boolean;
   localStoreDir?: string;
   overwriteLocalStore?: boolean;
+  s3Region?: string;
+  s3Endpoint?: string;
   operatorNamespace: string;
   progress: boolean;
 }
@@ -38,7 +42,7 @@ const VERB: Record<Outcome, [string, string]> = {
 };
 
 export function registerRestoreCommand(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
-  const restore = withClusterAndKmsOptions(program.command('restore'))
+  const restore = withS3Options(withClusterAndKmsOptions(program.command('restore')))
     .summary('apply a backup to a cluster (idempotent; --dry-run only reports)')
     .description(
       'authenticate and decrypt a backup made by `secretsync backup`, then create what is missing and update what ' +
@@ -46,7 +50,7 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
         'its key in its header; a key-file one needs --key-file. A corrupted or tampered file is refused before ' +
         'anything is applied.',
     )
-    .requiredOption('--in <file>', 'the backup file')
+    .requiredOption('--in <file>', 'the backup file, or s3://BUCKET/KEY to download it')
     .option(
       '--dry-run',
       'print the header and what would happen; apply nothing (the API server validates with dryRun=All)',
@@ -67,13 +71,7 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
       'no progress on stderr (shown by default: a bar on a terminal, a line every 5 s otherwise)',
     )
     .action(async (opts: RestoreCliOptions) => {
-      let bytes: Buffer;
-      try {
-        bytes = await readFile(opts.in);
-      } catch (err) {
-        throw new Error(`cannot read --in ${opts.in}: ${(err as { code?: string }).code ?? String(err)}`);
-      }
-      if (bytes.length > MAX_FILE_BYTES) throw new Error(`${opts.in} is larger than ${MAX_FILE_BYTES} bytes`);
+      const bytes = await readBackupBytes(opts);
       const keyFile = opts.keyFile === undefined ? undefined : await readKeyFile(opts.keyFile);
       let kms: BackupKey | undefined;
       const opened = await openBackup(bytes, (header) => {
@@ -134,5 +132,31 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
       explain:
         'a KMS-encrypted backup (its header names the key) to another cluster, replacing synced Secrets that differ',
     },
+    {
+      command:
+        'secretsync restore --in s3://acme-backups/secretsync/nightly.backup --key-file backup.key --s3-region eu-west-1 --dry-run',
+      explain: 'a backup from S3 (credentials from the AWS chain): look first, as above',
+    },
   ]);
+}
+
+/** The backup's bytes, from the file or the S3 object --in names. */
+async function readBackupBytes(opts: RestoreCliOptions): Promise<Buffer> {
+  if (isS3Url(opts.in)) {
+    const loc = parseS3Url(opts.in);
+    const bucket = sdkBackupObjectStore({ region: opts.s3Region, endpoint: opts.s3Endpoint });
+    try {
+      return await interruptible((signal) => bucket.get(loc, { maxBytes: MAX_FILE_BYTES, signal }));
+    } finally {
+      bucket.close();
+    }
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(opts.in);
+  } catch (err) {
+    throw new Error(`cannot read --in ${opts.in}: ${(err as { code?: string }).code ?? String(err)}`);
+  }
+  if (bytes.length > MAX_FILE_BYTES) throw new Error(`${opts.in} is larger than ${MAX_FILE_BYTES} bytes`);
+  return bytes;
 }
