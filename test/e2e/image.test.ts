@@ -15,7 +15,7 @@ describe('the container image (Dockerfile)', function () {
   this.timeout(600_000);
 
   describe('layout', () => {
-    it('has a build stage with dev dependencies and a runtime stage on a slim or distroless Node 20 base', () => {
+    it('has a build stage with dev dependencies and a runtime stage on a slim or distroless Node 24 base', () => {
       const stages = dockerfile();
       expect(stages.length).to.be.at.least(2);
       const runtime = stages[stages.length - 1] as Stage;
@@ -130,7 +130,7 @@ describe('the container image (Dockerfile)', function () {
       expect(version.stderr).to.equal('');
       expect(version.code).to.equal(0);
       const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-      expect(version.stdout).to.match(new RegExp(`^secretsync ${pkg.version.replace(/\./g, '\\.')} \\(node v20\\.`));
+      expect(version.stdout).to.match(new RegExp(`^secretsync ${pkg.version.replace(/\./g, '\\.')} \\(node v24\\.`));
       // `docker run IMAGE --help`: the ENTRYPOINT already says `run`.
       const help = await run(node, [...entry, '--help'], { cwd: image.dir, env });
       expect(help.code, help.stderr).to.equal(0);

@@ -3,9 +3,6 @@
 import { installCrds } from './crds.js';
 import { sharedCluster, startSharedEnv, stopSharedEnv } from './env.js';
 
-// We run on Node 20 on purpose (see README); the SDK's notice about its future Node 22 floor is noise here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 before(async function () {
   this.timeout(20 * 60_000);
   await startSharedEnv();

@@ -10,8 +10,6 @@ import {
 import { rejectionOf } from '../../helpers/index.js';
 import { FakeKms, kmsError } from './fake-kms.js';
 
-// We run on Node 20 on purpose (see README); the SDK's notice about its future Node 22 floor is noise here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 function context(secrets: Record<string, string> = {}): ProviderContext & { observed: string[] } {
   const observed: string[] = [];
