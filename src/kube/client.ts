@@ -579,10 +579,10 @@ export class KubeClient {
       for (let attempt = 1; ; attempt++) {
         const state: AttemptState = { connected: false };
         try {
+          // Not leading: do not wait for the budget. Leading is checked again by `send`, right before
+          // the bytes leave (after the budget wait, the auth refresh and the connect).
           fence?.assertHeld();
           if (this.bucket) await this.bucket.take(signal);
-          // Checked again: leadership may have ended while this write waited for the budget.
-          fence?.assertHeld();
           const res = await this.send(
             method,
             path,
