@@ -2,6 +2,7 @@
 // current through stream ends, expired versions, broken and silent
 // connections, with every wait bounded (see the options' time bounds).
 import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isSecretsyncError } from '../api/errors.js';
 import { KubeApiError, WatchIdleError, type KubeClient, type KubeObject } from './client.js';
 
@@ -53,7 +54,7 @@ class Slices {
   private start = performance.now();
   async next(): Promise<void> {
     if (performance.now() - this.start < APPLY_SLICE_MS) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
     this.start = performance.now();
   }
 }

@@ -15,6 +15,7 @@
 // that cannot be resolved is skipped: the client's own import still loads it,
 // only not in a turn of its own.
 import { createRequire } from 'node:module';
+import { setImmediate as turn } from 'node:timers/promises';
 import type { Provider } from '../provider.js';
 
 const requireHere = createRequire(import.meta.url);
@@ -31,8 +32,6 @@ const SHARED_STEPS: readonly (readonly [string | undefined, string])[] = [
   [undefined, '@aws-sdk/client-secrets-manager'],
   [undefined, 'cockatiel'],
 ];
-
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function requireStep(from: string | undefined, name: string): void {
   try {
