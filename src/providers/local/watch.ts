@@ -59,7 +59,8 @@ export function watchLocalStore(
   let pollTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let coalesceTimer: NodeJS.Timeout | undefined;
-  let retryMs = localWatchSettings.retryMs;
+  /** Failures in a row: the retry waits retryMs × 2^failures (read when it is scheduled). */
+  let failures = 0;
   let degraded = false;
   let checking = false;
   let checkAgain = false;
@@ -84,12 +85,13 @@ export function watchLocalStore(
       listener.degraded(reason, message);
     }
     if (retryTimer) return;
+    const delay = Math.min(localWatchSettings.retryMs * 2 ** failures, localWatchSettings.maxRetryMs);
+    failures++;
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       start();
-    }, retryMs);
+    }, delay);
     retryTimer.unref();
-    retryMs = Math.min(retryMs * 2, localWatchSettings.maxRetryMs);
   };
 
   const soon = () => {
@@ -134,7 +136,7 @@ export function watchLocalStore(
         lastReported.set(sourceId, generations);
         if (degraded) {
           degraded = false;
-          retryMs = localWatchSettings.retryMs;
+          failures = 0;
           listener.flowing();
         }
       } while (checkAgain && !signal.aborted);
