@@ -361,7 +361,11 @@ function awsEventsSchema(scope: StoreScope): JSONSchemaProps {
             'Another SQS endpoint URL (a VPC endpoint, moto). Absent: the regional SQS endpoint.',
             ENDPOINT_SCHEMA,
           ),
-          auth: awsAuthSchema(scope),
+          auth: {
+            ...awsAuthSchema(scope),
+            description:
+              "How the operator authenticates to SQS. Absent, with roleArn absent too: the store's own identity (its auth and roleArn).",
+          },
           roleArn: str('Assume this IAM role before calling SQS. Required with auth.serviceAccountRef.', {
             maxLength: 2048,
             pattern: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$',
