@@ -69,6 +69,8 @@ interface SourceState {
 
 export class ChangeRouter {
   private readonly sources = new Map<string, SourceState>();
+  /** Stores whose source start was logged at info. */
+  private readonly announced = new Set<string>();
 
   constructor(private readonly deps: ChangeRouterDeps) {}
 
@@ -111,7 +113,12 @@ export class ChangeRouter {
       this.sources.delete(storeKey);
       return;
     }
-    this.deps.log.info('watching store for changes', { store: storeLabel(store) });
+    // Clients are rebuilt every few minutes: the first start is news, the restarts are not.
+    if (this.announced.has(storeKey)) this.deps.log.debug('event source restarted', { store: storeLabel(store) });
+    else {
+      this.announced.add(storeKey);
+      this.deps.log.info('watching store for changes', { store: storeLabel(store) });
+    }
     // The store shows EventsDegraded from now on; a rebuilt client's source changes nothing there.
     if (!store.status?.conditions?.some((c) => c.type === EVENTS_DEGRADED)) this.deps.recheckStore(storeKey);
   }
