@@ -656,7 +656,10 @@ function vaultAuthSchema(scope: StoreScope): JSONSchemaProps {
                 items: { type: 'string', minLength: 1, maxLength: 256 },
               },
             },
-            { required: ['name'], 'x-kubernetes-validations': [vaultNamespaceRule(scope, 'ServiceAccounts', 'ServiceAccount')] },
+            {
+              required: ['name'],
+              'x-kubernetes-validations': [vaultNamespaceRule(scope, 'ServiceAccounts', 'ServiceAccount')],
+            },
           ),
         },
         { required: ['role', 'serviceAccountRef'] },
@@ -725,10 +728,13 @@ function vaultTlsSchema(scope: StoreScope): JSONSchemaProps {
       },
       { required: ['name'], 'x-kubernetes-validations': [vaultNamespaceRule(scope, 'Secrets', 'Secret')] },
     ),
-    serverName: str("The name checked in Vault's certificate (and sent as SNI) when it differs from the host of the address.", {
-      minLength: 1,
-      maxLength: 253,
-    }),
+    serverName: str(
+      "The name checked in Vault's certificate (and sent as SNI) when it differs from the host of the address.",
+      {
+        minLength: 1,
+        maxLength: 253,
+      },
+    ),
   });
 }
 

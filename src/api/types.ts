@@ -192,7 +192,12 @@ export interface VaultAuthSpec {
 
 export interface VaultTlsSpec {
   /** CA bundle (PEM) that signs Vault's certificate, from a Secret or a ConfigMap. */
-  caProvider?: { type: 'Secret' | 'ConfigMap'; name: string; key: string; namespace?: string /* ClusterSecretStore only */ };
+  caProvider?: {
+    type: 'Secret' | 'ConfigMap';
+    name: string;
+    key: string;
+    namespace?: string; /* ClusterSecretStore only */
+  };
   /** Client certificate for TLS client auth: a kubernetes.io/tls Secret (tls.crt, tls.key). */
   clientCertSecretRef?: { name: string; namespace?: string };
   /** Server name checked in Vault's certificate (SNI), when it differs from the host in `server`. */

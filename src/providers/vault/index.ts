@@ -80,7 +80,11 @@ async function tlsMaterial(
  * first). Exported for the other Vault features (transit, issued credentials):
  * they share the store's budget, breakers, TLS and token logic this way.
  */
-export async function connectVault(store: AnyStore, ctx: ProviderContext, opts: CallOptions = {}): Promise<VaultConnection> {
+export async function connectVault(
+  store: AnyStore,
+  ctx: ProviderContext,
+  opts: CallOptions = {},
+): Promise<VaultConnection> {
   const label = storeLabel(store);
   await vaultProvider.validateStore(store, ctx.policy, opts);
   const spec = vaultSpecOf(store);
@@ -159,7 +163,8 @@ export class VaultProviderClient implements ProviderClient {
       acceptStatus: [429, 472, 473, 501, 503],
     });
     if (health?.sealed === true) throw new VaultSealedError(`${label}: Vault is sealed`);
-    if (health?.initialized === false) throw new ProviderConfigError(`${label}: Vault is not initialised`, { clientUnusable: false });
+    if (health?.initialized === false)
+      throw new ProviderConfigError(`${label}: Vault is not initialised`, { clientUnusable: false });
     await http.request('GET', 'v1/auth/token/lookup-self', { ...opts, operation: 'token.lookup' });
   }
 

@@ -95,7 +95,8 @@ export function entryPath(key: string): string {
 
 function parseVersion(version: string | undefined, kv: 'v1' | 'v2', key: string): number | undefined {
   if (version === undefined || version === '') return undefined;
-  if (kv === 'v1') throw new SpecError(`"${key}": version ${boundedText(version, 40)} is pinned, but a KV v1 mount has no versions`);
+  if (kv === 'v1')
+    throw new SpecError(`"${key}": version ${boundedText(version, 40)} is pinned, but a KV v1 mount has no versions`);
   if (!/^[1-9][0-9]{0,17}$/.test(version)) {
     throw new SpecError(`"${key}": version "${boundedText(version, 40)}" is not a KV v2 version number (1, 2, …)`);
   }
@@ -220,7 +221,9 @@ export class VaultKv {
   /** Paths under `prefix` (recursively) whose full path matches `nameRegexp`: path → properties. */
   async find(query: FindSpec, opts: FindOptions): Promise<Map<string, Properties>> {
     if (query.tags !== undefined && Object.keys(query.tags).length > 0) {
-      throw new SpecError(`${this.options.store}: dataFrom.find.tags is not supported by Vault stores (use prefix or nameRegexp)`);
+      throw new SpecError(
+        `${this.options.store}: dataFrom.find.tags is not supported by Vault stores (use prefix or nameRegexp)`,
+      );
     }
     const prefix = (query.prefix ?? '').replace(/^\/+/, '');
     const pattern = query.nameRegexp !== undefined ? compileNamePattern(query.nameRegexp) : undefined;
@@ -281,7 +284,9 @@ export class VaultKv {
   async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
     const where = `${this.options.store}: "${ref.key}"`;
     if (this.options.version !== 'v2') {
-      throw new SpecError(`${where}: rotation writes need a KV v2 mount (this store is KV v1, which keeps no versions)`);
+      throw new SpecError(
+        `${where}: rotation writes need a KV v2 mount (this store is KV v1, which keeps no versions)`,
+      );
     }
     const path = entryPath(ref.key);
     // Writes go to the primary address only: a DR secondary must not fork the entry.
@@ -336,7 +341,8 @@ export class VaultKv {
       // A whole value written into a KV entry: a JSON object is its fields, anything else one field `value`.
       try {
         const parsed: unknown = JSON.parse(value);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+          return parsed as Record<string, unknown>;
       } catch {
         // Not JSON: one field.
       }
