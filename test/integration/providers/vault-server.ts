@@ -20,6 +20,8 @@ import {
   waitFor,
   type SpawnedProcess,
 } from '../../../tools/testenv/processes.js';
+import type { TestCluster } from '../../../tools/testenv/cluster.js';
+import { KubeClient, isAlreadyExists } from '../../../src/kube/client.js';
 
 export interface VaultAnswer {
   status: number;
@@ -125,6 +127,53 @@ export class DevVault {
 
   async unseal(): Promise<void> {
     await this.must('PUT', 'sys/unseal', { key: this.unsealKey() });
+  }
+
+  /**
+   * Enables Kubernetes auth at `mount`, pointed at `cluster`'s API server (its
+   * CA, and the token of a reviewer ServiceAccount bound to
+   * system:auth-delegator): every login JWT is checked by a real TokenReview.
+   */
+  async configureKubernetesAuth(cluster: TestCluster, mount = 'kubernetes'): Promise<void> {
+    const kube = new KubeClient(cluster.kubeConfig());
+    const ns = 'kube-system';
+    const sa = 'vault-token-reviewer';
+    const ignoreExists = (err: unknown) => {
+      if (!isAlreadyExists(err)) throw err;
+    };
+    await kube
+      .request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, {
+        body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: ns } },
+      })
+      .catch(ignoreExists);
+    await kube
+      .request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+        body: {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name: `${sa}-auth-delegator` },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
+          subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+        },
+      })
+      .catch(ignoreExists);
+    const token = await kube.request<{ status: { token: string } }>(
+      'POST',
+      `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`,
+      { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } } },
+    );
+    const current = cluster.kubeConfig().getCurrentCluster();
+    const ca = Buffer.from(current?.caData ?? '', 'base64').toString('utf8');
+    const enabled = await this.api('POST', `sys/auth/${mount}`, { type: 'kubernetes' });
+    if (enabled.status !== 204 && !JSON.stringify(enabled.json).includes('path is already in use')) {
+      throw new Error(`enable auth/${mount}: HTTP ${enabled.status}`);
+    }
+    await this.must('POST', `auth/${mount}/config`, {
+      kubernetes_host: cluster.server,
+      kubernetes_ca_cert: ca,
+      token_reviewer_jwt: token.status.token,
+      disable_local_ca_jwt: true,
+    });
   }
 
   /** Stops the process (the data is in memory: gone). */

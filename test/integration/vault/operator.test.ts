@@ -22,6 +22,9 @@ import {
 } from '../operator.js';
 import { DevVault } from '../providers/vault-server.js';
 
+const readyReason = (ms: { status?: { conditions?: { type: string; reason: string }[] } }) =>
+  ms.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+
 describe('Vault stores through the operator (real Vault, real control plane)', function () {
   this.timeout(180_000);
   let vault: DevVault;
@@ -141,6 +144,63 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
     await vault.must('POST', 'secret/destroy/pin/x', { versions: [1] });
     await waitForReady(client(), namespace, 'pinned', 'False', 'VersionNotFound', 30_000);
     expect(decoded(await getSecret(client(), namespace, 'pinned'))).to.deep.equal({ v: 'one' });
+  });
+
+  it('logs in with Kubernetes auth: a TokenRequest token of the store’s own ServiceAccount, checked by a real TokenReview', async () => {
+    await vault.configureKubernetesAuth(sharedCluster());
+    for (const sa of ['app-reader', 'not-bound']) {
+      await client().request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
+        body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa } },
+      });
+    }
+    await vault.must('PUT', 'sys/policies/acl/k8s-app', {
+      policy: 'path "secret/data/k8s/*" { capabilities = ["read"] }',
+    });
+    await vault.must('POST', 'auth/kubernetes/role/team', {
+      bound_service_account_names: ['app-reader'],
+      bound_service_account_namespaces: [namespace],
+      audience: 'vault',
+      token_policies: ['k8s-app'],
+      token_ttl: '1h',
+    });
+    await vault.must('POST', 'secret/data/k8s/app', { data: { api: 'from-k8s-auth' } });
+    const k8sStore = async (name: string, sa: string) =>
+      client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
+        body: {
+          apiVersion: API_VERSION,
+          kind: 'SecretStore',
+          metadata: { name },
+          spec: {
+            provider: {
+              vault: {
+                server: vault.address,
+                auth: { kubernetes: { role: 'team', serviceAccountRef: { name: sa, audiences: ['vault'] } } },
+              },
+            },
+          },
+        },
+      });
+    await k8sStore('k8s', 'app-reader');
+    await k8sStore('k8s-unbound', 'not-bound');
+    for (const [name, store] of [
+      ['k8s-app', 'k8s'],
+      ['k8s-unbound', 'k8s-unbound'],
+    ] as const) {
+      await createManagedSecret(client(), namespace, {
+        metadata: { name },
+        spec: {
+          storeRef: { name: store },
+          refreshInterval: '1s',
+          data: [{ secretKey: 'api', remoteRef: { key: 'k8s/app', property: 'api' } }],
+        },
+      });
+    }
+    await waitForSecretData(client(), namespace, 'k8s-app', (d) => d.api === 'from-k8s-auth', 30_000);
+    // A ServiceAccount the role does not bind: Vault refuses the login; nothing is written.
+    const refused = await waitForReady(client(), namespace, 'k8s-unbound', 'False', undefined, 30_000);
+    expect(readyReason(refused)).to.be.oneOf(['PermissionDenied', 'StoreNotReady']);
+    expect(refused.status?.conditions?.find((c) => c.type === 'Ready')?.message).to.contain('Kubernetes login');
+    expect(await getSecret(client(), namespace, 'k8s-unbound')).to.equal(undefined);
   });
 
   it('rotates: the new value is written to Vault as a new KV v2 version and synced into the Secret', async () => {
