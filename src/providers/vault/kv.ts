@@ -306,7 +306,7 @@ export class VaultKv {
       if (current > base) return { version: String(base + 1) };
     } else {
       base = current;
-      // A new entry: its metadata is made first, empty (POST without custom_metadata leaves another writer's records).
+      // A new entry: its metadata is made first, without custom_metadata (which would replace another writer's records).
       if (!meta) await this.createMetadata(path, call);
       // A merge patch: concurrent writers each add their own record, none overwrites another's.
       await this.patchMetadata(path, { ...staleRecords(custom), [recordKey]: `base=${base}` }, call);
@@ -380,7 +380,8 @@ export class VaultKv {
       ...call,
       operation: 'kv.metadata.write',
       key: path,
-      body: {},
+      // An empty body makes nothing; max_versions 0 (the mount's default) makes the metadata and changes nothing.
+      body: { max_versions: 0 },
     });
   }
 
