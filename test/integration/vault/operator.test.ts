@@ -198,7 +198,7 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
     await waitForSecretData(client(), namespace, 'k8s-app', (d) => d.api === 'from-k8s-auth', 30_000);
     // A ServiceAccount the role does not bind: Vault refuses the login; nothing is written.
     const refused = await waitForReady(client(), namespace, 'k8s-unbound', 'False', undefined, 30_000);
-    expect(readyReason(refused)).to.be.oneOf(['PermissionDenied', 'StoreNotReady']);
+    expect(readyReason(refused)).to.equal('PermissionDenied');
     expect(refused.status?.conditions?.find((c) => c.type === 'Ready')?.message).to.contain('Kubernetes login');
     expect(await getSecret(client(), namespace, 'k8s-unbound')).to.equal(undefined);
   });
