@@ -4,7 +4,7 @@
 // make a cycle cost about one read per path, not one per ManagedSecret), and
 // the time until every ManagedSecret is Ready.
 import { API_VERSION } from '../../src/api/types.js';
-import { DevVault } from '../../test/integration/providers/vault-server.js';
+import { VaultServer } from '../../tools/testenv/index.js';
 import {
   OperatorProcess,
   apiserverRequests,
@@ -26,7 +26,7 @@ const PATHS = 100;
 export async function vaultScenario(ctx: BenchContext, n: number): Promise<Figures> {
   const interval = ctx.options.refreshSeconds;
   ctx.log('vault: starting a dev Vault server');
-  const vault = await DevVault.start();
+  const vault = await VaultServer.start();
   const namespace = benchNamespace('vault');
   try {
     await ensureNamespace(ctx.kube, namespace);
@@ -105,6 +105,5 @@ export async function vaultScenario(ctx: BenchContext, n: number): Promise<Figur
     }
   } finally {
     await vault.stop();
-    vault.cleanup();
   }
 }

@@ -19,7 +19,7 @@ import { VaultProviderClient, vaultProvider } from '../../../src/providers/vault
 import { VersionNotFoundError } from '../../../src/providers/vault/kv.js';
 import { TcpFaultProxy } from '../../../tools/testenv/proxy.js';
 import { rejectionOf } from '../../unit/helpers/index.js';
-import { DevVault } from './vault-server.js';
+import { VaultServer } from '../../../tools/testenv/index.js';
 
 interface TestContext extends ProviderContext {
   operations: string[];
@@ -82,7 +82,10 @@ function namespacedStore(spec: VaultProviderSpec, namespace = 'team-a'): SecretS
 
 describe('vault provider (real Vault server)', function () {
   this.timeout(120_000);
-  let vault: DevVault;
+  let vault: VaultServer;
+  /** A root API call whose answer the test reads. */
+  const mustAs = async <T>(method: string, path: string, body?: unknown): Promise<T> =>
+    (await vault.must(method, path, body)) as T;
   const clients: ProviderClient[] = [];
 
   /** A token store on `vault` (root token in a Secret) plus `spec`. */
@@ -103,12 +106,11 @@ describe('vault provider (real Vault server)', function () {
   }
 
   before(async () => {
-    vault = await DevVault.start();
+    vault = await VaultServer.start();
   });
 
   after(async () => {
     await vault?.stop();
-    vault?.cleanup();
   });
 
   afterEach(async () => {
@@ -222,9 +224,9 @@ describe('vault provider (real Vault server)', function () {
       });
       await vault.must('POST', 'auth/approle/role/reader', { token_policies: ['read-app'], token_ttl: '1h' });
       await vault.must('POST', 'secret/data/app/approle', { data: { v: 'via-approle' } });
-      const roleId = (await vault.must<{ data: { role_id: string } }>('GET', 'auth/approle/role/reader/role-id')).data
+      const roleId = (await mustAs<{ data: { role_id: string } }>('GET', 'auth/approle/role/reader/role-id')).data
         .role_id;
-      const secretId = (await vault.must<{ data: { secret_id: string } }>('POST', 'auth/approle/role/reader/secret-id'))
+      const secretId = (await mustAs<{ data: { secret_id: string } }>('POST', 'auth/approle/role/reader/secret-id'))
         .data.secret_id;
       for (const inline of [true, false]) {
         const ctx = testContext();
@@ -270,7 +272,7 @@ describe('vault provider (real Vault server)', function () {
         policy: 'path "secret/*" { capabilities = ["read", "list"] }',
       });
       await vault.must('POST', 'secret/data/renew/me', { data: { v: 'still-here' } });
-      const created = await vault.must<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
+      const created = await mustAs<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
         policies: ['read-all'],
         ttl: '6s',
         explicit_max_ttl: '60s',
@@ -285,13 +287,13 @@ describe('vault provider (real Vault server)', function () {
       // Past the token's first TTL: it still works because it was renewed.
       await new Promise((r) => setTimeout(r, 2500));
       expect(await client.getValue({ key: 'renew/me' })).to.equal('still-here');
-      const lookup = await vault.must<{ data: { ttl: number } }>('POST', 'auth/token/lookup', {
+      const lookup = await mustAs<{ data: { ttl: number } }>('POST', 'auth/token/lookup', {
         token: created.auth.client_token,
       });
       expect(lookup.data.ttl).to.be.greaterThan(0);
 
       // Revoked: the next request is refused, lookup-self says the token is gone, the Secret is read again.
-      const second = await vault.must<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
+      const second = await mustAs<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
         policies: ['read-all'],
         ttl: '1h',
       });
@@ -307,7 +309,7 @@ describe('vault provider (real Vault server)', function () {
   describe('rotation write-back (KV v2 check-and-set)', () => {
     const token = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
     const currentVersion = async (path: string) =>
-      (await vault.must<{ data: { current_version: number } }>('GET', `secret/metadata/${path}`)).data.current_version;
+      (await mustAs<{ data: { current_version: number } }>('GET', `secret/metadata/${path}`)).data.current_version;
 
     it('writes one version per token: a retry returns it, a property is laid over the other fields', async () => {
       await vault.must('POST', 'secret/data/rot/a', { data: { user: 'app', password: 'old' } });
@@ -408,7 +410,7 @@ describe('vault provider (real Vault server)', function () {
 
   describe('health', () => {
     it('reports a sealed Vault as VaultSealed (check and reads) and recovers on unseal', async () => {
-      const own = await DevVault.start();
+      const own = await VaultServer.start();
       try {
         const ctx = testContext();
         ctx.secrets['ops/vault-token'] = { token: own.rootToken };
@@ -433,14 +435,13 @@ describe('vault provider (real Vault server)', function () {
         expect(await client.getValue({ key: 's' })).to.equal('x');
       } finally {
         await own.stop();
-        own.cleanup();
       }
     });
   });
 
   describe('TLS', () => {
     it('trusts Vault through a CA from a Secret or a ConfigMap, and fails closed without it', async () => {
-      const secure = await DevVault.start({ tls: true });
+      const secure = await VaultServer.start({ tls: true });
       try {
         await secure.must('POST', 'secret/data/tls', { data: { v: 'over-tls' } });
         for (const type of ['Secret', 'ConfigMap'] as const) {
@@ -473,7 +474,6 @@ describe('vault provider (real Vault server)', function () {
         expect(refused.message).to.contain('TLS');
       } finally {
         await secure.stop();
-        secure.cleanup();
       }
     });
   });

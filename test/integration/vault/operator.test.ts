@@ -20,14 +20,17 @@ import {
   waitForSecretData,
   type RunningOperator,
 } from '../operator.js';
-import { DevVault } from '../providers/vault-server.js';
+import { VaultServer } from '../../../tools/testenv/index.js';
 
 const readyReason = (ms: { status?: { conditions?: { type: string; reason: string }[] } }) =>
   ms.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
 
 describe('Vault stores through the operator (real Vault, real control plane)', function () {
   this.timeout(180_000);
-  let vault: DevVault;
+  let vault: VaultServer;
+  /** A root API call whose answer the test reads. */
+  const mustAs = async <T>(method: string, path: string, body?: unknown): Promise<T> =>
+    (await vault.must(method, path, body)) as T;
   let operator: RunningOperator;
   const namespace = uniqueName('vault');
   const client = () => adminClient(sharedCluster());
@@ -57,7 +60,7 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
   }
 
   before(async () => {
-    vault = await DevVault.start();
+    vault = await VaultServer.start();
     await ensureNamespace(client(), namespace);
     // The operator allows this namespace's stores to reach the test Vault, as an admin would with --allowed-endpoints.
     operator = await startOperator(sharedCluster(), { storePolicy: testStorePolicy([vault.address]) });
@@ -68,7 +71,6 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
   after(async () => {
     await operator?.stop();
     await vault?.stop();
-    vault?.cleanup();
   });
 
   it('syncs, reports a sealed Vault as VaultSealed while keeping the Secret, and recovers on unseal', async () => {
@@ -101,7 +103,7 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
     await vault.must('PUT', 'sys/policies/acl/team', {
       policy: 'path "secret/data/team/*" { capabilities = ["read"] }',
     });
-    const token = await vault.must<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
+    const token = await mustAs<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
       policies: ['team'],
       ttl: '1h',
     });
@@ -225,7 +227,7 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
       (d) => d.password !== undefined && d.password !== 'initial',
       30_000,
     );
-    const read = await vault.must<{ data: { data: Record<string, string>; metadata: { version: number } } }>(
+    const read = await mustAs<{ data: { data: Record<string, string>; metadata: { version: number } } }>(
       'GET',
       'secret/data/rotated/db',
     );
