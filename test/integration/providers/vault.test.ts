@@ -267,6 +267,42 @@ describe('vault provider (real Vault server)', function () {
       expect(refused.message).to.contain('AppRole login').and.not.contain('not-the-secret-id');
     });
 
+    it('keeps the token across client rebuilds of the same store, and logs in anew after the store is forgotten', async () => {
+      await vault.api('POST', 'sys/auth/approle', { type: 'approle' });
+      await vault.must('PUT', 'sys/policies/acl/read-app', {
+        policy: 'path "secret/data/app/*" { capabilities = ["read"] }',
+      });
+      await vault.must('POST', 'auth/approle/role/reader', { token_policies: ['read-app'], token_ttl: '1h' });
+      await vault.must('POST', 'secret/data/app/rebuilt', { data: { v: 'same-token' } });
+      const roleId = (await mustAs<{ data: { role_id: string } }>('GET', 'auth/approle/role/reader/role-id')).data
+        .role_id;
+      const secretId = (await mustAs<{ data: { secret_id: string } }>('POST', 'auth/approle/role/reader/secret-id'))
+        .data.secret_id;
+      const store = clusterStore({
+        server: vault.address,
+        auth: { appRole: { roleId, secretIdSecretRef: { name: 'approle', key: 'secret-id', namespace: 'ops' } } },
+      });
+      const logins = () => ctxs.reduce((n, c) => n + c.count('auth.login'), 0);
+      const ctxs: TestContext[] = [];
+      for (let i = 0; i < 3; i++) {
+        const ctx = testContext();
+        ctx.secrets['ops/approle'] = { 'secret-id': secretId };
+        ctxs.push(ctx);
+        const client = await vaultProvider.connect(store, ctx);
+        clients.push(client);
+        expect(await client.getValue({ key: 'app/rebuilt' })).to.equal('same-token');
+      }
+      expect(logins()).to.equal(1);
+      vaultProvider.forgetStore?.(store);
+      const ctx = testContext();
+      ctx.secrets['ops/approle'] = { 'secret-id': secretId };
+      ctxs.push(ctx);
+      const fresh = await vaultProvider.connect(store, ctx);
+      clients.push(fresh);
+      await fresh.check();
+      expect(logins()).to.equal(2);
+    });
+
     it('renews a short-lived token at about 2/3 of its TTL, and re-reads a revoked token’s Secret', async () => {
       await vault.must('PUT', 'sys/policies/acl/read-all', {
         policy: 'path "secret/*" { capabilities = ["read", "list"] }',
