@@ -33,9 +33,6 @@ const readyReason = (ms: { status?: { conditions?: { type: string; reason: strin
 describe('Vault stores through the operator (real Vault, real control plane)', function () {
   this.timeout(180_000);
   let vault: VaultServer;
-  /** A root API call whose answer the test reads. */
-  const mustAs = async <T>(method: string, path: string, body?: unknown): Promise<T> =>
-    (await vault.must(method, path, body)) as T;
   let operator: RunningOperator;
   const namespace = uniqueName('vault');
   const client = () => adminClient(sharedCluster());
@@ -111,7 +108,7 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
     await vault.must('PUT', 'sys/policies/acl/team', {
       policy: 'path "secret/data/team/*" { capabilities = ["read"] }',
     });
-    const token = await mustAs<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
+    const token = await vault.must<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
       policies: ['team'],
       ttl: '1h',
     });
@@ -347,7 +344,7 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
       (d) => d.password !== undefined && d.password !== 'initial',
       30_000,
     );
-    const read = await mustAs<{ data: { data: Record<string, string>; metadata: { version: number } } }>(
+    const read = await vault.must<{ data: { data: Record<string, string>; metadata: { version: number } } }>(
       'GET',
       'secret/data/rotated/db',
     );
