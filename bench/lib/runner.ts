@@ -13,6 +13,7 @@ import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { restartScenario } from '../scenarios/restart.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
 import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
+import { vaultScenario } from '../scenarios/vault.js';
 import { REPO_ROOT, chartNodeOptions, type BenchContext, type Figures } from './context.js';
 
 export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise<Figures>> = {
@@ -28,6 +29,7 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   'noisy-neighbour': noisyNeighbourScenario,
   hostile: hostileScenario,
   events: eventsScenario,
+  vault: vaultScenario,
 };
 
 /**

@@ -57,6 +57,7 @@ describe('bench smoke (N = 50, every scenario)', function () {
         'eventsBackendReadsPerHourAtRest',
         'pollingBackendReadsPerHourAtRest',
       ],
+      vault: ['allReadySeconds', 'coldSyncVaultRequests', 'vaultRequestsPerCycle', 'keysReadPerCycle'],
     };
     for (const [name, keys] of Object.entries(expected)) {
       const f = figures(name);
@@ -90,6 +91,13 @@ describe('bench smoke (N = 50, every scenario)', function () {
     expect(f.backendReadsPerChange).to.equal(3);
     expect(f.eventsBackendReadsPerHourAtRest).to.equal(0);
     expect(f.pollingBackendReadsPerHourAtRest).to.be.greaterThan(0);
+  });
+
+  it('vault: a refresh cycle reads each KV path about once, not once per ManagedSecret', () => {
+    const f = figures('vault');
+    expect(f.vaultRequestsPerCycle).to.be.greaterThan(0);
+    // 50 ManagedSecrets over 100 paths use 50 paths: at most one read each per cycle (plus token renewals).
+    expect(f.vaultRequestsPerCycle).to.be.at.most(55);
   });
 
   it('steady-state makes no Secret or status writes', () => {
