@@ -144,7 +144,24 @@ export interface ProviderClient {
   servedRegion?(): ServedRegion | undefined;
   /** A real reachability/credential check for the store's Ready condition. */
   check(opts?: CallOptions): Promise<void>;
+  /**
+   * Starts the store's event source when its spec declares one (`events` in the provider block); runs until `signal`
+   * aborts. Absent, or returning false: the store has no event source and is polled as before.
+   */
+  watchChanges?(listener: ChangeListener, signal: AbortSignal): boolean;
   close(): Promise<void>;
+}
+
+/** What a store's event source tells the operator. Methods must not throw. */
+export interface ChangeListener {
+  /** These entries changed (names as RemoteRef.key / find results use them): sync the ManagedSecrets that use them. */
+  changed(keys: readonly string[]): void;
+  /** Anything may have changed (the source lost events, overflowed, or restarted): sync every ManagedSecret of the store. */
+  changedAll(): void;
+  /** The source fails (queue unreachable, permission denied, watcher error): reason for EventsDegraded, message without values. */
+  degraded(reason: string, message: string): void;
+  /** Events flow again after degraded(). */
+  flowing(): void;
 }
 
 /** Which region answered: `primary` when it is the store's own region and endpoint, not a failover one. */
