@@ -321,4 +321,3 @@ function arrayAt(parent: Json | undefined, field: string, keys: KeySet): unknown
 function isKey(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_KEY_LENGTH;
 }
-

@@ -18,13 +18,7 @@ import {
   type ProviderContext,
 } from '../../provider.js';
 import { awsClientConfig, type AwsClientConfig } from '../client-config.js';
-import {
-  awsErrorName,
-  describeAwsFailure,
-  isAwsConfigError,
-  isAwsThrottling,
-  retryAfterMsOf,
-} from '../errors.js';
+import { awsErrorName, describeAwsFailure, isAwsConfigError, isAwsThrottling, retryAfterMsOf } from '../errors.js';
 import { requireInSteps } from '../load-in-steps.js';
 import type { EventService } from './event-keys.js';
 import {
@@ -216,14 +210,15 @@ export class SdkEventQueue implements EventQueue {
     this.printable = printableEndpoint(queueUrl);
   }
 
-  async receive(signal: AbortSignal): Promise<QueueMessage[]> {
+  async receive(signal: AbortSignal, long: boolean): Promise<QueueMessage[]> {
     const requestMs = (this.ctx.timeouts ?? DEFAULT_PROVIDER_TIMEOUTS).requestMs;
-    const limit = deadline(WAIT_TIME_SECONDS * 1000 + requestMs + this.connectMs, signal);
+    const waitSeconds = long ? WAIT_TIME_SECONDS : 0;
+    const limit = deadline(waitSeconds * 1000 + requestMs + this.connectMs, signal);
     try {
       const command: ReceiveMessageCommand = new this.sdk.ReceiveMessageCommand({
         QueueUrl: this.queueUrl,
         MaxNumberOfMessages: MAX_MESSAGES,
-        WaitTimeSeconds: WAIT_TIME_SECONDS,
+        WaitTimeSeconds: waitSeconds,
       });
       const out = await this.ctx.observe(
         'ReceiveMessage',

@@ -50,8 +50,8 @@ export class QueueError extends Error {
 
 /** The queue as the source uses it: one long poll, one batch delete. Both throw QueueError. */
 export interface EventQueue {
-  /** Up to 10 messages, waiting up to 20 s for the first; [] when none came. */
-  receive(signal: AbortSignal): Promise<QueueMessage[]>;
+  /** Up to 10 messages, waiting up to `long` ? 20 s : 0 s for the first; [] when none came. */
+  receive(signal: AbortSignal, long: boolean): Promise<QueueMessage[]>;
   /** Deletes received messages; returns how many the queue refused to delete. */
   delete(messages: readonly QueueMessage[], signal: AbortSignal): Promise<number>;
 }
@@ -118,7 +118,8 @@ export class SqsChangeSource {
     while (!signal.aborted) {
       let messages: QueueMessage[];
       try {
-        messages = await this.options.queue.receive(signal);
+        // After a failure, a short poll: a queue that is back says so at once, not after a 20 s wait.
+        messages = await this.options.queue.receive(signal, failures === 0);
       } catch (err) {
         if (signal.aborted) break;
         failures += 1;
