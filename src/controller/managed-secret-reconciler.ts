@@ -39,6 +39,7 @@ import type { RotationStart, RotationStep } from './rotation-step.js';
 import {
   fetchTtl,
   nextCronTime,
+  formatDuration,
   nextRefreshDelay,
   parseDuration,
   refreshFloorNote,
@@ -81,6 +82,11 @@ export interface ManagedSecretDeps {
   /** Fires when the operator stops. */
   stopSignal: AbortSignal;
   settings: ManagedSecretSettings;
+  /**
+   * While the event source of the ManagedSecret's store is degraded: the
+   * refresh interval it uses at most (the store's events.fallbackRefreshInterval).
+   */
+  eventsFallbackMs?(ms: ManagedSecret): number | undefined;
 }
 
 /** What one ManagedSecret's passes remember between them (memory only; a restart starts afresh). */
@@ -320,7 +326,12 @@ export class ManagedSecretReconciler {
    * would otherwise serve its values again at the slot.
    */
   private fetchTtl(ms: ManagedSecret, state: SyncState, spec: SpecView, need: string | undefined, now: number): number {
-    const ttl = fetchTtl(spec.intervalMs);
+    const fallback = this.deps.eventsFallbackMs?.(ms);
+    // Polling at the fallback interval must not be served values older than that interval.
+    const ttl =
+      fallback !== undefined && spec.intervalMs > 0
+        ? Math.min(fetchTtl(spec.intervalMs), fetchTtl(fallback))
+        : fetchTtl(spec.intervalMs);
     if (need !== 'refresh' || !ms.spec.refreshSchedule || state.lastCheck === undefined) return ttl;
     const slot = nextCronTime(
       ms.spec.refreshSchedule,
@@ -330,13 +341,14 @@ export class ManagedSecretReconciler {
   }
 
   private refreshDelay(ms: ManagedSecret, lastCheck: number, now: number): number | undefined {
-    return nextRefreshDelay(
-      ms.spec,
-      lastCheck,
-      now,
-      refreshPhase(ms.metadata.uid ?? nameOf(ms)),
-      this.deps.settings.minRefreshIntervalMs,
-    );
+    const phase = refreshPhase(ms.metadata.uid ?? nameOf(ms));
+    const floor = this.deps.settings.minRefreshIntervalMs;
+    const delay = nextRefreshDelay(ms.spec, lastCheck, now, phase, floor);
+    // Events keep the Secret fresh; while they are degraded the store's fallback interval is the safety net.
+    const fallback = delay === undefined ? undefined : this.deps.eventsFallbackMs?.(ms);
+    if (fallback === undefined || delay === undefined) return delay;
+    const fallbackDelay = nextRefreshDelay({ refreshInterval: formatDuration(fallback) }, lastCheck, now, phase, floor);
+    return fallbackDelay === undefined ? delay : Math.min(delay, fallbackDelay);
   }
 
   /** A failure that came with the deadline passed is a deadline failure, whatever the library threw. */
@@ -515,7 +527,10 @@ export class ManagedSecretReconciler {
         void this.deps.restarter
           .secretChanged(ms, desired.name)
           .catch((err: unknown) =>
-            this.deps.log.warn('rollout restart scheduling failed', { managedSecret: nameOf(ms), error: errorMessage(err) }),
+            this.deps.log.warn('rollout restart scheduling failed', {
+              managedSecret: nameOf(ms),
+              error: errorMessage(err),
+            }),
           );
       this.deps.events.emit(
         this.deps.eventTarget(ms),
@@ -523,7 +538,13 @@ export class ManagedSecretReconciler {
         Reasons.Synced,
         `${secretRef} ${action === 'create' ? 'created' : action === 'recreate' ? 'recreated' : 'updated'} (${keyCount} keys)`,
       );
-      this.deps.log.info('synced', { managedSecret: nameOf(ms), store: storeName, secret: secretRef, action, keys: keyCount });
+      this.deps.log.info('synced', {
+        managedSecret: nameOf(ms),
+        store: storeName,
+        secret: secretRef,
+        action,
+        keys: keyCount,
+      });
     } else if (statusChanged) {
       this.deps.log.info('in sync', { managedSecret: nameOf(ms), store: storeName, secret: secretRef });
     }

@@ -504,6 +504,22 @@ export class LocalStore {
     for (const [, file] of await this.readAllFiles()) this.assertKeyId(file.entry.name, file.entry.versions.at(-1));
   }
 
+  /**
+   * What the manifest records now: its counter (one more per manifest write)
+   * and every entry's latest generation (a delete is a write too, so a deleted
+   * entry is there with its tombstone's generation); undefined when the store
+   * has no manifest yet. Read and checked as every read checks it (MAC, master
+   * key, rollback), fresh from the disk: the change watcher compares two of them.
+   */
+  async changeState(): Promise<{ counter: number; generations: Map<string, number> } | undefined> {
+    this.manifestCache = undefined;
+    const manifest = await this.readManifest();
+    if (!manifest) return undefined;
+    const generations = new Map<string, number>();
+    for (const [name, record] of manifest.records) generations.set(name, record.generation);
+    return { counter: manifest.counter, generations };
+  }
+
   /** Forgets cached plaintext and the keys; the store is unusable afterwards. */
   close(): void {
     this.files.clear();
