@@ -26,20 +26,8 @@ import { awsParameterStoreProvider } from '../../../src/providers/aws-parameter-
 import { awsSecretsManagerProvider } from '../../../src/providers/aws-secrets-manager/index.js';
 import type { ChangeListener, ProviderClient } from '../../../src/providers/provider.js';
 import { sharedMoto, uniqueName } from '../env.js';
+import { ACCOUNT, EVENT_PATTERN, parameterChange, secretsManagerCall } from './aws-events.js';
 import { awsClusterStore, memoryContext, motoKeys, motoSpec, type CountingContext } from './aws-context.js';
-
-/** The rule docs/events-aws.md ships (the EventPattern of its CloudFormation and Terraform snippets). */
-export const EVENT_PATTERN = {
-  source: ['aws.secretsmanager', 'aws.ssm'],
-  'detail-type': [
-    'AWS API Call via CloudTrail',
-    'AWS Service Event via CloudTrail',
-    'Parameter Store Change',
-    'Parameter Store Policy Action',
-  ],
-};
-
-const ACCOUNT = '123456789012';
 
 /** What a listener was told, in order. */
 class RecordingListener implements ChangeListener {
@@ -83,37 +71,6 @@ async function until<T>(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** A CloudTrail "AWS API Call" event of Secrets Manager as EventBridge delivers it. */
-export function secretsManagerCall(
-  eventName: string,
-  requestParameters: Record<string, unknown>,
-  responseElements: Record<string, unknown> | null = null,
-): PutEventsRequestEntry {
-  return {
-    Source: 'aws.secretsmanager',
-    DetailType: 'AWS API Call via CloudTrail',
-    Detail: JSON.stringify({
-      eventVersion: '1.08',
-      eventSource: 'secretsmanager.amazonaws.com',
-      eventName,
-      awsRegion: sharedMoto().region,
-      recipientAccountId: ACCOUNT,
-      requestParameters,
-      responseElements,
-    }),
-  };
-}
-
-/** A "Parameter Store Change" event. */
-export function parameterChange(name: string, operation = 'Update'): PutEventsRequestEntry {
-  return {
-    Source: 'aws.ssm',
-    DetailType: 'Parameter Store Change',
-    Resources: [`arn:aws:ssm:${sharedMoto().region}:${ACCOUNT}:parameter${name.startsWith('/') ? name : `/${name}`}`],
-    Detail: JSON.stringify({ name, type: 'SecureString', operation }),
-  };
 }
 
 describe('AWS event source: EventBridge → SQS → watchChanges (moto)', function () {
