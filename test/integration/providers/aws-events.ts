@@ -13,6 +13,7 @@ export const EVENT_PATTERN = {
   'detail-type': [
     'AWS API Call via CloudTrail',
     'AWS Service Event via CloudTrail',
+    'Secret Label Updated',
     'Parameter Store Change',
     'Parameter Store Policy Action',
   ],

@@ -14,7 +14,8 @@
 //                     (detail.eventName PutSecretValue, UpdateSecret, …; the secret in
 //                     detail.requestParameters.secretId / name, detail.responseElements.arn)
 //                     or "AWS Service Event via CloudTrail" (RotationSucceeded, …;
-//                     detail.additionalEventData.SecretId)
+//                     detail.additionalEventData.SecretId), or its native "Secret Label Updated"
+//                     (detail.name, resources[0] the ARN; no CloudTrail needed)
 //   Parameter Store   source aws.ssm, detail-type "Parameter Store Change" (detail.name,
 //                     detail.operation), "Parameter Store Policy Action" (detail.parameter-name),
 //                     or CloudTrail calls (PutParameter, DeleteParameters, AddTagsToResource, …)
@@ -45,6 +46,8 @@ const MAX_ARRAY_ITEMS = 100;
 const SOURCES: Record<EventService, string> = { secretsManager: 'aws.secretsmanager', parameterStore: 'aws.ssm' };
 const CLOUDTRAIL_CALL = 'AWS API Call via CloudTrail';
 const CLOUDTRAIL_SERVICE_EVENT = 'AWS Service Event via CloudTrail';
+/** Secrets Manager's own event when a staging label moves (https://docs.aws.amazon.com/secretsmanager/latest/userguide/secret-event-notifications.html). */
+const SECRET_LABEL_UPDATED = 'Secret Label Updated';
 
 /** Calls that change nothing: reads (EventBridge does not usually deliver them, but a broad rule might). */
 const READ_ONLY_CALL = /^(Get|List|Describe|BatchGet|Validate)[A-Z]/;
@@ -158,6 +161,13 @@ function secretsManagerKeys(
     for (const r of arrayAt(detail, 'resources', keys)) addId(isObject(r) ? (r.ARN ?? r.arn) : undefined);
     for (const r of arrayAt(event, 'resources', keys)) addId(r);
     if (keys.size === 0 && !keys.overflowed) return { kind: 'ignored', why: 'a service event that names no secret' };
+    return undefined;
+  }
+  if (detailType === SECRET_LABEL_UPDATED) {
+    // Native (no CloudTrail needed): a staging label, AWSCURRENT above all, moved to another version.
+    if (typeof detail.name !== 'string') return { kind: 'poison', why: 'a Secret Label Updated without name' };
+    addId(detail.name);
+    for (const r of arrayAt(event, 'resources', keys)) addId(r);
     return undefined;
   }
   return { kind: 'ignored', why: 'a detail-type this store does not use' };

@@ -89,6 +89,17 @@ describe('AWS events: keysOfMessage', () => {
       expect(keys(keysOfMessage(body, 'secretsManager'))).to.include('rotated');
     });
 
+    it('the native Secret Label Updated event: the name and the ARN in resources', () => {
+      const arn = `${arnPrefix}mySecret-a1b2c3`;
+      const body = event(
+        'aws.secretsmanager',
+        'Secret Label Updated',
+        { name: 'mySecret', labelUpdated: 'AWSCURRENT', versionId: 'v' },
+        { resources: [arn] },
+      );
+      expect(keys(keysOfMessage(body, 'secretsManager'))).to.include.members(['mySecret', arn, `${arnPrefix}mySecret`]);
+    });
+
     it('read-only calls, other sources and other detail-types are ignored', () => {
       expect(keysOfMessage(cloudTrail('GetSecretValue', { secretId: 's' }), 'secretsManager').kind).to.equal('ignored');
       expect(keysOfMessage(cloudTrail('ListSecrets', {}), 'secretsManager').kind).to.equal('ignored');
