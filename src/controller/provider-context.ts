@@ -26,6 +26,8 @@ export interface ProviderContextOptions {
   onFailover?: ProviderContext['onFailover'];
   /** The operator's log (event sources: poison messages, degraded and flowing again). */
   log?: ProviderContext['log'];
+  /** Counts an event source's messages by outcome (metrics). */
+  countEventMessages?: ProviderContext['countEventMessages'];
 }
 
 /** The ProviderContext for one store. */
@@ -40,6 +42,7 @@ export function providerContext(options: ProviderContextOptions): ProviderContex
     timeouts: options.timeouts,
     ...(options.onFailover ? { onFailover: options.onFailover } : {}),
     ...(options.log ? { log: options.log } : {}),
+    ...(options.countEventMessages ? { countEventMessages: options.countEventMessages } : {}),
   };
 }
 

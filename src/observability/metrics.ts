@@ -29,6 +29,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly eventSourceMessages = new Counter({
+    name: 'secretsync_event_source_messages_total',
+    help:
+      "Messages a store's event source (events.sqs) took from its queue, by outcome: handled (keys passed on), " +
+      'ignored (an event that changes nothing the store reads), poison (unreadable, deleted), overflowed (too many ' +
+      'keys: the whole store synced), undeleted (the queue refused the delete: it comes back)',
+    labelNames: ['provider', 'store', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly providerRequests = new Counter({
     name: 'secretsync_provider_requests_total',
     help:

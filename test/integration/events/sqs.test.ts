@@ -261,6 +261,13 @@ describe('events: SQS fed by EventBridge, through the operator (moto)', function
       20,
     );
     expect(logs.join('\n')).to.not.contain('hunter2');
+    const poison = (await operator?.metrics.eventSourceMessages.get())?.values.find(
+      (v) => v.labels.outcome === 'poison' && v.labels.store === `SecretStore ${namespace}/sm`,
+    );
+    expect(poison?.value).to.equal(1);
+    expect(await operator?.scrape()).to.match(
+      /secretsync_event_source_messages_total\{[^}]*outcome="handled"[^}]*\} [1-9]/,
+    );
   });
 
   it('says EventsDegraded when the queue goes away, polls at the fallback interval, and recovers when it is back', async () => {

@@ -140,6 +140,7 @@ export async function startSqsEvents(
     service: options.service,
     store: label,
     ...(options.ctx.log ? { log: options.ctx.log.bind(options.ctx) as EventSourceLog } : {}),
+    ...(options.ctx.countEventMessages ? { count: options.ctx.countEventMessages.bind(options.ctx) } : {}),
     ...options.source,
   });
   // A configuration error was fixed: events flow again once the queue answers (the source says so then).

@@ -22,7 +22,7 @@
 //   changes made while the queue was gone (deleted, or unreadable past its
 //   retention) may never arrive, and the faster polling stops now.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChangeListener } from '../../provider.js';
+import type { ChangeListener, EventMessageOutcome } from '../../provider.js';
 import { keysOfMessage, type EventService } from './event-keys.js';
 
 /** One received message. */
@@ -83,6 +83,8 @@ export interface SqsChangeSourceOptions {
   /** `storeLabel(store)`, for log lines. */
   store: string;
   log?: EventSourceLog;
+  /** Counts messages by outcome (ProviderContext.countEventMessages). */
+  count?: (outcome: EventMessageOutcome, n: number) => void;
   /** First wait after a failure; doubled each time up to maxBackoffMs. Default 1 s. */
   initialBackoffMs?: number;
   /** Default 15 s: an unreachable queue costs one request per 15 s, and recovery is seen within that. */
@@ -152,10 +154,14 @@ export class SqsChangeSource {
   /** Tells the listener what the batch changed, then deletes every message of it. */
   private async handle(messages: QueueMessage[], listener: ChangeListener, signal: AbortSignal): Promise<void> {
     this.stats.received += messages.length;
+    const outcomes = new Map<EventMessageOutcome, number>();
     const keys = new Set<string>();
     let all = false;
     for (const message of messages) {
       const verdict = keysOfMessage(message.body, this.options.service);
+      const outcome: EventMessageOutcome =
+        verdict.kind === 'keys' ? 'handled' : verdict.kind === 'all' ? 'overflowed' : verdict.kind;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
       switch (verdict.kind) {
         case 'keys':
           this.stats.handled += 1;
@@ -183,6 +189,7 @@ export class SqsChangeSource {
           break;
       }
     }
+    for (const [outcome, n] of outcomes) this.count(outcome, n);
     let told = true;
     if (all) told = safely(() => listener.changedAll());
     else if (keys.size > 0) told = safely(() => listener.changed([...keys]));
@@ -191,9 +198,11 @@ export class SqsChangeSource {
     try {
       const refused = await this.options.queue.delete(messages, signal);
       this.stats.deleteErrors += refused;
+      if (refused > 0) this.count('undeleted', refused);
     } catch (err) {
       if (signal.aborted) return;
       this.stats.deleteErrors += messages.length;
+      this.count('undeleted', messages.length);
       this.log('warn', 'could not delete handled messages (they will be received again)', {
         error: err instanceof Error ? err.message : 'unknown error',
       });
@@ -215,6 +224,10 @@ export class SqsChangeSource {
     } catch {
       return false;
     }
+  }
+
+  private count(outcome: EventMessageOutcome, n: number): void {
+    safely(() => this.options.count?.(outcome, n));
   }
 
   private log(level: 'info' | 'warn', message: string, fields: Record<string, string | number>): void {

@@ -121,6 +121,28 @@ describe('AWS events: SqsChangeSource', () => {
     expect(lines[0]).to.contain(poison.id).and.contain('not JSON').and.not.contain('hunter2');
   });
 
+  it('counts messages by outcome for the metrics', async () => {
+    const ignored = message(JSON.stringify({ source: 'aws.secretsmanager', 'detail-type': 'X', detail: {} }));
+    const queue = new ScriptedQueue([[parameterChange('/a'), parameterChange('/b'), ignored, message('nope')]]);
+    queue.refuseDeletes = 1;
+    const counted: Record<string, number> = {};
+    const source = new SqsChangeSource({
+      queue,
+      service: 'parameterStore',
+      store: 's',
+      count: (outcome, n) => {
+        counted[outcome] = (counted[outcome] ?? 0) + n;
+      },
+    });
+    const stop = new AbortController();
+    const running = source.run(new Recorder(), stop.signal);
+    while (!queue.done) await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 20));
+    stop.abort();
+    await running;
+    expect(counted).to.deep.equal({ handled: 2, ignored: 1, poison: 1, undeleted: 1 });
+  });
+
   it('a message naming too many keys: changedAll, not a huge changed()', async () => {
     const resources = Array.from({ length: 1000 }, (_, i) => `/p${i}`);
     const hostile = message(
