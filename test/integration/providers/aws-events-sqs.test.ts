@@ -264,6 +264,17 @@ describe('AWS event source: EventBridge → SQS → watchChanges (moto)', functi
     expect(listener.count('degraded')).to.equal(1);
   });
 
+  it('sends its requests to events.sqs.endpoint, never to the host the queue URL names', async () => {
+    // The queue URL's host does not exist: only the configured endpoint (moto) can answer.
+    const elsewhere = `http://unreachable.invalid:9/${ACCOUNT}/${queueName}`;
+    const listener = await watch('awsSecretsManager', {
+      sqs: { queueUrl: elsewhere, endpoint: sharedMoto().endpoint },
+    });
+    await put(secretsManagerCall('PutSecretValue', { secretId: 'via-endpoint' }));
+    await until('the event', () => listener.changedKeys().includes('via-endpoint'));
+    expect(listener.count('degraded')).to.equal(0);
+  });
+
   it('stops polling when the signal aborts', async () => {
     await watch('awsSecretsManager');
     await until('the first ReceiveMessage', () => ctx.count('ReceiveMessage') >= 1);

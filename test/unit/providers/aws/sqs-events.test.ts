@@ -1,7 +1,11 @@
 // Which identity, region and endpoint the queue's SQS client gets (events.sqs
 // falling back to the store), and the store-side switch (hasSqsEvents).
 import { expect } from 'chai';
-import type { AwsCommonSpec, AwsEventsSpec } from '../../../../src/api/types.js';
+import type { AnyStore, AwsCommonSpec, AwsEventsSpec } from '../../../../src/api/types.js';
+import { awsParameterStoreProvider } from '../../../../src/providers/aws-parameter-store/index.js';
+import { awsSecretsManagerProvider } from '../../../../src/providers/aws-secrets-manager/index.js';
+import { StorePolicyError } from '../../../../src/providers/provider.js';
+import { rejectionOf } from '../../helpers/index.js';
 import { hasSqsEvents, queueClientSpec, regionOfQueueUrl } from '../../../../src/providers/aws/events/sqs-events.js';
 
 const storeAuth = {
@@ -62,5 +66,29 @@ describe('AWS events: the queue client settings', () => {
     expect(hasSqsEvents({})).to.equal(false);
     expect(hasSqsEvents({ events: { sqs: { queueUrl: '' } } })).to.equal(false);
     expect(hasSqsEvents(spec({}))).to.equal(true);
+  });
+
+  it("a namespaced store's events.sqs.endpoint must be allowed by --allowed-endpoints, like its other endpoints", async () => {
+    const store = (endpoint: string): AnyStore => ({
+      apiVersion: 'secretsync.io/v1alpha1',
+      kind: 'SecretStore',
+      metadata: { name: 'aws', namespace: 'team-a' },
+      spec: {
+        provider: {
+          awsSecretsManager: {
+            region: 'eu-west-1',
+            events: { sqs: { queueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q', endpoint } },
+          },
+        },
+      },
+    });
+    const policy = { allowedEndpoints: ['https://vpce-1.sqs.eu-west-1.vpce.amazonaws.com'], localStoreRoot: undefined };
+    const refused = await rejectionOf(awsSecretsManagerProvider.validateStore(store('http://169.254.169.254'), policy));
+    expect(refused).to.be.instanceOf(StorePolicyError);
+    expect(refused.message).to.contain('spec.provider.awsSecretsManager.events.sqs.endpoint');
+    await awsSecretsManagerProvider.validateStore(store('https://vpce-1.sqs.eu-west-1.vpce.amazonaws.com'), policy);
+    const ssm = store('http://169.254.169.254');
+    ssm.spec.provider = { awsParameterStore: { ...ssm.spec.provider.awsSecretsManager! } };
+    expect(await rejectionOf(awsParameterStoreProvider.validateStore(ssm, policy))).to.be.instanceOf(StorePolicyError);
   });
 });
