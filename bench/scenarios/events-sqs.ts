@@ -14,8 +14,6 @@ import { Progress, createManagedSecrets, msName, storePath, timeoutFor } from '.
 import { percentile, round, seconds, sleep, sum, type Sample } from '../lib/util.js';
 
 const KEYS = 100;
-/** Changes made one by one (each waits for all the key's readers, up to CHANGE_TIMEOUT_MS). */
-const CHANGES = 200;
 const CHANGE_TIMEOUT_MS = 10_000;
 /** How long the store is watched at rest to count its requests (three long polls of 20 s and a bit). */
 const REST_MS = 65_000;
@@ -112,6 +110,8 @@ async function requestsPerHourAtRest(
 
 /** `restMs`: how long each operator is watched at rest (the smoke test uses less). */
 export async function eventsSqsScenario(ctx: BenchContext, n: number, restMs = REST_MS): Promise<Figures> {
+  // Changes made one by one (each waits for all the key's readers, up to CHANGE_TIMEOUT_MS).
+  const CHANGES = ctx.options.changes;
   const moto = await ctx.moto();
   const sm = new SecretsManagerClient(moto.clientConfig());
   const sqs = new SQSClient(moto.clientConfig());
@@ -161,7 +161,8 @@ export async function eventsSqsScenario(ctx: BenchContext, n: number, restMs = R
       await sleep(1_000);
       const before = await operator.metrics();
       for (let c = 0; c < CHANGES; c++) {
-        const k = c % KEYS;
+        // Keys that have readers (all of them from N = KEYS on).
+        const k = c % Math.min(KEYS, n);
         const value = `v-${c}-${randomBytes(6).toString('hex')}`;
         const waiting = new Set(readersOf(k));
         const start = Date.now();

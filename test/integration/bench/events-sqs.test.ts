@@ -15,8 +15,8 @@ describe('bench: events-sqs (N = 50)', function () {
       cluster: sharedCluster(),
       kube: adminKube(sharedCluster()),
       moto: () => Promise.resolve(sharedMoto()),
-      options: { ...defaultOptions(), compiled: false, refreshSeconds: 2 },
-      log: () => undefined,
+      options: { ...defaultOptions(), compiled: false, refreshSeconds: 2, changes: 20 },
+      log: (m) => console.log(`      ${new Date().toISOString()} ${m}`),
       results: new Map(),
     };
     const f = await eventsSqsScenario(ctx, 50, 25_000);
