@@ -4,6 +4,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { changeLatencyScenario } from '../scenarios/change-latency.js';
 import { coldSyncScenario } from '../scenarios/cold-sync.js';
+import { eventsScenario } from '../scenarios/events.js';
 import { fanInScenario, kmsScenario } from '../scenarios/aws.js';
 import { faultsScenario } from '../scenarios/faults.js';
 import { hostileScenario } from '../scenarios/hostile.js';
@@ -27,6 +28,7 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   faults: faultsScenario,
   'noisy-neighbour': noisyNeighbourScenario,
   hostile: hostileScenario,
+  events: eventsScenario,
   'events-sqs': eventsSqsScenario,
 };
 

@@ -363,7 +363,11 @@ function awsEventsSchema(scope: StoreScope): JSONSchemaProps {
               'endpoint, nor the host in queueUrl).',
             ENDPOINT_SCHEMA,
           ),
-          auth: awsAuthSchema(scope),
+          auth: {
+            ...awsAuthSchema(scope),
+            description:
+              "How the operator authenticates to SQS. Absent: the store's auth, assuming this roleArn if set, else the store's roleArn.",
+          },
           roleArn: str('Assume this IAM role before calling SQS. Required with auth.serviceAccountRef.', {
             maxLength: 2048,
             pattern: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$',

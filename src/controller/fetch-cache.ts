@@ -211,7 +211,11 @@ export class FetchCache {
         return value;
       },
       (err: unknown) => {
-        if (this.inFlight.get(key) === promise) this.inFlight.delete(key);
+        if (this.inFlight.get(key) === promise) {
+          this.inFlight.delete(key);
+          // Nothing cached under the key: its index entries go too (failed reads must not pile up there).
+          if (!this.entries.has(key)) this.drop(key);
+        }
         throw err;
       },
     );

@@ -103,6 +103,10 @@ interface SyncState {
   checkedGeneration?: number;
   /** The target is a Secret without our label (one ESO writes): the label-filtered cache never holds it. */
   unlabelledTarget?: boolean;
+  /** Store changes announced (storeChanged: a store edit, a change event), counted. */
+  changes?: number;
+  /** `changes` when the last successful sync began: while they differ, a change waits to be read. */
+  changesRead?: number;
 }
 
 /** What the spec says, once checked: everything the controller can find wrong without a backend. */
@@ -191,7 +195,11 @@ export class ManagedSecretReconciler {
   /** Its store changed, so its values may have: the next pass reads them again. */
   storeChanged(key: string): void {
     const state = this.state.get(key);
-    if (state) state.lastCheck = undefined;
+    if (state) {
+      state.lastCheck = undefined;
+      // Counted, not just flagged: a sync already reading when the change came must not count as having read it.
+      state.changes = (state.changes ?? 0) + 1;
+    }
     this.deps.queue.add(key);
   }
 
@@ -262,7 +270,10 @@ export class ManagedSecretReconciler {
       generationChanged,
       drifted,
       retrying: state.failure?.retry === 'transient',
-      due: state.lastCheck === undefined || (delay !== undefined && delay <= 0),
+      due:
+        state.lastCheck === undefined ||
+        (delay !== undefined && delay <= 0) ||
+        (state.changes ?? 0) !== (state.changesRead ?? 0),
       // refreshInterval 0: synced once and still in place means nothing to do, even after a restart.
       syncedOnce:
         delay === undefined &&
@@ -280,6 +291,7 @@ export class ManagedSecretReconciler {
 
     // 3. Sync: fresh values when forced or rotating; otherwise reads shared within the cycle are fine.
     const end = this.deps.metrics.syncDuration.startTimer();
+    const changesAtStart = state.changes ?? 0;
     const ttl = forced || rotation.kind === 'written' ? 0 : this.fetchTtl(ms, state, spec, need, now);
     const outcome = await this.sync(ms, state, existing, ttl, signal);
     if (forceValue !== undefined) state.forceSeen = forceValue;
@@ -291,6 +303,7 @@ export class ManagedSecretReconciler {
     } else if (!outcome.ok) {
       await this.recordFailure(ms, key, state, outcome.error, signal);
     } else {
+      state.changesRead = changesAtStart;
       await this.recordSuccess(ms, key, state, outcome, now, signal);
     }
     if (rotation.kind === 'written') {
@@ -524,14 +537,12 @@ export class ManagedSecretReconciler {
     if (wrote) {
       // A real data change (not a create, not a no-op, not a drift repair) triggers rollout restarts.
       if (ms.spec.rolloutRestart && previousHmac !== undefined && previousHmac !== desired.hmac)
-        void this.deps.restarter
-          .secretChanged(ms, desired.name)
-          .catch((err: unknown) =>
-            this.deps.log.warn('rollout restart scheduling failed', {
-              managedSecret: nameOf(ms),
-              error: errorMessage(err),
-            }),
-          );
+        void this.deps.restarter.secretChanged(ms, desired.name).catch((err: unknown) =>
+          this.deps.log.warn('rollout restart scheduling failed', {
+            managedSecret: nameOf(ms),
+            error: errorMessage(err),
+          }),
+        );
       this.deps.events.emit(
         this.deps.eventTarget(ms),
         'Normal',

@@ -206,6 +206,10 @@ export class Manager {
       emit: (target, type, reason, message) => this.events.emit(target, type, reason, message),
       eventTarget,
       log: this.log,
+      onNotified: (source, managedSecrets) => {
+        this.metrics.changeNotifications.inc({ source, what: 'notifications' });
+        this.metrics.changeNotifications.inc({ source, what: 'managed_secrets' }, managedSecrets);
+      },
     });
     const status = new StatusWriter(this.client, this.metrics, this.log);
     const patchStatus = (ms: ManagedSecret, s: Record<string, unknown>) => status.patchManagedSecret(ms, s);
@@ -398,6 +402,15 @@ export class Manager {
   /** The leader's write fence (undefined without leader election): for anything else that writes on the leader. */
   get writeFence(): WriteFence | undefined {
     return this.leader?.fence;
+  }
+
+  /**
+   * Entries of a store changed (the webhook): the ManagedSecrets that read them
+   * sync. Undefined when the operator does not know the store; else how many.
+   */
+  notifyChanged(storeKey: string, keys: readonly string[], source: string): number | undefined {
+    if (!this.caches.store(storeKey)) return undefined;
+    return this.changes.changed(storeKey, keys, source);
   }
 
   isLeader(): boolean {

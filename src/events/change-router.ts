@@ -56,7 +56,7 @@ export interface ChangeRouterDeps {
   eventTarget(store: AnyStore): EventTarget;
   log: Logger;
   /** Counts notifications and the ManagedSecrets they sent through the queue. */
-  onNotified?(source: string, keys: number, managedSecrets: number): void;
+  onNotified?(source: string, managedSecrets: number): void;
 }
 
 interface SourceState {
@@ -132,7 +132,7 @@ export class ChangeRouter {
     this.deps.fetchCache.invalidateKeys(storeKey, keys);
     const users = this.deps.index.usersOf(storeKey, keys);
     for (const key of users) this.deps.resync(key);
-    this.deps.onNotified?.(source, keys.length, users.size);
+    this.deps.onNotified?.(source, users.size);
     return users.size;
   }
 
@@ -141,7 +141,7 @@ export class ChangeRouter {
     this.deps.fetchCache.invalidate(storeKey);
     const users = this.deps.usersOf(storeKey);
     for (const key of users) this.deps.resync(key);
-    this.deps.onNotified?.('watch', 0, users.length);
+    this.deps.onNotified?.('watch', users.length);
   }
 
   /** While the store's events are degraded: the refresh interval its ManagedSecrets use at most; else undefined. */

@@ -144,9 +144,9 @@ export async function openLocalStore(
   }
 }
 
-/** Names a store's watcher across client rebuilds (see watch.ts). */
-function watchId(store: AnyStore, dir: string): string {
-  return JSON.stringify([store.kind, store.metadata.namespace ?? '', store.metadata.name, dir]);
+/** Names a store's watcher across client rebuilds (see watch.ts): the store and its path as the spec says it. */
+function watchId(store: AnyStore, path: string): string {
+  return JSON.stringify([store.kind, store.metadata.namespace ?? '', store.metadata.name, path]);
 }
 
 class LocalProviderClient implements ProviderClient {

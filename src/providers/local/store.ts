@@ -506,18 +506,20 @@ export class LocalStore {
 
   /**
    * What the manifest records now: its counter (one more per manifest write)
-   * and every entry's latest generation (a delete is a write too, so a deleted
-   * entry is there with its tombstone's generation); undefined when the store
-   * has no manifest yet. Read and checked as every read checks it (MAC, master
-   * key, rollback), fresh from the disk: the change watcher compares two of them.
+   * and, per entry, a mark that changes with every write of it: its latest
+   * generation, with " deleted" for a tombstone (a delete keeps the
+   * generation). Undefined when the store has no manifest yet. Read and checked
+   * as every read checks it (MAC, master key, rollback), fresh from the disk:
+   * the change watcher compares two of them.
    */
-  async changeState(): Promise<{ counter: number; generations: Map<string, number> } | undefined> {
+  async changeState(): Promise<{ counter: number; marks: Map<string, string> } | undefined> {
     this.manifestCache = undefined;
     const manifest = await this.readManifest();
     if (!manifest) return undefined;
-    const generations = new Map<string, number>();
-    for (const [name, record] of manifest.records) generations.set(name, record.generation);
-    return { counter: manifest.counter, generations };
+    const marks = new Map<string, string>();
+    for (const [name, record] of manifest.records)
+      marks.set(name, record.deleted ? `${record.generation} deleted` : String(record.generation));
+    return { counter: manifest.counter, marks };
   }
 
   /** Forgets cached plaintext and the keys; the store is unusable afterwards. */

@@ -2,9 +2,9 @@
 // `secretsync store put` (or delete, or a rotation) changed, within
 // milliseconds, so that their ManagedSecrets sync without polling. Every write
 // ends with a new manifest (written to a temporary file and renamed into
-// place), and the manifest records each entry's generation: the watcher wakes
+// place), and the manifest records each entry's generation (and tombstone): the watcher wakes
 // on the manifest's rename (node:fs watch, inotify on Linux), reads it as every
-// read does (MAC, rollback checks) and reports the entries whose generation
+// read does (MAC, rollback checks) and reports the entries whose record
 // moved. A cheap stat of the manifest every second catches what a filesystem
 // without change notifications (NFS, some FUSE volumes) never announces. While
 // the directory or its manifest cannot be read, or the watch itself fails, the
@@ -31,11 +31,11 @@ export const localWatchSettings = {
 
 /**
  * What the last watcher of a store reported up to (store identity → entry
- * generations): a watcher started for a rebuilt client reports what changed
+ * marks): a watcher started for a rebuilt client reports what changed
  * in between instead of starting blind. Bounded by the stores the operator has
  * watched.
  */
-const lastReported = new Map<string, Map<string, number>>();
+const lastReported = new Map<string, Map<string, string>>();
 
 /** Forgets what was reported for a store (it was deleted). */
 export function forgetLocalWatch(sourceId: string): void {
@@ -59,7 +59,8 @@ export function watchLocalStore(
   let pollTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let coalesceTimer: NodeJS.Timeout | undefined;
-  let retryMs = localWatchSettings.retryMs;
+  /** Failures in a row: the retry waits retryMs × 2^failures (read when it is scheduled). */
+  let failures = 0;
   let degraded = false;
   let checking = false;
   let checkAgain = false;
@@ -84,12 +85,13 @@ export function watchLocalStore(
       listener.degraded(reason, message);
     }
     if (retryTimer) return;
+    const delay = Math.min(localWatchSettings.retryMs * 2 ** failures, localWatchSettings.maxRetryMs);
+    failures++;
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       start();
-    }, retryMs);
+    }, delay);
     retryTimer.unref();
-    retryMs = Math.min(retryMs * 2, localWatchSettings.maxRetryMs);
   };
 
   const soon = () => {
@@ -101,7 +103,7 @@ export function watchLocalStore(
     coalesceTimer.unref();
   };
 
-  /** Reads the manifest and reports the entries whose generation moved since the last report. */
+  /** Reads the manifest and reports the entries whose record moved since the last report. */
   const check = async (): Promise<void> => {
     if (checking) {
       checkAgain = true;
@@ -122,19 +124,19 @@ export function watchLocalStore(
         }
         if (signal.aborted) return;
         const counter = state?.counter ?? 0;
-        const generations = state?.generations ?? new Map<string, number>();
+        const marks = state?.marks ?? new Map<string, string>();
         if (known && counter !== knownCounter) {
           const changed: string[] = [];
-          for (const [name, generation] of generations) if (known.get(name) !== generation) changed.push(name);
-          for (const name of known.keys()) if (!generations.has(name)) changed.push(name);
+          for (const [name, mark] of marks) if (known.get(name) !== mark) changed.push(name);
+          for (const name of known.keys()) if (!marks.has(name)) changed.push(name);
           if (changed.length > 0) listener.changed(changed);
         }
-        known = generations;
+        known = marks;
         knownCounter = counter;
-        lastReported.set(sourceId, generations);
+        lastReported.set(sourceId, marks);
         if (degraded) {
           degraded = false;
-          retryMs = localWatchSettings.retryMs;
+          failures = 0;
           listener.flowing();
         }
       } while (checkAgain && !signal.aborted);

@@ -50,6 +50,13 @@ describe('bench smoke (N = 50, every scenario)', function () {
       'fan-in': ['keysReadPerCycle', 'backendCallsPerCycle'],
       'noisy-neighbour': ['aloneP99Ms', 'floodP99Ms', 'floodNoisyErrorsPerSecond', 'heldP99Ms', 'heldWorkersHeldMean'],
       hostile: ['peakRssMiB', 'memoryLimitMiB', 'eventLoopMaxMs', 'normalP50Ms', 'normalP99Ms'],
+      events: [
+        'p50Ms',
+        'p99Ms',
+        'backendReadsPerChange',
+        'eventsBackendReadsPerHourAtRest',
+        'pollingBackendReadsPerHourAtRest',
+      ],
     };
     for (const [name, keys] of Object.entries(expected)) {
       const f = figures(name);
@@ -75,6 +82,14 @@ describe('bench smoke (N = 50, every scenario)', function () {
     expect(ready['forbidden False InvalidSpec'], 'forbidden Secret type').to.equal(f.hostileForbidden);
     expect(ready['regex True Synced'], '(a+)+$ over matching names').to.equal(f.hostileRegex);
     expect(f.peakRssMiB).to.be.below(f.memoryLimitMiB as number);
+  });
+
+  it('events: a change is read once per property of its entry, and nothing is read at rest', () => {
+    const f = figures('events');
+    // Each ManagedSecret reads properties a, b and c of its entry: three reads, shared by the entry's readers.
+    expect(f.backendReadsPerChange).to.equal(3);
+    expect(f.eventsBackendReadsPerHourAtRest).to.equal(0);
+    expect(f.pollingBackendReadsPerHourAtRest).to.be.greaterThan(0);
   });
 
   it('steady-state makes no Secret or status writes', () => {

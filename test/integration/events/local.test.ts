@@ -215,6 +215,9 @@ describe('events: the local store watcher', function () {
       await fixture.store.put('app/db', { value: 'polled' });
       await waitForSecretData(client(), namespace, 'db-1', (d) => d.password === 'polled', 8_000);
       // Brought by polling: the watcher has not come back yet.
+      expect(operator?.manager.changes.fallbackMs(`ss/${namespace}/local`), `after ${Date.now() - start} ms`).to.equal(
+        2_000,
+      );
       const still = await client().get<SecretStore>(`/apis/${API_VERSION}/namespaces/${namespace}/secretstores/local`);
       expect(eventsCondition(still)?.status, `after ${Date.now() - start} ms`).to.equal('True');
       const events = await listEvents(client(), namespace);
