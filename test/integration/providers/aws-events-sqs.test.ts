@@ -22,6 +22,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { expect } from 'chai';
 import type { AwsEventsSpec } from '../../../src/api/types.js';
+import { startSqsEvents } from '../../../src/providers/aws/events/sqs-events.js';
 import { awsParameterStoreProvider } from '../../../src/providers/aws-parameter-store/index.js';
 import { awsSecretsManagerProvider } from '../../../src/providers/aws-secrets-manager/index.js';
 import type { ChangeListener, ProviderClient } from '../../../src/providers/provider.js';
@@ -273,6 +274,37 @@ describe('AWS event source: EventBridge → SQS → watchChanges (moto)', functi
     await put(secretsManagerCall('PutSecretValue', { secretId: 'via-endpoint' }));
     await until('the event', () => listener.changedKeys().includes('via-endpoint'));
     expect(listener.count('degraded')).to.equal(0);
+  });
+
+  it("events.sqs.auth naming a Secret that is not there: degraded (the Secret's name, no value); once it exists, events flow", async () => {
+    const secrets: Record<string, Record<string, string>> = { ...motoKeys.secrets };
+    ctx = memoryContext(secrets, undefined);
+    const queueAuth = {
+      secretRef: {
+        accessKeyIdSecretRef: { name: 'queue', key: 'id', namespace: 'creds' },
+        secretAccessKeySecretRef: { name: 'queue', key: 'secret', namespace: 'creds' },
+      },
+    };
+    const spec = motoSpec({ auth: motoKeys.auth, events: eventsSpec({ auth: queueAuth }) });
+    const store = awsClusterStore('awsSecretsManager', spec);
+    const listener = new RecordingListener();
+    const running = startSqsEvents(
+      { store, spec, service: 'secretsManager', ctx, configRetryMs: 200 },
+      listener,
+      stop.signal,
+    );
+    const degraded = await until('degraded', () => listener.calls.find((c) => c.kind === 'degraded'));
+    expect(degraded).to.include({ reason: 'InvalidProviderConfig' });
+    expect((degraded as { message: string }).message)
+      .to.contain('Secret creds/queue')
+      .and.contain('events.sqs');
+    secrets['creds/queue'] = { id: 'testing', secret: 'testing' };
+    await until('flowing', () => listener.count('flowing') > 0);
+    expect(listener.calls.slice(-2)).to.deep.equal([{ kind: 'flowing' }, { kind: 'changedAll' }]);
+    await put(secretsManagerCall('PutSecretValue', { secretId: 'with-queue-keys' }));
+    await until('the event', () => listener.changedKeys().includes('with-queue-keys'));
+    stop.abort();
+    await running;
   });
 
   it('stops polling when the signal aborts', async () => {

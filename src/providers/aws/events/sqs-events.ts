@@ -106,7 +106,7 @@ export async function startSqsEvents(
   const label = storeLabel(options.store);
   const queueUrl = options.spec.events?.sqs.queueUrl ?? '';
   let config: AwsClientConfig | undefined;
-  let degraded = false;
+  let degraded: string | undefined;
   while (!signal.aborted && config === undefined) {
     try {
       if (!URL.canParse(queueUrl)) throw new ProviderConfigError(`events.sqs.queueUrl is not a URL`);
@@ -114,8 +114,8 @@ export async function startSqsEvents(
     } catch (err) {
       if (signal.aborted) return undefined;
       const message = `${label}: events.sqs: ${err instanceof Error ? err.message : 'cannot build the SQS client'}`;
-      listener.degraded(err instanceof SecretsyncError ? err.reason : 'InvalidEventsConfig', message);
-      degraded = true;
+      degraded = err instanceof SecretsyncError ? err.reason : 'InvalidEventsConfig';
+      listener.degraded(degraded, message);
       if (!(await pause(options.configRetryMs ?? CONFIG_RETRY_MS, signal))) return undefined;
     }
   }
@@ -141,49 +141,16 @@ export async function startSqsEvents(
     store: label,
     ...(options.ctx.log ? { log: options.ctx.log.bind(options.ctx) as EventSourceLog } : {}),
     ...(options.ctx.countEventMessages ? { count: options.ctx.countEventMessages.bind(options.ctx) } : {}),
+    // A configuration error was fixed: events flow again once the queue answers (the source says so then).
+    ...(degraded !== undefined ? { startDegraded: degraded } : {}),
     ...options.source,
   });
-  // A configuration error was fixed: events flow again once the queue answers (the source says so then).
-  const told = degraded ? degradedOnce(listener) : listener;
   try {
-    await source.run(told, signal);
+    await source.run(listener, signal);
   } finally {
     client.destroy();
   }
   return source;
-}
-
-/**
- * After a configuration error the operator believes the source degraded; the
- * source itself starts healthy, so its first good receive would not say
- * flowing(). This wrapper does, once.
- */
-function degradedOnce(listener: ChangeListener): ChangeListener {
-  let pending = true;
-  const settle = () => {
-    if (!pending) return;
-    pending = false;
-    listener.flowing();
-    listener.changedAll();
-  };
-  return {
-    changed: (keys) => {
-      settle();
-      listener.changed(keys);
-    },
-    changedAll: () => {
-      settle();
-      listener.changedAll();
-    },
-    degraded: (reason, message) => {
-      pending = false;
-      listener.degraded(reason, message);
-    },
-    flowing: () => {
-      pending = false;
-      listener.flowing();
-    },
-  };
 }
 
 async function pause(ms: number, signal: AbortSignal): Promise<boolean> {

@@ -87,6 +87,11 @@ export interface SqsChangeSourceOptions {
   count?: (outcome: EventMessageOutcome, n: number) => void;
   /** First wait after a failure; doubled each time up to maxBackoffMs. Default 1 s. */
   initialBackoffMs?: number;
+  /**
+   * The operator was told degraded() before this source started (its client
+   * could not be built at first): the first good receive says flowing().
+   */
+  startDegraded?: string;
   /** Default 15 s: an unreachable queue costs one request per 15 s, and recovery is seen within that. */
   maxBackoffMs?: number;
 }
@@ -115,8 +120,9 @@ export class SqsChangeSource {
 
   /** Runs until `signal` aborts; never throws. */
   async run(listener: ChangeListener, signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    let degradedReason: string | undefined;
+    let degradedReason = this.options.startDegraded;
+    // Started degraded: the first receive is short, so that recovery is told at once.
+    let failures = degradedReason !== undefined ? 1 : 0;
     while (!signal.aborted) {
       let messages: QueueMessage[];
       try {

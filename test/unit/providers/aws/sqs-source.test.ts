@@ -166,6 +166,25 @@ describe('AWS events: SqsChangeSource', () => {
     expect(queue.polls.slice(0, 6)).to.deep.equal([true, true, false, false, false, true]);
   });
 
+  it('started degraded (its client could not be built at first): the first good receive, even empty, says flowing', async () => {
+    const queue = new ScriptedQueue([[]]);
+    const listener = new Recorder();
+    const source = new SqsChangeSource({
+      queue,
+      service: 'parameterStore',
+      store: 's',
+      startDegraded: 'InvalidProviderConfig',
+    });
+    const stop = new AbortController();
+    const running = source.run(listener, stop.signal);
+    while (!queue.done) await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 20));
+    stop.abort();
+    await running;
+    expect(listener.calls).to.deep.equal(['flowing', 'changedAll']);
+    expect(queue.polls[0]).to.equal(false);
+  });
+
   it('a new reason while degraded is told; the same one is not repeated', async () => {
     const denied = new QueueError('AccessDenied', 'denied');
     const gone = new QueueError('QueueNotFound', 'gone');
