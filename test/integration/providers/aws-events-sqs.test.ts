@@ -307,6 +307,17 @@ describe('AWS event source: EventBridge → SQS → watchChanges (moto)', functi
     await running;
   });
 
+  it('an endpoint that refuses connections: degraded with QueueUnreachable, retried with back-off', async () => {
+    const listener = await watch('awsSecretsManager', { sqs: { queueUrl, endpoint: 'http://127.0.0.1:9' } });
+    const degraded = await until('degraded', () => listener.calls.find((c) => c.kind === 'degraded'));
+    expect(degraded).to.include({ reason: 'QueueUnreachable' });
+    expect((degraded as { message: string }).message).to.contain('SQS ReceiveMessage');
+    // Back-off: 1 s, then 2 s: a handful of tries in 3 s, not hundreds.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(ctx.count('ReceiveMessage')).to.be.within(2, 4);
+    expect(listener.count('degraded')).to.equal(1);
+  });
+
   it('stops polling when the signal aborts', async () => {
     await watch('awsSecretsManager');
     await until('the first ReceiveMessage', () => ctx.count('ReceiveMessage') >= 1);
