@@ -16,6 +16,7 @@ import {
   RemoveTargetsCommand,
 } from '@aws-sdk/client-eventbridge';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import {
   CreateQueueCommand,
   DeleteQueueCommand,
@@ -38,7 +39,7 @@ import {
   waitForSecretData,
   type RunningOperator,
 } from '../operator.js';
-import { EVENT_PATTERN, secretsManagerCall } from '../providers/aws-events.js';
+import { EVENT_PATTERN, parameterChange, secretsManagerCall } from '../providers/aws-events.js';
 
 const client = () => adminClient(sharedCluster());
 
@@ -49,6 +50,7 @@ describe('events: SQS fed by EventBridge, through the operator (moto)', function
   const ruleName = uniqueName('secretsync');
   let operator: RunningOperator | undefined;
   let sm: SecretsManagerClient;
+  let ssm: SSMClient;
   let sqs: SQSClient;
   let bus: EventBridgeClient;
   let queueUrl = '';
@@ -138,6 +140,7 @@ describe('events: SQS fed by EventBridge, through the operator (moto)', function
   before(async () => {
     await sharedMoto().reset();
     sm = new SecretsManagerClient(sharedMoto().clientConfig());
+    ssm = new SSMClient(sharedMoto().clientConfig());
     sqs = new SQSClient(sharedMoto().clientConfig());
     bus = new EventBridgeClient(sharedMoto().clientConfig());
     dbArn = (await sm.send(new CreateSecretCommand({ Name: 'app/db', SecretString: 'v0' }))).ARN ?? '';
@@ -186,6 +189,49 @@ describe('events: SQS fed by EventBridge, through the operator (moto)', function
           data: [{ secretKey: 'value', remoteRef: { key } }],
         },
       });
+    // A Parameter Store store on a queue of its own, fed by a rule for aws.ssm only.
+    const ssmQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${queueName}-ssm` }))).QueueUrl ?? '';
+    const ssmQueueArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: ssmQueueUrl, AttributeNames: ['QueueArn'] }))
+    ).Attributes?.QueueArn;
+    await bus.send(
+      new PutRuleCommand({
+        Name: `${ruleName}-ssm`,
+        EventPattern: JSON.stringify({ ...EVENT_PATTERN, source: ['aws.ssm'] }),
+      }),
+    );
+    await bus.send(new PutTargetsCommand({ Rule: `${ruleName}-ssm`, Targets: [{ Id: 'queue', Arn: ssmQueueArn }] }));
+    await ssm.send(new PutParameterCommand({ Name: '/app/param', Value: 'p0', Type: 'SecureString' }));
+    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'SecretStore',
+        metadata: { name: 'ssm' },
+        spec: {
+          provider: {
+            awsParameterStore: {
+              region: sharedMoto().region,
+              endpoint: sharedMoto().endpoint,
+              auth: {
+                secretRef: {
+                  accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
+                  secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
+                },
+              },
+              events: { sqs: { queueUrl: ssmQueueUrl, endpoint: sharedMoto().endpoint } },
+            },
+          },
+        },
+      },
+    });
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'param' },
+      spec: {
+        storeRef: { name: 'ssm' },
+        refreshInterval: '1h',
+        data: [{ secretKey: 'value', remoteRef: { key: '/app/param' } }],
+      },
+    });
     await reader('db-by-name', 'app/db');
     await reader('db-by-arn', dbArn);
     await reader('api', 'app/api');
@@ -193,12 +239,14 @@ describe('events: SQS fed by EventBridge, through the operator (moto)', function
     await waitForSecretData(client(), namespace, 'db-by-name', (d) => d.value === 'v0');
     await waitForSecretData(client(), namespace, 'db-by-arn', (d) => d.value === 'v0');
     await waitForSecretData(client(), namespace, 'api', (d) => d.value === 'a0');
+    await waitForSecretData(client(), namespace, 'param', (d) => d.value === 'p0');
     await waitForEventsDegraded('False');
   });
 
   after(async () => {
     await operator?.stop();
     sm?.destroy();
+    ssm?.destroy();
     sqs?.destroy();
     bus?.destroy();
   });
@@ -268,6 +316,17 @@ describe('events: SQS fed by EventBridge, through the operator (moto)', function
     expect(await operator?.scrape()).to.match(
       /secretsync_event_source_messages_total\{[^}]*outcome="handled"[^}]*\} [1-9]/,
     );
+  });
+
+  it('Parameter Store: a Parameter Store Change reaches the Secret within 2 s', async () => {
+    const ms = await latencyOf('param', 'value', 'p1', async () => {
+      await ssm.send(
+        new PutParameterCommand({ Name: '/app/param', Value: 'p1', Type: 'SecureString', Overwrite: true }),
+      );
+      const sent = await bus.send(new PutEventsCommand({ Entries: [parameterChange('/app/param')] }));
+      expect(sent.FailedEntryCount ?? 0).to.equal(0);
+    });
+    expect(ms).to.be.below(2_000);
   });
 
   it('says EventsDegraded when the queue goes away, polls at the fallback interval, and recovers when it is back', async () => {
