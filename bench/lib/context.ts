@@ -289,10 +289,7 @@ export function chartMemoryLimitMiB(): number {
   };
   const limit = values.resources?.limits?.memory ?? '';
   const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi)?$/.exec(limit);
-  if (!match)
-    throw new Error(
-      `charts/secretsync/values.yaml: resources.limits.memory "${limit}" is not a quantity in Ki, Mi or Gi`,
-    );
+  if (!match) throw new Error(`charts/secretsync/values.yaml: resources.limits.memory "${limit}" is not a quantity in Ki, Mi or Gi`);
   // A bare number is bytes.
   const factor = { Ki: 1 / 1024, Mi: 1, Gi: 1024 }[match[2] ?? ''] ?? 1 / 2 ** 20;
   return Number(match[1]) * factor;

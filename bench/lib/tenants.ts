@@ -57,12 +57,7 @@ export async function hangingServer(): Promise<HangingServer> {
  * breaker in the operator, so several stores keep workers waiting for longer
  * than one whose breaker opened after three failed calls.
  */
-export async function hangingStores(
-  ctx: BenchContext,
-  namespace: string,
-  endpoint: string,
-  count: number,
-): Promise<void> {
+export async function hangingStores(ctx: BenchContext, namespace: string, endpoint: string, count: number): Promise<void> {
   await ctx.kube.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
     body: {
       apiVersion: 'v1',

@@ -61,11 +61,7 @@ const clamp = (x: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, M
 export function hostileMix(n: number, overrides: Record<string, number> = {}) {
   const few = clamp(n / 20, 5, 50);
   const mix = {
-    failing: {
-      failing: n,
-      floor: clamp(n / 10, 5, 100),
-      hangingStores: Math.min(16, Math.max(1, Math.floor(n / 20))),
-    } as NoisyMix,
+    failing: { failing: n, floor: clamp(n / 10, 5, 100), hangingStores: Math.min(16, Math.max(1, Math.floor(n / 20))) } as NoisyMix,
     /** find with `(a+)+$` over names it matches and names that make a backtracking engine explode. */
     regex: few,
     /** Distinct patterns just under the 2,000-instruction bound, more than the compiled-pattern cache holds, on a 1ms refresh. */
@@ -84,8 +80,7 @@ export function hostileMix(n: number, overrides: Record<string, number> = {}) {
     else if (kind in mix && kind !== 'failing') (mix as unknown as Record<string, number>)[kind] = count;
     else throw new Error(`hostile mix: unknown kind "${kind}"`);
   }
-  if (mix.failing.floor < 1)
-    throw new Error('hostile mix: floor must be at least 1 (the other kinds read its entries)');
+  if (mix.failing.floor < 1) throw new Error('hostile mix: floor must be at least 1 (the other kinds read its entries)');
   return mix;
 }
 
@@ -133,8 +128,7 @@ export async function hostileScenario(ctx: BenchContext, n: number): Promise<Fig
 
     // Every hostile spec has been looked at once (bounded: a hanging store may hold some for the sync deadline).
     const special = (name: string) => !name.startsWith(`${FAILING_PREFIX}-`);
-    const specialCount =
-      mix.regex + mix.regexCompile + mix.amplify + mix.fat + mix.forbidden + mix.big + mix.failing.floor;
+    const specialCount = mix.regex + mix.regexCompile + mix.amplify + mix.fat + mix.forbidden + mix.big + mix.failing.floor;
     const lookedAtBy = Date.now() + 120_000;
     while (census.withStatus(special) < specialCount && Date.now() < lookedAtBy) await sleep(500);
     const allLookedAtSeconds = seconds(Date.now() - operator.startedAt);
@@ -262,11 +256,7 @@ async function hostileObjects(
   for (let i = 0; i < mix.big; i++)
     specs.push({
       name: `big-${i}`,
-      spec: {
-        storeRef: local,
-        refreshInterval: '1ms',
-        data: [{ secretKey: 'v', remoteRef: { key: 'huge/value', property: 'v' } }],
-      },
+      spec: { storeRef: local, refreshInterval: '1ms', data: [{ secretKey: 'v', remoteRef: { key: 'huge/value', property: 'v' } }] },
     });
   await createObjects(ctx, namespace, specs);
 
@@ -274,10 +264,7 @@ async function hostileObjects(
     name: `forbidden-${i}`,
     spec: { ...localSpec(i % floor, '1h'), target: { type: FORBIDDEN_TYPE } } as ManagedSecret['spec'],
   }));
-  const admission = await tryCreate(ctx, namespace, {
-    name: 'forbidden-at-admission',
-    spec: forbidden[0]?.spec ?? localSpec(0, '1h'),
-  });
+  const admission = await tryCreate(ctx, namespace, { name: 'forbidden-at-admission', spec: forbidden[0]?.spec ?? localSpec(0, '1h') });
   await withoutTargetTypeRule(ctx, namespace, () => createObjects(ctx, namespace, forbidden));
   return admission;
 }

@@ -13,13 +13,7 @@ import {
 } from '../lib/context.js';
 import { Progress, createManagedSecrets, localSpec, localStoreNamespace, timeoutFor } from '../lib/fixtures.js';
 import { OperatorSampler } from '../lib/sampler.js';
-import {
-  createNoisyManagedSecrets,
-  hangingServer,
-  hangingStores,
-  type HangingServer,
-  type NoisyMix,
-} from '../lib/tenants.js';
+import { createNoisyManagedSecrets, hangingServer, hangingStores, type HangingServer, type NoisyMix } from '../lib/tenants.js';
 import { round, seconds, sleep } from '../lib/util.js';
 
 /** ManagedSecrets in the quiet namespace. */

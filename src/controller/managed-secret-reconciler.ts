@@ -38,8 +38,8 @@ import type { RolloutRestarter } from './rollout.js';
 import type { RotationStart, RotationStep } from './rotation-step.js';
 import {
   fetchTtl,
-  nextCronTime,
   formatDuration,
+  nextCronTime,
   nextRefreshDelay,
   parseDuration,
   refreshFloorNote,
@@ -537,25 +537,18 @@ export class ManagedSecretReconciler {
     if (wrote) {
       // A real data change (not a create, not a no-op, not a drift repair) triggers rollout restarts.
       if (ms.spec.rolloutRestart && previousHmac !== undefined && previousHmac !== desired.hmac)
-        void this.deps.restarter.secretChanged(ms, desired.name).catch((err: unknown) =>
-          this.deps.log.warn('rollout restart scheduling failed', {
-            managedSecret: nameOf(ms),
-            error: errorMessage(err),
-          }),
-        );
+        void this.deps.restarter
+          .secretChanged(ms, desired.name)
+          .catch((err: unknown) =>
+            this.deps.log.warn('rollout restart scheduling failed', { managedSecret: nameOf(ms), error: errorMessage(err) }),
+          );
       this.deps.events.emit(
         this.deps.eventTarget(ms),
         'Normal',
         Reasons.Synced,
         `${secretRef} ${action === 'create' ? 'created' : action === 'recreate' ? 'recreated' : 'updated'} (${keyCount} keys)`,
       );
-      this.deps.log.info('synced', {
-        managedSecret: nameOf(ms),
-        store: storeName,
-        secret: secretRef,
-        action,
-        keys: keyCount,
-      });
+      this.deps.log.info('synced', { managedSecret: nameOf(ms), store: storeName, secret: secretRef, action, keys: keyCount });
     } else if (statusChanged) {
       this.deps.log.info('in sync', { managedSecret: nameOf(ms), store: storeName, secret: secretRef });
     }

@@ -214,7 +214,8 @@ class LocalProviderClient implements ProviderClient {
     }
     const matched = pattern ? entries.filter(({ name }) => pattern.test(name)) : entries;
     // Refused before any entry is read (decrypted).
-    if (opts.maxEntries !== undefined && matched.length > opts.maxEntries) throw tooManyEntries(opts.maxEntries, query);
+    if (opts.maxEntries !== undefined && matched.length > opts.maxEntries)
+      throw tooManyEntries(opts.maxEntries, query);
     for (const { name } of matched) {
       try {
         throwIfAborted(opts.signal, what);

@@ -145,6 +145,26 @@ describe('events: the local store watcher', function () {
     fixture?.cleanup();
   });
 
+  it('is refused at admission with watch: false or a fallback interval below 1s', async () => {
+    for (const events of [{ watch: false }, { watch: true, fallbackRefreshInterval: '500ms' }]) {
+      const err = await client()
+        .request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
+          body: {
+            apiVersion: API_VERSION,
+            kind: 'SecretStore',
+            metadata: { name: 'refused' },
+            spec: { provider: { local: { path: fixture.dir, masterKeySecretRef: { name: 'master-key' }, events } } },
+          },
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e as { status?: number; message?: string },
+        );
+      expect(err?.status, JSON.stringify(events)).to.equal(422);
+      expect(err?.message).to.match(/events\.(watch must be true|fallbackRefreshInterval must be a duration)/);
+    }
+  });
+
   it('brings a store put to the Secret within 500 ms although refreshInterval is 1h', async () => {
     const latencies: number[] = [];
     for (let i = 1; i <= 5; i++)
