@@ -349,22 +349,24 @@ function awsEventsSchema(scope: StoreScope): JSONSchemaProps {
       "Example: {sqs: {queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/secretsync-events'}}.",
     {
       sqs: obj(
-        "The SQS queue to long-poll. Its identity is the store's (auth, roleArn) unless auth or roleArn is set here.",
+        "The SQS queue to long-poll. Identity: the store's (auth and roleArn) when neither is set here; with only " +
+          "roleArn, the store's auth assumes this role; with auth, this auth (and this roleArn, if set) alone.",
         {
           queueUrl: str('The queue URL.', { minLength: 1, maxLength: 1024, pattern: '^https?://' }),
-          region: str("The queue's region. Absent: the store's region.", {
+          region: str("The queue's region. Absent: the region in an AWS queue URL, else the store's region.", {
             minLength: 1,
             maxLength: 64,
             pattern: AWS_REGION_PATTERN,
           }),
           endpoint: str(
-            'Another SQS endpoint URL (a VPC endpoint, moto). Absent: the regional SQS endpoint.',
+            "Another SQS endpoint URL (a VPC endpoint, moto). Absent: the regional SQS endpoint (never the store's " +
+              'endpoint, nor the host in queueUrl).',
             ENDPOINT_SCHEMA,
           ),
           auth: {
             ...awsAuthSchema(scope),
             description:
-              "How the operator authenticates to SQS. Absent, with roleArn absent too: the store's own identity (its auth and roleArn).",
+              "How the operator authenticates to SQS. Absent: the store's auth, assuming this roleArn if set, else the store's roleArn.",
           },
           roleArn: str('Assume this IAM role before calling SQS. Required with auth.serviceAccountRef.', {
             maxLength: 2048,

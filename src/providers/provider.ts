@@ -41,7 +41,22 @@ export interface ProviderContext {
   timeouts?: ProviderTimeouts;
   /** Tells the operator that a store moved to another region or endpoint (counted in metrics). Must not throw. */
   onFailover?(event: FailoverMove): void;
+  /**
+   * One line of the operator's log, for what a provider notices outside any
+   * call (an event source's poison message): names, counts and reasons, never
+   * a value. Absent: nothing is logged. Must not throw.
+   */
+  log?(level: 'info' | 'warn', message: string, fields: Record<string, string | number>): void;
+  /**
+   * Counts messages an event source took from its queue, by what became of
+   * them (`handled`, `ignored`, `poison`, `overflowed`, `undeleted`) for
+   * /metrics. Must not throw.
+   */
+  countEventMessages?(outcome: EventMessageOutcome, count: number): void;
 }
+
+/** What became of one message of a store's event queue. */
+export type EventMessageOutcome = 'handled' | 'ignored' | 'poison' | 'overflowed' | 'undeleted';
 
 /** How long one backend request may take: every SDK client the providers build gets these. */
 export interface ProviderTimeouts {
