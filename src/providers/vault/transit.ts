@@ -8,7 +8,7 @@
 // ciphertext be used anywhere. What Vault returns is cached per decryptor,
 // like KMS results (one cache per store client).
 import { createHash } from 'node:crypto';
-import type { CiphertextScope, VaultTransitSpec } from '../../api/types.js';
+import type { CiphertextScope } from '../../api/types.js';
 import { SecretsyncError } from '../../api/errors.js';
 import { raceAbort, throwIfAborted } from '../../api/abort.js';
 import { canonicalContext, encryptionContext, isCiphertext } from '../../crypto/ciphertext.js';
@@ -31,6 +31,12 @@ import {
 } from '../provider.js';
 
 export const DEFAULT_TRANSIT_MOUNT = 'transit';
+
+/** A store's `decrypt.transit` (VaultTransitSpec), or the CLI's --mount and --key. */
+export interface TransitKeySpec {
+  mount?: string;
+  key: string;
+}
 
 /** Vault's HTTP API as transit uses it: a JSON body in, the reply's `data` out. */
 export interface TransitApi {
@@ -74,12 +80,12 @@ export class TransitKey {
 
   constructor(
     private readonly api: TransitApi,
-    spec: VaultTransitSpec,
+    spec: TransitKeySpec,
     private readonly failureOf: FailureOf,
     private readonly observe: ObserveFn = passThrough,
   ) {
     const mount = (spec.mount ?? DEFAULT_TRANSIT_MOUNT).replace(/^\/+|\/+$/g, '');
-    if (!MOUNT_PATTERN.test(mount) || mount.split('/').some((s) => s === '.' || s === '..')) {
+    if (!MOUNT_PATTERN.test(mount) || mount.split('/').some((segment: string) => segment === '.' || segment === '..')) {
       throw new ProviderConfigError(
         'decrypt.transit.mount must be a Vault mount path (letters, digits, "_", "-", ".", "/")',
       );
@@ -335,7 +341,9 @@ export class TransitDecryptor {
 /** The cache identity of one transit decrypt: mount, key, Vault ciphertext and context, length-prefixed. */
 function cacheKey(key: TransitKey, vault: string, context: Record<string, string>): string {
   const hash = createHash('sha256');
-  for (const part of [key.mount, key.key, vault].map((s) => Buffer.from(s, 'utf8')).concat(canonicalContext(context))) {
+  const parts: Buffer[] = [key.mount, key.key, vault].map((s) => Buffer.from(s, 'utf8'));
+  parts.push(canonicalContext(context));
+  for (const part of parts) {
     const length = Buffer.alloc(4);
     length.writeUInt32BE(part.length);
     hash.update(length).update(part);
