@@ -1,0 +1,165 @@
+import { expect } from 'chai';
+import { formatCiphertext } from '../../../../src/crypto/ciphertext.js';
+import { parseTransitCiphertext } from '../../../../src/crypto/transit-ciphertext.js';
+import { DecryptError, ProviderConfigError, type CiphertextBinding } from '../../../../src/providers/provider.js';
+import { TransitDecryptor, TransitKey } from '../../../../src/providers/vault/transit.js';
+import { FakeTransit, fakeFailureOf } from './fake-transit.js';
+
+const SECRET = 'transit-s3cret-value';
+const here: CiphertextBinding = { namespace: 'team-a', managedSecret: 'db', secretKey: 'password' };
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('providers/vault/transit', () => {
+  let vault: FakeTransit;
+  let key: TransitKey;
+  let decryptor: TransitDecryptor;
+
+  beforeEach(() => {
+    vault = new FakeTransit();
+    vault.createKey('transit', 'secretsync');
+    key = new TransitKey(vault, { key: 'secretsync' }, fakeFailureOf);
+    decryptor = new TransitDecryptor(key);
+  });
+
+  it('encrypts into the secretsync transit form and decrypts it where it is bound', async () => {
+    const text = await key.encrypt(Buffer.from(SECRET), 'strict', here);
+    expect(text).to.match(/^secretsync:v1:transit:strict:secretsync:vault:v1:[A-Za-z0-9+/]+=*$/);
+    expect(text).to.not.include(SECRET);
+    expect(await decryptor.decrypt(text, here)).to.equal(SECRET);
+  });
+
+  for (const [scope, elsewhere, fails] of [
+    ['strict', { ...here, namespace: 'team-b' }, true],
+    ['strict', { ...here, managedSecret: 'other' }, true],
+    ['strict', { ...here, secretKey: 'user' }, true],
+    ['namespace', { ...here, managedSecret: 'other', secretKey: 'x' }, false],
+    ['namespace', { ...here, namespace: 'team-b' }, true],
+    ['cluster', { namespace: 'team-z', managedSecret: 'y', secretKey: 'z' }, false],
+  ] as const) {
+    it(`scope ${scope}: used at ${elsewhere.namespace}/${elsewhere.managedSecret}[${elsewhere.secretKey}] ${fails ? 'fails' : 'decrypts'}`, async () => {
+      const text = await key.encrypt(Buffer.from(SECRET), scope, here);
+      if (!fails) {
+        expect(await decryptor.decrypt(text, elsewhere)).to.equal(SECRET);
+        return;
+      }
+      const err = await rejection(decryptor.decrypt(text, elsewhere));
+      expect(err).to.be.instanceOf(DecryptError);
+      expect(err.message).to.include(`secret key "${elsewhere.secretKey}"`).and.include(`scope ${scope}`);
+      expect(err.message).to.not.include(SECRET).and.not.include(text.slice(40));
+    });
+  }
+
+  it('refuses a scope edited in the header (the context changes with it)', async () => {
+    const text = await key.encrypt(Buffer.from(SECRET), 'strict', here);
+    const err = await rejection(decryptor.decrypt(text.replace(':strict:', ':cluster:'), here));
+    expect(err).to.be.instanceOf(DecryptError);
+  });
+
+  it('refuses a modified Vault ciphertext as DecryptError', async () => {
+    const text = await key.encrypt(Buffer.from(SECRET), 'strict', here);
+    const c = parseTransitCiphertext(text);
+    const body = Buffer.from(c.vault.slice('vault:v1:'.length), 'base64');
+    body[14] = (body[14] as number) ^ 1;
+    const err = await rejection(decryptor.decrypt(text.replace(c.vault, `vault:v1:${body.toString('base64')}`), here));
+    expect(err).to.be.instanceOf(DecryptError);
+    expect(err.message).to.include('Vault refused to decrypt it');
+  });
+
+  it('refuses a ciphertext naming another transit key without asking Vault to decrypt', async () => {
+    vault.createKey('transit', 'other');
+    const other = new TransitKey(vault, { key: 'other' }, fakeFailureOf);
+    const text = await other.encrypt(Buffer.from(SECRET), 'strict', here);
+    const err = await rejection(decryptor.decrypt(text, here));
+    expect(err).to.be.instanceOf(DecryptError);
+    expect(err.message).to.include('made with transit key "other"').and.include('"secretsync"');
+    expect(vault.count('decrypt')).to.equal(0);
+  });
+
+  it('names a KMS ciphertext instead of calling it malformed', async () => {
+    const kms = formatCiphertext({ mode: 'direct', scope: 'strict', keyId: 'arn:k', blob: Buffer.from('blob') });
+    const err = await rejection(decryptor.decrypt(kms, here));
+    expect(err).to.be.instanceOf(DecryptError);
+    expect(err.message).to.include('a KMS ciphertext').and.include('decrypt.kms');
+  });
+
+  it('refuses a key without derivation (it would ignore the context) before any decrypt or encrypt', async () => {
+    vault.createKey('transit', 'plain', false);
+    const plain = new TransitKey(vault, { key: 'plain' }, fakeFailureOf);
+    const err = await rejection(plain.encrypt(Buffer.from(SECRET), 'strict', here));
+    expect(err).to.be.instanceOf(ProviderConfigError);
+    expect((err as ProviderConfigError).reason).to.equal('TransitKeyNotDerived');
+    expect(err.message).to.include('derived=true');
+    const text = `secretsync:v1:transit:strict:plain:vault:v1:${Buffer.alloc(40, 7).toString('base64')}`;
+    const err2 = await rejection(new TransitDecryptor(plain).decrypt(text, here));
+    expect((err2 as ProviderConfigError).reason).to.equal('TransitKeyNotDerived');
+    expect(vault.count('encrypt') + vault.count('decrypt')).to.equal(0);
+  });
+
+  it('reads the key once after it was seen derived, and again after a failed check', async () => {
+    const missing = new TransitKey(vault, { key: 'later' }, fakeFailureOf);
+    const err = await rejection(missing.requireDerived());
+    expect((err as ProviderConfigError).reason).to.equal('TransitKeyNotFound');
+    vault.createKey('transit', 'later');
+    await missing.requireDerived();
+    await missing.requireDerived();
+    expect(vault.calls.filter((c) => c === 'read transit/keys/later')).to.have.length(2);
+  });
+
+  it('caches decrypts per binding and coalesces identical concurrent ones', async () => {
+    const text = await key.encrypt(Buffer.from(SECRET), 'namespace', here);
+    vault.delayMs = 20;
+    const values = await Promise.all([1, 2, 3].map(() => decryptor.decrypt(text, here)));
+    expect(values).to.deep.equal([SECRET, SECRET, SECRET]);
+    expect(await decryptor.decrypt(text, { ...here, managedSecret: 'another' })).to.equal(SECRET);
+    // Scope namespace: another ManagedSecret of the namespace has the same context, so the same cache entry.
+    expect(vault.count('decrypt')).to.equal(1);
+    expect(decryptor.cacheStats()).to.include({ misses: 1, coalesced: 2, hits: 1 });
+  });
+
+  it('rewraps to the newest key version, keeping scope and binding', async () => {
+    const text = await key.encrypt(Buffer.from(SECRET), 'strict', here);
+    vault.rotate('transit', 'secretsync');
+    const rewrapped = await key.rewrap(text, here);
+    expect(parseTransitCiphertext(rewrapped)).to.include({ scope: 'strict', key: 'secretsync', keyVersion: 2 });
+    vault.setMinDecryptionVersion('transit', 'secretsync', 2);
+    expect(await decryptor.decrypt(rewrapped, here)).to.equal(SECRET);
+    const err = await rejection(decryptor.decrypt(text, here));
+    expect(err).to.be.instanceOf(DecryptError);
+    expect(err.message).to.include('min_decryption_version');
+  });
+
+  it('refuses a mount or key name that would walk to another path', () => {
+    for (const spec of [
+      { key: '../sys' },
+      { key: 'a/b' },
+      { key: '' },
+      { key: 'k', mount: '../sys' },
+      { key: 'k', mount: 'a//b' },
+    ]) {
+      expect(() => new TransitKey(vault, spec, fakeFailureOf), JSON.stringify(spec)).to.throw(ProviderConfigError);
+    }
+    expect(new TransitKey(vault, { key: 'k.v-1_2', mount: '/team-a/transit/' }, fakeFailureOf).mount).to.equal(
+      'team-a/transit',
+    );
+  });
+
+  it('stops waiting when the caller aborts, and never caches a failure', async () => {
+    const text = await key.encrypt(Buffer.from(SECRET), 'strict', here);
+    vault.delayMs = 50;
+    const controller = new AbortController();
+    const pending = decryptor.decrypt(text, here, { signal: controller.signal });
+    controller.abort();
+    const err = await rejection(pending);
+    expect(err.name).to.equal('DeadlineError');
+    vault.delayMs = 0;
+    expect(await decryptor.decrypt(text, here)).to.equal(SECRET);
+  });
+});
