@@ -19,7 +19,7 @@ import {
 /** Every transit ciphertext starts with this (so readers that only know the KMS form refuse it loudly). */
 export const TRANSIT_PREFIX = `${TEXT_PREFIX}${TRANSIT_MODE}`;
 /** Longest transit key name kept in the header. */
-export const MAX_TRANSIT_KEY_LENGTH = 128;
+export const MAX_TRANSIT_KEY_LENGTH = 256;
 /**
  * Fewest bytes a Vault transit ciphertext of a key that supports derivation
  * can hold: a 12-byte nonce and a 16-byte tag (AES-GCM, ChaCha20-Poly1305).

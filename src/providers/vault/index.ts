@@ -13,6 +13,7 @@ import {
   ProviderConfigError,
   storeLabel,
   type CallOptions,
+  type CiphertextBinding,
   type FindOptions,
   type Properties,
   type Provider,
@@ -27,6 +28,7 @@ import { VaultTokenManager, refNamespace, vaultLogin } from './auth.js';
 import { VaultSealedError } from './errors.js';
 import { VaultHttp, type VaultTlsMaterial } from './http.js';
 import { VaultKv } from './kv.js';
+import { TransitDecryptor, TransitKey, httpFailureOf, httpTransitApi } from './transit.js';
 
 /** What `connectVault` builds for a store: the HTTP client with its token source, and the spec it was built from. */
 export interface VaultConnection {
@@ -80,7 +82,11 @@ async function tlsMaterial(
  * first). Exported for the other Vault features (transit, issued credentials):
  * they share the store's budget, breakers, TLS and token logic this way.
  */
-export async function connectVault(store: AnyStore, ctx: ProviderContext, opts: CallOptions = {}): Promise<VaultConnection> {
+export async function connectVault(
+  store: AnyStore,
+  ctx: ProviderContext,
+  opts: CallOptions = {},
+): Promise<VaultConnection> {
   const label = storeLabel(store);
   await vaultProvider.validateStore(store, ctx.policy, opts);
   const spec = vaultSpecOf(store);
@@ -115,6 +121,9 @@ interface HealthAnswer {
 /** A client for one Vault store. */
 export class VaultProviderClient implements ProviderClient {
   readonly kv: VaultKv;
+  /** With `decrypt.transit`: decrypts transit ciphertexts (inline and fetched) through this store's Vault. */
+  readonly transit: TransitDecryptor | undefined;
+  readonly decrypt?: (ciphertext: string, binding: CiphertextBinding, opts?: CallOptions) => Promise<string>;
 
   constructor(readonly connection: VaultConnection) {
     this.kv = new VaultKv(connection.http, {
@@ -122,6 +131,14 @@ export class VaultProviderClient implements ProviderClient {
       version: connection.spec.version ?? 'v2',
       store: connection.label,
     });
+    const transit = connection.spec.decrypt?.transit;
+    this.transit = transit
+      ? new TransitDecryptor(new TransitKey(httpTransitApi(connection.http), transit, httpFailureOf))
+      : undefined;
+    if (this.transit) {
+      const decryptor = this.transit;
+      this.decrypt = (ciphertext, binding, opts) => decryptor.decrypt(ciphertext, binding, opts);
+    }
   }
 
   getValue(ref: RemoteRef, opts: CallOptions = {}): Promise<string> {
@@ -159,11 +176,15 @@ export class VaultProviderClient implements ProviderClient {
       acceptStatus: [429, 472, 473, 501, 503],
     });
     if (health?.sealed === true) throw new VaultSealedError(`${label}: Vault is sealed`);
-    if (health?.initialized === false) throw new ProviderConfigError(`${label}: Vault is not initialised`, { clientUnusable: false });
+    if (health?.initialized === false)
+      throw new ProviderConfigError(`${label}: Vault is not initialised`, { clientUnusable: false });
     await http.request('GET', 'v1/auth/token/lookup-self', { ...opts, operation: 'token.lookup' });
+    // decrypt.transit: the key is readable and derived (TransitKeyNotDerived otherwise), before any ciphertext needs it.
+    await this.transit?.check(opts);
   }
 
   close(): Promise<void> {
+    this.transit?.clear();
     this.connection.http.close();
     return Promise.resolve();
   }
@@ -174,15 +195,23 @@ const lifecycle = storeLifecycle();
 
 export const vaultProvider: Provider = {
   name: 'vault',
-  capabilities: { entries: true, write: true, batchRead: false, decrypt: false, failover: true },
+  capabilities: { entries: true, write: true, batchRead: false, decrypt: true, failover: true },
   async validateStore(store: AnyStore, policy: StorePolicy, opts?: CallOptions): Promise<void> {
     // server and failover are endpoints like any other (policy.ts lists them): a namespaced store needs --allowed-endpoints.
     await validateStorePolicy(store, policy, opts);
   },
   async connect(store: AnyStore, ctx: ProviderContext, opts: CallOptions = {}): Promise<ProviderClient> {
     const connection = await connectVault(store, ctx, opts);
+    let client: VaultProviderClient;
+    try {
+      client = new VaultProviderClient(connection);
+    } catch (err) {
+      // decrypt.transit names a mount or key that is not a path segment.
+      connection.http.close();
+      throw err;
+    }
     lifecycle.track(store);
-    return new VaultProviderClient(connection);
+    return client;
   },
   forgetStore: (store) => lifecycle.forgetStore(store),
   stats: () => lifecycle.stats(),

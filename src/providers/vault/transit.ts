@@ -27,8 +27,9 @@ import {
   ProviderError,
   type CallOptions,
   type CiphertextBinding,
-  type ProviderContext,
 } from '../provider.js';
+import { VaultNotFoundError, VaultPermissionError, VaultRequestError } from './errors.js';
+import type { VaultHttp } from './http.js';
 
 export const DEFAULT_TRANSIT_MOUNT = 'transit';
 
@@ -38,13 +39,35 @@ export interface TransitKeySpec {
   key: string;
 }
 
+/** A call's options and its metric operation name (`transit.decrypt`, …). */
+export interface TransitCallOptions extends CallOptions {
+  operation: string;
+}
+
 /** Vault's HTTP API as transit uses it: a JSON body in, the reply's `data` out. */
 export interface TransitApi {
   /** GET /v1/<path>. */
-  read(path: string, opts?: CallOptions): Promise<Record<string, unknown>>;
+  read(path: string, opts: TransitCallOptions): Promise<Record<string, unknown>>;
   /** POST /v1/<path> with a JSON body. */
-  write(path: string, body: Record<string, unknown>, opts?: CallOptions): Promise<Record<string, unknown>>;
+  write(path: string, body: Record<string, unknown>, opts: TransitCallOptions): Promise<Record<string, unknown>>;
 }
+
+/** The TransitApi of a Vault store's HTTP client (its token, TLS, budget, failover and metrics). */
+export function httpTransitApi(http: VaultHttp): TransitApi {
+  const dataOf = (answer: { data?: Record<string, unknown> | null } | undefined) => answer?.data ?? {};
+  return {
+    read: async (path, opts) => dataOf(await http.request('GET', `v1/${path}`, { ...opts, key: path })),
+    write: async (path, body, opts) => dataOf(await http.request('POST', `v1/${path}`, { ...opts, body, key: path })),
+  };
+}
+
+/** The status and Vault error strings of the store client's errors (errors.ts). */
+export const httpFailureOf: FailureOf = (err) => {
+  if (err instanceof VaultRequestError) return { status: err.status, errors: err.vaultErrors };
+  if (err instanceof VaultNotFoundError) return { status: 404, errors: [] };
+  if (err instanceof VaultPermissionError) return { status: 403, errors: [] };
+  return undefined;
+};
 
 /**
  * How a failed Vault request is told apart: its HTTP status and Vault's own
@@ -58,9 +81,6 @@ export interface VaultFailure {
 
 /** The status and error strings of a failed Vault request, when `err` carries them. */
 export type FailureOf = (err: unknown) => VaultFailure | undefined;
-
-type ObserveFn = ProviderContext['observe'];
-const passThrough: ObserveFn = (_operation, call) => call();
 
 /** Transit key names are path segments: a store's `key` and `mount` must not walk elsewhere. */
 const MOUNT_PATTERN = /^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
@@ -82,7 +102,6 @@ export class TransitKey {
     private readonly api: TransitApi,
     spec: TransitKeySpec,
     private readonly failureOf: FailureOf,
-    private readonly observe: ObserveFn = passThrough,
   ) {
     const mount = (spec.mount ?? DEFAULT_TRANSIT_MOUNT).replace(/^\/+|\/+$/g, '');
     if (!MOUNT_PATTERN.test(mount) || mount.split('/').some((segment: string) => segment === '.' || segment === '..')) {
@@ -92,7 +111,7 @@ export class TransitKey {
     }
     if (typeof spec.key !== 'string' || !isTransitKeyName(spec.key)) {
       throw new ProviderConfigError(
-        'decrypt.transit.key must be a transit key name (letters, digits and "_", with "-" and "." inside; at most 128)',
+        'decrypt.transit.key must be a transit key name (letters, digits and "_", with "-" and "." inside; at most 256)',
       );
     }
     this.mount = mount;
@@ -104,7 +123,7 @@ export class TransitKey {
     const what = `transit key ${this.label()}`;
     let data: Record<string, unknown>;
     try {
-      data = await this.observe('TransitReadKey', () => this.api.read(`${this.mount}/keys/${this.key}`, opts));
+      data = await this.api.read(`${this.mount}/keys/${this.key}`, { ...opts, operation: 'transit.keys' });
     } catch (err) {
       const failure = this.failureOf(err);
       if (failure?.status === 404) throw new ProviderConfigError(`${what} does not exist`, 'TransitKeyNotFound');
@@ -158,9 +177,7 @@ export class TransitKey {
     const body = { plaintext: plaintext.toString('base64'), context };
     let data: Record<string, unknown>;
     try {
-      data = await this.observe('TransitEncrypt', () =>
-        this.api.write(`${this.mount}/encrypt/${this.key}`, body, opts),
-      );
+      data = await this.api.write(`${this.mount}/encrypt/${this.key}`, body, { ...opts, operation: 'transit.encrypt' });
     } catch (err) {
       throw this.translate(err, 'encrypt', scope);
     } finally {
@@ -180,8 +197,10 @@ export class TransitKey {
     await this.requireDerived(opts);
     let data: Record<string, unknown>;
     try {
-      data = await this.observe('TransitRewrap', () =>
-        this.api.write(`${this.mount}/rewrap/${this.key}`, { ciphertext: c.vault, context }, opts),
+      data = await this.api.write(
+        `${this.mount}/rewrap/${this.key}`,
+        { ciphertext: c.vault, context },
+        { ...opts, operation: 'transit.rewrap' },
       );
     } catch (err) {
       throw this.translate(err, 'rewrap', c.scope);
@@ -194,8 +213,10 @@ export class TransitKey {
     await this.requireDerived(opts);
     let data: Record<string, unknown>;
     try {
-      data = await this.observe('TransitDecrypt', () =>
-        this.api.write(`${this.mount}/decrypt/${this.key}`, { ciphertext: c.vault, context }, opts),
+      data = await this.api.write(
+        `${this.mount}/decrypt/${this.key}`,
+        { ciphertext: c.vault, context },
+        { ...opts, operation: 'transit.decrypt' },
       );
     } catch (err) {
       throw this.translate(err, 'decrypt', c.scope);
