@@ -27,7 +27,9 @@ export interface VaultEnvironment {
 }
 
 export const processEnvironment: VaultEnvironment = {
-  env: process.env,
+  get env() {
+    return process.env;
+  },
   readFile: (path) => readFile(path, 'utf8'),
   home: homedir,
 };

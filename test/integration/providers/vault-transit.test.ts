@@ -1,0 +1,305 @@
+// Vault transit ciphertexts against a real Vault server (dev mode, from
+// tools/build-vault-testenv.sh) and the real control plane: `secretsync encrypt
+// --transit` with the vault CLI's environment, decryption by the operator into
+// a Secret, the derivation context really binding a ciphertext to its place
+// (copied to another namespace: DecryptFailed and no Secret), tampering, a key
+// without derivation refused with its own reason, values fetched from KV, and
+// `reencrypt --transit` after a key rotation.
+import { expect } from 'chai';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { API_VERSION, type ManagedSecret } from '../../../src/api/types.js';
+import { main } from '../../../src/cli/main.js';
+import { parseTransitCiphertext, transitContext } from '../../../src/crypto/transit-ciphertext.js';
+import { captureIo } from '../../unit/helpers/index.js';
+import {
+  GiveUpError,
+  freePort,
+  releaseTempDir,
+  spawnLogged,
+  trackTempDir,
+  waitFor,
+  type SpawnedProcess,
+} from '../../../tools/testenv/processes.js';
+import { sharedCluster, uniqueName } from '../env.js';
+import {
+  adminClient,
+  createManagedSecret,
+  ensureNamespace,
+  getSecret,
+  listEvents,
+  readyOf,
+  startOperator,
+  testStorePolicy,
+  waitForReady,
+  waitForSecretData,
+  type RunningOperator,
+} from '../operator.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT_TOKEN = 'root';
+
+/** A dev-mode Vault (in memory, unsealed, root token `root`) on a free port of 127.0.0.1. */
+async function startVault(): Promise<{ address: string; proc: SpawnedProcess; dir: string }> {
+  const binary = execFileSync('bash', [join(repoRoot, 'tools/build-vault-testenv.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+  const dir = mkdtempSync(join(tmpdir(), 'secretsync-vault-transit-'));
+  trackTempDir(dir);
+  const port = await freePort();
+  const log = join(dir, 'vault.log');
+  const args = ['server', '-dev', `-dev-root-token-id=${ROOT_TOKEN}`, `-dev-listen-address=127.0.0.1:${port}`];
+  const proc = spawnLogged('vault', binary, [...args, '-dev-no-store-token'], log, {
+    env: { PATH: process.env.PATH, HOME: dir, SKIP_SETCAP: '1' },
+  });
+  const address = `http://127.0.0.1:${port}`;
+  await waitFor(
+    'vault',
+    async () => {
+      if (!proc.isRunning()) throw new GiveUpError(`vault exited during start-up; see ${log}`);
+      const res = await fetch(`${address}/v1/sys/health`).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    },
+    60_000,
+  );
+  return { address, proc, dir };
+}
+
+describe('Vault transit ciphertexts through the CLI and the operator (real Vault)', function () {
+  this.timeout(120_000);
+  let vault: { address: string; proc: SpawnedProcess; dir: string };
+  let operator: RunningOperator;
+  const namespace = uniqueName('transit');
+  const otherNamespace = uniqueName('transit-other');
+  const client = () => adminClient(sharedCluster());
+  const value = `transit-${uniqueName('pw')}`;
+  const kvValue = `kv-${uniqueName('pw')}`;
+
+  async function vaultApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    const res = await fetch(`${vault.address}/v1/${path}`, {
+      method,
+      headers: { 'X-Vault-Token': ROOT_TOKEN, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? (JSON.parse(text) as unknown) : undefined };
+  }
+
+  async function must(method: string, path: string, body?: unknown): Promise<unknown> {
+    const res = await vaultApi(method, path, body);
+    if (res.status < 200 || res.status > 299) throw new Error(`vault ${method} ${path}: ${JSON.stringify(res.json)}`);
+    return res.json;
+  }
+
+  /** `secretsync …` as a user runs it, with the vault CLI's environment. */
+  async function cli(args: string[], stdin: string, env: Record<string, string> = {}) {
+    const io = captureIo(stdin);
+    const saved = process.env;
+    process.env = { ...saved, VAULT_ADDR: vault.address, VAULT_TOKEN: ROOT_TOKEN, ...env };
+    let code: number;
+    try {
+      code = await main(['node', 'secretsync', ...args], io);
+    } finally {
+      process.env = saved;
+    }
+    expect(io.errLines.join('\n')).to.not.include(value);
+    return { code, out: io.outLines.join('\n'), err: io.errLines.join('\n') };
+  }
+
+  async function createVaultStore(ns: string, name: string, key: string): Promise<void> {
+    await client().request('POST', `/apis/${API_VERSION}/namespaces/${ns}/secretstores`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'SecretStore',
+        metadata: { name },
+        spec: {
+          provider: {
+            vault: {
+              server: vault.address,
+              auth: { tokenSecretRef: { name: 'vault-token', key: 'token' } },
+              decrypt: { transit: { key } },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  before(async () => {
+    vault = await startVault();
+    await must('POST', 'sys/mounts/transit', { type: 'transit' });
+    await must('POST', 'transit/keys/secretsync', { derived: true });
+    await must('POST', 'transit/keys/plain', {});
+    await must('POST', 'secret/data/team/db', { data: { password: 'unused' } });
+    for (const ns of [namespace, otherNamespace]) {
+      await ensureNamespace(client(), ns);
+      await client().request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'vault-token' },
+          stringData: { token: ROOT_TOKEN },
+        },
+      });
+      await createVaultStore(ns, 'vault', 'secretsync');
+    }
+    await createVaultStore(namespace, 'vault-plain', 'plain');
+    operator = await startOperator(sharedCluster(), {
+      namespaces: [namespace, otherNamespace],
+      storePolicy: testStorePolicy([vault.address]),
+    });
+  });
+
+  after(async () => {
+    await operator?.stop();
+    await vault?.proc.stop();
+    if (vault) releaseTempDir(vault.dir);
+  });
+
+  it('encrypt --transit makes a ManagedSecret the operator decrypts into a Secret, only where it is bound', async () => {
+    const r = await cli(
+      [
+        'encrypt',
+        '--transit',
+        '--key',
+        'secretsync',
+        '--namespace',
+        namespace,
+        '--name',
+        'db',
+        '--secret-key',
+        'password',
+        '--output',
+        'yaml',
+      ],
+      `${value}\n`,
+    );
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.not.include(value);
+    const ms = parse(r.out) as ManagedSecret;
+    expect(ms.spec.storeRef.name).to.equal('vault');
+    const ciphertext = ms.spec.data?.[0]?.ciphertext ?? '';
+    expect(parseTransitCiphertext(ciphertext)).to.include({ scope: 'strict', key: 'secretsync', keyVersion: 1 });
+    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets`, { body: ms });
+    await waitForSecretData(client(), namespace, 'db', (d) => d.password === value);
+
+    // The same ManagedSecret copied into another namespace (with its own store on the same key), and under another name.
+    await client().request('POST', `/apis/${API_VERSION}/namespaces/${otherNamespace}/managedsecrets`, {
+      body: { ...ms, metadata: { name: 'db' } },
+    });
+    await createManagedSecret(client(), namespace, { metadata: { name: 'db-copy' }, spec: ms.spec });
+    const elsewhere = await waitForReady(client(), otherNamespace, 'db', 'False', 'DecryptFailed');
+    expect(readyOf(elsewhere)?.message).to.include('password').and.include('scope strict');
+    await waitForReady(client(), namespace, 'db-copy', 'False', 'DecryptFailed');
+    expect(await getSecret(client(), otherNamespace, 'db')).to.equal(undefined);
+    expect(await getSecret(client(), namespace, 'db-copy')).to.equal(undefined);
+  });
+
+  it('a tampered transit ciphertext fails with DecryptFailed and writes nothing', async () => {
+    const r = await cli(
+      ['encrypt', '--transit', '--key', 'secretsync', '--scope', 'namespace', '--namespace', namespace],
+      value,
+    );
+    expect(r.code, r.err).to.equal(0);
+    const c = parseTransitCiphertext(r.out);
+    const bytes = Buffer.from(c.vault.slice('vault:v1:'.length), 'base64');
+    bytes[20] = (bytes[20] as number) ^ 0x01;
+    const tampered = r.out.replace(c.vault, `vault:v1:${bytes.toString('base64')}`);
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'tampered' },
+      spec: { storeRef: { name: 'vault' }, data: [{ secretKey: 'token', ciphertext: tampered }] },
+    });
+    const ms = await waitForReady(client(), namespace, 'tampered', 'False', 'DecryptFailed');
+    expect(readyOf(ms)?.message).to.include('Vault refused to decrypt it');
+    expect(await getSecret(client(), namespace, 'tampered')).to.equal(undefined);
+  });
+
+  it('decrypts transit ciphertexts held in KV entries, bound to the Secret key they land in', async () => {
+    const r = await cli(
+      ['encrypt', '--transit', '--key', 'secretsync', '--scope', 'namespace', '--namespace', namespace],
+      kvValue,
+    );
+    expect(r.code, r.err).to.equal(0);
+    await must('POST', 'secret/data/team/api', { data: { token: r.out, plain: 'not-encrypted' } });
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'from-kv' },
+      spec: { storeRef: { name: 'vault' }, dataFrom: [{ extract: { key: 'team/api' } }] },
+    });
+    await waitForSecretData(client(), namespace, 'from-kv', (d) => d.token === kvValue && d.plain === 'not-encrypted');
+  });
+
+  it('refuses a transit key without derivation, in the CLI and in the operator, with a clear reason', async () => {
+    const r = await cli(
+      ['encrypt', '--transit', '--key', 'plain', '--namespace', namespace, '--name', 'x', '--secret-key', 'y'],
+      value,
+    );
+    expect(r.code).to.not.equal(0);
+    expect(r.err).to.include('without key derivation').and.include('derived=true');
+    // A ciphertext Vault made with the plain key (context ignored) must not be trusted by the store.
+    const made = (await must('POST', 'transit/encrypt/plain', {
+      plaintext: Buffer.from(value).toString('base64'),
+    })) as { data: { ciphertext: string } };
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'plain-key' },
+      spec: {
+        storeRef: { name: 'vault-plain' },
+        data: [{ secretKey: 'v', ciphertext: `secretsync:v1:transit:cluster:plain:${made.data.ciphertext}` }],
+      },
+    });
+    const ms = await waitForReady(client(), namespace, 'plain-key', 'False', 'TransitKeyNotDerived');
+    expect(readyOf(ms)?.message).to.include('derived=true');
+    expect(await getSecret(client(), namespace, 'plain-key')).to.equal(undefined);
+  });
+
+  it('reencrypt --transit rewraps to the newest key version; the rewrapped ciphertext still syncs', async () => {
+    const bind = ['--namespace', namespace, '--name', 'rotated', '--secret-key', 'password'];
+    const first = await cli(['encrypt', '--transit', '--key', 'secretsync', ...bind], value);
+    expect(first.code, first.err).to.equal(0);
+    await must('POST', 'transit/keys/secretsync/rotate');
+    const rewrapped = await cli(
+      ['reencrypt', '--transit', '--key', 'secretsync', ...bind, '--no-progress'],
+      `${first.out}\n`,
+    );
+    expect(rewrapped.code, rewrapped.err).to.equal(0);
+    const c = parseTransitCiphertext(rewrapped.out);
+    expect(c).to.include({ scope: 'strict', key: 'secretsync', keyVersion: 2 });
+    // Vault agrees: it decrypts the new ciphertext in the context of the binding, and the value is the same.
+    const context = transitContext('strict', { namespace, managedSecret: 'rotated', secretKey: 'password' });
+    const plain = (await must('POST', 'transit/decrypt/secretsync', { ciphertext: c.vault, context })) as {
+      data: { plaintext: string };
+    };
+    expect(Buffer.from(plain.data.plaintext, 'base64').toString('utf8')).to.equal(value);
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'rotated' },
+      spec: { storeRef: { name: 'vault' }, data: [{ secretKey: 'password', ciphertext: rewrapped.out }] },
+    });
+    await waitForSecretData(client(), namespace, 'rotated', (d) => d.password === value);
+  });
+
+  it('never lets a value reach the logs, Events, status or metrics', async () => {
+    const events = JSON.stringify([
+      ...(await listEvents(client(), namespace)),
+      ...(await listEvents(client(), otherNamespace)),
+    ]);
+    const statuses = JSON.stringify(
+      [
+        ...(await client().list(`/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets`)).items,
+        ...(await client().list(`/apis/${API_VERSION}/namespaces/${otherNamespace}/managedsecrets`)).items,
+      ].map((i) => (i as { status?: unknown }).status),
+    );
+    const logs = operator.logs.join('\n');
+    const metrics = await operator.scrape();
+    expect(events).to.contain('DecryptFailed');
+    for (const text of [events, statuses, logs, metrics]) {
+      expect(text).to.not.contain(value);
+      expect(text).to.not.contain(kvValue);
+      expect(text).to.not.contain(Buffer.from(value).toString('base64'));
+    }
+    expect(metrics).to.match(/transit\.decrypt/);
+  });
+});
