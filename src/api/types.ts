@@ -192,7 +192,12 @@ export interface VaultAuthSpec {
 
 export interface VaultTlsSpec {
   /** CA bundle (PEM) that signs Vault's certificate, from a Secret or a ConfigMap. */
-  caProvider?: { type: 'Secret' | 'ConfigMap'; name: string; key: string; namespace?: string /* ClusterSecretStore only */ };
+  caProvider?: {
+    type: 'Secret' | 'ConfigMap';
+    name: string;
+    key: string;
+    namespace?: string; /* ClusterSecretStore only */
+  };
   /** Client certificate for TLS client auth: a kubernetes.io/tls Secret (tls.crt, tls.key). */
   clientCertSecretRef?: { name: string; namespace?: string };
   /** Server name checked in Vault's certificate (SNI), when it differs from the host in `server`. */
@@ -278,7 +283,7 @@ export interface DataItem {
   secretKey: string;
   /** Where the value lives in the store. Exactly one of remoteRef and ciphertext. */
   remoteRef?: RemoteRef;
-  /** A KMS ciphertext made by `secretsync encrypt`, safe to commit; decrypted with the store's KMS. */
+  /** A ciphertext made by `secretsync encrypt`, safe to commit; decrypted with the store's KMS (or, `--transit`, its Vault transit key). */
   ciphertext?: string;
 }
 

@@ -6,6 +6,7 @@
 // operator sends Vault is exactly what the text says).
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { INLINE_CIPHERTEXT_PATTERN } from '../../../src/api/schemas.js';
 import type { CiphertextScope } from '../../../src/api/types.js';
 import { isCiphertext, parseCiphertext } from '../../../src/crypto/ciphertext.js';
 import {
@@ -38,6 +39,8 @@ describe('fuzz: Vault transit ciphertext text form', function () {
       fc.property(transit, (c) => {
         const text = formatTransitCiphertext(c);
         expect(isCiphertext(text)).to.equal(true);
+        // The CRD lets it through as data[].ciphertext.
+        expect(new RegExp(INLINE_CIPHERTEXT_PATTERN).test(text), text).to.equal(true);
         expect(isTransitCiphertext(text)).to.equal(true);
         const parsed = parseTransitCiphertext(text);
         expect(parsed).to.deep.equal({ ...c, keyVersion: Number(/^vault:v(\d+):/.exec(c.vault)?.[1]) });
