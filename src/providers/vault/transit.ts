@@ -147,9 +147,11 @@ export class TransitKey {
    * Resolves once the key is known to be derived (then never asks again);
    * ProviderConfigError `TransitKeyNotDerived` when it is not, because Vault
    * would then ignore the context that binds a ciphertext to its place.
+   * The read is shared by every caller, so it takes no caller's signal (the
+   * client's request deadline bounds it); each caller stops on its own.
    */
   requireDerived(opts: CallOptions = {}): Promise<void> {
-    const check = (this.checked ??= this.info(opts).then((info) => {
+    const check = (this.checked ??= this.info().then((info) => {
       if (!info.derived) {
         throw new ProviderConfigError(
           `transit key ${this.label()} was created without key derivation (derived=false), so Vault would decrypt its ` +
