@@ -2,7 +2,14 @@ import { expect } from 'chai';
 import { formatCiphertext } from '../../../../src/crypto/ciphertext.js';
 import { parseTransitCiphertext } from '../../../../src/crypto/transit-ciphertext.js';
 import { DecryptError, ProviderConfigError, type CiphertextBinding } from '../../../../src/providers/provider.js';
-import { TransitDecryptor, TransitKey } from '../../../../src/providers/vault/transit.js';
+import {
+  VaultFailure,
+  VaultNotFoundError,
+  VaultPermissionError,
+  VaultRequestError,
+  VaultSealedError,
+} from '../../../../src/providers/vault/errors.js';
+import { TransitDecryptor, TransitKey, httpFailureOf } from '../../../../src/providers/vault/transit.js';
 import { FakeTransit, fakeFailureOf } from './fake-transit.js';
 
 const SECRET = 'transit-s3cret-value';
@@ -161,5 +168,33 @@ describe('providers/vault/transit', () => {
     expect(err.name).to.equal('DeadlineError');
     vault.delayMs = 0;
     expect(await decryptor.decrypt(text, here)).to.equal(SECRET);
+  });
+
+  it("reads status and Vault's error strings from the store client's errors, and nothing from others", () => {
+    const failure = new VaultFailure('HTTP 400', 400, false);
+    const refused = new VaultRequestError('refused', 400, ['cipher: message authentication failed'], failure);
+    expect(httpFailureOf(refused)).to.deep.equal({ status: 400, errors: ['cipher: message authentication failed'] });
+    expect(httpFailureOf(new VaultNotFoundError('nf', 'k', undefined))?.status).to.equal(404);
+    expect(httpFailureOf(new VaultPermissionError('denied'))?.status).to.equal(403);
+    expect(httpFailureOf(new VaultSealedError('sealed'))).to.equal(undefined);
+    expect(httpFailureOf(new Error('x'))).to.equal(undefined);
+  });
+
+  it('passes a sealed Vault through with its own reason, not as DecryptFailed', async () => {
+    const text = await key.encrypt(Buffer.from(SECRET), 'strict', here);
+    const sealed = new TransitDecryptor(
+      new TransitKey(
+        {
+          read: (path) => vault.read(path),
+          write: () =>
+            Promise.reject(new VaultSealedError('Vault POST v1/transit/decrypt/secretsync: Vault is sealed')),
+        },
+        { key: 'secretsync' },
+        httpFailureOf,
+      ),
+    );
+    const err = await rejection(sealed.decrypt(text, here));
+    expect(err).to.be.instanceOf(VaultSealedError);
+    expect((err as VaultSealedError).reason).to.equal('VaultSealed');
   });
 });
