@@ -106,8 +106,9 @@ export async function vaultConnection(
       req.on('error', (err: NodeJS.ErrnoException) => {
         reject(err.message.startsWith(what) ? err : new Error(`${what}: ${err.code ?? 'request failed'}`));
       });
+      // The body holds the value (base64): zero it once the request is done with it, not before (end() may queue it).
+      req.on('close', () => payload?.fill(0));
       req.end(payload);
-      payload?.fill(0);
     });
   };
   return {
