@@ -10,6 +10,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { isTlsError } from '../providers/vault/errors.js';
 import type { TransitApi, VaultFailure } from '../providers/vault/transit.js';
 
 export interface VaultConnectionOptions {
@@ -31,7 +32,8 @@ export const processEnvironment: VaultEnvironment = {
     return process.env;
   },
   readFile: (path) => readFile(path, 'utf8'),
-  home: homedir,
+  // $HOME first, as the vault CLI reads it (and as tests set it); the OS account's home otherwise.
+  home: () => process.env.HOME || homedir(),
 };
 
 /** Requests slower than this fail (Vault answers transit calls in milliseconds). */
@@ -104,7 +106,14 @@ export async function vaultConnection(
       });
       req.on('timeout', () => req.destroy(new Error(`${what}: no answer within ${VAULT_CLI_TIMEOUT_MS / 1000} s`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
-        reject(err.message.startsWith(what) ? err : new Error(`${what}: ${err.code ?? 'request failed'}`));
+        if (err.message.startsWith(what)) reject(err);
+        else if (isTlsError(err)) {
+          reject(
+            new Error(
+              `${what}: TLS failed (${err.code}): Vault's certificate is not trusted; give its CA with --vault-cacert or VAULT_CACERT`,
+            ),
+          );
+        } else reject(new Error(`${what}: ${err.code ?? 'request failed'}`));
       });
       // The body holds the value (base64): zero it once the request is done with it, not before (end() may queue it).
       req.on('close', () => payload?.fill(0));

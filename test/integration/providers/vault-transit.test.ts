@@ -6,7 +6,7 @@
 // without derivation refused with its own reason, values fetched from KV, and
 // `reencrypt --transit` after a key rotation.
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { API_VERSION, type ManagedSecret } from '../../../src/api/types.js';
 import { main } from '../../../src/cli/main.js';
+import { processEnvironment, vaultConnection } from '../../../src/cli/vault-connection.js';
 import { parseTransitCiphertext, transitContext } from '../../../src/crypto/transit-ciphertext.js';
 import { captureIo } from '../../unit/helpers/index.js';
 import {
@@ -43,8 +44,16 @@ import {
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const ROOT_TOKEN = 'root';
 
-/** A dev-mode Vault (in memory, unsealed, root token `root`) on a free port of 127.0.0.1. */
-async function startVault(): Promise<{ address: string; proc: SpawnedProcess; dir: string }> {
+interface DevVault {
+  address: string;
+  proc: SpawnedProcess;
+  dir: string;
+  /** With tls: the CA that signed the server's certificate. */
+  caFile?: string;
+}
+
+/** A dev-mode Vault (in memory, unsealed, root token `root`) on a free port of 127.0.0.1, optionally over TLS. */
+async function startVault(tls = false): Promise<DevVault> {
   const binary = execFileSync('bash', [join(repoRoot, 'tools/build-vault-testenv.sh')], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -54,25 +63,30 @@ async function startVault(): Promise<{ address: string; proc: SpawnedProcess; di
   const port = await freePort();
   const log = join(dir, 'vault.log');
   const args = ['server', '-dev', `-dev-root-token-id=${ROOT_TOKEN}`, `-dev-listen-address=127.0.0.1:${port}`];
+  if (tls) args.push('-dev-tls', `-dev-tls-cert-dir=${dir}`);
   const proc = spawnLogged('vault', binary, [...args, '-dev-no-store-token'], log, {
     env: { PATH: process.env.PATH, HOME: dir, SKIP_SETCAP: '1' },
   });
-  const address = `http://127.0.0.1:${port}`;
+  const address = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const caFile = tls ? join(dir, 'vault-ca.pem') : undefined;
   await waitFor(
     'vault',
     async () => {
       if (!proc.isRunning()) throw new GiveUpError(`vault exited during start-up; see ${log}`);
+      // Over TLS, the log line that says it listens is enough (the health request would need the CA).
+      if (tls)
+        return existsSync(caFile ?? '') && readFileSync(log, 'utf8').includes('Development mode') ? true : undefined;
       const res = await fetch(`${address}/v1/sys/health`).catch(() => undefined);
       return res?.status === 200 ? true : undefined;
     },
     60_000,
   );
-  return { address, proc, dir };
+  return { address, proc, dir, ...(caFile ? { caFile } : {}) };
 }
 
 describe('Vault transit ciphertexts through the CLI and the operator (real Vault)', function () {
   this.timeout(120_000);
-  let vault: { address: string; proc: SpawnedProcess; dir: string };
+  let vault: DevVault;
   let operator: RunningOperator;
   const namespace = uniqueName('transit');
   const otherNamespace = uniqueName('transit-other');
@@ -301,5 +315,55 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
       expect(text).to.not.contain(Buffer.from(value).toString('base64'));
     }
     expect(metrics).to.match(/transit\.decrypt/);
+  });
+});
+
+describe('secretsync encrypt --transit over TLS (VAULT_CACERT, real Vault)', function () {
+  this.timeout(120_000);
+  let vault: DevVault;
+
+  before(async () => {
+    vault = await startVault(true);
+  });
+
+  after(async () => {
+    await vault?.proc.stop();
+    if (vault) releaseTempDir(vault.dir);
+  });
+
+  async function encrypt(env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
+    const io = captureIo('tls-value-1234');
+    const saved = process.env;
+    process.env = { ...saved, VAULT_ADDR: vault.address, ...env };
+    try {
+      const code = await main(['node', 'secretsync', 'encrypt', '--transit', '--key', 'k', '--scope', 'cluster'], io);
+      return { code, out: io.outLines.join('\n'), err: io.errLines.join('\n') };
+    } finally {
+      process.env = saved;
+    }
+  }
+
+  it('trusts Vault through VAULT_CACERT, and refuses it without (the token in ~/.vault-token)', async () => {
+    const ca = vault.caFile ?? '';
+    // Set up transit with the CLI's own connection path: a token file in a fake home, as `vault login` leaves it.
+    const home = mkdtempSync(join(tmpdir(), 'secretsync-vault-home-'));
+    trackTempDir(home);
+    writeFileSync(join(home, '.vault-token'), `${ROOT_TOKEN}\n`);
+    const api = await vaultConnection(
+      { vaultAddr: vault.address, vaultCacert: ca },
+      { ...processEnvironment, env: { VAULT_TOKEN: ROOT_TOKEN } },
+    );
+    await api.write('sys/mounts/transit', { type: 'transit' }, { operation: 'setup' });
+    await api.write('transit/keys/k', { derived: true }, { operation: 'setup' });
+
+    const trusted = await encrypt({ VAULT_CACERT: ca, HOME: home, VAULT_TOKEN: '' });
+    expect(trusted.code, trusted.err).to.equal(0);
+    expect(parseTransitCiphertext(trusted.out)).to.include({ scope: 'cluster', key: 'k' });
+
+    const untrusted = await encrypt({ VAULT_CACERT: '', HOME: home, VAULT_TOKEN: '' });
+    expect(untrusted.code).to.equal(1);
+    expect(untrusted.err, untrusted.err).to.match(/TLS failed \(\w+\): Vault's certificate is not trusted.*VAULT_CACERT/);
+    expect(untrusted.err).to.not.include(ROOT_TOKEN + '\n');
+    releaseTempDir(home);
   });
 });
