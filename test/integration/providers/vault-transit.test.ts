@@ -27,6 +27,7 @@ import {
   type SpawnedProcess,
 } from '../../../tools/testenv/processes.js';
 import { sharedCluster, uniqueName } from '../env.js';
+import { waitForStoreReady } from '../security/tenancy-helpers.js';
 import {
   adminClient,
   createManagedSecret,
@@ -268,6 +269,11 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
     const ms = await waitForReady(client(), namespace, 'plain-key', 'False', 'TransitKeyNotDerived');
     expect(readyOf(ms)?.message).to.include('derived=true');
     expect(await getSecret(client(), namespace, 'plain-key')).to.equal(undefined);
+    // The store's own health check says so too, before any ManagedSecret needs the key.
+    const store = await waitForStoreReady(client(), namespace, 'vault-plain', 20_000, (c) => c.status === 'False');
+    expect(store.message).to.include('without key derivation');
+    const good = await waitForStoreReady(client(), namespace, 'vault', 20_000, (c) => c.status === 'True');
+    expect(good.reason).to.equal('Valid');
   });
 
   it('reencrypt --transit rewraps to the newest key version; the rewrapped ciphertext still syncs', async () => {
@@ -362,7 +368,9 @@ describe('secretsync encrypt --transit over TLS (VAULT_CACERT, real Vault)', fun
 
     const untrusted = await encrypt({ VAULT_CACERT: '', HOME: home, VAULT_TOKEN: '' });
     expect(untrusted.code).to.equal(1);
-    expect(untrusted.err, untrusted.err).to.match(/TLS failed \(\w+\): Vault's certificate is not trusted.*VAULT_CACERT/);
+    expect(untrusted.err, untrusted.err).to.match(
+      /TLS failed \(\w+\): Vault's certificate is not trusted.*VAULT_CACERT/,
+    );
     expect(untrusted.err).to.not.include(ROOT_TOKEN + '\n');
     releaseTempDir(home);
   });
