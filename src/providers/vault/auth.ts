@@ -43,7 +43,8 @@ interface LookupAnswer {
 /** The namespace a store's reference reads from: a SecretStore's own, a ClusterSecretStore's from the ref. */
 export function refNamespace(store: AnyStore, refNs: string | undefined, field: string): string {
   if (store.kind === 'SecretStore') return store.metadata.namespace ?? '';
-  if (!refNs) throw new ProviderConfigError(`${storeLabel(store)}: ${field}.namespace is required on a ClusterSecretStore`);
+  if (!refNs)
+    throw new ProviderConfigError(`${storeLabel(store)}: ${field}.namespace is required on a ClusterSecretStore`);
   return refNs;
 }
 
@@ -57,7 +58,8 @@ async function readText(
   const ns = refNamespace(store, ref.namespace, field);
   const bytes = await ctx.readSecretKey(ns, ref.name, ref.key, opts);
   const text = bytes.toString('utf8').trim();
-  if (text === '') throw new ProviderConfigError(`${storeLabel(store)}: Secret ${ns}/${ref.name} key "${ref.key}" is empty`);
+  if (text === '')
+    throw new ProviderConfigError(`${storeLabel(store)}: Secret ${ns}/${ref.name} key "${ref.key}" is empty`);
   return text;
 }
 
@@ -195,11 +197,11 @@ export class VaultTokenManager implements VaultTokenSource {
     const held = this.held;
     const now = this.now();
     if (held && now < held.renewAt) return held.info.token;
-    this.pending ??= (held && now < held.expiresAt && held.info.renewable ? this.renew(held, opts) : this.fresh(opts)).finally(
-      () => {
-        this.pending = undefined;
-      },
-    );
+    this.pending ??= (
+      held && now < held.expiresAt && held.info.renewable ? this.renew(held, opts) : this.fresh(opts)
+    ).finally(() => {
+      this.pending = undefined;
+    });
     return (await this.pending).info.token;
   }
 

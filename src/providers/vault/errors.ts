@@ -204,7 +204,10 @@ export function mapVaultNetworkError(err: unknown, what: string): SecretsyncErro
   }
   const availability = isNetworkError(err) || codeText === undefined;
   const failure = new VaultFailure(codeText ?? 'network error', undefined, availability, codeText);
-  return new ProviderError(`${what}: no answer (${codeText ?? boundedText(err instanceof Error ? err.message : 'error', 80)})`, {
-    cause: failure,
-  });
+  return new ProviderError(
+    `${what}: no answer (${codeText ?? boundedText(err instanceof Error ? err.message : 'error', 80)})`,
+    {
+      cause: failure,
+    },
+  );
 }

@@ -16,12 +16,7 @@ import * as https from 'node:https';
 import { abortError, deadline, throwIfAborted } from '../../api/abort.js';
 import { SecretsyncError } from '../../api/errors.js';
 import type { RequestBudget } from '../budget.js';
-import {
-  RegionalClients,
-  regionHealth,
-  type BreakerSettings,
-  type RegionHealth,
-} from '../aws/failover.js';
+import { RegionalClients, regionHealth, type BreakerSettings, type RegionHealth } from '../aws/failover.js';
 import type { CallOptions, FailoverMove, ProviderContext, ProviderTimeouts, ServedRegion } from '../provider.js';
 import { DEFAULT_PROVIDER_TIMEOUTS, ProviderError } from '../provider.js';
 import {
@@ -204,7 +199,12 @@ export class VaultHttp {
     }
   }
 
-  private async send<T>(method: VaultMethod, path: string, opts: VaultRequestOptions, token: string | undefined): Promise<T> {
+  private async send<T>(
+    method: VaultMethod,
+    path: string,
+    opts: VaultRequestOptions,
+    token: string | undefined,
+  ): Promise<T> {
     const operation = opts.operation ?? method.toLowerCase();
     const call = (target: Target): Promise<T> => {
       const what = `Vault ${method} ${path} (${target.base.host})`;
@@ -235,6 +235,9 @@ export class VaultHttp {
     for (const [name, value] of Object.entries(opts.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
     }
+    // LIST is sent as `GET ?list=true`, which Vault documents as the same: proxies and HTTP parsers that know no LIST pass it.
+    if (method === 'LIST') url.searchParams.set('list', 'true');
+    const wireMethod = method === 'LIST' ? 'GET' : method;
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
     const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
     if (token !== undefined) headers['x-vault-token'] = token;
@@ -262,68 +265,75 @@ export class VaultHttp {
           }
           if (limit.signal.aborted) {
             reject(
-              mapVaultNetworkError(Object.assign(new Error('request timed out'), { code: 'ERR_REQUEST_TIMEOUT' }), what),
+              mapVaultNetworkError(
+                Object.assign(new Error('request timed out'), { code: 'ERR_REQUEST_TIMEOUT' }),
+                what,
+              ),
             );
             return;
           }
           reject(mapVaultNetworkError(err, what));
         });
-      const req = transport.request(url, { method, headers, agent: target.agent, signal: limit.signal }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_VAULT_RESPONSE_BYTES) {
-            res.destroy();
-            finish(() =>
-              reject(
-                mapVaultAnswer(
-                  { status: 502, body: undefined },
-                  `${what}: answer larger than ${MAX_VAULT_RESPONSE_BYTES} bytes`,
-                  opts.key ?? path,
-                ),
-              ),
-            );
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('error', fail);
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = text.length > 0 ? JSON.parse(text) : undefined;
-          } catch {
-            body = undefined;
-            if (status >= 200 && status < 300) {
+      const req = transport.request(
+        url,
+        { method: wireMethod, headers, agent: target.agent, signal: limit.signal },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_VAULT_RESPONSE_BYTES) {
+              res.destroy();
               finish(() =>
                 reject(
-                  new ProviderError(`${what}: an answer that is not JSON (HTTP ${status}, body not shown)`, {
-                    cause: new VaultFailure('not JSON', status, false),
-                  }),
+                  mapVaultAnswer(
+                    { status: 502, body: undefined },
+                    `${what}: answer larger than ${MAX_VAULT_RESPONSE_BYTES} bytes`,
+                    opts.key ?? path,
+                  ),
                 ),
               );
               return;
             }
-          }
-          if ((status >= 200 && status < 300) || opts.acceptStatus?.includes(status)) {
-            finish(() => resolve(body as T));
-            return;
-          }
-          const retryAfter = res.headers['retry-after'];
-          finish(() =>
-            reject(
-              mapVaultAnswer(
-                { status, body, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) },
-                what,
-                opts.key ?? path,
+            chunks.push(chunk);
+          });
+          res.on('error', fail);
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: unknown;
+            try {
+              body = text.length > 0 ? JSON.parse(text) : undefined;
+            } catch {
+              body = undefined;
+              if (status >= 200 && status < 300) {
+                finish(() =>
+                  reject(
+                    new ProviderError(`${what}: an answer that is not JSON (HTTP ${status}, body not shown)`, {
+                      cause: new VaultFailure('not JSON', status, false),
+                    }),
+                  ),
+                );
+                return;
+              }
+            }
+            if ((status >= 200 && status < 300) || opts.acceptStatus?.includes(status)) {
+              finish(() => resolve(body as T));
+              return;
+            }
+            const retryAfter = res.headers['retry-after'];
+            finish(() =>
+              reject(
+                mapVaultAnswer(
+                  { status, body, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) },
+                  what,
+                  opts.key ?? path,
+                ),
               ),
-            ),
-          );
-        });
-      });
+            );
+          });
+        },
+      );
       req.on('error', fail);
       // The connect phase (TCP and TLS) has its own, shorter deadline.
       req.on('socket', (socket) => {

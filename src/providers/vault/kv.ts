@@ -95,7 +95,8 @@ export function entryPath(key: string): string {
 
 function parseVersion(version: string | undefined, kv: 'v1' | 'v2', key: string): number | undefined {
   if (version === undefined || version === '') return undefined;
-  if (kv === 'v1') throw new SpecError(`"${key}": version ${boundedText(version, 40)} is pinned, but a KV v1 mount has no versions`);
+  if (kv === 'v1')
+    throw new SpecError(`"${key}": version ${boundedText(version, 40)} is pinned, but a KV v1 mount has no versions`);
   if (!/^[1-9][0-9]{0,17}$/.test(version)) {
     throw new SpecError(`"${key}": version "${boundedText(version, 40)}" is not a KV v2 version number (1, 2, …)`);
   }
@@ -220,7 +221,9 @@ export class VaultKv {
   /** Paths under `prefix` (recursively) whose full path matches `nameRegexp`: path → properties. */
   async find(query: FindSpec, opts: FindOptions): Promise<Map<string, Properties>> {
     if (query.tags !== undefined && Object.keys(query.tags).length > 0) {
-      throw new SpecError(`${this.options.store}: dataFrom.find.tags is not supported by Vault stores (use prefix or nameRegexp)`);
+      throw new SpecError(
+        `${this.options.store}: dataFrom.find.tags is not supported by Vault stores (use prefix or nameRegexp)`,
+      );
     }
     const prefix = (query.prefix ?? '').replace(/^\/+/, '');
     const pattern = query.nameRegexp !== undefined ? compileNamePattern(query.nameRegexp) : undefined;
@@ -281,7 +284,9 @@ export class VaultKv {
   async putValue(ref: WriteRef, value: string | Properties, opts: PutValueOptions): Promise<{ version: string }> {
     const where = `${this.options.store}: "${ref.key}"`;
     if (this.options.version !== 'v2') {
-      throw new SpecError(`${where}: rotation writes need a KV v2 mount (this store is KV v1, which keeps no versions)`);
+      throw new SpecError(
+        `${where}: rotation writes need a KV v2 mount (this store is KV v1, which keeps no versions)`,
+      );
     }
     const path = entryPath(ref.key);
     // Writes go to the primary address only: a DR secondary must not fork the entry.
@@ -301,6 +306,8 @@ export class VaultKv {
       if (current > base) return { version: String(base + 1) };
     } else {
       base = current;
+      // A new entry: its metadata is made first, without custom_metadata (which would replace another writer's records).
+      if (!meta) await this.createMetadata(path, call);
       // A merge patch: concurrent writers each add their own record, none overwrites another's.
       await this.patchMetadata(path, { ...staleRecords(custom), [recordKey]: `base=${base}` }, call);
     }
@@ -336,7 +343,8 @@ export class VaultKv {
       // A whole value written into a KV entry: a JSON object is its fields, anything else one field `value`.
       try {
         const parsed: unknown = JSON.parse(value);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+          return parsed as Record<string, unknown>;
       } catch {
         // Not JSON: one field.
       }
@@ -365,6 +373,16 @@ export class VaultKv {
       if (err instanceof KeyNotFoundError) return undefined;
       throw err;
     }
+  }
+
+  private async createMetadata(path: string, call: CallOptions): Promise<void> {
+    await this.http.request('POST', `v1/${this.mount}/metadata/${encodePath(path)}`, {
+      ...call,
+      operation: 'kv.metadata.write',
+      key: path,
+      // An empty body makes nothing; max_versions 0 (the mount's default) makes the metadata and changes nothing.
+      body: { max_versions: 0 },
+    });
   }
 
   private async patchMetadata(path: string, custom: Record<string, string | null>, call: CallOptions): Promise<void> {

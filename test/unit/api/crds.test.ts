@@ -904,7 +904,11 @@ describe('CRDs (src/api)', () => {
             'spec.provider.vault.auth.kubernetes',
             keysOf<VaultKubernetesAuth>()(['mountPath', 'role', 'serviceAccountRef']),
           ],
-          [schema, 'spec.provider.vault.tls', keysOf<VaultTlsSpec>()(['caProvider', 'clientCertSecretRef', 'serverName'])],
+          [
+            schema,
+            'spec.provider.vault.tls',
+            keysOf<VaultTlsSpec>()(['caProvider', 'clientCertSecretRef', 'serverName']),
+          ],
           [schema, 'spec.provider.vault.decrypt.transit', keysOf<VaultTransitSpec>()(['mount', 'key'])],
           [schema, 'spec.provider.local', keysOf<LocalProviderSpec>()(['path', 'masterKeySecretRef', 'decrypt'])],
           [schema, 'spec.provider.local.masterKeySecretRef', selectorKeys],
