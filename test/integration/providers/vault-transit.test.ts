@@ -1,32 +1,23 @@
-// Vault transit ciphertexts against a real Vault server (dev mode, from
-// tools/build-vault-testenv.sh) and the real control plane: `secretsync encrypt
+// Vault transit ciphertexts against a real Vault server (the shared dev-mode
+// VaultServer of tools/testenv) and the real control plane: `secretsync encrypt
 // --transit` with the vault CLI's environment, decryption by the operator into
-// a Secret, the derivation context really binding a ciphertext to its place
-// (copied to another namespace: DecryptFailed and no Secret), tampering, a key
-// without derivation refused with its own reason, values fetched from KV, and
-// `reencrypt --transit` after a key rotation.
+// a Secret through a store whose token has only the documented policy, the
+// derivation context really binding a ciphertext to its place (copied to
+// another namespace: DecryptFailed and no Secret), tampering, a key without
+// derivation refused with its own reason, values fetched from KV,
+// `reencrypt --transit` after a key rotation, and the CLI over TLS.
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { API_VERSION, type ManagedSecret } from '../../../src/api/types.js';
 import { main } from '../../../src/cli/main.js';
-import { processEnvironment, vaultConnection } from '../../../src/cli/vault-connection.js';
 import { parseTransitCiphertext, transitContext } from '../../../src/crypto/transit-ciphertext.js';
 import { captureIo } from '../../unit/helpers/index.js';
-import {
-  GiveUpError,
-  freePort,
-  releaseTempDir,
-  spawnLogged,
-  trackTempDir,
-  waitFor,
-  type SpawnedProcess,
-} from '../../../tools/testenv/processes.js';
-import { sharedCluster, uniqueName } from '../env.js';
+import { VaultServer } from '../../../tools/testenv/index.js';
+import { releaseTempDir, trackTempDir } from '../../../tools/testenv/processes.js';
+import { sharedCluster, sharedVault, uniqueName } from '../env.js';
 import { waitForStoreReady } from '../security/tenancy-helpers.js';
 import {
   adminClient,
@@ -42,80 +33,26 @@ import {
   type RunningOperator,
 } from '../operator.js';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const ROOT_TOKEN = 'root';
-
-interface DevVault {
-  address: string;
-  proc: SpawnedProcess;
-  dir: string;
-  /** With tls: the CA that signed the server's certificate. */
-  caFile?: string;
-}
-
-/** A dev-mode Vault (in memory, unsealed, root token `root`) on a free port of 127.0.0.1, optionally over TLS. */
-async function startVault(tls = false): Promise<DevVault> {
-  const binary = execFileSync('bash', [join(repoRoot, 'tools/build-vault-testenv.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
-  const dir = mkdtempSync(join(tmpdir(), 'secretsync-vault-transit-'));
-  trackTempDir(dir);
-  const port = await freePort();
-  const log = join(dir, 'vault.log');
-  const args = ['server', '-dev', `-dev-root-token-id=${ROOT_TOKEN}`, `-dev-listen-address=127.0.0.1:${port}`];
-  if (tls) args.push('-dev-tls', `-dev-tls-cert-dir=${dir}`);
-  const proc = spawnLogged('vault', binary, [...args, '-dev-no-store-token'], log, {
-    env: { PATH: process.env.PATH, HOME: dir, SKIP_SETCAP: '1' },
-  });
-  const address = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
-  const caFile = tls ? join(dir, 'vault-ca.pem') : undefined;
-  await waitFor(
-    'vault',
-    async () => {
-      if (!proc.isRunning()) throw new GiveUpError(`vault exited during start-up; see ${log}`);
-      // Over TLS, the log line that says it listens is enough (the health request would need the CA).
-      if (tls)
-        return existsSync(caFile ?? '') && readFileSync(log, 'utf8').includes('Development mode') ? true : undefined;
-      const res = await fetch(`${address}/v1/sys/health`).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
-    },
-    60_000,
-  );
-  return { address, proc, dir, ...(caFile ? { caFile } : {}) };
-}
-
 describe('Vault transit ciphertexts through the CLI and the operator (real Vault)', function () {
   this.timeout(120_000);
-  let vault: DevVault;
+  let vault: VaultServer;
   let operator: RunningOperator;
+  // Engines and paths of their own on the shared Vault.
+  const mount = uniqueName('transit');
+  const kvPath = uniqueName('team');
   const namespace = uniqueName('transit');
   const otherNamespace = uniqueName('transit-other');
   const client = () => adminClient(sharedCluster());
   const value = `transit-${uniqueName('pw')}`;
   const kvValue = `kv-${uniqueName('pw')}`;
 
-  async function vaultApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-    const res = await fetch(`${vault.address}/v1/${path}`, {
-      method,
-      headers: { 'X-Vault-Token': ROOT_TOKEN, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? (JSON.parse(text) as unknown) : undefined };
-  }
-
-  async function must(method: string, path: string, body?: unknown): Promise<unknown> {
-    const res = await vaultApi(method, path, body);
-    if (res.status < 200 || res.status > 299) throw new Error(`vault ${method} ${path}: ${JSON.stringify(res.json)}`);
-    return res.json;
-  }
+  const must = (method: string, path: string, body?: unknown) => vault.must(method, path, body);
 
   /** `secretsync …` as a user runs it, with the vault CLI's environment. */
   async function cli(args: string[], stdin: string, env: Record<string, string> = {}) {
     const io = captureIo(stdin);
     const saved = process.env;
-    process.env = { ...saved, VAULT_ADDR: vault.address, VAULT_TOKEN: ROOT_TOKEN, ...env };
+    process.env = { ...saved, ...vault.env(), ...env };
     let code: number;
     try {
       code = await main(['node', 'secretsync', ...args], io);
@@ -137,7 +74,7 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
             vault: {
               server: vault.address,
               auth: { tokenSecretRef: { name: 'vault-token', key: 'token' } },
-              decrypt: { transit: { key } },
+              decrypt: { transit: { mount, key } },
             },
           },
         },
@@ -146,11 +83,23 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
   }
 
   before(async () => {
-    vault = await startVault();
-    await must('POST', 'sys/mounts/transit', { type: 'transit' });
-    await must('POST', 'transit/keys/secretsync', { derived: true });
-    await must('POST', 'transit/keys/plain', {});
-    await must('POST', 'secret/data/team/db', { data: { password: 'unused' } });
+    vault = await sharedVault();
+    await vault.enableEngine(mount, 'transit');
+    await must('POST', `${mount}/keys/secretsync`, { derived: true });
+    await must('POST', `${mount}/keys/plain`, {});
+    // The stores get exactly the policy docs/ciphertext-format.md documents (and a KV read for the KV test).
+    await must('PUT', `sys/policies/acl/${mount}`, {
+      policy: [
+        `path "${mount}/keys/secretsync" { capabilities = ["read"] }`,
+        `path "${mount}/decrypt/secretsync" { capabilities = ["update"] }`,
+        `path "${mount}/keys/plain" { capabilities = ["read"] }`,
+        `path "${mount}/decrypt/plain" { capabilities = ["update"] }`,
+        `path "secret/data/${kvPath}/*" { capabilities = ["read"] }`,
+      ].join('\n'),
+    });
+    const token = (await must('POST', 'auth/token/create', { policies: [mount], ttl: '1h' })) as {
+      auth: { client_token: string };
+    };
     for (const ns of [namespace, otherNamespace]) {
       await ensureNamespace(client(), ns);
       await client().request('POST', `/api/v1/namespaces/${ns}/secrets`, {
@@ -158,7 +107,7 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
           apiVersion: 'v1',
           kind: 'Secret',
           metadata: { name: 'vault-token' },
-          stringData: { token: ROOT_TOKEN },
+          stringData: { token: token.auth.client_token },
         },
       });
       await createVaultStore(ns, 'vault', 'secretsync');
@@ -172,8 +121,6 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
 
   after(async () => {
     await operator?.stop();
-    await vault?.proc.stop();
-    if (vault) releaseTempDir(vault.dir);
   });
 
   it('encrypt --transit makes a ManagedSecret the operator decrypts into a Secret, only where it is bound', async () => {
@@ -181,6 +128,8 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
       [
         'encrypt',
         '--transit',
+        '--mount',
+        mount,
         '--key',
         'secretsync',
         '--namespace',
@@ -217,7 +166,18 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
 
   it('a tampered transit ciphertext fails with DecryptFailed and writes nothing', async () => {
     const r = await cli(
-      ['encrypt', '--transit', '--key', 'secretsync', '--scope', 'namespace', '--namespace', namespace],
+      [
+        'encrypt',
+        '--transit',
+        '--mount',
+        mount,
+        '--key',
+        'secretsync',
+        '--scope',
+        'namespace',
+        '--namespace',
+        namespace,
+      ],
       value,
     );
     expect(r.code, r.err).to.equal(0);
@@ -236,27 +196,51 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
 
   it('decrypts transit ciphertexts held in KV entries, bound to the Secret key they land in', async () => {
     const r = await cli(
-      ['encrypt', '--transit', '--key', 'secretsync', '--scope', 'namespace', '--namespace', namespace],
+      [
+        'encrypt',
+        '--transit',
+        '--mount',
+        mount,
+        '--key',
+        'secretsync',
+        '--scope',
+        'namespace',
+        '--namespace',
+        namespace,
+      ],
       kvValue,
     );
     expect(r.code, r.err).to.equal(0);
-    await must('POST', 'secret/data/team/api', { data: { token: r.out, plain: 'not-encrypted' } });
+    await must('POST', `secret/data/${kvPath}/api`, { data: { token: r.out, plain: 'not-encrypted' } });
     await createManagedSecret(client(), namespace, {
       metadata: { name: 'from-kv' },
-      spec: { storeRef: { name: 'vault' }, dataFrom: [{ extract: { key: 'team/api' } }] },
+      spec: { storeRef: { name: 'vault' }, dataFrom: [{ extract: { key: `${kvPath}/api` } }] },
     });
     await waitForSecretData(client(), namespace, 'from-kv', (d) => d.token === kvValue && d.plain === 'not-encrypted');
   });
 
   it('refuses a transit key without derivation, in the CLI and in the operator, with a clear reason', async () => {
     const r = await cli(
-      ['encrypt', '--transit', '--key', 'plain', '--namespace', namespace, '--name', 'x', '--secret-key', 'y'],
+      [
+        'encrypt',
+        '--transit',
+        '--mount',
+        mount,
+        '--key',
+        'plain',
+        '--namespace',
+        namespace,
+        '--name',
+        'x',
+        '--secret-key',
+        'y',
+      ],
       value,
     );
     expect(r.code).to.not.equal(0);
     expect(r.err).to.include('without key derivation').and.include('derived=true');
     // A ciphertext Vault made with the plain key (context ignored) must not be trusted by the store.
-    const made = (await must('POST', 'transit/encrypt/plain', {
+    const made = (await must('POST', `${mount}/encrypt/plain`, {
       plaintext: Buffer.from(value).toString('base64'),
     })) as { data: { ciphertext: string } };
     await createManagedSecret(client(), namespace, {
@@ -278,11 +262,11 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
 
   it('reencrypt --transit rewraps to the newest key version; the rewrapped ciphertext still syncs', async () => {
     const bind = ['--namespace', namespace, '--name', 'rotated', '--secret-key', 'password'];
-    const first = await cli(['encrypt', '--transit', '--key', 'secretsync', ...bind], value);
+    const first = await cli(['encrypt', '--transit', '--mount', mount, '--key', 'secretsync', ...bind], value);
     expect(first.code, first.err).to.equal(0);
-    await must('POST', 'transit/keys/secretsync/rotate');
+    await must('POST', `${mount}/keys/secretsync/rotate`);
     const rewrapped = await cli(
-      ['reencrypt', '--transit', '--key', 'secretsync', ...bind, '--no-progress'],
+      ['reencrypt', '--transit', '--mount', mount, '--key', 'secretsync', ...bind, '--no-progress'],
       `${first.out}\n`,
     );
     expect(rewrapped.code, rewrapped.err).to.equal(0);
@@ -290,7 +274,7 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
     expect(c).to.include({ scope: 'strict', key: 'secretsync', keyVersion: 2 });
     // Vault agrees: it decrypts the new ciphertext in the context of the binding, and the value is the same.
     const context = transitContext('strict', { namespace, managedSecret: 'rotated', secretKey: 'password' });
-    const plain = (await must('POST', 'transit/decrypt/secretsync', { ciphertext: c.vault, context })) as {
+    const plain = (await must('POST', `${mount}/decrypt/secretsync`, { ciphertext: c.vault, context })) as {
       data: { plaintext: string };
     };
     expect(Buffer.from(plain.data.plaintext, 'base64').toString('utf8')).to.equal(value);
@@ -326,15 +310,14 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
 
 describe('secretsync encrypt --transit over TLS (VAULT_CACERT, real Vault)', function () {
   this.timeout(120_000);
-  let vault: DevVault;
+  let vault: VaultServer;
 
   before(async () => {
-    vault = await startVault(true);
+    vault = await VaultServer.start({ tls: true });
   });
 
   after(async () => {
-    await vault?.proc.stop();
-    if (vault) releaseTempDir(vault.dir);
+    await vault?.stop();
   });
 
   async function encrypt(env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
@@ -350,17 +333,13 @@ describe('secretsync encrypt --transit over TLS (VAULT_CACERT, real Vault)', fun
   }
 
   it('trusts Vault through VAULT_CACERT, and refuses it without (the token in ~/.vault-token)', async () => {
-    const ca = vault.caFile ?? '';
+    const ca = vault.env().VAULT_CACERT ?? '';
     // Set up transit with the CLI's own connection path: a token file in a fake home, as `vault login` leaves it.
     const home = mkdtempSync(join(tmpdir(), 'secretsync-vault-home-'));
     trackTempDir(home);
-    writeFileSync(join(home, '.vault-token'), `${ROOT_TOKEN}\n`);
-    const api = await vaultConnection(
-      { vaultAddr: vault.address, vaultCacert: ca },
-      { ...processEnvironment, env: { VAULT_TOKEN: ROOT_TOKEN } },
-    );
-    await api.write('sys/mounts/transit', { type: 'transit' }, { operation: 'setup' });
-    await api.write('transit/keys/k', { derived: true }, { operation: 'setup' });
+    writeFileSync(join(home, '.vault-token'), `${vault.rootToken}\n`);
+    await vault.enableEngine('transit', 'transit');
+    await vault.must('POST', 'transit/keys/k', { derived: true });
 
     const trusted = await encrypt({ VAULT_CACERT: ca, HOME: home, VAULT_TOKEN: '' });
     expect(trusted.code, trusted.err).to.equal(0);
@@ -371,7 +350,7 @@ describe('secretsync encrypt --transit over TLS (VAULT_CACERT, real Vault)', fun
     expect(untrusted.err, untrusted.err).to.match(
       /TLS failed \(\w+\): Vault's certificate is not trusted.*VAULT_CACERT/,
     );
-    expect(untrusted.err).to.not.include(ROOT_TOKEN + '\n');
+    expect(untrusted.err).to.not.include(vault.rootToken);
     releaseTempDir(home);
   });
 });
