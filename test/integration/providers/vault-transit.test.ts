@@ -16,12 +16,13 @@ import { main } from '../../../src/cli/main.js';
 import { parseTransitCiphertext, transitContext } from '../../../src/crypto/transit-ciphertext.js';
 import { captureIo } from '../../unit/helpers/index.js';
 import { VaultServer } from '../../../tools/testenv/index.js';
-import { releaseTempDir, trackTempDir } from '../../../tools/testenv/processes.js';
+import { releaseTempDir, trackTempDir, waitFor } from '../../../tools/testenv/processes.js';
 import { sharedCluster, sharedVault, uniqueName } from '../env.js';
 import { waitForStoreReady } from '../security/tenancy-helpers.js';
 import {
   adminClient,
   createManagedSecret,
+  decoded,
   ensureNamespace,
   getSecret,
   listEvents,
@@ -285,6 +286,53 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
     await waitForSecretData(client(), namespace, 'rotated', (d) => d.password === value);
   });
 
+  it('50 ManagedSecrets sharing one namespace-scoped ciphertext cost one Vault decrypt', async () => {
+    const r = await cli(
+      [
+        'encrypt',
+        '--transit',
+        '--mount',
+        mount,
+        '--key',
+        'secretsync',
+        '--scope',
+        'namespace',
+        '--namespace',
+        namespace,
+      ],
+      value,
+    );
+    expect(r.code, r.err).to.equal(0);
+    const before = await transitCalls(operator);
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        createManagedSecret(client(), namespace, {
+          metadata: { name: `shared-${i}` },
+          spec: { storeRef: { name: 'vault' }, data: [{ secretKey: `k${i % 5}`, ciphertext: r.out }] },
+        }),
+      ),
+    );
+    await waitFor(
+      'all 50 Secrets',
+      async () => {
+        const list = await client().list<ManagedSecret>(`/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets`);
+        const ready = list.items.filter((m) => m.metadata.name.startsWith('shared-') && readyOf(m)?.status === 'True');
+        return ready.length === 50 ? true : undefined;
+      },
+      60_000,
+      200,
+    );
+    const elapsedMs = performance.now() - started;
+    const after = await transitCalls(operator);
+    const decrypts = (after['transit.decrypt'] ?? 0) - (before['transit.decrypt'] ?? 0);
+    console.log(
+      `      50 ManagedSecrets, one shared transit ciphertext: ${decrypts} Vault decrypt(s), ready in ${Math.round(elapsedMs)} ms`,
+    );
+    expect(decrypts, JSON.stringify(after)).to.equal(1);
+    expect(decoded(await getSecret(client(), namespace, 'shared-49'))).to.deep.equal({ k4: value });
+  });
+
   it('never lets a value reach the logs, Events, status or metrics', async () => {
     const events = JSON.stringify([
       ...(await listEvents(client(), namespace)),
@@ -354,3 +402,14 @@ describe('secretsync encrypt --transit over TLS (VAULT_CACERT, real Vault)', fun
     releaseTempDir(home);
   });
 });
+
+/** The operator's Vault requests so far, by operation. */
+async function transitCalls(operator: RunningOperator): Promise<Record<string, number>> {
+  const calls: Record<string, number> = {};
+  for (const v of (await operator.metrics.providerRequests.get()).values) {
+    if (v.labels.provider !== 'vault') continue;
+    const op = String(v.labels.operation);
+    calls[op] = (calls[op] ?? 0) + v.value;
+  }
+  return calls;
+}
