@@ -526,6 +526,10 @@ export const Reasons = {
   PermissionDenied: 'PermissionDenied',
   /** The pinned version of an entry does not exist (or was deleted or destroyed). */
   VersionNotFound: 'VersionNotFound',
+  /** A Vault store's decrypt.transit key was created without derivation: its ciphertexts would not be bound (transient: a key may be recreated). */
+  TransitKeyNotDerived: 'TransitKeyNotDerived',
+  /** A Vault store's decrypt.transit key does not exist (transient: it may be created). */
+  TransitKeyNotFound: 'TransitKeyNotFound',
 } as const;
 
 // ---------------------------------------------------------------------------

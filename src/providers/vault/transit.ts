@@ -8,7 +8,7 @@
 // ciphertext be used anywhere. What Vault returns is cached per decryptor,
 // like KMS results (one cache per store client).
 import { createHash } from 'node:crypto';
-import type { CiphertextScope } from '../../api/types.js';
+import { Reasons, type CiphertextScope } from '../../api/types.js';
 import { SecretsyncError } from '../../api/errors.js';
 import { raceAbort, throwIfAborted } from '../../api/abort.js';
 import { canonicalContext, encryptionContext, isCiphertext } from '../../crypto/ciphertext.js';
@@ -82,7 +82,7 @@ export interface VaultFailure {
 /** The status and error strings of a failed Vault request, when `err` carries them. */
 export type FailureOf = (err: unknown) => VaultFailure | undefined;
 
-/** Transit key names are path segments: a store's `key` and `mount` must not walk elsewhere. */
+/** A mount path: segments of letters, digits, `_`, `-` and `.` (never `.` or `..`), so requests cannot walk elsewhere. */
 const MOUNT_PATTERN = /^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
 
 export interface TransitKeyInfo {
@@ -126,12 +126,18 @@ export class TransitKey {
       data = await this.api.read(`${this.mount}/keys/${this.key}`, { ...opts, operation: 'transit.keys' });
     } catch (err) {
       const failure = this.failureOf(err);
-      if (failure?.status === 404) throw new ProviderConfigError(`${what} does not exist`, 'TransitKeyNotFound');
+      if (failure?.status === 404) {
+        // The key may be created later; the client is fine (rebuilding it would only log in again).
+        throw new ProviderConfigError(`${what} does not exist`, {
+          reason: Reasons.TransitKeyNotFound,
+          clientUnusable: false,
+        });
+      }
       if (failure?.status === 403) {
         throw new ProviderConfigError(
           `${what}: permission denied reading it; the store's Vault policy needs "read" on ${this.mount}/keys/${this.key} ` +
             '(secretsync checks that the key is derived before it trusts a ciphertext bound by context)',
-          { reason: 'PermissionDenied', clientUnusable: false },
+          { reason: Reasons.PermissionDenied, clientUnusable: false },
         );
       }
       throw err;
@@ -157,7 +163,7 @@ export class TransitKey {
           `transit key ${this.label()} was created without key derivation (derived=false), so Vault would decrypt its ` +
             'ciphertexts in any namespace; secretsync refuses it. Create a key with derived=true ' +
             `(vault write -f ${this.mount}/keys/NAME derived=true) and name it in decrypt.transit.key`,
-          { reason: 'TransitKeyNotDerived', clientUnusable: false },
+          { reason: Reasons.TransitKeyNotDerived, clientUnusable: false },
         );
       }
     }));
