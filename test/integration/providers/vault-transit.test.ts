@@ -165,6 +165,54 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
     expect(await getSecret(client(), namespace, 'db-copy')).to.equal(undefined);
   });
 
+  it('through one ClusterSecretStore (one Vault token), a namespace ciphertext still decrypts only in its namespace', async () => {
+    const storeName = uniqueName('transit-cluster');
+    await client().request('POST', `/apis/${API_VERSION}/clustersecretstores`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'ClusterSecretStore',
+        metadata: { name: storeName },
+        spec: {
+          provider: {
+            vault: {
+              server: vault.address,
+              auth: { tokenSecretRef: { name: 'vault-token', key: 'token', namespace } },
+              decrypt: { transit: { mount, key: 'secretsync' } },
+            },
+          },
+          conditions: [{ namespaces: [namespace, otherNamespace] }],
+        },
+      },
+    });
+    const r = await cli(
+      [
+        'encrypt',
+        '--transit',
+        '--mount',
+        mount,
+        '--key',
+        'secretsync',
+        '--scope',
+        'namespace',
+        '--namespace',
+        namespace,
+      ],
+      value,
+    );
+    expect(r.code, r.err).to.equal(0);
+    const spec: ManagedSecret['spec'] = {
+      storeRef: { kind: 'ClusterSecretStore', name: storeName },
+      data: [{ secretKey: 'password', ciphertext: r.out }],
+    };
+    await createManagedSecret(client(), namespace, { metadata: { name: 'via-cluster' }, spec });
+    await createManagedSecret(client(), otherNamespace, { metadata: { name: 'via-cluster' }, spec });
+    await waitForSecretData(client(), namespace, 'via-cluster', (d) => d.password === value);
+    const refused = await waitForReady(client(), otherNamespace, 'via-cluster', 'False', 'DecryptFailed');
+    expect(readyOf(refused)?.message).to.include('scope namespace').and.not.include(value);
+    expect(await getSecret(client(), otherNamespace, 'via-cluster')).to.equal(undefined);
+    await client().request('DELETE', `/apis/${API_VERSION}/clustersecretstores/${storeName}`);
+  });
+
   it('a tampered transit ciphertext fails with DecryptFailed and writes nothing', async () => {
     const r = await cli(
       [
