@@ -332,6 +332,24 @@ describe('vault provider (real Vault server)', function () {
       expect(await client.getProperties('rot/new')).to.deep.equal({ value: 'plain' });
     });
 
+    it('keeps only the newest rotation records in custom_metadata, and leaves other keys alone', async () => {
+      await vault.must('POST', 'secret/data/rot/many', { data: { password: 'v1' } });
+      await vault.must('POST', 'secret/metadata/rot/many', { custom_metadata: { owner: 'team-a' } });
+      const { client } = await connect();
+      for (let i = 0; i < 12; i++)
+        await client.putValue({ key: 'rot/many' }, { password: `v${i + 2}` }, { requestToken: token(100 + i) });
+      expect(await currentVersion('rot/many')).to.equal(13);
+      const custom = (
+        await mustAs<{ data: { custom_metadata: Record<string, string> } }>('GET', 'secret/metadata/rot/many')
+      ).data.custom_metadata;
+      const records = Object.keys(custom).filter((k) => k.startsWith('secretsync-rotation-'));
+      expect(records).to.have.length(8);
+      // The newest is there (a retry of the latest rotation still finds it); the oldest are gone.
+      expect(custom[`secretsync-rotation-${token(111)}`]).to.equal('base=12');
+      expect(custom[`secretsync-rotation-${token(100)}`]).to.equal(undefined);
+      expect(custom.owner).to.equal('team-a');
+    });
+
     it('resumes after a crash between the record and the write, and between the write and the answer', async () => {
       await vault.must('POST', 'secret/data/rot/crash', { data: { password: 'v1' } });
       const { client } = await connect();

@@ -5,6 +5,9 @@
 // with deletionPolicy Delete); a pinned version that does not exist
 // (VersionNotFound, nothing removed); a rotation written back to Vault.
 import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { API_VERSION } from '../../../src/api/types.js';
 import { sharedCluster, uniqueName } from '../env.js';
 import {
@@ -14,8 +17,10 @@ import {
   ensureNamespace,
   getManagedSecret,
   getSecret,
+  spawnOperatorProcess,
   startOperator,
   testStorePolicy,
+  type OperatorProcess,
   waitForReady,
   waitForSecretData,
   type RunningOperator,
@@ -63,7 +68,10 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
     vault = await VaultServer.start();
     await ensureNamespace(client(), namespace);
     // The operator allows this namespace's stores to reach the test Vault, as an admin would with --allowed-endpoints.
-    operator = await startOperator(sharedCluster(), { storePolicy: testStorePolicy([vault.address]) });
+    operator = await startOperator(sharedCluster(), {
+      namespaces: [namespace],
+      storePolicy: testStorePolicy([vault.address]),
+    });
     await secret('root-token', { token: vault.rootToken });
     await store('vault', 'root-token');
   });
@@ -203,6 +211,45 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
     expect(readyReason(refused)).to.equal('PermissionDenied');
     expect(refused.status?.conditions?.find((c) => c.type === 'Ready')?.message).to.contain('Kubernetes login');
     expect(await getSecret(client(), namespace, 'k8s-unbound')).to.equal(undefined);
+  });
+
+  it('trusts a TLS Vault through the operator’s default CA bundle (the chart: extraVolumes + NODE_EXTRA_CA_CERTS)', async () => {
+    const secure = await VaultServer.start({ tls: true });
+    const ns = uniqueName('vault-ca');
+    const dir = mkdtempSync(join(tmpdir(), 'secretsync-vault-ca-'));
+    const caFile = join(dir, 'ca.crt');
+    writeFileSync(caFile, secure.caPem ?? '');
+    let child: OperatorProcess | undefined;
+    try {
+      await secure.must('POST', 'secret/data/tls/app', { data: { v: 'trusted-by-default' } });
+      await ensureNamespace(client(), ns);
+      await client().request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 't' }, stringData: { token: secure.rootToken } },
+      });
+      // No tls block: the store trusts what the operator process trusts.
+      await client().request('POST', `/apis/${API_VERSION}/namespaces/${ns}/secretstores`, {
+        body: {
+          apiVersion: API_VERSION,
+          kind: 'SecretStore',
+          metadata: { name: 'vault' },
+          spec: {
+            provider: { vault: { server: secure.address, auth: { tokenSecretRef: { name: 't', key: 'token' } } } },
+          },
+        },
+      });
+      await createManagedSecret(client(), ns, {
+        metadata: { name: 'app' },
+        spec: { storeRef: { name: 'vault' }, data: [{ secretKey: 'v', remoteRef: { key: 'tls/app', property: 'v' } }] },
+      });
+      child = spawnOperatorProcess(sharedCluster(), [ns], ['--allowed-endpoints', secure.address], {
+        NODE_EXTRA_CA_CERTS: caFile,
+      });
+      await waitForSecretData(client(), ns, 'app', (d) => d.v === 'trusted-by-default', 60_000);
+    } finally {
+      child?.child.kill('SIGKILL');
+      await secure.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rotates: the new value is written to Vault as a new KV v2 version and synced into the Secret', async () => {
