@@ -64,7 +64,7 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
     return { code, out: io.outLines.join('\n'), err: io.errLines.join('\n') };
   }
 
-  async function createVaultStore(ns: string, name: string, key: string): Promise<void> {
+  async function createVaultStore(ns: string, name: string, key: string, tokenSecret = 'vault-token'): Promise<void> {
     await client().request('POST', `/apis/${API_VERSION}/namespaces/${ns}/secretstores`, {
       body: {
         apiVersion: API_VERSION,
@@ -74,7 +74,7 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
           provider: {
             vault: {
               server: vault.address,
-              auth: { tokenSecretRef: { name: 'vault-token', key: 'token' } },
+              auth: { tokenSecretRef: { name: tokenSecret, key: 'token' } },
               decrypt: { transit: { mount, key } },
             },
           },
@@ -307,6 +307,48 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
     expect(store.message).to.include('without key derivation');
     const good = await waitForStoreReady(client(), namespace, 'vault', 20_000, (c) => c.status === 'True');
     expect(good.reason).to.equal('Valid');
+  });
+
+  it('a store policy without read on the key is PermissionDenied, naming the path the policy needs', async () => {
+    await must('PUT', `sys/policies/acl/${mount}-decrypt-only`, {
+      policy: `path "${mount}/decrypt/secretsync" { capabilities = ["update"] }`,
+    });
+    const token = (await must('POST', 'auth/token/create', { policies: [`${mount}-decrypt-only`], ttl: '1h' })) as {
+      auth: { client_token: string };
+    };
+    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'decrypt-only-token' },
+        stringData: { token: token.auth.client_token },
+      },
+    });
+    await createVaultStore(namespace, 'decrypt-only', 'secretsync', 'decrypt-only-token');
+    const r = await cli(
+      [
+        'encrypt',
+        '--transit',
+        '--mount',
+        mount,
+        '--key',
+        'secretsync',
+        '--scope',
+        'namespace',
+        '--namespace',
+        namespace,
+      ],
+      value,
+    );
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'decrypt-only' },
+      spec: { storeRef: { name: 'decrypt-only' }, data: [{ secretKey: 'v', ciphertext: r.out }] },
+    });
+    const ms = await waitForReady(client(), namespace, 'decrypt-only', 'False', 'PermissionDenied');
+    expect(readyOf(ms)?.message)
+      .to.include(`"read" on ${mount}/keys/secretsync`)
+      .and.not.include(token.auth.client_token);
+    expect(await getSecret(client(), namespace, 'decrypt-only')).to.equal(undefined);
   });
 
   it('reencrypt --transit rewraps to the newest key version; the rewrapped ciphertext still syncs', async () => {
