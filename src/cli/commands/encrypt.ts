@@ -254,7 +254,7 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
 }
 
 function withAwsOptions(cmd: Command): Command {
-  return withTransitOptions(cmd)
+  const aws = cmd
     .requiredOption(
       '--key <key>',
       'KMS key: key id, key ARN, alias/NAME or alias ARN (with --transit: transit key name)',
@@ -264,6 +264,7 @@ function withAwsOptions(cmd: Command): Command {
     .option('--secret-key <key>', 'key of the value in the Secret it makes')
     .option('--region <region>', 'AWS region (default: $AWS_REGION, then the AWS config)')
     .option('--endpoint <url>', 'KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS or $AWS_ENDPOINT_URL, then AWS)');
+  return withTransitOptions(aws);
 }
 
 async function reencryptLines(input: string, opts: ReencryptCliOptions, rewrap: Rewrap, tick: Tick): Promise<string> {
