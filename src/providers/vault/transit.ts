@@ -234,6 +234,56 @@ export class TransitKey {
     return Buffer.from(plaintext, 'base64');
   }
 
+  /**
+   * Many decrypts in one request (`batch_input`, with
+   * `partial_failure_response_code: 200` so that one refused item does not
+   * hide the others' results). One result per item, in order: the bytes
+   * (the caller's), or the item's own error. A failure of the whole request
+   * (sealed, denied, unreachable) is every item's error.
+   */
+  async decryptBatch(
+    items: readonly { c: TransitCiphertext; context: string }[],
+    opts: CallOptions = {},
+  ): Promise<(Buffer | Error)[]> {
+    if (items.length === 1) {
+      const only = items[0] as { c: TransitCiphertext; context: string };
+      return [await this.decryptParsed(only.c, only.context, opts).catch((err: unknown) => toError(err))];
+    }
+    try {
+      await this.requireDerived(opts);
+    } catch (err) {
+      return items.map(() => toError(err));
+    }
+    let data: Record<string, unknown>;
+    try {
+      data = await this.api.write(
+        `${this.mount}/decrypt/${this.key}`,
+        {
+          batch_input: items.map(({ c, context }) => ({ ciphertext: c.vault, context })),
+          partial_failure_response_code: 200,
+        },
+        { ...opts, operation: 'transit.decrypt' },
+      );
+    } catch (err) {
+      // Every item refused (Vault answers 400 then, with no per-item detail the client keeps), or the request failed.
+      return items.map(({ c }) => this.translate(err, 'decrypt', c.scope));
+    }
+    const results = data.batch_results;
+    if (!Array.isArray(results) || results.length !== items.length) {
+      const err = new ProviderError(`Vault's transit batch decrypt answer does not have one result per item`);
+      return items.map(() => err);
+    }
+    return items.map(({ c }, i) => {
+      const result = results[i] as { plaintext?: unknown; error?: unknown } | null;
+      if (typeof result?.error === 'string' && result.error !== '') {
+        return this.translate(new BatchItemRefused(result.error), 'decrypt', c.scope);
+      }
+      if (typeof result?.plaintext !== 'string')
+        return new ProviderError(`Vault's transit decrypt answer has no plaintext`);
+      return Buffer.from(result.plaintext, 'base64');
+    });
+  }
+
   /** Parses a transit text and checks it names this key; DecryptError (quoting nothing of the text) otherwise. */
   parseForThisKey(text: string): TransitCiphertext {
     if (!isTransitCiphertext(text) && isCiphertext(text)) {
@@ -262,7 +312,7 @@ export class TransitKey {
    * DecryptError. Vault's error strings are never quoted: some repeat input.
    */
   private translate(err: unknown, operation: string, scope: CiphertextScope): Error {
-    const failure = this.failureOf(err);
+    const failure = err instanceof BatchItemRefused ? { status: 400, errors: [err.vaultError] } : this.failureOf(err);
     if (failure?.status === 400) {
       const errors = failure.errors.join('; ');
       if (operation === 'encrypt')
@@ -282,6 +332,17 @@ export class TransitKey {
   }
 }
 
+/** One item of a batch that Vault refused (its error string kept for classification, never shown). */
+class BatchItemRefused extends Error {
+  constructor(readonly vaultError: string) {
+    super('refused');
+  }
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new ProviderError(String(err));
+}
+
 const SCOPE_HINT: Record<CiphertextScope, string> = {
   strict: 'it was made for another namespace, ManagedSecret or secret key, or was modified',
   namespace: 'it was made for another namespace, or was modified',
@@ -294,15 +355,49 @@ function vaultCiphertextOf(data: Record<string, unknown>): string {
   return ciphertext;
 }
 
-/** Decrypts transit ciphertexts for one Vault store client. */
+/** Most items in one batch decrypt request. */
+export const MAX_TRANSIT_BATCH = 100;
+/**
+ * Batch requests in flight at once per store client; decrypts asked for
+ * meanwhile wait and go in the next batch. One: the operator's workers then
+ * fill each batch while the previous one is answered (or waits for the store's
+ * request budget), so N decrypts cost about N / workers requests; a request
+ * that hangs is bounded by the client's request deadline.
+ */
+export const MAX_TRANSIT_BATCHES_IN_FLIGHT = 1;
+
+export interface TransitDecryptorOptions extends DecryptCacheOptions {
+  /** Items per request (default MAX_TRANSIT_BATCH; 1 turns batching off). */
+  maxBatch?: number;
+}
+
+interface PendingDecrypt {
+  c: TransitCiphertext;
+  context: string;
+  resolve(value: Buffer): void;
+  reject(err: Error): void;
+}
+
+/**
+ * Decrypts transit ciphertexts for one Vault store client. Distinct
+ * ciphertexts asked for together (a cold start, many ManagedSecrets at once)
+ * share batch requests, so they cost few of the store's request budget;
+ * identical ones share one cache entry.
+ */
 export class TransitDecryptor {
   private readonly cache: DecryptCache;
+  private readonly maxBatch: number;
+  private queue: PendingDecrypt[] = [];
+  private inFlight = 0;
+  private flushScheduled = false;
+  private readonly batchCounters = { requests: 0, items: 0 };
 
   constructor(
     readonly transitKey: TransitKey,
-    options: DecryptCacheOptions = {},
+    options: TransitDecryptorOptions = {},
   ) {
     this.cache = new DecryptCache(options);
+    this.maxBatch = Math.max(1, Math.min(options.maxBatch ?? MAX_TRANSIT_BATCH, MAX_TRANSIT_BATCH));
   }
 
   /**
@@ -336,7 +431,7 @@ export class TransitDecryptor {
     }
     const key = cacheKey(this.transitKey, parsed.vault, encryptionContext(parsed.scope, binding));
     // Shared by every caller wanting the same result, so it takes no caller's signal; each stops on its own.
-    const load = this.cache.get(key, () => this.transitKey.decryptParsed(parsed, context));
+    const load = this.cache.get(key, () => this.enqueue(parsed, context));
     const raced = raceAbort(load, opts.signal, where(binding));
     if (opts.signal) {
       const signal = opts.signal;
@@ -350,6 +445,51 @@ export class TransitDecryptor {
     } catch (err) {
       throw prefixed(err, binding, parsed);
     }
+  }
+
+  /** One decrypt, sent in the next batch. */
+  private enqueue(c: TransitCiphertext, context: string): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      this.queue.push({ c, context, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Sends what is queued on the next turn of the event loop (so decrypts asked for together go together). */
+  private schedule(): void {
+    if (this.flushScheduled || this.queue.length === 0 || this.inFlight >= MAX_TRANSIT_BATCHES_IN_FLIGHT) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      while (this.queue.length > 0 && this.inFlight < MAX_TRANSIT_BATCHES_IN_FLIGHT)
+        this.send(this.queue.splice(0, this.maxBatch));
+    });
+  }
+
+  private send(batch: PendingDecrypt[]): void {
+    this.inFlight++;
+    this.batchCounters.requests++;
+    this.batchCounters.items += batch.length;
+    this.transitKey
+      .decryptBatch(batch)
+      .then(
+        (results) =>
+          batch.forEach((item, i) => {
+            const result = results[i];
+            if (Buffer.isBuffer(result)) item.resolve(result);
+            else item.reject(result ?? new ProviderError('no result for a batch item'));
+          }),
+        (err: unknown) => batch.forEach((item) => item.reject(toError(err))),
+      )
+      .finally(() => {
+        this.inFlight--;
+        this.schedule();
+      });
+  }
+
+  /** Batch requests sent and the decrypts they carried (each request is one of the store's budget). */
+  batchStats(): { requests: number; items: number } {
+    return { ...this.batchCounters };
   }
 
   /** The key is readable and derived (for the store's health check). */

@@ -64,7 +64,13 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
     return { code, out: io.outLines.join('\n'), err: io.errLines.join('\n') };
   }
 
-  async function createVaultStore(ns: string, name: string, key: string, tokenSecret = 'vault-token'): Promise<void> {
+  async function createVaultStore(
+    ns: string,
+    name: string,
+    key: string,
+    tokenSecret = 'vault-token',
+    requestsPerSecond?: number,
+  ): Promise<void> {
     await client().request('POST', `/apis/${API_VERSION}/namespaces/${ns}/secretstores`, {
       body: {
         apiVersion: API_VERSION,
@@ -76,6 +82,7 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
               server: vault.address,
               auth: { tokenSecretRef: { name: tokenSecret, key: 'token' } },
               decrypt: { transit: { mount, key } },
+              ...(requestsPerSecond !== undefined ? { requestsPerSecond } : {}),
             },
           },
         },
@@ -421,6 +428,111 @@ describe('Vault transit ciphertexts through the CLI and the operator (real Vault
     );
     expect(decrypts, JSON.stringify(after)).to.equal(1);
     expect(decoded(await getSecret(client(), namespace, 'shared-49'))).to.deep.equal({ k4: value });
+  });
+
+  it('40 ciphertexts of one ManagedSecret cost one batch request under a tight budget; a misplaced item fails alone', async () => {
+    const N = 40;
+    const ciphertexts: string[] = [];
+    for (let i = 0; i < N; i++) {
+      const r = await cli(
+        [
+          'encrypt',
+          '--transit',
+          '--mount',
+          mount,
+          '--key',
+          'secretsync',
+          '--namespace',
+          namespace,
+          '--name',
+          'many',
+          '--secret-key',
+          `k${i}`,
+        ],
+        `${value}-${i}`,
+      );
+      expect(r.code, r.err).to.equal(0);
+      ciphertexts.push(r.out);
+    }
+    // A budget of 2 requests a second (burst 4): one request per value would take about 18 s.
+    await createVaultStore(namespace, 'vault-slow', 'secretsync', 'vault-token', 2);
+    await waitForStoreReady(client(), namespace, 'vault-slow', 20_000, (c) => c.status === 'True');
+    const before = await transitCalls(operator);
+    const started = performance.now();
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'many' },
+      spec: {
+        storeRef: { name: 'vault-slow' },
+        data: ciphertexts.map((ciphertext, i) => ({ secretKey: `k${i}`, ciphertext })),
+      },
+    });
+    const secret = await waitForSecretData(client(), namespace, 'many', (d) => Object.keys(d).length === N, 30_000);
+    const elapsedMs = performance.now() - started;
+    const decrypts = ((await transitCalls(operator))['transit.decrypt'] ?? 0) - (before['transit.decrypt'] ?? 0);
+    console.log(
+      `      ${N} transit ciphertexts of one ManagedSecret: ${decrypts} Vault decrypt request(s), synced in ${Math.round(elapsedMs)} ms`,
+    );
+    expect(decrypts).to.be.at.least(1).and.at.most(2);
+    expect(decoded(secret).k39).to.equal(`${value}-39`);
+
+    // One item bound to another secret key, in a batch with two good ones: Vault refuses that item only,
+    // and the ManagedSecret says which (no Secret is written: a sync is all or nothing).
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'many-bad' },
+      spec: {
+        storeRef: { name: 'vault-slow' },
+        data: [
+          {
+            secretKey: 'a',
+            ciphertext: (
+              await cli(
+                [
+                  'encrypt',
+                  '--transit',
+                  '--mount',
+                  mount,
+                  '--key',
+                  'secretsync',
+                  '--namespace',
+                  namespace,
+                  '--name',
+                  'many-bad',
+                  '--secret-key',
+                  'a',
+                ],
+                'x1',
+              )
+            ).out,
+          },
+          { secretKey: 'b', ciphertext: ciphertexts[0] ?? '' },
+          {
+            secretKey: 'c',
+            ciphertext: (
+              await cli(
+                [
+                  'encrypt',
+                  '--transit',
+                  '--mount',
+                  mount,
+                  '--key',
+                  'secretsync',
+                  '--namespace',
+                  namespace,
+                  '--name',
+                  'many-bad',
+                  '--secret-key',
+                  'c',
+                ],
+                'x3',
+              )
+            ).out,
+          },
+        ],
+      },
+    });
+    const bad = await waitForReady(client(), namespace, 'many-bad', 'False', 'DecryptFailed');
+    expect(readyOf(bad)?.message).to.include('secret key "b"').and.not.include('secret key "a"');
+    expect(await getSecret(client(), namespace, 'many-bad')).to.equal(undefined);
   });
 
   it('never lets a value reach the logs, Events, status or metrics', async () => {

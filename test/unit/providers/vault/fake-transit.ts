@@ -29,6 +29,11 @@ export class FakeTransit implements TransitApi {
   readonly calls: string[] = [];
   /** Delay for each call, for coalescing tests. */
   delayMs = 0;
+  /** Items of each batch decrypt. */
+  readonly batchSizes: number[] = [];
+  /** Most calls that were in flight at once. */
+  maxConcurrent = 0;
+  private active = 0;
 
   createKey(mount: string, name: string, derived = true): void {
     this.keys.set(`${mount}/${name}`, { derived, versions: [randomBytes(32)], minDecryptionVersion: 1 });
@@ -60,9 +65,16 @@ export class FakeTransit implements TransitApi {
     if (!m) throw new FakeVaultError(404, []);
     const [, mount, operation, name] = m as unknown as [string, string, string, string];
     this.calls.push(operation);
-    await this.pause();
+    this.active++;
+    this.maxConcurrent = Math.max(this.maxConcurrent, this.active);
+    try {
+      await this.pause();
+    } finally {
+      this.active--;
+    }
     const key = this.keys.get(`${mount}/${name}`);
     if (!key) throw new FakeVaultError(400, ['encryption key not found']);
+    if (operation === 'decrypt' && Array.isArray(body.batch_input)) return this.decryptBatch(key, body);
     const context = typeof body.context === 'string' ? Buffer.from(body.context, 'base64') : Buffer.alloc(0);
     if (key.derived && context.length === 0) throw new FakeVaultError(400, ["missing 'context' for key derivation"]);
     if (operation === 'encrypt') {
@@ -73,6 +85,23 @@ export class FakeTransit implements TransitApi {
     const plaintext = this.open(key, String(body.ciphertext), context);
     if (operation === 'decrypt') return { plaintext: plaintext.toString('base64') };
     return { ciphertext: this.seal(key, key.versions.length, plaintext, context) };
+  }
+
+  /** Vault's batch answer: one result per item; 400 (no per-item detail kept by our client) when every item failed. */
+  private decryptBatch(key: FakeKey, body: Record<string, unknown>): Record<string, unknown> {
+    this.batchSizes.push((body.batch_input as unknown[]).length);
+    const results = (body.batch_input as { ciphertext: string; context?: string }[]).map((item) => {
+      try {
+        const context = Buffer.from(item.context ?? '', 'base64');
+        return { plaintext: this.open(key, item.ciphertext, context).toString('base64') };
+      } catch (err) {
+        return { plaintext: '', error: err instanceof FakeVaultError ? (err.errors[0] ?? 'error') : 'error' };
+      }
+    });
+    if (results.every((r) => 'error' in r) || body.partial_failure_response_code !== 200) {
+      if (results.some((r) => 'error' in r)) throw new FakeVaultError(400, []);
+    }
+    return { batch_results: results };
   }
 
   private seal(key: FakeKey, version: number, plaintext: Buffer, context: Buffer): string {

@@ -197,4 +197,65 @@ describe('providers/vault/transit', () => {
     expect(err).to.be.instanceOf(VaultSealedError);
     expect((err as VaultSealedError).reason).to.equal('VaultSealed');
   });
+
+  describe('batching', () => {
+    const bindingOf = (i: number): CiphertextBinding => ({
+      namespace: 'team-a',
+      managedSecret: `m-${i}`,
+      secretKey: 'k',
+    });
+
+    it('sends distinct decrypts asked for together in one request, each answered with its own value', async () => {
+      const texts = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => key.encrypt(Buffer.from(`value-${i}`), 'strict', bindingOf(i))),
+      );
+      const values = await Promise.all(texts.map((t, i) => decryptor.decrypt(t, bindingOf(i))));
+      expect(values).to.deep.equal(texts.map((_, i) => `value-${i}`));
+      expect(vault.count('decrypt')).to.equal(1);
+      expect(vault.batchSizes).to.deep.equal([30]);
+      expect(decryptor.batchStats()).to.deep.equal({ requests: 1, items: 30 });
+    });
+
+    it('fails only the refused items of a batch, and every item when all are refused', async () => {
+      const texts = await Promise.all([0, 1, 2].map((i) => key.encrypt(Buffer.from(SECRET), 'strict', bindingOf(i))));
+      const settled = await Promise.allSettled([
+        decryptor.decrypt(texts[0] ?? '', bindingOf(0)),
+        decryptor.decrypt(texts[1] ?? '', { ...bindingOf(1), namespace: 'team-b' }),
+        decryptor.decrypt(texts[2] ?? '', bindingOf(2)),
+      ]);
+      expect(settled.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+      const refused = (settled[1] as PromiseRejectedResult).reason as Error;
+      expect(refused).to.be.instanceOf(DecryptError);
+      expect(refused.message).to.include('team-b').and.include('scope strict').and.not.include(SECRET);
+      expect(vault.batchSizes).to.deep.equal([3]);
+
+      const all = await Promise.allSettled(
+        [0, 1].map((i) => decryptor.decrypt(texts[i] ?? '', { ...bindingOf(i), secretKey: 'other' })),
+      );
+      expect(all.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
+      for (const r of all) expect((r as PromiseRejectedResult).reason).to.be.instanceOf(DecryptError);
+    });
+
+    it('caps a batch at maxBatch items (1: one request each)', async () => {
+      const single = new TransitDecryptor(key, { maxBatch: 1 });
+      const texts = await Promise.all([0, 1, 2].map((i) => key.encrypt(Buffer.from(SECRET), 'strict', bindingOf(i))));
+      await Promise.all(texts.map((t, i) => single.decrypt(t, bindingOf(i))));
+      expect(vault.count('decrypt')).to.equal(3);
+      expect(vault.batchSizes).to.deep.equal([]);
+    });
+
+    it('keeps one batch request in flight; what waits goes in the next batch', async () => {
+      const small = new TransitDecryptor(key, { maxBatch: 2 });
+      const texts = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => key.encrypt(Buffer.from(`v${i}`), 'strict', bindingOf(i))),
+      );
+      vault.delayMs = 20;
+      vault.maxConcurrent = 0;
+      const values = await Promise.all(texts.map((t, i) => small.decrypt(t, bindingOf(i))));
+      expect(values).to.deep.equal(texts.map((_, i) => `v${i}`));
+      expect(vault.batchSizes.every((n) => n <= 2)).to.equal(true);
+      expect(small.batchStats()).to.deep.equal({ requests: 10, items: 20 });
+      expect(vault.maxConcurrent).to.equal(1);
+    });
+  });
 });
