@@ -527,12 +527,19 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       expect(container.env).to.deep.include.members([
         { name: 'SECRETSYNC_EVENTS_WEBHOOK_PORT', value: '8090' },
         { name: 'SECRETSYNC_EVENTS_WEBHOOK_SECRET', value: 'secretsync-events-webhook' },
+        { name: 'SECRETSYNC_LABEL_LEADER_POD', value: 'true' },
       ]);
       expect(container.ports).to.deep.include({ name: 'events-webhook', containerPort: 8090, protocol: 'TCP' });
       const svc = findObject(objects, 'Service', 'secretsync-events-webhook') as KubeManifest & {
-        spec: { type: string; ports: object[] };
+        spec: { type: string; ports: object[]; selector: Record<string, string> };
       };
       expect(svc.spec.type).to.equal('ClusterIP');
+      // Only the leader answers notifications: the Service selects the Pod it labels.
+      expect(svc.spec.selector).to.include({ 'secretsync.io/leader': 'true' });
+      const role = findObject(objects, 'Role', 'secretsync-operator') as KubeManifest & {
+        rules: { resources: string[]; verbs: string[] }[];
+      };
+      expect(role.rules).to.deep.include({ apiGroups: [''], resources: ['pods'], verbs: ['patch'] });
       expect(svc.spec.ports).to.deep.equal([
         { name: 'events-webhook', port: 8090, targetPort: 'events-webhook', protocol: 'TCP' },
       ]);

@@ -82,6 +82,8 @@ export async function startOperator(
     leaderElection?: boolean;
     maxConcurrentRestarts?: number;
     identity?: string;
+    /** The leader Lease (default secretsync-leader). */
+    leaseName?: string;
     /** The admin's refresh floor (default 0 here: tests refresh every second or two). */
     minRefreshIntervalMs?: number;
     kubeConfig?: ReturnType<TestCluster['kubeConfig']>;
@@ -125,7 +127,7 @@ export async function startOperator(
     syncTimeoutMs: options.syncTimeoutMs,
     maxWorkersPerNamespace: options.maxWorkersPerNamespace,
     leaderElection: options.leaderElection ?? false,
-    leaseName: 'secretsync-leader',
+    leaseName: options.leaseName ?? 'secretsync-leader',
     identity: options.identity ?? 'test',
     metricsAddress: '127.0.0.1:0',
     hmacSecretName: 'secretsync-hmac-key',

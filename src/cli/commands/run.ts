@@ -12,6 +12,8 @@ import { startReplicationOnLeader } from '../../replication/run.js';
 import type { CliIo } from '../main.js';
 import { addExamples } from '../examples.js';
 import { runEventsWebhook, type RunningWebhook } from '../../events/webhook.js';
+import { labelPodWhileLeading, type LeaderPodLabel } from '../../controller/leader-pod-label.js';
+import { KubeClient } from '../../kube/client.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
 export interface RunFlags {
@@ -63,6 +65,8 @@ export interface RunFlags {
   /** 0: the events webhook is off. */
   eventsWebhookPort: number;
   eventsWebhookSecret: string;
+  /** Keep `secretsync.io/leader: "true"` on the leader's own Pod (POD_NAME, POD_NAMESPACE), for the webhook Service. */
+  labelLeaderPod: boolean;
 }
 
 /**
@@ -237,6 +241,14 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
       )
         .env('SECRETSYNC_EVENTS_WEBHOOK_SECRET')
         .default('secretsync-events-webhook'),
+    )
+    .addOption(
+      new Option(
+        '--label-leader-pod',
+        "keep the label secretsync.io/leader=true on the leader's own Pod (POD_NAME, POD_NAMESPACE), so a Service can select the replica that answers the webhook",
+      )
+        .env('SECRETSYNC_LABEL_LEADER_POD')
+        .default(false),
     )
     .addOption(
       new Option('--metrics-address <host:port>', 'where /healthz, /readyz and /metrics are served')
@@ -484,6 +496,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   let webhook: RunningWebhook | undefined;
+  let leaderLabel: LeaderPodLabel | undefined;
   try {
     await manager.start();
     if (flags.eventsWebhookPort > 0)
@@ -494,6 +507,19 @@ export async function runOperator(flags: RunFlags): Promise<number> {
         log: logger,
         onAnswer: (code) => metrics.webhookRequests.inc({ code: String(code) }),
       });
+    if (flags.labelLeaderPod) {
+      const podName = process.env.POD_NAME;
+      if (!podName) throw new Error("--label-leader-pod needs POD_NAME (the downward API) to name this replica's Pod");
+      leaderLabel = labelPodWhileLeading(
+        manager,
+        new KubeClient(kubeConfig, {
+          requestTimeoutMs: flags.kubeRequestTimeout,
+          connectTimeoutMs: flags.kubeConnectTimeout,
+          userAgent: 'secretsync-leader-label',
+        }),
+        { namespace: process.env.POD_NAMESPACE ?? flags.operatorNamespace, podName, log: logger },
+      );
+    }
     if (flags.replication) {
       startReplicationOnLeader(manager, {
         kubeConfig,
@@ -512,6 +538,8 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     return why === 'lost' ? 1 : 0;
   } finally {
     await webhook?.close();
+    // The label comes off before the process goes (bounded: the Pod may be going anyway).
+    if (leaderLabel) await Promise.race([leaderLabel.stopped, new Promise((r) => setTimeout(r, 5_000).unref())]);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
