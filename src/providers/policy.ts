@@ -116,6 +116,9 @@ export function endpointAllowed(endpoint: string, allowed: readonly string[]): b
   return false;
 }
 
+/** Fields that name a URL the operator will call: AWS `endpoint`, IBM `serviceUrl` and `iamEndpoint`. */
+const ENDPOINT_FIELDS = new Set(['endpoint', 'serviceUrl', 'iamEndpoint']);
+
 /** One URL a store's spec names, with the field that names it. */
 export interface NamedEndpoint {
   /** `spec.provider.awsSecretsManager.failover[0].endpoint`. */
@@ -139,8 +142,8 @@ export function storeEndpoints(store: AnyStore): NamedEndpoint[] {
       return;
     }
     for (const [key, child] of Object.entries(value)) {
-      if (key === 'endpoint' && typeof child === 'string') {
-        if (child !== '') out.push({ field: `${path}.endpoint`, endpoint: child });
+      if (ENDPOINT_FIELDS.has(key) && typeof child === 'string') {
+        if (child !== '') out.push({ field: `${path}.${key}`, endpoint: child });
         continue;
       }
       walk(child, `${path}.${key}`, depth + 1);

@@ -78,20 +78,19 @@ const AWS_STORE = { entries: true, write: true, batchRead: true, decrypt: true, 
 /** Every backend, by its field name under `spec.provider`: one line each. */
 export const providers: ReadonlyMap<string, Provider> = providerRegistry([
   localProvider,
-  lazyProvider(
-    'awsKms',
-    { entries: false, write: false, batchRead: false, decrypt: true, failover: true },
-    async () => (await import('./aws/load-in-steps.js')).loadAwsProvider('awsKms'),
+  lazyProvider('awsKms', { entries: false, write: false, batchRead: false, decrypt: true, failover: true }, async () =>
+    (await import('./aws/load-in-steps.js')).loadAwsProvider('awsKms'),
+  ),
+  lazyProvider('awsSecretsManager', AWS_STORE, async () =>
+    (await import('./aws/load-in-steps.js')).loadAwsProvider('awsSecretsManager'),
+  ),
+  lazyProvider('awsParameterStore', AWS_STORE, async () =>
+    (await import('./aws/load-in-steps.js')).loadAwsProvider('awsParameterStore'),
   ),
   lazyProvider(
-    'awsSecretsManager',
-    AWS_STORE,
-    async () => (await import('./aws/load-in-steps.js')).loadAwsProvider('awsSecretsManager'),
-  ),
-  lazyProvider(
-    'awsParameterStore',
-    AWS_STORE,
-    async () => (await import('./aws/load-in-steps.js')).loadAwsProvider('awsParameterStore'),
+    'ibmSecretsManager',
+    { entries: true, write: true, batchRead: false, decrypt: false, failover: true },
+    async () => (await import('./ibm-secrets-manager/index.js')).ibmSecretsManagerProvider,
   ),
 ]);
 
