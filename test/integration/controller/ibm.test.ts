@@ -1,0 +1,265 @@
+// IBM Cloud Secrets Manager through the real operator and control plane,
+// against the contract server (tools/ibm-sm-server/, not the live service):
+// a certificate into a kubernetes.io/tls Secret, a trusted profile logged in
+// with a ServiceAccount token from the real TokenRequest API, 403 keeping the
+// Secret, 404 dropping a key only under deletionPolicy Delete, and the store's
+// status following reads to the secondary instance and back.
+import { expect } from 'chai';
+import { API_VERSION, type SecretStore } from '../../../src/api/types.js';
+import { IbmSecretsManagerServer, sleep, waitFor } from '../../../tools/testenv/index.js';
+import { installCrds } from '../crds.js';
+import { sharedCluster, uniqueName } from '../env.js';
+import {
+  adminClient,
+  createManagedSecret,
+  decoded,
+  ensureNamespace,
+  getSecret,
+  listEvents,
+  startOperator,
+  testStorePolicy,
+  waitForReady,
+  waitForSecretData,
+  type RunningOperator,
+} from '../operator.js';
+
+const API_KEY = 'operator-test-api-key';
+const CERT = '-----BEGIN CERTIFICATE-----\nleaf\n-----END CERTIFICATE-----';
+const INTERMEDIATE = '-----BEGIN CERTIFICATE-----\nintermediate\n-----END CERTIFICATE-----';
+const KEY = '-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----';
+
+describe('IBM Cloud Secrets Manager through the operator (contract server)', function () {
+  this.timeout(120_000);
+  const namespace = uniqueName('ibm');
+  const client = () => adminClient(sharedCluster());
+  const password = `ibm-${uniqueName('pw')}`;
+  let operator: RunningOperator;
+  let iam: IbmSecretsManagerServer;
+  let primary: IbmSecretsManagerServer;
+  let secondary: IbmSecretsManagerServer;
+  const ids: Record<string, string> = {};
+
+  async function login(): Promise<string> {
+    const res = await fetch(`${iam.iamEndpoint}/identity/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'urn:ibm:params:oauth:grant-type:apikey', apikey: API_KEY }).toString(),
+    });
+    return ((await res.json()) as { access_token: string }).access_token;
+  }
+
+  async function api(server: IbmSecretsManagerServer, method: string, path: string, body?: unknown) {
+    const res = await fetch(`${server.serviceUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${await login()}`, 'content-type': 'application/json' },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
+    return (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+  }
+
+  async function createStore(name: string, spec: Record<string, unknown>): Promise<void> {
+    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'SecretStore',
+        metadata: { name },
+        spec: { provider: { ibmSecretsManager: spec } },
+      },
+    });
+  }
+
+  const storeOf = async (name: string) =>
+    (await client().request('GET', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores/${name}`)) as SecretStore;
+
+  before(async () => {
+    await installCrds(sharedCluster());
+    iam = await IbmSecretsManagerServer.start();
+    primary = await IbmSecretsManagerServer.start({ signingKey: iam.signingKey });
+    secondary = await IbmSecretsManagerServer.start({ signingKey: iam.signingKey });
+    const iamId = iam.contract.addApiKey(API_KEY, 'iam-ServiceId-operator-test');
+    void iamId;
+    iam.contract.addTrustedProfile({
+      id: 'Profile-0001',
+      name: 'secretsync-app',
+      subject: `system:serviceaccount:${namespace}:app`,
+    });
+    for (const server of [primary, secondary]) {
+      const made = await api(server, 'POST', '/api/v2/secrets', {
+        secret_type: 'username_password',
+        name: 'db',
+        username: 'app',
+        password,
+      });
+      if (server === primary) ids.db = String(made.id);
+    }
+    ids.web = String(
+      (
+        await api(primary, 'POST', '/api/v2/secrets', {
+          secret_type: 'imported_cert',
+          name: 'web',
+          certificate: CERT,
+          intermediate: INTERMEDIATE,
+          private_key: KEY,
+        })
+      ).id,
+    );
+    ids.temp = String(
+      (await api(primary, 'POST', '/api/v2/secrets', { secret_type: 'arbitrary', name: 'temp', payload: 'temp-value' }))
+        .id,
+    );
+    await ensureNamespace(client(), namespace);
+    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ibm-creds' }, stringData: { apikey: API_KEY } },
+    });
+    await client().request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
+      body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app' } },
+    });
+    const common = { iamEndpoint: iam.iamEndpoint, requestsPerSecond: 100 };
+    await createStore('ibm', {
+      ...common,
+      serviceUrl: primary.serviceUrl,
+      auth: { apiKeySecretRef: { name: 'ibm-creds', key: 'apikey' } },
+    });
+    await createStore('ibm-profile', {
+      ...common,
+      serviceUrl: primary.serviceUrl,
+      auth: { trustedProfile: { profileName: 'secretsync-app', serviceAccountRef: { name: 'app' } } },
+    });
+    await createStore('ibm-failover', {
+      ...common,
+      serviceUrl: primary.serviceUrl,
+      region: 'us-south',
+      auth: { apiKeySecretRef: { name: 'ibm-creds', key: 'apikey' } },
+      failover: [{ serviceUrl: secondary.serviceUrl, region: 'eu-de' }],
+      circuitBreaker: { failureThreshold: 1, openSeconds: 1 },
+    });
+    operator = await startOperator(sharedCluster(), {
+      namespaces: [namespace],
+      storePolicy: testStorePolicy([primary.serviceUrl, secondary.serviceUrl, iam.iamEndpoint]),
+    });
+  });
+
+  after(async () => {
+    await operator?.stop();
+    await Promise.all([iam?.stop(), primary?.stop(), secondary?.stop()]);
+  });
+
+  it('a certificate becomes a kubernetes.io/tls Secret with the intermediate in ca.crt', async () => {
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'web-tls' },
+      spec: {
+        storeRef: { name: 'ibm' },
+        target: { type: 'kubernetes.io/tls' },
+        data: ['tls.crt', 'tls.key', 'ca.crt'].map((k) => ({
+          secretKey: k,
+          remoteRef: { key: ids.web as string, property: k },
+        })),
+      },
+    });
+    const secret = await waitForSecretData(client(), namespace, 'web-tls', (d) => d['tls.crt'] === CERT);
+    expect(secret.type).to.equal('kubernetes.io/tls');
+    expect(decoded(secret)).to.deep.equal({ 'tls.crt': CERT, 'tls.key': KEY, 'ca.crt': INTERMEDIATE });
+  });
+
+  it('a trusted profile logs in with a ServiceAccount token from TokenRequest (cr-token)', async () => {
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'by-profile' },
+      spec: {
+        storeRef: { name: 'ibm-profile' },
+        data: [{ secretKey: 'password', remoteRef: { key: 'default/username_password/db', property: 'password' } }],
+      },
+    });
+    await waitForSecretData(client(), namespace, 'by-profile', (d) => d.password === password);
+    const logins = iam.contract.requests.filter((r) => r.path === '/identity/token' && r.status === 200);
+    expect(logins.length).to.be.greaterThan(0);
+    expect(primary.contract.requests.some((r) => r.iamId === 'iam-Profile-0001')).to.equal(true);
+  });
+
+  it('403 keeps the Secret; a deleted secret drops its key only under deletionPolicy Delete', async () => {
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'guarded' },
+      spec: {
+        storeRef: { name: 'ibm' },
+        refreshInterval: '1s',
+        data: [{ secretKey: 'password', remoteRef: { key: ids.db as string, property: 'password' } }],
+      },
+    });
+    await waitForSecretData(client(), namespace, 'guarded', (d) => d.password === password);
+    primary.contract.deny('iam-ServiceId-operator-test');
+    try {
+      await waitForReady(client(), namespace, 'guarded', 'False', 'AccessDenied', 20_000);
+      await sleep(1_500);
+      expect(decoded(await getSecret(client(), namespace, 'guarded'))).to.deep.equal({ password });
+    } finally {
+      primary.contract.deny('iam-ServiceId-operator-test', false);
+    }
+    await waitForReady(client(), namespace, 'guarded', 'True', 'Synced', 20_000);
+
+    for (const policy of ['Retain', 'Delete'] as const) {
+      await createManagedSecret(client(), namespace, {
+        metadata: { name: `temp-${policy.toLowerCase()}` },
+        spec: {
+          storeRef: { name: 'ibm' },
+          refreshInterval: '1s',
+          target: { deletionPolicy: policy },
+          data: [
+            { secretKey: 'keep', remoteRef: { key: ids.db as string, property: 'username' } },
+            { secretKey: 'gone', remoteRef: { key: ids.temp as string } },
+          ],
+        },
+      });
+      await waitForSecretData(client(), namespace, `temp-${policy.toLowerCase()}`, (d) => d.gone === 'temp-value');
+    }
+    await api(primary, 'DELETE', `/api/v2/secrets/${ids.temp}`);
+    await waitForSecretData(
+      client(),
+      namespace,
+      'temp-delete',
+      (d) => d.gone === undefined && d.keep === 'app',
+      15_000,
+    );
+    await waitForReady(client(), namespace, 'temp-retain', 'False', 'KeyNotFound', 15_000);
+    expect(decoded(await getSecret(client(), namespace, 'temp-retain'))).to.deep.equal({
+      keep: 'app',
+      gone: 'temp-value',
+    });
+  });
+
+  it('the store reports the secondary instance while the primary is down, and the primary again after', async () => {
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'replicated' },
+      spec: {
+        storeRef: { name: 'ibm-failover' },
+        refreshInterval: '1s',
+        data: [{ secretKey: 'password', remoteRef: { key: 'default/username_password/db', property: 'password' } }],
+      },
+    });
+    await waitForSecretData(client(), namespace, 'replicated', (d) => d.password === password);
+    await primary.kill();
+    try {
+      await waitFor(
+        'store ibm-failover served by eu-de',
+        async () => ((await storeOf('ibm-failover')).status?.activeRegion === 'eu-de' ? true : undefined),
+        30_000,
+        200,
+      );
+      await waitForReady(client(), namespace, 'replicated', 'True', 'Synced', 15_000);
+    } finally {
+      await primary.restart();
+    }
+    await waitFor(
+      'store ibm-failover back at us-south',
+      async () => ((await storeOf('ibm-failover')).status?.activeRegion === 'us-south' ? true : undefined),
+      30_000,
+      200,
+    );
+    // Nothing secret in Events or logs.
+    const events = JSON.stringify(await listEvents(client(), namespace));
+    for (const text of [events, operator.logs.join('\n')]) {
+      expect(text).to.not.include(password);
+      expect(text).to.not.include(API_KEY);
+    }
+  });
+});
