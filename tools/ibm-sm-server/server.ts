@@ -116,6 +116,8 @@ export interface InjectedFault {
   headers?: Record<string, string>;
   /** Only requests whose path starts with this (default: every /api/ request). */
   pathPrefix?: string;
+  /** Wait this long before answering (a hung instance); with status 0 the real answer follows the wait. */
+  delayMs?: number;
 }
 
 export interface ContractServerOptions {
@@ -267,7 +269,9 @@ export class IbmSecretsManagerContract {
     try {
       const body = await readBody(req);
       const fault = this.takeFault(url.pathname);
-      if (fault) throw new ApiError(fault.status, faultCode(fault.status), 'Injected by the test', fault.headers);
+      if (fault?.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+      if (fault && fault.status !== 0)
+        throw new ApiError(fault.status, faultCode(fault.status), 'Injected by the test', fault.headers);
       if (url.pathname === '/identity/token') {
         if (record.method !== 'POST') throw new ApiError(405, 'method_not_allowed', 'Use POST');
         const answer = this.token(req, body);

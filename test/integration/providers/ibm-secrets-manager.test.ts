@@ -404,6 +404,45 @@ describe('ibmSecretsManager provider (contract server)', function () {
     expect((throttled as IbmUnavailableError).retryAfterMs).to.equal(0);
   });
 
+  it('exchanges the IAM token again before it expires, so no call meets an expired token', async () => {
+    const shortIam = await IbmSecretsManagerServer.start({ signingKey: iam.signingKey, tokenLifetimeSeconds: 62 });
+    try {
+      shortIam.contract.addApiKey(API_KEY, 'iam-ServiceId-secretsync');
+      const a = await admin(primary, iam);
+      const id = await a.create({ secret_type: 'arbitrary', name: 'fresh-token', payload: 'x' });
+      // A 62 s token is refreshed a minute early: 2 s after the login.
+      const c = await connect({ iamEndpoint: shortIam.iamEndpoint });
+      const logins = () => shortIam.contract.requests.filter((r) => r.path === '/identity/token').length;
+      await c.getValue({ key: id });
+      await c.getValue({ key: id });
+      expect(logins()).to.equal(1);
+      await new Promise((r) => setTimeout(r, 2100));
+      await c.getValue({ key: id });
+      expect(logins()).to.equal(2);
+      expect(primary.contract.requests.filter((r) => r.status === 401)).to.have.length(0);
+    } finally {
+      await shortIam.stop();
+    }
+  });
+
+  it("every call has a deadline and stops at the caller's signal", async () => {
+    const a = await admin(primary, iam);
+    const id = await a.create({ secret_type: 'arbitrary', name: 'slow', payload: 'x' });
+    const c = await connect();
+    await c.getValue({ key: id });
+    // The caller gives up after 200 ms: the call ends then, as a deadline, not a backend failure.
+    primary.contract.inject({ status: 0, times: 1, delayMs: 1500 });
+    const started = Date.now();
+    const aborted = await rejectionOf(c.getValue({ key: id }, { signal: AbortSignal.timeout(200) }));
+    expect(Date.now() - started).to.be.below(1000);
+    expect((aborted as { reason?: string }).reason).to.equal('DeadlineExceeded');
+    // An instance that does not answer within the request deadline (3 s here) is unavailable.
+    primary.contract.inject({ status: 0, times: 3, delayMs: 3500 });
+    const hung = await rejectionOf(c.getValue({ key: id }));
+    expect(hung).to.be.instanceOf(IbmUnavailableError);
+    expect(hung.message).to.include('no answer within 3000 ms');
+  });
+
   it('a namespaced store needs its own credentials, and an endpoint the admin allows', async () => {
     const namespaced = (spec: IbmSecretsManagerProviderSpec): SecretStore => ({
       apiVersion: 'secretsync.io/v1alpha1',
