@@ -14,6 +14,7 @@ import {
   createManagedSecret,
   decoded,
   ensureNamespace,
+  getManagedSecret,
   getSecret,
   listEvents,
   startOperator,
@@ -273,6 +274,59 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
     console.log(`      IBM reads per 2 s refresh cycle, 40 ManagedSecrets over 10 secrets: ${perCycle.toFixed(1)}`);
     // Reads are coalesced per secret: without that this would be 40 (one per ManagedSecret); refresh jitter adds some.
     expect(perCycle).to.be.at.most(25);
+  });
+
+  it('rotation writes one new version of a kv secret at the primary, with its token in version_custom_metadata', async () => {
+    const id = String(
+      (
+        await api(primary, 'POST', '/api/v2/secrets', {
+          secret_type: 'kv',
+          name: 'rotating',
+          data: { user: 'svc', password: 'initial-password' },
+        })
+      ).id,
+    );
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'rotating' },
+      spec: {
+        storeRef: { name: 'ibm' },
+        refreshInterval: '1s',
+        data: [
+          { secretKey: 'password', remoteRef: { key: 'default/kv/rotating', property: 'password' } },
+          { secretKey: 'user', remoteRef: { key: 'default/kv/rotating', property: 'user' } },
+        ],
+        // The first rotation happens at once; the next in an hour.
+        rotation: {
+          interval: '1h',
+          generator: { password: { length: 24 } },
+          remoteRef: { key: 'default/kv/rotating', property: 'password' },
+        },
+      },
+    });
+    const secret = await waitForSecretData(
+      client(),
+      namespace,
+      'rotating',
+      (d) => d.password !== undefined && d.password !== 'initial-password',
+      30_000,
+    );
+    expect(decoded(secret).user).to.equal('svc');
+    await sleep(2_000);
+    const versions = primary.contract.versionsOf(id);
+    expect(versions).to.have.length(2);
+    expect(versions[1]?.version_custom_metadata).to.have.property('secretsync_request_token').that.is.a('string');
+    const ms = await waitFor(
+      'rotationVersion',
+      async () => {
+        const m = await getManagedSecret(client(), namespace, 'rotating');
+        return m.status?.rotationVersion ? m : undefined;
+      },
+      10_000,
+      200,
+    );
+    expect(ms.status?.rotationVersion).to.equal(versions[1]?.id);
+    const current = await api(primary, 'GET', `/api/v2/secrets/${id}`);
+    expect((current.data as Record<string, string>).password).to.equal(decoded(secret).password);
   });
 
   it('the store reports the secondary instance while the primary is down, and the primary again after', async () => {
