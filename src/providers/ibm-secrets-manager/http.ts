@@ -24,6 +24,14 @@ export const MAX_ATTEMPTS = 3;
 /** The longest Retry-After we wait inside one call; longer ones are left to the controller's back-off. */
 export const MAX_RETRY_AFTER_MS = 10_000;
 
+/** 401: the IAM token was not accepted. The client drops it, so the next call logs in again. */
+export class IbmUnauthorizedError extends ProviderConfigError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IbmUnauthorizedError';
+  }
+}
+
 /** The instance (or IAM) cannot answer now: network, timeout, 5xx, throttling. Reads may move to a secondary. */
 export class IbmUnavailableError extends ProviderError {
   constructor(message: string, retryAfterMs?: number, cause?: unknown) {
@@ -126,8 +134,10 @@ export function mapStatus(
 ): Error {
   const detail = ibmErrorText(body);
   const message = `${req.what}: HTTP ${status}${detail ? ` (${detail})` : ''}`;
-  if (status === 401) return new ProviderConfigError(message, { reason: 'Unauthorized' });
-  if (status === 403) return new ProviderConfigError(message, { reason: 'AccessDenied', clientUnusable: false });
+  // The operator's reason for both is InvalidProviderConfig (a ManagedSecret shows StoreNotReady), as for AWS.
+  if (status === 401) return new IbmUnauthorizedError(message);
+  // A missing access policy: the client itself is fine, rebuilding it would only drop its token.
+  if (status === 403) return new ProviderConfigError(message, { clientUnusable: false });
   if (status === 404 && req.key !== undefined) return new KeyNotFoundError(message, req.key);
   if (status === 429 || status >= 500) return new IbmUnavailableError(message, retryAfterMs);
   return new ProviderError(message);

@@ -41,6 +41,8 @@ export class IamTokenSource {
     private readonly grant: IamGrant,
     private readonly label: string,
     private readonly timeoutMs: number,
+    /** Counts and times the exchange (ProviderContext.observe: operation `IamToken`). */
+    private readonly observe: <T>(operation: string, call: () => Promise<T>) => Promise<T> = (_op, call) => call(),
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -68,18 +70,20 @@ export class IamTokenSource {
     const url = `${this.iamEndpoint.replace(/\/+$/, '')}/identity/token`;
     let answer;
     try {
-      answer = await ibmRequest({
-        method: 'POST',
-        url,
-        body: form,
-        what: `${this.label}: IAM token exchange`,
-        timeoutMs: this.timeoutMs,
-      });
+      answer = await this.observe('IamToken', () =>
+        ibmRequest({
+          method: 'POST',
+          url,
+          body: form,
+          what: `${this.label}: IAM token exchange`,
+          timeoutMs: this.timeoutMs,
+        }),
+      );
     } catch (err) {
       if (err instanceof IbmUnavailableError) throw err;
       // 400 (unknown API key, untrusted compute resource), 401, 403: credentials a person must fix.
       const detail = err instanceof Error ? err.message : '';
-      throw new ProviderConfigError(detail, { reason: 'IamLoginFailed' });
+      throw new ProviderConfigError(`${detail} (IAM login failed: check the API key or the trusted profile)`);
     }
     const body = answer.body as { access_token?: unknown; expires_in?: unknown; expiration?: unknown } | undefined;
     if (typeof body?.access_token !== 'string' || body.access_token === '')
@@ -156,8 +160,8 @@ export async function iamGrant(
   }
   if (namespaced && !ctx.allowOperatorIdentityForNamespacedStores)
     throw new ProviderConfigError(
-      `${label}: a SecretStore must set auth (apiKeySecretRef or trustedProfile); the operator's own IBM Cloud identity is only for ClusterSecretStores`,
-      { reason: 'OperatorIdentityNotAllowed' },
+      `${label} has no auth and may not use the operator's identity: set apiKeySecretRef or trustedProfile ` +
+        '(or the cluster admin allows it with --allow-operator-identity-for-namespaced-stores)',
     );
   const own = process.env[OPERATOR_API_KEY_ENV];
   if (!own)

@@ -30,7 +30,7 @@ import {
   type WriteRef,
 } from '../provider.js';
 import { InstanceFailover, PROVIDER, breakerSettings, hostOf, instanceHealth, type Instance } from './failover.js';
-import { ibmRequest } from './http.js';
+import { IbmUnauthorizedError, ibmRequest } from './http.js';
 import { DEFAULT_IAM, IamTokenSource, PRIVATE_IAM, iamGrant } from './iam.js';
 import { WRITABLE_TYPES, parseKey, secretProperties, versionAlias, wholeValue, type SecretLocator } from './values.js';
 
@@ -94,7 +94,13 @@ export const ibmSecretsManagerProvider: Provider = {
     tracked.add(label);
     const timeouts = ctx.timeouts ?? DEFAULT_PROVIDER_TIMEOUTS;
     const grant = await iamGrant(spec, store, ctx, opts);
-    const iam = new IamTokenSource(iamEndpointOf(spec), grant, label, timeouts.connectMs + timeouts.requestMs);
+    const iam = new IamTokenSource(
+      iamEndpointOf(spec),
+      grant,
+      label,
+      timeouts.connectMs + timeouts.requestMs,
+      (operation, call) => ctx.observe(operation, call),
+    );
     const failover = new InstanceFailover([primary, ...secondaries], {
       store: label,
       settings: breakerSettings(spec.circuitBreaker),
@@ -368,7 +374,7 @@ export class IbmSecretsManagerClient implements ProviderClient {
               });
               return answer.body;
             } catch (err) {
-              if (err instanceof ProviderConfigError && err.reason === 'Unauthorized') this.iam.invalidate();
+              if (err instanceof IbmUnauthorizedError) this.iam.invalidate();
               throw err;
             }
           },

@@ -190,7 +190,7 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
     await waitForSecretData(client(), namespace, 'guarded', (d) => d.password === password);
     primary.contract.deny('iam-ServiceId-operator-test');
     try {
-      await waitForReady(client(), namespace, 'guarded', 'False', 'AccessDenied', 20_000);
+      await waitForReady(client(), namespace, 'guarded', 'False', 'StoreNotReady', 20_000);
       await sleep(1_500);
       expect(decoded(await getSecret(client(), namespace, 'guarded'))).to.deep.equal({ password });
     } finally {

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { LimitError } from '../../../src/api/errors.js';
 import type { ClusterSecretStore, IbmSecretsManagerProviderSpec, SecretStore } from '../../../src/api/types.js';
-import { IbmUnavailableError } from '../../../src/providers/ibm-secrets-manager/http.js';
+import { IbmUnauthorizedError, IbmUnavailableError } from '../../../src/providers/ibm-secrets-manager/http.js';
 import { ibmSecretsManagerProvider, TOKEN_FIELD } from '../../../src/providers/ibm-secrets-manager/index.js';
 import {
   KeyNotFoundError,
@@ -208,6 +208,8 @@ describe('ibmSecretsManager provider (contract server)', function () {
     expect(await rejectionOf(c.getValue({ key: 'payments/arbitrary/nope' }))).to.be.instanceOf(KeyNotFoundError);
     // One IAM login for all of it: the token is cached.
     expect(iam.contract.requests.filter((r) => r.path === '/identity/token')).to.have.length(1);
+    expect(ctx.operations.filter((o) => o === 'IamToken')).to.have.length(1);
+    expect(ctx.operations).to.include.members(['GetSecret', 'GetSecretByNameType']);
   });
 
   it('pins versions: current, previous and a version id; a version without its payload is not found', async () => {
@@ -354,7 +356,8 @@ describe('ibmSecretsManager provider (contract server)', function () {
     primary.contract.deny('iam-ServiceId-secretsync');
     const denied = await rejectionOf(c.getValue({ key: id }));
     expect(denied).to.be.instanceOf(ProviderConfigError);
-    expect((denied as ProviderConfigError).reason).to.equal('AccessDenied');
+    expect((denied as ProviderConfigError).clientUnusable).to.equal(false);
+    expect(denied.message).to.include('HTTP 403');
     expect(secondary.contract.requests.filter((r) => r.iamId === 'iam-ServiceId-secretsync')).to.have.length(0);
     primary.contract.deny('iam-ServiceId-secretsync', false);
 
@@ -367,8 +370,8 @@ describe('ibmSecretsManager provider (contract server)', function () {
         memoryContext(),
       );
       const unauthorized = await rejectionOf(other.getValue({ key: id }));
+      expect(unauthorized).to.be.instanceOf(IbmUnauthorizedError);
       expect(unauthorized).to.be.instanceOf(ProviderConfigError);
-      expect((unauthorized as ProviderConfigError).reason).to.equal('Unauthorized');
       await rejectionOf(other.getValue({ key: id }));
       expect(stranger.contract.requests.filter((r) => r.path === '/identity/token')).to.have.length(2);
     } finally {
@@ -383,7 +386,7 @@ describe('ibmSecretsManager provider (contract server)', function () {
     );
     const login = await rejectionOf(badKey.check());
     expect(login).to.be.instanceOf(ProviderConfigError);
-    expect((login as ProviderConfigError).reason).to.equal('IamLoginFailed');
+    expect(login.message).to.include('IAM login failed');
     expect(String((login as Error).message)).to.not.include('unknown-key');
   });
 
@@ -457,7 +460,7 @@ describe('ibmSecretsManager provider (contract server)', function () {
       ),
     );
     expect(noAuth).to.be.instanceOf(ProviderConfigError);
-    expect((noAuth as ProviderConfigError).reason).to.equal('OperatorIdentityNotAllowed');
+    expect(noAuth.message).to.include("may not use the operator's identity");
     const notAllowed = await rejectionOf(
       ibmSecretsManagerProvider.connect(
         namespaced({

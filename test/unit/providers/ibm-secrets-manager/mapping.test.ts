@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import { SpecError } from '../../../../src/api/errors.js';
 import {
+  IbmUnauthorizedError,
   IbmUnavailableError,
   ibmErrorText,
   mapStatus,
@@ -84,10 +85,10 @@ describe('ibmSecretsManager mapping', () => {
     expect(notFound).to.be.instanceOf(KeyNotFoundError);
     expect(notFound.message).to.equal('GET secret "k": HTTP 404 (not_found: Secret not found)');
     const unauthorized = mapStatus(req, 401, undefined);
-    expect(unauthorized).to.be.instanceOf(ProviderConfigError);
-    expect((unauthorized as ProviderConfigError).reason).to.equal('Unauthorized');
+    expect(unauthorized).to.be.instanceOf(IbmUnauthorizedError);
+    expect((unauthorized as ProviderConfigError).reason).to.equal('InvalidProviderConfig');
     const forbidden = mapStatus(req, 403, undefined) as ProviderConfigError;
-    expect([forbidden.reason, forbidden.clientUnusable]).to.deep.equal(['AccessDenied', false]);
+    expect([forbidden.reason, forbidden.clientUnusable]).to.deep.equal(['InvalidProviderConfig', false]);
     expect(mapStatus(req, 429, undefined, 2000))
       .to.be.instanceOf(IbmUnavailableError)
       .with.property('retryAfterMs', 2000);
