@@ -56,8 +56,14 @@ export class IamTokenSource {
     this.inflight ??= this.exchange().finally(() => {
       this.inflight = undefined;
     });
-    const fresh = await raceAbort(this.inflight, opts.signal, `${this.label}: IAM token`);
-    return fresh.accessToken;
+    try {
+      const fresh = await raceAbort(this.inflight, opts.signal, `${this.label}: IAM token`);
+      return fresh.accessToken;
+    } catch (err) {
+      // IAM unreachable during an early refresh: the token in hand still works until it expires.
+      if (cached && this.now() < cached.expiresAt && !opts.signal?.aborted) return cached.accessToken;
+      throw err;
+    }
   }
 
   /** An instance said 401: the token is no good any more. */

@@ -354,12 +354,13 @@ export class IbmSecretsManagerClient implements ProviderClient {
     key?: string,
   ): Promise<unknown> {
     const operation = operationName(method, path);
+    // IAM is global, not one of the instances: its failures must not count against an instance's breaker.
+    const token = await this.iam.token({ ...(send.signal ? { signal: send.signal } : {}) });
     return this.instances.run(
       (instance) =>
         this.ctx.observe(
           operation,
           async () => {
-            const token = await this.iam.token({ ...(send.signal ? { signal: send.signal } : {}) });
             try {
               const answer = await ibmRequest({
                 method,

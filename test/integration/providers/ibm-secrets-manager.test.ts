@@ -423,6 +423,11 @@ describe('ibmSecretsManager provider (contract server)', function () {
       await c.getValue({ key: id });
       expect(logins()).to.equal(2);
       expect(primary.contract.requests.filter((r) => r.status === 401)).to.have.length(0);
+      // IAM down during an early refresh: the token in hand is used until it expires; the instance is not blamed.
+      await new Promise((r) => setTimeout(r, 2100));
+      await shortIam.kill();
+      expect(await c.getValue({ key: id })).to.equal('x');
+      expect(logins()).to.equal(2);
     } finally {
       await shortIam.stop();
     }
