@@ -4,6 +4,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { changeLatencyScenario } from '../scenarios/change-latency.js';
 import { coldSyncScenario } from '../scenarios/cold-sync.js';
+import { eventsScenario } from '../scenarios/events.js';
 import { fanInScenario, kmsScenario } from '../scenarios/aws.js';
 import { faultsScenario } from '../scenarios/faults.js';
 import { hostileScenario } from '../scenarios/hostile.js';
@@ -12,6 +13,7 @@ import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { restartScenario } from '../scenarios/restart.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
 import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
+import { vaultScenario } from '../scenarios/vault.js';
 import { REPO_ROOT, chartNodeOptions, type BenchContext, type Figures } from './context.js';
 
 export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise<Figures>> = {
@@ -26,6 +28,8 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   faults: faultsScenario,
   'noisy-neighbour': noisyNeighbourScenario,
   hostile: hostileScenario,
+  events: eventsScenario,
+  vault: vaultScenario,
 };
 
 /**

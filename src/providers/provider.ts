@@ -10,6 +10,11 @@ export type Properties = Record<string, string>;
 export interface ProviderContext {
   /** Reads one key of a Secret (for credentials and master keys). Throws `ProviderConfigError` when missing. */
   readSecretKey(namespace: string, name: string, key: string, opts?: CallOptions): Promise<Buffer>;
+  /**
+   * Reads one key of a ConfigMap as text (a CA bundle). Throws `ProviderConfigError` when missing.
+   * Optional: contexts without it (the CLI) refuse ConfigMap references.
+   */
+  readConfigMapKey?(namespace: string, name: string, key: string, opts?: CallOptions): Promise<string>;
   /** The namespace a namespaced SecretStore lives in; undefined for a ClusterSecretStore. */
   storeNamespace: string | undefined;
   /** Mints a short-lived token for a ServiceAccount with the TokenRequest API (for AssumeRoleWithWebIdentity). */
@@ -144,7 +149,24 @@ export interface ProviderClient {
   servedRegion?(): ServedRegion | undefined;
   /** A real reachability/credential check for the store's Ready condition. */
   check(opts?: CallOptions): Promise<void>;
+  /**
+   * Starts the store's event source when its spec declares one (`events` in the provider block); runs until `signal`
+   * aborts. Absent, or returning false: the store has no event source and is polled as before.
+   */
+  watchChanges?(listener: ChangeListener, signal: AbortSignal): boolean;
   close(): Promise<void>;
+}
+
+/** What a store's event source tells the operator. Methods must not throw. */
+export interface ChangeListener {
+  /** These entries changed (names as RemoteRef.key / find results use them): sync the ManagedSecrets that use them. */
+  changed(keys: readonly string[]): void;
+  /** Anything may have changed (the source lost events, overflowed, or restarted): sync every ManagedSecret of the store. */
+  changedAll(): void;
+  /** The source fails (queue unreachable, permission denied, watcher error): reason for EventsDegraded, message without values. */
+  degraded(reason: string, message: string): void;
+  /** Events flow again after degraded(). */
+  flowing(): void;
 }
 
 /** Which region answered: `primary` when it is the store's own region and endpoint, not a failover one. */

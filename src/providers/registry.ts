@@ -1,8 +1,9 @@
 // Every backend by its field name under `spec.provider`, and the one a store's
 // spec names. The AWS providers are loaded on their first connect, their SDK
-// one package per event-loop turn (aws/load-in-steps.ts).
+// one package per event-loop turn (aws/load-in-steps.ts); Vault has no SDK.
 import type { AnyStore, ProviderSpec } from '../api/types.js';
 import { localProvider } from './local/index.js';
+import { vaultProvider } from './vault/index.js';
 import { validateStorePolicy } from './policy.js';
 import type {
   CallOptions,
@@ -87,6 +88,8 @@ export const providers: ReadonlyMap<string, Provider> = providerRegistry([
   lazyProvider('awsParameterStore', AWS_STORE, async () =>
     (await import('./aws/load-in-steps.js')).loadAwsProvider('awsParameterStore'),
   ),
+  // No SDK to defer: Vault is plain HTTP.
+  vaultProvider,
   lazyProvider(
     'ibmSecretsManager',
     { entries: true, write: true, batchRead: false, decrypt: false, failover: true },

@@ -47,7 +47,7 @@ export class VaultServer {
     private proc: SpawnedProcess,
     private readonly dir: string,
     private readonly ownsDir: boolean,
-    private readonly port: number,
+    private readonly listenPort: number,
     private readonly options: StartVaultOptions,
   ) {}
 
@@ -156,13 +156,13 @@ export class VaultServer {
     return { status: res.status, json: res.body === '' ? undefined : (JSON.parse(res.body) as unknown) };
   }
 
-  /** Like `api`, but throws unless Vault answered 2xx. */
-  async must(method: string, path: string, body?: unknown): Promise<unknown> {
-    const res = await this.api(method, path, body);
+  /** Like `api`, but throws unless Vault answered 2xx; the body is the caller's to type. */
+  async must<T = unknown>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
+    const res = await this.api(method, path, body, token);
     if (res.status < 200 || res.status > 299) {
       throw new Error(`vault ${method} ${path}: HTTP ${res.status} ${JSON.stringify(res.json)}`);
     }
-    return res.json;
+    return res.json as T;
   }
 
   /**
@@ -222,7 +222,7 @@ export class VaultServer {
   }
 
   /** The dev server's unseal key, from its start-up output. */
-  private unsealKey(): string {
+  unsealKey(): string {
     const log = readFileSync(this.proc.logFile, 'utf8');
     const match = /Unseal Key: (\S+)/.exec(log);
     if (!match?.[1]) throw new Error(`no unseal key in ${this.proc.logFile}`);
@@ -236,7 +236,7 @@ export class VaultServer {
 
   async unseal(): Promise<void> {
     const key = this.unsealKey();
-    const res = (await this.must('PUT', 'sys/unseal', { key })) as { sealed: boolean };
+    const res = await this.must<{ sealed: boolean }>('PUT', 'sys/unseal', { key });
     if (res.sealed) throw new Error('vault is still sealed after unseal');
   }
 
@@ -251,11 +251,17 @@ export class VaultServer {
    */
   async restart(): Promise<void> {
     if (this.proc.isRunning()) await this.proc.stop();
-    this.proc = await VaultServer.spawn(this.port, this.dir, this.rootToken, this.options);
+    this.proc = await VaultServer.spawn(this.listenPort, this.dir, this.rootToken, this.options);
   }
 
+  /** Stops the server and removes its directory (when it made one). */
   async stop(): Promise<void> {
     await this.proc.stop();
     if (this.ownsDir) releaseTempDir(this.dir);
+  }
+
+  /** The port Vault listens on (a TCP fault proxy in front of it needs it). */
+  get port(): number {
+    return this.listenPort;
   }
 }

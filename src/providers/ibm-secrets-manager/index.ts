@@ -10,8 +10,7 @@ import { tooManyEntries } from '../../api/limits.js';
 import { SpecError } from '../../api/errors.js';
 import type { AnyStore, FindSpec, IbmInstanceSpec, IbmSecretsManagerProviderSpec, RemoteRef } from '../../api/types.js';
 import { compileNamePattern } from '../../secrets/pattern.js';
-// The request budget is generic code that lives with the AWS providers today (no AWS SDK behind it).
-import { BudgetRegistry, type RequestBudget } from '../aws/budget.js';
+import { BudgetRegistry, type RequestBudget } from '../budget.js';
 import { validateStorePolicy } from '../policy.js';
 import {
   DEFAULT_PROVIDER_TIMEOUTS,

@@ -21,6 +21,7 @@ import {
   API_VERSION,
   type AwsAuthSpec,
   type AwsCommonSpec,
+  type AwsEventsSpec,
   type AwsKmsProviderSpec,
   type AwsParameterStoreProviderSpec,
   type IbmAuthSpec,
@@ -50,8 +51,15 @@ import {
   type EcdsaCurve,
   type WorkloadKind,
   type KmsDecryptSpec,
+  type VaultAppRoleAuth,
+  type VaultAuthSpec,
+  type VaultKubernetesAuth,
+  type VaultProviderSpec,
+  type VaultTlsSpec,
+  type VaultTransitSpec,
   type LabelSelector,
   type LabelSelectorRequirement,
+  type LocalEventsSpec,
   type LocalProviderSpec,
   type ManagedSecret,
   type ManagedSecretSpec,
@@ -65,6 +73,7 @@ import {
   type SecretKeySelector,
   type SecretStore,
   type SecretStoreSpec,
+  type SqsEventsSourceSpec,
   type StoreRef,
   type StoreStatus,
   type TargetSpec,
@@ -152,6 +161,7 @@ function providerVariants(namespace?: string): ProviderSpec[] {
       path: '/var/lib/secretsync/store',
       masterKeySecretRef: { name: 'mk', key: 'k', ...scoped(namespace) },
       decrypt: kmsDecrypt(auth),
+      events: { watch: true, fallbackRefreshInterval: '30s' },
     },
   });
   const variants: ProviderSpec[] = [];
@@ -160,10 +170,75 @@ function providerVariants(namespace?: string): ProviderSpec[] {
     [serviceAccountAuth(namespace), secretRefAuth(namespace)],
   ] as const) {
     const awsKms: AwsKmsProviderSpec = awsCommon(auth);
-    const awsSecretsManager: AwsSecretsManagerProviderSpec = { ...awsCommon(auth), decrypt: kmsDecrypt(other) };
-    const awsParameterStore: AwsParameterStoreProviderSpec = { ...awsCommon(auth), decrypt: kmsDecrypt(other) };
+    const events: AwsEventsSpec = {
+      sqs: {
+        queueUrl: 'http://moto:5000/123456789012/secretsync-events',
+        region: 'eu-west-1',
+        endpoint: 'http://moto:5000',
+        auth: other,
+        roleArn: 'arn:aws:iam::123456789012:role/events',
+      },
+      fallbackRefreshInterval: '1m',
+    };
+    const awsSecretsManager: AwsSecretsManagerProviderSpec = {
+      ...awsCommon(auth),
+      decrypt: kmsDecrypt(other),
+      events,
+    };
+    const awsParameterStore: AwsParameterStoreProviderSpec = {
+      ...awsCommon(auth),
+      decrypt: kmsDecrypt(other),
+      events,
+    };
     variants.push(local(auth), { awsKms }, { awsSecretsManager }, { awsParameterStore });
   }
+  // Vault: auth is exactly one of three; each variant carries a different one.
+  const vaultCommon = (auth: VaultAuthSpec): VaultProviderSpec => ({
+    server: 'https://vault.example.com:8200',
+    failover: ['https://vault-standby.example.com:8200'],
+    circuitBreaker: { failureThreshold: 3, openSeconds: 30 },
+    namespace: 'team-a',
+    path: 'kv',
+    version: 'v1',
+    auth,
+    tls: {
+      caProvider: { type: 'ConfigMap', name: 'vault-ca', key: 'ca.crt', ...scoped(namespace) },
+      clientCertSecretRef: { name: 'vault-client', ...scoped(namespace) },
+      serverName: 'vault.internal',
+    },
+    requestsPerSecond: 20,
+    decrypt: { transit: { mount: 'transit', key: 'secretsync' } },
+    issuePaths: ['pki/issue/', 'database/creds/'],
+  });
+  variants.push(
+    {
+      vault: vaultCommon({
+        kubernetes: {
+          mountPath: 'kubernetes',
+          role: 'app',
+          serviceAccountRef: { name: 'app', ...scoped(namespace), audiences: ['vault'] },
+        },
+      }),
+    },
+    {
+      vault: vaultCommon({
+        appRole: {
+          mountPath: 'approle',
+          roleId: 'role-1',
+          secretIdSecretRef: { name: 'approle', key: 'secret-id', ...scoped(namespace) },
+        },
+      }),
+    },
+    {
+      vault: vaultCommon({
+        appRole: {
+          roleIdSecretRef: { name: 'approle', key: 'role-id', ...scoped(namespace) },
+          secretIdSecretRef: { name: 'approle', key: 'secret-id', ...scoped(namespace) },
+        },
+      }),
+    },
+    { vault: vaultCommon({ tokenSecretRef: { name: 'vault-token', key: 'token', ...scoped(namespace) } }) },
+  );
   variants.push(
     {
       ibmSecretsManager: {
@@ -404,7 +479,9 @@ const fixtures: [string, (SecretStore | ClusterSecretStore | ManagedSecret | Rep
  * fields of SecretKeySelector and AwsServiceAccountAuth.
  */
 const notInFixture: Record<string, (path: string) => boolean> = {
-  SecretStore: (path) => path.startsWith('spec.provider.') && path.endsWith('.namespace'),
+  // spec.provider.vault.namespace is a Vault Enterprise namespace, not a Kubernetes one: set in the fixtures.
+  SecretStore: (path) =>
+    path.startsWith('spec.provider.') && path.endsWith('.namespace') && path !== 'spec.provider.vault.namespace',
 };
 
 function schemaPaths(schema: JSONSchemaProps): string[] {
@@ -667,6 +744,29 @@ describe('CRDs (src/api)', () => {
       const twice = (path: string, what = 'failover') =>
         `${path}: ${what} lists the same region and endpoint twice: each entry must differ from the others by region or endpoint`;
       const entry = (path: string) => `${path}.failover[]: a failover entry needs a region, an endpoint, or both`;
+      const fallback = (block: string) =>
+        `spec.provider.${block}.events.fallbackRefreshInterval: events.fallbackRefreshInterval must be a duration of at least 1s, such as 30s or 1m`;
+      const vaultRules = (scope: 'Namespaced' | 'Cluster') => {
+        const ns = (path: string, plural: string, one: string) =>
+          scope === 'Namespaced'
+            ? `spec.provider.vault.${path}: a SecretStore may only use ${plural} of its own namespace: remove namespace (or use a ClusterSecretStore)`
+            : `spec.provider.vault.${path}: a ClusterSecretStore must set the namespace of the ${one}`;
+        const secretRef = (path: string) =>
+          scope === 'Namespaced'
+            ? `spec.provider.vault.${path}: a SecretStore reads Secrets from its own namespace: remove namespace (or use a ClusterSecretStore)`
+            : `spec.provider.vault.${path}: a ClusterSecretStore must set the namespace of the Secret`;
+        return [
+          'spec.provider.vault: a failover address must differ from server',
+          'spec.provider.vault.auth: auth sets exactly one of kubernetes, appRole or tokenSecretRef',
+          ns('auth.kubernetes.serviceAccountRef', 'ServiceAccounts', 'ServiceAccount'),
+          'spec.provider.vault.auth.appRole: appRole sets exactly one of roleId and roleIdSecretRef',
+          secretRef('auth.appRole.roleIdSecretRef'),
+          secretRef('auth.appRole.secretIdSecretRef'),
+          secretRef('auth.tokenSecretRef'),
+          ns('tls.caProvider', 'Secrets and ConfigMaps', 'Secret or ConfigMap'),
+          ns('tls.clientCertSecretRef', 'Secrets', 'Secret'),
+        ];
+      };
       const ibmRules = (scope: 'Namespaced' | 'Cluster') => {
         const ibm = 'spec.provider.ibmSecretsManager';
         const instance = 'set serviceUrl, or instanceId and region (not both)';
@@ -684,7 +784,7 @@ describe('CRDs (src/api)', () => {
         ];
       };
       const providerRules = (scope: 'Namespaced' | 'Cluster') => [
-        'spec.provider: provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore, ibmSecretsManager)',
+        'spec.provider: provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore, vault, ibmSecretsManager)',
         scope === 'Namespaced'
           ? 'spec.provider.local.masterKeySecretRef: a SecretStore reads its master key from its own namespace: remove masterKeySecretRef.namespace (or use a ClusterSecretStore)'
           : 'spec.provider.local.masterKeySecretRef: a ClusterSecretStore must set masterKeySecretRef.namespace, the namespace of the Secret that holds the master key',
@@ -693,6 +793,8 @@ describe('CRDs (src/api)', () => {
         twice('spec.provider.local.decrypt.kms'),
         ...authRules('spec.provider.local.decrypt.kms.auth', scope),
         entry('spec.provider.local.decrypt.kms'),
+        'spec.provider.local.events: events.watch must be true (remove events to poll only)',
+        fallback('local'),
         needsRole('awsKms'),
         notPrimary('spec.provider.awsKms'),
         twice('spec.provider.awsKms'),
@@ -710,7 +812,11 @@ describe('CRDs (src/api)', () => {
           kmsNeedsRole(block),
           ...authRules(`spec.provider.${block}.decrypt.kms.auth`, scope),
           entry(`spec.provider.${block}.decrypt.kms`),
+          needsRole(`${block}.events.sqs`),
+          ...authRules(`spec.provider.${block}.events.sqs.auth`, scope),
+          fallback(block),
         ]),
+        ...vaultRules(scope),
         ...ibmRules(scope),
       ];
       expect(rules.SecretStore).to.deep.equal(providerRules('Namespaced'));
@@ -758,7 +864,7 @@ describe('CRDs (src/api)', () => {
       );
       const provider = schemaAt(secretStoreSchema, 'spec.provider');
       expect(provider['x-kubernetes-validations']?.[0]?.rule).to.equal(
-        '[has(self.local), has(self.awsKms), has(self.awsSecretsManager), has(self.awsParameterStore), has(self.ibmSecretsManager)].exists_one(set, set)',
+        '[has(self.local), has(self.awsKms), has(self.awsSecretsManager), has(self.awsParameterStore), has(self.vault), has(self.ibmSecretsManager)].exists_one(set, set)',
       );
     });
 
@@ -858,17 +964,38 @@ describe('CRDs (src/api)', () => {
           [
             schema,
             'spec.provider',
-            keysOf<ProviderSpec>()(['local', 'awsKms', 'awsSecretsManager', 'awsParameterStore', 'ibmSecretsManager']),
+            keysOf<ProviderSpec>()([
+              'local',
+              'awsKms',
+              'awsSecretsManager',
+              'awsParameterStore',
+              'vault',
+              'ibmSecretsManager',
+            ]),
           ],
-          [schema, 'spec.provider.local', keysOf<LocalProviderSpec>()(['path', 'masterKeySecretRef', 'decrypt'])],
-          [schema, 'spec.provider.local.masterKeySecretRef', selectorKeys],
-          [schema, 'spec.provider.local.decrypt', keysOf<KmsDecryptSpec>()(['kms'])],
-          [schema, 'spec.provider.local.decrypt.kms', kmsKeys],
-          ...authCases(schema, 'spec.provider.local.decrypt.kms.auth'),
-          [schema, 'spec.provider.awsKms', keysOf<AwsKmsProviderSpec>()(common)],
-          ...authCases(schema, 'spec.provider.awsKms.auth'),
-          [schema, 'spec.provider.awsSecretsManager', keysOf<AwsSecretsManagerProviderSpec>()([...common, 'decrypt'])],
-          [schema, 'spec.provider.awsParameterStore', keysOf<AwsParameterStoreProviderSpec>()([...common, 'decrypt'])],
+          [
+            schema,
+            'spec.provider.local',
+            keysOf<LocalProviderSpec>()(['path', 'masterKeySecretRef', 'decrypt', 'events']),
+          ],
+          [schema, 'spec.provider.local.events', keysOf<LocalEventsSpec>()(['watch', 'fallbackRefreshInterval'])],
+          [
+            schema,
+            'spec.provider.vault',
+            keysOf<VaultProviderSpec>()([
+              'server',
+              'failover',
+              'circuitBreaker',
+              'namespace',
+              'path',
+              'version',
+              'auth',
+              'tls',
+              'requestsPerSecond',
+              'decrypt',
+              'issuePaths',
+            ]),
+          ],
           [
             schema,
             'spec.provider.ibmSecretsManager',
@@ -894,11 +1021,51 @@ describe('CRDs (src/api)', () => {
             'spec.provider.ibmSecretsManager.failover[]',
             keysOf<IbmInstanceSpec>()(['serviceUrl', 'instanceId', 'region', 'endpointType']),
           ],
+          [schema, 'spec.provider.vault.auth', keysOf<VaultAuthSpec>()(['kubernetes', 'appRole', 'tokenSecretRef'])],
+          [
+            schema,
+            'spec.provider.vault.auth.appRole',
+            keysOf<VaultAppRoleAuth>()(['mountPath', 'roleId', 'roleIdSecretRef', 'secretIdSecretRef']),
+          ],
+          [
+            schema,
+            'spec.provider.vault.auth.kubernetes',
+            keysOf<VaultKubernetesAuth>()(['mountPath', 'role', 'serviceAccountRef']),
+          ],
+          [
+            schema,
+            'spec.provider.vault.tls',
+            keysOf<VaultTlsSpec>()(['caProvider', 'clientCertSecretRef', 'serverName']),
+          ],
+          [schema, 'spec.provider.vault.decrypt.transit', keysOf<VaultTransitSpec>()(['mount', 'key'])],
+          [schema, 'spec.provider.local.masterKeySecretRef', selectorKeys],
+          [schema, 'spec.provider.local.decrypt', keysOf<KmsDecryptSpec>()(['kms'])],
+          [schema, 'spec.provider.local.decrypt.kms', kmsKeys],
+          ...authCases(schema, 'spec.provider.local.decrypt.kms.auth'),
+          [schema, 'spec.provider.awsKms', keysOf<AwsKmsProviderSpec>()(common)],
+          ...authCases(schema, 'spec.provider.awsKms.auth'),
+          [
+            schema,
+            'spec.provider.awsSecretsManager',
+            keysOf<AwsSecretsManagerProviderSpec>()([...common, 'decrypt', 'events']),
+          ],
+          [
+            schema,
+            'spec.provider.awsParameterStore',
+            keysOf<AwsParameterStoreProviderSpec>()([...common, 'decrypt', 'events']),
+          ],
         );
         for (const block of ['awsSecretsManager', 'awsParameterStore']) {
           cases.push(
             [schema, `spec.provider.${block}.decrypt`, keysOf<KmsDecryptSpec>()(['kms'])],
             [schema, `spec.provider.${block}.decrypt.kms`, kmsKeys],
+            [schema, `spec.provider.${block}.events`, keysOf<AwsEventsSpec>()(['sqs', 'fallbackRefreshInterval'])],
+            [
+              schema,
+              `spec.provider.${block}.events.sqs`,
+              keysOf<SqsEventsSourceSpec>()(['queueUrl', 'region', 'endpoint', 'auth', 'roleArn']),
+            ],
+            ...authCases(schema, `spec.provider.${block}.events.sqs.auth`),
             ...authCases(schema, `spec.provider.${block}.auth`),
             ...authCases(schema, `spec.provider.${block}.decrypt.kms.auth`),
           );
