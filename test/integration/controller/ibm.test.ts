@@ -5,6 +5,15 @@
 // Secret, 404 dropping a key only under deletionPolicy Delete, and the store's
 // status following reads to the secondary instance and back.
 import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import {
+  runEventsWebhook,
+  signNotification,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+  WEBHOOK_PATH,
+} from '../../../src/events/webhook.js';
+import { createLogger } from '../../../src/observability/logger.js';
 import { API_VERSION, type SecretStore } from '../../../src/api/types.js';
 import { IbmSecretsManagerServer, sleep, waitFor } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
@@ -17,6 +26,7 @@ import {
   getManagedSecret,
   getSecret,
   listEvents,
+  OPERATOR_NAMESPACE,
   startOperator,
   testStorePolicy,
   waitForReady,
@@ -327,6 +337,65 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
     expect(ms.status?.rotationVersion).to.equal(versions[1]?.id);
     const current = await api(primary, 'GET', `/api/v2/secrets/${id}`);
     expect((current.data as Record<string, string>).password).to.equal(decoded(secret).password);
+  });
+
+  it('a signed webhook notification (from an Event Notifications relay) re-reads the changed secret at once', async () => {
+    const hookKey = randomBytes(32);
+    const hookSecret = uniqueName('ibm-hook');
+    await ensureNamespace(client(), OPERATOR_NAMESPACE);
+    await client().request('POST', `/api/v1/namespaces/${OPERATOR_NAMESPACE}/secrets`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: hookSecret },
+        data: { key: hookKey.toString('base64') },
+      },
+    });
+    const webhook = await runEventsWebhook(operator.manager, {
+      port: 0,
+      host: '127.0.0.1',
+      namespace: OPERATOR_NAMESPACE,
+      secretName: hookSecret,
+      log: createLogger('error'),
+    });
+    try {
+      const id = String(
+        (await api(primary, 'POST', '/api/v2/secrets', { secret_type: 'arbitrary', name: 'notified', payload: 'n0' }))
+          .id,
+      );
+      await createManagedSecret(client(), namespace, {
+        metadata: { name: 'notified' },
+        spec: {
+          storeRef: { name: 'ibm' },
+          refreshInterval: '1h',
+          data: [{ secretKey: 'value', remoteRef: { key: 'default/arbitrary/notified' } }],
+        },
+      });
+      await waitForSecretData(client(), namespace, 'notified', (d) => d.value === 'n0');
+      await api(primary, 'POST', `/api/v2/secrets/${id}/versions`, { payload: 'n1' });
+      // What a relay for an IBM Cloud Event Notifications "secret rotated" event sends: the key the ManagedSecret reads.
+      const body = JSON.stringify({
+        store: { kind: 'SecretStore', name: 'ibm', namespace },
+        keys: ['default/arbitrary/notified', id],
+      });
+      const ts = String(Math.floor(Date.now() / 1000));
+      const res = await fetch(`http://127.0.0.1:${webhook.port}${WEBHOOK_PATH}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [TIMESTAMP_HEADER]: ts,
+          [SIGNATURE_HEADER]: signNotification(hookKey, ts, body),
+        },
+        body,
+      });
+      expect(res.status).to.equal(204);
+      await waitForSecretData(client(), namespace, 'notified', (d) => d.value === 'n1', 10_000);
+    } finally {
+      await webhook.close();
+      await client()
+        .request('DELETE', `/api/v1/namespaces/${OPERATOR_NAMESPACE}/secrets/${hookSecret}`)
+        .catch(() => undefined);
+    }
   });
 
   it('the store reports the secondary instance while the primary is down, and the primary again after', async () => {
