@@ -8,6 +8,13 @@
 // size limit), so every list a rule iterates, and every list that encloses a
 // rule, has maxItems, and every string a rule reads has maxLength.
 
+/**
+ * data[].ciphertext: the KMS text form (base64url after the prefix) or the Vault transit one
+ * (src/crypto/transit-ciphertext.ts: scope, key name, then Vault's `vault:vN:` and padded base64).
+ */
+export const INLINE_CIPHERTEXT_PATTERN =
+  '^secretsync:v1:([A-Za-z0-9_-]+|transit:(strict|namespace|cluster):[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?:vault:v[1-9][0-9]{0,8}:[A-Za-z0-9+/]+={0,2})$';
+
 /** A JSON value (for `default`). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -349,22 +356,24 @@ function awsEventsSchema(scope: StoreScope): JSONSchemaProps {
       "Example: {sqs: {queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/secretsync-events'}}.",
     {
       sqs: obj(
-        "The SQS queue to long-poll. Its identity is the store's (auth, roleArn) unless auth or roleArn is set here.",
+        "The SQS queue to long-poll. Identity: the store's (auth and roleArn) when neither is set here; with only " +
+          "roleArn, the store's auth assumes this role; with auth, this auth (and this roleArn, if set) alone.",
         {
           queueUrl: str('The queue URL.', { minLength: 1, maxLength: 1024, pattern: '^https?://' }),
-          region: str("The queue's region. Absent: the store's region.", {
+          region: str("The queue's region. Absent: the region in an AWS queue URL, else the store's region.", {
             minLength: 1,
             maxLength: 64,
             pattern: AWS_REGION_PATTERN,
           }),
           endpoint: str(
-            'Another SQS endpoint URL (a VPC endpoint, moto). Absent: the regional SQS endpoint.',
+            "Another SQS endpoint URL (a VPC endpoint, moto). Absent: the regional SQS endpoint (never the store's " +
+              'endpoint, nor the host in queueUrl).',
             ENDPOINT_SCHEMA,
           ),
           auth: {
             ...awsAuthSchema(scope),
             description:
-              "How the operator authenticates to SQS. Absent, with roleArn absent too: the store's own identity (its auth and roleArn).",
+              "How the operator authenticates to SQS. Absent: the store's auth, assuming this roleArn if set, else the store's roleArn.",
           },
           roleArn: str('Assume this IAM role before calling SQS. Required with auth.serviceAccountRef.', {
             maxLength: 2048,
@@ -1201,8 +1210,8 @@ const dataSchema: JSONSchemaProps = {
         { required: ['key'] },
       ),
       ciphertext: str(
-        'A value encrypted with `secretsync encrypt` (KMS), safe to commit to Git; decrypted with the KMS of the store (an awsKms store, or a store with decrypt.kms). Set instead of remoteRef.',
-        { minLength: 1, maxLength: 262144, pattern: '^secretsync:v1:[A-Za-z0-9_-]+$' },
+        'A value encrypted with `secretsync encrypt` (KMS, or Vault transit with --transit), safe to commit to Git; decrypted with the KMS of the store (an awsKms store, or a store with decrypt.kms), or by Vault for a Vault store with decrypt.transit. Set instead of remoteRef.',
+        { minLength: 1, maxLength: 262144, pattern: INLINE_CIPHERTEXT_PATTERN },
       ),
     },
     {

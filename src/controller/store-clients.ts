@@ -140,6 +140,9 @@ export class StoreClients {
       observe: (operation, call, region) => metrics.observeProvider(provider, operation, call, region),
       onFailover: (e) =>
         metrics.failovers.inc({ provider: e.provider, store: e.store, from_region: e.from, to_region: e.to }),
+      log: (level, message, fields) => this.options.log[level](message, { provider, ...fields }),
+      countEventMessages: (outcome, count) =>
+        metrics.eventSourceMessages.inc({ provider, store: storeLabel(store), outcome }, count),
     });
   }
 

@@ -41,7 +41,22 @@ export interface ProviderContext {
   timeouts?: ProviderTimeouts;
   /** Tells the operator that a store moved to another region or endpoint (counted in metrics). Must not throw. */
   onFailover?(event: FailoverMove): void;
+  /**
+   * One line of the operator's log, for what a provider notices outside any
+   * call (an event source's poison message): names, counts and reasons, never
+   * a value. Absent: nothing is logged. Must not throw.
+   */
+  log?(level: 'info' | 'warn', message: string, fields: Record<string, string | number>): void;
+  /**
+   * Counts messages an event source took from its queue, by what became of
+   * them (`handled`, `ignored`, `poison`, `overflowed`, `undeleted`) for
+   * /metrics. Must not throw.
+   */
+  countEventMessages?(outcome: EventMessageOutcome, count: number): void;
 }
+
+/** What became of one message of a store's event queue. */
+export type EventMessageOutcome = 'handled' | 'ignored' | 'poison' | 'overflowed' | 'undeleted';
 
 /** How long one backend request may take: every SDK client the providers build gets these. */
 export interface ProviderTimeouts {
@@ -127,8 +142,8 @@ export interface ProviderClient {
   getValues?(refs: RemoteRef[], opts?: CallOptions): Promise<Map<string, string | KeyNotFoundError>>;
   /**
    * Decrypts a secretsync ciphertext (inline `data[].ciphertext`, or a fetched
-   * value when the store declares `decrypt.kms`). Absent when the store has no
-   * KMS configured. Throws DecryptError when the ciphertext does not belong here.
+   * value when the store declares `decrypt.kms`, or `decrypt.transit` on a
+   * Vault store). Absent when the store has neither. Throws DecryptError when the ciphertext does not belong here.
    */
   decrypt?(ciphertext: string, binding: CiphertextBinding, opts?: CallOptions): Promise<string>;
   /**
@@ -225,7 +240,7 @@ export interface ProviderCapabilities {
   write: boolean;
   /** `getValues`: many values in few backend round trips. */
   batchRead: boolean;
-  /** `decrypt` (for awsKms always; for the others when the store sets `decrypt.kms`). */
+  /** `decrypt` (for awsKms always; for the others when the store sets `decrypt.kms`, or `decrypt.transit` on Vault). */
   decrypt: boolean;
   /** `servedRegion`: the store may list failover regions or endpoints. */
   failover: boolean;
