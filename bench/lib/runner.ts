@@ -15,6 +15,7 @@ import { eventsSqsScenario } from '../scenarios/events-sqs.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
 import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
 import { vaultScenario } from '../scenarios/vault.js';
+import { ibmScenario } from '../scenarios/ibm.js';
 import { REPO_ROOT, chartNodeOptions, type BenchContext, type Figures } from './context.js';
 
 export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise<Figures>> = {
@@ -31,6 +32,7 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   hostile: hostileScenario,
   events: eventsScenario,
   vault: vaultScenario,
+  ibm: ibmScenario,
   'events-sqs': eventsSqsScenario,
 };
 

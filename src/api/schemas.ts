@@ -906,6 +906,145 @@ function vaultProviderSchema(scope: StoreScope): JSONSchemaProps {
   );
 }
 
+const IBM_REGION_PATTERN = '^[a-z]+-[a-z]+(-[0-9])?$';
+
+/** One IBM Cloud Secrets Manager instance: a service URL, or an instance id and region. */
+function ibmInstanceProperties(): Record<string, JSONSchemaProps> {
+  return {
+    serviceUrl: str(
+      "The instance's service URL: https://<instance id>.<region>.secrets-manager.appdomain.cloud, or its " +
+        '.private. form for the private endpoint. Or set instanceId and region.',
+      ENDPOINT_SCHEMA,
+    ),
+    instanceId: str("The instance's id (a UUID), with region.", { pattern: '^[0-9a-fA-F-]{36}$' }),
+    region: str(
+      'The IBM Cloud region of the instance, such as us-south (with instanceId). With serviceUrl: names the ' +
+        'instance in status and metrics (default: the region in the URL, else its host).',
+      { pattern: IBM_REGION_PATTERN, maxLength: 64 },
+    ),
+    endpointType: {
+      description: "With instanceId: the instance's public (default) or private endpoint.",
+      type: 'string',
+      enum: ['public', 'private'],
+    },
+  };
+}
+
+const ibmInstanceRule = {
+  rule: 'has(self.serviceUrl) != has(self.instanceId) && (!has(self.instanceId) || has(self.region))',
+  message: 'set serviceUrl, or instanceId and region (not both)',
+};
+
+function ibmAuthSchema(scope: StoreScope): JSONSchemaProps {
+  const namespaced = scope === 'Namespaced';
+  return obj(
+    "How the operator logs in to IBM Cloud IAM. Absent: the API key in the operator's IBMCLOUD_API_KEY, " +
+      (namespaced
+        ? 'which a SecretStore may use only when the cluster admin allows it (--allow-operator-identity-for-namespaced-stores).'
+        : 'always allowed for a ClusterSecretStore.'),
+    {
+      apiKeySecretRef: secretKeySelectorSchema(scope, 'an IAM API key (of a service ID)'),
+      trustedProfile: obj(
+        'A trusted profile: the operator mints a short-lived token for the ServiceAccount (TokenRequest API) and ' +
+          'logs in with it at IAM as a compute-resource token (grant type cr-token). Set profileId or profileName.',
+        {
+          profileId: str('The trusted profile id (Profile-…).', { minLength: 1, maxLength: 128 }),
+          profileName: str('The trusted profile name.', { minLength: 1, maxLength: 128 }),
+          serviceAccountRef: obj(
+            'The ServiceAccount whose token the profile trusts.',
+            {
+              name: str('The ServiceAccount.', { minLength: 1, maxLength: LIMITS.name }),
+              namespace: str(
+                namespaced
+                  ? 'Must not be set: a SecretStore may only name ServiceAccounts of its own namespace.'
+                  : "The ServiceAccount's namespace. Required on a ClusterSecretStore.",
+                { pattern: DNS_LABEL_PATTERN, maxLength: LIMITS.namespace },
+              ),
+              audiences: {
+                description: 'Audiences of the token. Default: iam.',
+                type: 'array',
+                maxItems: 8,
+                items: { type: 'string', maxLength: 256 },
+              },
+            },
+            {
+              required: ['name'],
+              'x-kubernetes-validations': [
+                namespaced
+                  ? {
+                      rule: '!has(self.namespace)',
+                      message:
+                        'a SecretStore may only use ServiceAccounts of its own namespace: remove serviceAccountRef.namespace',
+                    }
+                  : {
+                      rule: 'has(self.namespace)',
+                      message: 'a ClusterSecretStore must set serviceAccountRef.namespace',
+                    },
+              ],
+            },
+          ),
+        },
+        {
+          required: ['serviceAccountRef'],
+          'x-kubernetes-validations': [
+            {
+              rule: 'has(self.profileId) != has(self.profileName)',
+              message: 'set exactly one of profileId or profileName',
+            },
+          ],
+        },
+      ),
+    },
+    {
+      'x-kubernetes-validations': [
+        {
+          rule: '!(has(self.apiKeySecretRef) && has(self.trustedProfile))',
+          message: 'auth sets at most one of apiKeySecretRef or trustedProfile',
+        },
+      ],
+    },
+  );
+}
+
+function ibmProviderSchema(scope: StoreScope): JSONSchemaProps {
+  return obj(
+    'IBM Cloud Secrets Manager (API v2): remoteRef.key is a secret id or <secret group>/<secret type>/<secret name>, ' +
+      'property a field of the secret type (payload, username, password, a kv key, api_key, certificate, ' +
+      'private_key, intermediate, tls.crt, tls.key, ca.crt, a service credential field), version current (default), ' +
+      'previous or a version id.',
+    {
+      ...ibmInstanceProperties(),
+      iamEndpoint: str(
+        "IAM's base URL. Default https://iam.cloud.ibm.com (https://private.iam.cloud.ibm.com with endpointType private).",
+        ENDPOINT_SCHEMA,
+      ),
+      auth: ibmAuthSchema(scope),
+      requestsPerSecond: {
+        description:
+          "The store's request budget, shared by every ManagedSecret that uses it (token bucket, burst twice the " +
+          'rate). Default 10: IBM advises keeping each instance below 20 requests per second.',
+        type: 'number',
+        minimum: 0.1,
+        maximum: 10000,
+        default: 10,
+      },
+      failover: {
+        description:
+          'Secondary instances (another region) tried in order for reads while the primary is unavailable ' +
+          '(network errors, timeouts, 5xx, throttling); 401, 403 and 404 never fail over. Rotation writes go only ' +
+          'to the primary. The secondaries must hold the same secrets under the same ids or names.',
+        type: 'array',
+        maxItems: MAX_FAILOVER,
+        items: obj('One secondary instance.', ibmInstanceProperties(), {
+          'x-kubernetes-validations': [ibmInstanceRule],
+        }),
+      },
+      circuitBreaker: circuitBreakerSchema,
+    },
+    { 'x-kubernetes-validations': [ibmInstanceRule] },
+  );
+}
+
 /** The provider blocks; a new backend adds one entry here (and in ProviderSpec). */
 function providerBlocks(scope: StoreScope): Record<string, JSONSchemaProps> {
   return {
@@ -926,6 +1065,7 @@ function providerBlocks(scope: StoreScope): Record<string, JSONSchemaProps> {
       true,
     ),
     vault: vaultProviderSchema(scope),
+    ibmSecretsManager: ibmProviderSchema(scope),
   };
 }
 
@@ -1124,6 +1264,16 @@ const dataFromSchema: JSONSchemaProps = {
           tags: stringMap('Secrets Manager: only secrets that carry all of these tags.', {
             maxProperties: 16,
             additionalProperties: { type: 'string', maxLength: 256 },
+          }),
+          labels: {
+            description: 'IBM Cloud Secrets Manager: only secrets that carry all of these labels.',
+            type: 'array',
+            maxItems: 16,
+            items: { type: 'string', minLength: 1, maxLength: 64 },
+          },
+          secretGroup: str('IBM Cloud Secrets Manager: only secrets of this secret group (its name or id).', {
+            minLength: 1,
+            maxLength: 64,
           }),
         },
         {

@@ -245,6 +245,44 @@ export interface VaultTransitSpec {
   key: string;
 }
 
+/** How the operator authenticates to IBM Cloud IAM. Absent: the operator's own API key (IBMCLOUD_API_KEY), ClusterSecretStores only. */
+export interface IbmAuthSpec {
+  /** An IAM API key (of a service ID) in a Secret. */
+  apiKeySecretRef?: SecretKeyRef;
+  /** A trusted profile: a ServiceAccount token (TokenRequest) exchanged at IAM as a compute-resource token. */
+  trustedProfile?: IbmTrustedProfileAuth;
+}
+
+export interface IbmTrustedProfileAuth {
+  /** The profile's id (`Profile-…`); or profileName. */
+  profileId?: string;
+  profileName?: string;
+  /** The ServiceAccount whose token IAM trusts for this profile. */
+  serviceAccountRef: AwsServiceAccountAuth;
+}
+
+/** One IBM Cloud Secrets Manager instance: a service URL, or an instance id and region. */
+export interface IbmInstanceSpec {
+  /** `https://<instance id>.<region>.secrets-manager.appdomain.cloud` (or its `.private.` form). */
+  serviceUrl?: string;
+  instanceId?: string;
+  /** With instanceId: where the instance is. With serviceUrl: names the instance in status and metrics. */
+  region?: string;
+  /** With instanceId: the public (default) or private endpoint. */
+  endpointType?: 'public' | 'private';
+}
+
+export interface IbmSecretsManagerProviderSpec extends IbmInstanceSpec {
+  /** IAM's base URL. Default `https://iam.cloud.ibm.com` (`https://private.iam.cloud.ibm.com` with endpointType private). */
+  iamEndpoint?: string;
+  auth?: IbmAuthSpec;
+  /** The store's request budget. Default 10 (IBM advises staying below 20 requests per second per instance). */
+  requestsPerSecond?: number;
+  /** Secondary instances (another region) that serve reads while the primary is unavailable. */
+  failover?: IbmInstanceSpec[];
+  circuitBreaker?: CircuitBreakerSpec;
+}
+
 /** Exactly one provider block is set (CEL enforces it). New providers add a field here. */
 export interface ProviderSpec {
   local?: LocalProviderSpec;
@@ -252,6 +290,7 @@ export interface ProviderSpec {
   awsSecretsManager?: AwsSecretsManagerProviderSpec;
   awsParameterStore?: AwsParameterStoreProviderSpec;
   vault?: VaultProviderSpec;
+  ibmSecretsManager?: IbmSecretsManagerProviderSpec;
 }
 
 export interface LabelSelectorRequirement {
@@ -331,6 +370,10 @@ export interface FindSpec {
   nameRegexp?: string;
   /** Secrets Manager: only secrets carrying all of these tags. */
   tags?: Record<string, string>;
+  /** IBM Cloud Secrets Manager: only secrets carrying all of these labels. */
+  labels?: string[];
+  /** IBM Cloud Secrets Manager: only secrets of this secret group (its name or id). */
+  secretGroup?: string;
 }
 
 export interface DataFromItem {

@@ -116,6 +116,9 @@ export function endpointAllowed(endpoint: string, allowed: readonly string[]): b
   return false;
 }
 
+/** Fields that name a URL the operator will call: AWS `endpoint`, IBM `serviceUrl` and `iamEndpoint`. */
+const ENDPOINT_FIELDS = new Set(['endpoint', 'serviceUrl', 'iamEndpoint']);
+
 /** One URL a store's spec names, with the field that names it. */
 export interface NamedEndpoint {
   /** `spec.provider.awsSecretsManager.failover[0].endpoint`. */
@@ -125,7 +128,7 @@ export interface NamedEndpoint {
 
 /**
  * Every endpoint a store's spec names: each non-empty string under a field
- * called `endpoint`, anywhere in `spec.provider` (the block's own, its
+ * called `endpoint` (or IBM's `serviceUrl` and `iamEndpoint`), anywhere in `spec.provider` (the block's own, its
  * `failover` entries, `decrypt.kms` and its failover entries; STS is asked at
  * the block's endpoint). Found by walking the spec, so an endpoint field added
  * later is checked without anyone remembering to list it here; Vault's
@@ -140,8 +143,8 @@ export function storeEndpoints(store: AnyStore): NamedEndpoint[] {
       return;
     }
     for (const [key, child] of Object.entries(value)) {
-      if (key === 'endpoint' && typeof child === 'string') {
-        if (child !== '') out.push({ field: `${path}.endpoint`, endpoint: child });
+      if (ENDPOINT_FIELDS.has(key) && typeof child === 'string') {
+        if (child !== '') out.push({ field: `${path}.${key}`, endpoint: child });
         continue;
       }
       walk(child, `${path}.${key}`, depth + 1);

@@ -90,6 +90,11 @@ export const providers: ReadonlyMap<string, Provider> = providerRegistry([
   ),
   // No SDK to defer: Vault is plain HTTP.
   vaultProvider,
+  lazyProvider(
+    'ibmSecretsManager',
+    { entries: true, write: true, batchRead: false, decrypt: false, failover: true },
+    async () => (await import('./ibm-secrets-manager/index.js')).ibmSecretsManagerProvider,
+  ),
 ]);
 
 /** The one provider a store's spec names (CEL guarantees exactly one block). */

@@ -8,6 +8,7 @@ export {
   type StartClusterOptions,
 } from './cluster.js';
 export { MotoServer, type AwsEnv, type StartMotoOptions } from './moto.js';
+export { IbmSecretsManagerServer, type StartIbmSecretsManagerOptions } from './ibm-sm.js';
 export { VaultServer, type StartVaultOptions, type VaultAnswer } from './vault.js';
 export { PrometheusServer, type PromSample, type ScrapeJob, type StartPrometheusOptions } from './prometheus.js';
 export {

@@ -58,6 +58,7 @@ describe('bench smoke (N = 50, every scenario)', function () {
         'pollingBackendReadsPerHourAtRest',
       ],
       vault: ['allReadySeconds', 'coldSyncVaultRequests', 'vaultRequestsPerCycle', 'keysReadPerCycle'],
+      ibm: ['allReadySeconds', 'coldSyncIbmRequests', 'ibmRequestsPerCycle', 'keysReadPerCycle', 'iamLogins'],
     };
     for (const [name, keys] of Object.entries(expected)) {
       const f = figures(name);
@@ -98,6 +99,14 @@ describe('bench smoke (N = 50, every scenario)', function () {
     expect(f.vaultRequestsPerCycle).to.be.greaterThan(0);
     // 50 ManagedSecrets over 100 paths use 50 paths: at most one read each per cycle (plus token renewals).
     expect(f.vaultRequestsPerCycle).to.be.at.most(55);
+  });
+
+  it('ibm: a refresh cycle reads each secret about once, not once per ManagedSecret; one IAM login', () => {
+    const f = figures('ibm');
+    expect(f.ibmRequestsPerCycle).to.be.greaterThan(0);
+    // 50 ManagedSecrets over 100 secrets use 50 of them: at most one read each per cycle (and a store check).
+    expect(f.ibmRequestsPerCycle).to.be.at.most(60);
+    expect(f.iamLogins).to.be.at.most(2);
   });
 
   it('steady-state makes no Secret or status writes', () => {

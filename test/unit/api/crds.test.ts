@@ -24,6 +24,9 @@ import {
   type AwsEventsSpec,
   type AwsKmsProviderSpec,
   type AwsParameterStoreProviderSpec,
+  type IbmAuthSpec,
+  type IbmInstanceSpec,
+  type IbmSecretsManagerProviderSpec,
   type AwsSecretRefAuth,
   type AwsSecretsManagerProviderSpec,
   type AwsServiceAccountAuth,
@@ -236,6 +239,45 @@ function providerVariants(namespace?: string): ProviderSpec[] {
     },
     { vault: vaultCommon({ tokenSecretRef: { name: 'vault-token', key: 'token', ...scoped(namespace) } }) },
   );
+  variants.push(
+    {
+      ibmSecretsManager: {
+        instanceId: '0b5571f7-21e6-42b7-91c5-3f5ac9793a46',
+        region: 'us-south',
+        endpointType: 'private',
+        iamEndpoint: 'https://private.iam.cloud.ibm.com',
+        auth: { apiKeySecretRef: { name: 'ibm', key: 'apikey', ...scoped(namespace) } },
+        requestsPerSecond: 5,
+        failover: [
+          {
+            serviceUrl: 'https://0b5571f7-21e6-42b7-91c5-3f5ac9793a47.eu-de.secrets-manager.appdomain.cloud',
+            region: 'eu-de',
+          },
+          { instanceId: '0b5571f7-21e6-42b7-91c5-3f5ac9793a48', region: 'us-east', endpointType: 'public' },
+        ],
+        circuitBreaker: { failureThreshold: 3, openSeconds: 30 },
+      },
+    },
+    {
+      ibmSecretsManager: {
+        serviceUrl: 'https://0b5571f7-21e6-42b7-91c5-3f5ac9793a46.us-south.secrets-manager.appdomain.cloud',
+        auth: {
+          trustedProfile: {
+            profileId: 'Profile-8d6ddb39-c8b0-4b44-9e1e-7d3c6e4c1a2b',
+            serviceAccountRef: { name: 'app', ...scoped(namespace), audiences: ['iam'] },
+          },
+        },
+      },
+    },
+    {
+      ibmSecretsManager: {
+        serviceUrl: 'https://0b5571f7-21e6-42b7-91c5-3f5ac9793a46.us-south.secrets-manager.appdomain.cloud',
+        auth: {
+          trustedProfile: { profileName: 'secretsync', serviceAccountRef: { name: 'app', ...scoped(namespace) } },
+        },
+      },
+    },
+  );
   return variants;
 }
 
@@ -294,6 +336,7 @@ const fullManagedSecret: ManagedSecret = {
     dataFrom: [
       { extract: { key: 'app/flags', version: '2' } },
       { find: { prefix: 'app/shared/', tags: { team: 'a' } } },
+      { find: { prefix: 'db-', labels: ['env:prod'], secretGroup: 'payments' } },
       { find: { nameRegexp: '^app/.*$' } },
     ],
     target: {
@@ -608,6 +651,7 @@ describe('CRDs (src/api)', () => {
         'spec.provider.awsKms.requestsPerSecond': 10,
         'spec.provider.awsSecretsManager.requestsPerSecond': 10,
         'spec.provider.awsParameterStore.requestsPerSecond': 10,
+        'spec.provider.ibmSecretsManager.requestsPerSecond': 10,
       };
       expect(defaults(secretStoreSchema)).to.deep.equal(storeDefaults);
       expect(defaults(clusterSecretStoreSchema)).to.deep.equal(storeDefaults);
@@ -723,8 +767,24 @@ describe('CRDs (src/api)', () => {
           ns('tls.clientCertSecretRef', 'Secrets', 'Secret'),
         ];
       };
+      const ibmRules = (scope: 'Namespaced' | 'Cluster') => {
+        const ibm = 'spec.provider.ibmSecretsManager';
+        const instance = 'set serviceUrl, or instanceId and region (not both)';
+        return [
+          `${ibm}: ${instance}`,
+          `${ibm}.auth: auth sets at most one of apiKeySecretRef or trustedProfile`,
+          scope === 'Namespaced'
+            ? `${ibm}.auth.apiKeySecretRef: a SecretStore reads Secrets from its own namespace: remove namespace (or use a ClusterSecretStore)`
+            : `${ibm}.auth.apiKeySecretRef: a ClusterSecretStore must set the namespace of the Secret`,
+          `${ibm}.auth.trustedProfile: set exactly one of profileId or profileName`,
+          scope === 'Namespaced'
+            ? `${ibm}.auth.trustedProfile.serviceAccountRef: a SecretStore may only use ServiceAccounts of its own namespace: remove serviceAccountRef.namespace`
+            : `${ibm}.auth.trustedProfile.serviceAccountRef: a ClusterSecretStore must set serviceAccountRef.namespace`,
+          `${ibm}.failover[]: ${instance}`,
+        ];
+      };
       const providerRules = (scope: 'Namespaced' | 'Cluster') => [
-        'spec.provider: provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore, vault)',
+        'spec.provider: provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore, vault, ibmSecretsManager)',
         scope === 'Namespaced'
           ? 'spec.provider.local.masterKeySecretRef: a SecretStore reads its master key from its own namespace: remove masterKeySecretRef.namespace (or use a ClusterSecretStore)'
           : 'spec.provider.local.masterKeySecretRef: a ClusterSecretStore must set masterKeySecretRef.namespace, the namespace of the Secret that holds the master key',
@@ -757,6 +817,7 @@ describe('CRDs (src/api)', () => {
           fallback(block),
         ]),
         ...vaultRules(scope),
+        ...ibmRules(scope),
       ];
       expect(rules.SecretStore).to.deep.equal(providerRules('Namespaced'));
       expect(rules.ClusterSecretStore).to.deep.equal([
@@ -803,7 +864,7 @@ describe('CRDs (src/api)', () => {
       );
       const provider = schemaAt(secretStoreSchema, 'spec.provider');
       expect(provider['x-kubernetes-validations']?.[0]?.rule).to.equal(
-        '[has(self.local), has(self.awsKms), has(self.awsSecretsManager), has(self.awsParameterStore), has(self.vault)].exists_one(set, set)',
+        '[has(self.local), has(self.awsKms), has(self.awsSecretsManager), has(self.awsParameterStore), has(self.vault), has(self.ibmSecretsManager)].exists_one(set, set)',
       );
     });
 
@@ -903,7 +964,14 @@ describe('CRDs (src/api)', () => {
           [
             schema,
             'spec.provider',
-            keysOf<ProviderSpec>()(['local', 'awsKms', 'awsSecretsManager', 'awsParameterStore', 'vault']),
+            keysOf<ProviderSpec>()([
+              'local',
+              'awsKms',
+              'awsSecretsManager',
+              'awsParameterStore',
+              'vault',
+              'ibmSecretsManager',
+            ]),
           ],
           [
             schema,
@@ -927,6 +995,31 @@ describe('CRDs (src/api)', () => {
               'decrypt',
               'issuePaths',
             ]),
+          ],
+          [
+            schema,
+            'spec.provider.ibmSecretsManager',
+            keysOf<IbmSecretsManagerProviderSpec>()([
+              'serviceUrl',
+              'instanceId',
+              'region',
+              'endpointType',
+              'iamEndpoint',
+              'auth',
+              'requestsPerSecond',
+              'failover',
+              'circuitBreaker',
+            ]),
+          ],
+          [
+            schema,
+            'spec.provider.ibmSecretsManager.auth',
+            keysOf<IbmAuthSpec>()(['apiKeySecretRef', 'trustedProfile']),
+          ],
+          [
+            schema,
+            'spec.provider.ibmSecretsManager.failover[]',
+            keysOf<IbmInstanceSpec>()(['serviceUrl', 'instanceId', 'region', 'endpointType']),
           ],
           [schema, 'spec.provider.vault.auth', keysOf<VaultAuthSpec>()(['kubernetes', 'appRole', 'tokenSecretRef'])],
           [
@@ -982,7 +1075,11 @@ describe('CRDs (src/api)', () => {
         [managedSecretSchema, 'spec.data[]', keysOf<DataItem>()(['secretKey', 'remoteRef', 'ciphertext'])],
         [managedSecretSchema, 'spec.data[].remoteRef', keysOf<RemoteRef>()(['key', 'property', 'version'])],
         [managedSecretSchema, 'spec.dataFrom[]', keysOf<DataFromItem>()(['extract', 'find'])],
-        [managedSecretSchema, 'spec.dataFrom[].find', keysOf<FindSpec>()(['prefix', 'nameRegexp', 'tags'])],
+        [
+          managedSecretSchema,
+          'spec.dataFrom[].find',
+          keysOf<FindSpec>()(['prefix', 'nameRegexp', 'tags', 'labels', 'secretGroup']),
+        ],
         [
           managedSecretSchema,
           'spec.rotation',
