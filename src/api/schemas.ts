@@ -828,7 +828,8 @@ function issuePathSchema(description: string): JSONSchemaProps {
 export const ISSUE_PATH_PATTERN = '^[A-Za-z0-9_.@=+:-]+(/[A-Za-z0-9_.@=+:-]+)*$';
 
 const renewAtPercentSchema: JSONSchemaProps = {
-  description: 'Renewed (or re-issued) when this percentage of its lifetime, from issuance to expiry, has passed. Default 66.',
+  description:
+    'Renewed (or re-issued) when this percentage of its lifetime, from issuance to expiry, has passed. Default 66.',
   type: 'integer',
   minimum: 10,
   maximum: 95,

@@ -186,9 +186,10 @@ export interface IssuedValues {
   entries: IssuedStatus[];
 }
 
+/** What issuing needs of the operator (narrow, so unit tests can stand in for it). */
 export interface IssuedDeps {
-  client: KubeClient;
-  events: EventRecorder;
+  client: Pick<KubeClient, 'request'>;
+  events: Pick<EventRecorder, 'emit'>;
   eventTarget(ms: ManagedSecret): EventTarget;
   log: Logger;
   now?: () => number;
@@ -230,7 +231,10 @@ export class IssuedCredentials {
     const remembered = this.memory.get(ms.metadata.uid ?? nameOf(ms));
     let next: number | undefined;
     for (const src of sources) {
-      const entry = newer(ms.status?.issued?.find((e) => e.source === src.source), remembered?.get(src.source)?.entry);
+      const entry = newer(
+        ms.status?.issued?.find((e) => e.source === src.source),
+        remembered?.get(src.source)?.entry,
+      );
       const at = time(entry?.renewAt);
       if (at !== undefined && (next === undefined || at < next)) next = at;
     }
