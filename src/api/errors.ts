@@ -124,8 +124,7 @@ export function boundedText(text: string, max = MAX_FOREIGN_TEXT): string {
   for (const ch of text) {
     const code = ch.codePointAt(0) ?? 0;
     // Control characters (and the line and paragraph separators) become spaces.
-    flat +=
-      code < 0x20 || code === 0x7f || (code >= 0x80 && code < 0xa0) || code === 0x2028 || code === 0x2029 ? ' ' : ch;
+    flat += code < 0x20 || code === 0x7f || (code >= 0x80 && code < 0xa0) || code === 0x2028 || code === 0x2029 ? ' ' : ch;
   }
   flat = flat.replace(/\s+/g, ' ').trim();
   const chars = Array.from(flat);

@@ -113,7 +113,12 @@ export class FetchCache {
     )) as Map<string, Properties>;
   }
 
-  private async cached(key: string, ttlMs: number, opts: CallOptions, load: () => Promise<unknown>): Promise<unknown> {
+  private async cached(
+    key: string,
+    ttlMs: number,
+    opts: CallOptions,
+    load: () => Promise<unknown>,
+  ): Promise<unknown> {
     const now = Date.now();
     const entry = this.entries.get(key);
     if (entry && now - entry.at < ttlMs) {

@@ -296,7 +296,8 @@ export class Manager {
     // A Secret we wrote changed or went: its ManagedSecret looks for drift.
     const secretTouched = (secret: SecretObject) => {
       const owner = managedSecretOf(secret);
-      if (owner && secret.metadata.namespace) this.queue.add(queueKey.managedSecret(secret.metadata.namespace, owner));
+      if (owner && secret.metadata.namespace)
+        this.queue.add(queueKey.managedSecret(secret.metadata.namespace, owner));
     };
     this.caches.secrets.on({ update: (_old, cur) => secretTouched(cur), delete: secretTouched });
   }

@@ -86,11 +86,7 @@ export class RotationStep {
   async finish(ms: ManagedSecret, active: ActiveRotation, synced: boolean): Promise<boolean> {
     const { rotator } = this.deps;
     if (!synced) {
-      await rotator.fail(
-        ms,
-        'the new value is in the store but the Secret could not be updated yet',
-        'RotationPending',
-      );
+      await rotator.fail(ms, 'the new value is in the store but the Secret could not be updated yet', 'RotationPending');
       return true;
     }
     try {

@@ -129,8 +129,7 @@ export class StoreReconciler {
     const { patch, move } = planStoreStatus(store, ready, served);
     if (patch)
       await this.deps.status.patch(store, patch, signal).catch((err: unknown) => {
-        if (!isNotFound(err))
-          this.deps.log.warn('could not write store status', { store: name, error: errorMessage(err) });
+        if (!isNotFound(err)) this.deps.log.warn('could not write store status', { store: name, error: errorMessage(err) });
       });
 
     // Follow.
