@@ -630,6 +630,231 @@ function awsProviderSchema(scope: StoreScope, description: string, withDecrypt: 
   );
 }
 
+// ---------------------------------------------------------------------------
+// HashiCorp Vault.
+
+/** A mount or auth path inside Vault: segments without leading or trailing slash. */
+const VAULT_MOUNT_PATTERN = '^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$';
+const VAULT_ADDRESS_SCHEMA = { minLength: 1, maxLength: 1024, pattern: '^https?://[^/?#@]+/?$' };
+
+/** `namespace` of a reference: forbidden on a SecretStore, required on a ClusterSecretStore. */
+function vaultNamespaceRule(scope: StoreScope, what: string, one: string): ValidationRule {
+  return scope === 'Namespaced'
+    ? {
+        rule: '!has(self.namespace)',
+        message: `a SecretStore may only use ${what} of its own namespace: remove namespace (or use a ClusterSecretStore)`,
+        fieldPath: '.namespace',
+        reason: 'FieldValueForbidden',
+      }
+    : {
+        rule: 'has(self.namespace)',
+        message: `a ClusterSecretStore must set the namespace of the ${one}`,
+        fieldPath: '.namespace',
+        reason: 'FieldValueRequired',
+      };
+}
+
+function vaultNamespaceField(scope: StoreScope, what: string, one: string): JSONSchemaProps {
+  return str(
+    scope === 'Namespaced'
+      ? `Must not be set: a SecretStore uses ${what} of its own namespace.`
+      : `The namespace of the ${one}. Required on a ClusterSecretStore.`,
+    { pattern: DNS_LABEL_PATTERN, maxLength: LIMITS.namespace },
+  );
+}
+
+function vaultAuthSchema(scope: StoreScope): JSONSchemaProps {
+  return obj(
+    'How the operator logs in to Vault: exactly one of kubernetes, appRole or tokenSecretRef. Tokens are renewed ' +
+      'at about two thirds of their TTL and obtained again after they expire or are revoked. There is no default ' +
+      "(the operator's own identity is never used).",
+    {
+      kubernetes: obj(
+        "Kubernetes auth: the operator mints a short-lived token for serviceAccountRef (TokenRequest API) and exchanges it at auth/<mountPath>/login for role; Vault checks it with the cluster's TokenReview.",
+        {
+          mountPath: str('Where the Kubernetes auth method is mounted. Default kubernetes.', {
+            maxLength: 256,
+            pattern: VAULT_MOUNT_PATTERN,
+          }),
+          role: str('The Vault role to log in as.', { minLength: 1, maxLength: 256 }),
+          serviceAccountRef: obj(
+            'The ServiceAccount whose token is exchanged.',
+            {
+              name: str('The ServiceAccount.', { minLength: 1, maxLength: LIMITS.name }),
+              namespace: vaultNamespaceField(scope, 'ServiceAccounts', 'ServiceAccount'),
+              audiences: {
+                description: "Audiences of the token (the Vault role's audience). Default: the API server's own.",
+                type: 'array',
+                maxItems: 8,
+                items: { type: 'string', minLength: 1, maxLength: 256 },
+              },
+            },
+            {
+              required: ['name'],
+              'x-kubernetes-validations': [vaultNamespaceRule(scope, 'ServiceAccounts', 'ServiceAccount')],
+            },
+          ),
+        },
+        { required: ['role', 'serviceAccountRef'] },
+      ),
+      appRole: obj(
+        'AppRole auth: role id (inline or from a Secret) and secret id (from a Secret), exchanged at auth/<mountPath>/login.',
+        {
+          mountPath: str('Where the AppRole auth method is mounted. Default approle.', {
+            maxLength: 256,
+            pattern: VAULT_MOUNT_PATTERN,
+          }),
+          roleId: str('The role id (not secret). Exactly one of roleId and roleIdSecretRef.', {
+            minLength: 1,
+            maxLength: 256,
+          }),
+          roleIdSecretRef: secretKeySelectorSchema(scope, 'the role id'),
+          secretIdSecretRef: secretKeySelectorSchema(scope, 'the secret id'),
+        },
+        {
+          required: ['secretIdSecretRef'],
+          'x-kubernetes-validations': [
+            {
+              rule: 'has(self.roleId) != has(self.roleIdSecretRef)',
+              message: 'appRole sets exactly one of roleId and roleIdSecretRef',
+            },
+          ],
+        },
+      ),
+      tokenSecretRef: secretKeySelectorSchema(scope, 'a Vault token'),
+    },
+    {
+      'x-kubernetes-validations': [
+        {
+          rule: '[has(self.kubernetes), has(self.appRole), has(self.tokenSecretRef)].exists_one(set, set)',
+          message: 'auth sets exactly one of kubernetes, appRole or tokenSecretRef',
+        },
+      ],
+    },
+  );
+}
+
+function vaultTlsSchema(scope: StoreScope): JSONSchemaProps {
+  return obj('TLS to Vault: the CA that signs its certificate, a client certificate, the name checked.', {
+    caProvider: obj(
+      "A CA bundle (PEM) that signs Vault's certificate, from a Secret or a ConfigMap. Absent: the operator's default bundle.",
+      {
+        type: str('Secret or ConfigMap.', { enum: ['Secret', 'ConfigMap'] }),
+        name: str('The name of the Secret or ConfigMap.', { minLength: 1, maxLength: LIMITS.name }),
+        key: str('The key that holds the PEM bundle.', {
+          minLength: 1,
+          maxLength: LIMITS.name,
+          pattern: SECRET_KEY_PATTERN,
+        }),
+        namespace: vaultNamespaceField(scope, 'Secrets and ConfigMaps', 'Secret or ConfigMap'),
+      },
+      {
+        required: ['type', 'name', 'key'],
+        'x-kubernetes-validations': [vaultNamespaceRule(scope, 'Secrets and ConfigMaps', 'Secret or ConfigMap')],
+      },
+    ),
+    clientCertSecretRef: obj(
+      'A client certificate for TLS client auth: a kubernetes.io/tls Secret (keys tls.crt and tls.key).',
+      {
+        name: str('The name of the Secret.', { minLength: 1, maxLength: LIMITS.name }),
+        namespace: vaultNamespaceField(scope, 'Secrets', 'Secret'),
+      },
+      { required: ['name'], 'x-kubernetes-validations': [vaultNamespaceRule(scope, 'Secrets', 'Secret')] },
+    ),
+    serverName: str(
+      "The name checked in Vault's certificate (and sent as SNI) when it differs from the host of the address.",
+      {
+        minLength: 1,
+        maxLength: 253,
+      },
+    ),
+  });
+}
+
+function vaultProviderSchema(scope: StoreScope): JSONSchemaProps {
+  return obj(
+    'HashiCorp Vault: remoteRef.key is the path of an entry inside the KV mount (app/db), property a field of it, ' +
+      'version a KV v2 version number; dataFrom.find lists a path prefix recursively and matches nameRegexp on the ' +
+      'full path (find.tags is refused).',
+    {
+      server: str(
+        "Vault's address, such as https://vault.example.com:8200 (scheme, host and port; http only for tests). A " +
+          'SecretStore may only name addresses the operator allows (--allowed-endpoints).',
+        VAULT_ADDRESS_SCHEMA,
+      ),
+      failover: {
+        description:
+          'More addresses tried in order when server is unavailable (network error, 5xx, sealed, throttled): a ' +
+          'performance standby, a DR secondary promoted to primary. Permission denied and missing paths never fail over.',
+        type: 'array',
+        maxItems: MAX_FAILOVER,
+        'x-kubernetes-list-type': 'set',
+        items: { type: 'string', ...VAULT_ADDRESS_SCHEMA },
+      },
+      circuitBreaker: circuitBreakerSchema,
+      namespace: str('Vault Enterprise namespace, sent as X-Vault-Namespace on every request (ns1/team-a).', {
+        minLength: 1,
+        maxLength: 256,
+        pattern: VAULT_MOUNT_PATTERN,
+      }),
+      path: str('Mount path of the KV secrets engine. Default secret.', {
+        maxLength: 256,
+        pattern: VAULT_MOUNT_PATTERN,
+      }),
+      version: str('KV engine version: v1 or v2. Default v2.', { enum: ['v1', 'v2'] }),
+      auth: vaultAuthSchema(scope),
+      tls: vaultTlsSchema(scope),
+      requestsPerSecond: {
+        description:
+          "The store's request budget, shared by every ManagedSecret that uses it (token bucket, burst twice the rate). Default 10.",
+        type: 'number',
+        minimum: 0.1,
+        maximum: 10000,
+      },
+      decrypt: obj(
+        "Values fetched from the store (and inline data[].ciphertext) that are secretsync transit ciphertexts are decrypted by Vault's transit engine, with a context bound to the namespace and ManagedSecret.",
+        {
+          transit: obj(
+            'The transit key.',
+            {
+              mount: str('Mount path of the transit engine. Default transit.', {
+                maxLength: 256,
+                pattern: VAULT_MOUNT_PATTERN,
+              }),
+              key: str('The transit key (created with derived=true: a context is required).', {
+                minLength: 1,
+                maxLength: 256,
+              }),
+            },
+            { required: ['key'] },
+          ),
+        },
+        { required: ['transit'] },
+      ),
+      issuePaths: {
+        description:
+          'Path prefixes inside Vault (pki/issue/, database/creds/) that ManagedSecrets may issue credentials from ' +
+          '(dataFrom[].certificate, dataFrom[].dynamic). ' +
+          (scope === 'Cluster'
+            ? 'Absent: none (a tenant must not drive the cluster store’s token to arbitrary paths).'
+            : 'Absent: any (the store’s own identity bounds it).'),
+        type: 'array',
+        maxItems: 32,
+        items: { type: 'string', minLength: 1, maxLength: 512 },
+      },
+    },
+    {
+      required: ['server', 'auth'],
+      'x-kubernetes-validations': [
+        {
+          rule: '!has(self.failover) || self.failover.all(f, f != self.server)',
+          message: 'a failover address must differ from server',
+        },
+      ],
+    },
+  );
+}
+
 /** The provider blocks; a new backend adds one entry here (and in ProviderSpec). */
 function providerBlocks(scope: StoreScope): Record<string, JSONSchemaProps> {
   return {
@@ -649,6 +874,7 @@ function providerBlocks(scope: StoreScope): Record<string, JSONSchemaProps> {
       'AWS Systems Manager Parameter Store: remoteRef.key is a parameter name, version a version number or label; SecureString values are decrypted.',
       true,
     ),
+    vault: vaultProviderSchema(scope),
   };
 }
 

@@ -131,12 +131,94 @@ export interface AwsParameterStoreProviderSpec extends AwsCommonSpec {
   decrypt?: KmsDecryptSpec;
 }
 
+/** HashiCorp Vault: KV v1/v2 entries (remoteRef.key is the path inside the mount), issued credentials, transit. */
+export interface VaultProviderSpec {
+  /** Vault's address, e.g. https://vault.example.com:8200 (http only for tests on 127.0.0.1). */
+  server: string;
+  /** More addresses tried in order when `server` is unavailable (a performance standby, a DR secondary). At most 4. */
+  failover?: string[];
+  circuitBreaker?: CircuitBreakerSpec;
+  /** Vault Enterprise namespace, sent as X-Vault-Namespace on every request. */
+  namespace?: string;
+  /** Mount path of the KV secrets engine. Default `secret`. */
+  path?: string;
+  /** KV engine version. Default `v2`. */
+  version?: 'v1' | 'v2';
+  /** Exactly one of its three fields (CEL). */
+  auth: VaultAuthSpec;
+  tls?: VaultTlsSpec;
+  /** Request budget shared by every ManagedSecret using the store. Default 10. */
+  requestsPerSecond?: number;
+  /** Values in the store (and inline `data[].ciphertext`) that are secretsync transit ciphertexts are decrypted by Vault's transit engine. */
+  decrypt?: { transit: VaultTransitSpec };
+  /**
+   * Path prefixes (inside Vault, e.g. `pki/issue/`, `database/creds/`) that ManagedSecrets may issue
+   * from with `dataFrom[].certificate` / `dataFrom[].dynamic`. On a ClusterSecretStore absent means
+   * none (a tenant must not drive the cluster store's token to arbitrary paths); on a SecretStore absent
+   * means any (its own identity bounds it).
+   */
+  issuePaths?: string[];
+}
+
+/** Kubernetes auth: a token minted for this ServiceAccount (TokenRequest) is exchanged at auth/<mountPath>/login for `role`. */
+export interface VaultKubernetesAuth {
+  /** Default `kubernetes`. */
+  mountPath?: string;
+  role: string;
+  serviceAccountRef: {
+    name: string;
+    /** ClusterSecretStore only: a SecretStore names ServiceAccounts of its own namespace. */
+    namespace?: string;
+    /** Token audiences. Default: none given (the API server's default audience). */
+    audiences?: string[];
+  };
+}
+
+/** AppRole: role id (inline or from a Secret) and secret id from a Secret. */
+export interface VaultAppRoleAuth {
+  /** Default `approle`. */
+  mountPath?: string;
+  roleId?: string;
+  roleIdSecretRef?: SecretKeyRef;
+  secretIdSecretRef: SecretKeyRef;
+}
+
+/** How the operator logs in to Vault: exactly one field. */
+export interface VaultAuthSpec {
+  kubernetes?: VaultKubernetesAuth;
+  appRole?: VaultAppRoleAuth;
+  /** A Vault token read from a Secret. */
+  tokenSecretRef?: SecretKeyRef;
+}
+
+export interface VaultTlsSpec {
+  /** CA bundle (PEM) that signs Vault's certificate, from a Secret or a ConfigMap. */
+  caProvider?: {
+    type: 'Secret' | 'ConfigMap';
+    name: string;
+    key: string;
+    namespace?: string; /* ClusterSecretStore only */
+  };
+  /** Client certificate for TLS client auth: a kubernetes.io/tls Secret (tls.crt, tls.key). */
+  clientCertSecretRef?: { name: string; namespace?: string };
+  /** Server name checked in Vault's certificate (SNI), when it differs from the host in `server`. */
+  serverName?: string;
+}
+
+export interface VaultTransitSpec {
+  /** Mount path of the transit engine. Default `transit`. */
+  mount?: string;
+  /** The transit key (created with derived=true, so a context is required). */
+  key: string;
+}
+
 /** Exactly one provider block is set (CEL enforces it). New providers add a field here. */
 export interface ProviderSpec {
   local?: LocalProviderSpec;
   awsKms?: AwsKmsProviderSpec;
   awsSecretsManager?: AwsSecretsManagerProviderSpec;
   awsParameterStore?: AwsParameterStoreProviderSpec;
+  vault?: VaultProviderSpec;
 }
 
 export interface LabelSelectorRequirement {
@@ -501,6 +583,12 @@ export const Reasons = {
   LeaseRenewed: 'LeaseRenewed',
   LeaseRevoked: 'LeaseRevoked',
   RevokeFailed: 'RevokeFailed',
+  /** Vault answered that it is sealed (transient: it recovers on unseal). */
+  VaultSealed: 'VaultSealed',
+  /** The backend refused the request for lack of a permission (Vault 403): nothing is deleted. */
+  PermissionDenied: 'PermissionDenied',
+  /** The pinned version of an entry does not exist (or was deleted or destroyed). */
+  VersionNotFound: 'VersionNotFound',
 } as const;
 
 /** Held on a ManagedSecret with leases to revoke: removed once they are revoked (or given up on). */

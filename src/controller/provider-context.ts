@@ -42,14 +42,30 @@ export function providerContext(options: ProviderContextOptions): ProviderContex
 
 /**
  * What a provider may ask of the cluster: one key of a Secret (credentials,
- * master keys) and a short-lived ServiceAccount token (per-namespace cloud
- * identity). Missing or forbidden objects are configuration errors a person
+ * master keys) or of a ConfigMap (a CA bundle) and a short-lived ServiceAccount
+ * token (per-namespace cloud identity). Missing or forbidden objects are configuration errors a person
  * must fix, so they surface as ProviderConfigError with the object's name.
  */
 export function clusterAccess(
   client: KubeClient,
-): Pick<ProviderContext, 'readSecretKey' | 'requestServiceAccountToken'> {
+): Pick<ProviderContext, 'readSecretKey' | 'readConfigMapKey' | 'requestServiceAccountToken'> {
   return {
+    async readConfigMapKey(namespace, name, key, opts = {}) {
+      let configMap: { data?: Record<string, string> };
+      try {
+        configMap = await client.request('GET', `/api/v1/namespaces/${namespace}/configmaps/${name}`, {
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+      } catch (err) {
+        if (isNotFound(err)) throw new ProviderConfigError(`ConfigMap ${namespace}/${name} not found`);
+        if (err instanceof KubeApiError && err.status === 403)
+          throw new ProviderConfigError(`not allowed to read ConfigMap ${namespace}/${name}`);
+        throw err;
+      }
+      const value = configMap.data?.[key];
+      if (value === undefined) throw new ProviderConfigError(`ConfigMap ${namespace}/${name} has no key "${key}"`);
+      return value;
+    },
     async readSecretKey(namespace, name, key, opts = {}) {
       let secret: { data?: Record<string, string> };
       try {

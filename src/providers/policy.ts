@@ -128,7 +128,8 @@ export interface NamedEndpoint {
  * called `endpoint`, anywhere in `spec.provider` (the block's own, its
  * `failover` entries, `decrypt.kms` and its failover entries; STS is asked at
  * the block's endpoint). Found by walking the spec, so an endpoint field added
- * later is checked without anyone remembering to list it here.
+ * later is checked without anyone remembering to list it here; Vault's
+ * `server` and `failover` addresses are listed explicitly.
  */
 export function storeEndpoints(store: AnyStore): NamedEndpoint[] {
   const out: NamedEndpoint[] = [];
@@ -147,6 +148,16 @@ export function storeEndpoints(store: AnyStore): NamedEndpoint[] {
     }
   };
   walk(store.spec.provider, 'spec.provider', 0);
+  // Vault names its addresses `server` and `failover` (it has no public endpoint of its own).
+  const vault = store.spec.provider.vault;
+  if (vault) {
+    if (typeof vault.server === 'string' && vault.server !== '')
+      out.push({ field: 'spec.provider.vault.server', endpoint: vault.server });
+    (Array.isArray(vault.failover) ? vault.failover : []).forEach((address, i) => {
+      if (typeof address === 'string' && address !== '')
+        out.push({ field: `spec.provider.vault.failover[${i}]`, endpoint: address });
+    });
+  }
   return out;
 }
 

@@ -10,6 +10,11 @@ export type Properties = Record<string, string>;
 export interface ProviderContext {
   /** Reads one key of a Secret (for credentials and master keys). Throws `ProviderConfigError` when missing. */
   readSecretKey(namespace: string, name: string, key: string, opts?: CallOptions): Promise<Buffer>;
+  /**
+   * Reads one key of a ConfigMap as text (a CA bundle). Throws `ProviderConfigError` when missing.
+   * Optional: contexts without it (the CLI) refuse ConfigMap references.
+   */
+  readConfigMapKey?(namespace: string, name: string, key: string, opts?: CallOptions): Promise<string>;
   /** The namespace a namespaced SecretStore lives in; undefined for a ClusterSecretStore. */
   storeNamespace: string | undefined;
   /** Mints a short-lived token for a ServiceAccount with the TokenRequest API (for AssumeRoleWithWebIdentity). */

@@ -1,8 +1,9 @@
 // Every backend by its field name under `spec.provider`, and the one a store's
 // spec names. The AWS providers are loaded on their first connect, their SDK
-// one package per event-loop turn (aws/load-in-steps.ts).
+// one package per event-loop turn (aws/load-in-steps.ts); Vault has no SDK.
 import type { AnyStore, ProviderSpec } from '../api/types.js';
 import { localProvider } from './local/index.js';
+import { vaultProvider } from './vault/index.js';
 import { validateStorePolicy } from './policy.js';
 import type {
   CallOptions,
@@ -78,21 +79,17 @@ const AWS_STORE = { entries: true, write: true, batchRead: true, decrypt: true, 
 /** Every backend, by its field name under `spec.provider`: one line each. */
 export const providers: ReadonlyMap<string, Provider> = providerRegistry([
   localProvider,
-  lazyProvider(
-    'awsKms',
-    { entries: false, write: false, batchRead: false, decrypt: true, failover: true },
-    async () => (await import('./aws/load-in-steps.js')).loadAwsProvider('awsKms'),
+  lazyProvider('awsKms', { entries: false, write: false, batchRead: false, decrypt: true, failover: true }, async () =>
+    (await import('./aws/load-in-steps.js')).loadAwsProvider('awsKms'),
   ),
-  lazyProvider(
-    'awsSecretsManager',
-    AWS_STORE,
-    async () => (await import('./aws/load-in-steps.js')).loadAwsProvider('awsSecretsManager'),
+  lazyProvider('awsSecretsManager', AWS_STORE, async () =>
+    (await import('./aws/load-in-steps.js')).loadAwsProvider('awsSecretsManager'),
   ),
-  lazyProvider(
-    'awsParameterStore',
-    AWS_STORE,
-    async () => (await import('./aws/load-in-steps.js')).loadAwsProvider('awsParameterStore'),
+  lazyProvider('awsParameterStore', AWS_STORE, async () =>
+    (await import('./aws/load-in-steps.js')).loadAwsProvider('awsParameterStore'),
   ),
+  // No SDK to defer: Vault is plain HTTP.
+  vaultProvider,
 ]);
 
 /** The one provider a store's spec names (CEL guarantees exactly one block). */

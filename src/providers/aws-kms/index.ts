@@ -4,7 +4,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { AnyStore } from '../../api/types.js';
 import { raceAbort, throwIfAborted } from '../../api/abort.js';
-import { storeBudgets } from '../aws/budget.js';
+import { storeBudgets } from '../budget.js';
 import { awsRegionalConfigs } from '../aws/client-config.js';
 import { mapAwsError } from '../aws/errors.js';
 import { RegionalClients, breakerSettings } from '../aws/failover.js';

@@ -16,7 +16,7 @@ import {
 import { tooManyEntries } from '../../api/limits.js';
 import type { AnyStore, FindSpec, RemoteRef } from '../../api/types.js';
 import { raceAbort } from '../../api/abort.js';
-import { storeBudgets, type RequestBudget } from '../aws/budget.js';
+import { storeBudgets, type RequestBudget } from '../budget.js';
 import { awsRegionalConfigs } from '../aws/client-config.js';
 import { storeKms, type StoreKms } from '../aws/decrypt.js';
 import { mapAwsError } from '../aws/errors.js';

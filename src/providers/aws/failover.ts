@@ -10,7 +10,9 @@
 // The breakers and the "active target" live in a process-wide registry, not in
 // the client: the controller rebuilds clients (spec changes, credential age,
 // after errors), and a rebuilt client must not forget that a target is down.
-// The registry stays inside src/providers/aws: the controller sees it only
+// The registry is used by the AWS providers and by the Vault provider (whose
+// targets are all in region "vault", one per address, with its own rule for
+// which errors mean "unavailable"); the controller sees it only
 // through the provider contract (Provider.stats, Provider.forgetStore, and
 // moves reported to ProviderContext.onFailover).
 import {
@@ -103,8 +105,17 @@ export class RegionHealth {
   private readonly breakers = new Map<string, BreakerEntry>();
   private readonly active = new Map<string, RegionTarget>();
 
-  /** The breaker of one store+provider+target (region and endpoint); a changed setting replaces it (closed). */
-  breaker(store: string, provider: string, target: RegionTarget, settings: BreakerSettings): CircuitBreakerPolicy {
+  /**
+   * The breaker of one store+provider+target (region and endpoint); a changed setting replaces it (closed).
+   * `isAvailable` says which failures count (the provider's own availability errors; default the AWS ones).
+   */
+  breaker(
+    store: string,
+    provider: string,
+    target: RegionTarget,
+    settings: BreakerSettings,
+    isAvailable: (err: unknown) => boolean = isAvailabilityError,
+  ): CircuitBreakerPolicy {
     const key = JSON.stringify([store, provider, target.region, target.endpoint ?? '']);
     const existing = this.breakers.get(key);
     if (
@@ -114,7 +125,7 @@ export class RegionHealth {
     ) {
       return existing.policy;
     }
-    const policy = circuitBreaker(handleWhen(isAvailabilityError), {
+    const policy = circuitBreaker(handleWhen(isAvailable), {
       halfOpenAfter: settings.openSeconds * 1000,
       breaker: new ConsecutiveBreaker(settings.failureThreshold),
     });
@@ -180,6 +191,11 @@ export interface RegionalOptions {
   health?: RegionHealth;
   /** Told about each move (ProviderContext.onFailover). Must not throw; a throw is ignored. */
   onFailover?: (event: FailoverEvent) => void;
+  /**
+   * Whether an error means the target is unavailable (moves on to the next one and counts against its breaker).
+   * Default: the AWS rule (isAvailabilityError); the Vault provider passes its own.
+   */
+  isAvailable?: (err: unknown) => boolean;
 }
 
 /**
@@ -246,6 +262,7 @@ export class RegionalClients<C> {
     signal?: AbortSignal,
   ): Promise<T> {
     const what = `${this.options.store} (${this.options.provider})`;
+    const isAvailable = this.options.isAvailable ?? isAvailabilityError;
     const attempt = (r: RegionalClient<C>, guarded: boolean): Promise<T> => {
       throwIfAborted(signal, what);
       const once = () => raceAbort(call(r.client, r.target), signal, what);
@@ -263,7 +280,7 @@ export class RegionalClients<C> {
           skipped.push(r);
           continue;
         }
-        if (!isAvailabilityError(err)) throw err;
+        if (!isAvailable(err)) throw err;
         failed.push({ target: r.target, error: err });
       }
     }
@@ -273,7 +290,7 @@ export class RegionalClients<C> {
         try {
           return this.served(r, await attempt(r, false));
         } catch (err) {
-          if (!isAvailabilityError(err)) throw err;
+          if (!isAvailable(err)) throw err;
           failed.push({ target: r.target, error: err });
         }
       }
@@ -289,7 +306,13 @@ export class RegionalClients<C> {
   }
 
   private breaker(r: RegionalClient<C>): CircuitBreakerPolicy {
-    return this.health.breaker(this.options.store, this.options.provider, r.target, this.options.settings);
+    return this.health.breaker(
+      this.options.store,
+      this.options.provider,
+      r.target,
+      this.options.settings,
+      this.options.isAvailable,
+    );
   }
 
   private served<T>(r: RegionalClient<C>, value: T): T {

@@ -6,7 +6,7 @@
 // the stores it connected: metrics summed over providers count a store once.
 import type { AnyStore } from '../../api/types.js';
 import { storeLabel, type ProviderStats } from '../provider.js';
-import { storeBudgets } from './budget.js';
+import { storeBudgets } from '../budget.js';
 import { regionHealth } from './failover.js';
 
 export interface StoreLifecycle {

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { expect } from 'chai';
 import type { AwsSecretsManagerProviderSpec, FindSpec, RemoteRef } from '../../../src/api/types.js';
-import { storeBudgets } from '../../../src/providers/aws/budget.js';
+import { storeBudgets } from '../../../src/providers/budget.js';
 import { KmsEncryptor } from '../../../src/providers/aws-kms/index.js';
 import { awsSecretsManagerProvider } from '../../../src/providers/aws-secrets-manager/index.js';
 import { LimitError } from '../../../src/api/errors.js';

@@ -50,6 +50,12 @@ import {
   type EcdsaCurve,
   type WorkloadKind,
   type KmsDecryptSpec,
+  type VaultAppRoleAuth,
+  type VaultAuthSpec,
+  type VaultKubernetesAuth,
+  type VaultProviderSpec,
+  type VaultTlsSpec,
+  type VaultTransitSpec,
   type LabelSelector,
   type LabelSelectorRequirement,
   type LocalProviderSpec,
@@ -164,6 +170,53 @@ function providerVariants(namespace?: string): ProviderSpec[] {
     const awsParameterStore: AwsParameterStoreProviderSpec = { ...awsCommon(auth), decrypt: kmsDecrypt(other) };
     variants.push(local(auth), { awsKms }, { awsSecretsManager }, { awsParameterStore });
   }
+  // Vault: auth is exactly one of three; each variant carries a different one.
+  const vaultCommon = (auth: VaultAuthSpec): VaultProviderSpec => ({
+    server: 'https://vault.example.com:8200',
+    failover: ['https://vault-standby.example.com:8200'],
+    circuitBreaker: { failureThreshold: 3, openSeconds: 30 },
+    namespace: 'team-a',
+    path: 'kv',
+    version: 'v1',
+    auth,
+    tls: {
+      caProvider: { type: 'ConfigMap', name: 'vault-ca', key: 'ca.crt', ...scoped(namespace) },
+      clientCertSecretRef: { name: 'vault-client', ...scoped(namespace) },
+      serverName: 'vault.internal',
+    },
+    requestsPerSecond: 20,
+    decrypt: { transit: { mount: 'transit', key: 'secretsync' } },
+    issuePaths: ['pki/issue/', 'database/creds/'],
+  });
+  variants.push(
+    {
+      vault: vaultCommon({
+        kubernetes: {
+          mountPath: 'kubernetes',
+          role: 'app',
+          serviceAccountRef: { name: 'app', ...scoped(namespace), audiences: ['vault'] },
+        },
+      }),
+    },
+    {
+      vault: vaultCommon({
+        appRole: {
+          mountPath: 'approle',
+          roleId: 'role-1',
+          secretIdSecretRef: { name: 'approle', key: 'secret-id', ...scoped(namespace) },
+        },
+      }),
+    },
+    {
+      vault: vaultCommon({
+        appRole: {
+          roleIdSecretRef: { name: 'approle', key: 'role-id', ...scoped(namespace) },
+          secretIdSecretRef: { name: 'approle', key: 'secret-id', ...scoped(namespace) },
+        },
+      }),
+    },
+    { vault: vaultCommon({ tokenSecretRef: { name: 'vault-token', key: 'token', ...scoped(namespace) } }) },
+  );
   return variants;
 }
 
@@ -397,7 +450,9 @@ const fixtures: [string, (SecretStore | ClusterSecretStore | ManagedSecret | Rep
  * fields of SecretKeySelector and AwsServiceAccountAuth.
  */
 const notInFixture: Record<string, (path: string) => boolean> = {
-  SecretStore: (path) => path.startsWith('spec.provider.') && path.endsWith('.namespace'),
+  // spec.provider.vault.namespace is a Vault Enterprise namespace, not a Kubernetes one: set in the fixtures.
+  SecretStore: (path) =>
+    path.startsWith('spec.provider.') && path.endsWith('.namespace') && path !== 'spec.provider.vault.namespace',
 };
 
 function schemaPaths(schema: JSONSchemaProps): string[] {
@@ -658,8 +713,29 @@ describe('CRDs (src/api)', () => {
       const twice = (path: string, what = 'failover') =>
         `${path}: ${what} lists the same region and endpoint twice: each entry must differ from the others by region or endpoint`;
       const entry = (path: string) => `${path}.failover[]: a failover entry needs a region, an endpoint, or both`;
+      const vaultRules = (scope: 'Namespaced' | 'Cluster') => {
+        const ns = (path: string, plural: string, one: string) =>
+          scope === 'Namespaced'
+            ? `spec.provider.vault.${path}: a SecretStore may only use ${plural} of its own namespace: remove namespace (or use a ClusterSecretStore)`
+            : `spec.provider.vault.${path}: a ClusterSecretStore must set the namespace of the ${one}`;
+        const secretRef = (path: string) =>
+          scope === 'Namespaced'
+            ? `spec.provider.vault.${path}: a SecretStore reads Secrets from its own namespace: remove namespace (or use a ClusterSecretStore)`
+            : `spec.provider.vault.${path}: a ClusterSecretStore must set the namespace of the Secret`;
+        return [
+          'spec.provider.vault: a failover address must differ from server',
+          'spec.provider.vault.auth: auth sets exactly one of kubernetes, appRole or tokenSecretRef',
+          ns('auth.kubernetes.serviceAccountRef', 'ServiceAccounts', 'ServiceAccount'),
+          'spec.provider.vault.auth.appRole: appRole sets exactly one of roleId and roleIdSecretRef',
+          secretRef('auth.appRole.roleIdSecretRef'),
+          secretRef('auth.appRole.secretIdSecretRef'),
+          secretRef('auth.tokenSecretRef'),
+          ns('tls.caProvider', 'Secrets and ConfigMaps', 'Secret or ConfigMap'),
+          ns('tls.clientCertSecretRef', 'Secrets', 'Secret'),
+        ];
+      };
       const providerRules = (scope: 'Namespaced' | 'Cluster') => [
-        'spec.provider: provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore)',
+        'spec.provider: provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore, vault)',
         scope === 'Namespaced'
           ? 'spec.provider.local.masterKeySecretRef: a SecretStore reads its master key from its own namespace: remove masterKeySecretRef.namespace (or use a ClusterSecretStore)'
           : 'spec.provider.local.masterKeySecretRef: a ClusterSecretStore must set masterKeySecretRef.namespace, the namespace of the Secret that holds the master key',
@@ -686,6 +762,7 @@ describe('CRDs (src/api)', () => {
           ...authRules(`spec.provider.${block}.decrypt.kms.auth`, scope),
           entry(`spec.provider.${block}.decrypt.kms`),
         ]),
+        ...vaultRules(scope),
       ];
       expect(rules.SecretStore).to.deep.equal(providerRules('Namespaced'));
       expect(rules.ClusterSecretStore).to.deep.equal([
@@ -735,7 +812,7 @@ describe('CRDs (src/api)', () => {
       );
       const provider = schemaAt(secretStoreSchema, 'spec.provider');
       expect(provider['x-kubernetes-validations']?.[0]?.rule).to.equal(
-        '[has(self.local), has(self.awsKms), has(self.awsSecretsManager), has(self.awsParameterStore)].exists_one(set, set)',
+        '[has(self.local), has(self.awsKms), has(self.awsSecretsManager), has(self.awsParameterStore), has(self.vault)].exists_one(set, set)',
       );
     });
 
@@ -835,8 +912,42 @@ describe('CRDs (src/api)', () => {
           [
             schema,
             'spec.provider',
-            keysOf<ProviderSpec>()(['local', 'awsKms', 'awsSecretsManager', 'awsParameterStore']),
+            keysOf<ProviderSpec>()(['local', 'awsKms', 'awsSecretsManager', 'awsParameterStore', 'vault']),
           ],
+          [
+            schema,
+            'spec.provider.vault',
+            keysOf<VaultProviderSpec>()([
+              'server',
+              'failover',
+              'circuitBreaker',
+              'namespace',
+              'path',
+              'version',
+              'auth',
+              'tls',
+              'requestsPerSecond',
+              'decrypt',
+              'issuePaths',
+            ]),
+          ],
+          [schema, 'spec.provider.vault.auth', keysOf<VaultAuthSpec>()(['kubernetes', 'appRole', 'tokenSecretRef'])],
+          [
+            schema,
+            'spec.provider.vault.auth.appRole',
+            keysOf<VaultAppRoleAuth>()(['mountPath', 'roleId', 'roleIdSecretRef', 'secretIdSecretRef']),
+          ],
+          [
+            schema,
+            'spec.provider.vault.auth.kubernetes',
+            keysOf<VaultKubernetesAuth>()(['mountPath', 'role', 'serviceAccountRef']),
+          ],
+          [
+            schema,
+            'spec.provider.vault.tls',
+            keysOf<VaultTlsSpec>()(['caProvider', 'clientCertSecretRef', 'serverName']),
+          ],
+          [schema, 'spec.provider.vault.decrypt.transit', keysOf<VaultTransitSpec>()(['mount', 'key'])],
           [schema, 'spec.provider.local', keysOf<LocalProviderSpec>()(['path', 'masterKeySecretRef', 'decrypt'])],
           [schema, 'spec.provider.local.masterKeySecretRef', selectorKeys],
           [schema, 'spec.provider.local.decrypt', keysOf<KmsDecryptSpec>()(['kms'])],

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { getEventListeners, setMaxListeners } from 'node:events';
-import type { ClusterSecretStore, SecretStore } from '../../../../src/api/types.js';
-import { BudgetRegistry, RequestBudget, storeLabel, type BudgetStats } from '../../../../src/providers/aws/budget.js';
-import { ProviderConfigError } from '../../../../src/providers/provider.js';
-import { rejectionOf } from '../../helpers/index.js';
+import type { ClusterSecretStore, SecretStore } from '../../../src/api/types.js';
+import { BudgetRegistry, RequestBudget, storeLabel, type BudgetStats } from '../../../src/providers/budget.js';
+import { ProviderConfigError } from '../../../src/providers/provider.js';
+import { rejectionOf } from '../helpers/index.js';
 
 const ns: SecretStore = {
   apiVersion: 'secretsync.io/v1alpha1',

@@ -5,8 +5,8 @@
 // by tenant (namespace): one namespace's thousand queued requests delay another
 // namespace's single request by at most one round.
 import { Node, Yallist } from 'yallist';
-import type { AnyStore } from '../../api/types.js';
-import { ProviderConfigError, storeLabel } from '../provider.js';
+import type { AnyStore } from '../api/types.js';
+import { ProviderConfigError, storeLabel } from './provider.js';
 
 export const DEFAULT_REQUESTS_PER_SECOND = 10;
 
@@ -269,7 +269,7 @@ export class BudgetRegistry {
   }
 }
 
-/** Budgets of every store in this process (the AWS providers use it). */
+/** Budgets of every store in this process (the AWS and Vault providers use it). */
 export const storeBudgets = new BudgetRegistry();
 
 export { storeLabel };
