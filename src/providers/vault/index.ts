@@ -14,6 +14,9 @@ import {
   storeLabel,
   type CallOptions,
   type FindOptions,
+  type IssueRequest,
+  type IssuedCredential,
+  type LeaseRenewal,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -26,6 +29,7 @@ import {
 import { VaultTokenManager, refNamespace, vaultLogin } from './auth.js';
 import { VaultSealedError } from './errors.js';
 import { VaultHttp, type VaultTlsMaterial } from './http.js';
+import { VaultIssuer } from './issue.js';
 import { VaultKv } from './kv.js';
 
 /** What `connectVault` builds for a store: the HTTP client with its token source, and the spec it was built from. */
@@ -119,6 +123,8 @@ interface HealthAnswer {
 /** A client for one Vault store. */
 export class VaultProviderClient implements ProviderClient {
   readonly kv: VaultKv;
+  /** Certificates, dynamic secrets and their leases (issue.ts). */
+  readonly issuer: VaultIssuer;
 
   constructor(readonly connection: VaultConnection) {
     this.kv = new VaultKv(connection.http, {
@@ -126,6 +132,19 @@ export class VaultProviderClient implements ProviderClient {
       version: connection.spec.version ?? 'v2',
       store: connection.label,
     });
+    this.issuer = new VaultIssuer(connection.http, connection.label);
+  }
+
+  issue(req: IssueRequest, opts: CallOptions = {}): Promise<IssuedCredential> {
+    return this.issuer.issue(req, opts);
+  }
+
+  renewLease(leaseId: string, incrementSeconds: number, opts: CallOptions = {}): Promise<LeaseRenewal> {
+    return this.issuer.renewLease(leaseId, incrementSeconds, opts);
+  }
+
+  revokeLease(leaseId: string, opts: CallOptions = {}): Promise<void> {
+    return this.issuer.revokeLease(leaseId, opts);
   }
 
   getValue(ref: RemoteRef, opts: CallOptions = {}): Promise<string> {
@@ -179,7 +198,7 @@ const lifecycle = storeLifecycle();
 
 export const vaultProvider: Provider = {
   name: 'vault',
-  capabilities: { entries: true, write: true, batchRead: false, decrypt: false, failover: true },
+  capabilities: { entries: true, write: true, batchRead: false, decrypt: false, failover: true, issue: true },
   async validateStore(store: AnyStore, policy: StorePolicy, opts?: CallOptions): Promise<void> {
     // server and failover are endpoints like any other (policy.ts lists them): a namespaced store needs --allowed-endpoints.
     await validateStorePolicy(store, policy, opts);
