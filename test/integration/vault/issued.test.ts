@@ -1,0 +1,310 @@
+// Issued credentials end to end: the operator (in this process) against the
+// real control plane, a real Vault dev server, and moto behind Vault's AWS
+// engine. Certificates from a PKI role into kubernetes.io/tls Secrets, renewed
+// before expiry with one coordinated rollout restart; AWS IAM-user leases
+// renewed (same lease id, later expiry), re-issued near max_ttl, revoked on
+// deletion (the IAM user is gone in moto) or left with onDelete: Orphan; a
+// path outside issuePaths refused; no value in status, Events or logs.
+import { expect } from 'chai';
+import { X509Certificate } from 'node:crypto';
+import { API_VERSION, FINALIZER_REVOKE_LEASES, type ManagedSecret } from '../../../src/api/types.js';
+import type { KubeClient, KubeObject } from '../../../src/kube/client.js';
+import { sleep, waitFor } from '../../../tools/testenv/index.js';
+import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
+import {
+  adminClient,
+  createManagedSecret,
+  decoded,
+  ensureNamespace,
+  getManagedSecret,
+  getSecret,
+  listEvents,
+  startOperator,
+  testStorePolicy,
+  waitForReady,
+  waitForSecretData,
+  type RunningOperator,
+} from '../operator.js';
+import { IssuingVault, motoIamUsers, ROOT_TOKEN } from './issued-vault.js';
+
+interface Deployment {
+  metadata: { name: string; generation?: number };
+  spec: { template: { metadata?: { annotations?: Record<string, string> } } };
+}
+
+describe('Vault issued credentials (certificates, dynamic secrets, leases)', function () {
+  this.timeout(180_000);
+  let vault: IssuingVault;
+  let operator: RunningOperator;
+  const namespace = uniqueName('vault-issue');
+  const client = (): KubeClient => adminClient(sharedCluster());
+  const msPath = (name = '') => `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets${name ? `/${name}` : ''}`;
+  const deployPath = (name = '') => `/apis/apps/v1/namespaces/${namespace}/deployments${name ? `/${name}` : ''}`;
+  /** Every value the tests saw in a Secret: none may appear in status, Events or logs. */
+  const seenValues: string[] = [];
+
+  async function store(name: string, issuePaths?: string[]): Promise<void> {
+    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'SecretStore',
+        metadata: { name },
+        spec: {
+          provider: {
+            vault: {
+              server: vault.address,
+              auth: { tokenSecretRef: { name: 'vault-token', key: 'token' } },
+              ...(issuePaths ? { issuePaths } : {}),
+            },
+          },
+        },
+      },
+    });
+  }
+
+  async function managedSecret(name: string, spec: Partial<ManagedSecret['spec']>): Promise<void> {
+    await createManagedSecret(client(), namespace, {
+      metadata: { name },
+      spec: { storeRef: { name: 'vault' }, ...spec } as ManagedSecret['spec'],
+    });
+  }
+
+  const issuedOf = async (name: string) => (await getManagedSecret(client(), namespace, name)).status?.issued?.[0];
+
+  async function gone(path: string): Promise<boolean> {
+    try {
+      await client().get(path);
+      return false;
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return true;
+      throw err;
+    }
+  }
+
+  before(async function () {
+    this.timeout(120_000);
+    vault = await IssuingVault.start();
+    await vault.setUpPki();
+    // Leases of 10 s, renewable up to 30 s: renewals at 6.6 s, then a re-issue near 26 s.
+    await vault.setUpAws(sharedMoto().endpoint, '10s', '30s');
+    await ensureNamespace(client(), namespace);
+    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'vault-token' }, stringData: { token: ROOT_TOKEN } },
+    });
+    await store('vault', ['pki/issue/', 'aws/creds/']);
+    await store('vault-pki-only', ['pki/issue/']);
+    operator = await startOperator(sharedCluster(), {
+      namespaces: [namespace],
+      storePolicy: testStorePolicy([vault.address]),
+    });
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    // Let the finalizers go before the operator stops, so the namespace can be cleaned up.
+    for (const ms of (await client().list<ManagedSecret>(msPath())).items)
+      if (ms.metadata.finalizers?.includes(FINALIZER_REVOKE_LEASES))
+        await client().request('DELETE', msPath(ms.metadata.name));
+    await sleep(2_000);
+    await operator?.stop();
+    await vault?.stop();
+  });
+
+  it('issues a certificate into a kubernetes.io/tls Secret and re-issues it before expiry with one rollout restart', async () => {
+    await client().request('POST', deployPath(), {
+      body: {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'web', labels: { app: 'web' } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'web' } },
+          template: {
+            metadata: { labels: { app: 'web' } },
+            spec: { containers: [{ name: 'app', image: 'example.invalid/web:1' }] },
+          },
+        },
+      },
+    });
+    await managedSecret('web-tls', {
+      dataFrom: [
+        {
+          certificate: {
+            path: 'pki/issue/web',
+            commonName: 'web.example.com',
+            altNames: ['www.example.com'],
+            ipSans: ['10.1.2.3'],
+            ttl: '40s',
+            renewAtPercent: 50,
+          },
+        },
+      ],
+      rolloutRestart: { targets: [{ kind: 'Deployment', name: 'web' }], debounce: '1s' },
+    });
+    const ms = await waitForReady(client(), namespace, 'web-tls', 'True', undefined, 30_000);
+    const secret = await getSecret(client(), namespace, 'web-tls');
+    expect(secret?.type).to.equal('kubernetes.io/tls');
+    const data = decoded(secret);
+    expect(Object.keys(data).sort()).to.deep.equal(['ca.crt', 'tls.crt', 'tls.key']);
+    seenValues.push(data['tls.key']!);
+    const leaf = new X509Certificate(data['tls.crt']!);
+    const ca = new X509Certificate(data['ca.crt']!);
+    expect(leaf.subject).to.include('CN=web.example.com');
+    expect(leaf.subjectAltName).to.include('DNS:www.example.com').and.include('IP Address:10.1.2.3');
+    expect(leaf.verify(ca.publicKey)).to.equal(true);
+    expect(data['tls.key']).to.match(/^-----BEGIN (EC )?PRIVATE KEY-----/);
+    const first = ms.status?.issued?.[0];
+    expect(first?.source).to.equal('dataFrom[0]');
+    expect(first?.serialNumber?.replace(/:/g, '').toUpperCase()).to.equal(leaf.serialNumber.replace(/^0+/, ''));
+    expect(Date.parse(first!.expiresAt!)).to.equal(Date.parse(leaf.validTo));
+    // A certificate has no lease: no finalizer.
+    expect(ms.metadata.finalizers ?? []).not.to.include(FINALIZER_REVOKE_LEASES);
+    const before = await client().get<Deployment>(deployPath('web'));
+    expect(before.spec.template.metadata?.annotations?.['secretsync.io/restarted-at']).to.equal(undefined);
+
+    // Renewed at 50% of 40 s: a new certificate and a new key, before the old one expires.
+    const renewed = await waitForSecretData(
+      client(),
+      namespace,
+      'web-tls',
+      (d) => d['tls.crt'] !== data['tls.crt'],
+      40_000,
+    );
+    const renewedAt = Date.now();
+    expect(renewedAt).to.be.below(Date.parse(leaf.validTo));
+    const next = decoded(renewed);
+    seenValues.push(next['tls.key']!);
+    expect(next['tls.key']).not.to.equal(data['tls.key']);
+    expect(new X509Certificate(next['tls.crt']!).serialNumber).not.to.equal(leaf.serialNumber);
+    const restarted = await waitFor(
+      'the rollout restart',
+      async () => {
+        const d = await client().get<Deployment>(deployPath('web'));
+        return d.spec.template.metadata?.annotations?.['secretsync.io/restarted-at'] ? d : undefined;
+      },
+      15_000,
+    );
+    // One coordinated restart: one template change, and no second one within the next seconds.
+    await sleep(4_000);
+    const after = await client().get<Deployment>(deployPath('web'));
+    expect(after.metadata.generation).to.equal((before.metadata.generation ?? 0) + 1);
+    expect(after.spec.template.metadata?.annotations).to.deep.equal(restarted.spec.template.metadata?.annotations);
+    await client().request('DELETE', msPath('web-tls'));
+  });
+
+  it('renews a lease (same lease id, later expiry), re-issues near max_ttl, and revokes it on deletion', async () => {
+    const usersBefore = await motoIamUsers(sharedMoto().endpoint);
+    await managedSecret('aws-creds', { dataFrom: [{ dynamic: { path: 'aws/creds/app' } }] });
+    const ms = await waitForReady(client(), namespace, 'aws-creds', 'True', undefined, 30_000);
+    expect(ms.metadata.finalizers).to.include(FINALIZER_REVOKE_LEASES);
+    const first = ms.status!.issued![0]!;
+    expect(first.leaseId).to.match(/^aws\/creds\/app\//);
+    expect(first.renewable).to.equal(true);
+    expect(first.keys).to.include.members(['access_key', 'secret_key']);
+    const data = decoded(await getSecret(client(), namespace, 'aws-creds'));
+    seenValues.push(data.secret_key!, data.access_key!);
+    const newUsers = (await motoIamUsers(sharedMoto().endpoint)).filter((u) => !usersBefore.includes(u));
+    expect(newUsers).to.have.length(1);
+    const user = newUsers[0]!;
+
+    // Renewed at 66% of 10 s: same lease, same values, later expiry (Vault agrees).
+    const renewed = await waitFor(
+      'the lease renewed',
+      async () => {
+        const e = await issuedOf('aws-creds');
+        return e && e.leaseId === first.leaseId && e.expiresAt !== first.expiresAt ? e : undefined;
+      },
+      20_000,
+    );
+    expect(Date.parse(renewed.expiresAt!)).to.be.greaterThan(Date.parse(first.expiresAt!));
+    expect(decoded(await getSecret(client(), namespace, 'aws-creds'))).to.deep.equal(data);
+    const lease = await vault.lease(first.leaseId!);
+    expect(lease, 'Vault still knows the lease').not.to.equal(undefined);
+    expect(Math.abs(Date.parse(lease!.expire_time) - Date.parse(renewed.expiresAt!))).to.be.below(3_000);
+
+    // Near max_ttl (30 s) a renewal cannot reach the next renewal point: a new lease and new keys.
+    const reissued = await waitFor(
+      'a new lease near max_ttl',
+      async () => {
+        const e = await issuedOf('aws-creds');
+        return e && e.leaseId !== first.leaseId ? e : undefined;
+      },
+      40_000,
+    );
+    expect(Date.now() - Date.parse(first.issuedAt)).to.be.below(31_000);
+    const fresh = await waitForSecretData(client(), namespace, 'aws-creds', (d) => d.access_key !== data.access_key);
+    seenValues.push(decoded(fresh).secret_key!);
+    const usersNow = await motoIamUsers(sharedMoto().endpoint);
+    const second = usersNow.filter((u) => !usersBefore.includes(u) && u !== user);
+    expect(second).to.have.length(1);
+
+    // Deleted: the current lease is revoked (its IAM user deleted in moto), then the finalizer released.
+    await client().request('DELETE', msPath('aws-creds'));
+    await waitFor('the ManagedSecret gone', async () => ((await gone(msPath('aws-creds'))) ? true : undefined), 20_000);
+    expect(await motoIamUsers(sharedMoto().endpoint)).not.to.include(second[0]);
+    expect(await vault.lease(reissued.leaseId!)).to.equal(undefined);
+    const events = await listEvents(client(), namespace);
+    expect(events.map((e) => (e as KubeObject & { reason?: string }).reason)).to.include('LeaseRevoked');
+  });
+
+  it('leaves the lease alone with onDelete: Orphan', async () => {
+    const usersBefore = await motoIamUsers(sharedMoto().endpoint);
+    await managedSecret('aws-orphan', { dataFrom: [{ dynamic: { path: 'aws/creds/app', onDelete: 'Orphan' } }] });
+    const ms = await waitForReady(client(), namespace, 'aws-orphan', 'True', undefined, 30_000);
+    expect(ms.metadata.finalizers ?? []).not.to.include(FINALIZER_REVOKE_LEASES);
+    const leaseId = ms.status!.issued![0]!.leaseId!;
+    seenValues.push(decoded(await getSecret(client(), namespace, 'aws-orphan')).secret_key!);
+    const user = (await motoIamUsers(sharedMoto().endpoint)).filter((u) => !usersBefore.includes(u));
+    expect(user).to.have.length(1);
+    await client().request('DELETE', msPath('aws-orphan'));
+    await waitFor(
+      'the ManagedSecret gone',
+      async () => ((await gone(msPath('aws-orphan'))) ? true : undefined),
+      10_000,
+    );
+    await sleep(1_000);
+    expect(await motoIamUsers(sharedMoto().endpoint)).to.include(user[0]);
+    expect(await vault.lease(leaseId)).not.to.equal(undefined);
+    await vault.api('PUT', 'sys/leases/revoke', { lease_id: leaseId });
+  });
+
+  it('refuses a path outside the store issuePaths, with a status reason and an Event, and issues nothing', async () => {
+    const usersBefore = await motoIamUsers(sharedMoto().endpoint);
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'outside' },
+      spec: { storeRef: { name: 'vault-pki-only' }, dataFrom: [{ dynamic: { path: 'aws/creds/app' } }] },
+    });
+    const ms = await waitForReady(client(), namespace, 'outside', 'False', 'IssuePathNotAllowed');
+    expect(readyMessage(ms)).to.include('aws/creds/app').and.include('pki/issue/');
+    await waitFor(
+      'the IssuePathNotAllowed Event',
+      async () =>
+        (await listEvents(client(), namespace)).some(
+          (e) => (e as KubeObject & { reason?: string }).reason === 'IssuePathNotAllowed',
+        )
+          ? true
+          : undefined,
+      10_000,
+    );
+    expect(await getSecret(client(), namespace, 'outside')).to.equal(undefined);
+    expect(ms.metadata.finalizers ?? []).to.deep.equal([]);
+    expect(await motoIamUsers(sharedMoto().endpoint)).to.deep.equal(usersBefore);
+  });
+
+  it('puts no issued value in status, Events or the operator log', async () => {
+    expect(seenValues.length).to.be.greaterThan(3);
+    const statuses = JSON.stringify((await client().list<ManagedSecret>(msPath())).items.map((m) => m.status));
+    const events = JSON.stringify(await listEvents(client(), namespace));
+    const logs = operator.logs.join('\n');
+    for (const value of seenValues) {
+      const probe = value.length > 40 ? value.slice(30, 70) : value;
+      expect(statuses.includes(probe), 'status').to.equal(false);
+      expect(events.includes(probe), 'Events').to.equal(false);
+      expect(logs.includes(probe), 'log').to.equal(false);
+    }
+    expect(events).not.to.include('PRIVATE KEY');
+    expect(logs).not.to.include('PRIVATE KEY');
+  });
+});
+
+const readyMessage = (ms: ManagedSecret) => ms.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? '';
