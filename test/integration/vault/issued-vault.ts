@@ -119,10 +119,10 @@ export class IssuingVault {
 }
 
 /**
- * The IAM user names moto holds (ListUsers). moto does not check signatures, so
- * a request with an unsigned AWS4 Authorization header naming IAM is enough.
+ * One IAM query call to moto. moto does not check signatures, so an unsigned
+ * AWS4 Authorization header that names IAM is enough.
  */
-export async function motoIamUsers(motoEndpoint: string): Promise<string[]> {
+async function motoIam(motoEndpoint: string, params: Record<string, string>): Promise<string> {
   const res = await fetch(motoEndpoint, {
     method: 'POST',
     headers: {
@@ -130,9 +130,23 @@ export async function motoIamUsers(motoEndpoint: string): Promise<string[]> {
       authorization:
         'AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0',
     },
-    body: 'Action=ListUsers&Version=2010-05-08',
+    body: new URLSearchParams({ ...params, Version: '2010-05-08' }).toString(),
   });
   const text = await res.text();
-  if (!res.ok) throw new Error(`moto ListUsers: HTTP ${res.status}`);
-  return [...text.matchAll(/<UserName>([^<]+)<\/UserName>/g)].map((m) => m[1] ?? '');
+  if (!res.ok) throw new Error(`moto IAM ${params.Action}: HTTP ${res.status}`);
+  return text;
+}
+
+const userNames = (xml: string) => [...xml.matchAll(/<UserName>([^<]+)<\/UserName>/g)].map((m) => m[1] ?? '');
+
+/** The IAM user names moto holds (ListUsers). */
+export async function motoIamUsers(motoEndpoint: string): Promise<string[]> {
+  return userNames(await motoIam(motoEndpoint, { Action: 'ListUsers' }));
+}
+
+/** The IAM user an access key belongs to (GetAccessKeyLastUsed), while the user exists. */
+export async function motoUserOfKey(motoEndpoint: string, accessKeyId: string): Promise<string> {
+  const user = userNames(await motoIam(motoEndpoint, { Action: 'GetAccessKeyLastUsed', AccessKeyId: accessKeyId }))[0];
+  if (!user) throw new Error('moto knows no user for the access key');
+  return user;
 }
