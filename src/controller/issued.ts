@@ -59,7 +59,8 @@ export function specHash(src: IssuingSource): string {
     .digest('hex');
 }
 
-function canonical(value: unknown): unknown {
+/** The same value with object keys sorted (the API server returns custom resources' fields sorted). */
+export function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value && typeof value === 'object')
     return Object.fromEntries(

@@ -15,6 +15,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ServedRegion } from '../providers/provider.js';
 import { targetName } from '../secrets/desired.js';
 import { getCondition, setCondition } from './conditions.js';
+import { canonical } from './issued.js';
 
 const GROUP_PREFIX = `/apis/${API_VERSION}`;
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -120,7 +121,8 @@ export class StatusWriter {
       old.lastSuccessfulSyncTime === status.lastSuccessfulSyncTime &&
       old.region === status.region &&
       old.endpoint === status.endpoint &&
-      JSON.stringify(old.issued) === JSON.stringify(status.issued);
+      // Compared with sorted keys: the server returns the fields sorted, we build them in another order.
+      JSON.stringify(canonical(old.issued)) === JSON.stringify(canonical(status.issued));
     if (same) return false;
     try {
       // A region or endpoint no longer reported is removed (null in a merge patch).
