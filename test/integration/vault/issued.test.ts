@@ -99,6 +99,13 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
     });
   });
 
+  afterEach(async function () {
+    // On a failure, say what each ManagedSecret's Ready condition says (messages carry no values).
+    if (this.currentTest?.state !== 'failed') return;
+    for (const ms of (await client().list<ManagedSecret>(msPath())).items)
+      console.error(`${ms.metadata.name}: ${JSON.stringify(ms.status?.conditions ?? [])}`);
+  });
+
   after(async function () {
     this.timeout(60_000);
     // Let the finalizers go before the operator stops, so the namespace can be cleaned up.
