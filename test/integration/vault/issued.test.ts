@@ -279,6 +279,71 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
     await vault.api('PUT', 'sys/leases/revoke', { lease_id: leaseId });
   });
 
+  it('keeps a valid certificate across refreshes and an operator restart: no re-issue, no status writes', async () => {
+    await managedSecret('kept-tls', {
+      refreshInterval: '1s',
+      dataFrom: [{ certificate: { path: 'pki/issue/web', commonName: 'kept.example.com', ttl: '10m' } }],
+    });
+    const ms = await waitForReady(client(), namespace, 'kept-tls', 'True', undefined, 30_000);
+    const serial = ms.status!.issued![0]!.serialNumber;
+    const data = decoded(await getSecret(client(), namespace, 'kept-tls'));
+    seenValues.push(data['tls.key']!);
+    const statusWrites = async (op: RunningOperator) =>
+      (await op.metrics.kubeWrites.get()).values
+        .filter((v) => v.labels.resource === 'managedsecrets/status')
+        .reduce((n, v) => n + v.value, 0);
+    const refreshes = async (op: RunningOperator) =>
+      (await op.metrics.syncs.get()).values
+        .filter((v) => v.labels.result === 'unchanged')
+        .reduce((n, v) => n + v.value, 0);
+    // Refreshes every second: the certificate is kept, and an unchanged status is not written again.
+    await sleep(1_500);
+    const [writes, synced] = [await statusWrites(operator), await refreshes(operator)];
+    await sleep(4_000);
+    expect(await refreshes(operator)).to.be.greaterThan(synced);
+    expect(await statusWrites(operator)).to.equal(writes);
+    // A new operator process knows nothing in memory: the values come back from the Secret (same serial).
+    await operator.stop();
+    operator = await startOperator(sharedCluster(), {
+      namespaces: [namespace],
+      storePolicy: testStorePolicy([vault.address]),
+    });
+    await waitFor(
+      'a refresh by the new operator',
+      async () => ((await refreshes(operator)) > 2 ? true : undefined),
+      20_000,
+    );
+    expect((await getManagedSecret(client(), namespace, 'kept-tls')).status?.issued?.[0]?.serialNumber).to.equal(
+      serial,
+    );
+    expect(decoded(await getSecret(client(), namespace, 'kept-tls'))).to.deep.equal(data);
+    expect(operator.logs.filter((l) => l.includes('"issued"'))).to.deep.equal([]);
+    await client().request('DELETE', msPath('kept-tls'));
+  });
+
+  it('releases the finalizer when the store is gone, once the lease has expired by itself', async () => {
+    await store('vault-temp', ['aws/creds/']);
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'storeless' },
+      spec: { storeRef: { name: 'vault-temp' }, dataFrom: [{ dynamic: { path: 'aws/creds/app' } }] },
+    });
+    const ms = await waitForReady(client(), namespace, 'storeless', 'True', undefined, 30_000);
+    seenValues.push(decoded(await getSecret(client(), namespace, 'storeless')).secret_key!);
+    expect(ms.metadata.finalizers).to.include(FINALIZER_REVOKE_LEASES);
+    await client().request('DELETE', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores/vault-temp`);
+    await sleep(500);
+    const deletedAt = Date.now();
+    await client().request('DELETE', msPath('storeless'));
+    // Leases of 10 s: the last renewal point is at most 10 s before expiry; then the back-off's next look.
+    await waitFor('the ManagedSecret gone', async () => ((await gone(msPath('storeless'))) ? true : undefined), 40_000);
+    expect(Date.now() - deletedAt).to.be.below(40_000);
+    const warnings = (await listEvents(client(), namespace)).filter(
+      (e) => (e as KubeObject & { reason?: string }).reason === 'RevokeFailed',
+    ) as (KubeObject & { message?: string; involvedObject?: { name?: string } })[];
+    const mine = warnings.filter((e) => e.involvedObject?.name === 'storeless');
+    expect(mine.map((e) => e.message).join('\n')).to.include('expired by themselves');
+  });
+
   it('refuses a path outside the store issuePaths, with a status reason and an Event, and issues nothing', async () => {
     const usersBefore = await motoIamUsers(sharedMoto().endpoint);
     await createManagedSecret(client(), namespace, {
