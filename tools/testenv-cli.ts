@@ -3,11 +3,13 @@
 import { Command } from 'commander';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { MotoServer, TestCluster, isPidAlive, sleep, type ClusterRecord } from './testenv/index.js';
+import { MotoServer, TestCluster, VaultServer, isPidAlive, sleep, type ClusterRecord } from './testenv/index.js';
 
 interface EnvRecord {
   cluster: ClusterRecord;
   moto: { endpoint: string; pid: number };
+  /** With --vault. */
+  vault?: { address: string; pid: number };
   detached: boolean;
 }
 
@@ -17,13 +19,21 @@ const files = (dir: string) => ({
   awsEnv: join(dir, 'aws.env'),
   clusterDir: join(dir, 'cluster'),
   motoDir: join(dir, 'moto'),
+  vaultEnv: join(dir, 'vault.env'),
+  vaultDir: join(dir, 'vault'),
 });
 
-async function start(dir: string, detach: boolean): Promise<void> {
+const pidsOf = (record: EnvRecord): number[] => [
+  ...record.cluster.pids,
+  record.moto.pid,
+  ...(record.vault ? [record.vault.pid] : []),
+];
+
+async function start(dir: string, detach: boolean, withVault: boolean): Promise<void> {
   const f = files(dir);
   if (existsSync(f.record)) {
     const previous = JSON.parse(readFileSync(f.record, 'utf8')) as EnvRecord;
-    if ([...previous.cluster.pids, previous.moto.pid].some(isPidAlive)) {
+    if (pidsOf(previous).some(isPidAlive)) {
       throw new Error(
         `a test environment is already running in ${dir}; run "npm run testenv -- stop --dir ${dir}" first`,
       );
@@ -35,6 +45,18 @@ async function start(dir: string, detach: boolean): Promise<void> {
     MotoServer.start({ dir: f.motoDir, detached: detach }),
   ]);
   writeFileSync(f.kubeconfig, readFileSync(cluster.kubeconfigPath), { mode: 0o600 });
+  let vault: VaultServer | undefined;
+  if (withVault) {
+    vault = await VaultServer.start({ dir: f.vaultDir, detached: detach });
+    await vault.configureKubernetesAuth(cluster);
+    writeFileSync(
+      f.vaultEnv,
+      Object.entries(vault.env())
+        .map(([k, v]) => `export ${k}=${v}`)
+        .join('\n') + '\n',
+      { mode: 0o600 },
+    );
+  }
   const awsEnv = moto.env();
   writeFileSync(
     f.awsEnv,
@@ -45,6 +67,7 @@ async function start(dir: string, detach: boolean): Promise<void> {
   const record: EnvRecord = {
     cluster: cluster.record(),
     moto: { endpoint: moto.endpoint, pid: moto.pid },
+    ...(vault ? { vault: { address: vault.address, pid: vault.pid } } : {}),
     detached: detach,
   };
   writeFileSync(f.record, JSON.stringify(record, null, 2));
@@ -52,6 +75,7 @@ async function start(dir: string, detach: boolean): Promise<void> {
   console.log(`moto_server at ${moto.endpoint}`);
   console.log(`kubeconfig: ${f.kubeconfig}`);
   console.log(`AWS environment: ${f.awsEnv}`);
+  if (vault) console.log(`Vault at ${vault.address} (Kubernetes auth at auth/kubernetes); environment: ${f.vaultEnv}`);
   if (detach) {
     console.log(`stop with: npm run testenv -- stop --dir ${dir}`);
     return;
@@ -61,13 +85,13 @@ async function start(dir: string, detach: boolean): Promise<void> {
     process.once('SIGINT', resolveStop);
     process.once('SIGTERM', resolveStop);
   });
-  await Promise.all([cluster.stop(), moto.stop()]);
+  await Promise.all([cluster.stop(), moto.stop(), vault?.stop()]);
   cleanup(dir);
 }
 
 function cleanup(dir: string): void {
   const f = files(dir);
-  for (const path of [f.record, f.kubeconfig, f.awsEnv, f.clusterDir, f.motoDir])
+  for (const path of [f.record, f.kubeconfig, f.awsEnv, f.clusterDir, f.motoDir, f.vaultEnv, f.vaultDir])
     rmSync(path, { recursive: true, force: true });
 }
 
@@ -76,7 +100,7 @@ async function stop(dir: string): Promise<void> {
   if (!existsSync(f.record)) throw new Error(`no test environment recorded in ${dir}`);
   const record = JSON.parse(readFileSync(f.record, 'utf8')) as EnvRecord;
   // Stop in reverse start order; detached processes lead their own process group.
-  const pids = [record.moto.pid, ...[...record.cluster.pids].reverse()];
+  const pids = [...(record.vault ? [record.vault.pid] : []), record.moto.pid, ...[...record.cluster.pids].reverse()];
   for (const pid of pids) {
     try {
       process.kill(record.detached ? -pid : pid, 'SIGTERM');
@@ -108,9 +132,11 @@ function status(dir: string): void {
     return;
   }
   const record = JSON.parse(readFileSync(f.record, 'utf8')) as EnvRecord;
-  const alive = [...record.cluster.pids, record.moto.pid].filter(isPidAlive).length;
+  const pids = pidsOf(record);
+  const alive = pids.filter(isPidAlive).length;
+  const vault = record.vault ? `, Vault ${record.vault.address}` : '';
   console.log(
-    `${record.cluster.server} (${record.cluster.version}), moto ${record.moto.endpoint}: ${alive} of ${record.cluster.pids.length + 1} processes running`,
+    `${record.cluster.server} (${record.cluster.version}), moto ${record.moto.endpoint}${vault}: ${alive} of ${pids.length} processes running`,
   );
   if (alive === 0) process.exitCode = 1;
 }
@@ -120,10 +146,13 @@ const program = new Command('testenv')
   .showHelpAfterError();
 program
   .command('start')
-  .description('start kube-apiserver, etcd, kube-controller-manager and moto_server on 127.0.0.1')
+  .description('start kube-apiserver, etcd, kube-controller-manager and moto_server (and Vault) on 127.0.0.1')
   .requiredOption('--dir <dir>', 'directory for kubeconfig, aws.env and state')
   .option('--detach', 'return once ready and leave the processes running', false)
-  .action(async (opts: { dir: string; detach: boolean }) => start(resolve(opts.dir), opts.detach));
+  .option('--vault', 'also start a Vault dev server (built from its Go module on first use) with Kubernetes auth', false)
+  .action(async (opts: { dir: string; detach: boolean; vault: boolean }) =>
+    start(resolve(opts.dir), opts.detach, opts.vault),
+  );
 program
   .command('stop')
   .description('stop a test environment started with --detach and remove its state')

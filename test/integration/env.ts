@@ -1,4 +1,4 @@
-import { MotoServer, TestCluster } from '../../tools/testenv/index.js';
+import { MotoServer, TestCluster, VaultServer } from '../../tools/testenv/index.js';
 
 /**
  * One control plane and one moto server shared by the integration suite:
@@ -7,15 +7,40 @@ import { MotoServer, TestCluster } from '../../tools/testenv/index.js';
  */
 let cluster: TestCluster | undefined;
 let moto: MotoServer | undefined;
+let vault: Promise<VaultServer> | undefined;
 
 export async function startSharedEnv(): Promise<void> {
   [cluster, moto] = await Promise.all([TestCluster.start({ name: 'integration' }), MotoServer.start()]);
 }
 
 export async function stopSharedEnv(): Promise<void> {
-  await Promise.all([cluster?.stop(), moto?.stop()]);
+  const startedVault = vault;
+  vault = undefined;
+  await Promise.all([cluster?.stop(), moto?.stop(), startedVault?.then((v) => v.stop(), () => undefined)]);
   cluster = undefined;
   moto = undefined;
+}
+
+/**
+ * The shared Vault dev server, started on first use (only the Vault tests pay
+ * for it) with the Kubernetes auth method (mount `kubernetes`) pointed at the
+ * shared control plane. Tests mount their own engines at unique paths.
+ */
+export async function sharedVault(): Promise<VaultServer> {
+  vault ??= (async () => {
+    const server = await VaultServer.start();
+    try {
+      await server.configureKubernetesAuth(sharedCluster());
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+    return server;
+  })();
+  vault.catch(() => {
+    vault = undefined;
+  });
+  return vault;
 }
 
 export function sharedCluster(): TestCluster {

@@ -48,6 +48,18 @@ export function ensureKubeTestenv(): Promise<string> {
   return kubeTestenvPath;
 }
 
+let vaultPath: Promise<string> | undefined;
+
+/** The path of the Vault server binary (tools/vault-testenv), building it from Go modules on first use. */
+export function ensureVault(): Promise<string> {
+  vaultPath ??= runVisible('bash', [join(repoRoot, 'tools', 'build-vault-testenv.sh')]).then((out) => {
+    const path = out.split('\n').pop() ?? '';
+    if (!existsSync(path)) throw new Error(`vault-testenv build did not produce a binary (got "${path}")`);
+    return path;
+  });
+  return vaultPath;
+}
+
 export interface KubeClients {
   kubectl: string;
   helm: string;

@@ -3,8 +3,9 @@ import { request as httpsRequest } from 'node:https';
 
 export interface TlsClient {
   ca: string;
-  cert: string;
-  key: string;
+  /** A client certificate and key (absent: no client certificate). */
+  cert?: string;
+  key?: string;
 }
 
 export interface SimpleResponse {
@@ -15,7 +16,14 @@ export interface SimpleResponse {
 /** One small HTTP(S) request for readiness probes, with no client library in between. */
 export async function simpleRequest(
   url: string,
-  options: { method?: string; tls?: TlsClient; timeoutMs?: number; body?: string; contentType?: string } = {},
+  options: {
+    method?: string;
+    tls?: TlsClient;
+    timeoutMs?: number;
+    body?: string;
+    contentType?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<SimpleResponse> {
   const target = new URL(url);
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -25,8 +33,13 @@ export async function simpleRequest(
       {
         method: options.method ?? 'GET',
         timeout: options.timeoutMs ?? 5_000,
-        ...(options.contentType ? { headers: { 'content-type': options.contentType } } : {}),
-        ...(options.tls ? { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key } : {}),
+        headers: { ...options.headers, ...(options.contentType ? { 'content-type': options.contentType } : {}) },
+        ...(options.tls
+          ? {
+              ca: options.tls.ca,
+              ...(options.tls.cert && options.tls.key ? { cert: options.tls.cert, key: options.tls.key } : {}),
+            }
+          : {}),
       },
       (res) => {
         let body = '';

@@ -8,6 +8,7 @@ export {
   type StartClusterOptions,
 } from './cluster.js';
 export { MotoServer, type AwsEnv, type StartMotoOptions } from './moto.js';
+export { VaultServer, type StartVaultOptions, type VaultAnswer } from './vault.js';
 export { PrometheusServer, type PromSample, type ScrapeJob, type StartPrometheusOptions } from './prometheus.js';
 export {
   builtKubernetesVersion,
@@ -15,6 +16,7 @@ export {
   ensureKubeTestenv,
   ensureMoto,
   ensurePrometheus,
+  ensureVault,
   MOTO_VERSION,
   type KubeClients,
   type PrometheusTools,

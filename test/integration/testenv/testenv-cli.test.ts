@@ -31,17 +31,24 @@ describe('npm run testenv (a second, detached cluster beside the shared one)', f
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('starts detached, serves kubectl with RBAC on, and stops without leaving a process', async () => {
-    const start = await run(tsx, [cli, 'start', '--dir', dir, '--detach']);
+  it('starts detached (with --vault), serves kubectl with RBAC on and Vault with Kubernetes auth, and stops without leaving a process', async () => {
+    const start = await run(tsx, [cli, 'start', '--dir', dir, '--detach', '--vault']);
     expect(start.code, start.stderr).to.equal(0);
     expect(existsSync(join(dir, 'kubeconfig'))).to.equal(true);
     expect(readFileSync(join(dir, 'aws.env'), 'utf8')).to.match(/^export AWS_ENDPOINT_URL=http:\/\/127\.0\.0\.1:\d+$/m);
     const record = JSON.parse(readFileSync(join(dir, 'testenv.json'), 'utf8')) as {
       cluster: { pids: number[] };
       moto: { pid: number };
+      vault: { address: string; pid: number };
     };
-    const pids = [...record.cluster.pids, record.moto.pid];
-    expect(pids).to.have.length(4);
+    const pids = [...record.cluster.pids, record.moto.pid, record.vault.pid];
+    expect(pids).to.have.length(5);
+    const vaultEnv = readFileSync(join(dir, 'vault.env'), 'utf8');
+    expect(vaultEnv).to.include(`export VAULT_ADDR=${record.vault.address}\n`);
+    const token = /^export VAULT_TOKEN=(\S+)$/m.exec(vaultEnv)?.[1] ?? '';
+    const auths = await fetch(`${record.vault.address}/v1/sys/auth`, { headers: { 'x-vault-token': token } });
+    expect(auths.status).to.equal(200);
+    expect(Object.keys(((await auths.json()) as { data: Record<string, unknown> }).data)).to.include('kubernetes/');
     expect(pids.every(isPidAlive)).to.equal(true);
 
     const { kubectl } = await ensureKubeClients();
@@ -68,6 +75,7 @@ describe('npm run testenv (a second, detached cluster beside the shared one)', f
     expect(pids.filter(isPidAlive)).to.deep.equal([]);
     expect(existsSync(join(dir, 'testenv.json'))).to.equal(false);
     expect(existsSync(join(dir, 'cluster'))).to.equal(false);
+    expect(existsSync(join(dir, 'vault.env'))).to.equal(false);
   });
 
   it('refuses to stop a directory with no environment, with one clear line', async () => {
