@@ -1,121 +1,58 @@
-// A real Vault dev server for the issued-credentials tests, with the two
-// engines they use: PKI (a root CA and a role `web`) and AWS pointed at the
-// shared moto (IAM users issued with short, renewable leases and deleted on
-// revocation, which moto shows). Until tools/testenv gains its VaultServer,
-// this starts the binary tools/build-vault-testenv.sh built (never builds it).
-import { readdirSync, existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort, waitFor } from '../../../tools/testenv/processes.js';
+// The engines the issued-credentials tests use, on the shared Vault test
+// server (test/integration/env.ts sharedVault) at mounts of their own: PKI (a
+// root CA and a role `web`) and AWS pointed at the shared moto (IAM users
+// issued with short, renewable leases and deleted on revocation, which moto
+// shows), and moto IAM look-ups.
+import type { VaultServer } from '../../../tools/testenv/index.js';
 
-export const ROOT_TOKEN = 'root';
-
-/** The Vault binary built by tools/build-vault-testenv.sh (cached under ~/.cache/secretsync/vault-testenv/<hash>/). */
-export function vaultBinary(): string {
-  const base = join(homedir(), '.cache', 'secretsync', 'vault-testenv');
-  for (const dir of existsSync(base) ? readdirSync(base) : []) {
-    const bin = join(base, dir, 'vault');
-    if (existsSync(bin)) return bin;
-  }
-  throw new Error('no Vault test binary: run `bash tools/build-vault-testenv.sh` first');
+/** PKI at `mount` with a root CA and a role `web` for example.com names. */
+export async function setUpPki(vault: VaultServer, mount: string): Promise<void> {
+  await vault.must('POST', `sys/mounts/${mount}`, { type: 'pki', config: { max_lease_ttl: '87600h' } });
+  await vault.must('POST', `${mount}/root/generate/internal`, { common_name: 'secretsync test root', ttl: '87600h' });
+  await vault.must('POST', `${mount}/roles/web`, {
+    allowed_domains: 'example.com',
+    allow_subdomains: true,
+    allow_ip_sans: true,
+    max_ttl: '24h',
+    key_type: 'ec',
+    key_bits: 256,
+  });
 }
 
-export class IssuingVault {
-  private constructor(
-    readonly address: string,
-    private readonly proc: ChildProcess,
-  ) {}
+/** The AWS engine at `mount`, IAM and STS at moto, leases of `lease` (renewable up to `leaseMax`), a role `app`. */
+export async function setUpAws(
+  vault: VaultServer,
+  mount: string,
+  motoEndpoint: string,
+  lease: string,
+  leaseMax: string,
+): Promise<void> {
+  await vault.must('POST', `sys/mounts/${mount}`, { type: 'aws' });
+  await vault.must('POST', `${mount}/config/root`, {
+    access_key: 'testing',
+    secret_key: 'testing',
+    region: 'us-east-1',
+    iam_endpoint: motoEndpoint,
+    sts_endpoint: motoEndpoint,
+  });
+  await vault.must('POST', `${mount}/config/lease`, { lease, lease_max: leaseMax });
+  await vault.must('POST', `${mount}/roles/app`, {
+    credential_type: 'iam_user',
+    policy_document: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 's3:ListAllMyBuckets', Resource: '*' }],
+    }),
+  });
+}
 
-  static async start(): Promise<IssuingVault> {
-    const port = await freePort();
-    const address = `http://127.0.0.1:${port}`;
-    const proc = spawn(
-      vaultBinary(),
-      ['server', '-dev', `-dev-root-token-id=${ROOT_TOKEN}`, `-dev-listen-address=127.0.0.1:${port}`],
-      { stdio: 'ignore', env: { ...process.env, VAULT_LOG_LEVEL: 'warn' } },
-    );
-    const vault = new IssuingVault(address, proc);
-    await waitFor(
-      'Vault answering',
-      async () => {
-        try {
-          const res = await fetch(`${address}/v1/sys/health`);
-          return res.status === 200 ? true : undefined;
-        } catch {
-          return undefined;
-        }
-      },
-      30_000,
-      100,
-    );
-    return vault;
-  }
-
-  /** One Vault API call as root; returns the JSON answer (or undefined for 204). */
-  async api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${this.address}/v1/${path}`, {
-      method,
-      headers: { 'x-vault-token': ROOT_TOKEN, 'content-type': 'application/json' },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`Vault ${method} ${path}: HTTP ${res.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  }
-
-  /** PKI at pki/ with a root CA and a role `web` for example.com names. */
-  async setUpPki(): Promise<void> {
-    await this.api('POST', 'sys/mounts/pki', { type: 'pki', config: { max_lease_ttl: '87600h' } });
-    await this.api('POST', 'pki/root/generate/internal', { common_name: 'secretsync test root', ttl: '87600h' });
-    await this.api('POST', 'pki/roles/web', {
-      allowed_domains: 'example.com',
-      allow_subdomains: true,
-      allow_ip_sans: true,
-      max_ttl: '24h',
-      key_type: 'ec',
-      key_bits: 256,
-    });
-  }
-
-  /** The AWS engine at aws/, IAM and STS at moto, leases of `lease` (renewable up to `leaseMax`), a role `app`. */
-  async setUpAws(motoEndpoint: string, lease: string, leaseMax: string): Promise<void> {
-    await this.api('POST', 'sys/mounts/aws', { type: 'aws' });
-    await this.api('POST', 'aws/config/root', {
-      access_key: 'testing',
-      secret_key: 'testing',
-      region: 'us-east-1',
-      iam_endpoint: motoEndpoint,
-      sts_endpoint: motoEndpoint,
-    });
-    await this.api('POST', 'aws/config/lease', { lease, lease_max: leaseMax });
-    await this.api('POST', 'aws/roles/app', {
-      credential_type: 'iam_user',
-      policy_document: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 's3:ListAllMyBuckets', Resource: '*' }],
-      }),
-    });
-  }
-
-  /** The lease as Vault knows it (sys/leases/lookup), or undefined once it is revoked or expired. */
-  async lease(leaseId: string): Promise<{ ttl: number; expire_time: string } | undefined> {
-    try {
-      const out = await this.api<{ data: { ttl: number; expire_time: string } }>('PUT', 'sys/leases/lookup', {
-        lease_id: leaseId,
-      });
-      return out.data;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    const exited = new Promise((resolve) => this.proc.once('exit', resolve));
-    this.proc.kill('SIGTERM');
-    await exited;
-  }
+/** The lease as Vault knows it (sys/leases/lookup), or undefined once it is revoked or expired. */
+export async function leaseOf(
+  vault: VaultServer,
+  leaseId: string,
+): Promise<{ ttl: number; expire_time: string } | undefined> {
+  const res = await vault.api('PUT', 'sys/leases/lookup', { lease_id: leaseId });
+  if (res.status !== 200) return undefined;
+  return (res.json as { data: { ttl: number; expire_time: string } }).data;
 }
 
 /**

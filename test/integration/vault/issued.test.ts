@@ -9,8 +9,8 @@ import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
 import { API_VERSION, FINALIZER_REVOKE_LEASES, type ManagedSecret } from '../../../src/api/types.js';
 import type { KubeClient, KubeObject } from '../../../src/kube/client.js';
-import { sleep, waitFor } from '../../../tools/testenv/index.js';
-import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
+import { sleep, waitFor, type VaultServer } from '../../../tools/testenv/index.js';
+import { sharedCluster, sharedMoto, sharedVault, uniqueName } from '../env.js';
 import {
   adminClient,
   createManagedSecret,
@@ -25,7 +25,7 @@ import {
   waitForSecretData,
   type RunningOperator,
 } from '../operator.js';
-import { IssuingVault, motoIamUsers, motoUserOfKey, ROOT_TOKEN } from './issued-vault.js';
+import { leaseOf, motoIamUsers, motoUserOfKey, setUpAws, setUpPki } from './issued-vault.js';
 
 interface Deployment {
   metadata: { name: string; generation?: number };
@@ -34,9 +34,13 @@ interface Deployment {
 
 describe('Vault issued credentials (certificates, dynamic secrets, leases)', function () {
   this.timeout(180_000);
-  let vault: IssuingVault;
+  let vault: VaultServer;
   let operator: RunningOperator;
   const namespace = uniqueName('vault-issue');
+  // Engines at mounts of this test's own on the shared Vault server.
+  const suffix = namespace.slice('vault-issue-'.length);
+  const pki = `pki-${suffix}`;
+  const aws = `aws-${suffix}`;
   const client = (): KubeClient => adminClient(sharedCluster());
   const msPath = (name = '') => `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets${name ? `/${name}` : ''}`;
   const deployPath = (name = '') => `/apis/apps/v1/namespaces/${namespace}/deployments${name ? `/${name}` : ''}`;
@@ -83,16 +87,21 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
 
   before(async function () {
     this.timeout(120_000);
-    vault = await IssuingVault.start();
-    await vault.setUpPki();
+    vault = await sharedVault();
+    await setUpPki(vault, pki);
     // Leases of 10 s, renewable up to 30 s: renewals at 6.6 s, then a re-issue near 26 s.
-    await vault.setUpAws(sharedMoto().endpoint, '10s', '30s');
+    await setUpAws(vault, aws, sharedMoto().endpoint, '10s', '30s');
     await ensureNamespace(client(), namespace);
     await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'vault-token' }, stringData: { token: ROOT_TOKEN } },
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'vault-token' },
+        stringData: { token: vault.rootToken },
+      },
     });
-    await store('vault', ['pki/issue/', 'aws/creds/']);
-    await store('vault-pki-only', ['pki/issue/']);
+    await store('vault', [`${pki}/issue/`, `${aws}/creds/`]);
+    await store('vault-pki-only', [`${pki}/issue/`]);
     operator = await startOperator(sharedCluster(), {
       namespaces: [namespace],
       storePolicy: testStorePolicy([vault.address]),
@@ -114,7 +123,7 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
         await client().request('DELETE', msPath(ms.metadata.name));
     await sleep(2_000);
     await operator?.stop();
-    await vault?.stop();
+    for (const mount of [pki, aws]) await vault?.api('DELETE', `sys/mounts/${mount}`);
   });
 
   it('issues a certificate into a kubernetes.io/tls Secret and re-issues it before expiry with one rollout restart', async () => {
@@ -137,7 +146,7 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
       dataFrom: [
         {
           certificate: {
-            path: 'pki/issue/web',
+            path: `${pki}/issue/web`,
             commonName: 'web.example.com',
             altNames: ['www.example.com'],
             ipSans: ['10.1.2.3'],
@@ -201,11 +210,11 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
 
   it('renews a lease (same lease id, later expiry), re-issues near max_ttl, and revokes it on deletion', async () => {
     const moto = sharedMoto().endpoint;
-    await managedSecret('aws-creds', { dataFrom: [{ dynamic: { path: 'aws/creds/app' } }] });
+    await managedSecret('aws-creds', { dataFrom: [{ dynamic: { path: `${aws}/creds/app` } }] });
     const ms = await waitForReady(client(), namespace, 'aws-creds', 'True', undefined, 30_000);
     expect(ms.metadata.finalizers).to.include(FINALIZER_REVOKE_LEASES);
     const first = ms.status!.issued![0]!;
-    expect(first.leaseId).to.match(/^aws\/creds\/app\//);
+    expect(first.leaseId?.startsWith(`${aws}/creds/app/`)).to.equal(true);
     expect(first.renewable).to.equal(true);
     expect(first.keys).to.include.members(['access_key', 'secret_key']);
     const data = decoded(await getSecret(client(), namespace, 'aws-creds'));
@@ -224,7 +233,7 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
     );
     expect(Date.parse(renewed.expiresAt!)).to.be.greaterThan(Date.parse(first.expiresAt!));
     expect(decoded(await getSecret(client(), namespace, 'aws-creds'))).to.deep.equal(data);
-    const lease = await vault.lease(first.leaseId!);
+    const lease = await leaseOf(vault, first.leaseId!);
     expect(lease, 'Vault still knows the lease').not.to.equal(undefined);
     expect(Date.parse(lease!.expire_time)).to.be.at.least(Date.parse(renewed.expiresAt!) - 2_000);
 
@@ -253,14 +262,14 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
     await client().request('DELETE', msPath('aws-creds'));
     await waitFor('the ManagedSecret gone', async () => ((await gone(msPath('aws-creds'))) ? true : undefined), 20_000);
     expect(await motoIamUsers(moto)).not.to.include(currentUser);
-    expect(await vault.lease(current.leaseId!)).to.equal(undefined);
+    expect(await leaseOf(vault, current.leaseId!)).to.equal(undefined);
     const events = await listEvents(client(), namespace);
     expect(events.map((e) => (e as KubeObject & { reason?: string }).reason)).to.include('LeaseRevoked');
   });
 
   it('leaves the lease alone with onDelete: Orphan', async () => {
     const moto = sharedMoto().endpoint;
-    await managedSecret('aws-orphan', { dataFrom: [{ dynamic: { path: 'aws/creds/app', onDelete: 'Orphan' } }] });
+    await managedSecret('aws-orphan', { dataFrom: [{ dynamic: { path: `${aws}/creds/app`, onDelete: 'Orphan' } }] });
     const ms = await waitForReady(client(), namespace, 'aws-orphan', 'True', undefined, 30_000);
     expect(ms.metadata.finalizers ?? []).not.to.include(FINALIZER_REVOKE_LEASES);
     const leaseId = ms.status!.issued![0]!.leaseId!;
@@ -275,14 +284,14 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
     );
     await sleep(1_000);
     expect(await motoIamUsers(moto)).to.include(user);
-    expect(await vault.lease(leaseId)).not.to.equal(undefined);
-    await vault.api('PUT', 'sys/leases/revoke', { lease_id: leaseId });
+    expect(await leaseOf(vault, leaseId)).not.to.equal(undefined);
+    await vault.must('PUT', 'sys/leases/revoke', { lease_id: leaseId });
   });
 
   it('keeps a valid certificate across refreshes and an operator restart: no re-issue, no status writes', async () => {
     await managedSecret('kept-tls', {
       refreshInterval: '1s',
-      dataFrom: [{ certificate: { path: 'pki/issue/web', commonName: 'kept.example.com', ttl: '10m' } }],
+      dataFrom: [{ certificate: { path: `${pki}/issue/web`, commonName: 'kept.example.com', ttl: '10m' } }],
     });
     const ms = await waitForReady(client(), namespace, 'kept-tls', 'True', undefined, 30_000);
     const serial = ms.status!.issued![0]!.serialNumber;
@@ -322,10 +331,10 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
   });
 
   it('releases the finalizer when the store is gone, once the lease has expired by itself', async () => {
-    await store('vault-temp', ['aws/creds/']);
+    await store('vault-temp', [`${aws}/creds/`]);
     await createManagedSecret(client(), namespace, {
       metadata: { name: 'storeless' },
-      spec: { storeRef: { name: 'vault-temp' }, dataFrom: [{ dynamic: { path: 'aws/creds/app' } }] },
+      spec: { storeRef: { name: 'vault-temp' }, dataFrom: [{ dynamic: { path: `${aws}/creds/app` } }] },
     });
     const ms = await waitForReady(client(), namespace, 'storeless', 'True', undefined, 30_000);
     seenValues.push(decoded(await getSecret(client(), namespace, 'storeless')).secret_key!);
@@ -348,10 +357,10 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
     const usersBefore = await motoIamUsers(sharedMoto().endpoint);
     await createManagedSecret(client(), namespace, {
       metadata: { name: 'outside' },
-      spec: { storeRef: { name: 'vault-pki-only' }, dataFrom: [{ dynamic: { path: 'aws/creds/app' } }] },
+      spec: { storeRef: { name: 'vault-pki-only' }, dataFrom: [{ dynamic: { path: `${aws}/creds/app` } }] },
     });
     const ms = await waitForReady(client(), namespace, 'outside', 'False', 'IssuePathNotAllowed');
-    expect(readyMessage(ms)).to.include('aws/creds/app').and.include('pki/issue/');
+    expect(readyMessage(ms)).to.include(`${aws}/creds/app`).and.include(`${pki}/issue/`);
     await waitFor(
       'the IssuePathNotAllowed Event',
       async () =>
