@@ -12,6 +12,7 @@ import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { restartScenario } from '../scenarios/restart.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
 import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
+import { vaultScenario } from '../scenarios/vault.js';
 import { REPO_ROOT, chartNodeOptions, type BenchContext, type Figures } from './context.js';
 
 export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise<Figures>> = {
@@ -26,6 +27,7 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   faults: faultsScenario,
   'noisy-neighbour': noisyNeighbourScenario,
   hostile: hostileScenario,
+  vault: vaultScenario,
 };
 
 /**

@@ -121,6 +121,7 @@ const leaseNeeds = (ns: string) => [
 const everything = {
   watchNamespaces: ['team-a', 'team-b'],
   serviceAccountTokens: { enabled: true },
+  caBundleConfigMaps: { enabled: true },
   allowOperatorIdentityForNamespacedStores: true,
   logLevel: 'debug',
   metrics: {
@@ -579,6 +580,25 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
         'secretsync',
       );
       expect(cluster.filter((p) => p.includes('serviceaccounts'))).to.deep.equal(['*||serviceaccounts/token|create']);
+    });
+
+    it('adds get on configmaps only with caBundleConfigMaps.enabled, in the same scope', async () => {
+      const objects = await renderChart({
+        values: { watchNamespaces: ['team-a'], caBundleConfigMaps: { enabled: true } },
+      });
+      const perms = permissions(objects, 'secretsync-system', 'secretsync');
+      expect(perms.filter((p) => p.includes('configmaps'))).to.deep.equal([
+        'secretsync-system||configmaps|get',
+        'team-a||configmaps|get',
+      ]);
+      const cluster = permissions(
+        await renderChart({ values: { caBundleConfigMaps: { enabled: true } } }),
+        'secretsync-system',
+        'secretsync',
+      );
+      expect(cluster.filter((p) => p.includes('configmaps'))).to.deep.equal(['*||configmaps|get']);
+      const off = permissions(await renderChart({ values: {} }), 'secretsync-system', 'secretsync');
+      expect(off.filter((p) => p.includes('configmaps'))).to.deep.equal([]);
     });
 
     it('grants the workload rules only with rolloutRestarts.enabled, in the same scope, and tells the operator either way', async () => {

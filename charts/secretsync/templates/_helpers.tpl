@@ -104,6 +104,11 @@ created (patch is the recorder's standard verb).
   resources: [serviceaccounts/token]
   verbs: [create]
 {{- end }}
+{{- if .Values.caBundleConfigMaps.enabled }}
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get]
+{{- end }}
 {{- if .Values.rolloutRestarts.enabled }}
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]

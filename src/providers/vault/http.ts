@@ -208,12 +208,13 @@ export class VaultHttp {
     const operation = opts.operation ?? method.toLowerCase();
     const call = (target: Target): Promise<T> => {
       const what = `Vault ${method} ${path} (${target.base.host})`;
-      const attempt = async (): Promise<T> => {
+      const exchange = () => this.once<T>(target, method, path, opts, token, what);
+      return (async () => {
+        // The wait for the budget is not the request's latency: metered from when the request leaves.
         await this.options.budget?.take(opts.signal, opts.tenant);
         throwIfAborted(opts.signal, what);
-        return this.once<T>(target, method, path, opts, token, what);
-      };
-      return this.options.observe ? this.options.observe(operation, attempt, VAULT_REGION) : attempt();
+        return this.options.observe ? this.options.observe(operation, exchange, VAULT_REGION) : exchange();
+      })();
     };
     if (opts.primaryOnly) {
       const primary = this.regional.primary;

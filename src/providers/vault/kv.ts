@@ -306,6 +306,8 @@ export class VaultKv {
       if (current > base) return { version: String(base + 1) };
     } else {
       base = current;
+      // A new entry: its metadata is made first, without custom_metadata (which would replace another writer's records).
+      if (!meta) await this.createMetadata(path, call);
       // A merge patch: concurrent writers each add their own record, none overwrites another's.
       await this.patchMetadata(path, { ...staleRecords(custom), [recordKey]: `base=${base}` }, call);
     }
@@ -371,6 +373,16 @@ export class VaultKv {
       if (err instanceof KeyNotFoundError) return undefined;
       throw err;
     }
+  }
+
+  private async createMetadata(path: string, call: CallOptions): Promise<void> {
+    await this.http.request('POST', `v1/${this.mount}/metadata/${encodePath(path)}`, {
+      ...call,
+      operation: 'kv.metadata.write',
+      key: path,
+      // An empty body makes nothing; max_versions 0 (the mount's default) makes the metadata and changes nothing.
+      body: { max_versions: 0 },
+    });
   }
 
   private async patchMetadata(path: string, custom: Record<string, string | null>, call: CallOptions): Promise<void> {

@@ -50,6 +50,7 @@ describe('bench smoke (N = 50, every scenario)', function () {
       'fan-in': ['keysReadPerCycle', 'backendCallsPerCycle'],
       'noisy-neighbour': ['aloneP99Ms', 'floodP99Ms', 'floodNoisyErrorsPerSecond', 'heldP99Ms', 'heldWorkersHeldMean'],
       hostile: ['peakRssMiB', 'memoryLimitMiB', 'eventLoopMaxMs', 'normalP50Ms', 'normalP99Ms'],
+      vault: ['allReadySeconds', 'coldSyncVaultRequests', 'vaultRequestsPerCycle', 'keysReadPerCycle'],
     };
     for (const [name, keys] of Object.entries(expected)) {
       const f = figures(name);
@@ -75,6 +76,13 @@ describe('bench smoke (N = 50, every scenario)', function () {
     expect(ready['forbidden False InvalidSpec'], 'forbidden Secret type').to.equal(f.hostileForbidden);
     expect(ready['regex True Synced'], '(a+)+$ over matching names').to.equal(f.hostileRegex);
     expect(f.peakRssMiB).to.be.below(f.memoryLimitMiB as number);
+  });
+
+  it('vault: a refresh cycle reads each KV path about once, not once per ManagedSecret', () => {
+    const f = figures('vault');
+    expect(f.vaultRequestsPerCycle).to.be.greaterThan(0);
+    // 50 ManagedSecrets over 100 paths use 50 paths: at most one read each per cycle (plus token renewals).
+    expect(f.vaultRequestsPerCycle).to.be.at.most(55);
   });
 
   it('steady-state makes no Secret or status writes', () => {
