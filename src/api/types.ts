@@ -580,7 +580,6 @@ export const Reasons = {
   IssuePathNotAllowed: 'IssuePathNotAllowed',
   IssueNotSupported: 'IssueNotSupported',
   Issued: 'Issued',
-  LeaseRenewed: 'LeaseRenewed',
   LeaseRevoked: 'LeaseRevoked',
   RevokeFailed: 'RevokeFailed',
   /** Vault answered that it is sealed (transient: it recovers on unseal). */
