@@ -301,7 +301,8 @@ export class ManagedSecretReconciler {
       this.actualHmac(ms, existing) !== ms.status?.syncedVersion;
     const renewal = this.issued.nextRenewal(ms);
     const need = syncNeed({
-      renewalDue: renewal !== undefined && renewal <= now,
+      // After a terminal failure (IssuePathNotAllowed) only a change helps: a past renewal point must not loop.
+      renewalDue: renewal !== undefined && renewal <= now && state.failure?.retry !== 'terminal',
       forced,
       generationChanged,
       drifted,
@@ -647,7 +648,7 @@ export class ManagedSecretReconciler {
     }
     if (delay !== undefined) this.deps.queue.addAfter(key, Math.max(delay, 1_000));
     // The earliest renewal point of an issued certificate or lease.
-    const renewal = this.issued.nextRenewal(ms);
+    const renewal = state.failure ? undefined : this.issued.nextRenewal(ms);
     if (renewal !== undefined) this.deps.queue.addAfter(key, Math.max(renewal - now, 1_000));
     if (rotation?.kind === 'failed') {
       if (rotation.transient) this.deps.queue.addRateLimited(key, retryAfter(rotation.retryAfterMs));

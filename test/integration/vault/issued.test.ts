@@ -376,6 +376,44 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
     expect(await motoIamUsers(sharedMoto().endpoint)).to.deep.equal(usersBefore);
   });
 
+  it('stops at a refused path: a renewal point that passes while refused does not loop', async () => {
+    await store('vault-narrow', [`${pki}/issue/`]);
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'narrowed' },
+      spec: {
+        storeRef: { name: 'vault-narrow' },
+        dataFrom: [{ certificate: { path: `${pki}/issue/web`, commonName: 'narrow.example.com', ttl: '6s' } }],
+      },
+    });
+    const ms = await waitForReady(client(), namespace, 'narrowed', 'True', undefined, 30_000);
+    seenValues.push(decoded(await getSecret(client(), namespace, 'narrowed'))['tls.key']!);
+    const refusals = async () =>
+      (await operator.metrics.syncs.get()).values
+        .filter((v) => v.labels.reason === 'IssuePathNotAllowed')
+        .reduce((n, v) => n + v.value, 0);
+    const before = await refusals();
+    // The admin narrows the store: the certificate's path is no longer allowed.
+    await client().request('PATCH', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores/vault-narrow`, {
+      body: { spec: { provider: { vault: { issuePaths: [`${aws}/creds/`] } } } },
+      contentType: 'application/merge-patch+json',
+    });
+    await waitFor(
+      'the refusal',
+      async () => {
+        const ready = (await getManagedSecret(client(), namespace, 'narrowed')).status?.conditions?.find(
+          (c) => c.type === 'Ready',
+        );
+        return ready?.reason === 'IssuePathNotAllowed' ? true : undefined;
+      },
+      15_000,
+    );
+    // The recorded renewal point (about 4 s after issue) passes while refused: no pass per second.
+    const renewAt = Date.parse(ms.status!.issued![0]!.renewAt!);
+    await sleep(Math.max(0, renewAt - Date.now()) + 5_000);
+    expect((await refusals()) - before).to.be.at.most(2);
+    await client().request('DELETE', msPath('narrowed'));
+  });
+
   it('puts no issued value in status, Events or the operator log', async () => {
     expect(seenValues.length).to.be.greaterThan(3);
     const statuses = JSON.stringify((await client().list<ManagedSecret>(msPath())).items.map((m) => m.status));
