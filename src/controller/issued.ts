@@ -52,10 +52,16 @@ export function issuingSources(ms: ManagedSecret): IssuingSource[] {
   return out;
 }
 
-/** SHA-256 of a source's spec (not secret: the spec is in the object), with its kind. */
+/**
+ * SHA-256 of what defines a source's credential (not secret: the spec is in
+ * the object), with its kind. `renewAtPercent` and `onDelete` are left out:
+ * changing when to renew or what to do on deletion issues nothing new.
+ */
 export function specHash(src: IssuingSource): string {
+  const { renewAtPercent: _renew, ...rest } = src.spec;
+  const defining = src.kind === 'dynamic' ? { ...rest, onDelete: undefined } : rest;
   return createHash('sha256')
-    .update(JSON.stringify([src.kind, canonical(src.spec)]))
+    .update(JSON.stringify([src.kind, canonical(defining)]))
     .digest('hex');
 }
 
@@ -312,6 +318,8 @@ export class IssuedCredentials {
             (current.entry.expiresAt ? `, expires ${current.entry.expiresAt}` : ''),
         );
       }
+      // A kept lease whose source was switched to onDelete: Revoke needs the finalizer too.
+      if (revokes(src) && current.entry.leaseId) await this.ensureFinalizer(ms, opts.signal);
       remembered.set(src.source, current);
       Object.assign(values, current.values);
       entries.push(current.entry);

@@ -358,6 +358,20 @@ describe('issued credentials (src/controller/issued.ts)', () => {
       });
     });
 
+    it('issues nothing new when only renewAtPercent or onDelete changes; Orphan to Revoke adds the finalizer', async () => {
+      const h = harness();
+      const client = fakeClient();
+      const ms = dynamic({ onDelete: 'Orphan' });
+      await h.issued.prepare(ms, store(), client, undefined, false, {});
+      expect(h.requests).to.deep.equal([]);
+      ms.spec.dataFrom = [{ dynamic: { path: 'aws/creds/app', onDelete: 'Revoke', renewAtPercent: 80 } }];
+      const out = await h.issued.prepare(ms, store(), client, undefined, false, {});
+      expect(client.calls.issued).to.have.length(1);
+      expect(out?.entries[0]?.leaseId).to.equal('aws/creds/app/lease-1');
+      expect(h.requests).to.have.length(1);
+      expect(ms.metadata.finalizers).to.deep.equal([FINALIZER_REVOKE_LEASES]);
+    });
+
     it('refuses a store that cannot issue', async () => {
       const client = fakeClient();
       delete client.issue;
