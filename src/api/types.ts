@@ -579,6 +579,8 @@ export const Reasons = {
   FailedBack: 'FailedBack',
   IssuePathNotAllowed: 'IssuePathNotAllowed',
   IssueNotSupported: 'IssueNotSupported',
+  /** The backend refused to issue (a name the PKI role does not allow, the engine failed to create it). */
+  IssueRefused: 'IssueRefused',
   Issued: 'Issued',
   LeaseRevoked: 'LeaseRevoked',
   RevokeFailed: 'RevokeFailed',

@@ -5,6 +5,8 @@
 // (issue, renewLease, revokeLease); this file turns Vault's answers into them.
 // Private keys and secret data are returned, never put in a message or a log.
 import { X509Certificate } from 'node:crypto';
+import { boundedText, SecretsyncError } from '../../api/errors.js';
+import { Reasons } from '../../api/types.js';
 import {
   ProviderError,
   type CallOptions,
@@ -46,7 +48,28 @@ export class VaultIssuer {
     private readonly label: string,
   ) {}
 
+  /**
+   * Issues; a 400 (a name the PKI role does not allow, a parameter the engine
+   * refuses, and also an engine's failure to create the credential, such as an
+   * AWS error) is `IssueRefused` quoting Vault's reason, bounded: it echoes the
+   * spec's own names, never a secret. Retried with back-off, because some of
+   * those reasons pass by themselves.
+   */
   async issue(req: IssueRequest, opts: CallOptions = {}): Promise<IssuedCredential> {
+    try {
+      return await this.issueOnce(req, opts);
+    } catch (err) {
+      if (err instanceof VaultRequestError && err.status === 400) {
+        const why = err.vaultErrors.map((e) => boundedText(e)).join('; ') || 'no reason given';
+        throw new SecretsyncError(Reasons.IssueRefused, 'transient', `${err.message}: ${boundedText(why)}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  private async issueOnce(req: IssueRequest, opts: CallOptions): Promise<IssuedCredential> {
     const path = encodePath(req.path);
     if (req.kind === 'certificate') {
       const body: Record<string, string> = { common_name: req.commonName };

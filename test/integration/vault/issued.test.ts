@@ -377,6 +377,16 @@ describe('Vault issued credentials (certificates, dynamic secrets, leases)', fun
     expect(await motoIamUsers(sharedMoto().endpoint)).to.deep.equal(usersBefore);
   });
 
+  it('says why Vault refuses to issue (a name the PKI role does not allow)', async () => {
+    await managedSecret('bad-name', {
+      dataFrom: [{ certificate: { path: `${pki}/issue/web`, commonName: 'web.not-allowed.invalid' } }],
+    });
+    const ms = await waitForReady(client(), namespace, 'bad-name', 'False', 'IssueRefused');
+    expect(readyMessage(ms)).to.include('web.not-allowed.invalid').and.include('not allowed');
+    expect(await getSecret(client(), namespace, 'bad-name')).to.equal(undefined);
+    await client().request('DELETE', msPath('bad-name'));
+  });
+
   it('stops at a refused path: a renewal point that passes while refused does not loop', async () => {
     await store('vault-narrow', [`${pki}/issue/`]);
     await createManagedSecret(client(), namespace, {

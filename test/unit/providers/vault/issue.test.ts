@@ -203,6 +203,18 @@ describe('Vault issuer (src/providers/vault/issue.ts)', () => {
     expect(await rejectionOf(denied.issuer.revokeLease('x'))).to.be.instanceOf(VaultRequestError);
   });
 
+  it("quotes Vault's reason when it refuses to issue (IssueRefused, retried)", async () => {
+    const { issuer: v } = issuer(() => {
+      throw refused(400, ['common name bad.invalid not allowed by this role']);
+    });
+    const err = (await rejectionOf(
+      v.issue({ kind: 'certificate', path: 'pki/issue/web', commonName: 'bad.invalid' }),
+    )) as Error & { reason?: string; retry?: string };
+    expect(err.reason).to.equal('IssueRefused');
+    expect(err.retry).to.equal('transient');
+    expect(err.message).to.include('common name bad.invalid not allowed by this role');
+  });
+
   it('says nothing of the value when an answer lacks the certificate', async () => {
     const { issuer: v } = issuer(() => ({ data: { private_key: 'SECRET-KEY' } }));
     const err = await rejectionOf(v.issue({ kind: 'certificate', path: 'pki/issue/web', commonName: 'x' }));
