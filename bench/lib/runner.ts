@@ -4,12 +4,14 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { changeLatencyScenario } from '../scenarios/change-latency.js';
 import { coldSyncScenario } from '../scenarios/cold-sync.js';
+import { eventsScenario } from '../scenarios/events.js';
 import { fanInScenario, kmsScenario } from '../scenarios/aws.js';
 import { faultsScenario } from '../scenarios/faults.js';
 import { hostileScenario } from '../scenarios/hostile.js';
 import { noisyNeighbourScenario } from '../scenarios/noisy-neighbour.js';
 import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { restartScenario } from '../scenarios/restart.js';
+import { eventsSqsScenario } from '../scenarios/events-sqs.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
 import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
 import { vaultScenario } from '../scenarios/vault.js';
@@ -27,15 +29,19 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   faults: faultsScenario,
   'noisy-neighbour': noisyNeighbourScenario,
   hostile: hostileScenario,
+  events: eventsScenario,
   vault: vaultScenario,
+  'events-sqs': eventsSqsScenario,
 };
 
 /**
  * Scenarios run only when named: `faults` starts a control plane of its own,
- * freezes and kills parts of it, and takes minutes; a plain `npm run bench`
- * (and the CI smoke run) leaves it out.
+ * freezes and kills parts of it, and takes minutes; `events-sqs` (the SQS part
+ * of issue 15's events measurements) runs two operators and watches each at
+ * rest for a minute; a plain `npm run bench` (and the CI smoke run) leaves
+ * them out.
  */
-export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults']);
+export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults', 'events-sqs']);
 /** What `npm run bench` runs without `--scenario`. */
 export const DEFAULT_SCENARIOS: readonly string[] = Object.keys(SCENARIOS).filter((s) => !OPT_IN_SCENARIOS.has(s));
 

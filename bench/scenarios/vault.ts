@@ -66,8 +66,9 @@ export async function vaultScenario(ctx: BenchContext, n: number): Promise<Figur
     const before = await apiserverRequests(ctx.cluster);
     const operator = await OperatorProcess.start(ctx, {
       namespaces: [namespace],
-      // The namespaced store names the test Vault: an address the admin allows.
-      args: ['--allowed-endpoints', vault.address],
+      // The namespaced store names the test Vault: an address the admin allows. The refresh floor (10 s by
+      // default) at the scenario's interval, so that a short interval (the CI smoke run's 2 s) is honoured.
+      args: ['--allowed-endpoints', vault.address, `--min-refresh-interval=${interval}s`],
     });
     try {
       const at = await progress.waitAll(n, timeoutFor(n));

@@ -357,6 +357,63 @@ function masterKeySecretRefSchema(scope: StoreScope): JSONSchemaProps {
   );
 }
 
+/** `events.fallbackRefreshInterval`, common to every provider block's `events`. */
+const fallbackRefreshIntervalSchema: JSONSchemaProps = {
+  description:
+    'While the event source fails (the EventsDegraded condition), the refresh interval of the ManagedSecrets that ' +
+    'use this store drops to this (Go-style duration of at least 1s, such as 30s or 1m); they return to their own ' +
+    'refreshInterval when events flow again. Default 1m.',
+  type: 'string',
+  maxLength: LIMITS.refreshInterval,
+  'x-kubernetes-validations': [
+    {
+      rule: `self.matches(${celRaw(DURATION_PATTERN)}) && duration(self) >= duration('1s')`,
+      message: 'events.fallbackRefreshInterval must be a duration of at least 1s, such as 30s or 1m',
+    },
+  ],
+};
+
+/** `spec.provider.<aws>.events`: an SQS queue fed by an EventBridge rule. */
+function awsEventsSchema(scope: StoreScope): JSONSchemaProps {
+  return obj(
+    "Event-driven sync: the operator long-polls an SQS queue that an EventBridge rule feeds with the backend's " +
+      'change events, and syncs only the ManagedSecrets of the changed entries, so refreshInterval can stay long ' +
+      '(a safety net). See docs/events-aws.md for the rule and queue policy. ' +
+      "Example: {sqs: {queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/secretsync-events'}}.",
+    {
+      sqs: obj(
+        "The SQS queue to long-poll. Identity: the store's (auth and roleArn) when neither is set here; with only " +
+          "roleArn, the store's auth assumes this role; with auth, this auth (and this roleArn, if set) alone.",
+        {
+          queueUrl: str('The queue URL.', { minLength: 1, maxLength: 1024, pattern: '^https?://' }),
+          region: str("The queue's region. Absent: the region in an AWS queue URL, else the store's region.", {
+            minLength: 1,
+            maxLength: 64,
+            pattern: AWS_REGION_PATTERN,
+          }),
+          endpoint: str(
+            "Another SQS endpoint URL (a VPC endpoint, moto). Absent: the regional SQS endpoint (never the store's " +
+              'endpoint, nor the host in queueUrl).',
+            ENDPOINT_SCHEMA,
+          ),
+          auth: {
+            ...awsAuthSchema(scope),
+            description:
+              "How the operator authenticates to SQS. Absent: the store's auth, assuming this roleArn if set, else the store's roleArn.",
+          },
+          roleArn: str('Assume this IAM role before calling SQS. Required with auth.serviceAccountRef.', {
+            maxLength: 2048,
+            pattern: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$',
+          }),
+        },
+        { required: ['queueUrl'], 'x-kubernetes-validations': [awsServiceAccountNeedsRole] },
+      ),
+      fallbackRefreshInterval: fallbackRefreshIntervalSchema,
+    },
+    { required: ['sqs'] },
+  );
+}
+
 function localProviderSchema(scope: StoreScope): JSONSchemaProps {
   return obj(
     'The embedded encrypted store: entries kept as encrypted files in a directory of the operator, each under its own data key wrapped by the master key.',
@@ -367,6 +424,23 @@ function localProviderSchema(scope: StoreScope): JSONSchemaProps {
       ),
       masterKeySecretRef: masterKeySecretRefSchema(scope),
       decrypt: kmsDecryptSchema(scope, false),
+      events: obj(
+        "Event-driven sync: the operator watches the store directory and syncs an entry's ManagedSecrets as soon as " +
+          '`secretsync store put` writes it, so refreshInterval can stay long (a safety net). Example: {watch: true}.',
+        {
+          watch: {
+            description: 'Watch the store directory for changes (must be true; remove events to poll only).',
+            type: 'boolean',
+          },
+          fallbackRefreshInterval: fallbackRefreshIntervalSchema,
+        },
+        {
+          required: ['watch'],
+          'x-kubernetes-validations': [
+            { rule: 'self.watch', message: 'events.watch must be true (remove events to poll only)' },
+          ],
+        },
+      ),
     },
     { required: ['path', 'masterKeySecretRef'] },
   );
@@ -625,7 +699,10 @@ function awsProviderSchema(scope: StoreScope, description: string, withDecrypt: 
   }
   return obj(
     description,
-    { ...awsCommonProperties(scope), ...(withDecrypt ? { decrypt: kmsDecryptSchema(scope, true) } : {}) },
+    {
+      ...awsCommonProperties(scope),
+      ...(withDecrypt ? { decrypt: kmsDecryptSchema(scope, true), events: awsEventsSchema(scope) } : {}),
+    },
     { required: ['region'], 'x-kubernetes-validations': rules },
   );
 }

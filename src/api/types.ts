@@ -43,6 +43,36 @@ export interface LocalProviderSpec {
   masterKeySecretRef: SecretKeySelector;
   /** Values in the store that are secretsync ciphertexts are decrypted with KMS (region required here). */
   decrypt?: KmsDecryptSpec;
+  /** Event-driven sync: the operator watches the store directory and syncs an entry's users when it changes. */
+  events?: LocalEventsSpec;
+}
+
+/** The part of every provider block's `events` that is not about the source. */
+export interface EventsCommonSpec {
+  /** The refresh interval the store's ManagedSecrets use while events are degraded (Go-style duration). Default `1m`. */
+  fallbackRefreshInterval?: string;
+}
+
+/** `spec.provider.local.events`: watch the store directory. */
+export interface LocalEventsSpec extends EventsCommonSpec {
+  watch: true;
+}
+
+/** An SQS queue fed by an EventBridge rule for the store's change events. */
+export interface SqsEventsSourceSpec {
+  queueUrl: string;
+  /** Absent: the store's region. */
+  region?: string;
+  /** Another SQS endpoint (moto, a VPC endpoint). Absent: the region's SQS endpoint. */
+  endpoint?: string;
+  /** Absent (with roleArn): the store's own identity. */
+  auth?: AwsAuthSpec;
+  roleArn?: string;
+}
+
+/** `spec.provider.awsSecretsManager.events` / `awsParameterStore.events`. */
+export interface AwsEventsSpec extends EventsCommonSpec {
+  sqs: SqsEventsSourceSpec;
 }
 
 /** One key of one Secret; unlike a master key there is no sensible default key, so `key` is required. */
@@ -125,10 +155,14 @@ export type AwsKmsProviderSpec = AwsCommonSpec;
 
 export interface AwsSecretsManagerProviderSpec extends AwsCommonSpec {
   decrypt?: KmsDecryptSpec;
+  /** Event-driven sync from an SQS queue. */
+  events?: AwsEventsSpec;
 }
 
 export interface AwsParameterStoreProviderSpec extends AwsCommonSpec {
   decrypt?: KmsDecryptSpec;
+  /** Event-driven sync from an SQS queue. */
+  events?: AwsEventsSpec;
 }
 
 /** HashiCorp Vault: KV v1/v2 entries (remoteRef.key is the path inside the mount), issued credentials, transit. */

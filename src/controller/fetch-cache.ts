@@ -9,6 +9,7 @@ import {
   type ProviderClient,
 } from '../providers/provider.js';
 import { raceAbort } from '../api/abort.js';
+import { findMayList } from './change-index.js';
 
 export interface FetchCacheOptions {
   /** Most entries kept; the oldest go first. */
@@ -25,6 +26,9 @@ interface Entry {
   value: unknown;
   at: number;
 }
+
+/** What a cache entry was read for, so that a change event can drop exactly the entries it makes stale. */
+type Origin = { storeKey: string; remoteKey: string } | { storeKey: string; find: FindSpec };
 
 interface PendingBatch {
   client: ProviderClient;
@@ -50,6 +54,12 @@ export class FetchCache {
   private readonly entries = new Map<string, Entry>();
   private readonly inFlight = new Map<string, Promise<unknown>>();
   private readonly batches = new Map<string, PendingBatch>();
+  /** `storeKey\nremoteKey` → cache keys of values and properties read for that remote key. */
+  private readonly byRemoteKey = new Map<string, Set<string>>();
+  /** Store key → cache keys of its find results, with their specs. */
+  private readonly findsByStore = new Map<string, Map<string, FindSpec>>();
+  /** Cache key → its origin (for taking it out of the two indexes above). */
+  private readonly origins = new Map<string, Origin>();
   private readonly maxEntries: number;
   private readonly batchWindowMs: number;
   private readonly maxBatch: number;
@@ -67,7 +77,57 @@ export class FetchCache {
   /** Forgets everything read from one store (its spec changed, or a force-sync asked for fresh values). */
   invalidate(storeKey: string): void {
     const prefix = `${storeKey}\n`;
-    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.drop(key);
+    for (const key of this.inFlight.keys()) if (key.startsWith(prefix)) this.drop(key);
+  }
+
+  /**
+   * Some entries of a store changed (an event): every value, property set and
+   * find result read for them is stale, cached or still being read, so the next
+   * sync reads them again. Everything else stays. The cost is proportional to
+   * the entries dropped plus the store's cached find results.
+   */
+  invalidateKeys(storeKey: string, keys: readonly string[]): void {
+    for (const remoteKey of keys) {
+      const cacheKeys = this.byRemoteKey.get(`${storeKey}\n${remoteKey}`);
+      if (cacheKeys) for (const key of [...cacheKeys]) this.drop(key);
+    }
+    const finds = this.findsByStore.get(storeKey);
+    if (finds) for (const [key, find] of [...finds]) if (keys.some((k) => findMayList(find, k))) this.drop(key);
+  }
+
+  /** Forgets one cache key: its value, a read in flight for it (whose result is then not kept) and its index entries. */
+  private drop(key: string): void {
+    this.entries.delete(key);
+    this.inFlight.delete(key);
+    const origin = this.origins.get(key);
+    if (!origin) return;
+    this.origins.delete(key);
+    if ('remoteKey' in origin) {
+      const indexKey = `${origin.storeKey}\n${origin.remoteKey}`;
+      const set = this.byRemoteKey.get(indexKey);
+      set?.delete(key);
+      if (set?.size === 0) this.byRemoteKey.delete(indexKey);
+    } else {
+      const finds = this.findsByStore.get(origin.storeKey);
+      finds?.delete(key);
+      if (finds?.size === 0) this.findsByStore.delete(origin.storeKey);
+    }
+  }
+
+  private remember(key: string, origin: Origin): void {
+    if (this.origins.has(key)) return;
+    this.origins.set(key, origin);
+    if ('remoteKey' in origin) {
+      const indexKey = `${origin.storeKey}\n${origin.remoteKey}`;
+      let set = this.byRemoteKey.get(indexKey);
+      if (!set) this.byRemoteKey.set(indexKey, (set = new Set()));
+      set.add(key);
+    } else {
+      let finds = this.findsByStore.get(origin.storeKey);
+      if (!finds) this.findsByStore.set(origin.storeKey, (finds = new Map()));
+      finds.set(key, origin.find);
+    }
   }
 
   async getValue(
@@ -77,10 +137,15 @@ export class FetchCache {
     ttlMs: number,
     opts: CallOptions = {},
   ): Promise<string> {
-    const result = await this.cached(`${storeKey}\nv\n${refKey(ref)}`, ttlMs, opts, () =>
-      client.getValues
-        ? this.batched(storeKey, client, ref, opts.signal)
-        : client.getValue(ref, opts).catch(keyNotFoundAsValue),
+    const result = await this.cached(
+      `${storeKey}\nv\n${refKey(ref)}`,
+      { storeKey, remoteKey: ref.key },
+      ttlMs,
+      opts,
+      () =>
+        client.getValues
+          ? this.batched(storeKey, client, ref, opts.signal)
+          : client.getValue(ref, opts).catch(keyNotFoundAsValue),
     );
     if (result instanceof KeyNotFoundError) throw result;
     return result as string;
@@ -94,8 +159,12 @@ export class FetchCache {
     ttlMs: number,
     opts: CallOptions = {},
   ): Promise<Properties> {
-    const result = await this.cached(`${storeKey}\np\n${JSON.stringify([key, version ?? null])}`, ttlMs, opts, () =>
-      client.getProperties(key, version, opts).catch(keyNotFoundAsValue),
+    const result = await this.cached(
+      `${storeKey}\np\n${JSON.stringify([key, version ?? null])}`,
+      { storeKey, remoteKey: key },
+      ttlMs,
+      opts,
+      () => client.getProperties(key, version, opts).catch(keyNotFoundAsValue),
     );
     if (result instanceof KeyNotFoundError) throw result;
     return result as Properties;
@@ -108,13 +177,14 @@ export class FetchCache {
     ttlMs: number,
     opts: FindOptions = {},
   ): Promise<Map<string, Properties>> {
-    return (await this.cached(`${storeKey}\nf\n${JSON.stringify(query)}`, ttlMs, opts, () =>
+    return (await this.cached(`${storeKey}\nf\n${JSON.stringify(query)}`, { storeKey, find: query }, ttlMs, opts, () =>
       client.find(query, opts),
     )) as Map<string, Properties>;
   }
 
   private async cached(
     key: string,
+    origin: Origin,
     ttlMs: number,
     opts: CallOptions,
     load: () => Promise<unknown>,
@@ -131,18 +201,26 @@ export class FetchCache {
       return raceAbort(running, opts.signal, 'waiting for a shared backend read');
     }
     this.options.onResult?.('miss');
-    const promise = load().then(
+    const promise: Promise<unknown> = load().then(
       (value) => {
-        this.inFlight.delete(key);
-        this.store(key, value);
+        // Dropped while in flight (a change event): the value may predate the change, so it is not kept.
+        if (this.inFlight.get(key) === promise) {
+          this.inFlight.delete(key);
+          this.store(key, value);
+        }
         return value;
       },
       (err: unknown) => {
-        this.inFlight.delete(key);
+        if (this.inFlight.get(key) === promise) {
+          this.inFlight.delete(key);
+          // Nothing cached under the key: its index entries go too (failed reads must not pile up there).
+          if (!this.entries.has(key)) this.drop(key);
+        }
         throw err;
       },
     );
     this.inFlight.set(key, promise);
+    this.remember(key, origin);
     return promise;
   }
 
@@ -151,7 +229,7 @@ export class FetchCache {
     this.entries.set(key, { value, at: Date.now() });
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
+      if (!oldest.done) this.drop(oldest.value);
     }
   }
 

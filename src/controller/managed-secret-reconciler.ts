@@ -44,6 +44,7 @@ import type { RolloutRestarter } from './rollout.js';
 import type { RotationStart, RotationStep } from './rotation-step.js';
 import {
   fetchTtl,
+  formatDuration,
   nextCronTime,
   nextRefreshDelay,
   parseDuration,
@@ -88,6 +89,11 @@ export interface ManagedSecretDeps {
   /** Fires when the operator stops. */
   stopSignal: AbortSignal;
   settings: ManagedSecretSettings;
+  /**
+   * While the event source of the ManagedSecret's store is degraded: the
+   * refresh interval it uses at most (the store's events.fallbackRefreshInterval).
+   */
+  eventsFallbackMs?(ms: ManagedSecret): number | undefined;
 }
 
 /** What one ManagedSecret's passes remember between them (memory only; a restart starts afresh). */
@@ -104,6 +110,10 @@ interface SyncState {
   checkedGeneration?: number;
   /** The target is a Secret without our label (one ESO writes): the label-filtered cache never holds it. */
   unlabelledTarget?: boolean;
+  /** Store changes announced (storeChanged: a store edit, a change event), counted. */
+  changes?: number;
+  /** `changes` when the last successful sync began: while they differ, a change waits to be read. */
+  changesRead?: number;
 }
 
 /** What the spec says, once checked: everything the controller can find wrong without a backend. */
@@ -207,7 +217,11 @@ export class ManagedSecretReconciler {
   /** Its store changed, so its values may have: the next pass reads them again. */
   storeChanged(key: string): void {
     const state = this.state.get(key);
-    if (state) state.lastCheck = undefined;
+    if (state) {
+      state.lastCheck = undefined;
+      // Counted, not just flagged: a sync already reading when the change came must not count as having read it.
+      state.changes = (state.changes ?? 0) + 1;
+    }
     this.deps.queue.add(key);
   }
 
@@ -307,7 +321,10 @@ export class ManagedSecretReconciler {
       generationChanged,
       drifted,
       retrying: state.failure?.retry === 'transient',
-      due: state.lastCheck === undefined || (delay !== undefined && delay <= 0),
+      due:
+        state.lastCheck === undefined ||
+        (delay !== undefined && delay <= 0) ||
+        (state.changes ?? 0) !== (state.changesRead ?? 0),
       // refreshInterval 0: synced once and still in place means nothing to do, even after a restart.
       syncedOnce:
         delay === undefined &&
@@ -325,6 +342,7 @@ export class ManagedSecretReconciler {
 
     // 3. Sync: fresh values when forced or rotating; otherwise reads shared within the cycle are fine.
     const end = this.deps.metrics.syncDuration.startTimer();
+    const changesAtStart = state.changes ?? 0;
     const ttl = forced || rotation.kind === 'written' ? 0 : this.fetchTtl(ms, state, spec, need, now);
     // Issued values may be kept from the Secret only while it holds what we wrote (not a hand edit).
     const trusted = existing !== undefined && this.actualHmac(ms, existing) === ms.status?.syncedVersion;
@@ -338,6 +356,7 @@ export class ManagedSecretReconciler {
     } else if (!outcome.ok) {
       await this.recordFailure(ms, key, state, outcome.error, signal);
     } else {
+      state.changesRead = changesAtStart;
       await this.recordSuccess(ms, key, state, outcome, now, signal);
     }
     if (rotation.kind === 'written') {
@@ -373,7 +392,12 @@ export class ManagedSecretReconciler {
    * would otherwise serve its values again at the slot.
    */
   private fetchTtl(ms: ManagedSecret, state: SyncState, spec: SpecView, need: string | undefined, now: number): number {
-    const ttl = fetchTtl(spec.intervalMs);
+    const fallback = this.deps.eventsFallbackMs?.(ms);
+    // Polling at the fallback interval must not be served values older than that interval.
+    const ttl =
+      fallback !== undefined && spec.intervalMs > 0
+        ? Math.min(fetchTtl(spec.intervalMs), fetchTtl(fallback))
+        : fetchTtl(spec.intervalMs);
     if (need !== 'refresh' || !ms.spec.refreshSchedule || state.lastCheck === undefined) return ttl;
     const slot = nextCronTime(
       ms.spec.refreshSchedule,
@@ -383,13 +407,14 @@ export class ManagedSecretReconciler {
   }
 
   private refreshDelay(ms: ManagedSecret, lastCheck: number, now: number): number | undefined {
-    return nextRefreshDelay(
-      ms.spec,
-      lastCheck,
-      now,
-      refreshPhase(ms.metadata.uid ?? nameOf(ms)),
-      this.deps.settings.minRefreshIntervalMs,
-    );
+    const phase = refreshPhase(ms.metadata.uid ?? nameOf(ms));
+    const floor = this.deps.settings.minRefreshIntervalMs;
+    const delay = nextRefreshDelay(ms.spec, lastCheck, now, phase, floor);
+    // Events keep the Secret fresh; while they are degraded the store's fallback interval is the safety net.
+    const fallback = delay === undefined ? undefined : this.deps.eventsFallbackMs?.(ms);
+    if (fallback === undefined || delay === undefined) return delay;
+    const fallbackDelay = nextRefreshDelay({ refreshInterval: formatDuration(fallback) }, lastCheck, now, phase, floor);
+    return fallbackDelay === undefined ? delay : Math.min(delay, fallbackDelay);
   }
 
   /** A failure that came with the deadline passed is a deadline failure, whatever the library threw. */

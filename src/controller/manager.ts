@@ -20,7 +20,9 @@ import { DEFAULT_PROVIDER_TIMEOUTS, type ProviderTimeouts, type StorePolicy } fr
 import { allProviderStats } from '../providers/registry.js';
 import { managedSecretOf, type SecretObject } from '../secrets/desired.js';
 import { loadOrCreateHmacKey } from '../secrets/hmac.js';
-import { ClusterCache } from './caches.js';
+import { ClusterCache, storeKeyOf } from './caches.js';
+import { ChangeIndex } from './change-index.js';
+import { ChangeRouter } from '../events/change-router.js';
 import { CpuTurns } from './cpu-turns.js';
 import { EventRecorder, type EventTarget } from './events.js';
 import { FetchCache } from './fetch-cache.js';
@@ -113,6 +115,10 @@ export class Manager {
   private readonly restarter: RolloutRestarter;
   private readonly managedSecrets: ManagedSecretReconciler;
   private readonly stores: StoreReconciler;
+  /** Remote key → ManagedSecrets, per store: what a change event syncs. */
+  private readonly changeIndex = new ChangeIndex();
+  /** Change events (store event sources, the webhook) → the ManagedSecrets they concern. */
+  readonly changes: ChangeRouter;
   private readonly stopping = new AbortController();
   private readonly leader: LeaderElector | undefined;
   private hmacKey: Buffer | undefined;
@@ -182,11 +188,29 @@ export class Manager {
       policy: options.storePolicy ?? DEFAULT_STORE_POLICY,
       timeouts: options.providerTimeouts ?? DEFAULT_PROVIDER_TIMEOUTS,
       stopSignal,
+      onClient: (storeKey, store, client) => this.changes.attach(storeKey, store, client),
+      onClose: (storeKey, client) => this.changes.detach(storeKey, client),
     });
     // Budgets and breakers live with the providers; Prometheus reads them at scrape time.
     this.metrics.budgetSource = () => allProviderStats().budgets;
     this.metrics.circuitSource = () => allProviderStats().circuits;
     this.fetchCache = new FetchCache({ onResult: (result) => this.metrics.fetchCache.inc({ result }) });
+    this.changes = new ChangeRouter({
+      index: this.changeIndex,
+      fetchCache: this.fetchCache,
+      storeOf: (storeKey) => this.caches.store(storeKey),
+      usersOf: (storeKey) => this.caches.usersOf(storeKey),
+      resync: (msKey) => this.managedSecrets.storeChanged(msKey),
+      reschedule: (msKey) => this.queue.add(msKey),
+      recheckStore: (storeKey) => this.queue.add(storeKey),
+      emit: (target, type, reason, message) => this.events.emit(target, type, reason, message),
+      eventTarget,
+      log: this.log,
+      onNotified: (source, managedSecrets) => {
+        this.metrics.changeNotifications.inc({ source, what: 'notifications' });
+        this.metrics.changeNotifications.inc({ source, what: 'managed_secrets' }, managedSecrets);
+      },
+    });
     const status = new StatusWriter(this.client, this.metrics, this.log);
     const patchStatus = (ms: ManagedSecret, s: Record<string, unknown>) => status.patchManagedSecret(ms, s);
     this.restarter = new RolloutRestarter({
@@ -237,6 +261,7 @@ export class Manager {
         minRefreshIntervalMs: options.minRefreshIntervalMs ?? DEFAULT_MIN_REFRESH_INTERVAL_MS,
         limits: options.limits ?? DEFAULT_LIMITS,
       },
+      eventsFallbackMs: (ms) => this.changes.fallbackMs(storeKeyOf(ms)),
     });
     this.stores = new StoreReconciler({
       caches: this.caches,
@@ -249,6 +274,7 @@ export class Manager {
       stopSignal,
       checkIntervalMs: options.storeCheckIntervalMs ?? 5 * 60_000,
       checkTimeoutMs: syncTimeoutMs,
+      eventsCondition: (storeKey, store) => this.changes.condition(storeKey, store),
     });
     this.wireEvents();
   }
@@ -256,6 +282,15 @@ export class Manager {
   /** Watch events become queue keys; the reconcilers read the world again when they run. */
   private wireEvents(): void {
     const msKey = (ms: ManagedSecret) => queueKey.managedSecret(ms.metadata.namespace ?? '', ms.metadata.name);
+    // The change index follows the cache, before the handlers below queue anything.
+    this.caches.managedSecrets.on({
+      add: (ms) => this.changeIndex.set(ms),
+      update: (old, cur) => {
+        if (old.metadata.generation !== cur.metadata.generation || old.metadata.uid !== cur.metadata.uid)
+          this.changeIndex.set(cur);
+      },
+      delete: (ms) => this.changeIndex.remove(msKey(ms)),
+    });
     this.caches.managedSecrets.on({
       add: (ms) => this.queue.add(msKey(ms)),
       update: (old, cur) => {
@@ -372,6 +407,15 @@ export class Manager {
     return this.leader?.fence;
   }
 
+  /**
+   * Entries of a store changed (the webhook): the ManagedSecrets that read them
+   * sync. Undefined when the operator does not know the store; else how many.
+   */
+  notifyChanged(storeKey: string, keys: readonly string[], source: string): number | undefined {
+    if (!this.caches.store(storeKey)) return undefined;
+    return this.changes.changed(storeKey, keys, source);
+  }
+
   isLeader(): boolean {
     return this.leader ? this.leader.isLeader() : this.started;
   }
@@ -422,6 +466,7 @@ export class Manager {
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     await this.caches.stop();
     await this.clients.closeAll();
+    this.changes.stopAll();
     await this.server?.close();
     this.client.close();
     this.log.info('stopped');

@@ -24,6 +24,10 @@ export interface ProviderContextOptions {
   observe: ProviderContext['observe'];
   /** A store moved to another region or endpoint (metrics, Events). */
   onFailover?: ProviderContext['onFailover'];
+  /** The operator's log (event sources: poison messages, degraded and flowing again). */
+  log?: ProviderContext['log'];
+  /** Counts an event source's messages by outcome (metrics). */
+  countEventMessages?: ProviderContext['countEventMessages'];
 }
 
 /** The ProviderContext for one store. */
@@ -37,6 +41,8 @@ export function providerContext(options: ProviderContextOptions): ProviderContex
     policy: options.policy,
     timeouts: options.timeouts,
     ...(options.onFailover ? { onFailover: options.onFailover } : {}),
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.countEventMessages ? { countEventMessages: options.countEventMessages } : {}),
   };
 }
 

@@ -34,6 +34,10 @@ export interface StoreClientsOptions {
   timeouts: ProviderTimeouts;
   /** Fires when the operator stops: pending connects are abandoned. */
   stopSignal: AbortSignal;
+  /** A client was built for the store and is in use from now on (the events router starts its source). */
+  onClient?(storeKey: string, store: AnyStore, client: ProviderClient): void;
+  /** The store's client was closed (the events router stops its source). */
+  onClose?(storeKey: string, client: ProviderClient): void;
 }
 
 interface Entry {
@@ -61,6 +65,9 @@ function meteredClient(
   if (getValues) metered.getValues = (refs, opts) => observe('getValues', () => getValues(refs, opts));
   const decrypt = client.decrypt?.bind(client);
   if (decrypt) metered.decrypt = decrypt;
+  // Not a backend request: the source counts its own (queue polls) through the provider context.
+  const watchChanges = client.watchChanges?.bind(client);
+  if (watchChanges) metered.watchChanges = watchChanges;
   const putValue = client.putValue?.bind(client);
   if (putValue) metered.putValue = (ref, value, opts) => observe('putValue', () => putValue(ref, value, opts));
   // Issued credentials (src/controller/issued.ts).
@@ -123,8 +130,9 @@ export class StoreClients {
       raw.close().catch(() => undefined);
       return current;
     }
-    if (current) current.client.close().catch(() => undefined);
+    if (current) this.close(storeKey, current.client);
     this.clients.set(storeKey, entry);
+    this.options.onClient?.(storeKey, store, entry.client);
     return entry;
   }
 
@@ -139,6 +147,9 @@ export class StoreClients {
       observe: (operation, call, region) => metrics.observeProvider(provider, operation, call, region),
       onFailover: (e) =>
         metrics.failovers.inc({ provider: e.provider, store: e.store, from_region: e.from, to_region: e.to }),
+      log: (level, message, fields) => this.options.log[level](message, { provider, ...fields }),
+      countEventMessages: (outcome, count) =>
+        metrics.eventSourceMessages.inc({ provider, store: storeLabel(store), outcome }, count),
     });
   }
 
@@ -155,7 +166,7 @@ export class StoreClients {
     if (cached) {
       // Which of the reasons above closed it: a reconnect per failure would show here first.
       this.options.log.debug('store client closed', { store: storeKey, why });
-      cached.client.close().catch(() => undefined);
+      this.close(storeKey, cached.client);
     }
     if (deleted) {
       try {
@@ -166,8 +177,18 @@ export class StoreClients {
     }
   }
 
+  private close(storeKey: string, client: ProviderClient): void {
+    this.options.onClose?.(storeKey, client);
+    client.close().catch(() => undefined);
+  }
+
   async closeAll(): Promise<void> {
-    await Promise.all([...this.clients.values()].map((c) => c.client.close().catch(() => undefined)));
+    await Promise.all(
+      [...this.clients].map(([storeKey, c]) => {
+        this.options.onClose?.(storeKey, c.client);
+        return c.client.close().catch(() => undefined);
+      }),
+    );
     this.clients.clear();
   }
 }

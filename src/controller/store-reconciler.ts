@@ -30,6 +30,8 @@ export interface StoreReconcilerDeps {
   checkIntervalMs: number;
   /** Deadline of one check. */
   checkTimeoutMs: number;
+  /** The store's EventsDegraded condition while an event source runs for it (see src/events/change-router.ts). */
+  eventsCondition?(storeKey: string, store: AnyStore): Omit<Condition, 'lastTransitionTime'> | undefined;
 }
 
 type StatusPatch = Omit<StoreStatus, 'activeRegion' | 'activeEndpoint'> & {
@@ -42,8 +44,18 @@ export function planStoreStatus(
   store: AnyStore,
   ready: Omit<Condition, 'lastTransitionTime'>,
   served: ServedRegion | undefined,
+  events?: Omit<Condition, 'lastTransitionTime'>,
 ): { patch: StatusPatch | undefined; move: RegionMove | undefined } {
   let { conditions, changed } = setCondition(store.status?.conditions, ready);
+  if (events) {
+    const set = setCondition(conditions, events);
+    conditions = set.conditions;
+    changed = changed || set.changed;
+  } else if (!hasEventsSpec(store) && conditions.some((c) => c.type === 'EventsDegraded')) {
+    // The store no longer declares events: the condition goes.
+    conditions = conditions.filter((c) => c.type !== 'EventsDegraded');
+    changed = true;
+  }
   let activeRegion: string | null | undefined = store.status?.activeRegion;
   let activeEndpoint: string | null | undefined = store.status?.activeEndpoint;
   let move: RegionMove | undefined;
@@ -76,6 +88,11 @@ export function planStoreStatus(
     },
     move,
   };
+}
+
+function hasEventsSpec(store: AnyStore): boolean {
+  const p = store.spec.provider;
+  return !!(p.local?.events ?? p.awsSecretsManager?.events ?? p.awsParameterStore?.events);
 }
 
 export class StoreReconciler {
@@ -126,7 +143,7 @@ export class StoreReconciler {
     ready.observedGeneration = store.metadata.generation;
 
     // Record.
-    const { patch, move } = planStoreStatus(store, ready, served);
+    const { patch, move } = planStoreStatus(store, ready, served, this.deps.eventsCondition?.(key, store));
     if (patch)
       await this.deps.status.patch(store, patch, signal).catch((err: unknown) => {
         if (!isNotFound(err)) this.deps.log.warn('could not write store status', { store: name, error: errorMessage(err) });

@@ -29,6 +29,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly eventSourceMessages = new Counter({
+    name: 'secretsync_event_source_messages_total',
+    help:
+      "Messages a store's event source (events.sqs) took from its queue, by outcome: handled (keys passed on), " +
+      'ignored (an event that changes nothing the store reads), poison (unreadable, deleted), overflowed (too many ' +
+      'keys: the whole store synced), undeleted (the queue refused the delete: it comes back)',
+    labelNames: ['provider', 'store', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly changeNotifications = new Counter({
+    name: 'secretsync_change_notifications_total',
+    help: 'Change notifications by source (watch: a store event source; webhook) and the ManagedSecrets they sent to sync',
+    labelNames: ['source', 'what'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookRequests = new Counter({
+    name: 'secretsync_events_webhook_requests_total',
+    help: 'Requests to the events webhook by answer (204 accepted; 400, 401, 404, 405, 413, 429, 503 refused)',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
   readonly providerRequests = new Counter({
     name: 'secretsync_provider_requests_total',
     help:

@@ -41,7 +41,22 @@ export interface ProviderContext {
   timeouts?: ProviderTimeouts;
   /** Tells the operator that a store moved to another region or endpoint (counted in metrics). Must not throw. */
   onFailover?(event: FailoverMove): void;
+  /**
+   * One line of the operator's log, for what a provider notices outside any
+   * call (an event source's poison message): names, counts and reasons, never
+   * a value. Absent: nothing is logged. Must not throw.
+   */
+  log?(level: 'info' | 'warn', message: string, fields: Record<string, string | number>): void;
+  /**
+   * Counts messages an event source took from its queue, by what became of
+   * them (`handled`, `ignored`, `poison`, `overflowed`, `undeleted`) for
+   * /metrics. Must not throw.
+   */
+  countEventMessages?(outcome: EventMessageOutcome, count: number): void;
 }
+
+/** What became of one message of a store's event queue. */
+export type EventMessageOutcome = 'handled' | 'ignored' | 'poison' | 'overflowed' | 'undeleted';
 
 /** How long one backend request may take: every SDK client the providers build gets these. */
 export interface ProviderTimeouts {
@@ -159,6 +174,11 @@ export interface ProviderClient {
   revokeLease?(leaseId: string, opts?: CallOptions): Promise<void>;
   /** A real reachability/credential check for the store's Ready condition. */
   check(opts?: CallOptions): Promise<void>;
+  /**
+   * Starts the store's event source when its spec declares one (`events` in the provider block); runs until `signal`
+   * aborts. Absent, or returning false: the store has no event source and is polled as before.
+   */
+  watchChanges?(listener: ChangeListener, signal: AbortSignal): boolean;
   close(): Promise<void>;
 }
 
@@ -206,6 +226,18 @@ export interface IssuedCredential {
 export interface LeaseRenewal {
   leaseSeconds: number;
   renewable: boolean;
+}
+
+/** What a store's event source tells the operator. Methods must not throw. */
+export interface ChangeListener {
+  /** These entries changed (names as RemoteRef.key / find results use them): sync the ManagedSecrets that use them. */
+  changed(keys: readonly string[]): void;
+  /** Anything may have changed (the source lost events, overflowed, or restarted): sync every ManagedSecret of the store. */
+  changedAll(): void;
+  /** The source fails (queue unreachable, permission denied, watcher error): reason for EventsDegraded, message without values. */
+  degraded(reason: string, message: string): void;
+  /** Events flow again after degraded(). */
+  flowing(): void;
 }
 
 /** Which region answered: `primary` when it is the store's own region and endpoint, not a failover one. */

@@ -512,6 +512,40 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
     });
   });
 
+  describe('the events webhook (events.webhook.*)', () => {
+    it('is off by default: no port, no flag, no Service', async () => {
+      const objects = await renderChart();
+      const env = (containerOf(objects).env ?? []) as { name: string }[];
+      expect(env.map((e) => e.name)).to.not.include('SECRETSYNC_EVENTS_WEBHOOK_PORT');
+      expect(objects.some((o) => o.metadata.name === 'secretsync-events-webhook')).to.equal(false);
+    });
+
+    it('serves the webhook on its own port, with its Service and an ingress rule from events.webhook.from', async () => {
+      const from = [{ podSelector: { matchLabels: { app: 'ci' } } }];
+      const objects = await renderChart({
+        values: { events: { webhook: { enabled: true, from } }, networkPolicy: { enabled: true } },
+      });
+      const container = containerOf(objects) as { env?: { name: string; value?: string }[]; ports?: object[] };
+      expect(container.env).to.deep.include.members([
+        { name: 'SECRETSYNC_EVENTS_WEBHOOK_PORT', value: '8090' },
+        { name: 'SECRETSYNC_EVENTS_WEBHOOK_SECRET', value: 'secretsync-events-webhook' },
+      ]);
+      expect(container.ports).to.deep.include({ name: 'events-webhook', containerPort: 8090, protocol: 'TCP' });
+      const svc = findObject(objects, 'Service', 'secretsync-events-webhook') as KubeManifest & {
+        spec: { type: string; ports: object[] };
+      };
+      expect(svc.spec.type).to.equal('ClusterIP');
+      expect(svc.spec.ports).to.deep.equal([
+        { name: 'events-webhook', port: 8090, targetPort: 'events-webhook', protocol: 'TCP' },
+      ]);
+      const np = findObject(objects, 'NetworkPolicy') as KubeManifest & { spec: { ingress: object[] } };
+      expect(np.spec.ingress).to.deep.equal([
+        { ports: [{ port: 'metrics', protocol: 'TCP' }] },
+        { ports: [{ port: 'events-webhook', protocol: 'TCP' }], from },
+      ]);
+    });
+  });
+
   describe('replication', () => {
     it('is on by default with cluster name "default"; replication.enabled=false drops the flag and the rules', async () => {
       const on = await renderChart();

@@ -95,6 +95,8 @@ export async function startOperator(
     maxWorkersPerNamespace?: number;
     /** The admin's bounds on what a namespace controls (--max-template-bytes and friends); default DEFAULT_LIMITS. */
     limits?: Limits;
+    /** --provider-connect-timeout and --provider-request-timeout (default 3 s and 10 s). */
+    providerTimeouts?: { connectMs: number; requestMs: number };
   } = {},
 ): Promise<RunningOperator> {
   await installCrds(cluster);
@@ -133,7 +135,7 @@ export async function startOperator(
     maxConcurrentRestarts: options.maxConcurrentRestarts,
     minRefreshIntervalMs: options.minRefreshIntervalMs ?? 0,
     storePolicy: options.storePolicy ?? testStorePolicy(),
-    providerTimeouts: { connectMs: 3000, requestMs: 10_000 },
+    providerTimeouts: options.providerTimeouts ?? { connectMs: 3000, requestMs: 10_000 },
     limits: options.limits,
   };
   const manager = new Manager(managerOptions);

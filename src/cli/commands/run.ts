@@ -11,6 +11,7 @@ import { Metrics } from '../../observability/metrics.js';
 import { startReplicationOnLeader } from '../../replication/run.js';
 import type { CliIo } from '../main.js';
 import { addExamples } from '../examples.js';
+import { runEventsWebhook, type RunningWebhook } from '../../events/webhook.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
 export interface RunFlags {
@@ -59,6 +60,9 @@ export interface RunFlags {
   watchIdleTimeout: number;
   /** Milliseconds. */
   syncTimeout: number;
+  /** 0: the events webhook is off. */
+  eventsWebhookPort: number;
+  eventsWebhookSecret: string;
 }
 
 /**
@@ -216,6 +220,23 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .env('SECRETSYNC_MIN_REFRESH_INTERVAL')
         .default(DEFAULT_MIN_REFRESH_INTERVAL_MS, '10s')
         .argParser(duration('--min-refresh-interval')),
+    )
+    .addOption(
+      new Option(
+        '--events-webhook-port <port>',
+        'serve the signed change-notification webhook (POST /notify) on this port; 0: off',
+      )
+        .env('SECRETSYNC_EVENTS_WEBHOOK_PORT')
+        .default(0)
+        .argParser(nonNegativeInt('--events-webhook-port')),
+    )
+    .addOption(
+      new Option(
+        '--events-webhook-secret <name>',
+        "Secret (in the operator namespace) whose key 'key' (at least 32 bytes) signs webhook notifications",
+      )
+        .env('SECRETSYNC_EVENTS_WEBHOOK_SECRET')
+        .default('secretsync-events-webhook'),
     )
     .addOption(
       new Option('--metrics-address <host:port>', 'where /healthz, /readyz and /metrics are served')
@@ -462,8 +483,17 @@ export async function runOperator(flags: RunFlags): Promise<number> {
   const onSignal = () => void manager.stop();
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  let webhook: RunningWebhook | undefined;
   try {
     await manager.start();
+    if (flags.eventsWebhookPort > 0)
+      webhook = await runEventsWebhook(manager, {
+        port: flags.eventsWebhookPort,
+        namespace: flags.operatorNamespace,
+        secretName: flags.eventsWebhookSecret,
+        log: logger,
+        onAnswer: (code) => metrics.webhookRequests.inc({ code: String(code) }),
+      });
     if (flags.replication) {
       startReplicationOnLeader(manager, {
         kubeConfig,
@@ -481,6 +511,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     const why = await manager.done;
     return why === 'lost' ? 1 : 0;
   } finally {
+    await webhook?.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }

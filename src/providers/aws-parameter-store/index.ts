@@ -21,6 +21,7 @@ import { awsRegionalConfigs } from '../aws/client-config.js';
 import { storeKms, type StoreKms } from '../aws/decrypt.js';
 import { mapAwsError } from '../aws/errors.js';
 import { RegionalClients, breakerSettings } from '../aws/failover.js';
+import { sqsWatcher } from '../aws/events/sqs-events.js';
 import { storeLifecycle } from '../aws/lifecycle.js';
 import { mergedText } from '../aws-secrets-manager/index.js';
 import { chunks, compileNameRegexp, mapLimit, selectProperty, toProperties } from '../aws/values.js';
@@ -32,6 +33,7 @@ import {
   refKey,
   storeLabel,
   type CallOptions,
+  type ChangeListener,
   type CiphertextBinding,
   type FindOptions,
   type Properties,
@@ -94,7 +96,8 @@ export const awsParameterStoreProvider: Provider = {
       for (const r of regions.regions) r.client.destroy();
       throw err;
     }
-    return new ParameterStoreProviderClient(regions, budget, ctx, kms);
+    const watch = sqsWatcher({ store, spec, service: 'parameterStore', ctx });
+    return new ParameterStoreProviderClient(regions, budget, ctx, kms, watch);
   },
   forgetStore: (store) => lifecycle.forgetStore(store),
   stats: () => lifecycle.stats(),
@@ -109,8 +112,15 @@ export class ParameterStoreProviderClient implements ProviderClient {
     private readonly budget: RequestBudget,
     private readonly ctx: ProviderContext,
     private readonly kms: StoreKms | undefined,
+    /** `events.sqs`: the queue's event source; absent when the store declares none. */
+    private readonly watch?: (listener: ChangeListener, signal: AbortSignal) => boolean,
   ) {
     if (kms) this.decrypt = (ciphertext, binding, opts) => kms.decryptor.decrypt(ciphertext, binding, opts);
+  }
+
+  /** Long-polls the store's `events.sqs` queue until `signal` aborts; false when the store has no queue. */
+  watchChanges(listener: ChangeListener, signal: AbortSignal): boolean {
+    return this.watch?.(listener, signal) ?? false;
   }
 
   /** Without `property`, the value as it is (a StringList stays comma-separated). */

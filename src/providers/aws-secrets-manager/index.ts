@@ -20,6 +20,7 @@ import { awsRegionalConfigs } from '../aws/client-config.js';
 import { storeKms, type StoreKms } from '../aws/decrypt.js';
 import { awsErrorName, isAwsConfigError, mapAwsError } from '../aws/errors.js';
 import { RegionalClients, breakerSettings } from '../aws/failover.js';
+import { sqsWatcher } from '../aws/events/sqs-events.js';
 import { storeLifecycle } from '../aws/lifecycle.js';
 import { chunks, compileNameRegexp, mapLimit, selectProperty, toProperties, utf8 } from '../aws/values.js';
 import { validateStorePolicy } from '../policy.js';
@@ -30,6 +31,7 @@ import {
   refKey,
   storeLabel,
   type CallOptions,
+  type ChangeListener,
   type CiphertextBinding,
   type FindOptions,
   type Properties,
@@ -109,7 +111,8 @@ export const awsSecretsManagerProvider: Provider = {
       for (const r of regions.regions) r.client.destroy();
       throw err;
     }
-    return new SecretsManagerProviderClient(regions, budget, ctx, kms);
+    const watch = sqsWatcher({ store, spec, service: 'secretsManager', ctx });
+    return new SecretsManagerProviderClient(regions, budget, ctx, kms, watch);
   },
   forgetStore: (store) => lifecycle.forgetStore(store),
   stats: () => lifecycle.stats(),
@@ -126,8 +129,15 @@ export class SecretsManagerProviderClient implements ProviderClient {
     private readonly budget: RequestBudget,
     private readonly ctx: ProviderContext,
     private readonly kms: StoreKms | undefined,
+    /** `events.sqs`: the queue's event source; absent when the store declares none. */
+    private readonly watch?: (listener: ChangeListener, signal: AbortSignal) => boolean,
   ) {
     if (kms) this.decrypt = (ciphertext, binding, opts) => kms.decryptor.decrypt(ciphertext, binding, opts);
+  }
+
+  /** Long-polls the store's `events.sqs` queue until `signal` aborts; false when the store has no queue. */
+  watchChanges(listener: ChangeListener, signal: AbortSignal): boolean {
+    return this.watch?.(listener, signal) ?? false;
   }
 
   /** Without `property`, the secret's text as it is (JSON or not). */

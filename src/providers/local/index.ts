@@ -17,6 +17,7 @@ import {
   storeLabel,
   type CallOptions,
   type FindOptions,
+  type ChangeListener,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -25,6 +26,7 @@ import {
   type WriteRef,
 } from '../provider.js';
 import { InvalidEntryNameError, LocalStore, type LocalStoreOptions } from './store.js';
+import { forgetLocalWatch, watchLocalStore } from './watch.js';
 
 export { LocalStore } from './store.js';
 
@@ -40,7 +42,11 @@ export const localProvider: Provider = {
   async connect(store: AnyStore, ctx: ProviderContext, opts: CallOptions = {}): Promise<ProviderClient> {
     // The endpoints of decrypt.kms; the path is checked (and resolved) by openLocalStore.
     await validateStorePolicy(store, ctx.policy, opts);
-    const client = new LocalProviderClient(await openLocalStore(store, ctx, undefined, opts));
+    const opened = await openLocalStore(store, ctx, undefined, opts);
+    const client = new LocalProviderClient(
+      opened,
+      store.spec.provider.local?.events ? watchId(store, opened.dir) : undefined,
+    );
     const decrypt = store.spec.provider.local?.decrypt;
     if (decrypt) {
       // Values in the store may be secretsync ciphertexts: the directory then never holds plaintext.
@@ -70,7 +76,11 @@ export const localProvider: Provider = {
     }
     return client;
   },
-  forgetStore: (store) => kmsLifecycle?.forgetStore(store),
+  forgetStore: (store) => {
+    kmsLifecycle?.forgetStore(store);
+    const path = store.spec.provider.local?.path;
+    if (path !== undefined) forgetLocalWatch(watchId(store, path));
+  },
   stats: () => kmsLifecycle?.stats() ?? {},
 };
 
@@ -134,10 +144,26 @@ export async function openLocalStore(
   }
 }
 
+/** Names a store's watcher across client rebuilds (see watch.ts): the store and its path as the spec says it. */
+function watchId(store: AnyStore, path: string): string {
+  return JSON.stringify([store.kind, store.metadata.namespace ?? '', store.metadata.name, path]);
+}
+
 class LocalProviderClient implements ProviderClient {
   decrypt?: ProviderClient['decrypt'];
 
-  constructor(private readonly store: LocalStore) {}
+  /** `watchSource`: set when the store declares `events` (the watcher's identity). */
+  constructor(
+    private readonly store: LocalStore,
+    private readonly watchSource?: string,
+  ) {}
+
+  /** With `events.watch`: watches the store directory until `signal` aborts (see watch.ts). */
+  watchChanges(listener: ChangeListener, signal: AbortSignal): boolean {
+    if (this.watchSource === undefined) return false;
+    watchLocalStore(this.store, this.watchSource, listener, signal);
+    return true;
+  }
 
   /**
    * Without `property`: an entry with exactly one property yields that value

@@ -504,6 +504,24 @@ export class LocalStore {
     for (const [, file] of await this.readAllFiles()) this.assertKeyId(file.entry.name, file.entry.versions.at(-1));
   }
 
+  /**
+   * What the manifest records now: its counter (one more per manifest write)
+   * and, per entry, a mark that changes with every write of it: its latest
+   * generation, with " deleted" for a tombstone (a delete keeps the
+   * generation). Undefined when the store has no manifest yet. Read and checked
+   * as every read checks it (MAC, master key, rollback), fresh from the disk:
+   * the change watcher compares two of them.
+   */
+  async changeState(): Promise<{ counter: number; marks: Map<string, string> } | undefined> {
+    this.manifestCache = undefined;
+    const manifest = await this.readManifest();
+    if (!manifest) return undefined;
+    const marks = new Map<string, string>();
+    for (const [name, record] of manifest.records)
+      marks.set(name, record.deleted ? `${record.generation} deleted` : String(record.generation));
+    return { counter: manifest.counter, marks };
+  }
+
   /** Forgets cached plaintext and the keys; the store is unusable afterwards. */
   close(): void {
     this.files.clear();

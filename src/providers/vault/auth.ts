@@ -187,8 +187,8 @@ export class VaultTokenManager implements VaultTokenSource {
   readonly stats: TokenManagerStats = { logins: 0, renewals: 0 };
 
   constructor(
-    private readonly http: VaultHttp,
-    private readonly login: VaultLogin,
+    private http: VaultHttp,
+    private login: VaultLogin,
     private readonly label: string,
     private readonly now: () => number = Date.now,
   ) {}
@@ -203,6 +203,16 @@ export class VaultTokenManager implements VaultTokenSource {
       this.pending = undefined;
     });
     return (await this.pending).info.token;
+  }
+
+  /**
+   * A rebuilt client of the same store takes this manager over (the controller
+   * rebuilds clients every few minutes): the token lives on, instead of a new
+   * login each time and the old token left to expire unused in Vault.
+   */
+  rebind(http: VaultHttp, login: VaultLogin): void {
+    this.http = http;
+    this.login = login;
   }
 
   invalidate(token: string): void {

@@ -6,13 +6,14 @@
 // (not enumerable, not in the message) for callers that must tell two 400s
 // apart (a check-and-set mismatch).
 import { SecretsyncError, boundedText } from '../../api/errors.js';
+import { Reasons } from '../../api/types.js';
 import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../provider.js';
 
-/** Condition reasons specific to Vault (also in Reasons, src/api/types.ts). */
+/** Condition reasons specific to Vault (declared with the others in Reasons, src/api/types.ts). */
 export const VaultReasons = {
-  VaultSealed: 'VaultSealed',
-  PermissionDenied: 'PermissionDenied',
-  VersionNotFound: 'VersionNotFound',
+  VaultSealed: Reasons.VaultSealed,
+  PermissionDenied: Reasons.PermissionDenied,
+  VersionNotFound: Reasons.VersionNotFound,
 } as const;
 
 /** A Retry-After further away than this is taken as this (a confused server must not park a store for days). */

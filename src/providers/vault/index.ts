@@ -26,7 +26,7 @@ import {
   type StorePolicy,
   type WriteRef,
 } from '../provider.js';
-import { VaultTokenManager, refNamespace, vaultLogin } from './auth.js';
+import { VaultTokenManager, refNamespace, vaultLogin, type VaultLogin } from './auth.js';
 import { VaultSealedError } from './errors.js';
 import { VaultHttp, type VaultTlsMaterial } from './http.js';
 import { VaultIssuer } from './issue.js';
@@ -105,13 +105,38 @@ export async function connectVault(
     ...(ctx.onFailover ? { onFailover: (move) => ctx.onFailover?.(move) } : {}),
   });
   try {
-    const tokens = new VaultTokenManager(http, vaultLogin(store, spec.auth, ctx, http), label);
+    const tokens = tokenManagerFor(store, spec, http, vaultLogin(store, spec.auth, ctx, http));
     http.tokens = tokens;
     return { spec, http, tokens, label };
   } catch (err) {
     http.close();
     throw err;
   }
+}
+
+/**
+ * Token managers by store, kept across client rebuilds (like budgets and
+ * breakers), as long as what the token depends on (addresses, namespace, auth)
+ * is unchanged.
+ */
+const tokenManagers = new Map<string, { key: string; manager: VaultTokenManager }>();
+
+function tokenManagerFor(
+  store: AnyStore,
+  spec: VaultProviderSpec,
+  http: VaultHttp,
+  login: VaultLogin,
+): VaultTokenManager {
+  const label = storeLabel(store);
+  const key = JSON.stringify([spec.server, spec.failover ?? [], spec.namespace ?? '', spec.auth, spec.tls ?? {}]);
+  const kept = tokenManagers.get(label);
+  if (kept && kept.key === key) {
+    kept.manager.rebind(http, login);
+    return kept.manager;
+  }
+  const manager = new VaultTokenManager(http, login, label);
+  tokenManagers.set(label, { key, manager });
+  return manager;
 }
 
 interface HealthAnswer {
@@ -208,6 +233,9 @@ export const vaultProvider: Provider = {
     lifecycle.track(store);
     return new VaultProviderClient(connection);
   },
-  forgetStore: (store) => lifecycle.forgetStore(store),
+  forgetStore(store: AnyStore): void {
+    lifecycle.forgetStore(store);
+    tokenManagers.delete(storeLabel(store));
+  },
   stats: () => lifecycle.stats(),
 };

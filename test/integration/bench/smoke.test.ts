@@ -50,6 +50,13 @@ describe('bench smoke (N = 50, every scenario)', function () {
       'fan-in': ['keysReadPerCycle', 'backendCallsPerCycle'],
       'noisy-neighbour': ['aloneP99Ms', 'floodP99Ms', 'floodNoisyErrorsPerSecond', 'heldP99Ms', 'heldWorkersHeldMean'],
       hostile: ['peakRssMiB', 'memoryLimitMiB', 'eventLoopMaxMs', 'normalP50Ms', 'normalP99Ms'],
+      events: [
+        'p50Ms',
+        'p99Ms',
+        'backendReadsPerChange',
+        'eventsBackendReadsPerHourAtRest',
+        'pollingBackendReadsPerHourAtRest',
+      ],
       vault: ['allReadySeconds', 'coldSyncVaultRequests', 'vaultRequestsPerCycle', 'keysReadPerCycle'],
     };
     for (const [name, keys] of Object.entries(expected)) {
@@ -76,6 +83,14 @@ describe('bench smoke (N = 50, every scenario)', function () {
     expect(ready['forbidden False InvalidSpec'], 'forbidden Secret type').to.equal(f.hostileForbidden);
     expect(ready['regex True Synced'], '(a+)+$ over matching names').to.equal(f.hostileRegex);
     expect(f.peakRssMiB).to.be.below(f.memoryLimitMiB as number);
+  });
+
+  it('events: a change is read once per property of its entry, and nothing is read at rest', () => {
+    const f = figures('events');
+    // Each ManagedSecret reads properties a, b and c of its entry: three reads, shared by the entry's readers.
+    expect(f.backendReadsPerChange).to.equal(3);
+    expect(f.eventsBackendReadsPerHourAtRest).to.equal(0);
+    expect(f.pollingBackendReadsPerHourAtRest).to.be.greaterThan(0);
   });
 
   it('vault: a refresh cycle reads each KV path about once, not once per ManagedSecret', () => {

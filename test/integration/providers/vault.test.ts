@@ -83,9 +83,6 @@ function namespacedStore(spec: VaultProviderSpec, namespace = 'team-a'): SecretS
 describe('vault provider (real Vault server)', function () {
   this.timeout(120_000);
   let vault: VaultServer;
-  /** A root API call whose answer the test reads. */
-  const mustAs = async <T>(method: string, path: string, body?: unknown): Promise<T> =>
-    (await vault.must(method, path, body)) as T;
   const clients: ProviderClient[] = [];
 
   /** A token store on `vault` (root token in a Secret) plus `spec`. */
@@ -224,9 +221,9 @@ describe('vault provider (real Vault server)', function () {
       });
       await vault.must('POST', 'auth/approle/role/reader', { token_policies: ['read-app'], token_ttl: '1h' });
       await vault.must('POST', 'secret/data/app/approle', { data: { v: 'via-approle' } });
-      const roleId = (await mustAs<{ data: { role_id: string } }>('GET', 'auth/approle/role/reader/role-id')).data
+      const roleId = (await vault.must<{ data: { role_id: string } }>('GET', 'auth/approle/role/reader/role-id')).data
         .role_id;
-      const secretId = (await mustAs<{ data: { secret_id: string } }>('POST', 'auth/approle/role/reader/secret-id'))
+      const secretId = (await vault.must<{ data: { secret_id: string } }>('POST', 'auth/approle/role/reader/secret-id'))
         .data.secret_id;
       for (const inline of [true, false]) {
         const ctx = testContext();
@@ -267,12 +264,48 @@ describe('vault provider (real Vault server)', function () {
       expect(refused.message).to.contain('AppRole login').and.not.contain('not-the-secret-id');
     });
 
+    it('keeps the token across client rebuilds of the same store, and logs in anew after the store is forgotten', async () => {
+      await vault.api('POST', 'sys/auth/approle', { type: 'approle' });
+      await vault.must('PUT', 'sys/policies/acl/read-app', {
+        policy: 'path "secret/data/app/*" { capabilities = ["read"] }',
+      });
+      await vault.must('POST', 'auth/approle/role/reader', { token_policies: ['read-app'], token_ttl: '1h' });
+      await vault.must('POST', 'secret/data/app/rebuilt', { data: { v: 'same-token' } });
+      const roleId = (await vault.must<{ data: { role_id: string } }>('GET', 'auth/approle/role/reader/role-id')).data
+        .role_id;
+      const secretId = (await vault.must<{ data: { secret_id: string } }>('POST', 'auth/approle/role/reader/secret-id'))
+        .data.secret_id;
+      const store = clusterStore({
+        server: vault.address,
+        auth: { appRole: { roleId, secretIdSecretRef: { name: 'approle', key: 'secret-id', namespace: 'ops' } } },
+      });
+      const logins = () => ctxs.reduce((n, c) => n + c.count('auth.login'), 0);
+      const ctxs: TestContext[] = [];
+      for (let i = 0; i < 3; i++) {
+        const ctx = testContext();
+        ctx.secrets['ops/approle'] = { 'secret-id': secretId };
+        ctxs.push(ctx);
+        const client = await vaultProvider.connect(store, ctx);
+        clients.push(client);
+        expect(await client.getValue({ key: 'app/rebuilt' })).to.equal('same-token');
+      }
+      expect(logins()).to.equal(1);
+      vaultProvider.forgetStore?.(store);
+      const ctx = testContext();
+      ctx.secrets['ops/approle'] = { 'secret-id': secretId };
+      ctxs.push(ctx);
+      const fresh = await vaultProvider.connect(store, ctx);
+      clients.push(fresh);
+      await fresh.check();
+      expect(logins()).to.equal(2);
+    });
+
     it('renews a short-lived token at about 2/3 of its TTL, and re-reads a revoked token’s Secret', async () => {
       await vault.must('PUT', 'sys/policies/acl/read-all', {
         policy: 'path "secret/*" { capabilities = ["read", "list"] }',
       });
       await vault.must('POST', 'secret/data/renew/me', { data: { v: 'still-here' } });
-      const created = await mustAs<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
+      const created = await vault.must<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
         policies: ['read-all'],
         ttl: '6s',
         explicit_max_ttl: '60s',
@@ -287,13 +320,13 @@ describe('vault provider (real Vault server)', function () {
       // Past the token's first TTL: it still works because it was renewed.
       await new Promise((r) => setTimeout(r, 2500));
       expect(await client.getValue({ key: 'renew/me' })).to.equal('still-here');
-      const lookup = await mustAs<{ data: { ttl: number } }>('POST', 'auth/token/lookup', {
+      const lookup = await vault.must<{ data: { ttl: number } }>('POST', 'auth/token/lookup', {
         token: created.auth.client_token,
       });
       expect(lookup.data.ttl).to.be.greaterThan(0);
 
       // Revoked: the next request is refused, lookup-self says the token is gone, the Secret is read again.
-      const second = await mustAs<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
+      const second = await vault.must<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
         policies: ['read-all'],
         ttl: '1h',
       });
@@ -309,7 +342,7 @@ describe('vault provider (real Vault server)', function () {
   describe('rotation write-back (KV v2 check-and-set)', () => {
     const token = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
     const currentVersion = async (path: string) =>
-      (await mustAs<{ data: { current_version: number } }>('GET', `secret/metadata/${path}`)).data.current_version;
+      (await vault.must<{ data: { current_version: number } }>('GET', `secret/metadata/${path}`)).data.current_version;
 
     it('writes one version per token: a retry returns it, a property is laid over the other fields', async () => {
       await vault.must('POST', 'secret/data/rot/a', { data: { user: 'app', password: 'old' } });
@@ -340,7 +373,7 @@ describe('vault provider (real Vault server)', function () {
         await client.putValue({ key: 'rot/many' }, { password: `v${i + 2}` }, { requestToken: token(100 + i) });
       expect(await currentVersion('rot/many')).to.equal(13);
       const custom = (
-        await mustAs<{ data: { custom_metadata: Record<string, string> } }>('GET', 'secret/metadata/rot/many')
+        await vault.must<{ data: { custom_metadata: Record<string, string> } }>('GET', 'secret/metadata/rot/many')
       ).data.custom_metadata;
       const records = Object.keys(custom).filter((k) => k.startsWith('secretsync-rotation-'));
       expect(records).to.have.length(8);

@@ -25,7 +25,7 @@ import {
   waitForSecretData,
   type RunningOperator,
 } from '../operator.js';
-import { VaultServer } from '../../../tools/testenv/index.js';
+import { TcpFaultProxy, VaultServer, waitFor } from '../../../tools/testenv/index.js';
 
 const readyReason = (ms: { status?: { conditions?: { type: string; reason: string }[] } }) =>
   ms.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
@@ -33,9 +33,6 @@ const readyReason = (ms: { status?: { conditions?: { type: string; reason: strin
 describe('Vault stores through the operator (real Vault, real control plane)', function () {
   this.timeout(180_000);
   let vault: VaultServer;
-  /** A root API call whose answer the test reads. */
-  const mustAs = async <T>(method: string, path: string, body?: unknown): Promise<T> =>
-    (await vault.must(method, path, body)) as T;
   let operator: RunningOperator;
   const namespace = uniqueName('vault');
   const client = () => adminClient(sharedCluster());
@@ -111,7 +108,7 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
     await vault.must('PUT', 'sys/policies/acl/team', {
       policy: 'path "secret/data/team/*" { capabilities = ["read"] }',
     });
-    const token = await mustAs<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
+    const token = await vault.must<{ auth: { client_token: string } }>('POST', 'auth/token/create', {
       policies: ['team'],
       ttl: '1h',
     });
@@ -252,6 +249,79 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
     }
   });
 
+  it('fails over to the second address while the first is unreachable, shows it on the store, and comes back', async () => {
+    const url = new URL(vault.address);
+    const proxy = await TcpFaultProxy.start({ host: url.hostname, port: Number(url.port) });
+    const primary = `http://127.0.0.1:${proxy.port}`;
+    const ns = uniqueName('vault-fo');
+    const local = await startOperator(sharedCluster(), {
+      namespaces: [ns],
+      storePolicy: testStorePolicy([primary, vault.address]),
+      providerTimeouts: { connectMs: 500, requestMs: 1000 },
+    });
+    const storeOf = () =>
+      client().get<{
+        status?: { activeRegion?: string; activeEndpoint?: string; conditions?: { type: string; reason: string }[] };
+      }>(`/apis/${API_VERSION}/namespaces/${ns}/secretstores/vault`);
+    try {
+      await vault.must('POST', 'secret/data/fo/app', { data: { v: 'fo-1' } });
+      await ensureNamespace(client(), ns);
+      await client().request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 't' }, stringData: { token: vault.rootToken } },
+      });
+      await client().request('POST', `/apis/${API_VERSION}/namespaces/${ns}/secretstores`, {
+        body: {
+          apiVersion: API_VERSION,
+          kind: 'SecretStore',
+          metadata: { name: 'vault' },
+          spec: {
+            provider: {
+              vault: {
+                server: primary,
+                failover: [vault.address],
+                circuitBreaker: { failureThreshold: 1, openSeconds: 2 },
+                auth: { tokenSecretRef: { name: 't', key: 'token' } },
+              },
+            },
+          },
+        },
+      });
+      await createManagedSecret(client(), ns, {
+        metadata: { name: 'app' },
+        spec: {
+          storeRef: { name: 'vault' },
+          refreshInterval: '1s',
+          data: [{ secretKey: 'v', remoteRef: { key: 'fo/app', property: 'v' } }],
+        },
+      });
+      await waitForSecretData(client(), ns, 'app', (d) => d.v === 'fo-1');
+      proxy.setMode('blackhole');
+      await vault.must('POST', 'secret/data/fo/app', { data: { v: 'fo-2' } });
+      await waitForSecretData(client(), ns, 'app', (d) => d.v === 'fo-2', 30_000);
+      const failed = await waitFor(
+        'the store served by the failover address',
+        async () => {
+          const s = await storeOf();
+          return s.status?.activeEndpoint === url.host ? s : undefined;
+        },
+        30_000,
+      );
+      expect(failed.status?.activeRegion).to.equal('vault');
+      expect(failed.status?.conditions?.find((c) => c.type === 'Failover')?.reason).to.equal('FailedOver');
+      const ms = await getManagedSecret(client(), ns, 'app');
+      expect(ms.status?.endpoint).to.equal(url.host);
+      proxy.setMode('forward');
+      await waitFor(
+        'the store back on its primary address',
+        async () => ((await storeOf()).status?.activeEndpoint === `127.0.0.1:${proxy.port}` ? true : undefined),
+        60_000,
+      );
+    } finally {
+      await local.stop();
+      await proxy.stop();
+    }
+  });
+
   it('rotates: the new value is written to Vault as a new KV v2 version and synced into the Secret', async () => {
     await vault.must('POST', 'secret/data/rotated/db', { data: { user: 'app', password: 'initial' } });
     await createManagedSecret(client(), namespace, {
@@ -274,7 +344,7 @@ describe('Vault stores through the operator (real Vault, real control plane)', f
       (d) => d.password !== undefined && d.password !== 'initial',
       30_000,
     );
-    const read = await mustAs<{ data: { data: Record<string, string>; metadata: { version: number } } }>(
+    const read = await vault.must<{ data: { data: Record<string, string>; metadata: { version: number } } }>(
       'GET',
       'secret/data/rotated/db',
     );

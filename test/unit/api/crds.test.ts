@@ -21,6 +21,7 @@ import {
   API_VERSION,
   type AwsAuthSpec,
   type AwsCommonSpec,
+  type AwsEventsSpec,
   type AwsKmsProviderSpec,
   type AwsParameterStoreProviderSpec,
   type AwsSecretRefAuth,
@@ -58,6 +59,7 @@ import {
   type VaultTransitSpec,
   type LabelSelector,
   type LabelSelectorRequirement,
+  type LocalEventsSpec,
   type LocalProviderSpec,
   type ManagedSecret,
   type ManagedSecretSpec,
@@ -71,6 +73,7 @@ import {
   type SecretKeySelector,
   type SecretStore,
   type SecretStoreSpec,
+  type SqsEventsSourceSpec,
   type StoreRef,
   type StoreStatus,
   type TargetSpec,
@@ -158,6 +161,7 @@ function providerVariants(namespace?: string): ProviderSpec[] {
       path: '/var/lib/secretsync/store',
       masterKeySecretRef: { name: 'mk', key: 'k', ...scoped(namespace) },
       decrypt: kmsDecrypt(auth),
+      events: { watch: true, fallbackRefreshInterval: '30s' },
     },
   });
   const variants: ProviderSpec[] = [];
@@ -166,8 +170,26 @@ function providerVariants(namespace?: string): ProviderSpec[] {
     [serviceAccountAuth(namespace), secretRefAuth(namespace)],
   ] as const) {
     const awsKms: AwsKmsProviderSpec = awsCommon(auth);
-    const awsSecretsManager: AwsSecretsManagerProviderSpec = { ...awsCommon(auth), decrypt: kmsDecrypt(other) };
-    const awsParameterStore: AwsParameterStoreProviderSpec = { ...awsCommon(auth), decrypt: kmsDecrypt(other) };
+    const events: AwsEventsSpec = {
+      sqs: {
+        queueUrl: 'http://moto:5000/123456789012/secretsync-events',
+        region: 'eu-west-1',
+        endpoint: 'http://moto:5000',
+        auth: other,
+        roleArn: 'arn:aws:iam::123456789012:role/events',
+      },
+      fallbackRefreshInterval: '1m',
+    };
+    const awsSecretsManager: AwsSecretsManagerProviderSpec = {
+      ...awsCommon(auth),
+      decrypt: kmsDecrypt(other),
+      events,
+    };
+    const awsParameterStore: AwsParameterStoreProviderSpec = {
+      ...awsCommon(auth),
+      decrypt: kmsDecrypt(other),
+      events,
+    };
     variants.push(local(auth), { awsKms }, { awsSecretsManager }, { awsParameterStore });
   }
   // Vault: auth is exactly one of three; each variant carries a different one.
@@ -713,6 +735,8 @@ describe('CRDs (src/api)', () => {
       const twice = (path: string, what = 'failover') =>
         `${path}: ${what} lists the same region and endpoint twice: each entry must differ from the others by region or endpoint`;
       const entry = (path: string) => `${path}.failover[]: a failover entry needs a region, an endpoint, or both`;
+      const fallback = (block: string) =>
+        `spec.provider.${block}.events.fallbackRefreshInterval: events.fallbackRefreshInterval must be a duration of at least 1s, such as 30s or 1m`;
       const vaultRules = (scope: 'Namespaced' | 'Cluster') => {
         const ns = (path: string, plural: string, one: string) =>
           scope === 'Namespaced'
@@ -744,6 +768,8 @@ describe('CRDs (src/api)', () => {
         twice('spec.provider.local.decrypt.kms'),
         ...authRules('spec.provider.local.decrypt.kms.auth', scope),
         entry('spec.provider.local.decrypt.kms'),
+        'spec.provider.local.events: events.watch must be true (remove events to poll only)',
+        fallback('local'),
         needsRole('awsKms'),
         notPrimary('spec.provider.awsKms'),
         twice('spec.provider.awsKms'),
@@ -761,6 +787,9 @@ describe('CRDs (src/api)', () => {
           kmsNeedsRole(block),
           ...authRules(`spec.provider.${block}.decrypt.kms.auth`, scope),
           entry(`spec.provider.${block}.decrypt.kms`),
+          needsRole(`${block}.events.sqs`),
+          ...authRules(`spec.provider.${block}.events.sqs.auth`, scope),
+          fallback(block),
         ]),
         ...vaultRules(scope),
       ];
@@ -916,6 +945,12 @@ describe('CRDs (src/api)', () => {
           ],
           [
             schema,
+            'spec.provider.local',
+            keysOf<LocalProviderSpec>()(['path', 'masterKeySecretRef', 'decrypt', 'events']),
+          ],
+          [schema, 'spec.provider.local.events', keysOf<LocalEventsSpec>()(['watch', 'fallbackRefreshInterval'])],
+          [
+            schema,
             'spec.provider.vault',
             keysOf<VaultProviderSpec>()([
               'server',
@@ -948,20 +983,34 @@ describe('CRDs (src/api)', () => {
             keysOf<VaultTlsSpec>()(['caProvider', 'clientCertSecretRef', 'serverName']),
           ],
           [schema, 'spec.provider.vault.decrypt.transit', keysOf<VaultTransitSpec>()(['mount', 'key'])],
-          [schema, 'spec.provider.local', keysOf<LocalProviderSpec>()(['path', 'masterKeySecretRef', 'decrypt'])],
           [schema, 'spec.provider.local.masterKeySecretRef', selectorKeys],
           [schema, 'spec.provider.local.decrypt', keysOf<KmsDecryptSpec>()(['kms'])],
           [schema, 'spec.provider.local.decrypt.kms', kmsKeys],
           ...authCases(schema, 'spec.provider.local.decrypt.kms.auth'),
           [schema, 'spec.provider.awsKms', keysOf<AwsKmsProviderSpec>()(common)],
           ...authCases(schema, 'spec.provider.awsKms.auth'),
-          [schema, 'spec.provider.awsSecretsManager', keysOf<AwsSecretsManagerProviderSpec>()([...common, 'decrypt'])],
-          [schema, 'spec.provider.awsParameterStore', keysOf<AwsParameterStoreProviderSpec>()([...common, 'decrypt'])],
+          [
+            schema,
+            'spec.provider.awsSecretsManager',
+            keysOf<AwsSecretsManagerProviderSpec>()([...common, 'decrypt', 'events']),
+          ],
+          [
+            schema,
+            'spec.provider.awsParameterStore',
+            keysOf<AwsParameterStoreProviderSpec>()([...common, 'decrypt', 'events']),
+          ],
         );
         for (const block of ['awsSecretsManager', 'awsParameterStore']) {
           cases.push(
             [schema, `spec.provider.${block}.decrypt`, keysOf<KmsDecryptSpec>()(['kms'])],
             [schema, `spec.provider.${block}.decrypt.kms`, kmsKeys],
+            [schema, `spec.provider.${block}.events`, keysOf<AwsEventsSpec>()(['sqs', 'fallbackRefreshInterval'])],
+            [
+              schema,
+              `spec.provider.${block}.events.sqs`,
+              keysOf<SqsEventsSourceSpec>()(['queueUrl', 'region', 'endpoint', 'auth', 'roleArn']),
+            ],
+            ...authCases(schema, `spec.provider.${block}.events.sqs.auth`),
             ...authCases(schema, `spec.provider.${block}.auth`),
             ...authCases(schema, `spec.provider.${block}.decrypt.kms.auth`),
           );
