@@ -8,6 +8,13 @@
 // size limit), so every list a rule iterates, and every list that encloses a
 // rule, has maxItems, and every string a rule reads has maxLength.
 
+/**
+ * data[].ciphertext: the KMS text form (base64url after the prefix) or the Vault transit one
+ * (src/crypto/transit-ciphertext.ts: scope, key name, then Vault's `vault:vN:` and padded base64).
+ */
+export const INLINE_CIPHERTEXT_PATTERN =
+  '^secretsync:v1:([A-Za-z0-9_-]+|transit:(strict|namespace|cluster):[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?:vault:v[1-9][0-9]{0,8}:[A-Za-z0-9+/]+={0,2})$';
+
 /** A JSON value (for `default`). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -1096,8 +1103,8 @@ const dataSchema: JSONSchemaProps = {
         { required: ['key'] },
       ),
       ciphertext: str(
-        'A value encrypted with `secretsync encrypt` (KMS), safe to commit to Git; decrypted with the KMS of the store (an awsKms store, or a store with decrypt.kms). Set instead of remoteRef.',
-        { minLength: 1, maxLength: 262144, pattern: '^secretsync:v1:[A-Za-z0-9_-]+$' },
+        'A value encrypted with `secretsync encrypt` (KMS, or Vault transit with --transit), safe to commit to Git; decrypted with the KMS of the store (an awsKms store, or a store with decrypt.kms), or by Vault for a Vault store with decrypt.transit. Set instead of remoteRef.',
+        { minLength: 1, maxLength: 262144, pattern: INLINE_CIPHERTEXT_PATTERN },
       ),
     },
     {

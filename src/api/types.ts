@@ -318,7 +318,7 @@ export interface DataItem {
   secretKey: string;
   /** Where the value lives in the store. Exactly one of remoteRef and ciphertext. */
   remoteRef?: RemoteRef;
-  /** A KMS ciphertext made by `secretsync encrypt`, safe to commit; decrypted with the store's KMS. */
+  /** A ciphertext made by `secretsync encrypt`, safe to commit; decrypted with the store's KMS (or, `--transit`, its Vault transit key). */
   ciphertext?: string;
 }
 
@@ -624,6 +624,10 @@ export const Reasons = {
   PermissionDenied: 'PermissionDenied',
   /** The pinned version of an entry does not exist (or was deleted or destroyed). */
   VersionNotFound: 'VersionNotFound',
+  /** A Vault store's decrypt.transit key was created without derivation: its ciphertexts would not be bound (transient: a key may be recreated). */
+  TransitKeyNotDerived: 'TransitKeyNotDerived',
+  /** A Vault store's decrypt.transit key does not exist (transient: it may be created). */
+  TransitKeyNotFound: 'TransitKeyNotFound',
 } as const;
 
 /** Held on a ManagedSecret with leases to revoke: removed once they are revoked (or given up on). */

@@ -43,7 +43,9 @@ export async function fetchValues(
     (ms.spec.data ?? []).map(async (item) => {
       if (item.ciphertext !== undefined) {
         if (!decrypt)
-          throw new DecryptError(`data "${item.secretKey}" carries a ciphertext, but the store has no KMS to decrypt it`);
+          throw new DecryptError(
+            `data "${item.secretKey}" carries a ciphertext, but the store has no KMS (decrypt.kms) or Vault transit (decrypt.transit) to decrypt it`,
+          );
         values[item.secretKey] = await decrypt(item.ciphertext, binding(item.secretKey), opts);
         return;
       }
@@ -68,7 +70,10 @@ export async function fetchValues(
       }
     } else if (item.find) {
       // The provider stops listing past the bound; two entries that land on one Secret key are a spec error.
-      const found = await cache.find(storeKey, client, item.find, ttlMs, { ...opts, maxEntries: limits.maxFindEntries });
+      const found = await cache.find(storeKey, client, item.find, ttlMs, {
+        ...opts,
+        maxEntries: limits.maxFindEntries,
+      });
       Object.assign(values, keysForFoundEntries(found, item.find.prefix));
     }
   }

@@ -10,6 +10,8 @@ import { DecryptError, type CiphertextBinding } from '../providers/provider.js';
 export const CIPHERTEXT_PREFIX = 'secretsync:';
 export const FORMAT_VERSION = 1;
 export const TEXT_PREFIX = `${CIPHERTEXT_PREFIX}v${FORMAT_VERSION}:`;
+/** What follows TEXT_PREFIX in a Vault transit ciphertext (src/crypto/transit-ciphertext.ts). */
+export const TRANSIT_MODE = 'transit:';
 
 /** "SSYN": the first four bytes of the binary form. */
 export const MAGIC = Buffer.from([0x53, 0x53, 0x59, 0x4e]);
@@ -65,7 +67,10 @@ const KEY_ID_PATTERN = /^[A-Za-z0-9:/_+=,.@-]+$/;
 const TEXT_VERSION = /^secretsync:v([0-9]{1,6}):/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
-/** Whether a value looks like a secretsync ciphertext (of any version), so callers decide to decrypt it. */
+/**
+ * Whether a value looks like a secretsync ciphertext (of any version, KMS or
+ * Vault transit: `secretsync:v1:transit:…`), so callers decide to decrypt it.
+ */
 export function isCiphertext(value: string): boolean {
   return TEXT_VERSION.test(value.trim());
 }
@@ -187,6 +192,12 @@ export function parseCiphertext(text: string): Ciphertext {
   }
   if (trimmed.length > MAX_TEXT_LENGTH) throw new DecryptError('malformed secretsync ciphertext: too long');
   const body = trimmed.slice(version[0].length);
+  // The transit form (transit-ciphertext.ts) shares the prefix; name it rather than call it malformed.
+  if (body.startsWith(TRANSIT_MODE)) {
+    throw new DecryptError(
+      'a Vault transit ciphertext: only a Vault store with decrypt.transit can decrypt it, not KMS',
+    );
+  }
   // Node's decoder skips characters it does not know; a strict check keeps one text ↔ one byte string.
   if (!BASE64URL.test(body) || body.length % 4 === 1) {
     throw new DecryptError('malformed secretsync ciphertext: not unpadded base64url after the prefix');

@@ -142,8 +142,8 @@ export interface ProviderClient {
   getValues?(refs: RemoteRef[], opts?: CallOptions): Promise<Map<string, string | KeyNotFoundError>>;
   /**
    * Decrypts a secretsync ciphertext (inline `data[].ciphertext`, or a fetched
-   * value when the store declares `decrypt.kms`). Absent when the store has no
-   * KMS configured. Throws DecryptError when the ciphertext does not belong here.
+   * value when the store declares `decrypt.kms`, or `decrypt.transit` on a
+   * Vault store). Absent when the store has neither. Throws DecryptError when the ciphertext does not belong here.
    */
   decrypt?(ciphertext: string, binding: CiphertextBinding, opts?: CallOptions): Promise<string>;
   /**
@@ -296,7 +296,7 @@ export interface ProviderCapabilities {
   write: boolean;
   /** `getValues`: many values in few backend round trips. */
   batchRead: boolean;
-  /** `decrypt` (for awsKms always; for the others when the store sets `decrypt.kms`). */
+  /** `decrypt` (for awsKms always; for the others when the store sets `decrypt.kms`, or `decrypt.transit` on Vault). */
   decrypt: boolean;
   /** `servedRegion`: the store may list failover regions or endpoints. */
   failover: boolean;

@@ -1,6 +1,7 @@
-// `secretsync encrypt` and `secretsync reencrypt`: KMS ciphertexts that are
-// safe to commit to Git. Plaintext comes only from stdin and never leaves the
-// process except to KMS (direct mode) or not at all (envelope mode).
+// `secretsync encrypt` and `secretsync reencrypt`: KMS (or, with --transit,
+// Vault transit) ciphertexts that are safe to commit to Git. Plaintext comes
+// only from stdin and never leaves the process except to KMS (direct mode) or
+// Vault (transit), or not at all (envelope mode).
 import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import { Command, Option } from 'commander';
 import { isMap, isSeq, parseAllDocuments, stringify, type Document } from 'yaml';
@@ -9,13 +10,24 @@ import { SCOPES } from '../../crypto/ciphertext.js';
 import type { KmsEncryptor } from '../../providers/aws-kms/encryptor.js';
 import type { KmsApi } from '../../providers/aws-kms/kms-api.js';
 import type { CiphertextBinding } from '../../providers/provider.js';
+import {
+  DEFAULT_TRANSIT_STORE_NAME,
+  defaultVaultDeps,
+  refuseVaultFlagsWithoutTransit,
+  transitKeyFor,
+  withTransitOptions,
+  type TransitCliOptions,
+  type VaultDeps,
+} from './encrypt-transit.js';
 import type { CliIo } from '../main.js';
 import { addExamples } from '../examples.js';
 import { createProgress } from '../progress.js';
 
-/** How the commands reach KMS; tests substitute a fake. */
+/** How the commands reach KMS (and Vault, with --transit); tests substitute a fake. */
 export interface EncryptDeps {
   kms(options: { region?: string; endpoint?: string }): KmsApi;
+  /** Default: the `vault` CLI's configuration (flags, VAULT_ADDR, VAULT_TOKEN, …). */
+  vault?: VaultDeps;
 }
 
 /**
@@ -57,7 +69,7 @@ const loadEncryptor = async (kms: KmsApi): Promise<KmsEncryptor> =>
 
 export const DEFAULT_STORE_NAME = 'kms';
 
-interface AwsOptions {
+interface AwsOptions extends TransitCliOptions {
   key: string;
   region?: string;
   endpoint?: string;
@@ -69,9 +81,12 @@ interface AwsOptions {
 interface EncryptCliOptions extends AwsOptions {
   scope: CiphertextScope;
   output: 'text' | 'yaml';
-  store: string;
+  store?: string;
   raw?: boolean;
 }
+
+/** Re-wraps one ciphertext used at `binding` (KMS: under --key; transit: to the key's newest version). */
+type Rewrap = (ciphertext: string, binding: Partial<CiphertextBinding>) => Promise<string>;
 
 interface ReencryptCliOptions extends AwsOptions {
   input: 'lines' | 'yaml';
@@ -82,12 +97,14 @@ interface ReencryptCliOptions extends AwsOptions {
 type Tick = (done: number, total: number) => void;
 
 export function registerEncryptCommands(program: Command, io: CliIo, deps: EncryptDeps = sdkEncryptDeps): void {
+  const vault = deps.vault ?? defaultVaultDeps;
   const encrypt = withAwsOptions(program.command('encrypt'))
-    .summary('encrypt a value from stdin with AWS KMS into a ciphertext that is safe to commit')
+    .summary('encrypt a value from stdin with AWS KMS or Vault transit into a ciphertext that is safe to commit')
     .description(
-      'encrypt the value on stdin (never an argument) with AWS KMS into a secretsync ciphertext, bound to where it ' +
-        'may be used: --scope strict (the default) to one key of one ManagedSecret, namespace to one namespace, ' +
-        'cluster to anywhere a store with this KMS key is used. One trailing newline on stdin is dropped unless --raw.',
+      'encrypt the value on stdin (never an argument) with AWS KMS (or Vault transit with --transit) into a ' +
+        'secretsync ciphertext, bound to where it may be used: --scope strict (the default) to one key of one ' +
+        'ManagedSecret, namespace to one namespace, cluster to anywhere a store with this key is used. One trailing ' +
+        'newline on stdin is dropped unless --raw.',
     )
     .addOption(new Option('--scope <scope>', 'where the ciphertext may be used').choices(SCOPES).default('strict'))
     .addOption(
@@ -95,24 +112,37 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
         .choices(['text', 'yaml'])
         .default('text'),
     )
-    .option('--store <name>', 'spec.storeRef.name of the ManagedSecret with --output yaml', DEFAULT_STORE_NAME)
+    .option(
+      '--store <name>',
+      `spec.storeRef.name of the ManagedSecret with --output yaml (default: ${DEFAULT_STORE_NAME}, ${DEFAULT_TRANSIT_STORE_NAME} with --transit)`,
+    )
     .option('--raw', 'encrypt stdin byte for byte (keep a trailing newline)')
     .allowExcessArguments()
     .allowUnknownOption()
     .action(async (opts: EncryptCliOptions, cmd: Command) => {
       refuseExtraArguments(cmd, 'encrypt');
+      refuseVaultFlagsWithoutTransit(opts);
       const binding = bindingFromFlags(opts);
       requireBinding(opts.scope, binding, opts.output === 'yaml');
+      const transitKey = opts.transit ? await transitKeyFor(opts, vault) : undefined;
       const value = plaintextFrom(await io.readStdin(), opts.raw === true);
-      const kms = deps.kms(opts);
       let ciphertext: string;
-      try {
-        ciphertext = await (await loadEncryptor(kms)).encrypt(value, { keyId: opts.key, scope: opts.scope, binding });
-      } catch (err) {
-        throw friendly(err);
-      } finally {
-        value.fill(0);
-        kms.close();
+      if (transitKey) {
+        try {
+          ciphertext = await transitKey.encrypt(value, opts.scope, binding);
+        } finally {
+          value.fill(0);
+        }
+      } else {
+        const kms = deps.kms(opts);
+        try {
+          ciphertext = await (await loadEncryptor(kms)).encrypt(value, { keyId: opts.key, scope: opts.scope, binding });
+        } catch (err) {
+          throw friendly(err);
+        } finally {
+          value.fill(0);
+          kms.close();
+        }
       }
       if (opts.output === 'text') {
         io.out(ciphertext);
@@ -123,7 +153,7 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
         kind: 'ManagedSecret',
         metadata: { name: binding.managedSecret ?? '', namespace: binding.namespace ?? '' },
         spec: {
-          storeRef: { name: opts.store },
+          storeRef: { name: opts.store ?? (opts.transit ? DEFAULT_TRANSIT_STORE_NAME : DEFAULT_STORE_NAME) },
           data: [{ secretKey: binding.secretKey ?? '', ciphertext }],
         },
       };
@@ -145,15 +175,23 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
         'secretsync encrypt --key alias/shared --scope namespace --namespace team-a --region eu-west-1 < token.txt',
       explain: 'a ciphertext any ManagedSecret of team-a may use, with a key in eu-west-1',
     },
+    {
+      command:
+        'secretsync encrypt --transit --key secretsync --namespace team-a --name db --secret-key password < password.txt',
+      explain:
+        'the same with Vault transit key "secretsync" (derived=true) at $VAULT_ADDR, token from $VAULT_TOKEN or ~/.vault-token',
+    },
   ]);
 
   const reencrypt = withAwsOptions(program.command('reencrypt'))
-    .summary('re-wrap ciphertexts from stdin under another KMS key (values never leave the process)')
+    .summary("re-wrap ciphertexts from stdin under another KMS key, or a transit key's newest version")
     .description(
       'read ciphertexts from stdin (one per line, or ManagedSecret YAML with --input yaml) and re-wrap each under ' +
         '--key, keeping its scope and binding, printing the same shape. Line input takes the binding from ' +
         '--namespace, --name and --secret-key; YAML input from each ManagedSecret and data item. Needs kms:Decrypt ' +
-        'on the old key and kms:Encrypt (envelope) or kms:ReEncrypt* (direct) on both.',
+        'on the old key and kms:Encrypt (envelope) or kms:ReEncrypt* (direct) on both. With --transit, Vault rewraps ' +
+        'each to the newest version of transit key --key (the value never leaves Vault; needs "update" on ' +
+        '<mount>/rewrap/<key>).',
     )
     .addOption(
       new Option('--input <format>', 'lines: one ciphertext per line; yaml: ManagedSecret manifests')
@@ -168,23 +206,33 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
     .allowUnknownOption()
     .action(async (opts: ReencryptCliOptions, cmd: Command) => {
       refuseExtraArguments(cmd, 'reencrypt');
+      refuseVaultFlagsWithoutTransit(opts);
       const input = utf8(await io.readStdin());
-      const kms = deps.kms(opts);
-      const encryptor = await loadEncryptor(kms);
+      let rewrap: Rewrap;
+      let close: () => void;
+      if (opts.transit) {
+        const transitKey = await transitKeyFor(opts, vault);
+        rewrap = (ciphertext, binding) => transitKey.rewrap(ciphertext, binding);
+        close = () => undefined;
+      } else {
+        const encryptor = await loadEncryptor(deps.kms(opts));
+        rewrap = (ciphertext, binding) => encryptor.reencrypt(ciphertext, binding, opts.key);
+        close = () => encryptor.close();
+      }
       const progress = createProgress(opts.progress ? io.progressStream : undefined, 'reencrypt');
       const tick: Tick = (done, total) => progress.update('ciphertexts re-encrypted', done, total);
       try {
         const output =
           opts.input === 'yaml'
-            ? await reencryptYaml(input, opts, encryptor, tick)
-            : await reencryptLines(input, opts, encryptor, tick);
+            ? await reencryptYaml(input, opts, rewrap, tick)
+            : await reencryptLines(input, opts, rewrap, tick);
         progress.end();
         io.out(output.replace(/\n$/, ''));
       } catch (err) {
         progress.end();
         throw friendly(err);
       } finally {
-        encryptor.close();
+        close();
       }
     });
   addExamples(reencrypt, [
@@ -197,25 +245,29 @@ export function registerEncryptCommands(program: Command, io: CliIo, deps: Encry
         'secretsync reencrypt --key alias/team-a-2025 --namespace team-a --name db --secret-key password < ciphertexts.txt',
       explain: 'ciphertexts one per line, all made for team-a/db key "password"',
     },
+    {
+      command: 'secretsync reencrypt --transit --key secretsync --input yaml < db.managedsecret.yaml > db.new.yaml',
+      explain:
+        'after `vault write -f transit/keys/secretsync/rotate`: rewrap transit ciphertexts to the newest key version',
+    },
   ]);
 }
 
 function withAwsOptions(cmd: Command): Command {
-  return cmd
-    .requiredOption('--key <key>', 'KMS key: key id, key ARN, alias/NAME or alias ARN')
+  const aws = cmd
+    .requiredOption(
+      '--key <key>',
+      'KMS key: key id, key ARN, alias/NAME or alias ARN (with --transit: transit key name)',
+    )
     .option('--namespace <namespace>', 'namespace of the ManagedSecret that will use the value')
     .option('--name <name>', 'name of that ManagedSecret')
     .option('--secret-key <key>', 'key of the value in the Secret it makes')
     .option('--region <region>', 'AWS region (default: $AWS_REGION, then the AWS config)')
     .option('--endpoint <url>', 'KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS or $AWS_ENDPOINT_URL, then AWS)');
+  return withTransitOptions(aws);
 }
 
-async function reencryptLines(
-  input: string,
-  opts: ReencryptCliOptions,
-  encryptor: KmsEncryptor,
-  tick: Tick,
-): Promise<string> {
+async function reencryptLines(input: string, opts: ReencryptCliOptions, rewrap: Rewrap, tick: Tick): Promise<string> {
   const binding = bindingFromFlags(opts);
   const lines = input.split('\n');
   const total = lines.filter((l) => l.trim() !== '').length;
@@ -229,7 +281,7 @@ async function reencryptLines(
     }
     count++;
     try {
-      out.push(await encryptor.reencrypt(text, binding, opts.key));
+      out.push(await rewrap(text, binding));
     } catch (err) {
       throw new Error(`line ${index + 1}: ${messageOf(err)}${bindingHint(err)}`, { cause: err });
     }
@@ -239,12 +291,7 @@ async function reencryptLines(
   return out.join('\n');
 }
 
-async function reencryptYaml(
-  input: string,
-  opts: ReencryptCliOptions,
-  encryptor: KmsEncryptor,
-  tick: Tick,
-): Promise<string> {
+async function reencryptYaml(input: string, opts: ReencryptCliOptions, rewrap: Rewrap, tick: Tick): Promise<string> {
   const docs = parseAllDocuments(input);
   if (!Array.isArray(docs)) throw new Error('stdin is not YAML documents');
   const total = countYamlCiphertexts(docs);
@@ -268,7 +315,7 @@ async function reencryptYaml(
       }
       const binding = { namespace, managedSecret: name, secretKey };
       try {
-        item.set('ciphertext', await encryptor.reencrypt(ciphertext, binding, opts.key));
+        item.set('ciphertext', await rewrap(ciphertext, binding));
       } catch (err) {
         throw new Error(`${what}, secret key "${secretKey}": ${messageOf(err)}`, { cause: err });
       }

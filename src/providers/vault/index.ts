@@ -13,6 +13,7 @@ import {
   ProviderConfigError,
   storeLabel,
   type CallOptions,
+  type CiphertextBinding,
   type FindOptions,
   type IssueRequest,
   type IssuedCredential,
@@ -31,6 +32,7 @@ import { VaultSealedError } from './errors.js';
 import { VaultHttp, type VaultTlsMaterial } from './http.js';
 import { VaultIssuer } from './issue.js';
 import { VaultKv } from './kv.js';
+import { TransitDecryptor, TransitKey, httpFailureOf, httpTransitApi } from './transit.js';
 
 /** What `connectVault` builds for a store: the HTTP client with its token source, and the spec it was built from. */
 export interface VaultConnection {
@@ -150,6 +152,9 @@ export class VaultProviderClient implements ProviderClient {
   readonly kv: VaultKv;
   /** Certificates, dynamic secrets and their leases (issue.ts). */
   readonly issuer: VaultIssuer;
+  /** With `decrypt.transit`: decrypts transit ciphertexts (inline and fetched) through this store's Vault. */
+  readonly transit: TransitDecryptor | undefined;
+  readonly decrypt?: (ciphertext: string, binding: CiphertextBinding, opts?: CallOptions) => Promise<string>;
 
   constructor(readonly connection: VaultConnection) {
     this.kv = new VaultKv(connection.http, {
@@ -158,6 +163,14 @@ export class VaultProviderClient implements ProviderClient {
       store: connection.label,
     });
     this.issuer = new VaultIssuer(connection.http, connection.label);
+    const transit = connection.spec.decrypt?.transit;
+    this.transit = transit
+      ? new TransitDecryptor(new TransitKey(httpTransitApi(connection.http), transit, httpFailureOf))
+      : undefined;
+    if (this.transit) {
+      const decryptor = this.transit;
+      this.decrypt = (ciphertext, binding, opts) => decryptor.decrypt(ciphertext, binding, opts);
+    }
   }
 
   issue(req: IssueRequest, opts: CallOptions = {}): Promise<IssuedCredential> {
@@ -210,9 +223,12 @@ export class VaultProviderClient implements ProviderClient {
     if (health?.initialized === false)
       throw new ProviderConfigError(`${label}: Vault is not initialised`, { clientUnusable: false });
     await http.request('GET', 'v1/auth/token/lookup-self', { ...opts, operation: 'token.lookup' });
+    // decrypt.transit: the key is readable and derived (TransitKeyNotDerived otherwise), before any ciphertext needs it.
+    await this.transit?.check(opts);
   }
 
   close(): Promise<void> {
+    this.transit?.clear();
     this.connection.http.close();
     return Promise.resolve();
   }
@@ -223,15 +239,23 @@ const lifecycle = storeLifecycle();
 
 export const vaultProvider: Provider = {
   name: 'vault',
-  capabilities: { entries: true, write: true, batchRead: false, decrypt: false, failover: true, issue: true },
+  capabilities: { entries: true, write: true, batchRead: false, decrypt: true, failover: true, issue: true },
   async validateStore(store: AnyStore, policy: StorePolicy, opts?: CallOptions): Promise<void> {
     // server and failover are endpoints like any other (policy.ts lists them): a namespaced store needs --allowed-endpoints.
     await validateStorePolicy(store, policy, opts);
   },
   async connect(store: AnyStore, ctx: ProviderContext, opts: CallOptions = {}): Promise<ProviderClient> {
     const connection = await connectVault(store, ctx, opts);
+    let client: VaultProviderClient;
+    try {
+      client = new VaultProviderClient(connection);
+    } catch (err) {
+      // decrypt.transit names a mount or key that is not a path segment.
+      connection.http.close();
+      throw err;
+    }
     lifecycle.track(store);
-    return new VaultProviderClient(connection);
+    return client;
   },
   forgetStore(store: AnyStore): void {
     lifecycle.forgetStore(store);
