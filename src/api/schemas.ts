@@ -281,6 +281,39 @@ const managedSecretStatusSchema = obj('What the controller last observed and did
     { required: ['dueTime', 'requestToken', 'startedAt'] },
   ),
   handledRotateNow: str('The value of the secretsync.io/rotate-now annotation last acted on.', { maxLength: 256 }),
+  issued: {
+    description:
+      'What was issued for dataFrom[].certificate and dataFrom[].dynamic sources (never a value): lease ids, serial numbers and when each is renewed.',
+    type: 'array',
+    maxItems: LIMITS.dataFromItems,
+    items: obj(
+      'One issued source.',
+      {
+        source: str('The source, as dataFrom[<index>].', { maxLength: 32 }),
+        leaseId: str("The store's lease id (dynamic secrets with a lease).", { maxLength: 1024 }),
+        serialNumber: str('Certificates: the serial number.', { maxLength: 128 }),
+        keys: {
+          description: 'The Secret keys this source wrote (names only).',
+          type: 'array',
+          maxItems: 256,
+          items: { type: 'string', maxLength: 253 },
+        },
+        issuedAt: str('When it was issued.', { format: 'date-time' }),
+        expiresAt: str('When the lease or certificate ends; absent: no expiry (read again at each refresh).', {
+          format: 'date-time',
+        }),
+        renewAt: str('When it is renewed or re-issued.', { format: 'date-time' }),
+        renewable: { description: 'Whether the lease can be renewed.', type: 'boolean' },
+        leaseSeconds: {
+          description: "The lease's lifetime when issued: the extension asked for at each renewal.",
+          type: 'integer',
+          minimum: 0,
+        },
+        specHash: str("SHA-256 of the source's spec: a change re-issues.", { maxLength: 64 }),
+      },
+      { required: ['source', 'issuedAt', 'specHash'] },
+    ),
+  },
 });
 
 // ---------------------------------------------------------------------------
@@ -1226,12 +1259,38 @@ const dataSchema: JSONSchemaProps = {
   ),
 };
 
+/** A path inside the store for issued credentials: relative, no empty, `.` or `..` segments (CEL and the controller). */
+function issuePathSchema(description: string): JSONSchemaProps {
+  return str(
+    `${description} Must be inside one of the store's issuePaths (on a ClusterSecretStore, absent issuePaths allow none).`,
+    {
+      minLength: 1,
+      maxLength: 512,
+      pattern: ISSUE_PATH_PATTERN,
+      'x-kubernetes-validations': [
+        { rule: "!self.matches('(^|/)[.][.]?(/|$)')", message: 'an issue path has no . or .. segments' },
+      ],
+    },
+  );
+}
+
+/** Relative path segments of letters, digits and `_-.@=+:` (CEL refuses `.` and `..` segments). */
+export const ISSUE_PATH_PATTERN = '^[A-Za-z0-9_.@=+:-]+(/[A-Za-z0-9_.@=+:-]+)*$';
+
+const renewAtPercentSchema: JSONSchemaProps = {
+  description:
+    'Renewed (or re-issued) when this percentage of its lifetime, from issuance to expiry, has passed. Default 66.',
+  type: 'integer',
+  minimum: 10,
+  maximum: 95,
+};
+
 const dataFromSchema: JSONSchemaProps = {
   description: 'Entries whose properties all become keys of the target Secret.',
   type: 'array',
   maxItems: LIMITS.dataFromItems,
   items: obj(
-    'One source of many keys. Set exactly one of extract or find.',
+    'One source of many keys. Set exactly one of extract, find, certificate or dynamic.',
     {
       extract: obj(
         'Every property of one entry becomes a key of the Secret.',
@@ -1285,12 +1344,60 @@ const dataFromSchema: JSONSchemaProps = {
           ],
         },
       ),
+      certificate: obj(
+        'A certificate issued by the store (Vault: a PKI role), renewed before it expires: the Secret gets tls.crt ' +
+          '(the certificate and its intermediates), tls.key (the private key the store generated) and ca.crt (the ' +
+          'issuing CA). The target type defaults to kubernetes.io/tls.',
+        {
+          path: issuePathSchema('Where the store issues, e.g. pki/issue/web (a PKI role).'),
+          commonName: str('The certificate subject common name.', { minLength: 1, maxLength: 253 }),
+          altNames: {
+            description: 'DNS (or email) subject alternative names.',
+            type: 'array',
+            maxItems: 100,
+            items: { type: 'string', minLength: 1, maxLength: 253 },
+          },
+          ipSans: {
+            description: 'IP subject alternative names.',
+            type: 'array',
+            maxItems: 100,
+            items: { type: 'string', minLength: 2, maxLength: 45 },
+          },
+          ttl: str('The lifetime asked for, as a Go-style duration (720h); absent: the role default.', {
+            maxLength: LIMITS.refreshInterval,
+            'x-kubernetes-validations': [
+              { rule: `self.matches(${celRaw(DURATION_PATTERN)})`, message: 'ttl must be a duration such as 24h' },
+            ],
+          }),
+          renewAtPercent: renewAtPercentSchema,
+        },
+        { required: ['path', 'commonName'] },
+      ),
+      dynamic: obj(
+        'A dynamic secret (database credentials, cloud keys) read from the store: the fields of the answer become ' +
+          'Secret keys. Its lease is renewed while the ManagedSecret exists, the secret re-issued before the lease ' +
+          'reaches its max_ttl, and the lease revoked when the ManagedSecret is deleted (unless onDelete is Orphan).',
+        {
+          path: issuePathSchema('Where the store issues, e.g. database/creds/app.'),
+          method: str('GET (default) or POST (parameters as the JSON body).', { enum: ['GET', 'POST'] }),
+          parameters: stringMap('Query parameters (GET) or body fields (POST); no secret values belong here.', {
+            maxProperties: 32,
+            additionalProperties: { type: 'string', maxLength: 4096 },
+          }),
+          renewAtPercent: renewAtPercentSchema,
+          onDelete: str(
+            'Revoke (default): the lease is revoked when the ManagedSecret is deleted. Orphan: it is left to expire.',
+            { enum: ['Revoke', 'Orphan'] },
+          ),
+        },
+        { required: ['path'] },
+      ),
     },
     {
       'x-kubernetes-validations': [
         {
-          rule: 'has(self.extract) != has(self.find)',
-          message: 'each dataFrom item must set exactly one of extract or find',
+          rule: '[has(self.extract), has(self.find), has(self.certificate), has(self.dynamic)].filter(x, x).size() == 1',
+          message: 'each dataFrom item must set exactly one of extract, find, certificate or dynamic',
         },
       ],
     },
@@ -1305,9 +1412,9 @@ const targetSchema = obj('The Secret to write, and how.', {
   type: str(
     `The type of the Secret: Opaque, one of ${ALLOWED_KUBERNETES_SECRET_TYPES.join(', ')}, or a type of your own ` +
       '(example.com/kind). Other kubernetes.io and k8s.io types, such as kubernetes.io/service-account-token and ' +
-      'bootstrap.kubernetes.io/token, make the cluster act on the Secret and are refused.',
+      'bootstrap.kubernetes.io/token, make the cluster act on the Secret and are refused. Default Opaque, or ' +
+      'kubernetes.io/tls when a dataFrom item is a certificate.',
     {
-      default: 'Opaque',
       minLength: 1,
       maxLength: LIMITS.name,
       'x-kubernetes-validations': [

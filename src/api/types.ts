@@ -16,6 +16,7 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
   creationTimestamp?: string;
   deletionTimestamp?: string;
+  finalizers?: string[];
 }
 
 export interface Condition {
@@ -376,9 +377,63 @@ export interface FindSpec {
   secretGroup?: string;
 }
 
+/** A certificate issued by the store (Vault: a PKI role), written as `tls.crt`, `tls.key` and `ca.crt`. */
+export interface CertificateSource {
+  /** Where the store issues, e.g. `pki/issue/web`; must be inside the store's `issuePaths`. */
+  path: string;
+  commonName: string;
+  /** DNS (or email) subject alternative names. */
+  altNames?: string[];
+  /** IP subject alternative names. */
+  ipSans?: string[];
+  /** Go-style duration; absent: the role's default. */
+  ttl?: string;
+  /** Re-issued when this much of its lifetime (from issuance to expiry) has passed. Default 66. */
+  renewAtPercent?: number;
+}
+
+/** A dynamic secret (database credentials, cloud keys): the response's data fields become Secret keys. */
+export interface DynamicSource {
+  /** Where the store issues, e.g. `database/creds/app`; must be inside the store's `issuePaths`. */
+  path: string;
+  /** Default GET. */
+  method?: 'GET' | 'POST';
+  /** Query parameters (GET) or body fields (POST). */
+  parameters?: Record<string, string>;
+  /** The lease is renewed (or the secret re-issued) when this much of its lifetime has passed. Default 66. */
+  renewAtPercent?: number;
+  /** Revoke (default): the lease is revoked when the ManagedSecret is deleted; Orphan: left to expire. */
+  onDelete?: 'Revoke' | 'Orphan';
+}
+
 export interface DataFromItem {
   extract?: { key: string; version?: string };
   find?: FindSpec;
+  certificate?: CertificateSource;
+  dynamic?: DynamicSource;
+}
+
+/** What was issued for one `dataFrom` source, without any value. */
+export interface IssuedStatus {
+  /** `dataFrom[<index>]`. */
+  source: string;
+  /** The backend's lease id (dynamic secrets with a lease). */
+  leaseId?: string;
+  /** Certificates: the serial number. */
+  serialNumber?: string;
+  /** The Secret keys the source wrote (names only). */
+  keys?: string[];
+  issuedAt: string;
+  /** When the lease or certificate ends; absent: no expiry (re-read at each refresh). */
+  expiresAt?: string;
+  /** When it is renewed or re-issued. */
+  renewAt?: string;
+  /** Whether the lease can be renewed. */
+  renewable?: boolean;
+  /** The lease's lifetime when issued: the extension asked for at each renewal. */
+  leaseSeconds?: number;
+  /** SHA-256 of the source's spec: a change re-issues. */
+  specHash: string;
 }
 
 export type CreationPolicy = 'Owner' | 'Orphan' | 'Merge' | 'None';
@@ -527,6 +582,8 @@ export interface ManagedSecretStatus {
   region?: string;
   /** With a store whose `failover` lists several endpoints in `region`: the host of the one that served. */
   endpoint?: string;
+  /** Certificates and dynamic secrets issued for `dataFrom[].certificate` / `.dynamic` (no values). */
+  issued?: IssuedStatus[];
 }
 
 export interface ManagedSecret {
@@ -597,6 +654,13 @@ export const Reasons = {
   Flapping: 'Flapping',
   FailedOver: 'FailedOver',
   FailedBack: 'FailedBack',
+  IssuePathNotAllowed: 'IssuePathNotAllowed',
+  IssueNotSupported: 'IssueNotSupported',
+  /** The backend refused to issue (a name the PKI role does not allow, the engine failed to create it). */
+  IssueRefused: 'IssueRefused',
+  Issued: 'Issued',
+  LeaseRevoked: 'LeaseRevoked',
+  RevokeFailed: 'RevokeFailed',
   /** Vault answered that it is sealed (transient: it recovers on unseal). */
   VaultSealed: 'VaultSealed',
   /** The backend refused the request for lack of a permission (Vault 403): nothing is deleted. */
@@ -608,6 +672,9 @@ export const Reasons = {
   /** A Vault store's decrypt.transit key does not exist (transient: it may be created). */
   TransitKeyNotFound: 'TransitKeyNotFound',
 } as const;
+
+/** Held on a ManagedSecret with leases to revoke: removed once they are revoked (or given up on). */
+export const FINALIZER_REVOKE_LEASES = 'secretsync.io/revoke-leases';
 
 // ---------------------------------------------------------------------------
 // ReplicationTarget: copies stores (and optionally ManagedSecrets) to a DR cluster.

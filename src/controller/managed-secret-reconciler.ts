@@ -10,7 +10,13 @@
 // retry (back-off per item) or the wait (a spec change, or the next refresh).
 import { DeadlineError, errorInfo, LimitError, type ErrorInfo } from '../api/errors.js';
 import { checkFetchedValues, LimitReasons, type Limits } from '../api/limits.js';
-import { ANNOTATION_FORCE_SYNC, Reasons, type ManagedSecret } from '../api/types.js';
+import {
+  ANNOTATION_FORCE_SYNC,
+  FINALIZER_REVOKE_LEASES,
+  Reasons,
+  type IssuedStatus,
+  type ManagedSecret,
+} from '../api/types.js';
 import { isNotFound, type KubeClient } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -51,6 +57,7 @@ import { deadline } from '../api/abort.js';
 import type { StatusWriter } from './status.js';
 import type { StoreClients } from './store-clients.js';
 import { fetchValues } from './values.js';
+import { IssuedCredentials } from './issued.js';
 import type { WorkQueue } from './workqueue.js';
 
 export interface ManagedSecretSettings {
@@ -124,6 +131,8 @@ type SyncOutcome =
       desired: DesiredSecret;
       storeName: string;
       served: ServedRegion | null;
+      /** status.issued after this sync (null: clear it; undefined: leave it). */
+      issued: IssuedStatus[] | null | undefined;
     }
   | { ok: false; error: ErrorInfo }
   /** The cache was behind the server (409): look again at once, reading from the server. */
@@ -137,11 +146,14 @@ export function syncNeed(input: {
   retrying: boolean;
   due: boolean;
   syncedOnce: boolean;
-}): 'forced' | 'spec' | 'drift' | 'retry' | 'refresh' | undefined {
+  /** An issued certificate or lease has reached its renewal point. */
+  renewalDue?: boolean;
+}): 'forced' | 'spec' | 'drift' | 'retry' | 'renew' | 'refresh' | undefined {
   if (input.forced) return 'forced';
   if (input.generationChanged) return 'spec';
   if (input.drifted) return 'drift';
   if (input.retrying) return 'retry';
+  if (input.renewalDue) return 'renew';
   if (input.due && !input.syncedOnce) return 'refresh';
   return undefined;
 }
@@ -178,8 +190,15 @@ const nameOf = (ms: ManagedSecret) => `${ms.metadata.namespace}/${ms.metadata.na
 export class ManagedSecretReconciler {
   private readonly state = new Map<string, SyncState>();
   private readonly writer: SecretWriter;
+  private readonly issued: IssuedCredentials;
 
   constructor(private readonly deps: ManagedSecretDeps) {
+    this.issued = new IssuedCredentials({
+      client: deps.client,
+      events: deps.events,
+      eventTarget: (ms) => deps.eventTarget(ms),
+      log: deps.log,
+    });
     this.writer = new SecretWriter(deps.client, deps.metrics, (secret) =>
       deps.cpu.run(() => Buffer.from(JSON.stringify(secret))),
     );
@@ -189,7 +208,10 @@ export class ManagedSecretReconciler {
   forget(key: string, ms?: ManagedSecret): void {
     this.deps.queue.cancel(key);
     this.state.delete(key);
-    if (ms) this.deps.metrics.lastSuccess.remove({ namespace: ms.metadata.namespace ?? '', name: ms.metadata.name });
+    if (ms) {
+      this.deps.metrics.lastSuccess.remove({ namespace: ms.metadata.namespace ?? '', name: ms.metadata.name });
+      this.issued.forget(ms);
+    }
   }
 
   /** Its store changed, so its values may have: the next pass reads them again. */
@@ -218,15 +240,41 @@ export class ManagedSecretReconciler {
 
   async reconcile(key: string): Promise<void> {
     const ms = this.deps.caches.managedSecrets.get(parseQueueKey(key).cacheKey);
-    if (!ms || ms.metadata.deletionTimestamp) {
+    const revoking = ms?.metadata.deletionTimestamp && ms.metadata.finalizers?.includes(FINALIZER_REVOKE_LEASES);
+    if (!ms || (ms.metadata.deletionTimestamp && !revoking)) {
       this.forget(key, ms);
       return;
     }
     const limit = deadline(this.deps.settings.syncTimeoutMs, this.deps.stopSignal);
     try {
-      await this.pass(key, ms, limit.signal);
+      if (revoking) await this.finalize(key, ms, limit.signal);
+      else await this.pass(key, ms, limit.signal);
     } finally {
       limit.dispose();
+    }
+  }
+
+  /** A deleted ManagedSecret holding the revoke-leases finalizer: revoke, release, or look again after a back-off. */
+  private async finalize(key: string, ms: ManagedSecret, signal: AbortSignal): Promise<void> {
+    try {
+      const result = await this.issued.finalize(
+        ms,
+        async () => {
+          const resolved = this.deps.caches.resolveStore(ms);
+          if ('reason' in resolved) return resolved;
+          const client = await this.deps.clients.get(resolved.storeKey, resolved.store, { signal });
+          return { store: resolved.store, client };
+        },
+        { signal, tenant: ms.metadata.namespace ?? '' },
+      );
+      if (result === 'retry') this.deps.queue.addRateLimited(key);
+      else this.deps.queue.forget(key);
+    } catch (err) {
+      this.deps.log.warn('could not release the revoke-leases finalizer', {
+        managedSecret: nameOf(ms),
+        error: errorMessage(err),
+      });
+      this.deps.queue.addRateLimited(key);
     }
   }
 
@@ -265,7 +313,10 @@ export class ManagedSecretReconciler {
     const drifted =
       (ms.spec.target?.creationPolicy ?? 'Owner') !== 'None' &&
       this.actualHmac(ms, existing) !== ms.status?.syncedVersion;
+    const renewal = this.issued.nextRenewal(ms);
     const need = syncNeed({
+      // After a terminal failure (IssuePathNotAllowed) only a change helps: a past renewal point must not loop.
+      renewalDue: renewal !== undefined && renewal <= now && state.failure?.retry !== 'terminal',
       forced,
       generationChanged,
       drifted,
@@ -293,7 +344,9 @@ export class ManagedSecretReconciler {
     const end = this.deps.metrics.syncDuration.startTimer();
     const changesAtStart = state.changes ?? 0;
     const ttl = forced || rotation.kind === 'written' ? 0 : this.fetchTtl(ms, state, spec, need, now);
-    const outcome = await this.sync(ms, state, existing, ttl, signal);
+    // Issued values may be kept from the Secret only while it holds what we wrote (not a hand edit).
+    const trusted = existing !== undefined && this.actualHmac(ms, existing) === ms.status?.syncedVersion;
+    const outcome = await this.sync(ms, state, existing, trusted, ttl, signal);
     if (forceValue !== undefined) state.forceSeen = forceValue;
 
     // 4. Record, 5. follow.
@@ -414,6 +467,7 @@ export class ManagedSecretReconciler {
     ms: ManagedSecret,
     state: SyncState,
     existing: SecretObject | undefined,
+    existingTrusted: boolean,
     ttlMs: number,
     signal: AbortSignal,
   ): Promise<SyncOutcome> {
@@ -426,13 +480,25 @@ export class ManagedSecretReconciler {
     // Fetch.
     let values: Record<string, string>;
     let served: ServedRegion | null;
+    let issued: IssuedStatus[] | null | undefined;
     try {
       const client = await this.deps.clients.get(storeKey, store, { signal });
       const { limits } = this.deps.settings;
-      const fetched = await fetchValues(ms, client, this.deps.fetchCache, storeKey, ttlMs, existing, limits, {
-        signal,
-        tenant: ms.metadata.namespace ?? '',
-      });
+      const callOpts = { signal, tenant: ms.metadata.namespace ?? '' };
+      // Certificates and dynamic secrets: kept, renewed or issued (issued.ts); none: clear what status recorded.
+      const issuedNow = await this.issued.prepare(ms, store, client, existing, existingTrusted, callOpts);
+      issued = issuedNow ? issuedNow.entries : ms.status?.issued ? null : undefined;
+      const fetched = await fetchValues(
+        ms,
+        client,
+        this.deps.fetchCache,
+        storeKey,
+        ttlMs,
+        existing,
+        limits,
+        callOpts,
+        issuedNow?.values,
+      );
       served = client.servedRegion?.() ?? null;
       if (fetched.missing.length > 0 && (ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain')
         return {
@@ -486,7 +552,15 @@ export class ManagedSecretReconciler {
       }
     }
     const note = plan.action === 'none' ? plan.note : undefined;
-    return { ok: true, action: plan.action, ...(note !== undefined ? { note } : {}), desired, storeName, served };
+    return {
+      ok: true,
+      action: plan.action,
+      ...(note !== undefined ? { note } : {}),
+      desired,
+      storeName,
+      served,
+      issued,
+    };
   }
 
   private async recordSuccess(
@@ -520,6 +594,7 @@ export class ManagedSecretReconciler {
         wrote,
         succeededAt: now,
         served,
+        issued: outcome.issued,
       },
       signal,
     );
@@ -597,6 +672,9 @@ export class ManagedSecretReconciler {
       delay = undefined;
     }
     if (delay !== undefined) this.deps.queue.addAfter(key, Math.max(delay, 1_000));
+    // The earliest renewal point of an issued certificate or lease.
+    const renewal = state.failure ? undefined : this.issued.nextRenewal(ms);
+    if (renewal !== undefined) this.deps.queue.addAfter(key, Math.max(renewal - now, 1_000));
     if (rotation?.kind === 'failed') {
       if (rotation.transient) this.deps.queue.addRateLimited(key, retryAfter(rotation.retryAfterMs));
       return;

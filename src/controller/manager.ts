@@ -302,7 +302,9 @@ export class Manager {
           old.metadata.annotations?.[ANNOTATION_ROTATE_NOW] !== cur.metadata.annotations?.[ANNOTATION_ROTATE_NOW] ||
           old.metadata.annotations?.[ANNOTATION_ADOPT_FROM_ESO] !==
             cur.metadata.annotations?.[ANNOTATION_ADOPT_FROM_ESO] ||
-          old.metadata.uid !== cur.metadata.uid
+          old.metadata.uid !== cur.metadata.uid ||
+          // Deleted while holding the revoke-leases finalizer (issued.ts): revoke now.
+          old.metadata.deletionTimestamp !== cur.metadata.deletionTimestamp
         )
           this.queue.add(msKey(cur), { force: true });
       },

@@ -5,6 +5,7 @@ import {
   API_VERSION,
   type AnyStore,
   type Condition,
+  type IssuedStatus,
   type ManagedSecret,
   type ManagedSecretStatus,
 } from '../api/types.js';
@@ -14,6 +15,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ServedRegion } from '../providers/provider.js';
 import { targetName } from '../secrets/desired.js';
 import { getCondition, setCondition } from './conditions.js';
+import { canonical } from './issued.js';
 
 const GROUP_PREFIX = `/apis/${API_VERSION}`;
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -37,6 +39,8 @@ export interface SyncRecord {
   succeededAt: number | undefined;
   /** The region (and endpoint) that served (stores with failover); null: none (cleared); undefined: unchanged. */
   served?: ServedRegion | null;
+  /** What issued sources hold now (src/controller/issued.ts); null: none (cleared); undefined: unchanged. */
+  issued?: IssuedStatus[] | null;
 }
 
 export class StatusWriter {
@@ -106,6 +110,7 @@ export class StatusWriter {
         successStale && record.succeededAt !== undefined ? iso(record.succeededAt) : old.lastSuccessfulSyncTime,
       region: record.served === undefined ? old.region : (record.served?.region ?? undefined),
       endpoint: record.served === undefined ? old.endpoint : (record.served?.endpoint ?? undefined),
+      issued: record.issued === undefined ? old.issued : (record.issued ?? undefined),
     };
     const same =
       !changed &&
@@ -115,13 +120,19 @@ export class StatusWriter {
       old.lastSyncTime === status.lastSyncTime &&
       old.lastSuccessfulSyncTime === status.lastSuccessfulSyncTime &&
       old.region === status.region &&
-      old.endpoint === status.endpoint;
+      old.endpoint === status.endpoint &&
+      // Compared with sorted keys: the server returns the fields sorted, we build them in another order.
+      JSON.stringify(canonical(old.issued)) === JSON.stringify(canonical(status.issued));
     if (same) return false;
     try {
       // A region or endpoint no longer reported is removed (null in a merge patch).
-      const clear = (field: 'region' | 'endpoint') =>
+      const clear = (field: 'region' | 'endpoint' | 'issued') =>
         status[field] === undefined && old[field] !== undefined ? { [field]: null } : {};
-      const updated = await this.patch(ms, { ...status, ...clear('region'), ...clear('endpoint') }, signal);
+      const updated = await this.patch(
+        ms,
+        { ...status, ...clear('region'), ...clear('endpoint'), ...clear('issued') },
+        signal,
+      );
       // Keep the cache's copy current so the next reconcile compares against what we wrote.
       ms.status = (updated as ManagedSecret).status ?? status;
       this.metrics.kubeWrites.inc({ resource: 'managedsecrets/status', verb: 'patch' });

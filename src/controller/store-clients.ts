@@ -70,6 +70,13 @@ function meteredClient(
   if (watchChanges) metered.watchChanges = watchChanges;
   const putValue = client.putValue?.bind(client);
   if (putValue) metered.putValue = (ref, value, opts) => observe('putValue', () => putValue(ref, value, opts));
+  // Issued credentials (src/controller/issued.ts).
+  const issue = client.issue?.bind(client);
+  if (issue) metered.issue = (req, opts) => observe('issue', () => issue(req, opts));
+  const renewLease = client.renewLease?.bind(client);
+  if (renewLease) metered.renewLease = (id, inc, opts) => observe('renewLease', () => renewLease(id, inc, opts));
+  const revokeLease = client.revokeLease?.bind(client);
+  if (revokeLease) metered.revokeLease = (id, opts) => observe('revokeLease', () => revokeLease(id, opts));
   return metered;
 }
 

@@ -1,6 +1,6 @@
 // Reads what a ManagedSecret asks for from its store's client: `data` items
 // (remote values and inline ciphertexts), `dataFrom.extract` and
-// `dataFrom.find`, decrypts secretsync ciphertexts where the store holds them,
+// `dataFrom.find` (issued sources come in ready from issued.ts), decrypts secretsync ciphertexts where the store holds them,
 // and keeps keys whose source is gone under `deletionPolicy: Retain`. Reads go
 // through the FetchCache, so ManagedSecrets that share keys share reads.
 import { checkFetchedValues, type Limits } from '../api/limits.js';
@@ -27,6 +27,8 @@ export async function fetchValues(
   existing: SecretObject | undefined,
   limits: Limits,
   opts: CallOptions,
+  /** Values of `dataFrom[].certificate` / `.dynamic` sources, issued or kept by IssuedCredentials (src/controller/issued.ts). */
+  issued?: Record<string, string>,
 ): Promise<FetchedValues> {
   const values: Record<string, string> = {};
   const missing: string[] = [];
@@ -85,6 +87,8 @@ export async function fetchValues(
       }),
     );
   }
+  // Issued values are never ciphertexts to decrypt: laid on after decryption.
+  if (issued) Object.assign(values, issued);
   // Retain: keys we wrote before whose source entry is gone stay as they were.
   if ((ms.spec.target?.deletionPolicy ?? 'Retain') === 'Retain' && existing && !ms.spec.target?.template) {
     for (const k of managedKeysOf(existing)) {

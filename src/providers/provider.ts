@@ -162,6 +162,16 @@ export interface ProviderClient {
    * has no failover regions.
    */
   servedRegion?(): ServedRegion | undefined;
+  /**
+   * Issues a credential the backend makes on request (a certificate from a
+   * PKI role, database credentials): each call makes a new one. Optional:
+   * providers without it declare `capabilities.issue` false.
+   */
+  issue?(req: IssueRequest, opts?: CallOptions): Promise<IssuedCredential>;
+  /** Extends a lease by `incrementSeconds` (the backend may grant less, up to its max_ttl). Throws KeyNotFoundError when the lease is gone. */
+  renewLease?(leaseId: string, incrementSeconds: number, opts?: CallOptions): Promise<LeaseRenewal>;
+  /** Revokes a lease now (the backend deletes what it issued). Succeeds when the lease is already gone. */
+  revokeLease?(leaseId: string, opts?: CallOptions): Promise<void>;
   /** A real reachability/credential check for the store's Ready condition. */
   check(opts?: CallOptions): Promise<void>;
   /**
@@ -170,6 +180,52 @@ export interface ProviderClient {
    */
   watchChanges?(listener: ChangeListener, signal: AbortSignal): boolean;
   close(): Promise<void>;
+}
+
+/**
+ * What a ManagedSecret asks a store to issue (`dataFrom[].certificate`,
+ * `dataFrom[].dynamic`), provider-neutral: the controller never knows which
+ * backend answers.
+ */
+export type IssueRequest =
+  | {
+      kind: 'certificate';
+      /** Where the backend issues (Vault: a PKI role's `pki/issue/<role>`). */
+      path: string;
+      commonName: string;
+      altNames?: string[];
+      ipSans?: string[];
+      /** Go-style duration; absent: the role's default. */
+      ttl?: string;
+    }
+  | {
+      kind: 'dynamic';
+      path: string;
+      method: 'GET' | 'POST';
+      /** Query parameters (GET) or the JSON body (POST). */
+      parameters?: Record<string, string>;
+    };
+
+/** A credential the backend issued. Only `properties` is secret; the rest may be logged and recorded in status. */
+export interface IssuedCredential {
+  /** Secret key → value. A certificate has `tls.crt` (with intermediates), `tls.key` and `ca.crt`. */
+  properties: Properties;
+  /** The backend's lease (absent: nothing to renew or revoke). */
+  leaseId?: string;
+  /** Whether `renewLease` can extend the lease. */
+  renewable: boolean;
+  /** Seconds the lease (or the value) is valid from now; 0: no expiry known. */
+  leaseSeconds: number;
+  /** Certificates: serial number (hex, colon-separated as Vault prints it), validity. */
+  serialNumber?: string;
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+/** What a lease renewal granted: the backend may grant less than asked (max_ttl). */
+export interface LeaseRenewal {
+  leaseSeconds: number;
+  renewable: boolean;
 }
 
 /** What a store's event source tells the operator. Methods must not throw. */
@@ -244,6 +300,8 @@ export interface ProviderCapabilities {
   decrypt: boolean;
   /** `servedRegion`: the store may list failover regions or endpoints. */
   failover: boolean;
+  /** `issue`, `renewLease`, `revokeLease`: certificates and dynamic secrets (`dataFrom[].certificate` / `.dynamic`). Absent: false. */
+  issue?: boolean;
 }
 
 /** What a provider reports for /metrics, per store. */

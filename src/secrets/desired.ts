@@ -58,12 +58,15 @@ export function targetName(ms: ManagedSecret): string {
 }
 
 /**
- * The type of the Secret a ManagedSecret writes. An empty type is Opaque, as
+ * The type of the Secret a ManagedSecret writes (kubernetes.io/tls by default
+ * with a certificate source). An empty type is Opaque, as
  * the API server stores it: compared as "", it would differ from the stored
  * Opaque on every pass and have the Secret deleted and created forever.
  */
 export function targetType(ms: ManagedSecret): string {
-  return ms.spec.target?.type || 'Opaque';
+  if (ms.spec.target?.type) return ms.spec.target.type;
+  // A certificate source writes tls.crt and tls.key: the type that says so.
+  return (ms.spec.dataFrom ?? []).some((d) => d.certificate) ? 'kubernetes.io/tls' : 'Opaque';
 }
 
 export function buildDesired(ms: ManagedSecret, values: Record<string, string>, hmacKey: Buffer): DesiredSecret {

@@ -95,6 +95,8 @@ const expand = (scope: string, group: string, resources: string[], verbs: string
 const namespacedNeeds = (scope: string, tokens: boolean, rollouts = false) => [
   ...expand(scope, 'secretsync.io', ['managedsecrets', 'secretstores'], ['get', 'list', 'watch']),
   ...expand(scope, 'secretsync.io', ['managedsecrets/status', 'secretstores/status'], ['get', 'patch']),
+  // The revoke-leases finalizer of dynamic secrets (dataFrom[].dynamic).
+  ...expand(scope, 'secretsync.io', ['managedsecrets'], ['patch']),
   ...expand(scope, '', ['secrets'], ['get', 'list', 'watch', 'create', 'update', 'delete']),
   ...expand(scope, '', ['events'], ['create', 'patch']),
   ...(tokens ? expand(scope, '', ['serviceaccounts/token'], ['create']) : []),

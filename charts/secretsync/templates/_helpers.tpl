@@ -77,7 +77,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 RBAC rules on namespaced resources: a ClusterRole's in cluster scope, each
 watched namespace's Role in namespaced scope. Exactly what the operator calls:
-its informers list and watch; status is merge-patched; Secrets are read,
+its informers list and watch; status is merge-patched; ManagedSecrets are
+patched for the revoke-leases finalizer only; Secrets are read,
 created, updated, and deleted only to re-create an immutable one; Events are
 created (patch is the recorder's standard verb).
 */}}
@@ -88,6 +89,10 @@ created (patch is the recorder's standard verb).
 - apiGroups: [secretsync.io]
   resources: [managedsecrets/status, secretstores/status]
   verbs: [get, patch]
+{{- /* The secretsync.io/revoke-leases finalizer on ManagedSecrets with dynamic secrets (server-side apply of metadata.finalizers only). */}}
+- apiGroups: [secretsync.io]
+  resources: [managedsecrets]
+  verbs: [patch]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, update, delete]

@@ -15,6 +15,9 @@ import {
   type CallOptions,
   type CiphertextBinding,
   type FindOptions,
+  type IssueRequest,
+  type IssuedCredential,
+  type LeaseRenewal,
   type Properties,
   type Provider,
   type ProviderClient,
@@ -27,6 +30,7 @@ import {
 import { VaultTokenManager, refNamespace, vaultLogin, type VaultLogin } from './auth.js';
 import { VaultSealedError } from './errors.js';
 import { VaultHttp, type VaultTlsMaterial } from './http.js';
+import { VaultIssuer } from './issue.js';
 import { VaultKv } from './kv.js';
 import { TransitDecryptor, TransitKey, httpFailureOf, httpTransitApi } from './transit.js';
 
@@ -146,6 +150,8 @@ interface HealthAnswer {
 /** A client for one Vault store. */
 export class VaultProviderClient implements ProviderClient {
   readonly kv: VaultKv;
+  /** Certificates, dynamic secrets and their leases (issue.ts). */
+  readonly issuer: VaultIssuer;
   /** With `decrypt.transit`: decrypts transit ciphertexts (inline and fetched) through this store's Vault. */
   readonly transit: TransitDecryptor | undefined;
   readonly decrypt?: (ciphertext: string, binding: CiphertextBinding, opts?: CallOptions) => Promise<string>;
@@ -156,6 +162,7 @@ export class VaultProviderClient implements ProviderClient {
       version: connection.spec.version ?? 'v2',
       store: connection.label,
     });
+    this.issuer = new VaultIssuer(connection.http, connection.label);
     const transit = connection.spec.decrypt?.transit;
     this.transit = transit
       ? new TransitDecryptor(new TransitKey(httpTransitApi(connection.http), transit, httpFailureOf))
@@ -164,6 +171,18 @@ export class VaultProviderClient implements ProviderClient {
       const decryptor = this.transit;
       this.decrypt = (ciphertext, binding, opts) => decryptor.decrypt(ciphertext, binding, opts);
     }
+  }
+
+  issue(req: IssueRequest, opts: CallOptions = {}): Promise<IssuedCredential> {
+    return this.issuer.issue(req, opts);
+  }
+
+  renewLease(leaseId: string, incrementSeconds: number, opts: CallOptions = {}): Promise<LeaseRenewal> {
+    return this.issuer.renewLease(leaseId, incrementSeconds, opts);
+  }
+
+  revokeLease(leaseId: string, opts: CallOptions = {}): Promise<void> {
+    return this.issuer.revokeLease(leaseId, opts);
   }
 
   getValue(ref: RemoteRef, opts: CallOptions = {}): Promise<string> {
@@ -220,7 +239,7 @@ const lifecycle = storeLifecycle();
 
 export const vaultProvider: Provider = {
   name: 'vault',
-  capabilities: { entries: true, write: true, batchRead: false, decrypt: true, failover: true },
+  capabilities: { entries: true, write: true, batchRead: false, decrypt: true, failover: true, issue: true },
   async validateStore(store: AnyStore, policy: StorePolicy, opts?: CallOptions): Promise<void> {
     // server and failover are endpoints like any other (policy.ts lists them): a namespaced store needs --allowed-endpoints.
     await validateStorePolicy(store, policy, opts);

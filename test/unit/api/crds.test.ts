@@ -35,7 +35,10 @@ import {
   type ClusterStoreCondition,
   type Condition,
   type CreationPolicy,
+  type CertificateSource,
   type DataFromItem,
+  type DynamicSource,
+  type IssuedStatus,
   type DataItem,
   type DeletionPolicy,
   type FindSpec,
@@ -338,6 +341,25 @@ const fullManagedSecret: ManagedSecret = {
       { find: { prefix: 'app/shared/', tags: { team: 'a' } } },
       { find: { prefix: 'db-', labels: ['env:prod'], secretGroup: 'payments' } },
       { find: { nameRegexp: '^app/.*$' } },
+      {
+        certificate: {
+          path: 'pki/issue/web',
+          commonName: 'app.example.com',
+          altNames: ['www.example.com'],
+          ipSans: ['10.0.0.1'],
+          ttl: '720h',
+          renewAtPercent: 66,
+        },
+      },
+      {
+        dynamic: {
+          path: 'database/creds/app',
+          method: 'POST',
+          parameters: { ttl: '1h' },
+          renewAtPercent: 50,
+          onDelete: 'Orphan',
+        },
+      },
     ],
     target: {
       name: 'app-db',
@@ -396,6 +418,20 @@ const fullManagedSecret: ManagedSecret = {
     handledRotateNow: '2026-01-05T10:00:00Z',
     region: 'eu-central-1',
     endpoint: 'moto-eu-central-1:5000',
+    issued: [
+      {
+        source: 'dataFrom[4]',
+        leaseId: 'database/creds/app/abc',
+        serialNumber: '3a:4b',
+        keys: ['password', 'username'],
+        issuedAt: '2026-01-02T03:04:05Z',
+        expiresAt: '2026-01-02T04:04:05Z',
+        renewAt: '2026-01-02T03:44:05Z',
+        renewable: true,
+        leaseSeconds: 3600,
+        specHash: 'ab12',
+      },
+    ],
   },
 };
 
@@ -657,7 +693,6 @@ describe('CRDs (src/api)', () => {
       expect(defaults(clusterSecretStoreSchema)).to.deep.equal(storeDefaults);
       expect(defaults(managedSecretSchema)).to.deep.equal({
         'spec.storeRef.kind': 'SecretStore',
-        'spec.target.type': 'Opaque',
         'spec.target.creationPolicy': 'Owner',
         'spec.target.deletionPolicy': 'Retain',
         'spec.target.template.mergePolicy': 'Replace',
@@ -829,7 +864,10 @@ describe('CRDs (src/api)', () => {
         'spec: a ManagedSecret needs at least one data or dataFrom item',
         'spec.data: data[].secretKey must be unique: two items write the same key of the Secret',
         'spec.data[]: each data item sets exactly one of remoteRef or ciphertext',
-        'spec.dataFrom[]: each dataFrom item must set exactly one of extract or find',
+        'spec.dataFrom[]: each dataFrom item must set exactly one of extract, find, certificate or dynamic',
+        'spec.dataFrom[].certificate.path: an issue path has no . or .. segments',
+        'spec.dataFrom[].certificate.ttl: ttl must be a duration such as 24h',
+        'spec.dataFrom[].dynamic.path: an issue path has no . or .. segments',
         'spec.dataFrom[].find: find must set exactly one of prefix or nameRegexp',
         'spec.refreshInterval: refreshInterval must be a duration such as 30s, 15m, 1h or 0',
         "spec.refreshSchedule: refreshSchedule must be a cron expression with 5 fields, e.g. '0 * * * *', or @hourly/@daily/@weekly/@monthly",
@@ -1074,7 +1112,17 @@ describe('CRDs (src/api)', () => {
       cases.push(
         [managedSecretSchema, 'spec.data[]', keysOf<DataItem>()(['secretKey', 'remoteRef', 'ciphertext'])],
         [managedSecretSchema, 'spec.data[].remoteRef', keysOf<RemoteRef>()(['key', 'property', 'version'])],
-        [managedSecretSchema, 'spec.dataFrom[]', keysOf<DataFromItem>()(['extract', 'find'])],
+        [managedSecretSchema, 'spec.dataFrom[]', keysOf<DataFromItem>()(['extract', 'find', 'certificate', 'dynamic'])],
+        [
+          managedSecretSchema,
+          'spec.dataFrom[].certificate',
+          keysOf<CertificateSource>()(['path', 'commonName', 'altNames', 'ipSans', 'ttl', 'renewAtPercent']),
+        ],
+        [
+          managedSecretSchema,
+          'spec.dataFrom[].dynamic',
+          keysOf<DynamicSource>()(['path', 'method', 'parameters', 'renewAtPercent', 'onDelete']),
+        ],
         [
           managedSecretSchema,
           'spec.dataFrom[].find',
@@ -1142,6 +1190,23 @@ describe('CRDs (src/api)', () => {
             'handledRotateNow',
             'region',
             'endpoint',
+            'issued',
+          ]),
+        ],
+        [
+          managedSecretSchema,
+          'status.issued[]',
+          keysOf<IssuedStatus>()([
+            'source',
+            'leaseId',
+            'serialNumber',
+            'keys',
+            'issuedAt',
+            'expiresAt',
+            'renewAt',
+            'renewable',
+            'leaseSeconds',
+            'specHash',
           ]),
         ],
         [
