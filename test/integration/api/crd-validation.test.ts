@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { crdObjects } from '../../../src/api/install.js';
+import { INLINE_CIPHERTEXT_PATTERN } from '../../../src/api/schemas.js';
 import {
   API_VERSION,
   GROUP,
@@ -196,7 +197,8 @@ describe('the secretsync.io CRDs on a real API server', () => {
       expect(created.spec.refreshInterval).to.equal('1h');
       expect(created.spec.target?.creationPolicy).to.equal('Owner');
       expect(created.spec.target?.deletionPolicy).to.equal('Retain');
-      expect(created.spec.target?.type).to.equal('Opaque');
+      // No schema default: the operator picks Opaque, or kubernetes.io/tls for a certificate source.
+      expect(created.spec.target?.type).to.equal(undefined);
       expect(created.spec.target?.template?.mergePolicy).to.equal('Merge');
       expect(created.spec.refreshSchedule).to.equal(undefined);
       expect(created.spec.data?.map((d) => d.secretKey)).to.deep.equal(['username', 'password']);
@@ -331,7 +333,7 @@ describe('the secretsync.io CRDs on a real API server', () => {
       store.spec.provider = {};
       await expectRefused(
         createStore(store),
-        'provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore)',
+        'provider must set exactly one provider block (one of: local, awsKms, awsSecretsManager, awsParameterStore, vault, ibmSecretsManager)',
       );
       const css = validClusterStore();
       css.spec.provider = {};
@@ -428,7 +430,7 @@ describe('the secretsync.io CRDs on a real API server', () => {
         await expectRefused(
           createManagedSecret(ms),
           'spec.data[0].ciphertext',
-          "should match '^secretsync:v1:[A-Za-z0-9_-]+$'",
+          `should match '${INLINE_CIPHERTEXT_PATTERN}'`,
         );
       });
     }
@@ -489,10 +491,16 @@ describe('the secretsync.io CRDs on a real API server', () => {
     it('a dataFrom item with both extract and find, or a find with both prefix and nameRegexp', async () => {
       const both = validManagedSecret();
       both.spec.dataFrom = [{ extract: { key: 'app/a' }, find: { prefix: 'app/' } }];
-      await expectRefused(createManagedSecret(both), 'each dataFrom item must set exactly one of extract or find');
+      await expectRefused(
+        createManagedSecret(both),
+        'each dataFrom item must set exactly one of extract, find, certificate or dynamic',
+      );
       const neither = validManagedSecret();
       neither.spec.dataFrom = [{}];
-      await expectRefused(createManagedSecret(neither), 'each dataFrom item must set exactly one of extract or find');
+      await expectRefused(
+        createManagedSecret(neither),
+        'each dataFrom item must set exactly one of extract, find, certificate or dynamic',
+      );
       const find = validManagedSecret();
       find.spec.dataFrom = [{ find: { prefix: 'app/', nameRegexp: '^app/' } }];
       await expectRefused(createManagedSecret(find), 'find must set exactly one of prefix or nameRegexp');
