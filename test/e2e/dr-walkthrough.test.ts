@@ -36,7 +36,8 @@ export function drWalkthroughBlocks(
   if (start < 0) throw new Error(`README.md has no "${SECTION}" section`);
   const end = readme.indexOf('\n### ', start + 1);
   const section = readme.slice(start, end < 0 ? undefined : end);
-  const fence = new RegExp(`<!-- ${marker} -->\\n\`\`\`sh\\n([\\s\\S]*?)\\n\`\`\`\\n`, 'g');
+  // Prettier puts a blank line after an HTML comment: one or more newlines.
+  const fence = new RegExp(`<!-- ${marker} -->\\n+\`\`\`sh\\n([\\s\\S]*?)\\n\`\`\`\\n`, 'g');
   return [...section.matchAll(fence)].map((m) => m[1] as string);
 }
 
