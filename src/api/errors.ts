@@ -79,6 +79,14 @@ export class NotLeaderError extends SecretsyncError {
   }
 }
 
+/** This replica does not hold the shard of the object it was about to write (sharding): nothing of that shard may be written. */
+export class NotShardOwnerError extends SecretsyncError {
+  constructor(shard: number) {
+    super('NotShardOwner', 'transient', `this replica does not hold shard ${shard}; not writing`);
+    this.name = 'NotShardOwnerError';
+  }
+}
+
 /** What the reconcilers need to know of any error, ours or not. */
 export interface ErrorInfo {
   reason: string;
@@ -124,7 +132,8 @@ export function boundedText(text: string, max = MAX_FOREIGN_TEXT): string {
   for (const ch of text) {
     const code = ch.codePointAt(0) ?? 0;
     // Control characters (and the line and paragraph separators) become spaces.
-    flat += code < 0x20 || code === 0x7f || (code >= 0x80 && code < 0xa0) || code === 0x2028 || code === 0x2029 ? ' ' : ch;
+    flat +=
+      code < 0x20 || code === 0x7f || (code >= 0x80 && code < 0xa0) || code === 0x2028 || code === 0x2029 ? ' ' : ch;
   }
   flat = flat.replace(/\s+/g, ' ').trim();
   const chars = Array.from(flat);
