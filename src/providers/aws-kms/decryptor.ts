@@ -22,7 +22,13 @@ import {
   type CiphertextBinding,
   type ProviderContext,
 } from '../provider.js';
-import { DecryptCache, type DecryptCacheOptions, type DecryptCacheStats } from './cache.js';
+import {
+  DecryptCache,
+  decodePlaintext,
+  zeroIfAbandoned,
+  type DecryptCacheOptions,
+  type DecryptCacheStats,
+} from '../decrypt-cache.js';
 import {
   CREDENTIAL_ERRORS,
   REFUSED_ERRORS,
@@ -62,14 +68,7 @@ export class KmsDecryptor {
    * An aborted `opts.signal` ends the call at once with the signal's error.
    */
   async decrypt(ciphertext: string, binding: CiphertextBinding, opts: CallOptions = {}): Promise<string> {
-    const bytes = await this.decryptBytes(ciphertext, binding, opts);
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
-      throw new DecryptError(`${where(binding)}: the decrypted value is not UTF-8 text`);
-    } finally {
-      bytes.fill(0);
-    }
+    return decodePlaintext(await this.decryptBytes(ciphertext, binding, opts), where(binding));
   }
 
   /** Like `decrypt`, as bytes the caller owns (and may zero). */
@@ -112,11 +111,7 @@ export class KmsDecryptor {
     );
     // A late result is someone else's copy: zero it if this caller gave up.
     const raced = raceAbort(load, signal, where(binding));
-    if (signal)
-      load.then(
-        (b) => signal.aborted && b.fill(0),
-        () => undefined,
-      );
+    zeroIfAbandoned(load, signal);
     try {
       return await raced;
     } catch (err) {

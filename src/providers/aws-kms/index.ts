@@ -26,7 +26,7 @@ import { KmsDecryptor } from './decryptor.js';
 import { awsErrorName, sdkKmsApi, type KmsApi } from './kms-api.js';
 
 export { isCiphertext } from '../../crypto/ciphertext.js';
-export { DecryptCache, type DecryptCacheOptions, type DecryptCacheStats } from './cache.js';
+export { DecryptCache, type DecryptCacheOptions, type DecryptCacheStats } from '../decrypt-cache.js';
 export { KmsDecryptor, translateKmsError, type ObserveFn } from './decryptor.js';
 export { DataKey, KmsEncryptor, type EncryptOptions } from './encryptor.js';
 export { sdkKmsApi, type KmsApi, type KmsDecryptApi, type KmsDecryptRequest } from './kms-api.js';

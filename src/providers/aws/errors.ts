@@ -11,6 +11,7 @@
 import { SecretsyncError, boundedText } from '../../api/errors.js';
 import { abortError } from '../../api/abort.js';
 import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../provider.js';
+import { BARE_NETWORK_MESSAGE, NODE_NETWORK_ERROR_CODES } from '../network-errors.js';
 
 /** The key (or its version) does not exist. */
 const NOT_FOUND = new Set([
@@ -259,20 +260,8 @@ function unavailableTargetsOf(err: unknown): string[] {
 }
 
 /** Error codes of the network layer (Node's `code`, or the SDK's `name`) that mean the endpoint could not be reached. */
-const NETWORK = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
+const NETWORK: ReadonlySet<string> = new Set([
+  ...NODE_NETWORK_ERROR_CODES,
   'TimeoutError',
   'RequestTimeout',
   'RequestTimeoutException',
@@ -339,7 +328,7 @@ export function isAvailabilityError(err: unknown): boolean {
     // AggregateError (several addresses tried, e.g. IPv4 and IPv6): unavailable when every one was.
     if (e instanceof AggregateError && e.errors.length > 0) return e.errors.every((x) => isAvailabilityError(x));
     // A bare network error from the HTTP layer, not an answer from the service.
-    if (status === undefined && e instanceof Error && /socket hang up|ECONNREFUSED|ECONNRESET/.test(e.message)) {
+    if (status === undefined && e instanceof Error && BARE_NETWORK_MESSAGE.test(e.message)) {
       return true;
     }
     e = o.cause;

@@ -8,6 +8,7 @@
 import { SecretsyncError, boundedText } from '../../api/errors.js';
 import { Reasons } from '../../api/types.js';
 import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../provider.js';
+import { isNodeNetworkError } from '../network-errors.js';
 
 /** Condition reasons specific to Vault (declared with the others in Reasons, src/api/types.ts). */
 export const VaultReasons = {
@@ -80,24 +81,8 @@ export class VaultPermissionError extends ProviderConfigError {
   }
 }
 
-/** Network error codes (Node's `code`) that mean the address could not be reached or stopped answering. */
-const NETWORK = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ERR_CONNECT_TIMEOUT',
-  'ERR_REQUEST_TIMEOUT',
-]);
+/** Node's timeout codes beyond the shared list (Vault is reached through node:https and fetch). */
+const VAULT_TIMEOUT_CODES: ReadonlySet<string> = new Set(['ERR_CONNECT_TIMEOUT', 'ERR_REQUEST_TIMEOUT']);
 
 /** TLS failures: the address answers but cannot be trusted. Not availability (another address would be the same setup). */
 export function isTlsError(err: unknown): boolean {
@@ -115,10 +100,7 @@ export function isTlsError(err: unknown): boolean {
 
 /** Whether a network-level error (no answer) means the address is unavailable. */
 export function isNetworkError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && NETWORK.has(code)) return true;
-  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.every((e) => isNetworkError(e));
-  return err instanceof Error && /socket hang up|ECONNREFUSED|ECONNRESET/.test(err.message);
+  return isNodeNetworkError(err, VAULT_TIMEOUT_CODES);
 }
 
 /**

@@ -20,7 +20,13 @@ import {
   transitContext,
   type TransitCiphertext,
 } from '../../crypto/transit-ciphertext.js';
-import { DecryptCache, type DecryptCacheOptions, type DecryptCacheStats } from '../aws-kms/cache.js';
+import {
+  DecryptCache,
+  decodePlaintext,
+  zeroIfAbandoned,
+  type DecryptCacheOptions,
+  type DecryptCacheStats,
+} from '../decrypt-cache.js';
 import {
   DecryptError,
   ProviderConfigError,
@@ -408,14 +414,7 @@ export class TransitDecryptor {
    * them. No message carries a value.
    */
   async decrypt(ciphertext: string, binding: CiphertextBinding, opts: CallOptions = {}): Promise<string> {
-    const bytes = await this.decryptBytes(ciphertext, binding, opts);
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
-      throw new DecryptError(`${where(binding)}: the decrypted value is not UTF-8 text`);
-    } finally {
-      bytes.fill(0);
-    }
+    return decodePlaintext(await this.decryptBytes(ciphertext, binding, opts), where(binding));
   }
 
   /** Like `decrypt`, as bytes the caller owns (and may zero). */
@@ -433,13 +432,7 @@ export class TransitDecryptor {
     // Shared by every caller wanting the same result, so it takes no caller's signal; each stops on its own.
     const load = this.cache.get(key, () => this.enqueue(parsed, context));
     const raced = raceAbort(load, opts.signal, where(binding));
-    if (opts.signal) {
-      const signal = opts.signal;
-      load.then(
-        (b) => signal.aborted && b.fill(0),
-        () => undefined,
-      );
-    }
+    zeroIfAbandoned(load, opts.signal);
     try {
       return await raced;
     } catch (err) {

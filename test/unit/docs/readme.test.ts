@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { KINDS } from '../../../src/api/schemas.js';
 import { KubeconfigError, MAX_EMBEDDED_KUBECONFIG_BYTES, kubeConfigFromString } from '../../../src/kube/config.js';
-import { DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_TTL_MS } from '../../../src/providers/aws-kms/cache.js';
+import { DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_TTL_MS } from '../../../src/providers/decrypt-cache.js';
 import { repoRoot } from '../../../tools/testenv/paths.js';
 import { validate } from '../api/schema-check.js';
 

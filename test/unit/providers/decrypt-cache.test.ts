@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { DecryptCache } from '../../../../src/providers/aws-kms/cache.js';
-import { rejectionOf } from '../../helpers/index.js';
+import { DecryptCache } from '../../../src/providers/decrypt-cache.js';
+import { rejectionOf } from '../helpers/index.js';
 
 describe('aws-kms/DecryptCache', () => {
   let now = 0;

@@ -1,7 +1,9 @@
-// An in-memory cache of what KMS Decrypt returned (envelope data keys and
-// direct-mode plaintexts), bounded by age and count (LRU), with concurrent
-// identical loads coalesced into one. One cache per store client: a cached
-// result never serves another store, whose credentials KMS has not checked.
+// An in-memory cache of what a decrypting backend returned (KMS data keys and
+// direct-mode plaintexts, Vault transit plaintexts), bounded by age and count
+// (LRU), with concurrent identical loads coalesced into one. One cache per
+// store client: a cached result never serves another store, whose credentials
+// the backend has not checked. Values are Buffers so that eviction zeroes them.
+import { DecryptError } from './provider.js';
 
 export interface DecryptCacheOptions {
   /** How long a result is reused. Default 5 minutes; 0 disables caching (coalescing still applies). */
@@ -131,4 +133,32 @@ export class DecryptCache {
     entry.value.fill(0);
     this.counters.evictions++;
   }
+}
+
+/**
+ * Decrypted bytes as UTF-8 text, zeroing the bytes whatever happens: the one
+ * step every decrypting provider ends with. `where` names the resource and key
+ * (never the value) for the DecryptError of bytes that are not UTF-8.
+ */
+export function decodePlaintext(bytes: Buffer, where: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new DecryptError(`${where}: the decrypted value is not UTF-8 text`);
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+/**
+ * Zeroes a shared load's result once it arrives if this caller has given up
+ * (its signal aborted): a late result is this caller's copy, and nobody else
+ * will zero it.
+ */
+export function zeroIfAbandoned(load: Promise<Buffer>, signal: AbortSignal | undefined): void {
+  if (!signal) return;
+  load.then(
+    (b) => signal.aborted && b.fill(0),
+    () => undefined,
+  );
 }
