@@ -22,14 +22,7 @@ import {
   validateLeaderElectionTiming,
   type LeaderElectionTiming,
 } from '../controller/leader.js';
-import {
-  isAlreadyExists,
-  isConflict,
-  isNotFound,
-  KubeClient,
-  type KubeList,
-  type WriteFence,
-} from '../kube/client.js';
+import { isAlreadyExists, isConflict, isNotFound, KubeClient, type KubeList, type WriteFence } from '../kube/client.js';
 import type { KubeAuth } from '../kube/config.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import { DEFAULT_SHARD_COUNT, MAX_SHARD_COUNT, type ShardOwnership } from './ownership.js';
@@ -40,7 +33,7 @@ export const LABEL_SHARD_LEASE_GROUP = 'secretsync.io/shard-lease-group';
 /** `member` (a replica's liveness) or `shard` (a shard's ownership). */
 export const LABEL_SHARD_LEASE_ROLE = 'secretsync.io/shard-lease-role';
 /** Renewals, acquisitions and releases in flight at once (the coordinator's own client has this many sockets). */
-const LEASE_CONCURRENCY = 4;
+const LEASE_CONCURRENCY = 8;
 
 export interface ShardCoordinatorOptions extends LeaderElectionTiming {
   /** Where the Leases live (the operator's namespace). */
@@ -135,8 +128,7 @@ export function planShards(view: ShardView): ShardPlan {
       .map((shard) => ({ shard, weight: shardWeight(shard, view.identity) }))
       .sort((a, b) => b.weight - a.weight || a.shard - b.shard)
       .map((s) => s.shard);
-  if (view.held.size > share)
-    return { share, release: byWeight(view.held).slice(share), acquire: [] };
+  if (view.held.size > share) return { share, release: byWeight(view.held).slice(share), acquire: [] };
   const wanted = share - view.held.size;
   const free = byWeight([...view.free].filter((s) => !view.held.has(s)));
   return { share, release: [], acquire: free.slice(0, wanted) };
@@ -367,7 +359,13 @@ export class ShardCoordinator implements ShardOwnership {
     this.liveMembers = [...new Set(members)].sort();
 
     const held = new Set([...this.held.values()].filter((t) => this.holds(t)).map((t) => t.shard));
-    const plan = planShards({ shardCount: this.shardCount, identity: this.identity, members: this.liveMembers, held, free });
+    const plan = planShards({
+      shardCount: this.shardCount,
+      identity: this.identity,
+      members: this.liveMembers,
+      held,
+      free,
+    });
     if (plan.release.length > 0)
       this.logger.info('releasing shards over this replica’s share', {
         shards: plan.release,
@@ -450,7 +448,9 @@ export class ShardCoordinator implements ShardOwnership {
           ? {
               acquireTime: now,
               // Every change of holder counts, a hand-over through a cleared Lease too: the moves can be read off the Leases.
-              leaseTransitions: current ? (current.spec.leaseTransitions ?? 0) + (previous === this.identity ? 0 : 1) : 0,
+              leaseTransitions: current
+                ? (current.spec.leaseTransitions ?? 0) + (previous === this.identity ? 0 : 1)
+                : 0,
             }
           : {}),
       },
@@ -510,7 +510,12 @@ export class ShardCoordinator implements ShardOwnership {
     const body = this.asHeldByUs(tenure.lease.metadata.name, 'shard', tenure.lease, false);
     const sentAt = this.now();
     try {
-      const written = await this.leaseRequest<Lease>('PUT', `${this.leasesPath}/${body.metadata.name}`, undefined, body);
+      const written = await this.leaseRequest<Lease>(
+        'PUT',
+        `${this.leasesPath}/${body.metadata.name}`,
+        undefined,
+        body,
+      );
       if (tenure.lost) return;
       tenure.lease = written;
       tenure.renewedAt = sentAt;
@@ -539,7 +544,10 @@ export class ShardCoordinator implements ShardOwnership {
         return;
       } catch (err) {
         if (!isConflict(err)) {
-          this.logger.debug('could not release a shard Lease; it expires instead', { shard: tenure.shard, error: errorMessage(err) });
+          this.logger.debug('could not release a shard Lease; it expires instead', {
+            shard: tenure.shard,
+            error: errorMessage(err),
+          });
           return;
         }
         // Our copy was stale (a renewal whose answer was lost): read it again, clear it if still ours.
@@ -598,7 +606,10 @@ export class ShardCoordinator implements ShardOwnership {
       this.observed.delete(lease.metadata.name);
       this.logger.info('deleted the member Lease of a replica gone', { lease: lease.metadata.name });
     } catch (err) {
-      this.logger.debug('could not delete a stale member Lease', { lease: lease.metadata.name, error: errorMessage(err) });
+      this.logger.debug('could not delete a stale member Lease', {
+        lease: lease.metadata.name,
+        error: errorMessage(err),
+      });
     }
   }
 
