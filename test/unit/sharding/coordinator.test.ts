@@ -175,6 +175,33 @@ describe('ShardCoordinator', function () {
     expect(server.get(LEASES, a['memberName'] as string)).to.equal(undefined);
   });
 
+  it('at rest, makes one renewal per held shard, one member renewal and one LIST per replica and retry period', async () => {
+    // Four replicas, S = 16: (16 + 4 + 4) requests per retry period for the whole cluster, 12/s at the 2 s default.
+    const slow = { leaseDurationMs: 10_000, renewDeadlineMs: 8_000, retryPeriodMs: 200 };
+    const replicas = ['a', 'b', 'c', 'd'].map((id) => coordinator(id, slow));
+    await Promise.all(replicas.map((c) => c.start()));
+    await waitFor('4/4/4/4', () => replicas.every((c) => c.owned().size === 4), 5_000);
+    await sleep(2 * slow.retryPeriodMs);
+    const from = server.requests.length;
+    const started = Date.now();
+    await sleep(2_000);
+    const window = server.requests.slice(from);
+    const periods = (Date.now() - started) / slow.retryPeriodMs;
+    const count = (method: string, member: boolean | undefined) =>
+      window.filter(
+        (r) =>
+          r.method === method &&
+          (member === undefined || r.path.includes('-member-') === member) &&
+          (method !== 'GET' || r.path === LEASES),
+      ).length / periods;
+    expect(window.filter((r) => r.method !== 'PUT' && r.method !== 'GET')).to.deep.equal([]);
+    expect(window.filter((r) => r.method === 'GET' && r.path !== LEASES)).to.deep.equal([]);
+    // Passes come no faster than one per retry period (slower under load): upper bounds, with a little slack.
+    expect(count('PUT', false)).to.be.within(8, 16 * 1.1);
+    expect(count('PUT', true)).to.be.within(2, 4 * 1.1);
+    expect(count('GET', undefined)).to.be.within(2, 4 * 1.1);
+  });
+
   it('refuses a shard count, prefix or timing it cannot work with', () => {
     const make = (options: Partial<ShardCoordinatorOptions>) => () =>
       new ShardCoordinator(server.auth(), { namespace: 'secretsync', identity: 'a', ...options }, logger);
