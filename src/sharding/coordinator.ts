@@ -291,7 +291,7 @@ export class ShardCoordinator implements ShardOwnership {
       this.wake?.();
       await this.running;
       if (options.release !== false) {
-        await Promise.all([...this.held.values()].map((t) => this.release(t)));
+        await this.handOver([...this.held.values()], 'stopping');
         await this.deleteMember();
       }
       this.client.close();
@@ -366,18 +366,12 @@ export class ShardCoordinator implements ShardOwnership {
       held,
       free,
     });
-    if (plan.release.length > 0)
-      this.logger.info('releasing shards over this replica’s share', {
-        shards: plan.release,
-        share: plan.share,
-        members: this.liveMembers.length,
-      });
     const gained: number[] = [];
     await Promise.all([
-      ...plan.release.map((shard) => {
-        const tenure = this.held.get(shard);
-        return tenure ? this.limiter.execute(() => this.release(tenure)) : undefined;
-      }),
+      this.handOver(
+        plan.release.flatMap((shard) => this.held.get(shard) ?? []),
+        'over this replica’s share',
+      ),
       ...plan.acquire.map((shard) =>
         this.limiter.execute(async () => {
           if (await this.acquire(shard, byShard.get(shard))) gained.push(shard);
@@ -506,7 +500,8 @@ export class ShardCoordinator implements ShardOwnership {
 
   /** Renews one held shard (compare-and-swap on our copy); a failure is left to the deadline. */
   private async renew(tenure: Tenure): Promise<void> {
-    if (tenure.lost) return;
+    // Past its deadline (a process that resumes): lost, not renewed; the plan may win it back as a new tenure.
+    if (!this.holds(tenure)) return;
     const body = this.asHeldByUs(tenure.lease.metadata.name, 'shard', tenure.lease, false);
     const sentAt = this.now();
     try {
@@ -526,12 +521,21 @@ export class ShardCoordinator implements ShardOwnership {
     }
   }
 
-  /** Hands a shard over: its fence fails first (listeners told), then its Lease is cleared for the next owner. */
-  private async release(tenure: Tenure): Promise<void> {
-    const wasHeld = this.holds(tenure);
-    this.lose(tenure, 'released', true, 'info');
-    if (this.held.get(tenure.shard) === tenure) this.held.delete(tenure.shard);
-    if (!wasHeld) return; // past its deadline: someone may own it already; leave it to expire
+  /**
+   * Hands shards over: their fences fail first (listeners told, once), then
+   * their Leases are cleared so that the next owner need not wait for expiry.
+   */
+  private async handOver(tenures: readonly Tenure[], why: string): Promise<void> {
+    // One past its deadline may be someone else's already: it is dropped, and its Lease left to expire.
+    const clearable = tenures.filter((t) => this.holds(t));
+    for (const tenure of tenures) this.lose(tenure, why, false, 'debug');
+    if (tenures.length === 0) return;
+    this.notify();
+    this.logger.info('handing shards over', { shards: tenures.map((t) => t.shard).sort((a, b) => a - b), reason: why });
+    await Promise.all(clearable.map((t) => this.limiter.execute(() => this.clearLease(t))));
+  }
+
+  private async clearLease(tenure: Tenure): Promise<void> {
     const path = `${this.leasesPath}/${tenure.lease.metadata.name}`;
     let lease: Lease | undefined = tenure.lease;
     for (let attempt = 0; attempt < 2 && lease; attempt++) {
@@ -625,7 +629,7 @@ export class ShardCoordinator implements ShardOwnership {
   }
 
   /** Ends a tenure at once: its fence fails, its writes in flight abort; then listeners are told. */
-  private lose(tenure: Tenure, why: string, notify = true, level: 'info' | 'warn' = 'warn'): void {
+  private lose(tenure: Tenure, why: string, notify = true, level: 'debug' | 'warn' = 'warn'): void {
     if (tenure.lost) return;
     tenure.lost = true;
     if (tenure.timer) clearTimeout(tenure.timer);
