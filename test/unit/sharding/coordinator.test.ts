@@ -202,6 +202,31 @@ describe('ShardCoordinator', function () {
     expect(count('GET', undefined)).to.be.within(2, 4 * 1.1);
   });
 
+  it('counts a member Lease left by a dead replica until it expires on its own clock, then deletes it', async () => {
+    const ghost = 'secretsync-shard-member-0123456789abcdef';
+    server.put(LEASES, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: ghost,
+        labels: { 'secretsync.io/shard-lease-group': 'secretsync-shard', 'secretsync.io/shard-lease-role': 'member' },
+      },
+      // Its renew time is long past by any clock; but only our own clock counts: it expires a lease duration after we first saw it.
+      spec: { holderIdentity: 'ghost', leaseDurationSeconds: 1, renewTime: '2020-01-01T00:00:00.000000Z' },
+    } as never);
+    const a = coordinator('a');
+    const started = performance.now();
+    await a.start();
+    await waitFor('a to take its share beside the ghost', () => a.owned().size === 8);
+    expect(a.members()).to.deep.equal(['a', 'ghost']);
+    await waitFor('a to hold all shards once the ghost expired', () => a.owned().size === S, 3_000);
+    expect(performance.now() - started).to.be.at.least(TIMING.leaseDurationMs - 50);
+    expect(a.members()).to.deep.equal(['a']);
+    // Unchanged for a second lease duration: deleted, so member Leases of renamed Pods do not pile up.
+    await waitFor('the ghost Lease to be deleted', () => server.get(LEASES, ghost) === undefined, 3_000);
+    expect(performance.now() - started).to.be.at.least(2 * TIMING.leaseDurationMs - 50);
+  });
+
   it('refuses a shard count, prefix or timing it cannot work with', () => {
     const make = (options: Partial<ShardCoordinatorOptions>) => () =>
       new ShardCoordinator(server.auth(), { namespace: 'secretsync', identity: 'a', ...options }, logger);
