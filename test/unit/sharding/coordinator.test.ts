@@ -227,6 +227,16 @@ describe('ShardCoordinator', function () {
     expect(performance.now() - started).to.be.at.least(2 * TIMING.leaseDurationMs - 50);
   });
 
+  it('handles the most shards a deployment may ask for (256): two replicas settle at 128 each', async () => {
+    const timing = { shardCount: 256, leaseDurationMs: 5_000, renewDeadlineMs: 4_000, retryPeriodMs: 500 };
+    const a = coordinator('a', timing);
+    const b = coordinator('b', timing);
+    await Promise.all([a.start(), b.start()]);
+    await waitFor('128/128', () => a.owned().size === 128 && b.owned().size === 128, 10_000);
+    const overlap = [...a.owned()].filter((shard) => b.owned().has(shard));
+    expect(overlap).to.deep.equal([]);
+  });
+
   it('refuses a shard count, prefix or timing it cannot work with', () => {
     const make = (options: Partial<ShardCoordinatorOptions>) => () =>
       new ShardCoordinator(server.auth(), { namespace: 'secretsync', identity: 'a', ...options }, logger);
