@@ -169,6 +169,9 @@ interface Observed {
  * counts as expired when its holder or renew time has not changed for its
  * lease duration, measured on this replica's own clock from when it saw the
  * last change (other hosts' timestamps are never compared with ours).
+ *
+ * RBAC it needs in `namespace`: leases get, list, create, update, delete (the
+ * Lease names are not known in advance: member Leases are named by identity).
  */
 export class ShardCoordinator implements ShardOwnership {
   readonly shardCount: number;
@@ -258,6 +261,8 @@ export class ShardCoordinator implements ShardOwnership {
    * (ask again after onChange); one taken while it is not held always fails.
    */
   fenceFor(shard: number): WriteFence {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.shardCount)
+      throw new RangeError(`shard ${shard} is not in 0..${this.shardCount - 1}`);
     const tenure = this.held.get(shard);
     if (tenure && this.holds(tenure)) return tenure.fence;
     const error = new NotShardOwnerError(shard);

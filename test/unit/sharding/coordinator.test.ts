@@ -248,5 +248,6 @@ describe('ShardCoordinator', function () {
     expect(make({ identity: '' })).to.throw(ShardCoordinatorOptionsError);
     expect(make({ renewDeadlineMs: 15_000 })).to.throw(LeaderElectionTimingError);
     expect(make({ retryPeriodMs: 10_000 })).to.throw(LeaderElectionTimingError);
+    expect(() => make({ shardCount: 4 })().fenceFor(4)).to.throw(RangeError);
   });
 });
