@@ -28,7 +28,8 @@ export interface RecordedRequest {
 /**
  * A tiny in-process stand-in for the API server, for our own KubeClient: list
  * (with resourceVersion), watch streams of JSON lines, get, create (POST) and
- * update (PUT, compare-and-swap on metadata.resourceVersion) of named objects.
+ * update (PUT, compare-and-swap on metadata.resourceVersion) and delete (with an
+ * optional resourceVersion precondition) of named objects.
  * Collections are whatever paths objects are put under; nothing is validated.
  */
 export class FakeApiServer {
@@ -247,6 +248,18 @@ export class FakeApiServer {
         return this.status(res, 409, 'Conflict', 'the object has been modified');
       }
       this.json(res, 200, this.put(collection, body));
+      return;
+    }
+    if (method === 'DELETE') {
+      if (!current) return this.status(res, 404, 'NotFound', `${name} not found`);
+      const preconditions = (body as { preconditions?: { resourceVersion?: string } } | undefined)?.preconditions;
+      if (
+        preconditions?.resourceVersion !== undefined &&
+        preconditions.resourceVersion !== current.metadata.resourceVersion
+      )
+        return this.status(res, 409, 'Conflict', 'the object has been modified');
+      this.remove(collection, name);
+      this.json(res, 200, { kind: 'Status', apiVersion: 'v1', status: 'Success' });
       return;
     }
     this.status(res, 405, 'MethodNotAllowed', `${method} ${path}`);
