@@ -266,6 +266,7 @@ export interface IbmTrustedProfileAuth {
 export interface IbmInstanceSpec {
   /** `https://<instance id>.<region>.secrets-manager.appdomain.cloud` (or its `.private.` form). */
   serviceUrl?: string;
+  /** With region: the instance. With serviceUrl: only names the instance for IBM Cloud Event Notifications. */
   instanceId?: string;
   /** With instanceId: where the instance is. With serviceUrl: names the instance in status and metrics. */
   region?: string;
