@@ -379,6 +379,7 @@ export class IbmSecretsManagerClient implements ProviderClient {
             }
           },
           instance.region,
+          hostOf(instance.url),
         ),
       send.signal,
       send.primaryOnly === true,

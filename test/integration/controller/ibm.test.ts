@@ -408,6 +408,18 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
       },
     });
     await waitForSecretData(client(), namespace, 'replicated', (d) => d.password === password);
+    // Requests are counted per serving instance (endpoint = its host), so the secondary's share shows.
+    const servedBy = async (server: IbmSecretsManagerServer) =>
+      (await operator.metrics.providerRequests.get()).values
+        .filter(
+          (v) =>
+            v.labels.provider === 'ibmSecretsManager' &&
+            v.labels.endpoint === new URL(server.serviceUrl).host &&
+            v.labels.result === 'success',
+        )
+        .reduce((n, v) => n + v.value, 0);
+    const secondaryBefore = await servedBy(secondary);
+    expect(await servedBy(primary)).to.be.greaterThan(0);
     await primary.kill();
     try {
       await waitFor(
@@ -417,6 +429,7 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
         200,
       );
       await waitForReady(client(), namespace, 'replicated', 'True', 'Synced', 15_000);
+      expect(await servedBy(secondary)).to.be.greaterThan(secondaryBefore);
     } finally {
       await primary.restart();
     }
