@@ -664,8 +664,13 @@ export const Reasons = {
   RevokeFailed: 'RevokeFailed',
   /** Vault answered that it is sealed (transient: it recovers on unseal). */
   VaultSealed: 'VaultSealed',
-  /** The backend refused the request for lack of a permission (Vault 403): nothing is deleted. */
+  /** The backend refused the request for lack of a permission (Vault 403, IBM Cloud 403): nothing is deleted. */
   PermissionDenied: 'PermissionDenied',
+  /**
+   * The backend did not accept the credentials (IBM Cloud: an instance refused a
+   * freshly exchanged IAM token, or IAM refused the API key or trusted profile): nothing is deleted.
+   */
+  AuthenticationFailed: 'AuthenticationFailed',
   /** The pinned version of an entry does not exist (or was deleted or destroyed). */
   VersionNotFound: 'VersionNotFound',
   /** A Vault store's decrypt.transit key was created without derivation: its ciphertexts would not be bound (transient: a key may be recreated). */

@@ -228,6 +228,14 @@ export class IbmSecretsManagerContract {
     return iamId;
   }
 
+  /** Tokens issued before this time (ms) are refused with 401, as after IAM revoked them. */
+  private tokensValidFrom = 0;
+
+  /** Refuses every token issued until now (401), as after a revocation; tokens issued later are accepted. */
+  revokeTokens(): void {
+    this.tokensValidFrom = this.now() + 1;
+  }
+
   /** Requests with this identity's tokens are refused with 403 (its access policy was removed). */
   deny(iamId: string, denied = true): void {
     if (denied) this.denied.add(iamId);
@@ -430,7 +438,10 @@ export class IbmSecretsManagerContract {
     const issuedAt = Math.floor(this.now() / 1000);
     const expiration = issuedAt + this.tokenLifetimeSeconds;
     return {
-      access_token: signToken({ iam_id: iamId, sub: iamId, iat: issuedAt, exp: expiration }, this.options.signingKey),
+      access_token: signToken(
+        { iam_id: iamId, sub: iamId, iat: issuedAt, exp: expiration, iat_ms: this.now() },
+        this.options.signingKey,
+      ),
       refresh_token: 'not_supported',
       token_type: 'Bearer',
       expires_in: this.tokenLifetimeSeconds,
@@ -446,6 +457,8 @@ export class IbmSecretsManagerContract {
     const claims = verifyToken(match[1] ?? '', this.options.signingKey);
     if (!claims) throw new ApiError(401, 'unauthorized', 'Unauthorized: the token is not valid');
     if (claims.exp * 1000 <= this.now()) throw new ApiError(401, 'unauthorized', 'Unauthorized: the token expired');
+    if (claims.iat_ms < this.tokensValidFrom)
+      throw new ApiError(401, 'unauthorized', 'Unauthorized: the token was revoked');
     return claims.iam_id;
   }
 
@@ -776,21 +789,28 @@ function faultCode(status: number): string {
 
 const b64url = (data: string | Buffer) => Buffer.from(data).toString('base64url');
 
-function signToken(claims: { iam_id: string; sub: string; iat: number; exp: number }, key: string): string {
+function signToken(
+  claims: { iam_id: string; sub: string; iat: number; exp: number; iat_ms: number },
+  key: string,
+): string {
   const head = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
   return `${head}.${createHmac('sha256', key).update(head).digest('base64url')}`;
 }
 
-function verifyToken(token: string, key: string): { iam_id: string; exp: number } | undefined {
+function verifyToken(token: string, key: string): { iam_id: string; exp: number; iat_ms: number } | undefined {
   const [h, p, s] = token.split('.');
   if (!h || !p || !s) return undefined;
   const want = createHmac('sha256', key).update(`${h}.${p}`).digest();
   const got = Buffer.from(s, 'base64url');
   if (got.length !== want.length || !timingSafeEqual(got, want)) return undefined;
   try {
-    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as { iam_id?: unknown; exp?: unknown };
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as {
+      iam_id?: unknown;
+      exp?: unknown;
+      iat_ms?: unknown;
+    };
     if (typeof claims.iam_id !== 'string' || typeof claims.exp !== 'number') return undefined;
-    return { iam_id: claims.iam_id, exp: claims.exp };
+    return { iam_id: claims.iam_id, exp: claims.exp, iat_ms: typeof claims.iat_ms === 'number' ? claims.iat_ms : 0 };
   } catch {
     return undefined;
   }

@@ -188,7 +188,7 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
     expect(primary.contract.requests.some((r) => r.iamId === 'iam-Profile-0001')).to.equal(true);
   });
 
-  it('403 keeps the Secret; a deleted secret drops its key only under deletionPolicy Delete', async () => {
+  it('403 (PermissionDenied) keeps the Secret; a deleted secret drops its key only under deletionPolicy Delete', async () => {
     await createManagedSecret(client(), namespace, {
       metadata: { name: 'guarded' },
       spec: {
@@ -200,7 +200,8 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
     await waitForSecretData(client(), namespace, 'guarded', (d) => d.password === password);
     primary.contract.deny('iam-ServiceId-operator-test');
     try {
-      await waitForReady(client(), namespace, 'guarded', 'False', 'StoreNotReady', 20_000);
+      // 403 has its own reason (as Vault's), not the generic StoreNotReady.
+      await waitForReady(client(), namespace, 'guarded', 'False', 'PermissionDenied', 20_000);
       await sleep(1_500);
       expect(decoded(await getSecret(client(), namespace, 'guarded'))).to.deep.equal({ password });
     } finally {
