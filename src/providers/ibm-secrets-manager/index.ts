@@ -119,7 +119,7 @@ export const ibmSecretsManagerProvider: Provider = {
         .all()
         .filter((b) => tracked.has(b.store))
         .map((b) => ({ store: b.store, waiting: b.waiting, used: b.used })),
-      circuits: instanceHealth.stats().filter((c) => tracked.has(c.store)),
+      circuits: instanceHealth.stats().filter((c) => c.provider === PROVIDER && tracked.has(c.store)),
     };
   },
 };
