@@ -116,6 +116,33 @@ export function instanceIdOfUrl(url: string): string | undefined {
 }
 
 /**
+ * Whether a body is a well-formed CloudEvent (id, source, type, time) of
+ * another source than Secrets Manager, such as the notification EN sends when
+ * a destination is tested: accepted and ignored, so that test passes.
+ */
+export function isForeignEvent(body: Buffer | string, header: (name: string) => string | undefined): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  const structured = isObject(parsed) && typeof parsed.specversion === 'string';
+  const attr = (name: string): string | undefined =>
+    structured ? shortText((parsed as Record<string, unknown>)[name]) : shortText(header(`ce-${name}`));
+  const type = attr('type');
+  const time = attr('time');
+  return (
+    attr('id') !== undefined &&
+    attr('source') !== undefined &&
+    type !== undefined &&
+    !type.startsWith(IBM_EN_TYPE_PREFIX) &&
+    time !== undefined &&
+    Number.isFinite(Date.parse(time))
+  );
+}
+
+/**
  * Parses what EN delivers: a structured CloudEvent (the body holds `id`,
  * `source`, `type`, `time`, `data`) or a binary one (`ce-*` headers, the body
  * is `data`). Undefined for anything else: not a Secrets Manager event, no id

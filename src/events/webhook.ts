@@ -24,6 +24,7 @@ import { TokenBucket } from '../kube/client.js';
 import {
   IBM_EN_PATH,
   IBM_EN_WINDOW_MS,
+  isForeignEvent,
   parseIbmNotification,
   tokenMatches,
   type IbmNotification,
@@ -265,7 +266,8 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
     const header = headerOf(req);
     if (!tokenMatches(token, header('authorization'))) return answer(res, 401);
     const notification = parseIbmNotification(body, header);
-    if (!notification) return answer(res, 400);
+    // Another source's event (EN's destination test): nothing to do, but not an error.
+    if (!notification) return answer(res, isForeignEvent(body, header) ? 204 : 400);
     if (Math.abs(now() - notification.timeMs) > IBM_EN_WINDOW_MS) return answer(res, 401);
     if (!ibmReplays.firstTime(notification.deliveryId, now())) return answer(res, 204);
     let synced: number;

@@ -221,6 +221,9 @@ describe('IBM Event Notifications: the webhook path', () => {
     expect((await post(structured()))[0]).to.equal(401);
     now = Date.parse(time) + 9 * 60_000;
     expect((await post('{"specversion":"1.0"}'))[0]).to.equal(400);
+    // Another source's event (EN's destination test) is accepted and does nothing.
+    expect((await post(structured({ type: 'com.ibm.eventnotifications.test', data: {} })))[0]).to.equal(204);
+    expect((await post(structured({ type: 'com.ibm.eventnotifications.test', time: 'soon' })))[0]).to.equal(400);
     expect((await post(structured({ pad: 'x'.repeat(MAX_BODY_BYTES) })))[0]).to.equal(413);
     tokenNow = undefined;
     expect((await post(structured()))[0]).to.equal(503);
