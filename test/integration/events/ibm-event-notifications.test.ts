@@ -247,6 +247,12 @@ describe('events: IBM Cloud Event Notifications (contract server)', function () 
         100,
       );
       expect(primary.contract.deliveries.find((d) => d.secretId === ids.unused)?.status).to.equal(204);
+      // A secret the ManagedSecrets read, but in an instance no store uses: accepted, nothing read.
+      const otherInstance = 'crn:v1:bluemix:public:secrets-manager:eu-de:a/test:9a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d::';
+      const foreign = JSON.parse(rotatedNotice('watched')) as { source: string; data: Record<string, unknown> };
+      foreign.source = otherInstance;
+      foreign.data.source_instance_crn = otherInstance;
+      expect((await deliver(JSON.stringify(foreign))).status).to.equal(204);
       await sleep(1_500);
       expect(secretReads()).to.equal(before);
     } finally {
