@@ -949,7 +949,11 @@ function ibmInstanceProperties(): Record<string, JSONSchemaProps> {
         '.private. form for the private endpoint. Or set instanceId and region.',
       ENDPOINT_SCHEMA,
     ),
-    instanceId: str("The instance's id (a UUID), with region.", { pattern: '^[0-9a-fA-F-]{36}$' }),
+    instanceId: str(
+      "The instance's id (a UUID), with region. With serviceUrl: names the instance whose IBM Cloud Event " +
+        "Notifications concern this store, when the URL is not the instance's own (a proxy); the URL is used.",
+      { pattern: '^[0-9a-fA-F-]{36}$' },
+    ),
     region: str(
       'The IBM Cloud region of the instance, such as us-south (with instanceId). With serviceUrl: names the ' +
         'instance in status and metrics (default: the region in the URL, else its host).',
@@ -964,8 +968,8 @@ function ibmInstanceProperties(): Record<string, JSONSchemaProps> {
 }
 
 const ibmInstanceRule = {
-  rule: 'has(self.serviceUrl) != has(self.instanceId) && (!has(self.instanceId) || has(self.region))',
-  message: 'set serviceUrl, or instanceId and region (not both)',
+  rule: 'has(self.serviceUrl) || (has(self.instanceId) && has(self.region))',
+  message: 'set serviceUrl, or instanceId and region',
 };
 
 function ibmAuthSchema(scope: StoreScope): JSONSchemaProps {

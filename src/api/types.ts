@@ -266,6 +266,7 @@ export interface IbmTrustedProfileAuth {
 export interface IbmInstanceSpec {
   /** `https://<instance id>.<region>.secrets-manager.appdomain.cloud` (or its `.private.` form). */
   serviceUrl?: string;
+  /** With region: the instance. With serviceUrl: only names the instance for IBM Cloud Event Notifications. */
   instanceId?: string;
   /** With instanceId: where the instance is. With serviceUrl: names the instance in status and metrics. */
   region?: string;
@@ -663,8 +664,13 @@ export const Reasons = {
   RevokeFailed: 'RevokeFailed',
   /** Vault answered that it is sealed (transient: it recovers on unseal). */
   VaultSealed: 'VaultSealed',
-  /** The backend refused the request for lack of a permission (Vault 403): nothing is deleted. */
+  /** The backend refused the request for lack of a permission (Vault 403, IBM Cloud 403): nothing is deleted. */
   PermissionDenied: 'PermissionDenied',
+  /**
+   * The backend did not accept the credentials (IBM Cloud: an instance refused a
+   * freshly exchanged IAM token, or IAM refused the API key or trusted profile): nothing is deleted.
+   */
+  AuthenticationFailed: 'AuthenticationFailed',
   /** The pinned version of an entry does not exist (or was deleted or destroyed). */
   VersionNotFound: 'VersionNotFound',
   /** A Vault store's decrypt.transit key was created without derivation: its ciphertexts would not be bound (transient: a key may be recreated). */

@@ -117,6 +117,11 @@ export class ChangeIndex {
     return out;
   }
 
+  /** The remote keys ManagedSecrets of a store read by name (not their finds). */
+  keysOf(storeKey: string): IterableIterator<string> {
+    return (this.stores.get(storeKey)?.byKey ?? new Map<string, Set<string>>()).keys();
+  }
+
   /** How many ManagedSecrets are indexed (for tests and gauges). */
   get size(): number {
     return this.indexed.size;

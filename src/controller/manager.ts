@@ -23,6 +23,12 @@ import { loadOrCreateHmacKey } from '../secrets/hmac.js';
 import { ClusterCache, storeKeyOf } from './caches.js';
 import { ChangeIndex } from './change-index.js';
 import { ChangeRouter } from '../events/change-router.js';
+import {
+  instanceIdsOfStore,
+  keysOfNotifiedSecret,
+  VALUE_CHANGING_EVENTS,
+  type IbmNotification,
+} from '../events/ibm-event-notifications.js';
 import { CpuTurns } from './cpu-turns.js';
 import { EventRecorder, type EventTarget } from './events.js';
 import { FetchCache } from './fetch-cache.js';
@@ -331,8 +337,7 @@ export class Manager {
     // A Secret we wrote changed or went: its ManagedSecret looks for drift.
     const secretTouched = (secret: SecretObject) => {
       const owner = managedSecretOf(secret);
-      if (owner && secret.metadata.namespace)
-        this.queue.add(queueKey.managedSecret(secret.metadata.namespace, owner));
+      if (owner && secret.metadata.namespace) this.queue.add(queueKey.managedSecret(secret.metadata.namespace, owner));
     };
     this.caches.secrets.on({ update: (_old, cur) => secretTouched(cur), delete: secretTouched });
   }
@@ -414,6 +419,33 @@ export class Manager {
   notifyChanged(storeKey: string, keys: readonly string[], source: string): number | undefined {
     if (!this.caches.store(storeKey)) return undefined;
     return this.changes.changed(storeKey, keys, source);
+  }
+
+  /**
+   * An IBM Cloud Event Notifications delivery (the webhook): for every IBM
+   * store that reads the notification's instance, the ManagedSecrets that read
+   * its secrets sync. Events that change no value (expiry warnings, failures,
+   * tests) sync nothing. Returns how many ManagedSecrets were sent.
+   */
+  notifyIbmSecrets(notification: IbmNotification): number {
+    if (!VALUE_CHANGING_EVENTS.has(notification.event) || notification.secrets.length === 0) return 0;
+    let synced = 0;
+    const stores: [string, AnyStore][] = [
+      ...this.caches.secretStores
+        .list()
+        .map((s): [string, AnyStore] => [queueKey.secretStore(s.metadata.namespace ?? '', s.metadata.name), s]),
+      ...this.caches.clusterStores.list().map((s): [string, AnyStore] => [queueKey.clusterStore(s.metadata.name), s]),
+    ];
+    for (const [storeKey, store] of stores) {
+      const spec = store.spec.provider.ibmSecretsManager;
+      if (!spec || !instanceIdsOfStore(spec).includes(notification.instanceId)) continue;
+      const keys = new Set<string>();
+      for (const secret of notification.secrets)
+        for (const k of keysOfNotifiedSecret(secret, notification.secretType, this.changeIndex.keysOf(storeKey)))
+          keys.add(k);
+      synced += this.changes.changed(storeKey, [...keys], 'ibm-event-notifications');
+    }
+    return synced;
   }
 
   isLeader(): boolean {

@@ -144,7 +144,8 @@ export class StoreClients {
       policy: this.options.policy,
       timeouts: this.options.timeouts,
       allowOperatorIdentityForNamespacedStores: this.options.allowOperatorIdentityForNamespacedStores,
-      observe: (operation, call, region) => metrics.observeProvider(provider, operation, call, region),
+      observe: (operation, call, region, endpoint) =>
+        metrics.observeProvider(provider, operation, call, region, endpoint),
       onFailover: (e) =>
         metrics.failovers.inc({ provider: e.provider, store: e.store, from_region: e.from, to_region: e.to }),
       log: (level, message, fields) => this.options.log[level](message, { provider, ...fields }),

@@ -21,6 +21,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { TokenBucket } from '../kube/client.js';
+import {
+  IBM_EN_PATH,
+  IBM_EN_WINDOW_MS,
+  isForeignEvent,
+  parseIbmNotification,
+  tokenMatches,
+  type IbmNotification,
+} from './ibm-event-notifications.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 
 export const WEBHOOK_PATH = '/notify';
@@ -170,6 +178,16 @@ export interface WebhookOptions {
   notify(storeKey: string, keys: string[]): number | undefined;
   /** Whether this replica syncs (the leader): a standby answers 503 and the sender retries. */
   active(): boolean;
+  /**
+   * IBM Cloud Event Notifications on IBM_EN_PATH (ibm-event-notifications.ts);
+   * absent: that path answers 404.
+   */
+  ibmEventNotifications?: {
+    /** The shared token now, or undefined when its Secret is missing (then 503). */
+    token(): Buffer | undefined;
+    /** A fresh, first-seen notification: returns how many ManagedSecrets it sent to sync. */
+    notify(notification: IbmNotification): number;
+  };
   log: Logger;
   /** Counts requests by answer. */
   onAnswer?(code: number): void;
@@ -201,9 +219,77 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
     res.end();
   };
 
+  const ibmReplays = new ReplayGuard(IBM_EN_WINDOW_MS);
+  const headerOf = (req: IncomingMessage) => (name: string) => {
+    const v = req.headers[name];
+    return Array.isArray(v) ? undefined : v;
+  };
+
+  /** The signed notification of POST /notify. */
+  const handleSigned = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const key = options.key();
+    if (!key || !options.active()) return answer(res, 503);
+    const header = headerOf(req);
+    const signature = header(SIGNATURE_HEADER);
+    const verdict = verifySignature(key, header(TIMESTAMP_HEADER), signature, body, now());
+    if (verdict !== 'ok' || signature === undefined) return answer(res, 401);
+    if (!replays.firstTime(signature, now())) return answer(res, 401);
+    const notification = parseNotification(body);
+    if (!notification) return answer(res, 400);
+    let synced: number | undefined;
+    try {
+      synced = options.notify(storeKeyOfNotification(notification), notification.keys);
+    } catch (err) {
+      options.log.warn('webhook notification failed', { error: errorMessage(err) });
+      return answer(res, 500);
+    }
+    if (synced === undefined) return answer(res, 404);
+    options.log.debug('webhook notification', {
+      store: storeKeyOfNotification(notification),
+      keys: notification.keys.length,
+      managedSecrets: synced,
+    });
+    answer(res, 204);
+  };
+
+  /**
+   * An IBM Cloud Event Notifications delivery: the token, then the time, then
+   * the shape; a delivery seen before is answered 204 with no work (EN re-sends
+   * the same id after a lost answer). A notification for an instance no store
+   * uses, or for a secret nothing reads, is accepted and costs no read.
+   */
+  const handleIbm = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const ibm = options.ibmEventNotifications;
+    if (!ibm) return answer(res, 404);
+    const token = ibm.token();
+    if (!token || !options.active()) return answer(res, 503);
+    const header = headerOf(req);
+    if (!tokenMatches(token, header('authorization'))) return answer(res, 401);
+    const notification = parseIbmNotification(body, header);
+    // Another source's event (EN's destination test): nothing to do, but not an error.
+    if (!notification) return answer(res, isForeignEvent(body, header) ? 204 : 400);
+    if (Math.abs(now() - notification.timeMs) > IBM_EN_WINDOW_MS) return answer(res, 401);
+    if (!ibmReplays.firstTime(notification.deliveryId, now())) return answer(res, 204);
+    let synced: number;
+    try {
+      synced = ibm.notify(notification);
+    } catch (err) {
+      options.log.warn('IBM Event Notifications delivery failed', { error: errorMessage(err) });
+      return answer(res, 500);
+    }
+    options.log.debug('IBM Event Notifications delivery', {
+      event: notification.event,
+      secrets: notification.secrets.length,
+      managedSecrets: synced,
+    });
+    answer(res, 204);
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (!limits.allow(req.socket.remoteAddress ?? '')) return answer(res, 429);
-    if ((req.url ?? '').split('?')[0] !== WEBHOOK_PATH) return answer(res, 404);
+    const path = (req.url ?? '').split('?')[0];
+    const handler = path === WEBHOOK_PATH ? handleSigned : path === IBM_EN_PATH ? handleIbm : undefined;
+    if (!handler || (handler === handleIbm && !options.ibmEventNotifications)) return answer(res, 404);
     if (req.method !== 'POST') return answer(res, 405);
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > MAX_BODY_BYTES) return answer(res, 413);
@@ -224,33 +310,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
     req.on('error', () => undefined);
     req.on('end', () => {
       if (refused) return;
-      const body = Buffer.concat(chunks);
-      const key = options.key();
-      if (!key || !options.active()) return answer(res, 503);
-      const header = (name: string) => {
-        const v = req.headers[name];
-        return Array.isArray(v) ? undefined : v;
-      };
-      const signature = header(SIGNATURE_HEADER);
-      const verdict = verifySignature(key, header(TIMESTAMP_HEADER), signature, body, now());
-      if (verdict !== 'ok' || signature === undefined) return answer(res, 401);
-      if (!replays.firstTime(signature, now())) return answer(res, 401);
-      const notification = parseNotification(body);
-      if (!notification) return answer(res, 400);
-      let synced: number | undefined;
-      try {
-        synced = options.notify(storeKeyOfNotification(notification), notification.keys);
-      } catch (err) {
-        options.log.warn('webhook notification failed', { error: errorMessage(err) });
-        return answer(res, 500);
-      }
-      if (synced === undefined) return answer(res, 404);
-      options.log.debug('webhook notification', {
-        store: storeKeyOfNotification(notification),
-        keys: notification.keys.length,
-        managedSecrets: synced,
-      });
-      answer(res, 204);
+      handler(req, res, Buffer.concat(chunks));
     });
   };
 
@@ -276,6 +336,8 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
 
 /** The Secret key that holds the webhook's HMAC key. */
 export const WEBHOOK_SECRET_KEY = 'key';
+/** The Secret key that holds the IBM Event Notifications token. */
+export const IBM_EN_SECRET_KEY = 'token';
 
 /**
  * Keeps the webhook's HMAC key from a Secret in the operator's namespace,
@@ -290,6 +352,8 @@ export class WebhookKey {
     private readonly read: () => Promise<Buffer | undefined>,
     private readonly log: Logger,
     private readonly refreshMs = 30_000,
+    /** How log lines name it. */
+    private readonly what = 'events webhook key',
   ) {}
 
   get(): Buffer | undefined {
@@ -311,15 +375,16 @@ export class WebhookKey {
       const key = await this.read();
       if (key && key.length < 32) {
         if (this.current !== undefined || key.length > 0)
-          this.log.warn('events webhook key is shorter than 32 bytes; the webhook refuses every request');
+          this.log.warn(`${this.what} is shorter than 32 bytes; the webhook refuses the requests it authenticates`);
         this.current = undefined;
         return;
       }
-      if (!key && this.current) this.log.warn('events webhook key Secret is gone; the webhook refuses every request');
+      if (!key && this.current)
+        this.log.warn(`${this.what} Secret is gone; the webhook refuses the requests it authenticates`);
       this.current = key;
     } catch (err) {
       // Keep the key we have: the API server may be away for a moment.
-      this.log.warn('could not read the events webhook key', { error: errorMessage(err) });
+      this.log.warn(`could not read the ${this.what}`, { error: errorMessage(err) });
     }
   }
 }
@@ -327,6 +392,8 @@ export class WebhookKey {
 /** What runEventsWebhook needs of the operator. */
 export interface WebhookOperator {
   notifyChanged(storeKey: string, keys: readonly string[], source: string): number | undefined;
+  /** An IBM Cloud Event Notifications delivery: the ManagedSecrets of every store of that instance that read its secrets sync. */
+  notifyIbmSecrets(notification: IbmNotification): number;
   isLeader(): boolean;
   readonly client: { get<T>(path: string): Promise<T> };
 }
@@ -342,23 +409,36 @@ export async function runEventsWebhook(
     host?: string;
     namespace: string;
     secretName: string;
+    /** The Secret (key `token`) that authenticates IBM Cloud Event Notifications; absent: that path is off. */
+    ibmEventNotificationsSecret?: string;
     log: Logger;
     onAnswer?(code: number): void;
   },
 ): Promise<RunningWebhook> {
-  const key = new WebhookKey(async () => {
+  const secretValue = (name: string, dataKey: string) => async () => {
     try {
       const secret = await operator.client.get<{ data?: Record<string, string> }>(
-        `/api/v1/namespaces/${settings.namespace}/secrets/${settings.secretName}`,
+        `/api/v1/namespaces/${settings.namespace}/secrets/${name}`,
       );
-      const value = secret.data?.[WEBHOOK_SECRET_KEY];
+      const value = secret.data?.[dataKey];
       return value === undefined ? undefined : Buffer.from(value, 'base64');
     } catch (err) {
       if ((err as { status?: number }).status === 404) return undefined;
       throw err;
     }
-  }, settings.log);
+  };
+  const key = new WebhookKey(secretValue(settings.secretName, WEBHOOK_SECRET_KEY), settings.log);
   await key.start();
+  const ibmSecret = settings.ibmEventNotificationsSecret;
+  const ibmToken = ibmSecret
+    ? new WebhookKey(secretValue(ibmSecret, IBM_EN_SECRET_KEY), settings.log, 30_000, 'IBM Event Notifications token')
+    : undefined;
+  await ibmToken?.start();
+  if (ibmToken && !ibmToken.get())
+    settings.log.warn('IBM Event Notifications token missing: its deliveries are refused until it exists', {
+      secret: `${settings.namespace}/${ibmSecret}`,
+      key: IBM_EN_SECRET_KEY,
+    });
   if (!key.get())
     settings.log.warn('events webhook key missing: every request is refused until it exists', {
       secret: `${settings.namespace}/${settings.secretName}`,
@@ -369,14 +449,26 @@ export async function runEventsWebhook(
     key: () => key.get(),
     notify: (storeKey, keys) => operator.notifyChanged(storeKey, keys, 'webhook'),
     active: () => operator.isLeader(),
+    ...(ibmToken
+      ? {
+          ibmEventNotifications: {
+            token: () => ibmToken.get(),
+            notify: (notification: IbmNotification) => operator.notifyIbmSecrets(notification),
+          },
+        }
+      : {}),
     log: settings.log,
     onAnswer: settings.onAnswer,
   });
-  settings.log.info('serving the events webhook', { port: server.port, path: WEBHOOK_PATH });
+  settings.log.info('serving the events webhook', {
+    port: server.port,
+    paths: ibmToken ? [WEBHOOK_PATH, IBM_EN_PATH] : [WEBHOOK_PATH],
+  });
   return {
     port: server.port,
     close: async () => {
       key.stop();
+      ibmToken?.stop();
       await server.close();
     },
   };

@@ -6,6 +6,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * series per ManagedSecret (namespace and name, never a value), because "which
  * one is stale" is the question its alert answers.
  */
+/**
+ * Distinct `endpoint` label values on the request metrics. Instances come from
+ * store specs (a primary and at most 4 secondaries each), but every namespace
+ * may declare stores: the first hosts seen keep their own series, later ones
+ * share "other", so a tenant cannot grow the series without bound.
+ */
+export const MAX_ENDPOINT_LABELS = 64;
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -54,15 +62,17 @@ export class Metrics {
     name: 'secretsync_provider_requests_total',
     help:
       'Backend requests by provider, operation, result and region (the region asked, for Secrets Manager, ' +
-      'Parameter Store and KMS Decrypt requests, one per attempt; no region label on other requests)',
-    labelNames: ['provider', 'operation', 'result', 'region'] as const,
+      'Parameter Store and KMS Decrypt requests, one per attempt; no region label on other requests) and ' +
+      'endpoint (IBM Cloud Secrets Manager: the host of the instance that served it, primary or secondary; ' +
+      `at most ${MAX_ENDPOINT_LABELS} hosts, later ones are counted as "other")`,
+    labelNames: ['provider', 'operation', 'result', 'region', 'endpoint'] as const,
     registers: [this.registry],
   });
 
   readonly providerLatency = new Histogram({
     name: 'secretsync_provider_request_duration_seconds',
-    help: 'Backend request latency by provider, operation and region (as secretsync_provider_requests_total)',
-    labelNames: ['provider', 'operation', 'region'] as const,
+    help: 'Backend request latency by provider, operation, region and endpoint (as secretsync_provider_requests_total)',
+    labelNames: ['provider', 'operation', 'region', 'endpoint'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
@@ -256,6 +266,17 @@ export class Metrics {
     if (typeof attempts === 'number' && attempts > 1) this.providerRetries.inc({ provider, operation }, attempts - 1);
   }
 
+  /** Endpoint label values given out so far (bounded: a namespace can name any host in its stores). */
+  private readonly endpoints = new Set<string>();
+
+  /** The endpoint as a label value: itself while fewer than MAX_ENDPOINT_LABELS hosts were seen, else "other". */
+  endpointLabel(endpoint: string): string {
+    if (this.endpoints.has(endpoint)) return endpoint;
+    if (this.endpoints.size >= MAX_ENDPOINT_LABELS) return 'other';
+    this.endpoints.add(endpoint);
+    return endpoint;
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'secretsync_' });
   }
@@ -265,8 +286,17 @@ export class Metrics {
    * region is given by callers that know which one they asked; without one the
    * series carry no region label (so series of regionless providers stay as they were).
    */
-  async observeProvider<T>(provider: string, operation: string, call: () => Promise<T>, region?: string): Promise<T> {
-    const where = region ? { region } : {};
+  async observeProvider<T>(
+    provider: string,
+    operation: string,
+    call: () => Promise<T>,
+    region?: string,
+    endpoint?: string,
+  ): Promise<T> {
+    const where = {
+      ...(region ? { region } : {}),
+      ...(endpoint ? { endpoint: this.endpointLabel(endpoint) } : {}),
+    };
     const end = this.providerLatency.startTimer({ provider, operation, ...where });
     try {
       const value = await call();

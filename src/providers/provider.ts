@@ -28,9 +28,11 @@ export interface ProviderContext {
   allowOperatorIdentityForNamespacedStores: boolean;
   /**
    * Counts and times one backend request (metrics by provider, operation and,
-   * when the caller knows which one it asked, region); errors pass through.
+   * when the caller knows which one it asked, region, and endpoint: the host of
+   * the instance that served it, for providers whose failover targets are
+   * instances of their own, such as IBM Cloud Secrets Manager); errors pass through.
    */
-  observe<T>(operation: string, call: () => Promise<T>, region?: string): Promise<T>;
+  observe<T>(operation: string, call: () => Promise<T>, region?: string, endpoint?: string): Promise<T>;
   /**
    * What the cluster admin allows namespaced stores to reach (endpoints, local
    * paths): `--allowed-endpoints` and `--local-store-root`. Required, so no

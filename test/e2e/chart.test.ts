@@ -550,6 +550,22 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
         { ports: [{ port: 'metrics', protocol: 'TCP' }] },
         { ports: [{ port: 'events-webhook', protocol: 'TCP' }], from },
       ]);
+      expect(container.env?.map((e) => e.name)).to.not.include('SECRETSYNC_EVENTS_IBM_EN_SECRET');
+    });
+
+    it('events.webhook.ibmEventNotifications names the Secret of the IBM Event Notifications token', async () => {
+      const objects = await renderChart({
+        values: {
+          events: { webhook: { enabled: true, ibmEventNotifications: { enabled: true, secretName: 'en-token' } } },
+        },
+      });
+      const env = (containerOf(objects).env ?? []) as { name: string; value?: string }[];
+      expect(env).to.deep.include({ name: 'SECRETSYNC_EVENTS_IBM_EN_SECRET', value: 'en-token' });
+      // Without the webhook there is nothing to accept them on.
+      const off = await renderChart({ values: { events: { webhook: { ibmEventNotifications: { enabled: true } } } } });
+      expect(((containerOf(off).env ?? []) as { name: string }[]).map((e) => e.name)).to.not.include(
+        'SECRETSYNC_EVENTS_IBM_EN_SECRET',
+      );
     });
   });
 

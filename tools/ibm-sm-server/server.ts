@@ -21,6 +21,18 @@
 // urn:ibm:params:oauth:grant-type:cr-token with profile_id or profile_name;
 // access_token, refresh_token, token_type, expires_in, expiration).
 //
+// Event Notifications: when a destination is set (`notifyTo`), the server
+// POSTs what IBM Cloud Event Notifications delivers to a webhook destination
+// after a secret is created, gets a new version (by a client or by the
+// service's own rotation) or is deleted: a structured CloudEvent (id, source =
+// the instance CRN, specversion 1.0, type com.ibm.cloud.secrets-manager.<event>,
+// time, data) whose data is Secrets Manager's documented notification payload
+// (event_type, secret_type, secrets[] with secret_id, secret_name,
+// secret_group_id, event_time, event_triggered_by; source_instance_crn and the
+// instance URLs), with the destination's custom headers. Simpler than the
+// service: one notification per change, sent at once (Secrets Manager batches
+// its pending events every 1 to 2 minutes, up to 100 secrets each), not retried.
+//
 // Where this server is simpler than the service (said so it is not mistaken
 // for the real thing): access tokens are HMAC-signed by a key shared by the
 // servers of one test, not RS256 with IAM's published keys; a cr-token's
@@ -216,6 +228,14 @@ export class IbmSecretsManagerContract {
     return iamId;
   }
 
+  /** Tokens issued before this time (ms) are refused with 401, as after IAM revoked them. */
+  private tokensValidFrom = 0;
+
+  /** Refuses every token issued until now (401), as after a revocation; tokens issued later are accepted. */
+  revokeTokens(): void {
+    this.tokensValidFrom = this.now() + 1;
+  }
+
   /** Requests with this identity's tokens are refused with 403 (its access policy was removed). */
   deny(iamId: string, denied = true): void {
     if (denied) this.denied.add(iamId);
@@ -227,11 +247,89 @@ export class IbmSecretsManagerContract {
     this.faults.push({ ...fault });
   }
 
+  /** Where Event Notifications deliveries go (undefined: none are sent). */
+  private destination: { url: string; headers: Record<string, string> } | undefined;
+  /** Deliveries sent, with the answer's status (0: no answer), for assertions. */
+  readonly deliveries: { type: string; secretId: string; status: number }[] = [];
+  private readonly pendingDeliveries = new Set<Promise<void>>();
+
+  /**
+   * Sends an Event Notifications webhook delivery to `url` with `headers`
+   * (the destination's custom headers) after each change from now on; undefined stops.
+   */
+  notifyTo(destination: { url: string; headers?: Record<string, string> } | undefined): void {
+    this.destination = destination ? { url: destination.url, headers: destination.headers ?? {} } : undefined;
+  }
+
+  /** Waits for the deliveries in flight. */
+  async deliveriesSettled(): Promise<void> {
+    await Promise.all([...this.pendingDeliveries]);
+  }
+
+  /** The instance's CRN, as Secrets Manager names it in notifications. */
+  get crn(): string {
+    return `crn:v1:bluemix:public:secrets-manager:${this.region}:a/test:${this.instanceId}::`;
+  }
+
+  /** The Event Notifications delivery for one change of one secret (exported shape for tests that send their own). */
+  notificationFor(event: string, secret: { id: string; name: string; secret_type: string; secret_group_id: string }) {
+    const at = new Date(this.now()).toISOString();
+    return {
+      specversion: '1.0',
+      id: randomUUID(),
+      source: this.crn,
+      type: `com.ibm.cloud.secrets-manager.${event}`,
+      time: at,
+      datacontenttype: 'application/json',
+      ibmenseverity: 'LOW',
+      ibmensourceid: `${this.crn}:secrets-manager`,
+      data: {
+        event_type: event,
+        secret_type: secret.secret_type,
+        secrets: [
+          {
+            event_time: at,
+            event_triggered_by: 'SecretsManager',
+            secret_group_id: secret.secret_group_id,
+            secret_id: `crn:v1:bluemix:public:secrets-manager:${this.region}:a/test:${this.instanceId}:secret:${secret.id}`,
+            secret_name: secret.name,
+          },
+        ],
+        source_instance_api_private_url: `https://${this.instanceId}.private.${this.region}.secrets-manager.appdomain.cloud/api`,
+        source_instance_api_public_url: `https://${this.instanceId}.${this.region}.secrets-manager.appdomain.cloud/api`,
+        source_instance_crn: this.crn,
+        source_service: 'SecretsManager',
+      },
+    };
+  }
+
+  private publish(event: string, secret: StoredSecret): void {
+    const destination = this.destination;
+    if (!destination) return;
+    const notification = this.notificationFor(event, secret);
+    const record = { type: notification.type, secretId: secret.id, status: 0 };
+    this.deliveries.push(record);
+    const sent = fetch(destination.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json', ...destination.headers },
+      body: JSON.stringify(notification),
+      signal: AbortSignal.timeout(10_000),
+    })
+      .then(async (res) => {
+        record.status = res.status;
+        await res.arrayBuffer();
+      })
+      .catch(() => undefined)
+      .finally(() => this.pendingDeliveries.delete(sent));
+    this.pendingDeliveries.add(sent);
+  }
+
   /** Forgets every secret and group (not keys or profiles), and the recorded requests. */
   reset(): void {
     this.secrets.clear();
     for (const id of [...this.groups.keys()]) if (id !== 'default') this.groups.delete(id);
     this.requests.length = 0;
+    this.deliveries.length = 0;
     this.faults.length = 0;
     this.denied.clear();
   }
@@ -243,7 +341,9 @@ export class IbmSecretsManagerContract {
   rotateByService(id: string, payload: Payload): string {
     const secret = this.secrets.get(id);
     if (!secret) throw new Error(`no secret ${id}`);
-    return this.addVersion(secret, payload, {}, 'iam-ServiceId-secrets-manager').id;
+    const version = this.addVersion(secret, payload, {}, 'iam-ServiceId-secrets-manager');
+    this.publish('secret_rotated', secret);
+    return version.id;
   }
 
   /** The version ids of a secret, oldest first, with their custom metadata (for assertions). */
@@ -338,7 +438,10 @@ export class IbmSecretsManagerContract {
     const issuedAt = Math.floor(this.now() / 1000);
     const expiration = issuedAt + this.tokenLifetimeSeconds;
     return {
-      access_token: signToken({ iam_id: iamId, sub: iamId, iat: issuedAt, exp: expiration }, this.options.signingKey),
+      access_token: signToken(
+        { iam_id: iamId, sub: iamId, iat: issuedAt, exp: expiration, iat_ms: this.now() },
+        this.options.signingKey,
+      ),
       refresh_token: 'not_supported',
       token_type: 'Bearer',
       expires_in: this.tokenLifetimeSeconds,
@@ -354,6 +457,8 @@ export class IbmSecretsManagerContract {
     const claims = verifyToken(match[1] ?? '', this.options.signingKey);
     if (!claims) throw new ApiError(401, 'unauthorized', 'Unauthorized: the token is not valid');
     if (claims.exp * 1000 <= this.now()) throw new ApiError(401, 'unauthorized', 'Unauthorized: the token expired');
+    if (claims.iat_ms < this.tokensValidFrom)
+      throw new ApiError(401, 'unauthorized', 'Unauthorized: the token was revoked');
     return claims.iam_id;
   }
 
@@ -401,6 +506,7 @@ export class IbmSecretsManagerContract {
       if (method === 'GET') return { status: 200, answer: this.secretWithPayload(secret) };
       if (method === 'DELETE') {
         this.secrets.delete(secret.id);
+        this.publish('secret_deleted', secret);
         return { status: 204, answer: undefined };
       }
       throw new ApiError(405, 'method_not_allowed', 'Method not allowed');
@@ -518,6 +624,7 @@ export class IbmSecretsManagerContract {
     };
     this.addVersion(secret, pickPayload(secretType, body), objectField(body.version_custom_metadata), iamId);
     this.secrets.set(secret.id, secret);
+    this.publish('secret_created', secret);
     return this.secretWithPayload(secret);
   }
 
@@ -535,6 +642,7 @@ export class IbmSecretsManagerContract {
     if (body.custom_metadata !== undefined) secret.custom_metadata = objectField(body.custom_metadata);
     const version = this.addVersion(secret, payload, objectField(body.version_custom_metadata), iamId);
     const meta = this.versionMetadata(secret, version);
+    this.publish('secret_rotated', secret);
     return { ...meta, ...version.payload };
   }
 
@@ -681,21 +789,28 @@ function faultCode(status: number): string {
 
 const b64url = (data: string | Buffer) => Buffer.from(data).toString('base64url');
 
-function signToken(claims: { iam_id: string; sub: string; iat: number; exp: number }, key: string): string {
+function signToken(
+  claims: { iam_id: string; sub: string; iat: number; exp: number; iat_ms: number },
+  key: string,
+): string {
   const head = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
   return `${head}.${createHmac('sha256', key).update(head).digest('base64url')}`;
 }
 
-function verifyToken(token: string, key: string): { iam_id: string; exp: number } | undefined {
+function verifyToken(token: string, key: string): { iam_id: string; exp: number; iat_ms: number } | undefined {
   const [h, p, s] = token.split('.');
   if (!h || !p || !s) return undefined;
   const want = createHmac('sha256', key).update(`${h}.${p}`).digest();
   const got = Buffer.from(s, 'base64url');
   if (got.length !== want.length || !timingSafeEqual(got, want)) return undefined;
   try {
-    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as { iam_id?: unknown; exp?: unknown };
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as {
+      iam_id?: unknown;
+      exp?: unknown;
+      iat_ms?: unknown;
+    };
     if (typeof claims.iam_id !== 'string' || typeof claims.exp !== 'number') return undefined;
-    return { iam_id: claims.iam_id, exp: claims.exp };
+    return { iam_id: claims.iam_id, exp: claims.exp, iat_ms: typeof claims.iat_ms === 'number' ? claims.iat_ms : 0 };
   } catch {
     return undefined;
   }

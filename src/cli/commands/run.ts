@@ -65,6 +65,7 @@ export interface RunFlags {
   /** 0: the events webhook is off. */
   eventsWebhookPort: number;
   eventsWebhookSecret: string;
+  eventsIbmEnSecret: string;
   /** Keep `secretsync.io/leader: "true"` on the leader's own Pod (POD_NAME, POD_NAMESPACE), for the webhook Service. */
   labelLeaderPod: boolean;
 }
@@ -241,6 +242,14 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
       )
         .env('SECRETSYNC_EVENTS_WEBHOOK_SECRET')
         .default('secretsync-events-webhook'),
+    )
+    .addOption(
+      new Option(
+        '--events-ibm-en-secret <name>',
+        "also accept IBM Cloud Event Notifications on the webhook (POST /ibm-event-notifications), authenticated by the key 'token' (at least 32 bytes) of this Secret in the operator namespace; empty: off",
+      )
+        .env('SECRETSYNC_EVENTS_IBM_EN_SECRET')
+        .default(''),
     )
     .addOption(
       new Option(
@@ -504,6 +513,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
         port: flags.eventsWebhookPort,
         namespace: flags.operatorNamespace,
         secretName: flags.eventsWebhookSecret,
+        ...(flags.eventsIbmEnSecret ? { ibmEventNotificationsSecret: flags.eventsIbmEnSecret } : {}),
         log: logger,
         onAnswer: (code) => metrics.webhookRequests.inc({ code: String(code) }),
       });

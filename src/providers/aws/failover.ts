@@ -1,70 +1,33 @@
-// Regional failover for the AWS providers: one SDK client per target (the
-// primary, then the `failover` entries in order; a target is a region and an
-// optional endpoint, so two endpoints of one region are two targets) and a
-// circuit breaker per store, provider and target, so a dead target is skipped
-// until a probe finds it back. Only availability errors (network, 5xx,
-// throttling past the SDK's retries) move a call on to the next target; not
-// found, access denied and configuration errors are answered by the first
-// target asked.
-//
-// The breakers and the "active target" live in a process-wide registry, not in
-// the client: the controller rebuilds clients (spec changes, credential age,
-// after errors), and a rebuilt client must not forget that a target is down.
-// The registry is used by the AWS providers and by the Vault provider (whose
-// targets are all in region "vault", one per address, with its own rule for
-// which errors mean "unavailable"); the controller sees it only
-// through the provider contract (Provider.stats, Provider.forgetStore, and
-// moves reported to ProviderContext.onFailover).
+// Regional failover for the AWS providers: the generic failover over targets
+// (../failover.ts: breakers per store, provider and target in a process-wide
+// registry, the active target, moves) with what is AWS's own: which errors
+// mean "unavailable" (isAvailabilityError), the regional service endpoints a
+// target without an endpoint is reached at, the other targets tried recorded on
+// the error for mapAwsError's message, and multi-Region KMS key ids.
 import {
-  BrokenCircuitError,
-  CircuitState,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  handleWhen,
-  type CircuitBreakerPolicy,
-} from 'cockatiel';
-import type { CircuitBreakerSpec } from '../../api/types.js';
-import { raceAbort, throwIfAborted } from '../../api/abort.js';
-import type { FailoverMove, ServedRegion } from '../provider.js';
+  RegionalClients as TargetClients,
+  endpointHost,
+  type RegionalClient,
+  type RegionalOptions as TargetOptions,
+  type RegionTarget,
+} from '../failover.js';
 import { isAvailabilityError, markUnavailableTargets } from './errors.js';
 
-export const DEFAULT_FAILURE_THRESHOLD = 3;
-export const DEFAULT_OPEN_SECONDS = 30;
-/** Failover entries a block may list. */
-export const MAX_FAILOVER_TARGETS = 4;
-
-export interface BreakerSettings {
-  failureThreshold: number;
-  openSeconds: number;
-}
-
-export function breakerSettings(spec: CircuitBreakerSpec | undefined): BreakerSettings {
-  return {
-    failureThreshold: spec?.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD,
-    openSeconds: spec?.openSeconds ?? DEFAULT_OPEN_SECONDS,
-  };
-}
-
-/** A resolved failover target: the primary, or a `failover` entry with its region filled in. */
-export interface RegionTarget {
-  region: string;
-  /** Absent: the region's AWS endpoint. */
-  endpoint?: string;
-}
-
-/** Whether two targets are the same region and endpoint. */
-export function sameTarget(a: RegionTarget, b: RegionTarget): boolean {
-  return a.region === b.region && (a.endpoint ?? '') === (b.endpoint ?? '');
-}
-
-/** The host (and port) of an endpoint URL, for status, Events and metrics: no scheme, path or user info. */
-export function endpointHost(endpoint: string): string {
-  try {
-    return new URL(endpoint).host;
-  } catch {
-    return '(invalid endpoint)';
-  }
-}
+export {
+  DEFAULT_FAILURE_THRESHOLD,
+  DEFAULT_OPEN_SECONDS,
+  MAX_FAILOVER_TARGETS,
+  RegionHealth,
+  breakerSettings,
+  endpointHost,
+  regionHealth,
+  sameTarget,
+  type BreakerSettings,
+  type CircuitStats,
+  type FailoverEvent,
+  type RegionTarget,
+  type RegionalClient,
+} from '../failover.js';
 
 const SERVICE_HOSTS: Record<string, string> = {
   awsSecretsManager: 'secretsmanager',
@@ -79,255 +42,27 @@ export function targetHost(provider: string, target: RegionTarget): string {
   return `${SERVICE_HOSTS[provider] ?? provider}.${target.region}.${domain}`;
 }
 
-/** A store moved: `to` served a call after `from` had served the ones before. */
-export type FailoverEvent = FailoverMove;
-
-/** One breaker's state for metrics. */
-export interface CircuitStats {
-  provider: string;
-  store: string;
-  region: string;
-  /** The host of the target's explicit endpoint; '' for the region's AWS endpoint. */
-  endpoint: string;
-  open: boolean;
-}
-
-interface BreakerEntry {
-  policy: CircuitBreakerPolicy;
-  settings: BreakerSettings;
-  provider: string;
-  store: string;
-  target: RegionTarget;
-}
-
-/** Breakers and active targets of every store in this process. */
-export class RegionHealth {
-  private readonly breakers = new Map<string, BreakerEntry>();
-  private readonly active = new Map<string, RegionTarget>();
-
-  /**
-   * The breaker of one store+provider+target (region and endpoint); a changed setting replaces it (closed).
-   * `isAvailable` says which failures count (the provider's own availability errors; default the AWS ones).
-   */
-  breaker(
-    store: string,
-    provider: string,
-    target: RegionTarget,
-    settings: BreakerSettings,
-    isAvailable: (err: unknown) => boolean = isAvailabilityError,
-  ): CircuitBreakerPolicy {
-    const key = JSON.stringify([store, provider, target.region, target.endpoint ?? '']);
-    const existing = this.breakers.get(key);
-    if (
-      existing &&
-      existing.settings.failureThreshold === settings.failureThreshold &&
-      existing.settings.openSeconds === settings.openSeconds
-    ) {
-      return existing.policy;
-    }
-    const policy = circuitBreaker(handleWhen(isAvailable), {
-      halfOpenAfter: settings.openSeconds * 1000,
-      breaker: new ConsecutiveBreaker(settings.failureThreshold),
-    });
-    this.breakers.set(key, { policy, settings, provider, store, target: { ...target } });
-    return policy;
-  }
-
-  /** The target that served this store's latest call (undefined before the first). */
-  activeTarget(store: string, provider: string): RegionTarget | undefined {
-    return this.active.get(JSON.stringify([store, provider]));
-  }
-
-  /** Records who served a call; returns the move when the store changed target. */
-  served(store: string, provider: string, target: RegionTarget, primary: RegionTarget): FailoverEvent | undefined {
-    const key = JSON.stringify([store, provider]);
-    const from = this.active.get(key) ?? primary;
-    this.active.set(key, { ...target });
-    if (sameTarget(from, target)) return undefined;
-    return {
-      provider,
-      store,
-      from: from.region,
-      to: target.region,
-      ...(from.endpoint !== undefined ? { fromEndpoint: endpointHost(from.endpoint) } : {}),
-      ...(target.endpoint !== undefined ? { toEndpoint: endpointHost(target.endpoint) } : {}),
-      toPrimary: sameTarget(target, primary),
-    };
-  }
-
-  stats(): CircuitStats[] {
-    return [...this.breakers.values()].map((b) => ({
-      provider: b.provider,
-      store: b.store,
-      region: b.target.region,
-      endpoint: b.target.endpoint !== undefined ? endpointHost(b.target.endpoint) : '',
-      // Open until a probe is let through (half-open); cockatiel moves on lazily, at the next call.
-      open: b.policy.state === CircuitState.Open || b.policy.state === CircuitState.HalfOpen,
-    }));
-  }
-
-  /** The store was deleted or changed (by `storeLabel`). */
-  forget(store: string): void {
-    for (const [key, entry] of this.breakers) if (entry.store === store) this.breakers.delete(key);
-    for (const key of [...this.active.keys()]) if ((JSON.parse(key) as string[])[0] === store) this.active.delete(key);
-  }
-}
-
-/** Breakers and active targets of every store in this process (the AWS providers use it). */
-export const regionHealth = new RegionHealth();
-
-/** One target's client. */
-export interface RegionalClient<C> {
-  target: RegionTarget;
-  client: C;
-}
-
-export interface RegionalOptions {
-  /** `storeLabel(store)`. */
-  store: string;
-  /** `awsSecretsManager`, `awsParameterStore`, `awsKms`. */
-  provider: string;
-  settings: BreakerSettings;
-  health?: RegionHealth;
-  /** Told about each move (ProviderContext.onFailover). Must not throw; a throw is ignored. */
-  onFailover?: (event: FailoverEvent) => void;
-  /**
-   * Whether an error means the target is unavailable (moves on to the next one and counts against its breaker).
-   * Default: the AWS rule (isAvailabilityError); the Vault provider passes its own.
-   */
+export type RegionalOptions = Omit<TargetOptions, 'isAvailable' | 'hostOf' | 'onExhausted'> & {
+  /** Default: the AWS rule (isAvailabilityError). */
   isAvailable?: (err: unknown) => boolean;
-}
+};
 
 /**
- * A call in several regions or endpoints: tried at the primary first, then at
- * each failover target in order, skipping targets whose circuit is open. With
- * one target (no `failover`), calls go straight to it: no breaker, nothing
- * changes.
+ * A call in several regions or endpoints (see ../failover.ts), with the AWS
+ * rule for unavailability, AWS's regional hosts in status, and the other
+ * targets tried named in the thrown error's message (by mapAwsError).
  */
-export class RegionalClients<C> {
-  private readonly health: RegionHealth;
-  private lastServed: RegionTarget;
-
-  constructor(
-    readonly regions: RegionalClient<C>[],
-    private readonly options: RegionalOptions,
-  ) {
-    if (regions.length === 0) throw new Error('RegionalClients needs at least one region');
-    this.health = options.health ?? regionHealth;
-    this.lastServed = this.health.activeTarget(options.store, options.provider) ?? this.primary.target;
-  }
-
-  get primary(): RegionalClient<C> {
-    return this.regions[0] as RegionalClient<C>;
-  }
-
-  /**
-   * The region (and, when this store lists several endpoints in it, the
-   * endpoint host) that answered the latest call; undefined without failover.
-   */
-  servedRegion(): ServedRegion | undefined {
-    if (this.regions.length === 1) return undefined;
-    const served = this.lastServed;
-    return {
-      region: served.region,
-      ...(this.sharesRegion(served) ? { endpoint: targetHost(this.options.provider, served) } : {}),
-      primary: sameTarget(served, this.primary.target),
-    };
-  }
-
-  /** A target in messages: its region, with the endpoint host when the region alone is ambiguous. */
-  describe(target: RegionTarget): string {
-    return this.sharesRegion(target)
-      ? `${target.region} (${targetHost(this.options.provider, target)})`
-      : target.region;
-  }
-
-  /** Whether another of this store's targets is in the same region. */
-  private sharesRegion(target: RegionTarget): boolean {
-    return this.regions.filter((r) => r.target.region === target.region).length > 1;
-  }
-
-  /**
-   * Runs `call` against the first usable target. `applies` may rule a target
-   * out for this call (a KMS ciphertext under a single-Region key decrypts only
-   * in its own region). When every applicable circuit is open, they are tried
-   * in order anyway: nothing else could answer. The error of the last target
-   * tried is thrown, carrying the others that were tried (named in its message
-   * by mapAwsError). An aborted `signal` stops at once: no further target is
-   * asked, and a cancelled call never counts against a breaker.
-   */
-  async run<T>(
-    call: (client: C, target: RegionTarget) => Promise<T>,
-    applies?: (target: RegionTarget) => boolean,
-    signal?: AbortSignal,
-  ): Promise<T> {
-    const what = `${this.options.store} (${this.options.provider})`;
-    const isAvailable = this.options.isAvailable ?? isAvailabilityError;
-    const attempt = (r: RegionalClient<C>, guarded: boolean): Promise<T> => {
-      throwIfAborted(signal, what);
-      const once = () => raceAbort(call(r.client, r.target), signal, what);
-      return guarded ? this.breaker(r).execute(once) : once();
-    };
-    if (this.regions.length === 1) return this.served(this.primary, await attempt(this.primary, false));
-    const candidates = this.regions.filter((r, i) => i === 0 || !applies || applies(r.target));
-    const failed: { target: RegionTarget; error: unknown }[] = [];
-    const skipped: RegionalClient<C>[] = [];
-    for (const r of candidates) {
-      try {
-        return this.served(r, await attempt(r, true));
-      } catch (err) {
-        if (err instanceof BrokenCircuitError) {
-          skipped.push(r);
-          continue;
-        }
-        if (!isAvailable(err)) throw err;
-        failed.push({ target: r.target, error: err });
-      }
-    }
-    if (failed.length === 0) {
-      // Every circuit open: try them in order without the breakers' permission.
-      for (const r of skipped) {
-        try {
-          return this.served(r, await attempt(r, false));
-        } catch (err) {
-          if (!isAvailable(err)) throw err;
-          failed.push({ target: r.target, error: err });
-        }
-      }
-    }
-    const last = failed[failed.length - 1]?.error;
-    if (failed.length > 1) {
-      markUnavailableTargets(
-        last,
-        failed.slice(0, -1).map((f) => this.describe(f.target)),
-      );
-    }
-    throw last;
-  }
-
-  private breaker(r: RegionalClient<C>): CircuitBreakerPolicy {
-    return this.health.breaker(
-      this.options.store,
-      this.options.provider,
-      r.target,
-      this.options.settings,
-      this.options.isAvailable,
-    );
-  }
-
-  private served<T>(r: RegionalClient<C>, value: T): T {
-    this.lastServed = r.target;
-    if (this.regions.length > 1) {
-      const move = this.health.served(this.options.store, this.options.provider, r.target, this.primary.target);
-      if (move) {
-        try {
-          this.options.onFailover?.(move);
-        } catch {
-          // Reporting must not turn a served call into a failure.
-        }
-      }
-    }
-    return value;
+export class RegionalClients<C> extends TargetClients<C> {
+  constructor(regions: RegionalClient<C>[], options: RegionalOptions) {
+    super(regions, {
+      ...options,
+      isAvailable: options.isAvailable ?? isAvailabilityError,
+      hostOf: (target) => targetHost(options.provider, target),
+      onExhausted: (last, others) => {
+        markUnavailableTargets(last, others);
+        return last;
+      },
+    });
   }
 }
 

@@ -7,7 +7,7 @@
 // the first AWS store appeared. Required one package at a time, with a turn of
 // the event loop between, the longest delay of the loop while a provider loads
 // fell from 92–133 ms to 34–64 ms (the longest step is @aws-sdk/client-ssm).
-// Secrets Manager's client and cockatiel are shared: aws/failover.ts uses both.
+// Secrets Manager's client and cockatiel are shared (cockatiel: ../failover.ts, through aws/failover.ts).
 //
 // The shared packages are resolved from the client that depends on them, so they
 // are the very files the client loads next (Node picks the CommonJS build for

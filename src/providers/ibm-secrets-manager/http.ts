@@ -2,7 +2,8 @@
 // Secrets Manager instance or to IAM, with a deadline per attempt and the
 // caller's signal, 429 answered by waiting for Retry-After (a few times, within
 // the caller's deadline), and IBM's answers mapped to the operator's errors:
-// 401/403 are ProviderConfigErrors (never a deletion), 404 a KeyNotFoundError,
+// 401 is AuthenticationFailed and 403 PermissionDenied, both
+// ProviderConfigErrors (never a deletion), 404 a KeyNotFoundError,
 // and everything that says "this instance cannot answer now" (network errors,
 // timeouts, 5xx, throttling that outlasted the retries) an
 // IbmUnavailableError, which is what moves reads to a secondary instance.
@@ -17,6 +18,7 @@
 // 0.1.1) is the retired v1 API. Node's fetch does everything needed here.
 import { abortError } from '../../api/abort.js';
 import { boundedText } from '../../api/errors.js';
+import { Reasons } from '../../api/types.js';
 import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../provider.js';
 
 /** Attempts of one request while IBM answers 429 (or 502/503/504). */
@@ -24,10 +26,14 @@ export const MAX_ATTEMPTS = 3;
 /** The longest Retry-After we wait inside one call; longer ones are left to the controller's back-off. */
 export const MAX_RETRY_AFTER_MS = 10_000;
 
-/** 401: the IAM token was not accepted. The client drops it, so the next call logs in again. */
+/**
+ * 401: the IAM token was not accepted. The client drops it and tries once more
+ * with a fresh one, so this reaches the controller only when a freshly
+ * exchanged token is refused too (AuthenticationFailed).
+ */
 export class IbmUnauthorizedError extends ProviderConfigError {
   constructor(message: string) {
-    super(message);
+    super(message, { reason: Reasons.AuthenticationFailed });
     this.name = 'IbmUnauthorizedError';
   }
 }
@@ -134,10 +140,11 @@ export function mapStatus(
 ): Error {
   const detail = ibmErrorText(body);
   const message = `${req.what}: HTTP ${status}${detail ? ` (${detail})` : ''}`;
-  // The operator's reason for both is InvalidProviderConfig (a ManagedSecret shows StoreNotReady), as for AWS.
+  // Reasons of their own (AuthenticationFailed, PermissionDenied as Vault's 403): a ManagedSecret says which it is.
   if (status === 401) return new IbmUnauthorizedError(message);
   // A missing access policy: the client itself is fine, rebuilding it would only drop its token.
-  if (status === 403) return new ProviderConfigError(message, { clientUnusable: false });
+  if (status === 403)
+    return new ProviderConfigError(message, { reason: Reasons.PermissionDenied, clientUnusable: false });
   if (status === 404 && req.key !== undefined) return new KeyNotFoundError(message, req.key);
   if (status === 429 || status >= 500) return new IbmUnavailableError(message, retryAfterMs);
   return new ProviderError(message);

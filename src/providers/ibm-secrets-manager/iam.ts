@@ -4,7 +4,7 @@
 // exchanged again before it expires (a fifth of its life, at least a minute,
 // early), one exchange at a time however many reads wait for it; a 401 from an
 // instance drops it, so the next call logs in again.
-import type { AnyStore, IbmSecretsManagerProviderSpec } from '../../api/types.js';
+import { Reasons, type AnyStore, type IbmSecretsManagerProviderSpec } from '../../api/types.js';
 import { raceAbort } from '../../api/abort.js';
 import { ProviderConfigError, storeLabel, type CallOptions, type ProviderContext } from '../provider.js';
 import { IbmUnavailableError, ibmErrorText, ibmRequest } from './http.js';
@@ -89,7 +89,9 @@ export class IamTokenSource {
       if (err instanceof IbmUnavailableError) throw err;
       // 400 (unknown API key, untrusted compute resource), 401, 403: credentials a person must fix.
       const detail = err instanceof Error ? err.message : '';
-      throw new ProviderConfigError(`${detail} (IAM login failed: check the API key or the trusted profile)`);
+      throw new ProviderConfigError(`${detail} (IAM login failed: check the API key or the trusted profile)`, {
+        reason: Reasons.AuthenticationFailed,
+      });
     }
     const body = answer.body as { access_token?: unknown; expires_in?: unknown; expiration?: unknown } | undefined;
     if (typeof body?.access_token !== 'string' || body.access_token === '')

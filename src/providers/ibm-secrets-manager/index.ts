@@ -119,7 +119,7 @@ export const ibmSecretsManagerProvider: Provider = {
         .all()
         .filter((b) => tracked.has(b.store))
         .map((b) => ({ store: b.store, waiting: b.waiting, used: b.used })),
-      circuits: instanceHealth.stats().filter((c) => tracked.has(c.store)),
+      circuits: instanceHealth.stats().filter((c) => c.provider === PROVIDER && tracked.has(c.store)),
     };
   },
 };
@@ -353,14 +353,12 @@ export class IbmSecretsManagerClient implements ProviderClient {
     key?: string,
   ): Promise<unknown> {
     const operation = operationName(method, path);
-    // IAM is global, not one of the instances: its failures must not count against an instance's breaker.
-    const token = await this.iam.token({ ...(send.signal ? { signal: send.signal } : {}) });
-    return this.instances.run(
-      (instance) =>
-        this.ctx.observe(
-          operation,
-          async () => {
-            try {
+    const attempt = async (token: string) =>
+      this.instances.run(
+        (instance) =>
+          this.ctx.observe(
+            operation,
+            async () => {
               const answer = await ibmRequest({
                 method,
                 url: `${instance.url}${path}`,
@@ -373,16 +371,34 @@ export class IbmSecretsManagerClient implements ProviderClient {
                 beforeAttempt: () => this.budget.take(send.signal, send.tenant),
               });
               return answer.body;
-            } catch (err) {
-              if (err instanceof IbmUnauthorizedError) this.iam.invalidate();
-              throw err;
-            }
-          },
-          instance.region,
-        ),
-      send.signal,
-      send.primaryOnly === true,
-    );
+            },
+            instance.region,
+            hostOf(instance.url),
+          ),
+        send.signal,
+        send.primaryOnly === true,
+      );
+    // IAM is global, not one of the instances: its failures must not count against an instance's breaker.
+    const exchangesBefore = this.iam.exchanges;
+    const token = await this.iam.token({ ...(send.signal ? { signal: send.signal } : {}) });
+    // Whether the token came from an exchange made (or joined) by this call, not from the cache.
+    const freshToken = this.iam.exchanges !== exchangesBefore;
+    try {
+      return await attempt(token);
+    } catch (err) {
+      if (!(err instanceof IbmUnauthorizedError)) throw err;
+      this.iam.invalidate();
+      // A token exchanged for this very call was refused: the credentials are wrong (AuthenticationFailed).
+      if (freshToken) throw err;
+      // A cached token was refused (revoked, or the account's keys rotated): once more with a fresh one.
+      const fresh = await this.iam.token({ ...(send.signal ? { signal: send.signal } : {}) });
+      try {
+        return await attempt(fresh);
+      } catch (again) {
+        if (again instanceof IbmUnauthorizedError) this.iam.invalidate();
+        throw again;
+      }
+    }
   }
 }
 

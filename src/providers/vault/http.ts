@@ -16,7 +16,7 @@ import * as https from 'node:https';
 import { abortError, deadline, throwIfAborted } from '../../api/abort.js';
 import { SecretsyncError } from '../../api/errors.js';
 import type { RequestBudget } from '../budget.js';
-import { RegionalClients, regionHealth, type BreakerSettings, type RegionHealth } from '../aws/failover.js';
+import { RegionalClients, regionHealth, type BreakerSettings, type RegionHealth } from '../failover.js';
 import type { CallOptions, FailoverMove, ProviderContext, ProviderTimeouts, ServedRegion } from '../provider.js';
 import { DEFAULT_PROVIDER_TIMEOUTS, ProviderError } from '../provider.js';
 import {
@@ -120,7 +120,7 @@ interface Target {
 
 /**
  * The client. One per store client; the breakers and the active address live
- * in the process-wide registry (aws/failover.ts), so a rebuilt client keeps
+ * in the process-wide registry (../failover.ts), so a rebuilt client keeps
  * knowing which address is down.
  */
 export class VaultHttp {

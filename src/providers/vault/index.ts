@@ -5,7 +5,7 @@
 // `connectVault`, which hands out the same client.
 import type { AnyStore, FindSpec, RemoteRef, VaultProviderSpec } from '../../api/types.js';
 import { raceAbort } from '../../api/abort.js';
-import { breakerSettings } from '../aws/failover.js';
+import { breakerSettings } from '../failover.js';
 import { storeLifecycle } from '../aws/lifecycle.js';
 import { storeBudgets } from '../budget.js';
 import { validateStorePolicy } from '../policy.js';

@@ -188,7 +188,7 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
     expect(primary.contract.requests.some((r) => r.iamId === 'iam-Profile-0001')).to.equal(true);
   });
 
-  it('403 keeps the Secret; a deleted secret drops its key only under deletionPolicy Delete', async () => {
+  it('403 (PermissionDenied) keeps the Secret; a deleted secret drops its key only under deletionPolicy Delete', async () => {
     await createManagedSecret(client(), namespace, {
       metadata: { name: 'guarded' },
       spec: {
@@ -200,7 +200,8 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
     await waitForSecretData(client(), namespace, 'guarded', (d) => d.password === password);
     primary.contract.deny('iam-ServiceId-operator-test');
     try {
-      await waitForReady(client(), namespace, 'guarded', 'False', 'StoreNotReady', 20_000);
+      // 403 has its own reason (as Vault's), not the generic StoreNotReady.
+      await waitForReady(client(), namespace, 'guarded', 'False', 'PermissionDenied', 20_000);
       await sleep(1_500);
       expect(decoded(await getSecret(client(), namespace, 'guarded'))).to.deep.equal({ password });
     } finally {
@@ -408,6 +409,18 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
       },
     });
     await waitForSecretData(client(), namespace, 'replicated', (d) => d.password === password);
+    // Requests are counted per serving instance (endpoint = its host), so the secondary's share shows.
+    const servedBy = async (server: IbmSecretsManagerServer) =>
+      (await operator.metrics.providerRequests.get()).values
+        .filter(
+          (v) =>
+            v.labels.provider === 'ibmSecretsManager' &&
+            v.labels.endpoint === new URL(server.serviceUrl).host &&
+            v.labels.result === 'success',
+        )
+        .reduce((n, v) => n + v.value, 0);
+    const secondaryBefore = await servedBy(secondary);
+    expect(await servedBy(primary)).to.be.greaterThan(0);
     await primary.kill();
     try {
       await waitFor(
@@ -417,6 +430,7 @@ describe('IBM Cloud Secrets Manager through the operator (contract server)', fun
         200,
       );
       await waitForReady(client(), namespace, 'replicated', 'True', 'Synced', 15_000);
+      expect(await servedBy(secondary)).to.be.greaterThan(secondaryBefore);
     } finally {
       await primary.restart();
     }

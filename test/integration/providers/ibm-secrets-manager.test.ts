@@ -356,6 +356,7 @@ describe('ibmSecretsManager provider (contract server)', function () {
     primary.contract.deny('iam-ServiceId-secretsync');
     const denied = await rejectionOf(c.getValue({ key: id }));
     expect(denied).to.be.instanceOf(ProviderConfigError);
+    expect((denied as ProviderConfigError).reason).to.equal('PermissionDenied');
     expect((denied as ProviderConfigError).clientUnusable).to.equal(false);
     expect(denied.message).to.include('HTTP 403');
     expect(secondary.contract.requests.filter((r) => r.iamId === 'iam-ServiceId-secretsync')).to.have.length(0);
@@ -372,6 +373,8 @@ describe('ibmSecretsManager provider (contract server)', function () {
       const unauthorized = await rejectionOf(other.getValue({ key: id }));
       expect(unauthorized).to.be.instanceOf(IbmUnauthorizedError);
       expect(unauthorized).to.be.instanceOf(ProviderConfigError);
+      // Refused with a token exchanged for this very call: AuthenticationFailed at once, no second try.
+      expect((unauthorized as ProviderConfigError).reason).to.equal('AuthenticationFailed');
       await rejectionOf(other.getValue({ key: id }));
       expect(stranger.contract.requests.filter((r) => r.path === '/identity/token')).to.have.length(2);
     } finally {
@@ -386,8 +389,38 @@ describe('ibmSecretsManager provider (contract server)', function () {
     );
     const login = await rejectionOf(badKey.check());
     expect(login).to.be.instanceOf(ProviderConfigError);
+    expect((login as ProviderConfigError).reason).to.equal('AuthenticationFailed');
     expect(login.message).to.include('IAM login failed');
     expect(String((login as Error).message)).to.not.include('unknown-key');
+  });
+
+  it('a cached IAM token the instance refuses (revoked) is exchanged once more and the call succeeds', async () => {
+    const a = await admin(primary, iam);
+    const id = await a.create({ secret_type: 'arbitrary', name: 'revoked', payload: 'still-readable' });
+    const c = await connect();
+    expect(await c.getValue({ key: id })).to.equal('still-readable');
+    const logins = () => iam.contract.requests.filter((r) => r.path === '/identity/token').length;
+    const before = logins();
+    primary.contract.requests.length = 0;
+    primary.contract.revokeTokens();
+    expect(await c.getValue({ key: id })).to.equal('still-readable');
+    expect(logins() - before).to.equal(1);
+    expect(primary.contract.requests.map((r) => r.status)).to.deep.equal([401, 200]);
+    // A fresh token refused as well is AuthenticationFailed, after exactly one more exchange.
+    primary.contract.requests.length = 0;
+    const stranger = await IbmSecretsManagerServer.start();
+    try {
+      stranger.contract.addApiKey(API_KEY);
+      const other = await ibmSecretsManagerProvider.connect(
+        clusterStore({ serviceUrl: primary.serviceUrl, iamEndpoint: stranger.iamEndpoint, auth: apiKeyAuth }),
+        memoryContext(),
+      );
+      const failed = await rejectionOf(other.getValue({ key: id }));
+      expect((failed as ProviderConfigError).reason).to.equal('AuthenticationFailed');
+      expect(primary.contract.requests.map((r) => r.status)).to.deep.equal([401]);
+    } finally {
+      await stranger.stop();
+    }
   });
 
   it('429 waits for Retry-After and tries again; throttling that lasts is an availability error with retryAfterMs', async () => {

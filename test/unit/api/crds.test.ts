@@ -804,7 +804,7 @@ describe('CRDs (src/api)', () => {
       };
       const ibmRules = (scope: 'Namespaced' | 'Cluster') => {
         const ibm = 'spec.provider.ibmSecretsManager';
-        const instance = 'set serviceUrl, or instanceId and region (not both)';
+        const instance = 'set serviceUrl, or instanceId and region';
         return [
           `${ibm}: ${instance}`,
           `${ibm}.auth: auth sets at most one of apiKeySecretRef or trustedProfile`,

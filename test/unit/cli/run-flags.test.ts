@@ -58,3 +58,13 @@ describe('secretsync run --max-* flags', () => {
       expect(String(error)).to.include(`--max-find-entries must be a positive integer, got "${bad}"`);
     });
 });
+
+describe('secretsync run --events-ibm-en-secret', () => {
+  it('is off (empty) by default, and read from the flag or SECRETSYNC_EVENTS_IBM_EN_SECRET', async () => {
+    expect((await parseRun([])).eventsIbmEnSecret).to.equal('');
+    expect((await parseRun(['--events-ibm-en-secret', 'en-token'])).eventsIbmEnSecret).to.equal('en-token');
+    expect((await parseRun([], { SECRETSYNC_EVENTS_IBM_EN_SECRET: 'from-env' })).eventsIbmEnSecret).to.equal(
+      'from-env',
+    );
+  });
+});

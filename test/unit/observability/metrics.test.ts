@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Metrics } from '../../../src/observability/metrics.js';
+import { MAX_ENDPOINT_LABELS, Metrics } from '../../../src/observability/metrics.js';
 import { rejectionOf } from '../helpers/index.js';
 
 describe('Metrics', () => {
@@ -40,6 +40,30 @@ describe('Metrics', () => {
     expect(text).to.contain(
       'secretsync_provider_request_duration_seconds_count{provider="awsSecretsManager",operation="GetSecretValue",region="us-west-2"} 1',
     );
+  });
+
+  it('labels IBM requests with the serving instance (endpoint), bounded: hosts past the cap count as "other"', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const primary = 'a.us-south.secrets-manager.appdomain.cloud';
+    const secondary = 'b.eu-de.secrets-manager.appdomain.cloud';
+    await metrics.observeProvider('ibmSecretsManager', 'GetSecret', async () => ({}), 'us-south', primary);
+    await metrics.observeProvider('ibmSecretsManager', 'GetSecret', async () => ({}), 'eu-de', secondary);
+    await metrics.observeProvider('ibmSecretsManager', 'GetSecret', async () => ({}), 'eu-de', secondary);
+    const text = await metrics.registry.metrics();
+    expect(text).to.contain(
+      `secretsync_provider_requests_total{provider="ibmSecretsManager",operation="GetSecret",result="success",region="us-south",endpoint="${primary}"} 1`,
+    );
+    expect(text).to.contain(
+      `secretsync_provider_requests_total{provider="ibmSecretsManager",operation="GetSecret",result="success",region="eu-de",endpoint="${secondary}"} 2`,
+    );
+    for (let i = 0; i < MAX_ENDPOINT_LABELS + 10; i++)
+      await metrics.observeProvider('ibmSecretsManager', 'GetSecret', async () => ({}), 'x', `host-${i}`);
+    const endpoints = new Set((await metrics.providerRequests.get()).values.map((v) => v.labels.endpoint));
+    expect(endpoints.size).to.equal(MAX_ENDPOINT_LABELS + 1);
+    expect(endpoints.has('other')).to.equal(true);
+    expect(endpoints.has(primary)).to.equal(true);
+    // A host seen before the cap keeps its own series.
+    expect(metrics.endpointLabel(secondary)).to.equal(secondary);
   });
 
   it('reports per-store budgets from its source at scrape time', async () => {

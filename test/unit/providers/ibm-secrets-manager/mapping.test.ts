@@ -78,7 +78,7 @@ describe('ibmSecretsManager mapping', () => {
     expect(() => versionBody('public_cert', { key: 'k' }, 'x', {})).to.throw(ProviderError);
   });
 
-  it('maps IBM’s answers: 401/403 configuration (never a deletion), 404 not found, 429 and 5xx unavailable', () => {
+  it('maps IBM’s answers: 401 AuthenticationFailed and 403 PermissionDenied (configuration, never a deletion), 404 not found, 429 and 5xx unavailable', () => {
     const req = { what: 'GET secret "k"', key: 'k' };
     const body = { errors: [{ code: 'not_found', message: 'Secret not found' }], status_code: 404, trace: 't' };
     const notFound = mapStatus(req, 404, body);
@@ -86,9 +86,11 @@ describe('ibmSecretsManager mapping', () => {
     expect(notFound.message).to.equal('GET secret "k": HTTP 404 (not_found: Secret not found)');
     const unauthorized = mapStatus(req, 401, undefined);
     expect(unauthorized).to.be.instanceOf(IbmUnauthorizedError);
-    expect((unauthorized as ProviderConfigError).reason).to.equal('InvalidProviderConfig');
+    expect(unauthorized).to.be.instanceOf(ProviderConfigError).and.not.instanceOf(KeyNotFoundError);
+    expect((unauthorized as ProviderConfigError).reason).to.equal('AuthenticationFailed');
     const forbidden = mapStatus(req, 403, undefined) as ProviderConfigError;
-    expect([forbidden.reason, forbidden.clientUnusable]).to.deep.equal(['InvalidProviderConfig', false]);
+    expect(forbidden).to.be.instanceOf(ProviderConfigError).and.not.instanceOf(KeyNotFoundError);
+    expect([forbidden.reason, forbidden.clientUnusable]).to.deep.equal(['PermissionDenied', false]);
     expect(mapStatus(req, 429, undefined, 2000))
       .to.be.instanceOf(IbmUnavailableError)
       .with.property('retryAfterMs', 2000);

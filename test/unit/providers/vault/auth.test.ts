@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AnyStore, VaultAuthSpec } from '../../../../src/api/types.js';
-import { RegionHealth } from '../../../../src/providers/aws/failover.js';
+import { RegionHealth } from '../../../../src/providers/failover.js';
 import { ProviderConfigError, type ProviderContext } from '../../../../src/providers/provider.js';
 import { KUBERNETES_JWT_SECONDS, vaultLogin } from '../../../../src/providers/vault/auth.js';
 import { VaultHttp } from '../../../../src/providers/vault/http.js';

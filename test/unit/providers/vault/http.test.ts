@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DeadlineError } from '../../../../src/api/errors.js';
-import { RegionHealth } from '../../../../src/providers/aws/failover.js';
+import { RegionHealth } from '../../../../src/providers/failover.js';
 import { RequestBudget } from '../../../../src/providers/budget.js';
 import { KeyNotFoundError, ProviderConfigError, ProviderError } from '../../../../src/providers/provider.js';
 import { VaultTokenManager } from '../../../../src/providers/vault/auth.js';

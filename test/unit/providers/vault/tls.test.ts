@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { RegionHealth } from '../../../../src/providers/aws/failover.js';
+import { RegionHealth } from '../../../../src/providers/failover.js';
 import { ProviderConfigError } from '../../../../src/providers/provider.js';
 import { VaultHttp, type VaultTlsMaterial } from '../../../../src/providers/vault/http.js';
 import { generateClusterPki, type ClusterPki } from '../../../../tools/testenv/certs.js';
