@@ -94,6 +94,11 @@ export interface ManagedSecretDeps {
    * refresh interval it uses at most (the store's events.fallbackRefreshInterval).
    */
   eventsFallbackMs?(ms: ManagedSecret): number | undefined;
+  /**
+   * Sharded mode: the ManagedSecret's shard (its Secret carries it as a label)
+   * and the shard fence's signal, which stops the sync when the shard is lost.
+   */
+  sharding?: { shardOf(ms: ManagedSecret): number; signalOf(ms: ManagedSecret): AbortSignal };
 }
 
 /** What one ManagedSecret's passes remember between them (memory only; a restart starts afresh). */
@@ -245,7 +250,7 @@ export class ManagedSecretReconciler {
       this.forget(key, ms);
       return;
     }
-    const limit = deadline(this.deps.settings.syncTimeoutMs, this.deps.stopSignal);
+    const limit = deadline(this.deps.settings.syncTimeoutMs, this.deps.stopSignal, this.deps.sharding?.signalOf(ms));
     try {
       if (revoking) await this.finalize(key, ms, limit.signal);
       else await this.pass(key, ms, limit.signal);
@@ -531,7 +536,7 @@ export class ManagedSecretReconciler {
     const hmacKey = this.deps.hmacKey();
     // Base64 and an HMAC over up to a MiB of data: in its turn.
     const { desired, plan } = await this.deps.cpu.run(() => {
-      const built = buildDesired(ms, values, hmacKey);
+      const built = buildDesired(ms, values, hmacKey, this.deps.sharding?.shardOf(ms));
       return { desired: built, plan: planSecretWrite(ms, built, existing, hmacKey) as SecretPlan };
     });
     // A Secret ESO writes is not in the label-filtered cache: read it from the server on later passes too.
@@ -615,7 +620,10 @@ export class ManagedSecretReconciler {
         void this.deps.restarter
           .secretChanged(ms, desired.name)
           .catch((err: unknown) =>
-            this.deps.log.warn('rollout restart scheduling failed', { managedSecret: nameOf(ms), error: errorMessage(err) }),
+            this.deps.log.warn('rollout restart scheduling failed', {
+              managedSecret: nameOf(ms),
+              error: errorMessage(err),
+            }),
           );
       this.deps.events.emit(
         this.deps.eventTarget(ms),
@@ -623,7 +631,13 @@ export class ManagedSecretReconciler {
         Reasons.Synced,
         `${secretRef} ${action === 'create' ? 'created' : action === 'recreate' ? 'recreated' : 'updated'} (${keyCount} keys)`,
       );
-      this.deps.log.info('synced', { managedSecret: nameOf(ms), store: storeName, secret: secretRef, action, keys: keyCount });
+      this.deps.log.info('synced', {
+        managedSecret: nameOf(ms),
+        store: storeName,
+        secret: secretRef,
+        action,
+        keys: keyCount,
+      });
     } else if (statusChanged) {
       this.deps.log.info('in sync', { managedSecret: nameOf(ms), store: storeName, secret: secretRef });
     }
