@@ -492,9 +492,11 @@ export class Manager {
     return this.caches.cachedShards();
   }
 
-  /** Objects in the ManagedSecret and Secret caches (for tests: sharded, only the held shards'). */
-  get cacheSizes(): { managedSecrets: number; secrets: number } {
-    return { managedSecrets: this.caches.managedSecrets.size, secrets: this.caches.secrets.size };
+  /** `namespace/name` of what the ManagedSecret and Secret caches hold (for tests: sharded, only the held shards'). */
+  cachedKeys(): { managedSecrets: string[]; secrets: string[] } {
+    const key = (o: { metadata: { namespace?: string; name: string } }) =>
+      `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    return { managedSecrets: this.caches.managedSecrets.list().map(key), secrets: this.caches.secrets.list().map(key) };
   }
 
   /** The leader's write fence (undefined without leader election): for anything else that writes on the leader. */
