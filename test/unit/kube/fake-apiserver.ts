@@ -7,6 +7,7 @@ interface Watcher {
   collection: string;
   res: ServerResponse;
   resourceVersion: string | null;
+  labelSelector: string | null;
 }
 
 /** A request the server held without answering, and when the client gave up on it. */
@@ -168,7 +169,8 @@ export class FakeApiServer {
 
   private broadcast(collection: string, type: string, object: KubeObject): void {
     for (const w of this.watchers)
-      if (w.collection === collection) w.res.write(`${JSON.stringify({ type, object })}\n`);
+      if (w.collection === collection && (type === 'BOOKMARK' || selects(w.labelSelector, object)))
+        w.res.write(`${JSON.stringify({ type, object })}\n`);
   }
 
   private status(
@@ -213,13 +215,19 @@ export class FakeApiServer {
     if (method === 'GET' && this.collections.has(path) && url.searchParams.get('watch') === 'true') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders();
-      const watcher: Watcher = { collection: path, res, resourceVersion: url.searchParams.get('resourceVersion') };
+      const watcher: Watcher = {
+        collection: path,
+        res,
+        resourceVersion: url.searchParams.get('resourceVersion'),
+        labelSelector: url.searchParams.get('labelSelector'),
+      };
       this.watchers.add(watcher);
       res.on('close', () => this.watchers.delete(watcher));
       return;
     }
     if (method === 'GET' && this.collections.has(path)) {
-      const items = [...(this.collections.get(path)?.values() ?? [])];
+      const selector = url.searchParams.get('labelSelector');
+      const items = [...(this.collections.get(path)?.values() ?? [])].filter((o) => selects(selector, o));
       this.json(res, 200, { metadata: { resourceVersion: this.resourceVersion }, items });
       return;
     }
@@ -251,4 +259,14 @@ export class FakeApiServer {
     }
     this.status(res, 405, 'MethodNotAllowed', `${method} ${path}`);
   }
+}
+
+/** Equality-based label selectors only (`a=b,c=d`), which is all the operator's informers use here. */
+function selects(selector: string | null, obj: KubeObject): boolean {
+  if (!selector) return true;
+  return selector.split(',').every((term) => {
+    const [key, value] = term.split('=');
+    if (key === undefined || value === undefined) throw new Error(`fake API server: unsupported selector ${term}`);
+    return obj.metadata.labels?.[key.trim()] === value.trim();
+  });
 }
