@@ -71,7 +71,7 @@ describe('ClusterCache in sharded mode', () => {
     expect(cache.cachedShards()).to.deep.equal([0, 2]);
     expect(names(cache.managedSecrets.list())).to.deep.equal(['a', 'c']);
     expect(names(cache.secrets.list())).to.deep.equal(['a', 'c']);
-    expect(cache.usersOf(queueKey.secretStore('team-a', 'store')).sort()).to.deep.equal([
+    expect([...cache.usersOf(queueKey.secretStore('team-a', 'store'))].sort()).to.deep.equal([
       queueKey.managedSecret('team-a', 'a'),
       queueKey.managedSecret('team-a', 'c'),
     ]);
@@ -83,7 +83,7 @@ describe('ClusterCache in sharded mode', () => {
     expect(cache.cachedShards()).to.deep.equal([1, 2]);
     expect(names(cache.managedSecrets.list())).to.deep.equal(['b', 'c']);
     expect(names(cache.secrets.list())).to.deep.equal(['b', 'c']);
-    expect(cache.usersOf(queueKey.secretStore('team-a', 'store')).sort()).to.deep.equal([
+    expect([...cache.usersOf(queueKey.secretStore('team-a', 'store'))].sort()).to.deep.equal([
       queueKey.managedSecret('team-a', 'b'),
       queueKey.managedSecret('team-a', 'c'),
     ]);

@@ -396,17 +396,18 @@ describe('KubeClient', () => {
         },
         signal: new AbortController().signal,
       };
-      client = server.client({ fence: { assertHeld: () => {}, signal: new AbortController().signal } });
-      const post = () => client.request('POST', '/api/v1/namespaces/n/secrets', { body: { metadata: { name: 's' } } });
+      const c = server.client({ fence: { assertHeld: () => {}, signal: new AbortController().signal } });
+      client = c;
+      const post = () => c.request('POST', '/api/v1/namespaces/n/secrets', { body: { metadata: { name: 's' } } });
       const refused = await settle(
-        client.withFence(shard, () => post()),
+        c.withFence(shard, () => post()),
         5_000,
       );
       expect(refused.error).to.be.instanceOf(NotShardOwnerError);
       // Deep in the scope (after awaits and a timer) the fence still applies; a read does not check it.
       const deep = await settle(
-        client.withFence(shard, async () => {
-          await client.get('/api/v1/namespaces/n/secrets/s');
+        c.withFence(shard, async () => {
+          await c.get('/api/v1/namespaces/n/secrets/s');
           await new Promise((resolve) => setTimeout(resolve, 5));
           return post();
         }),
@@ -416,7 +417,7 @@ describe('KubeClient', () => {
       expect(server.seen.map((r) => r.method)).to.deep.equal(['GET']);
       await post(); // outside any scope: only the client's fence
       held = true;
-      await client.withFence(shard, () => post());
+      await c.withFence(shard, () => post());
       expect(server.seen.map((r) => r.method)).to.deep.equal(['GET', 'POST', 'POST']);
     });
 
@@ -427,10 +428,11 @@ describe('KubeClient', () => {
         // Never answered: the write is in flight when the shard goes.
         lost.abort(new NotShardOwnerError(5));
       };
-      client = server.client(FAST_RETRIES);
+      const c = server.client(FAST_RETRIES);
+      client = c;
       const { error } = await settle(
-        client.withFence(shard, () =>
-          client.request('PUT', '/api/v1/namespaces/n/secrets/s', { body: { metadata: { name: 's' } } }),
+        c.withFence(shard, () =>
+          c.request('PUT', '/api/v1/namespaces/n/secrets/s', { body: { metadata: { name: 's' } } }),
         ),
         5_000,
       );
