@@ -347,7 +347,14 @@ export class Manager {
     if (this.labeller) {
       const labeller = this.labeller;
       // A valid shard number that is not the computed one (hand-edited): the replica holding that shard relabels it.
-      this.caches.managedSecrets.on({ add: (ms) => labeller.label(ms), update: (_old, ms) => labeller.label(ms) });
+      this.caches.managedSecrets.on({
+        add: (ms) => labeller.label(ms),
+        update: (old, cur) => {
+          labeller.label(cur);
+          // Relabelled into a shard held here: a pass that saw the old label skipped it.
+          if (old.metadata.labels?.[LABEL_SHARD] !== cur.metadata.labels?.[LABEL_SHARD]) this.queue.add(msKey(cur));
+        },
+      });
       // A lost shard's objects leave the cache without being deleted: forget them here, keep the objects.
       this.caches.managedSecrets.onEvict((ms) => {
         this.changeIndex.remove(msKey(ms));

@@ -1,5 +1,5 @@
 import type { KubeClient, KubeObject } from './client.js';
-import { Informer, type InformerHandlers, type InformerOptions } from './informer.js';
+import { Informer, objectKey, type InformerHandlers, type InformerOptions } from './informer.js';
 
 /**
  * One informer per watched namespace behind a single cache interface, so the
@@ -28,9 +28,27 @@ export class InformerGroup<T extends KubeObject> {
   private informersFor(options: Omit<InformerOptions<T>, 'path'>): Informer<T>[] {
     return this.paths.map((path) => {
       const informer = new Informer<T>(this.client, { ...options, path });
-      for (const h of this.handlers) informer.on(h);
+      for (const h of this.handlers) informer.on(this.forMember(h));
       return informer;
     });
+  }
+
+  /**
+   * A handler as one member calls it. An object can sit in two members for a
+   * moment (relabelled from one shard to another, both held here): its going
+   * from one is then not a deletion from the group but a change to the copy
+   * the other holds.
+   */
+  private forMember(h: InformerHandlers<T>): InformerHandlers<T> {
+    return {
+      add: (obj) => h.add?.(obj),
+      update: (old, cur) => h.update?.(old, cur),
+      delete: (obj) => {
+        const other = this.get(objectKey(obj));
+        if (other) h.update?.(obj, other);
+        else h.delete?.(obj);
+      },
+    };
   }
 
   private all(): Informer<T>[] {
@@ -40,7 +58,7 @@ export class InformerGroup<T extends KubeObject> {
   /** Handlers of every member, present and future. */
   on(handlers: InformerHandlers<T>): void {
     this.handlers.push(handlers);
-    for (const i of this.all()) i.on(handlers);
+    for (const i of this.all()) i.on(this.forMember(handlers));
   }
 
   /**
@@ -102,7 +120,13 @@ export class InformerGroup<T extends KubeObject> {
     if (!informers) return;
     this.members.delete(id);
     await Promise.all(informers.map((i) => i.stop()));
-    for (const informer of informers) for (const obj of informer.list()) for (const h of this.evictHandlers) h(obj);
+    for (const informer of informers)
+      for (const obj of informer.list()) {
+        // Also held by another member (moving between shards): still cached, as that member's copy.
+        const other = this.get(objectKey(obj));
+        if (other) for (const h of this.handlers) h.update?.(obj, other);
+        else for (const h of this.evictHandlers) h(obj);
+      }
   }
 
   async start(): Promise<void> {

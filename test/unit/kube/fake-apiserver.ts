@@ -106,11 +106,11 @@ export class FakeApiServer {
   /** Creates or replaces an object, bumping its resourceVersion; watchers see it unless `silently`. */
   put(collection: string, obj: KubeObject, silently = false): KubeObject {
     const items = this.items(collection);
-    const existed = items.has(obj.metadata.name);
+    const previous = items.get(obj.metadata.name);
     const stored = structuredClone(obj);
     stored.metadata.resourceVersion = String(++this.revision);
     items.set(obj.metadata.name, stored);
-    if (!silently) this.broadcast(collection, existed ? 'MODIFIED' : 'ADDED', stored);
+    if (!silently) this.broadcast(collection, previous ? 'MODIFIED' : 'ADDED', stored, previous);
     return structuredClone(stored);
   }
 
@@ -167,10 +167,19 @@ export class FakeApiServer {
     return items;
   }
 
-  private broadcast(collection: string, type: string, object: KubeObject): void {
-    for (const w of this.watchers)
-      if (w.collection === collection && (type === 'BOOKMARK' || selects(w.labelSelector, object)))
-        w.res.write(`${JSON.stringify({ type, object })}\n`);
+  /** As the API server does for a label-selected watch: a change that leaves the selection is DELETED there, one that enters it ADDED. */
+  private broadcast(collection: string, type: string, object: KubeObject, previous?: KubeObject): void {
+    for (const w of this.watchers) {
+      if (w.collection !== collection) continue;
+      let seen = type;
+      if (type !== 'BOOKMARK') {
+        const now = selects(w.labelSelector, object);
+        const before = previous !== undefined && selects(w.labelSelector, previous);
+        if (type === 'MODIFIED') seen = now && before ? 'MODIFIED' : now ? 'ADDED' : before ? 'DELETED' : '';
+        else if (!now) seen = '';
+      }
+      if (seen) w.res.write(`${JSON.stringify({ type: seen, object })}\n`);
+    }
   }
 
   private status(

@@ -96,6 +96,32 @@ describe('InformerGroup: members per shard (sharded mode)', () => {
     expect(seen.sort()).to.deep.equal(['add c', 'add e']);
   });
 
+  it('an object relabelled from one held member to another is changed, never deleted, and stays cached', async () => {
+    const updates: string[] = [];
+    group.on({
+      update: (old, cur) =>
+        updates.push(
+          `${old.metadata.labels?.['secretsync.io/shard']}->${cur.metadata.labels?.['secretsync.io/shard']}`,
+        ),
+    });
+    await group.addMember('0', 'secretsync.io/shard=0');
+    await group.addMember('1', 'secretsync.io/shard=1');
+    await waitFor('two watches', () => server.watchCount(SECRETS) === 2);
+    seen = [];
+    server.put(SECRETS, secret('a', '1'));
+    await waitFor('a in member 1', () => group.sizeOf('1') === 2 && group.sizeOf('0') === 1);
+    // The two watches are separate streams: when the ADDED on member 1 comes before the DELETED on member 0,
+    // the group reports a change; the other way round, a delete and an add. Never a delete last.
+    const aEvents = seen.filter((e) => e.endsWith(' a'));
+    if (aEvents.length === 1) expect([aEvents, updates]).to.deep.equal([['add a'], ['1->1']]);
+    else expect(aEvents).to.deep.equal(['delete a', 'add a']);
+    expect(group.get('team-a/a')?.metadata.labels?.['secretsync.io/shard']).to.equal('1');
+    // Moved out of every held member: now it is gone from the group.
+    server.put(SECRETS, secret('a', '3'));
+    await waitFor('a gone', () => group.get('team-a/a') === undefined);
+    expect(seen).to.include('delete a');
+  });
+
   it('adds members before start without listing, and lists them when the group starts', async () => {
     const later = new InformerGroup<KubeObject>(client, [SECRETS], {}, false);
     try {
