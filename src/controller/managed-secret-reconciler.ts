@@ -620,10 +620,7 @@ export class ManagedSecretReconciler {
         void this.deps.restarter
           .secretChanged(ms, desired.name)
           .catch((err: unknown) =>
-            this.deps.log.warn('rollout restart scheduling failed', {
-              managedSecret: nameOf(ms),
-              error: errorMessage(err),
-            }),
+            this.deps.log.warn('rollout restart scheduling failed', { managedSecret: nameOf(ms), error: errorMessage(err) }),
           );
       this.deps.events.emit(
         this.deps.eventTarget(ms),
@@ -631,13 +628,7 @@ export class ManagedSecretReconciler {
         Reasons.Synced,
         `${secretRef} ${action === 'create' ? 'created' : action === 'recreate' ? 'recreated' : 'updated'} (${keyCount} keys)`,
       );
-      this.deps.log.info('synced', {
-        managedSecret: nameOf(ms),
-        store: storeName,
-        secret: secretRef,
-        action,
-        keys: keyCount,
-      });
+      this.deps.log.info('synced', { managedSecret: nameOf(ms), store: storeName, secret: secretRef, action, keys: keyCount });
     } else if (statusChanged) {
       this.deps.log.info('in sync', { managedSecret: nameOf(ms), store: storeName, secret: secretRef });
     }
