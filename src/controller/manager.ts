@@ -11,6 +11,7 @@ import {
   type ManagedSecret,
 } from '../api/types.js';
 import { DEFAULT_LIMITS, type Limits } from '../api/limits.js';
+import { NotShardOwnerError } from '../api/errors.js';
 import type { KubeAuth } from '../kube/config.js';
 import { KubeClient, type WriteFence } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
@@ -593,6 +594,12 @@ export class Manager {
           this.queue.cancel(key);
         }
       } catch (err) {
+        if (err instanceof NotShardOwnerError) {
+          // The shard went while its sync ran (its status could not be written either): the new owner syncs it.
+          this.log.debug('shard lost during a sync; left to its new owner', { key });
+          this.queue.cancel(key);
+          continue;
+        }
         // Reconcilers turn every failure into status; this is a bug guard, never a crash.
         this.log.error('reconcile failed unexpectedly', { key, error: errorMessage(err) });
         this.queue.addRateLimited(key);
