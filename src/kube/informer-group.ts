@@ -70,10 +70,12 @@ export class InformerGroup<T extends KubeObject> {
   }
 
   get(key: string): T | undefined {
-    for (const i of this.all()) {
-      const found = i.get(key);
-      if (found) return found;
-    }
+    // Called for every sync and watch event: no array built per call.
+    for (const informers of this.members.values())
+      for (const i of informers) {
+        const found = i.get(key);
+        if (found) return found;
+      }
     return undefined;
   }
 
@@ -82,7 +84,9 @@ export class InformerGroup<T extends KubeObject> {
   }
 
   get size(): number {
-    return this.all().reduce((n, i) => n + i.size, 0);
+    let n = 0;
+    for (const informers of this.members.values()) for (const i of informers) n += i.size;
+    return n;
   }
 
   /** Objects held by one member (say, one shard's). */
