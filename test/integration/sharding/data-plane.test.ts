@@ -221,4 +221,54 @@ describe('sharded data plane: two replicas, half of the shards each', function (
       10_000,
     );
   });
+  it('a rollout restart scheduled before its shard was lost is never sent by the old owner', async () => {
+    let name = '';
+    for (let i = 0; !name; i++) if (shardOfName(`restart-${i}`) === 0) name = `restart-${i}`;
+    const deployPath = `/apis/apps/v1/namespaces/${namespace}/deployments`;
+    await client().request('POST', deployPath, {
+      body: {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'web' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'web' } },
+          template: {
+            metadata: { labels: { app: 'web' } },
+            spec: { containers: [{ name: 'app', image: 'example.invalid/app:1' }] },
+          },
+        },
+      },
+    });
+    const restartedAt = async () =>
+      (
+        await client().get<{ spec: { template: { metadata?: { annotations?: Record<string, string> } } } }>(
+          `${deployPath}/web`,
+        )
+      ).spec.template.metadata?.annotations?.['secretsync.io/restarted-at'];
+    await fixture.store.put('restart', { v: 'a' });
+    await createManagedSecret(client(), namespace, {
+      metadata: { name },
+      spec: {
+        storeRef: { name: 'local' },
+        refreshInterval: '1h',
+        data: [{ secretKey: 'v', remoteRef: { key: 'restart', property: 'v' } }],
+        rolloutRestart: { targets: [{ kind: 'Deployment', name: 'web' }], debounce: '3s' },
+      },
+    });
+    await waitForReady(client(), namespace, name, 'True', 'Synced', 30_000);
+    // A (holding shard 0) writes the change and schedules the restart 3 s later; then it loses the shard.
+    await fixture.store.put('restart', { v: 'b' });
+    await client().request('PATCH', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/${name}`, {
+      body: { metadata: { annotations: { [ANNOTATION_FORCE_SYNC]: String(Date.now()) } } },
+      contentType: 'application/merge-patch+json',
+    });
+    await waitForSecretData(client(), namespace, name, (data) => data.v === 'b');
+    ownershipA.set([]);
+    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    expect(await restartedAt()).to.equal(undefined);
+    expect(a!.logs.some((l) => l.includes('rollout restart failed') && l.includes('does not hold shard 0'))).to.equal(
+      true,
+    );
+  });
 });
