@@ -176,9 +176,9 @@ export class ClusterCache {
     const run = async () => {
       for (const shard of [...this.shardsCached]) {
         if (owned.has(shard)) continue;
-        this.shardsCached.delete(shard);
         await this.managedSecrets.removeMember(String(shard));
         await this.secrets.removeMember(String(shard));
+        this.shardsCached.delete(shard);
       }
       const gained = [...owned].filter((shard) => !this.shardsCached.has(shard));
       for (const shard of gained) this.shardsCached.add(shard);
