@@ -8,7 +8,7 @@
 // Every failure is a SecretsyncError (src/api/errors.ts) or becomes one: its
 // reason goes to the Ready condition, and whether it is transient decides the
 // retry (back-off per item) or the wait (a spec change, or the next refresh).
-import { DeadlineError, errorInfo, LimitError, type ErrorInfo } from '../api/errors.js';
+import { DeadlineError, errorInfo, LimitError, NotShardOwnerError, type ErrorInfo } from '../api/errors.js';
 import { checkFetchedValues, LimitReasons, type Limits } from '../api/limits.js';
 import {
   ANNOTATION_FORCE_SYNC,
@@ -100,6 +100,9 @@ export interface ManagedSecretDeps {
    */
   sharding?: { shardOf(ms: ManagedSecret): number; signalOf(ms: ManagedSecret): AbortSignal };
 }
+
+/** The reason of NotShardOwnerError: a sync whose shard this replica lost. */
+const NOT_SHARD_OWNER = new NotShardOwnerError(0).reason;
 
 /** What one ManagedSecret's passes remember between them (memory only; a restart starts afresh). */
 interface SyncState {
@@ -649,6 +652,13 @@ export class ManagedSecretReconciler {
     signal: AbortSignal,
     opts: { specError?: boolean } = {},
   ): Promise<void> {
+    if (failure.reason === NOT_SHARD_OWNER) {
+      // The shard went while this sync ran: nothing to record (this replica may not write it), no retry here;
+      // the replica that holds the shard now syncs it.
+      this.deps.log.debug('shard lost during a sync; left to its new owner', { managedSecret: nameOf(ms) });
+      this.deps.queue.cancel(key);
+      return;
+    }
     state.failure = failure;
     this.deps.metrics.syncs.inc({ result: 'error', reason: failure.reason });
     this.deps.log.warn('sync failed', { managedSecret: nameOf(ms), reason: failure.reason, message: failure.message });

@@ -5,6 +5,7 @@
 // moved from one replica to the other is written by the new owner only and
 // taken over without writes, and that unlabelled objects are labelled/adopted.
 import { expect } from 'chai';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { API_VERSION, ANNOTATION_FORCE_SYNC, ANNOTATION_MANAGED_SECRET } from '../../../src/api/types.js';
 import { NotShardOwnerError } from '../../../src/api/errors.js';
 import type { Metrics } from '../../../src/observability/metrics.js';
@@ -25,6 +26,7 @@ import {
   getManagedSecret,
   getSecret,
   startOperator,
+  testStorePolicy,
   waitForReady,
   waitForSecretData,
   type LocalStoreFixture,
@@ -49,6 +51,10 @@ describe('sharded data plane: two replicas, half of the shards each', function (
   const ownershipA = new StaticShardOwnership(SHARDS, [0, 1]);
   const ownershipB = new StaticShardOwnership(SHARDS, [2, 3]);
   let a: RunningOperator | undefined;
+  let blackhole: Server | undefined;
+  let blackholeEndpoint = '';
+  let blackholeConnections = 0;
+  const sockets = new Set<Socket>();
   let b: RunningOperator | undefined;
   const shardOfName = (name: string) => shardOf(namespace, name, SHARDS);
   // Two ManagedSecrets in every shard, whatever the namespace's random suffix makes of the hash.
@@ -81,14 +87,26 @@ describe('sharded data plane: two replicas, half of the shards each', function (
         data: { a: Buffer.from('old').toString('base64') },
       },
     });
+    // A backend that accepts connections and never answers: a sync reading it stays in flight.
+    const server = createServer((socket) => {
+      blackholeConnections += 1;
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    blackhole = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    blackholeEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const storePolicy = testStorePolicy([blackholeEndpoint]);
     a = await startOperator(sharedCluster(), {
       namespaces: [namespace],
       identity: 'a',
+      storePolicy,
       sharding: { ownership: ownershipA },
     });
     b = await startOperator(sharedCluster(), {
       namespaces: [namespace],
       identity: 'b',
+      storePolicy,
       sharding: { ownership: ownershipB },
     });
   });
@@ -96,6 +114,8 @@ describe('sharded data plane: two replicas, half of the shards each', function (
   after(async () => {
     await a?.stop();
     await b?.stop();
+    for (const socket of sockets) socket.destroy();
+    blackhole?.close();
     fixture?.cleanup();
   });
 
@@ -221,6 +241,77 @@ describe('sharded data plane: two replicas, half of the shards each', function (
       10_000,
     );
   });
+  it('a sync in flight when its shard is lost stops at once and writes nothing (no status either)', async () => {
+    let name = '';
+    for (let i = 0; !name; i++) if (shardOfName(`hang-${i}`) === 0) name = `hang-${i}`;
+    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'aws-creds' },
+        stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
+      },
+    });
+    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'SecretStore',
+        metadata: { name: 'hang' },
+        spec: {
+          provider: {
+            awsSecretsManager: {
+              region: 'us-east-1',
+              endpoint: blackholeEndpoint,
+              auth: {
+                secretRef: {
+                  accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
+                  secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
+                },
+              },
+            },
+          },
+        },
+      },
+    });
+    const connectionsBefore = blackholeConnections;
+    await createManagedSecret(client(), namespace, {
+      metadata: { name },
+      spec: { storeRef: { name: 'hang' }, refreshInterval: '1h', data: [{ secretKey: 'v', remoteRef: { key: 'x' } }] },
+    });
+    // A (holding shard 0) is waiting on the backend for it (the store checks, run by both, connect too).
+    await waitFor(
+      "A's sync to reach the backend",
+      async () =>
+        blackholeConnections > connectionsBefore &&
+        a!.manager.cachedKeys().managedSecrets.includes(`${namespace}/${name}`)
+          ? true
+          : undefined,
+      15_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const statusWrites = await writes(a!.metrics, 'managedsecrets/status');
+    const lostAt = Date.now();
+    ownershipA.set([]);
+    const stopped = await waitFor(
+      'the in-flight sync to stop',
+      async () =>
+        a!.logs.find((l) => l.includes('shard lost during a sync') && l.includes(`${namespace}/${name}`)) ?? undefined,
+      8_000,
+    );
+    // The backend attempt alone would have waited 10 s.
+    expect(Date.now() - lostAt).to.be.below(5_000);
+    expect(stopped).to.be.a('string');
+    expect(await writes(a!.metrics, 'managedsecrets/status')).to.equal(statusWrites);
+    expect(
+      a!.logs.filter((l) => l.includes('reconcile failed unexpectedly') || l.includes('"sync failed"')),
+    ).to.deep.equal([]);
+    expect((await getManagedSecret(client(), namespace, name)).status?.conditions ?? []).to.deep.equal([]);
+    // Clean up before the next test: the hanging store would hold workers of both replicas in its checks.
+    await client().request('DELETE', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/${name}`);
+    await client().request('DELETE', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores/hang`);
+    ownershipA.set([0]);
+  });
+
   it('a rollout restart scheduled before its shard was lost is never sent by the old owner', async () => {
     let name = '';
     for (let i = 0; !name; i++) if (shardOfName(`restart-${i}`) === 0) name = `restart-${i}`;
