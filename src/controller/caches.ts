@@ -13,6 +13,7 @@ import {
 import type { KubeClient, KubeObject } from '../kube/client.js';
 import { collectionPaths, InformerGroup } from '../kube/informer-group.js';
 import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
+import { LABEL_SHARD, shardLabelValue } from '../sharding/ownership.js';
 import { queueKey } from './keys.js';
 import { namespaceAllowed } from './selectors.js';
 
@@ -80,6 +81,11 @@ export interface CacheOptions {
   /** Template sources of one ManagedSecret kept up to this many bytes (--max-template-bytes). */
   maxTemplateBytes: number;
   onWatchError(resource: string, err: unknown): void;
+  /**
+   * Sharded mode: ManagedSecrets and our Secrets are cached per held shard
+   * (`setShards`), by their shard label; stores and namespaces stay cluster-wide.
+   */
+  shardCount?: number;
 }
 
 /** The key of the store a ManagedSecret names, whether or not that store exists. */
@@ -99,17 +105,29 @@ export class ClusterCache {
   readonly secrets: InformerGroup<SecretObject>;
   /** Store key → queue keys of the ManagedSecrets that name it: a store change touches only its users. */
   private readonly users = new Map<string, Set<string>>();
+  /** Sharded mode: the shards whose members are in the caches (or on their way in). */
+  private readonly shardsCached = new Set<number>();
+  /** Shard changes one after another: a shard lost while still being gained is removed once it is in. */
+  private shardChanges: Promise<void> = Promise.resolve();
+  readonly shardCount: number | undefined;
 
   constructor(client: KubeClient, options: CacheOptions) {
     const ns = options.namespaces;
     const common = (resource: string) => ({
       onError: (err: unknown) => options.onWatchError(resource, err),
     });
-    this.managedSecrets = new InformerGroup(client, collectionPaths(GROUP_PREFIX, 'managedsecrets', ns), {
-      ...common('managedsecrets'),
-      listPageSize: MANAGED_SECRET_LIST_PAGE,
-      transform: (obj) => withoutOversizedTemplates(slim<ManagedSecretObject>(obj), options.maxTemplateBytes),
-    });
+    this.shardCount = options.shardCount;
+    const fixed = options.shardCount === undefined;
+    this.managedSecrets = new InformerGroup(
+      client,
+      collectionPaths(GROUP_PREFIX, 'managedsecrets', ns),
+      {
+        ...common('managedsecrets'),
+        listPageSize: MANAGED_SECRET_LIST_PAGE,
+        transform: (obj) => withoutOversizedTemplates(slim<ManagedSecretObject>(obj), options.maxTemplateBytes),
+      },
+      fixed,
+    );
     this.secretStores = new InformerGroup(client, collectionPaths(GROUP_PREFIX, 'secretstores', ns), {
       ...common('secretstores'),
       transform: slim<SecretStore & KubeObject>,
@@ -124,10 +142,15 @@ export class ClusterCache {
         metadata: { name: o.metadata.name, labels: o.metadata.labels, resourceVersion: o.metadata.resourceVersion },
       }),
     });
-    this.secrets = new InformerGroup<SecretObject>(client, collectionPaths('/api/v1', 'secrets', ns), {
-      ...common('secrets'),
-      labelSelector: `${LABEL_MANAGED}=true`,
-    });
+    this.secrets = new InformerGroup<SecretObject>(
+      client,
+      collectionPaths('/api/v1', 'secrets', ns),
+      {
+        ...common('secrets'),
+        labelSelector: `${LABEL_MANAGED}=true`,
+      },
+      fixed,
+    );
     // The index follows the ManagedSecret cache (registered first, so it is current for later handlers).
     const index = (ms: ManagedSecret) => this.addUser(ms);
     this.managedSecrets.on({
@@ -138,6 +161,54 @@ export class ClusterCache {
       },
       delete: (ms) => this.removeUser(ms),
     });
+    this.managedSecrets.onEvict((ms) => this.removeUser(ms));
+  }
+
+  /**
+   * Sharded mode: caches the ManagedSecrets and Secrets of exactly `owned`.
+   * A gained shard's Secrets are listed before its ManagedSecrets (whose `add`
+   * handlers queue them), so its first syncs find their Secrets in the cache
+   * and a takeover of Secrets in sync writes nothing. A lost shard's objects
+   * are dropped (evict handlers), not deleted. Resolves when this change and
+   * every earlier one are done.
+   */
+  setShards(owned: ReadonlySet<number>): Promise<void> {
+    const run = async () => {
+      for (const shard of [...this.shardsCached]) {
+        if (owned.has(shard)) continue;
+        await this.managedSecrets.removeMember(String(shard));
+        await this.secrets.removeMember(String(shard));
+        this.shardsCached.delete(shard);
+      }
+      const gained = [...owned].filter((shard) => !this.shardsCached.has(shard));
+      for (const shard of gained) this.shardsCached.add(shard);
+      const failed = await Promise.all(
+        gained.map(async (shard) => {
+          const label = `${LABEL_SHARD}=${shardLabelValue(shard)}`;
+          try {
+            await this.secrets.addMember(String(shard), `${LABEL_MANAGED}=true,${label}`);
+            await this.managedSecrets.addMember(String(shard), label);
+            return undefined;
+          } catch (err) {
+            // Not cached after all: the next call (the caller retries) lists it again from scratch.
+            this.shardsCached.delete(shard);
+            await this.managedSecrets.removeMember(String(shard));
+            await this.secrets.removeMember(String(shard));
+            return err;
+          }
+        }),
+      );
+      const error = failed.find((err) => err !== undefined);
+      if (error !== undefined) throw error;
+    };
+    const next = this.shardChanges.then(run, run);
+    this.shardChanges = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Sharded mode: the shards whose objects are cached now. */
+  cachedShards(): number[] {
+    return [...this.shardsCached].sort((a, b) => a - b);
   }
 
   private addUser(ms: ManagedSecret): void {

@@ -8,7 +8,7 @@
 // Every failure is a SecretsyncError (src/api/errors.ts) or becomes one: its
 // reason goes to the Ready condition, and whether it is transient decides the
 // retry (back-off per item) or the wait (a spec change, or the next refresh).
-import { DeadlineError, errorInfo, LimitError, type ErrorInfo } from '../api/errors.js';
+import { DeadlineError, errorInfo, LimitError, NotShardOwnerError, type ErrorInfo } from '../api/errors.js';
 import { checkFetchedValues, LimitReasons, type Limits } from '../api/limits.js';
 import {
   ANNOTATION_FORCE_SYNC,
@@ -94,7 +94,15 @@ export interface ManagedSecretDeps {
    * refresh interval it uses at most (the store's events.fallbackRefreshInterval).
    */
   eventsFallbackMs?(ms: ManagedSecret): number | undefined;
+  /**
+   * Sharded mode: the ManagedSecret's shard (its Secret carries it as a label)
+   * and the shard fence's signal, which stops the sync when the shard is lost.
+   */
+  sharding?: { shardOf(ms: ManagedSecret): number; signalOf(ms: ManagedSecret): AbortSignal };
 }
+
+/** The reason of NotShardOwnerError: a sync whose shard this replica lost. */
+const NOT_SHARD_OWNER = new NotShardOwnerError(0).reason;
 
 /** What one ManagedSecret's passes remember between them (memory only; a restart starts afresh). */
 interface SyncState {
@@ -245,7 +253,7 @@ export class ManagedSecretReconciler {
       this.forget(key, ms);
       return;
     }
-    const limit = deadline(this.deps.settings.syncTimeoutMs, this.deps.stopSignal);
+    const limit = deadline(this.deps.settings.syncTimeoutMs, this.deps.stopSignal, this.deps.sharding?.signalOf(ms));
     try {
       if (revoking) await this.finalize(key, ms, limit.signal);
       else await this.pass(key, ms, limit.signal);
@@ -531,7 +539,7 @@ export class ManagedSecretReconciler {
     const hmacKey = this.deps.hmacKey();
     // Base64 and an HMAC over up to a MiB of data: in its turn.
     const { desired, plan } = await this.deps.cpu.run(() => {
-      const built = buildDesired(ms, values, hmacKey);
+      const built = buildDesired(ms, values, hmacKey, this.deps.sharding?.shardOf(ms));
       return { desired: built, plan: planSecretWrite(ms, built, existing, hmacKey) as SecretPlan };
     });
     // A Secret ESO writes is not in the label-filtered cache: read it from the server on later passes too.
@@ -644,6 +652,13 @@ export class ManagedSecretReconciler {
     signal: AbortSignal,
     opts: { specError?: boolean } = {},
   ): Promise<void> {
+    if (failure.reason === NOT_SHARD_OWNER) {
+      // The shard went while this sync ran: nothing to record (this replica may not write it), no retry here;
+      // the replica that holds the shard now syncs it.
+      this.deps.log.debug('shard lost during a sync; left to its new owner', { managedSecret: nameOf(ms) });
+      this.deps.queue.cancel(key);
+      return;
+    }
     state.failure = failure;
     this.deps.metrics.syncs.inc({ result: 'error', reason: failure.reason });
     this.deps.log.warn('sync failed', { managedSecret: nameOf(ms), reason: failure.reason, message: failure.message });

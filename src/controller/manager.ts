@@ -11,6 +11,7 @@ import {
   type ManagedSecret,
 } from '../api/types.js';
 import { DEFAULT_LIMITS, type Limits } from '../api/limits.js';
+import { NotShardOwnerError } from '../api/errors.js';
 import type { KubeAuth } from '../kube/config.js';
 import { KubeClient, type WriteFence } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
@@ -45,6 +46,9 @@ import { StoreClients } from './store-clients.js';
 import { StoreReconciler } from './store-reconciler.js';
 import { namespaceTenant, WorkQueue } from './workqueue.js';
 import { ANNOTATION_ADOPT_FROM_ESO } from '../secrets/eso-adoption.js';
+import { collectionPaths } from '../kube/informer-group.js';
+import { ShardLabeller } from '../sharding/labeller.js';
+import { LABEL_SHARD, parseShardLabel, shardOf, type ShardOwnership } from '../sharding/ownership.js';
 
 export interface ManagerOptions {
   kubeConfig: KubeAuth;
@@ -94,6 +98,14 @@ export interface ManagerOptions {
   kubeConnectTimeoutMs?: number;
   /** A watch that brings no event and no bookmark for this long is restarted (default 90 s). */
   watchIdleTimeoutMs?: number;
+  /**
+   * Active-active sharding: this replica caches, syncs and writes only the
+   * ManagedSecrets of the shards `ownership` says it holds (the shard
+   * coordinator's Leases, or a StaticShardOwnership), each write fenced by its
+   * shard. Stores, replication and the other cluster-wide singletons stay on
+   * the leader (leader election, if on). Undefined: one active replica, as before.
+   */
+  sharding?: { ownership: ShardOwnership };
 }
 
 const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
@@ -127,6 +139,11 @@ export class Manager {
   readonly changes: ChangeRouter;
   private readonly stopping = new AbortController();
   private readonly leader: LeaderElector | undefined;
+  /** Sharded mode: which shards this replica holds, and the labeller that gives ManagedSecrets their shard. */
+  private readonly ownership: ShardOwnership | undefined;
+  private readonly labeller: ShardLabeller | undefined;
+  private unsubscribeShards: (() => void) | undefined;
+  private shardRetry: NodeJS.Timeout | undefined;
   private hmacKey: Buffer | undefined;
   private workers: Promise<void>[] = [];
   private server: { close(): Promise<void>; port: number } | undefined;
@@ -162,11 +179,14 @@ export class Manager {
           options.logger,
         )
       : undefined;
+    this.ownership = options.sharding?.ownership;
     this.client = new KubeClient(options.kubeConfig, {
       qps: options.qps,
       burst: options.burst,
       userAgent: 'secretsync',
-      fence: this.leader?.fence,
+      // Sharded: replicas write side by side, each sync fenced by its shard (withFence); the leader's
+      // fence guards only the singletons' work (stores), in their own scope.
+      fence: this.ownership ? undefined : this.leader?.fence,
       requestTimeoutMs: options.kubeRequestTimeoutMs,
       connectTimeoutMs: options.kubeConnectTimeoutMs,
       // The informers' watches take their idle timeout from the client.
@@ -179,7 +199,16 @@ export class Manager {
       namespaces: options.namespaces,
       maxTemplateBytes: (options.limits ?? DEFAULT_LIMITS).maxTemplateBytes,
       onWatchError: (resource, err) => this.log.warn('watch failed; retrying', { resource, error: errorMessage(err) }),
+      ...(this.ownership ? { shardCount: this.ownership.shardCount } : {}),
     });
+    this.labeller = this.ownership
+      ? new ShardLabeller(this.client, {
+          paths: collectionPaths(`/apis/${API_VERSION}`, 'managedsecrets', options.namespaces),
+          shardCount: this.ownership.shardCount,
+          log: this.log,
+          metrics: this.metrics,
+        })
+      : undefined;
     this.events = new EventRecorder(this.client, this.log, {
       onDropped: (type) => this.metrics.eventsDropped.inc({ type }),
     });
@@ -236,7 +265,9 @@ export class Manager {
         events: this.events,
         eventTarget,
         patchStatus,
-        fence: this.leader?.fence,
+        ...(this.ownership
+          ? { shardFence: (ms: ManagedSecret) => this.shardFenceOf(ms) }
+          : { fence: this.leader?.fence }),
       }),
       caches: this.caches,
       clients: this.clients,
@@ -268,6 +299,14 @@ export class Manager {
         limits: options.limits ?? DEFAULT_LIMITS,
       },
       eventsFallbackMs: (ms) => this.changes.fallbackMs(storeKeyOf(ms)),
+      ...(this.ownership
+        ? {
+            sharding: {
+              shardOf: (ms: ManagedSecret) => this.shardOfMs(ms),
+              signalOf: (ms: ManagedSecret) => this.shardFenceOf(ms).signal,
+            },
+          }
+        : {}),
     });
     this.stores = new StoreReconciler({
       caches: this.caches,
@@ -285,9 +324,50 @@ export class Manager {
     this.wireEvents();
   }
 
+  /** The shard a ManagedSecret belongs to (sharded mode). */
+  private shardOfMs(ms: ManagedSecret): number {
+    return shardOf(ms.metadata.namespace ?? '', ms.metadata.name, this.ownership?.shardCount ?? 1);
+  }
+
+  private shardFenceOf(ms: ManagedSecret): WriteFence {
+    if (!this.ownership) throw new Error('not sharded');
+    return this.ownership.fenceFor(this.shardOfMs(ms));
+  }
+
+  /**
+   * Whether this replica works on a ManagedSecret now: unsharded, always;
+   * sharded, when it holds the computed shard and the object carries it (one
+   * with a hand-edited label sits in another shard's cache until relabelled).
+   */
+  private mine(ms: ManagedSecret): boolean {
+    if (!this.ownership) return true;
+    const shard = this.shardOfMs(ms);
+    return (
+      this.ownership.owned().has(shard) &&
+      parseShardLabel(ms.metadata.labels?.[LABEL_SHARD], this.ownership.shardCount) === shard
+    );
+  }
+
   /** Watch events become queue keys; the reconcilers read the world again when they run. */
   private wireEvents(): void {
     const msKey = (ms: ManagedSecret) => queueKey.managedSecret(ms.metadata.namespace ?? '', ms.metadata.name);
+    if (this.labeller) {
+      const labeller = this.labeller;
+      // A valid shard number that is not the computed one (hand-edited): the replica holding that shard relabels it.
+      this.caches.managedSecrets.on({
+        add: (ms) => labeller.label(ms),
+        update: (old, cur) => {
+          labeller.label(cur);
+          // Relabelled into a shard held here: a pass that saw the old label skipped it.
+          if (old.metadata.labels?.[LABEL_SHARD] !== cur.metadata.labels?.[LABEL_SHARD]) this.queue.add(msKey(cur));
+        },
+      });
+      // A lost shard's objects leave the cache without being deleted: forget them here, keep the objects.
+      this.caches.managedSecrets.onEvict((ms) => {
+        this.changeIndex.remove(msKey(ms));
+        this.managedSecrets.forget(msKey(ms), ms);
+      });
+    }
     // The change index follows the cache, before the handlers below queue anything.
     this.caches.managedSecrets.on({
       add: (ms) => this.changeIndex.set(ms),
@@ -337,7 +417,11 @@ export class Manager {
     // A Secret we wrote changed or went: its ManagedSecret looks for drift.
     const secretTouched = (secret: SecretObject) => {
       const owner = managedSecretOf(secret);
-      if (owner && secret.metadata.namespace) this.queue.add(queueKey.managedSecret(secret.metadata.namespace, owner));
+      if (!owner || !secret.metadata.namespace) return;
+      // Sharded: a Secret of a shard held elsewhere is that replica's to look at.
+      const ms = this.ownership ? this.caches.managedSecrets.get(`${secret.metadata.namespace}/${owner}`) : undefined;
+      if (this.ownership && (!ms || !this.mine(ms))) return;
+      this.queue.add(queueKey.managedSecret(secret.metadata.namespace, owner));
     };
     this.caches.secrets.on({ update: (_old, cur) => secretTouched(cur), delete: secretTouched });
   }
@@ -371,6 +455,7 @@ export class Manager {
       if (bootstrap !== this.client) bootstrap.close();
     }
     await this.caches.start();
+    if (this.ownership) await this.startShards(this.ownership);
     this.started = true;
     this.log.info('caches synced', {
       managedSecrets: this.caches.managedSecrets.size,
@@ -389,7 +474,16 @@ export class Manager {
       5_000,
     );
     this.gaugeTimer.unref();
-    if (this.leader) {
+    if (this.ownership) {
+      // Active-active: shard work starts now on every replica; the leader, if elected, adds the singletons.
+      this.startWorkers();
+      if (this.leader)
+        void this.leader
+          .run(() => this.queueSingletons())
+          .then((why) => {
+            if (why === 'lost') void this.stop('lost');
+          });
+    } else if (this.leader) {
       this.metrics.leader.set(0);
       void this.leader
         .run(() => this.startWorkers())
@@ -405,6 +499,18 @@ export class Manager {
 
   get port(): number | undefined {
     return this.server?.port;
+  }
+
+  /** Sharded mode: the shards whose ManagedSecrets and Secrets are cached now (for tests and status). */
+  get cachedShards(): number[] {
+    return this.caches.cachedShards();
+  }
+
+  /** `namespace/name` of what the ManagedSecret and Secret caches hold (for tests: sharded, only the held shards'). */
+  cachedKeys(): { managedSecrets: string[]; secrets: string[] } {
+    const key = (o: { metadata: { namespace?: string; name: string } }) =>
+      `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    return { managedSecrets: this.caches.managedSecrets.list().map(key), secrets: this.caches.secrets.list().map(key) };
   }
 
   /** The leader's write fence (undefined without leader election): for anything else that writes on the leader. */
@@ -452,12 +558,46 @@ export class Manager {
     return this.leader ? this.leader.isLeader() : this.started;
   }
 
-  private startWorkers(): void {
+  /**
+   * Sharded mode: caches the held shards now, follows ownership changes from
+   * here on, and has every replica label the ManagedSecrets that lack a shard.
+   */
+  private async startShards(ownership: ShardOwnership): Promise<void> {
+    const follow = () => {
+      clearTimeout(this.shardRetry);
+      this.caches.setShards(ownership.owned()).then(
+        () => this.metrics.shardsCached.set(this.caches.cachedShards().length),
+        (err: unknown) => {
+          if (this.stopRequested) return;
+          this.log.warn('could not cache the shards held; trying again', { error: errorMessage(err) });
+          this.shardRetry = setTimeout(follow, 1_000);
+          this.shardRetry.unref();
+        },
+      );
+    };
+    this.unsubscribeShards = ownership.onChange(follow);
+    await this.caches.setShards(ownership.owned());
+    this.metrics.shardsCached.set(this.caches.cachedShards().length);
+    await this.labeller?.start();
+    this.log.info('sharded', { shardCount: ownership.shardCount, held: [...ownership.owned()].sort((a, b) => a - b) });
+  }
+
+  /** The cluster-wide singletons (store checks) that run on the leader only; sharded mode. */
+  private isSingletonRunner(): boolean {
+    return this.leader ? this.leader.isLeader() : true;
+  }
+
+  private queueSingletons(): void {
     if (this.stopRequested) return;
     this.metrics.leader.set(1);
     for (const s of this.caches.secretStores.list())
       this.queue.add(queueKey.secretStore(s.metadata.namespace ?? '', s.metadata.name));
     for (const s of this.caches.clusterStores.list()) this.queue.add(queueKey.clusterStore(s.metadata.name));
+  }
+
+  private startWorkers(): void {
+    if (this.stopRequested) return;
+    if (!this.ownership || this.isSingletonRunner()) this.queueSingletons();
     for (const ms of this.caches.managedSecrets.list())
       this.queue.add(queueKey.managedSecret(ms.metadata.namespace ?? '', ms.metadata.name));
     for (let i = 0; i < this.options.concurrency; i++) this.workers.push(this.worker());
@@ -470,9 +610,29 @@ export class Manager {
       if (key === undefined) return;
       this.metrics.queueDepth.set(this.queue.depth);
       try {
-        if (parseQueueKey(key).kind === 'ms') await this.managedSecrets.reconcile(key);
-        else await this.stores.reconcile(key);
+        const parsed = parseQueueKey(key);
+        if (!this.ownership) {
+          if (parsed.kind === 'ms') await this.managedSecrets.reconcile(key);
+          else await this.stores.reconcile(key);
+        } else if (parsed.kind === 'ms') {
+          const ms = this.caches.managedSecrets.get(parsed.cacheKey);
+          // Gone: the reconciler forgets it. Not ours (a shard lost since it was queued): dropped here.
+          if (!ms) await this.managedSecrets.reconcile(key);
+          else if (!this.mine(ms)) this.queue.cancel(key);
+          else await this.client.withFence(this.shardFenceOf(ms), () => this.managedSecrets.reconcile(key));
+        } else if (this.isSingletonRunner()) {
+          await this.client.withFence(this.leader?.fence, () => this.stores.reconcile(key));
+        } else {
+          // The leader checks stores; this replica learns of their state from their status.
+          this.queue.cancel(key);
+        }
       } catch (err) {
+        if (err instanceof NotShardOwnerError) {
+          // The shard went while its sync ran (its status could not be written either): the new owner syncs it.
+          this.log.debug('shard lost during a sync; left to its new owner', { key });
+          this.queue.cancel(key);
+          continue;
+        }
         // Reconcilers turn every failure into status; this is a bug guard, never a crash.
         this.log.error('reconcile failed unexpectedly', { key, error: errorMessage(err) });
         this.queue.addRateLimited(key);
@@ -488,6 +648,8 @@ export class Manager {
     this.stopRequested = true;
     this.log.info('shutting down', { inFlight: this.queue.inFlight });
     this.leader?.stop();
+    this.unsubscribeShards?.();
+    clearTimeout(this.shardRetry);
     this.queue.shutDown();
     // A lost Lease aborts in-flight work at once; a normal stop lets it finish.
     if (why === 'lost') this.stopping.abort();
@@ -496,6 +658,7 @@ export class Manager {
     await this.restarter.stop();
     await this.leader?.release();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    await this.labeller?.stop();
     await this.caches.stop();
     await this.clients.closeAll();
     this.changes.stopAll();

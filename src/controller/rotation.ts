@@ -122,6 +122,8 @@ export interface RotationDeps {
   patchStatus(ms: ManagedSecret, status: Record<string, unknown>): Promise<ManagedSecretStatus | undefined>;
   /** The leader's write fence: the store write is a write too (see LeaderElector). */
   fence?: WriteFence;
+  /** Sharded mode: the fence of the ManagedSecret's shard, checked as well as `fence`. */
+  shardFence?(ms: ManagedSecret): WriteFence | undefined;
 }
 
 /** A rotation under way: recorded in status, maybe written to the store. */
@@ -190,8 +192,10 @@ export class Rotator {
     const value = generated.kind === 'value' ? generated.value : generated.properties;
     // Checked here, not only on the status patch before: a leader paused after that patch resumes right here,
     // and its token may be stale (the new leader finished that rotation and began the next one).
+    const shardFence = this.deps.shardFence?.(ms);
     this.deps.fence?.assertHeld();
-    const write = deadline(undefined, signal, this.deps.fence?.signal);
+    shardFence?.assertHeld();
+    const write = deadline(undefined, signal, this.deps.fence?.signal, shardFence?.signal);
     let version: string;
     try {
       ({ version } = await putValue(spec.remoteRef, value, {

@@ -5,6 +5,7 @@
 // AbortSignal (which also ends its wait for the rate budget), and is retried
 // with capped, jittered back-off that honours Retry-After when repeating it is
 // safe. Errors carry the one error model's classification (src/api/errors.ts).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
@@ -177,6 +178,11 @@ export interface RequestOpts {
   idempotent?: boolean;
   /** The whole request's deadline (rate wait, attempts, back-off); default the client's `requestTimeoutMs`. */
   timeoutMs?: number;
+  /**
+   * A write also guarded by this fence (a shard's), besides the client's own:
+   * by default the fence of the `withFence` scope the request is made in.
+   */
+  fence?: WriteFence;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -377,6 +383,8 @@ export class KubeClient {
   private readonly maxAttempts: number;
   private readonly retryBaseDelayMs: number;
   private readonly retryMaxDelayMs: number;
+  /** The shard fence of the sync a request is made for (see `withFence`). */
+  private readonly fenceScope = new AsyncLocalStorage<WriteFence>();
 
   constructor(
     private readonly kc: KubeAuth,
@@ -568,9 +576,9 @@ export class KubeClient {
       () => deadline.abort(new DeadlineError(`${method} ${path}: no answer within ${seconds(timeoutMs)}`)),
       timeoutMs,
     );
-    const fence = isRead(method) ? undefined : this.options.fence;
+    const fence = isRead(method) ? undefined : this.fenceOf(opts);
     // Not AbortSignal.any: on Node 20 the fence's long-lived signal would keep every combination (see api/abort.ts).
-    const combined = combine(undefined, deadline.signal, opts.signal, fence?.signal);
+    const combined = combine(undefined, deadline.signal, opts.signal, ...(fence?.signals ?? []));
     const signal = combined.signal;
     const repeatable = isRead(method) || (opts.idempotent ?? impliedIdempotent(method, opts));
     const url = this.url(path, opts.query);
@@ -600,8 +608,10 @@ export class KubeClient {
         } catch (err) {
           const failure = this.failure(err, method, path, signal, state);
           if (state.connected && failure instanceof DeadlineError) this.dropIdleConnections();
-          if (fence && signal.aborted && fence.signal.aborted && !(failure instanceof SecretsyncError))
-            throw new NotLeaderError();
+          if (fence && signal.aborted && !(failure instanceof SecretsyncError)) {
+            const fenced = fence.signals.find((s) => s.aborted);
+            if (fenced) throw fenced.reason instanceof SecretsyncError ? fenced.reason : new NotLeaderError();
+          }
           const delay = this.nextDelay(failure, attempt, repeatable, timeoutMs - (Date.now() - started));
           if (delay === undefined) throw failure;
           try {
@@ -615,6 +625,32 @@ export class KubeClient {
       clearTimeout(timer);
       combined.dispose();
     }
+  }
+
+  /**
+   * The fences a write passes: the client's (the leader's) and the request's
+   * or its scope's (a shard's). Undefined when there is none.
+   */
+  private fenceOf(opts: RequestOpts): { assertHeld(): void; signals: AbortSignal[] } | undefined {
+    const fences = [this.options.fence, opts.fence ?? this.fenceScope.getStore()].filter(
+      (f): f is WriteFence => f !== undefined,
+    );
+    if (fences.length === 0) return undefined;
+    return {
+      assertHeld: () => {
+        for (const f of fences) f.assertHeld();
+      },
+      signals: fences.map((f) => f.signal),
+    };
+  }
+
+  /**
+   * Runs `work` with every write it makes through this client, however deep
+   * (a Secret write, a status patch, an Event, a rollout restart), guarded by
+   * `fence` as well: one client for all shards, each sync in its shard's scope.
+   */
+  withFence<T>(fence: WriteFence | undefined, work: () => Promise<T>): Promise<T> {
+    return fence ? this.fenceScope.run(fence, work) : work();
   }
 
   /** One request; resolves to the parsed JSON body, throws KubeApiError on an error status. */

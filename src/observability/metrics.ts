@@ -111,6 +111,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly shardsCached = new Gauge({
+    name: 'secretsync_shards_cached',
+    help: 'Sharded mode: shards whose ManagedSecrets and Secrets this replica caches and syncs',
+    registers: [this.registry],
+  });
+
   readonly managedSecrets = new Gauge({
     name: 'secretsync_managed_secrets',
     help: 'ManagedSecrets by Ready condition status',

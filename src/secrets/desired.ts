@@ -17,6 +17,7 @@ import {
   withoutEsoKeys,
 } from './eso-adoption.js';
 import { dataHmac } from './hmac.js';
+import { LABEL_SHARD, shardLabelValue } from '../sharding/ownership.js';
 import { secretTypeRefusal } from './validate.js';
 
 /** Our label on every Secret we write, so our informer can watch only those. */
@@ -69,7 +70,18 @@ export function targetType(ms: ManagedSecret): string {
   return (ms.spec.dataFrom ?? []).some((d) => d.certificate) ? 'kubernetes.io/tls' : 'Opaque';
 }
 
-export function buildDesired(ms: ManagedSecret, values: Record<string, string>, hmacKey: Buffer): DesiredSecret {
+/**
+ * The Secret a ManagedSecret should have. `shard` (sharded mode only) is the
+ * ManagedSecret's shard, copied onto the Secret as its shard label so that the
+ * replica holding the shard caches it by label selection; left out when
+ * sharding is off, so single-replica clusters see no change.
+ */
+export function buildDesired(
+  ms: ManagedSecret,
+  values: Record<string, string>,
+  hmacKey: Buffer,
+  shard?: number,
+): DesiredSecret {
   const target = ms.spec.target ?? {};
   const type = targetType(ms);
   const data: Record<string, string> = {};
@@ -86,6 +98,7 @@ export function buildDesired(ms: ManagedSecret, values: Record<string, string>, 
       ...withoutTracking(target.labels),
       [LABEL_MANAGED]: 'true',
       ...(policy === 'Merge' ? {} : { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE }),
+      ...(shard === undefined ? {} : { [LABEL_SHARD]: shardLabelValue(shard) }),
     },
     annotations: {
       ...withoutTracking(target.annotations),

@@ -99,6 +99,8 @@ export async function startOperator(
     limits?: Limits;
     /** --provider-connect-timeout and --provider-request-timeout (default 3 s and 10 s). */
     providerTimeouts?: { connectMs: number; requestMs: number };
+    /** Active-active sharding with these shards (see ManagerOptions.sharding). */
+    sharding?: ManagerOptions['sharding'];
   } = {},
 ): Promise<RunningOperator> {
   await installCrds(cluster);
@@ -139,6 +141,7 @@ export async function startOperator(
     storePolicy: options.storePolicy ?? testStorePolicy(),
     providerTimeouts: options.providerTimeouts ?? { connectMs: 3000, requestMs: 10_000 },
     limits: options.limits,
+    ...(options.sharding ? { sharding: options.sharding } : {}),
   };
   const manager = new Manager(managerOptions);
   await manager.start();

@@ -89,7 +89,7 @@ created (patch is the recorder's standard verb).
 - apiGroups: [secretsync.io]
   resources: [managedsecrets/status, secretstores/status]
   verbs: [get, patch]
-{{- /* The secretsync.io/revoke-leases finalizer on ManagedSecrets with dynamic secrets (server-side apply of metadata.finalizers only). */}}
+{{- /* The secretsync.io/revoke-leases finalizer on ManagedSecrets with dynamic secrets (server-side apply of metadata.finalizers only), and, with sharding, the secretsync.io/shard label (a merge patch of that label only). */}}
 - apiGroups: [secretsync.io]
   resources: [managedsecrets]
   verbs: [patch]

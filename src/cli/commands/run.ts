@@ -15,6 +15,8 @@ import { runEventsWebhook, type RunningWebhook } from '../../events/webhook.js';
 import { labelPodWhileLeading, type LeaderPodLabel } from '../../controller/leader-pod-label.js';
 import { KubeClient } from '../../kube/client.js';
 import { loadKubeConfig } from '../../kube/config.js';
+import { DEFAULT_SHARD_COUNT, MAX_SHARD_COUNT, type ShardOwnership } from '../../sharding/ownership.js';
+import { parseShardList, StaticShardOwnership } from '../../sharding/static.js';
 
 export interface RunFlags {
   kubeconfig?: string;
@@ -68,6 +70,11 @@ export interface RunFlags {
   eventsIbmEnSecret: string;
   /** Keep `secretsync.io/leader: "true"` on the leader's own Pod (POD_NAME, POD_NAMESPACE), for the webhook Service. */
   labelLeaderPod: boolean;
+  /** Active-active sharding of the ManagedSecrets between replicas. */
+  sharding: boolean;
+  shards: number;
+  /** Static shard assignment (`0,1,4-7`), for manual runs; undefined: the shard coordinator's Leases decide. */
+  shardsOwned?: string;
 }
 
 /**
@@ -441,6 +448,34 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
         .default('')
         .argParser(absoluteDirOrEmpty('--local-store-root')),
     )
+    .addOption(
+      new Option(
+        '--sharding <bool>',
+        'run replicas active-active: each caches, syncs and writes only the ManagedSecrets of the shards it holds (leader election stays for stores and replication)',
+      )
+        .env('SECRETSYNC_SHARDING')
+        .default(false)
+        .argParser(bool),
+    )
+    .addOption(
+      new Option(
+        '--shards <n>',
+        `virtual shards the ManagedSecrets are split into (at most ${MAX_SHARD_COUNT}; every replica must agree)`,
+      )
+        .env('SECRETSYNC_SHARDS')
+        .default(DEFAULT_SHARD_COUNT)
+        .argParser((value: string) => {
+          const n = positiveInt('--shards')(value);
+          if (n > MAX_SHARD_COUNT) throw new Error(`--shards must be at most ${MAX_SHARD_COUNT}, got "${value}"`);
+          return n;
+        }),
+    )
+    .addOption(
+      new Option(
+        '--shards-owned <list>',
+        'with --sharding: hold exactly these shards (comma-separated numbers and ranges, like 0-7,12), assigned by hand instead of through Leases',
+      ).env('SECRETSYNC_SHARDS_OWNED'),
+    )
     .action(async (flags: RunFlags) => {
       const code = await runOperator(flags);
       if (code !== 0) throw new Error('the operator lost its leader Lease and stopped');
@@ -460,6 +495,25 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
       explain: 'in the cluster: local stores below one directory, metrics and probes on port 8080',
     },
   ]);
+}
+
+/**
+ * Which shards this replica holds, when sharding is on. The seam for the
+ * shard coordinator (Leases, src/sharding/coordinator.ts): without
+ * --shards-owned, its ShardOwnership is built here.
+ */
+export function shardOwnershipFromFlags(
+  flags: Pick<RunFlags, 'sharding' | 'shards' | 'shardsOwned'>,
+): ShardOwnership | undefined {
+  if (!flags.sharding) {
+    if (flags.shardsOwned !== undefined) throw new Error('--shards-owned needs --sharding true');
+    return undefined;
+  }
+  if (flags.shardsOwned !== undefined)
+    return new StaticShardOwnership(flags.shards, parseShardList(flags.shardsOwned, flags.shards));
+  throw new Error(
+    '--sharding without --shards-owned needs the Lease-based shard coordinator, which this build does not have yet; give the shards by hand with --shards-owned',
+  );
 }
 
 /** Runs until SIGTERM/SIGINT (draining) or until the leader Lease is lost; returns the exit code. */
@@ -500,6 +554,8 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     syncTimeoutMs: flags.syncTimeout,
     ...providerWiring(flags),
   };
+  const ownership = shardOwnershipFromFlags(flags);
+  if (ownership) options.sharding = { ownership };
   const manager = new Manager(options);
   const onSignal = () => void manager.stop();
   process.once('SIGTERM', onSignal);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { DEFAULT_LIMITS } from '../../../src/api/limits.js';
-import { limitsFromFlags, type RunFlags } from '../../../src/cli/commands/run.js';
+import { limitsFromFlags, shardOwnershipFromFlags, type RunFlags } from '../../../src/cli/commands/run.js';
+import { DEFAULT_SHARD_COUNT, MAX_SHARD_COUNT } from '../../../src/sharding/ownership.js';
 import { buildProgram } from '../../../src/cli/main.js';
 import { captureIo } from '../helpers/index.js';
 
@@ -65,6 +66,35 @@ describe('secretsync run --events-ibm-en-secret', () => {
     expect((await parseRun(['--events-ibm-en-secret', 'en-token'])).eventsIbmEnSecret).to.equal('en-token');
     expect((await parseRun([], { SECRETSYNC_EVENTS_IBM_EN_SECRET: 'from-env' })).eventsIbmEnSecret).to.equal(
       'from-env',
+    );
+  });
+});
+
+describe('secretsync run --sharding flags', () => {
+  it('are off by default, with DEFAULT_SHARD_COUNT shards', async () => {
+    const flags = await parseRun([]);
+    expect([flags.sharding, flags.shards, flags.shardsOwned]).to.deep.equal([false, DEFAULT_SHARD_COUNT, undefined]);
+    expect(shardOwnershipFromFlags(flags)).to.equal(undefined);
+  });
+
+  it('hold exactly the shards given by hand with --shards-owned (or its environment variable)', async () => {
+    const flags = await parseRun(['--sharding', 'true', '--shards', '8'], { SECRETSYNC_SHARDS_OWNED: '0-2,6' });
+    const ownership = shardOwnershipFromFlags(flags);
+    expect(ownership?.shardCount).to.equal(8);
+    expect([...(ownership?.owned() ?? [])]).to.deep.equal([0, 1, 2, 6]);
+  });
+
+  it('refuse a shard count over the maximum, shards beyond the count, and --shards-owned without --sharding', async () => {
+    let error: unknown;
+    try {
+      await parseRun(['--shards', String(MAX_SHARD_COUNT + 1)]);
+    } catch (err) {
+      error = err;
+    }
+    expect(String(error)).to.include(`--shards must be at most ${MAX_SHARD_COUNT}`);
+    expect(() => shardOwnershipFromFlags({ sharding: true, shards: 4, shardsOwned: '4' })).to.throw(/not below/);
+    expect(() => shardOwnershipFromFlags({ sharding: false, shards: 4, shardsOwned: '1' })).to.throw(
+      /needs --sharding/,
     );
   });
 });

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { DeadlineError, NotLeaderError, SecretsyncError } from '../../../src/api/errors.js';
+import { DeadlineError, NotLeaderError, NotShardOwnerError, SecretsyncError } from '../../../src/api/errors.js';
 import {
   ConnectDeadlineError,
   KubeApiError,
@@ -386,6 +386,58 @@ describe('KubeClient', () => {
       expect(error).to.be.instanceOf(NotLeaderError);
       expect(checks, 'lease checks').to.be.greaterThan(1);
       expect(server.seen, 'requests the server received').to.deep.equal([]);
+    });
+
+    it("guards every write made in a shard's scope (withFence) by that shard's fence too; reads and other scopes are free", async () => {
+      let held = false;
+      const shard = {
+        assertHeld: () => {
+          if (!held) throw new NotShardOwnerError(3);
+        },
+        signal: new AbortController().signal,
+      };
+      const c = server.client({ fence: { assertHeld: () => {}, signal: new AbortController().signal } });
+      client = c;
+      const post = () => c.request('POST', '/api/v1/namespaces/n/secrets', { body: { metadata: { name: 's' } } });
+      const refused = await settle(
+        c.withFence(shard, () => post()),
+        5_000,
+      );
+      expect(refused.error).to.be.instanceOf(NotShardOwnerError);
+      // Deep in the scope (after awaits and a timer) the fence still applies; a read does not check it.
+      const deep = await settle(
+        c.withFence(shard, async () => {
+          await c.get('/api/v1/namespaces/n/secrets/s');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          return post();
+        }),
+        5_000,
+      );
+      expect(deep.error).to.be.instanceOf(NotShardOwnerError);
+      expect(server.seen.map((r) => r.method)).to.deep.equal(['GET']);
+      await post(); // outside any scope: only the client's fence
+      held = true;
+      await c.withFence(shard, () => post());
+      expect(server.seen.map((r) => r.method)).to.deep.equal(['GET', 'POST', 'POST']);
+    });
+
+    it("aborts a write in flight when its shard is lost, with the shard's error", async () => {
+      const lost = new AbortController();
+      const shard = { assertHeld: () => {}, signal: lost.signal };
+      server.handler = () => {
+        // Never answered: the write is in flight when the shard goes.
+        lost.abort(new NotShardOwnerError(5));
+      };
+      const c = server.client(FAST_RETRIES);
+      client = c;
+      const { error } = await settle(
+        c.withFence(shard, () =>
+          c.request('PUT', '/api/v1/namespaces/n/secrets/s', { body: { metadata: { name: 's' } } }),
+        ),
+        5_000,
+      );
+      expect(error).to.be.instanceOf(NotShardOwnerError);
+      expect(server.seen).to.have.length(1);
     });
 
     it('sends a write whose lease is held at the moment it leaves', async () => {

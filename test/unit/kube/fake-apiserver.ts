@@ -7,6 +7,7 @@ interface Watcher {
   collection: string;
   res: ServerResponse;
   resourceVersion: string | null;
+  labelSelector: string | null;
 }
 
 /** A request the server held without answering, and when the client gave up on it. */
@@ -106,11 +107,11 @@ export class FakeApiServer {
   /** Creates or replaces an object, bumping its resourceVersion; watchers see it unless `silently`. */
   put(collection: string, obj: KubeObject, silently = false): KubeObject {
     const items = this.items(collection);
-    const existed = items.has(obj.metadata.name);
+    const previous = items.get(obj.metadata.name);
     const stored = structuredClone(obj);
     stored.metadata.resourceVersion = String(++this.revision);
     items.set(obj.metadata.name, stored);
-    if (!silently) this.broadcast(collection, existed ? 'MODIFIED' : 'ADDED', stored);
+    if (!silently) this.broadcast(collection, previous ? 'MODIFIED' : 'ADDED', stored, previous);
     return structuredClone(stored);
   }
 
@@ -167,9 +168,19 @@ export class FakeApiServer {
     return items;
   }
 
-  private broadcast(collection: string, type: string, object: KubeObject): void {
-    for (const w of this.watchers)
-      if (w.collection === collection) w.res.write(`${JSON.stringify({ type, object })}\n`);
+  /** As the API server does for a label-selected watch: a change that leaves the selection is DELETED there, one that enters it ADDED. */
+  private broadcast(collection: string, type: string, object: KubeObject, previous?: KubeObject): void {
+    for (const w of this.watchers) {
+      if (w.collection !== collection) continue;
+      let seen = type;
+      if (type !== 'BOOKMARK') {
+        const now = selects(w.labelSelector, object);
+        const before = previous !== undefined && selects(w.labelSelector, previous);
+        if (type === 'MODIFIED') seen = now && before ? 'MODIFIED' : now ? 'ADDED' : before ? 'DELETED' : '';
+        else if (!now) seen = '';
+      }
+      if (seen) w.res.write(`${JSON.stringify({ type: seen, object })}\n`);
+    }
   }
 
   private status(
@@ -214,13 +225,19 @@ export class FakeApiServer {
     if (method === 'GET' && this.collections.has(path) && url.searchParams.get('watch') === 'true') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders();
-      const watcher: Watcher = { collection: path, res, resourceVersion: url.searchParams.get('resourceVersion') };
+      const watcher: Watcher = {
+        collection: path,
+        res,
+        resourceVersion: url.searchParams.get('resourceVersion'),
+        labelSelector: url.searchParams.get('labelSelector'),
+      };
       this.watchers.add(watcher);
       res.on('close', () => this.watchers.delete(watcher));
       return;
     }
     if (method === 'GET' && this.collections.has(path)) {
-      const items = [...(this.collections.get(path)?.values() ?? [])];
+      const selector = url.searchParams.get('labelSelector');
+      const items = [...(this.collections.get(path)?.values() ?? [])].filter((o) => selects(selector, o));
       this.json(res, 200, { metadata: { resourceVersion: this.resourceVersion }, items });
       return;
     }
@@ -264,4 +281,14 @@ export class FakeApiServer {
     }
     this.status(res, 405, 'MethodNotAllowed', `${method} ${path}`);
   }
+}
+
+/** Equality-based label selectors only (`a=b,c=d`), which is all the operator's informers use here. */
+function selects(selector: string | null, obj: KubeObject): boolean {
+  if (!selector) return true;
+  return selector.split(',').every((term) => {
+    const [key, value] = term.split('=');
+    if (key === undefined || value === undefined) throw new Error(`fake API server: unsupported selector ${term}`);
+    return obj.metadata.labels?.[key.trim()] === value.trim();
+  });
 }

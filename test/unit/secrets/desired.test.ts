@@ -24,6 +24,7 @@ import {
   type SecretPlan,
 } from '../../../src/secrets/desired.js';
 import { dataHmac } from '../../../src/secrets/hmac.js';
+import { LABEL_SHARD } from '../../../src/sharding/ownership.js';
 
 const HMAC_KEY = randomBytes(32);
 const VALUES = { username: 'app', password: 'hunter2-correct-horse' };
@@ -102,6 +103,34 @@ describe('desired', () => {
       expect(desired.annotations[ANNOTATION_MANAGED_KEYS]).to.equal('password,username');
       expect(desired.annotations[ANNOTATION_MANAGED_SECRET]).to.equal('db');
       expect(desired.labels).to.deep.equal({ [LABEL_MANAGED]: 'true', [LABEL_MANAGED_BY]: 'secretsync' });
+    });
+
+    it("labels the Secret with the ManagedSecret's shard in sharded mode only, over a shard label in target.labels", () => {
+      const ms = managedSecret({ labels: { [LABEL_SHARD]: '9', team: 'a' } });
+      expect(buildDesired(ms, VALUES, HMAC_KEY, 5).labels[LABEL_SHARD]).to.equal('5');
+      expect(buildDesired(ms, VALUES, HMAC_KEY, 0).labels[LABEL_SHARD]).to.equal('0');
+      expect(buildDesired(managedSecret(), VALUES, HMAC_KEY).labels).not.to.have.property(LABEL_SHARD);
+      const merged = buildDesired(managedSecret({ creationPolicy: 'Merge' }), VALUES, HMAC_KEY, 2);
+      expect(merged.labels[LABEL_SHARD]).to.equal('2');
+    });
+
+    it('adopts a Secret written before sharding: an update that adds the shard label and keeps the rest', () => {
+      const ms = managedSecret();
+      const unsharded = bodyOf(planSecretWrite(ms, buildDesired(ms, VALUES, HMAC_KEY), undefined, HMAC_KEY), 'create');
+      const existing: SecretObject = {
+        ...unsharded,
+        metadata: {
+          ...unsharded.metadata,
+          uid: 'u1',
+          resourceVersion: '7',
+          labels: { ...unsharded.metadata.labels, keep: 'me' },
+        },
+      };
+      expect(planSecretWrite(ms, buildDesired(ms, VALUES, HMAC_KEY), existing, HMAC_KEY).action).to.equal('none');
+      const body = bodyOf(planSecretWrite(ms, buildDesired(ms, VALUES, HMAC_KEY, 3), existing, HMAC_KEY), 'update');
+      expect(body.metadata.labels).to.include({ [LABEL_SHARD]: '3', keep: 'me', [LABEL_MANAGED]: 'true' });
+      expect(body.metadata.resourceVersion).to.equal('7');
+      expect(body.data).to.deep.equal(existing.data);
     });
 
     it('uses target.name, target.type and the ManagedSecret namespace', () => {

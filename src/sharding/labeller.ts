@@ -1,0 +1,149 @@
+// The shard labeller: in sharded mode every replica watches the ManagedSecrets
+// that carry no valid shard label (server-side selection, so a replica sees
+// only those) and patches in the computed one. Until it is there, no replica's
+// per-shard cache selects the object, so without this a ManagedSecret created
+// by kubectl would never sync. Every replica does it: the patch is idempotent
+// (the same computed value, a merge patch of one label), so replicas racing on
+// the same object are harmless, and no replica has to lead for it.
+import type { KubeClient, KubeObject } from '../kube/client.js';
+import { isNotFound } from '../kube/client.js';
+import { InformerGroup } from '../kube/informer-group.js';
+import { errorMessage, type Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { LABEL_SHARD, parseShardLabel, shardLabelValue, shardOf } from './ownership.js';
+
+interface NamedObject {
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+}
+
+/**
+ * The shard label a ManagedSecret should be patched to, or undefined when it
+ * already carries its computed shard. A missing, malformed or out-of-range
+ * label, and a valid shard number that is not the computed one (hand-edited),
+ * all get the computed value.
+ */
+export function shardLabelFix(ms: NamedObject, shardCount: number): string | undefined {
+  const computed = shardOf(ms.metadata.namespace ?? '', ms.metadata.name, shardCount);
+  const current = parseShardLabel(ms.metadata.labels?.[LABEL_SHARD], shardCount);
+  return current === computed ? undefined : shardLabelValue(computed);
+}
+
+/** Selects the ManagedSecrets without a valid shard label (`notin` also selects those without the key). */
+export function unlabelledSelector(shardCount: number): string {
+  return `${LABEL_SHARD} notin (${Array.from({ length: shardCount }, (_, s) => shardLabelValue(s)).join(',')})`;
+}
+
+export interface ShardLabellerOptions {
+  /** ManagedSecret collection paths (one cluster-wide, or one per watched namespace). */
+  paths: string[];
+  shardCount: number;
+  log: Logger;
+  metrics?: Metrics;
+  /** First wait before patching again after a failure (default 1 s; doubled up to 30 s). */
+  retryBaseDelayMs?: number;
+}
+
+const RETRY_MAX_DELAY_MS = 30_000;
+
+export class ShardLabeller {
+  private readonly unlabelled: InformerGroup<KubeObject>;
+  /** Keys being patched, and those waiting to try again after a failure. */
+  private readonly pending = new Map<string, { attempts: number; timer?: NodeJS.Timeout }>();
+  private stopped = false;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly options: ShardLabellerOptions,
+  ) {
+    this.unlabelled = new InformerGroup<KubeObject>(client, options.paths, {
+      labelSelector: unlabelledSelector(options.shardCount),
+      // Only the name and labels are read: a few bytes per object, however large its spec.
+      transform: (o) => ({
+        metadata: {
+          name: o.metadata.name,
+          namespace: o.metadata.namespace,
+          labels: o.metadata.labels,
+          resourceVersion: o.metadata.resourceVersion,
+        },
+      }),
+      onError: (err) =>
+        options.log.warn('watch failed; retrying', {
+          resource: 'managedsecrets (unlabelled)',
+          error: errorMessage(err),
+        }),
+    });
+    this.unlabelled.on({ add: (ms) => this.label(ms), update: (_old, ms) => this.label(ms) });
+  }
+
+  /** Unlabelled ManagedSecrets seen now (for tests and the gauges). */
+  get size(): number {
+    return this.unlabelled.size;
+  }
+
+  async start(): Promise<void> {
+    await this.unlabelled.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const entry of this.pending.values()) clearTimeout(entry.timer);
+    this.pending.clear();
+    await this.unlabelled.stop();
+  }
+
+  /** Patches the computed shard label onto a ManagedSecret whose label is missing or wrong; else nothing. */
+  label(ms: NamedObject): void {
+    const value = shardLabelFix(ms, this.options.shardCount);
+    if (value === undefined || this.stopped) return;
+    const key = `${ms.metadata.namespace ?? ''}/${ms.metadata.name}`;
+    const entry = this.pending.get(key);
+    if (entry && entry.timer === undefined) return; // a patch is in flight
+    if (entry?.timer) {
+      clearTimeout(entry.timer);
+      entry.timer = undefined;
+    }
+    const current = entry ?? { attempts: 0 };
+    this.pending.set(key, current);
+    void this.patch(ms, value).then(
+      () => this.pending.delete(key),
+      (err: unknown) => {
+        if (this.stopped) return;
+        current.attempts += 1;
+        const base = this.options.retryBaseDelayMs ?? 1_000;
+        const delay = Math.min(RETRY_MAX_DELAY_MS, base * 2 ** Math.min(current.attempts - 1, 6));
+        this.options.log.warn('could not label a ManagedSecret with its shard; trying again', {
+          managedSecret: key,
+          error: errorMessage(err),
+          retryInMs: delay,
+        });
+        current.timer = setTimeout(() => {
+          current.timer = undefined;
+          this.pending.delete(key);
+          this.label(ms);
+        }, delay);
+        current.timer.unref();
+      },
+    );
+  }
+
+  private async patch(ms: NamedObject, value: string): Promise<void> {
+    const ns = ms.metadata.namespace ?? '';
+    try {
+      await this.client.request(
+        'PATCH',
+        `/apis/secretsync.io/v1alpha1/namespaces/${ns}/managedsecrets/${ms.metadata.name}`,
+        {
+          body: { metadata: { labels: { [LABEL_SHARD]: value } } },
+          contentType: 'application/merge-patch+json',
+          // The same label, whoever sends it: safe to repeat after a lost answer.
+          idempotent: true,
+          discardBody: true,
+        },
+      );
+      this.options.metrics?.kubeWrites.inc({ resource: 'managedsecrets', verb: 'patch' });
+    } catch (err) {
+      // Deleted meanwhile: nothing to label.
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}
