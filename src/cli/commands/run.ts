@@ -17,6 +17,7 @@ import { KubeClient } from '../../kube/client.js';
 import { loadKubeConfig } from '../../kube/config.js';
 import { DEFAULT_SHARD_COUNT, MAX_SHARD_COUNT, type ShardOwnership } from '../../sharding/ownership.js';
 import { parseShardList, StaticShardOwnership } from '../../sharding/static.js';
+import { ShardCoordinator } from '../../sharding/coordinator.js';
 
 export interface RunFlags {
   kubeconfig?: string;
@@ -504,6 +505,7 @@ export function registerRunCommand(program: Command, _io: CliIo): void {
  */
 export function shardOwnershipFromFlags(
   flags: Pick<RunFlags, 'sharding' | 'shards' | 'shardsOwned'>,
+  coordinate?: (shardCount: number) => ShardCoordinator,
 ): ShardOwnership | undefined {
   if (!flags.sharding) {
     if (flags.shardsOwned !== undefined) throw new Error('--shards-owned needs --sharding true');
@@ -511,9 +513,9 @@ export function shardOwnershipFromFlags(
   }
   if (flags.shardsOwned !== undefined)
     return new StaticShardOwnership(flags.shards, parseShardList(flags.shardsOwned, flags.shards));
-  throw new Error(
-    '--sharding without --shards-owned needs the Lease-based shard coordinator, which this build does not have yet; give the shards by hand with --shards-owned',
-  );
+  if (!coordinate)
+    throw new Error('--sharding without --shards-owned claims shards through Leases: no cluster to claim them in');
+  return coordinate(flags.shards);
 }
 
 /** Runs until SIGTERM/SIGINT (draining) or until the leader Lease is lost; returns the exit code. */
@@ -525,6 +527,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
   const metrics = new Metrics();
+  const identity = flags.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
   const options: ManagerOptions & ProviderWiring = {
     kubeConfig,
     logger,
@@ -534,7 +537,7 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     concurrency: flags.concurrency,
     leaderElection: flags.leaderElect,
     leaseName: flags.leaseName,
-    identity: flags.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    identity,
     leaseDurationMs: flags.leaseDuration,
     renewDeadlineMs: flags.renewDeadline,
     retryPeriodMs: flags.retryPeriod,
@@ -554,7 +557,27 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     syncTimeoutMs: flags.syncTimeout,
     ...providerWiring(flags),
   };
-  const ownership = shardOwnershipFromFlags(flags);
+  // Without --shards-owned, shards are claimed through Leases (one per shard, one per replica) in the
+  // operator's namespace, with the leader election's timing: a replica that cannot renew stops writing
+  // a shard before another may take it.
+  let coordinator: ShardCoordinator | undefined;
+  const ownership = shardOwnershipFromFlags(
+    flags,
+    (shardCount) =>
+      (coordinator = new ShardCoordinator(
+        kubeConfig,
+        {
+          namespace: flags.operatorNamespace,
+          identity,
+          shardCount,
+          leaseDurationMs: flags.leaseDuration,
+          renewDeadlineMs: flags.renewDeadline,
+          retryPeriodMs: flags.retryPeriod,
+          userAgent: 'secretsync-shards',
+        },
+        logger,
+      )),
+  );
   if (ownership) options.sharding = { ownership };
   const manager = new Manager(options);
   const onSignal = () => void manager.stop();
@@ -563,6 +586,8 @@ export async function runOperator(flags: RunFlags): Promise<number> {
   let webhook: RunningWebhook | undefined;
   let leaderLabel: LeaderPodLabel | undefined;
   try {
+    // The first pass claims this replica's share before the caches start, so they list its shards once.
+    await coordinator?.start();
     await manager.start();
     if (flags.eventsWebhookPort > 0)
       webhook = await runEventsWebhook(manager, {
@@ -604,6 +629,8 @@ export async function runOperator(flags: RunFlags): Promise<number> {
     return why === 'lost' ? 1 : 0;
   } finally {
     await webhook?.close();
+    // Writing has stopped: hand the shards over now rather than after their Leases expire.
+    await coordinator?.stop();
     // The label comes off before the process goes (bounded: the Pod may be going anyway).
     if (leaderLabel) await Promise.race([leaderLabel.stopped, new Promise((r) => setTimeout(r, 5_000).unref())]);
     process.off('SIGTERM', onSignal);
