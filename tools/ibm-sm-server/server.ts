@@ -4,7 +4,8 @@
 // server: it implements the part of the documented API the provider uses and
 // enforces what the documentation says (bearer authentication with expiring
 // IAM tokens, 404 for unknown secrets and versions, 409 for a second secret of
-// the same name, type and group, offset/limit paging with total_count), and it
+// the same name, type and group, 404 for an unknown secret group on create,
+// offset/limit paging with total_count), and it
 // records every request so tests can assert how many calls a sync made.
 //
 // Reference followed, field by field: IBM Cloud Secrets Manager API v2
@@ -405,6 +406,10 @@ export class IbmSecretsManagerContract {
       }
       throw new ApiError(405, 'method_not_allowed', 'Method not allowed');
     }
+    if (b === 'metadata' && parts.length === 3) {
+      if (method !== 'PATCH') throw new ApiError(405, 'method_not_allowed', 'Method not allowed');
+      return { status: 200, answer: this.patchMetadata(secret, json(body)) };
+    }
     if (b === 'versions' && parts.length === 3) {
       if (method === 'GET') {
         const versions = [...secret.versions].reverse().map((v) => this.versionMetadata(secret, v));
@@ -519,6 +524,49 @@ export class IbmSecretsManagerContract {
     this.addVersion(secret, pickPayload(secretType, body), objectField(body.version_custom_metadata), iamId);
     this.secrets.set(secret.id, secret);
     return this.secretWithPayload(secret);
+  }
+
+  /**
+   * PATCH /secrets/{id}/metadata (UpdateSecretMetadata, a JSON merge patch):
+   * labels replaced, custom_metadata merged (a null removes a key),
+   * description set. A name already taken in the group (same type) is 409.
+   */
+  private patchMetadata(secret: StoredSecret, body: Record<string, unknown>): Record<string, unknown> {
+    if (body.name !== undefined) {
+      if (typeof body.name !== 'string' || !/^[A-Za-z0-9_.-]{2,256}$/.test(body.name))
+        throw new ApiError(400, 'bad_request', 'name: 2 to 256 letters, digits, _ . -');
+      const taken = [...this.secrets.values()].some(
+        (s) =>
+          s !== secret &&
+          s.name === body.name &&
+          s.secret_type === secret.secret_type &&
+          s.secret_group_id === secret.secret_group_id,
+      );
+      if (taken) throw new ApiError(409, 'conflict', `A secret named "${body.name}" already exists in the group`);
+    }
+    if (body.labels !== undefined && !(Array.isArray(body.labels) && body.labels.every((l) => typeof l === 'string')))
+      throw new ApiError(400, 'bad_request', 'labels must be a list of strings');
+    if (
+      body.custom_metadata !== undefined &&
+      body.custom_metadata !== null &&
+      (typeof body.custom_metadata !== 'object' || Array.isArray(body.custom_metadata))
+    )
+      throw new ApiError(400, 'bad_request', 'custom_metadata must be an object');
+    if (typeof body.name === 'string') secret.name = body.name;
+    if (Array.isArray(body.labels)) secret.labels = body.labels as string[];
+    if (body.custom_metadata === null) secret.custom_metadata = {};
+    else if (body.custom_metadata !== undefined) {
+      const merged = { ...secret.custom_metadata };
+      for (const [k, v] of Object.entries(body.custom_metadata as Record<string, unknown>)) {
+        if (v === null) delete merged[k];
+        else merged[k] = v;
+      }
+      secret.custom_metadata = merged;
+    }
+    if (body.description === null) delete secret.description;
+    else if (typeof body.description === 'string') secret.description = body.description;
+    secret.updated_at = new Date(this.now()).toISOString();
+    return this.metadata(secret);
   }
 
   private createVersion(secret: StoredSecret, body: Record<string, unknown>, iamId: string): Record<string, unknown> {
