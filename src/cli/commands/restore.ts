@@ -130,11 +130,11 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
           io.out(`${verb}  ${item.what}${item.note ? ` (${item.note})` : ''}`);
         }
         for (const note of report.notes) io.out(`note: ${note}`);
-        const ibmFailed = await restoreIbmInstances(client, opened.payload.ibmInstances ?? [], opts, dry, io);
         const c = summarize(report);
         io.out(
           `${dry ? 'dry run, nothing applied: ' : 'restore: '}${c.created} created, ${c.changed} changed, ${c.unchanged} unchanged, ${c.kept} left alone, ${c.skipped} skipped, ${c.failed} failed`,
         );
+        const ibmFailed = await restoreIbmInstances(client, opened.payload.ibmInstances ?? [], opts, dry, io);
         if (c.failed > 0) throw new Error(`${c.failed} object(s) could not be restored (see the FAILED lines above)`);
         if (ibmFailed > 0)
           throw new Error(
