@@ -56,6 +56,8 @@ describe('IBM Cloud Secrets Manager: copy to the secondary instance, backup and 
   let secondary: IbmSecretsManagerServer;
   let restored: IbmSecretsManagerServer;
   let tmp: string;
+  /** The test's own IAM token (an hour's worth). */
+  let token: string | undefined;
 
   async function cli(...args: string[]): Promise<Run> {
     const out: string[] = [];
@@ -67,12 +69,14 @@ describe('IBM Cloud Secrets Manager: copy to the secondary instance, backup and 
   }
 
   async function api(server: IbmSecretsManagerServer, method: string, path: string, body?: unknown): Promise<Json> {
-    const login = await fetch(`${primary.iamEndpoint}/identity/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'urn:ibm:params:oauth:grant-type:apikey', apikey: API_KEY }).toString(),
-    });
-    const token = ((await login.json()) as { access_token: string }).access_token;
+    if (token === undefined) {
+      const login = await fetch(`${primary.iamEndpoint}/identity/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'urn:ibm:params:oauth:grant-type:apikey', apikey: API_KEY }).toString(),
+      });
+      token = ((await login.json()) as { access_token: string }).access_token;
+    }
     const res = await fetch(`${server.serviceUrl}${path}`, {
       method,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -437,6 +441,33 @@ describe('IBM Cloud Secrets Manager: copy to the secondary instance, backup and 
     expect(again.code).to.equal(0);
     expect(again.out.at(-1)).to.match(/^IBM restore: 0 created, 0 updated, 6 unchanged, 0 failed/);
     expect(writes(restored, mark)).to.deep.equal([]);
+  });
+
+  it('pages through instances with more secrets than one list page', async () => {
+    const bulk = await createGroup(primary, 'bulk');
+    const n = 205;
+    for (let i = 0; i < n; i++)
+      await api(primary, 'POST', '/api/v2/secrets', {
+        secret_type: 'arbitrary',
+        name: `bulk-${String(i).padStart(3, '0')}`,
+        secret_group_id: bulk,
+        payload: `${values.arbitrary}-${i}`,
+      });
+    const [pm, sm] = [primary.contract.requests.length, secondary.contract.requests.length];
+    const run = await cli(...copyArgs('--groups', 'bulk'));
+    expect(run.code, run.err.join('\n')).to.equal(0);
+    expect(run.out.at(-1)).to.equal(`copy: ${n} created, 0 updated, 0 unchanged, 0 failed; 0 skipped`);
+    const listed = (server: IbmSecretsManagerServer, since: number) =>
+      server.contract.requests
+        .slice(since)
+        .filter((r) => r.method === 'GET' && r.path === '/api/v2/secrets')
+        .map((r) => r.query.offset);
+    expect(listed(primary, pm)).to.deep.equal(['0', '200']);
+    expect(listed(secondary, sm)).to.deep.equal(['0']);
+    const again = await cli(...copyArgs('--groups', 'bulk'));
+    expect(again.out.at(-1)).to.equal(`copy: 0 created, 0 updated, ${n} unchanged, 0 failed; 0 skipped`);
+    // The secondary now holds more than a page: its listing pages too, and finds every one (nothing created twice).
+    expect(listed(secondary, sm).slice(1)).to.deep.equal(['0', '200']);
   });
 
   it('no value appeared in any output', () => {
