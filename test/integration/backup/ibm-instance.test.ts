@@ -421,6 +421,13 @@ describe('IBM Cloud Secrets Manager: copy to the secondary instance, backup and 
       `ClusterSecretStore/${restoreStore}`,
       '--no-progress',
     ];
+    // Look first: a dry run compares and writes nothing.
+    const before = restored.contract.requests.length;
+    const dry = await cli(...restoreArgs, '--dry-run');
+    expect(dry.code, [...dry.out, ...dry.err].join('\n')).to.equal(0);
+    expect(dry.out.at(-1)).to.match(/^dry run, nothing written: IBM restore: 6 created, 0 updated/);
+    expect(writes(restored, before)).to.deep.equal([]);
+
     const restore = await cli(...restoreArgs);
     expect(restore.code, [...restore.out, ...restore.err].join('\n')).to.equal(0);
     expect(restore.out.at(-1)).to.equal(
@@ -436,8 +443,20 @@ describe('IBM Cloud Secrets Manager: copy to the secondary instance, backup and 
       expect(b.custom_metadata, key).to.deep.equal(a.custom_metadata);
     }
 
+    // FROM=TARGET names the included store; one the backup does not hold is refused.
+    const unknown = await cli(
+      ...restoreArgs.slice(0, -3),
+      '--to-store',
+      `ClusterSecretStore/not-included=ClusterSecretStore/${restoreStore}`,
+    );
+    expect(unknown.code).to.equal(1);
+    expect(unknown.err.join('\n')).to.match(/the backup holds no secrets of ClusterSecretStore\/not-included/);
     const mark = restored.contract.requests.length;
-    const again = await cli(...restoreArgs);
+    const again = await cli(
+      ...restoreArgs.slice(0, -3),
+      '--to-store',
+      `ClusterSecretStore/${clusterStore}=ClusterSecretStore/${restoreStore}`,
+    );
     expect(again.code).to.equal(0);
     expect(again.out.at(-1)).to.match(/^IBM restore: 0 created, 0 updated, 6 unchanged, 0 failed/);
     expect(writes(restored, mark)).to.deep.equal([]);
