@@ -64,6 +64,14 @@ const PAYLOAD_FIELDS: Record<SecretType, string[]> = {
   service_credentials: ['credentials'],
 };
 
+/** The payload fields a create must carry, for the types whose value the client gives (IBM's prototypes mark them required). */
+const REQUIRED_ON_CREATE: Partial<Record<SecretType, string[]>> = {
+  arbitrary: ['payload'],
+  username_password: ['username', 'password'],
+  kv: ['data'],
+  imported_cert: ['certificate'],
+};
+
 /** Types whose new versions a client may create with POST /versions (the others are rotated by the service). */
 const CLIENT_VERSIONED = new Set<SecretType>(['arbitrary', 'username_password', 'kv', 'imported_cert']);
 
@@ -501,6 +509,9 @@ export class IbmSecretsManagerContract {
     const groupId = typeof body.secret_group_id === 'string' ? body.secret_group_id : 'default';
     if (!this.groups.has(groupId)) throw new ApiError(404, 'not_found', 'Secret group not found');
     const secretType = type as SecretType;
+    const missing = (REQUIRED_ON_CREATE[secretType] ?? []).filter((f) => body[f] === undefined || body[f] === null);
+    if (missing.length > 0)
+      throw new ApiError(400, 'bad_request', `A ${secretType} secret needs ${missing.join(' and ')}`);
     const duplicate = [...this.secrets.values()].some(
       (s) => s.name === name && s.secret_type === secretType && s.secret_group_id === groupId,
     );

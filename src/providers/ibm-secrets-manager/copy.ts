@@ -269,9 +269,17 @@ export async function readInstanceSecrets(
     }
     wanted.push({ id: String(s.id), group, name, type, meta: s });
   }
-  const secrets: InstanceSecret[] = new Array<InstanceSecret>(wanted.length);
+  const secrets: (InstanceSecret | undefined)[] = new Array<InstanceSecret | undefined>(wanted.length);
+  const empty: (SkippedSecret | undefined)[] = new Array<SkippedSecret | undefined>(wanted.length);
   await eachLimit(wanted, CONCURRENCY, async (w, i) => {
     const body = await api.request('GET', `/api/v2/secrets/${enc(w.id)}`, `secret "${keyOf(w)}"`, opts);
+    const payload = payloadOf(w.type, body);
+    if (Object.keys(payload).length === 0) {
+      // A destroyed or deactivated secret answers without its value: there is nothing to copy.
+      const state = typeof body.state_description === 'string' ? ` (${body.state_description})` : '';
+      empty[i] = { group: w.group, name: w.name, type: w.type, reason: `it holds no value${state}` };
+      return;
+    }
     secrets[i] = {
       group: w.group,
       name: w.name,
@@ -279,10 +287,13 @@ export async function readInstanceSecrets(
       labels: stringList(w.meta.labels),
       customMetadata: objectOf(w.meta.custom_metadata),
       ...(typeof w.meta.description === 'string' ? { description: w.meta.description } : {}),
-      payload: payloadOf(w.type, body),
+      payload,
     };
   });
-  return { secrets: secrets.filter(Boolean), skipped };
+  return {
+    secrets: secrets.filter((s): s is InstanceSecret => s !== undefined),
+    skipped: [...skipped, ...empty.filter((s): s is SkippedSecret => s !== undefined)],
+  };
 }
 
 /**
@@ -318,9 +329,10 @@ export async function writeInstanceSecrets(
           items[i] = { what: keyOf(s), type: s.type, outcome: 'failed', note: `secret group: ${messageOf(err)}` };
     }
   }
+  const groupNamesById = new Map([...groupIdsByName].map(([name, id]) => [id, name]));
   const existing = new Map<string, Json>();
   for (const s of await listSecrets(api, undefined, opts)) {
-    const group = [...groupIdsByName].find(([, id]) => id === s.secret_group_id)?.[0] ?? String(s.secret_group_id);
+    const group = groupNamesById.get(String(s.secret_group_id)) ?? String(s.secret_group_id);
     existing.set(keyOf({ group, type: String(s.secret_type), name: String(s.name) }), s);
   }
   await eachLimit(secrets, CONCURRENCY, async (s, i) => {

@@ -105,7 +105,7 @@ describe('IBM Secrets Manager contract server', () => {
     expect((await call('POST', `/api/v2/secrets/${String(made.body.id)}/versions`, bearer, {})).status).to.equal(400);
   });
 
-  it('404 for a secret in an unknown group, 409 for a second group of one name', async () => {
+  it('404 for a secret in an unknown group, 400 without its value, 409 for a second group of one name', async () => {
     const bearer = String((await token()).body.access_token);
     server.contract.reset();
     const orphan = await call('POST', '/api/v2/secrets', bearer, {
@@ -115,6 +115,14 @@ describe('IBM Secrets Manager contract server', () => {
       payload: 'x',
     });
     expect([orphan.status, (orphan.body.errors as { code: string }[])[0]?.code]).to.deep.equal([404, 'not_found']);
+    // A client-valued type without its value is refused.
+    expect((await call('POST', '/api/v2/secrets', bearer, { secret_type: 'arbitrary', name: 'bare' })).status).to.equal(
+      400,
+    );
+    expect(
+      (await call('POST', '/api/v2/secrets', bearer, { secret_type: 'username_password', name: 'u', username: 'a' }))
+        .status,
+    ).to.equal(400);
     expect((await call('POST', '/api/v2/secret_groups', bearer, { name: 'team' })).status).to.equal(201);
     expect((await call('POST', '/api/v2/secret_groups', bearer, { name: 'team' })).status).to.equal(409);
   });
