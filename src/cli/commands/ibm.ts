@@ -33,10 +33,10 @@ interface CopyOptions {
 export function allowedEndpointsOption(): Option {
   return new Option(
     '--allowed-endpoints <list>',
-    "custom endpoints a namespaced store may name, as the operator's --allowed-endpoints (comma-separated; default none)",
+    "custom endpoints a namespaced store may name, as the operator's --allowed-endpoints (comma-separated)",
   )
     .env('SECRETSYNC_ALLOWED_ENDPOINTS')
-    .default([], '')
+    .default([], 'none')
     .argParser(parseAllowedEndpoints);
 }
 
