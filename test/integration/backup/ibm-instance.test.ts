@@ -304,9 +304,14 @@ describe('IBM Cloud Secrets Manager: copy to the secondary instance, backup and 
     expect(secondary.contract.versionsOf(String(to.get('default/arbitrary/rotated')?.id))).to.have.length(2);
   });
 
-  it('a second run writes nothing: every secret unchanged', async () => {
+  it('a second run writes nothing: every secret unchanged; --to names the failover instance', async () => {
+    const unknown = await cli(...copyArgs('--to', 'ap-south'));
+    expect(unknown.code).to.equal(1);
+    expect(unknown.err.join('\n')).to.match(
+      /has no failover instance "ap-south" \(it has eu-de \(127\.0\.0\.1:\d+\)\)/,
+    );
     const mark = secondary.contract.requests.length;
-    const run = await cli(...copyArgs());
+    const run = await cli(...copyArgs('--to', 'eu-de'));
     expect(run.code, run.err.join('\n')).to.equal(0);
     expect(writes(secondary, mark)).to.deep.equal([]);
     expect(run.out.at(-1)).to.match(/^copy: 0 created, 0 updated, 5 unchanged, 0 failed; 3 skipped/);
