@@ -2,6 +2,8 @@
 // asked, the local store's entry files and the synced Secrets) in one
 // encrypted, authenticated file. See src/backup/format.ts for the format.
 // `--out s3://BUCKET/KEY` uploads the same bytes to S3 (src/backup/s3.ts).
+// `--include-store` adds the secrets of IBM Cloud Secrets Manager stores'
+// primary instances (src/backup/ibm-instance.ts), inside the encrypted payload.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';

@@ -2,6 +2,8 @@
 // and reports what it created, changed and left alone. A file that does not
 // authenticate is refused before anything is applied. `--in s3://BUCKET/KEY`
 // downloads the file from S3 first (src/backup/s3.ts).
+// `--to-store` writes the backup's IBM Cloud Secrets Manager secrets into a
+// store's primary instance (src/backup/ibm-instance.ts).
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { describeHeader, openBackup, MAX_FILE_BYTES, type BackupKey } from '../../backup/format.js';
