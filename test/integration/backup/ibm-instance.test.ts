@@ -426,6 +426,12 @@ describe('IBM Cloud Secrets Manager: copy to the secondary instance, backup and 
       `ClusterSecretStore/${restoreStore}`,
       '--no-progress',
     ];
+    // Without --to-store the secrets are only noted.
+    const noted = await cli(...restoreArgs.slice(0, -3), '--dry-run');
+    expect(noted.code, [...noted.out, ...noted.err].join('\n')).to.equal(0);
+    expect(noted.out).to.include(
+      `note: the backup holds 6 secrets of ClusterSecretStore/${clusterStore} (${instance?.instance}); give --to-store to write them into an instance`,
+    );
     // Look first: a dry run compares and writes nothing.
     const before = restored.contract.requests.length;
     const dry = await cli(...restoreArgs, '--dry-run');
