@@ -19,6 +19,7 @@ import { RequestBudget } from '../budget.js';
 import { validateStorePolicy } from '../policy.js';
 import {
   DEFAULT_PROVIDER_TIMEOUTS,
+  KeyNotFoundError,
   ProviderConfigError,
   storeLabel,
   type CallOptions,
@@ -122,7 +123,7 @@ export class IbmInstanceApi {
     method: 'GET' | 'POST' | 'PATCH',
     path: string,
     what: string,
-    opts: CallOptions & { body?: unknown; contentType?: string } = {},
+    opts: CallOptions & { body?: unknown; contentType?: string; key?: string } = {},
   ): Promise<Json> {
     const token = await this.iam.token(opts.signal ? { signal: opts.signal } : {});
     try {
@@ -138,6 +139,7 @@ export class IbmInstanceApi {
             },
             ...(opts.body !== undefined ? { body: opts.body } : {}),
             what: `${this.label}: ${what} at ${hostOf(this.instance.url)}`,
+            ...(opts.key !== undefined ? { key: opts.key } : {}),
             signal: opts.signal,
             timeoutMs: this.timeoutMs,
             beforeAttempt: () => this.budget.take(opts.signal),
@@ -272,7 +274,14 @@ export async function readInstanceSecrets(
   const secrets: (InstanceSecret | undefined)[] = new Array<InstanceSecret | undefined>(wanted.length);
   const empty: (SkippedSecret | undefined)[] = new Array<SkippedSecret | undefined>(wanted.length);
   await eachLimit(wanted, CONCURRENCY, async (w, i) => {
-    const body = await api.request('GET', `/api/v2/secrets/${enc(w.id)}`, `secret "${keyOf(w)}"`, opts);
+    let body: Json;
+    try {
+      body = await api.request('GET', `/api/v2/secrets/${enc(w.id)}`, `secret "${keyOf(w)}"`, { ...opts, key: w.id });
+    } catch (err) {
+      if (!(err instanceof KeyNotFoundError)) throw err;
+      empty[i] = { group: w.group, name: w.name, type: w.type, reason: 'deleted while the copy read it' };
+      return;
+    }
     const payload = payloadOf(w.type, body);
     if (Object.keys(payload).length === 0) {
       // A destroyed or deactivated secret answers without its value: there is nothing to copy.

@@ -337,6 +337,16 @@ describe('IBM Cloud Secrets Manager: copy to the secondary instance, backup and 
     expect(copied.custom_metadata).to.deep.equal({ owner: 'payments' });
   });
 
+  it('a secret deleted between the list and its read is skipped with that reason, not failed', async () => {
+    const list = (await api(primary, 'GET', '/api/v2/secrets?search=config')).secrets as Json[];
+    const config = list.find((s) => s.name === 'config') as Json;
+    primary.contract.inject({ status: 404, times: 1, pathPrefix: `/api/v2/secrets/${String(config.id)}` });
+    const run = await cli(...copyArgs('--groups', 'payments'));
+    expect(run.code, run.err.join('\n')).to.equal(0);
+    expect(line(run, 'skipped', 'payments/kv/config (deleted while the copy read it)')).to.be.a('string');
+    expect(run.out.at(-1)).to.equal('copy: 0 created, 0 updated, 1 unchanged, 0 failed; 1 skipped (kv 1)');
+  });
+
   it('a namespaced store: held to --allowed-endpoints, and logs in with its trusted profile', async () => {
     const base = ['ibm', 'copy-to-secondary', '--store', 'by-profile', '-n', namespace];
     const kube = ['--kubeconfig', sharedCluster().kubeconfigPath];
