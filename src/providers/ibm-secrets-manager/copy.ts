@@ -241,13 +241,10 @@ const isCopyable = (type: unknown): type is CopyableType =>
   typeof type === 'string' && (COPYABLE_TYPES as readonly string[]).includes(type);
 
 /**
- * The current value and metadata of every copyable secret of an instance
- * (optionally only of the named secret groups), and what was left out.
+ * The copyable secrets of an instance (optionally only of the named secret
+ * groups), listed page by page, and those of other types, left out.
  */
-export async function readInstanceSecrets(
-  api: IbmInstanceApi,
-  opts: CallOptions & { groups?: readonly string[] } = {},
-): Promise<InstanceSnapshot> {
+async function listSource(api: IbmInstanceApi, opts: CallOptions & { groups?: readonly string[] }): Promise<Listed> {
   const groups = await groupsOf(api, opts);
   let groupIds: string[] | undefined;
   if (opts.groups && opts.groups.length > 0) {
@@ -258,10 +255,9 @@ export async function readInstanceSecrets(
       return id;
     });
   }
-  const listed = await listSecrets(api, groupIds, opts);
   const skipped: SkippedSecret[] = [];
-  const wanted: { id: string; group: string; name: string; type: CopyableType; meta: Json }[] = [];
-  for (const s of listed) {
+  const wanted: ListedSecret[] = [];
+  for (const s of await listSecrets(api, groupIds, opts)) {
     const group = groups.get(String(s.secret_group_id)) ?? String(s.secret_group_id);
     const name = String(s.name);
     const type = String(s.secret_type);
@@ -271,25 +267,43 @@ export async function readInstanceSecrets(
     }
     wanted.push({ id: String(s.id), group, name, type, meta: s });
   }
-  const secrets: (InstanceSecret | undefined)[] = new Array<InstanceSecret | undefined>(wanted.length);
-  const empty: (SkippedSecret | undefined)[] = new Array<SkippedSecret | undefined>(wanted.length);
-  await eachLimit(wanted, CONCURRENCY, async (w, i) => {
-    let body: Json;
-    try {
-      body = await api.request('GET', `/api/v2/secrets/${enc(w.id)}`, `secret "${keyOf(w)}"`, { ...opts, key: w.id });
-    } catch (err) {
-      if (!(err instanceof KeyNotFoundError)) throw err;
-      empty[i] = { group: w.group, name: w.name, type: w.type, reason: 'deleted while the copy read it' };
-      return;
-    }
-    const payload = payloadOf(w.type, body);
-    if (Object.keys(payload).length === 0) {
-      // A destroyed or deactivated secret answers without its value: there is nothing to copy.
-      const state = typeof body.state_description === 'string' ? ` (${body.state_description})` : '';
-      empty[i] = { group: w.group, name: w.name, type: w.type, reason: `it holds no value${state}` };
-      return;
-    }
-    secrets[i] = {
+  return { wanted, skipped };
+}
+
+interface ListedSecret {
+  id: string;
+  group: string;
+  name: string;
+  type: CopyableType;
+  meta: Json;
+}
+
+interface Listed {
+  wanted: ListedSecret[];
+  skipped: SkippedSecret[];
+}
+
+/** One listed secret with its current value, or why it has none to copy. */
+async function readOne(
+  api: IbmInstanceApi,
+  w: ListedSecret,
+  opts: CallOptions,
+): Promise<{ secret: InstanceSecret } | { skipped: SkippedSecret }> {
+  let body: Json;
+  try {
+    body = await api.request('GET', `/api/v2/secrets/${enc(w.id)}`, `secret "${keyOf(w)}"`, { ...opts, key: w.id });
+  } catch (err) {
+    if (!(err instanceof KeyNotFoundError)) throw err;
+    return { skipped: { group: w.group, name: w.name, type: w.type, reason: 'deleted while the copy read it' } };
+  }
+  const payload = payloadOf(w.type, body);
+  if (Object.keys(payload).length === 0) {
+    // A destroyed or deactivated secret answers without its value: there is nothing to copy.
+    const state = typeof body.state_description === 'string' ? ` (${body.state_description})` : '';
+    return { skipped: { group: w.group, name: w.name, type: w.type, reason: `it holds no value${state}` } };
+  }
+  return {
+    secret: {
       group: w.group,
       name: w.name,
       type: w.type,
@@ -297,12 +311,134 @@ export async function readInstanceSecrets(
       customMetadata: objectOf(w.meta.custom_metadata),
       ...(typeof w.meta.description === 'string' ? { description: w.meta.description } : {}),
       payload,
-    };
-  });
-  return {
-    secrets: secrets.filter((s): s is InstanceSecret => s !== undefined),
-    skipped: [...skipped, ...empty.filter((s): s is SkippedSecret => s !== undefined)],
+    },
   };
+}
+
+/**
+ * The current value and metadata of every copyable secret of an instance
+ * (optionally only of the named secret groups), and what was left out.
+ */
+export async function readInstanceSecrets(
+  api: IbmInstanceApi,
+  opts: CallOptions & { groups?: readonly string[] } = {},
+): Promise<InstanceSnapshot> {
+  const listed = await listSource(api, opts);
+  const read = new Array<Awaited<ReturnType<typeof readOne>> | undefined>(listed.wanted.length);
+  await eachLimit(listed.wanted, CONCURRENCY, async (w, i) => {
+    read[i] = await readOne(api, w, opts);
+  });
+  const secrets: InstanceSecret[] = [];
+  const skipped = [...listed.skipped];
+  for (const r of read) {
+    if (r && 'secret' in r) secrets.push(r.secret);
+    else if (r) skipped.push(r.skipped);
+  }
+  return { secrets, skipped };
+}
+
+/** What a target instance has: its secret groups (created as needed) and its secrets, by group name/type/name. */
+interface TargetPlan {
+  api: IbmInstanceApi;
+  dry: boolean;
+  groupIdsByName: Map<string, string>;
+  /** Groups that could not be created, and why: their secrets fail. */
+  groupFailures: Map<string, string>;
+  groupsCreated: string[];
+  existing: Map<string, Json>;
+}
+
+async function planTarget(
+  api: IbmInstanceApi,
+  groupNames: ReadonlySet<string>,
+  dry: boolean,
+  opts: CallOptions,
+): Promise<TargetPlan> {
+  const groupIdsByName = new Map([...(await groupsOf(api, opts))].map(([id, name]) => [name, id]));
+  const groupsCreated: string[] = [];
+  const groupFailures = new Map<string, string>();
+  for (const group of groupNames) {
+    if (groupIdsByName.has(group)) continue;
+    if (dry) {
+      groupsCreated.push(group);
+      continue;
+    }
+    try {
+      const made = await api.request('POST', '/api/v2/secret_groups', `create secret group "${group}"`, {
+        ...opts,
+        body: { name: group },
+      });
+      groupIdsByName.set(group, String(made.id));
+      groupsCreated.push(group);
+    } catch (err) {
+      groupFailures.set(group, `secret group: ${messageOf(err)}`);
+    }
+  }
+  const groupNamesById = new Map([...groupIdsByName].map(([name, id]) => [id, name]));
+  const existing = new Map<string, Json>();
+  for (const s of await listSecrets(api, undefined, opts)) {
+    const group = groupNamesById.get(String(s.secret_group_id)) ?? String(s.secret_group_id);
+    existing.set(keyOf({ group, type: String(s.secret_type), name: String(s.name) }), s);
+  }
+  return { api, dry, groupIdsByName, groupFailures, groupsCreated, existing };
+}
+
+/** One secret into the target: created, a new version and/or a metadata patch where they differ, or unchanged. */
+async function writeOne(plan: TargetPlan, s: InstanceSecret, opts: CallOptions): Promise<TransferItem> {
+  const { api, dry } = plan;
+  const what = keyOf(s);
+  const groupFailure = plan.groupFailures.get(s.group);
+  if (groupFailure !== undefined) return { what, type: s.type, outcome: 'failed', note: groupFailure };
+  try {
+    const have = plan.existing.get(what);
+    if (!have) {
+      if (!dry)
+        await api.request('POST', '/api/v2/secrets', `create secret "${what}"`, {
+          ...opts,
+          body: {
+            name: s.name,
+            secret_type: s.type,
+            secret_group_id: plan.groupIdsByName.get(s.group),
+            labels: s.labels,
+            custom_metadata: s.customMetadata,
+            ...(s.description !== undefined ? { description: s.description } : {}),
+            ...s.payload,
+          },
+        });
+      return { what, type: s.type, outcome: 'created' };
+    }
+    const id = String(have.id);
+    const current = payloadOf(s.type, await api.request('GET', `/api/v2/secrets/${enc(id)}`, `secret "${what}"`, opts));
+    const valueDiffers = !samePayload(s.payload, current);
+    const metadataDiffers =
+      !isDeepStrictEqual([...s.labels].sort(), stringList(have.labels).sort()) ||
+      !isDeepStrictEqual(s.customMetadata, objectOf(have.custom_metadata)) ||
+      (s.description ?? '') !== (typeof have.description === 'string' ? have.description : '');
+    if (valueDiffers && s.type === 'username_password' && s.payload.username !== current.username)
+      return {
+        what,
+        type: s.type,
+        outcome: 'failed',
+        note: 'its username differs, and IBM keeps a username_password secret’s username: delete it there, then copy again',
+      };
+    if (!dry && valueDiffers)
+      await api.request('POST', `/api/v2/secrets/${enc(id)}/versions`, `new version of secret "${what}"`, {
+        ...opts,
+        body: versionBody(s),
+      });
+    if (!dry && metadataDiffers)
+      await api.request('PATCH', `/api/v2/secrets/${enc(id)}/metadata`, `metadata of secret "${what}"`, {
+        ...opts,
+        contentType: 'application/merge-patch+json',
+        body: metadataPatch(s, objectOf(have.custom_metadata)),
+      });
+    const changed = [valueDiffers ? 'value' : '', metadataDiffers ? 'metadata' : ''].filter(Boolean);
+    return changed.length > 0
+      ? { what, type: s.type, outcome: 'updated', note: changed.join(' and ') }
+      : { what, type: s.type, outcome: 'unchanged' };
+  } catch (err) {
+    return { what, type: s.type, outcome: 'failed', note: messageOf(err) };
+  }
 }
 
 /**
@@ -317,99 +453,19 @@ export async function writeInstanceSecrets(
   opts: CallOptions & { dryRun?: boolean } = {},
 ): Promise<Omit<TransferReport, 'skipped'>> {
   const dry = opts.dryRun === true;
-  const groupIdsByName = new Map([...(await groupsOf(api, opts))].map(([id, name]) => [name, id]));
-  const groupsCreated: string[] = [];
-  const items: TransferItem[] = new Array<TransferItem>(secrets.length);
-  for (const group of new Set(secrets.map((s) => s.group))) {
-    if (groupIdsByName.has(group)) continue;
-    groupsCreated.push(group);
-    if (dry) continue;
-    try {
-      const made = await api.request('POST', '/api/v2/secret_groups', `create secret group "${group}"`, {
-        ...opts,
-        body: { name: group },
-      });
-      groupIdsByName.set(group, String(made.id));
-    } catch (err) {
-      // Its secrets fail below, each with this reason.
-      groupsCreated.pop();
-      for (const [i, s] of secrets.entries())
-        if (s.group === group)
-          items[i] = { what: keyOf(s), type: s.type, outcome: 'failed', note: `secret group: ${messageOf(err)}` };
-    }
-  }
-  const groupNamesById = new Map([...groupIdsByName].map(([name, id]) => [id, name]));
-  const existing = new Map<string, Json>();
-  for (const s of await listSecrets(api, undefined, opts)) {
-    const group = groupNamesById.get(String(s.secret_group_id)) ?? String(s.secret_group_id);
-    existing.set(keyOf({ group, type: String(s.secret_type), name: String(s.name) }), s);
-  }
+  const plan = await planTarget(api, new Set(secrets.map((s) => s.group)), dry, opts);
+  const items = new Array<TransferItem>(secrets.length);
   await eachLimit(secrets, CONCURRENCY, async (s, i) => {
-    if (items[i]) return;
-    const what = keyOf(s);
-    try {
-      const have = existing.get(what);
-      const groupId = groupIdsByName.get(s.group);
-      if (!have) {
-        if (!dry)
-          await api.request('POST', '/api/v2/secrets', `create secret "${what}"`, {
-            ...opts,
-            body: {
-              name: s.name,
-              secret_type: s.type,
-              secret_group_id: groupId,
-              labels: s.labels,
-              custom_metadata: s.customMetadata,
-              ...(s.description !== undefined ? { description: s.description } : {}),
-              ...s.payload,
-            },
-          });
-        items[i] = { what, type: s.type, outcome: 'created' };
-        return;
-      }
-      const id = String(have.id);
-      const current = payloadOf(
-        s.type,
-        await api.request('GET', `/api/v2/secrets/${enc(id)}`, `secret "${what}"`, opts),
-      );
-      const valueDiffers = !samePayload(s.payload, current);
-      const metadataDiffers =
-        !isDeepStrictEqual([...s.labels].sort(), stringList(have.labels).sort()) ||
-        !isDeepStrictEqual(s.customMetadata, objectOf(have.custom_metadata)) ||
-        (s.description ?? '') !== (typeof have.description === 'string' ? have.description : '');
-      if (valueDiffers && s.type === 'username_password' && s.payload.username !== current.username) {
-        items[i] = {
-          what,
-          type: s.type,
-          outcome: 'failed',
-          note: 'its username differs, and IBM keeps a username_password secret’s username: delete it there, then copy again',
-        };
-        return;
-      }
-      if (!dry && valueDiffers)
-        await api.request('POST', `/api/v2/secrets/${enc(id)}/versions`, `new version of secret "${what}"`, {
-          ...opts,
-          body: versionBody(s),
-        });
-      if (!dry && metadataDiffers)
-        await api.request('PATCH', `/api/v2/secrets/${enc(id)}/metadata`, `metadata of secret "${what}"`, {
-          ...opts,
-          contentType: 'application/merge-patch+json',
-          body: metadataPatch(s, objectOf(have.custom_metadata)),
-        });
-      const changed = [valueDiffers ? 'value' : '', metadataDiffers ? 'metadata' : ''].filter(Boolean);
-      items[i] =
-        changed.length > 0
-          ? { what, type: s.type, outcome: 'updated', note: changed.join(' and ') }
-          : { what, type: s.type, outcome: 'unchanged' };
-    } catch (err) {
-      items[i] = { what, type: s.type, outcome: 'failed', note: messageOf(err) };
-    }
+    items[i] = await writeOne(plan, s, opts);
   });
-  return { dryRun: dry, items, groupsCreated };
+  return { dryRun: dry, items, groupsCreated: plan.groupsCreated };
 }
 
-/** `secretsync ibm copy-to-secondary`: the primary's secrets into a failover instance. */
+/**
+ * `secretsync ibm copy-to-secondary`: the primary's secrets into a failover
+ * instance. Each secret is written as soon as it is read, so both instances'
+ * budgets are used at once (a copy takes about as long as reading the primary).
+ */
 export async function copyToSecondary(
   store: AnyStore,
   ctx: ProviderContext,
@@ -417,9 +473,25 @@ export async function copyToSecondary(
 ): Promise<TransferReport & { from: string; to: string }> {
   const instances = await connectIbmStore(store, ctx, opts);
   const target = pickFailover(instances, opts.to);
-  const snapshot = await readInstanceSecrets(instances.primary, opts);
-  const written = await writeInstanceSecrets(target, snapshot.secrets, opts);
-  return { ...written, skipped: snapshot.skipped, from: instances.primary.name, to: target.name };
+  const dry = opts.dryRun === true;
+  const listed = await listSource(instances.primary, opts);
+  const plan = await planTarget(target, new Set(listed.wanted.map((w) => w.group)), dry, opts);
+  const items = new Array<TransferItem | undefined>(listed.wanted.length);
+  const skipped = new Array<SkippedSecret | undefined>(listed.wanted.length);
+  // Twice the workers: each spends about half its time on either instance.
+  await eachLimit(listed.wanted, 2 * CONCURRENCY, async (w, i) => {
+    const read = await readOne(instances.primary, w, opts);
+    if ('skipped' in read) skipped[i] = read.skipped;
+    else items[i] = await writeOne(plan, read.secret, opts);
+  });
+  return {
+    dryRun: dry,
+    items: items.filter((i): i is TransferItem => i !== undefined),
+    skipped: [...listed.skipped, ...skipped.filter((s): s is SkippedSecret => s !== undefined)],
+    groupsCreated: plan.groupsCreated,
+    from: instances.primary.name,
+    to: target.name,
+  };
 }
 
 /** Counts per outcome, and skipped secrets per type, for a summary line. */
