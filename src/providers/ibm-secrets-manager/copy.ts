@@ -26,7 +26,7 @@ import {
   type ProviderContext,
 } from '../provider.js';
 import { hostOf, type Instance } from './failover.js';
-import { IbmUnauthorizedError, ibmRequest } from './http.js';
+import { IbmUnauthorizedError, IbmUnavailableError, ibmRequest } from './http.js';
 import { IamTokenSource, iamGrant } from './iam.js';
 import { DEFAULT_REQUESTS_PER_SECOND, LIST_PAGE, iamEndpointOf, instanceUrl } from './index.js';
 
@@ -437,6 +437,8 @@ async function writeOne(plan: TargetPlan, s: InstanceSecret, opts: CallOptions):
       ? { what, type: s.type, outcome: 'updated', note: changed.join(' and ') }
       : { what, type: s.type, outcome: 'unchanged' };
   } catch (err) {
+    // An instance that does not answer fails every secret alike, each after its retries: stop at the first.
+    if (err instanceof IbmUnavailableError) throw err;
     return { what, type: s.type, outcome: 'failed', note: messageOf(err) };
   }
 }

@@ -510,6 +510,15 @@ describe('IBM Cloud Secrets Manager: copy to the secondary instance, backup and 
     expect(listed(secondary, sm).slice(1)).to.deep.equal(['0', '200']);
   });
 
+  it('an instance that stops answering stops the copy with one clear error, not a FAILED line per secret', async () => {
+    // Reads of single secrets at the secondary answer 503 (the list still works).
+    secondary.contract.inject({ status: 503, times: 1000, pathPrefix: '/api/v2/secrets/' });
+    const run = await cli(...copyArgs('--groups', 'payments'));
+    expect(run.code).to.equal(1);
+    expect(run.err.join('\n')).to.match(/secret "payments\/.*" at 127\.0\.0\.1:\d+: HTTP 503/);
+    expect(run.out.some((l) => l.startsWith('FAILED'))).to.equal(false);
+  });
+
   it('no value appeared in any output', () => {
     const output = allOutput.join('\n');
     for (const value of Object.values(values)) expect(output.includes(value), 'a value in the output').to.equal(false);
