@@ -71,6 +71,8 @@ export interface BackupContents {
   localStoreEntries?: number;
   /** Present with --include-synced. */
   syncedSecrets?: number;
+  /** Present with --include-store: the secrets (values) of the IBM Cloud Secrets Manager instances included. */
+  ibmInstanceSecrets?: number;
 }
 
 export interface BackupHeader {
@@ -114,6 +116,34 @@ export interface SyncedSecret {
   ownerManagedSecret?: string;
 }
 
+/**
+ * One secret of an IBM Cloud Secrets Manager instance: what recreates it on
+ * another instance (ids differ between instances, so it is named by secret
+ * group name, type and name). Its value is in `payload`, which is why the
+ * whole payload of the backup file is encrypted.
+ */
+export interface IbmBackupSecret {
+  group: string;
+  name: string;
+  type: 'arbitrary' | 'username_password' | 'kv' | 'imported_cert';
+  labels: string[];
+  customMetadata: Record<string, unknown>;
+  description?: string;
+  /** The current version's fields of its type (payload; username, password; data; certificate, intermediate, private_key). */
+  payload: Record<string, unknown>;
+}
+
+/** The secrets of one store's primary instance (`--include-store`). */
+export interface IbmInstanceBackup {
+  /** The store, as --include-store named it: `SecretStore/NAMESPACE/NAME` or `ClusterSecretStore/NAME`. */
+  store: string;
+  /** The instance read (region and host). */
+  instance: string;
+  secrets: IbmBackupSecret[];
+  /** Secrets of types IBM makes the values of, left out: names and reasons only. */
+  skipped: { group: string; name: string; type: string; reason: string }[];
+}
+
 export interface BackupPayload {
   objects: ExportedObject[];
   localStore?: LocalStoreEntryFile[];
@@ -123,6 +153,8 @@ export interface BackupPayload {
    */
   localStoreManifest?: string;
   syncedSecrets?: SyncedSecret[];
+  /** With --include-store: IBM Cloud Secrets Manager instances' secrets. */
+  ibmInstances?: IbmInstanceBackup[];
 }
 
 /** How a file is encrypted (backup) or decrypted (restore). */
@@ -282,7 +314,8 @@ function checkHeader(text: string): BackupHeader {
     !count(c.managedSecrets) ||
     !(c.replicationTargets === null || count(c.replicationTargets)) ||
     !(c.localStoreEntries === undefined || count(c.localStoreEntries)) ||
-    !(c.syncedSecrets === undefined || count(c.syncedSecrets))
+    !(c.syncedSecrets === undefined || count(c.syncedSecrets)) ||
+    !(c.ibmInstanceSecrets === undefined || count(c.ibmInstanceSecrets))
   ) {
     throw bad('contents');
   }
@@ -428,6 +461,31 @@ function checkPayload(raw: unknown): BackupPayload {
       }
     }
   }
+  if (raw.ibmInstances !== undefined) {
+    if (!Array.isArray(raw.ibmInstances)) throw bad('ibmInstances is not a list');
+    for (const i of raw.ibmInstances as unknown[]) {
+      if (
+        !isObject(i) ||
+        typeof i.store !== 'string' ||
+        typeof i.instance !== 'string' ||
+        !Array.isArray(i.secrets) ||
+        !Array.isArray(i.skipped)
+      )
+        throw bad('an IBM instance is malformed');
+      for (const s of i.secrets as unknown[]) {
+        if (
+          !isObject(s) ||
+          typeof s.group !== 'string' ||
+          typeof s.name !== 'string' ||
+          !['arbitrary', 'username_password', 'kv', 'imported_cert'].includes(String(s.type)) ||
+          !Array.isArray(s.labels) ||
+          !isObject(s.customMetadata) ||
+          !isObject(s.payload)
+        )
+          throw bad('an IBM instance secret is malformed');
+      }
+    }
+  }
   return raw as unknown as BackupPayload;
 }
 
@@ -441,7 +499,10 @@ function checkCounts(header: BackupHeader, payload: BackupPayload): void {
     kinds.ManagedSecret === c.managedSecrets &&
     kinds.ReplicationTarget === (c.replicationTargets ?? 0) &&
     (payload.localStore?.length ?? undefined) === c.localStoreEntries &&
-    (payload.syncedSecrets?.length ?? undefined) === c.syncedSecrets;
+    (payload.syncedSecrets?.length ?? undefined) === c.syncedSecrets &&
+    (payload.ibmInstances === undefined
+      ? undefined
+      : payload.ibmInstances.reduce((n, i) => n + i.secrets.length, 0)) === c.ibmInstanceSecrets;
   if (!ok) {
     throw new BackupFileError(`the backup's header counts do not match its contents; ${NOTHING_APPLIED}`);
   }
@@ -481,6 +542,10 @@ export function describeHeader(header: BackupHeader): string[] {
     lines.push(`              ${c.localStoreEntries} local store entries (still encrypted by the store's master key)`);
   if (c.syncedSecrets !== undefined)
     lines.push(`              ${c.syncedSecrets} synced Secrets (last-known-good data)`);
+  if (c.ibmInstanceSecrets !== undefined)
+    lines.push(
+      `              ${c.ibmInstanceSecrets} IBM Cloud Secrets Manager secrets (values, encrypted with the rest)`,
+    );
   lines.push(
     enc.mode === 'kms'
       ? `  encryption: ${header.cipher}, data key wrapped by KMS key ${t(enc.keyId)}`

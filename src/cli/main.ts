@@ -6,6 +6,7 @@ import { PROGRAM_NAME, programNameFor } from './program-name.js';
 import { registerBackupCommand } from './commands/backup.js';
 import { registerConvertCommand } from './commands/convert.js';
 import { registerEncryptCommands, sdkEncryptDeps, type EncryptDeps } from './commands/encrypt.js';
+import { registerIbmCommands } from './commands/ibm.js';
 import { registerRestoreCommand } from './commands/restore.js';
 import { registerRotateCommands } from './commands/rotate.js';
 import { registerRunCommand } from './commands/run.js';
@@ -85,6 +86,7 @@ export function buildProgram(
   registerRotateCommands(program, io);
   registerBackupCommand(program, io, kms);
   registerRestoreCommand(program, io, kms);
+  registerIbmCommands(program, io);
   registerConvertCommand(program, io);
   registerCompletionCommand(program, io);
   for (const cmd of program.commands) cmd.exitOverride();

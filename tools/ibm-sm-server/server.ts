@@ -4,7 +4,8 @@
 // server: it implements the part of the documented API the provider uses and
 // enforces what the documentation says (bearer authentication with expiring
 // IAM tokens, 404 for unknown secrets and versions, 409 for a second secret of
-// the same name, type and group, offset/limit paging with total_count), and it
+// the same name, type and group, 404 for an unknown secret group on create,
+// offset/limit paging with total_count), and it
 // records every request so tests can assert how many calls a sync made.
 //
 // Reference followed, field by field: IBM Cloud Secrets Manager API v2
@@ -73,6 +74,14 @@ const PAYLOAD_FIELDS: Record<SecretType, string[]> = {
   public_cert: ['certificate', 'intermediate', 'private_key'],
   private_cert: ['certificate', 'issuing_ca', 'ca_chain', 'private_key'],
   service_credentials: ['credentials'],
+};
+
+/** The payload fields a create must carry, for the types whose value the client gives (IBM's prototypes mark them required). */
+const REQUIRED_ON_CREATE: Partial<Record<SecretType, string[]>> = {
+  arbitrary: ['payload'],
+  username_password: ['username', 'password'],
+  kv: ['data'],
+  imported_cert: ['certificate'],
 };
 
 /** Types whose new versions a client may create with POST /versions (the others are rotated by the service). */
@@ -511,6 +520,10 @@ export class IbmSecretsManagerContract {
       }
       throw new ApiError(405, 'method_not_allowed', 'Method not allowed');
     }
+    if (b === 'metadata' && parts.length === 3) {
+      if (method !== 'PATCH') throw new ApiError(405, 'method_not_allowed', 'Method not allowed');
+      return { status: 200, answer: this.patchMetadata(secret, json(body)) };
+    }
     if (b === 'versions' && parts.length === 3) {
       if (method === 'GET') {
         const versions = [...secret.versions].reverse().map((v) => this.versionMetadata(secret, v));
@@ -602,6 +615,9 @@ export class IbmSecretsManagerContract {
     const groupId = typeof body.secret_group_id === 'string' ? body.secret_group_id : 'default';
     if (!this.groups.has(groupId)) throw new ApiError(404, 'not_found', 'Secret group not found');
     const secretType = type as SecretType;
+    const missing = (REQUIRED_ON_CREATE[secretType] ?? []).filter((f) => body[f] === undefined || body[f] === null);
+    if (missing.length > 0)
+      throw new ApiError(400, 'bad_request', `A ${secretType} secret needs ${missing.join(' and ')}`);
     const duplicate = [...this.secrets.values()].some(
       (s) => s.name === name && s.secret_type === secretType && s.secret_group_id === groupId,
     );
@@ -626,6 +642,49 @@ export class IbmSecretsManagerContract {
     this.secrets.set(secret.id, secret);
     this.publish('secret_created', secret);
     return this.secretWithPayload(secret);
+  }
+
+  /**
+   * PATCH /secrets/{id}/metadata (UpdateSecretMetadata, a JSON merge patch):
+   * labels replaced, custom_metadata merged (a null removes a key),
+   * description set. A name already taken in the group (same type) is 409.
+   */
+  private patchMetadata(secret: StoredSecret, body: Record<string, unknown>): Record<string, unknown> {
+    if (body.name !== undefined) {
+      if (typeof body.name !== 'string' || !/^[A-Za-z0-9_.-]{2,256}$/.test(body.name))
+        throw new ApiError(400, 'bad_request', 'name: 2 to 256 letters, digits, _ . -');
+      const taken = [...this.secrets.values()].some(
+        (s) =>
+          s !== secret &&
+          s.name === body.name &&
+          s.secret_type === secret.secret_type &&
+          s.secret_group_id === secret.secret_group_id,
+      );
+      if (taken) throw new ApiError(409, 'conflict', `A secret named "${body.name}" already exists in the group`);
+    }
+    if (body.labels !== undefined && !(Array.isArray(body.labels) && body.labels.every((l) => typeof l === 'string')))
+      throw new ApiError(400, 'bad_request', 'labels must be a list of strings');
+    if (
+      body.custom_metadata !== undefined &&
+      body.custom_metadata !== null &&
+      (typeof body.custom_metadata !== 'object' || Array.isArray(body.custom_metadata))
+    )
+      throw new ApiError(400, 'bad_request', 'custom_metadata must be an object');
+    if (typeof body.name === 'string') secret.name = body.name;
+    if (Array.isArray(body.labels)) secret.labels = body.labels as string[];
+    if (body.custom_metadata === null) secret.custom_metadata = {};
+    else if (body.custom_metadata !== undefined) {
+      const merged = { ...secret.custom_metadata };
+      for (const [k, v] of Object.entries(body.custom_metadata as Record<string, unknown>)) {
+        if (v === null) delete merged[k];
+        else merged[k] = v;
+      }
+      secret.custom_metadata = merged;
+    }
+    if (body.description === null) delete secret.description;
+    else if (typeof body.description === 'string') secret.description = body.description;
+    secret.updated_at = new Date(this.now()).toISOString();
+    return this.metadata(secret);
   }
 
   private createVersion(secret: StoredSecret, body: Record<string, unknown>, iamId: string): Record<string, unknown> {

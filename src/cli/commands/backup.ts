@@ -2,6 +2,8 @@
 // asked, the local store's entry files and the synced Secrets) in one
 // encrypted, authenticated file. See src/backup/format.ts for the format.
 // `--out s3://BUCKET/KEY` uploads the same bytes to S3 (src/backup/s3.ts).
+// `--include-store` adds the secrets of IBM Cloud Secrets Manager stores'
+// primary instances (src/backup/ibm-instance.ts), inside the encrypted payload.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
@@ -15,12 +17,14 @@ import {
   type BackupObjectStore,
   type S3Location,
 } from '../../backup/s3.js';
+import { exportIbmStores, parseStoreRef } from '../../backup/ibm-instance.js';
 import { KubeClient } from '../../kube/client.js';
 import { packageVersion } from '../../version.js';
 import type { CliIo } from '../main.js';
 import { addExamples } from '../examples.js';
 import { createProgress } from '../progress.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
+import { allowedEndpointsOption } from './ibm.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
 interface BackupOptions {
@@ -33,6 +37,8 @@ interface BackupOptions {
   includeLocalStore?: boolean;
   localStoreDir?: string;
   includeSynced?: boolean;
+  includeStore: string[];
+  allowedEndpoints: string[];
   force?: boolean;
   s3Region?: string;
   s3Endpoint?: string;
@@ -112,6 +118,14 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       '--include-synced',
       'add a last-known-good copy of the Secrets secretsync wrote (label secretsync.io/managed=true), except those that are store credentials or ReplicationTarget kubeconfigs',
     )
+    .option(
+      '--include-store <KIND/NAMESPACE/NAME>',
+      "add the secrets of an IBM Cloud Secrets Manager store's primary instance (values, encrypted with the rest): " +
+        'SecretStore/NAMESPACE/NAME or ClusterSecretStore/NAME; repeatable',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .addOption(allowedEndpointsOption())
     .option('--force', 'overwrite --out if it exists (file or S3 object)')
     .option(
       '--no-progress',
@@ -124,6 +138,7 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       if (opts.includeLocalStore && opts.localStoreDir === undefined) {
         throw new Error('--include-local-store needs --local-store-dir (or SECRETSYNC_STORE_DIR)');
       }
+      for (const ref of opts.includeStore) parseStoreRef(ref);
       const s3: S3Location | undefined = isS3Url(opts.out) ? parseS3Url(opts.out) : undefined;
       const bucket: BackupObjectStore | undefined = s3
         ? sdkBackupObjectStore({ region: opts.s3Region, endpoint: opts.s3Endpoint })
@@ -155,6 +170,12 @@ export function registerBackupCommand(program: Command, io: CliIo, deps: Encrypt
       command:
         'secretsync backup --out cluster.backup --key-file backup.key --include-local-store --local-store-dir /var/lib/secretsync/store',
       explain: "with the local store's entry files (still encrypted by its master key)",
+    },
+    {
+      command:
+        'secretsync backup --out cluster.backup --key-file backup.key --include-store SecretStore/payments/ibm --include-store ClusterSecretStore/ibm-shared',
+      explain:
+        "with the secrets of two IBM Cloud Secrets Manager stores' primary instances (values encrypted in the file)",
     },
     {
       command:
@@ -214,6 +235,20 @@ async function runBackup(
       operatorNamespace: opts.operatorNamespace,
       onProgress: (step, done, total) => progress.update(step, done, total),
     });
+    if (opts.includeStore.length > 0) {
+      progress.update('IBM Cloud Secrets Manager stores read', 0, opts.includeStore.length);
+      const instances = await interruptible((signal) =>
+        exportIbmStores(client as KubeClient, opts.includeStore.map(parseStoreRef), {
+          allowedEndpoints: opts.allowedEndpoints,
+          signal,
+        }),
+      );
+      progress.update('IBM Cloud Secrets Manager stores read', instances.length, opts.includeStore.length);
+      exported.payload.ibmInstances = instances;
+      exported.contents.ibmInstanceSecrets = instances.reduce((n, i) => n + i.secrets.length, 0);
+      for (const i of instances)
+        for (const s of i.skipped) exported.skipped.push(`${i.store}: ${s.group}/${s.type}/${s.name} (${s.reason})`);
+    }
     progress.end();
     const file = await sealBackup(exported.payload, key, {
       secretsyncVersion: packageVersion(),

@@ -2,10 +2,21 @@
 // and reports what it created, changed and left alone. A file that does not
 // authenticate is refused before anything is applied. `--in s3://BUCKET/KEY`
 // downloads the file from S3 first (src/backup/s3.ts).
+// `--to-store` writes the backup's IBM Cloud Secrets Manager secrets into a
+// store's primary instance (src/backup/ibm-instance.ts).
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { describeHeader, openBackup, MAX_FILE_BYTES, type BackupKey } from '../../backup/format.js';
+import {
+  failedCount,
+  formatStoreRef,
+  parseStoreRef,
+  restoreIbmInstance,
+  transferLines,
+  type StoreRef,
+} from '../../backup/ibm-instance.js';
 import { restoreBackup, summarize, type Outcome } from '../../backup/import.js';
+import type { IbmInstanceBackup } from '../../backup/format.js';
 import { isS3Url, parseS3Url, sdkBackupObjectStore } from '../../backup/s3.js';
 import { KubeClient } from '../../kube/client.js';
 import type { CliIo } from '../main.js';
@@ -13,6 +24,7 @@ import { addExamples } from '../examples.js';
 import { createProgress } from '../progress.js';
 import { interruptible, readKeyFile, regionOf, withClusterAndKmsOptions, withS3Options } from './backup.js';
 import { sdkEncryptDeps, type EncryptDeps } from './encrypt.js';
+import { allowedEndpointsOption } from './ibm.js';
 import { loadKubeConfig } from '../../kube/config.js';
 
 interface RestoreCliOptions {
@@ -26,6 +38,8 @@ interface RestoreCliOptions {
   overwriteSynced?: boolean;
   localStoreDir?: string;
   overwriteLocalStore?: boolean;
+  toStore: string[];
+  allowedEndpoints: string[];
   s3Region?: string;
   s3Endpoint?: string;
   operatorNamespace: string;
@@ -67,10 +81,21 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
     )
     .option('--overwrite-local-store', 'replace local store entry files that differ from the backup')
     .option(
+      '--to-store <[FROM=]KIND/NAMESPACE/NAME>',
+      "write the backup's IBM Cloud Secrets Manager secrets into this store's primary instance (a store on the " +
+        'target cluster: SecretStore/NAMESPACE/NAME or ClusterSecretStore/NAME); FROM= names which included store, ' +
+        'needed when the backup holds several; repeatable',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .addOption(allowedEndpointsOption())
+    .option(
       '--no-progress',
       'no progress on stderr (shown by default: a bar on a terminal, a line every 5 s otherwise)',
     )
     .action(async (opts: RestoreCliOptions) => {
+      // Parsed before anything is read or applied: a typo stops here.
+      opts.toStore.forEach(parseToStore);
       const bytes = await readBackupBytes(opts);
       const keyFile = opts.keyFile === undefined ? undefined : await readKeyFile(opts.keyFile);
       let kms: BackupKey | undefined;
@@ -111,7 +136,12 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
         io.out(
           `${dry ? 'dry run, nothing applied: ' : 'restore: '}${c.created} created, ${c.changed} changed, ${c.unchanged} unchanged, ${c.kept} left alone, ${c.skipped} skipped, ${c.failed} failed`,
         );
+        const ibmFailed = await restoreIbmInstances(client, opened.payload.ibmInstances ?? [], opts, dry, io);
         if (c.failed > 0) throw new Error(`${c.failed} object(s) could not be restored (see the FAILED lines above)`);
+        if (ibmFailed > 0)
+          throw new Error(
+            `${ibmFailed} IBM Cloud Secrets Manager secret(s) could not be restored (see the FAILED lines above)`,
+          );
       } finally {
         progress.end();
         client.close();
@@ -134,10 +164,67 @@ export function registerRestoreCommand(program: Command, io: CliIo, deps: Encryp
     },
     {
       command:
+        'secretsync restore --in cluster.backup --key-file backup.key --to-store SecretStore/payments/ibm-restored',
+      explain: "with the backup's IBM Cloud Secrets Manager secrets written into that store's primary instance",
+    },
+    {
+      command:
         'secretsync restore --in s3://acme-backups/secretsync/nightly.backup --key-file backup.key --s3-region eu-west-1 --dry-run',
       explain: 'a backup from S3 (credentials from the AWS chain): look first, as above',
     },
   ]);
+}
+
+/** `--to-store [FROM=]TARGET`. */
+function parseToStore(text: string): { from?: string; to: StoreRef } {
+  const eq = text.indexOf('=');
+  if (eq < 0) return { to: parseStoreRef(text) };
+  return { from: formatStoreRef(parseStoreRef(text.slice(0, eq))), to: parseStoreRef(text.slice(eq + 1)) };
+}
+
+/**
+ * The backup's IBM instance secrets into the stores --to-store names (after the
+ * cluster objects: the target store may be one the restore just created).
+ * Without --to-store they are only noted. Returns how many secrets failed.
+ */
+async function restoreIbmInstances(
+  client: KubeClient,
+  instances: readonly IbmInstanceBackup[],
+  opts: RestoreCliOptions,
+  dry: boolean,
+  io: CliIo,
+): Promise<number> {
+  const targets = opts.toStore.map(parseToStore);
+  if (targets.length === 0) {
+    for (const i of instances)
+      io.out(
+        `note: the backup holds ${i.secrets.length} secrets of ${i.store} (${i.instance}); give --to-store to write them into an instance`,
+      );
+    return 0;
+  }
+  if (instances.length === 0) throw new Error('--to-store: the backup holds no IBM Cloud Secrets Manager secrets');
+  let failed = 0;
+  for (const t of targets) {
+    let source: IbmInstanceBackup | undefined;
+    if (t.from === undefined) {
+      if (instances.length > 1)
+        throw new Error(
+          `--to-store: the backup holds several stores (${instances.map((i) => i.store).join(', ')}); name one as FROM=TARGET`,
+        );
+      source = instances[0];
+    } else {
+      source = instances.find((i) => i.store === t.from);
+      if (!source) throw new Error(`--to-store: the backup holds no secrets of ${t.from}`);
+    }
+    if (!source) continue;
+    const report = await interruptible((signal) =>
+      restoreIbmInstance(client, source, t.to, { allowedEndpoints: opts.allowedEndpoints, dryRun: dry, signal }),
+    );
+    io.out(`IBM Cloud Secrets Manager secrets of ${source.store} into ${formatStoreRef(t.to)} at ${report.to}`);
+    for (const line of transferLines(report, 'IBM restore')) io.out(line);
+    failed += failedCount(report);
+  }
+  return failed;
 }
 
 /** The backup's bytes, from the file or the S3 object --in names. */

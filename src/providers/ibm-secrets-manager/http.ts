@@ -47,7 +47,7 @@ export class IbmUnavailableError extends ProviderError {
 }
 
 export interface HttpRequest {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   url: string;
   headers?: Record<string, string>;
   /** JSON body (an object) or a form (URLSearchParams). */
@@ -99,7 +99,8 @@ async function once(req: HttpRequest): Promise<HttpAnswer & { headers: Headers }
     headers['content-type'] = 'application/x-www-form-urlencoded';
     body = req.body.toString();
   } else if (req.body !== undefined) {
-    headers['content-type'] = 'application/json';
+    // A caller may name a JSON media type of its own (PATCH …/metadata takes application/merge-patch+json).
+    headers['content-type'] ??= 'application/json';
     body = JSON.stringify(req.body);
   }
   try {

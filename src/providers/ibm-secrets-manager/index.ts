@@ -124,7 +124,7 @@ export const ibmSecretsManagerProvider: Provider = {
   },
 };
 
-function iamEndpointOf(spec: IbmSecretsManagerProviderSpec): string {
+export function iamEndpointOf(spec: IbmSecretsManagerProviderSpec): string {
   if (spec.iamEndpoint) return spec.iamEndpoint.replace(/\/+$/, '');
   return spec.endpointType === 'private' ? PRIVATE_IAM : DEFAULT_IAM;
 }

@@ -105,6 +105,59 @@ describe('IBM Secrets Manager contract server', () => {
     expect((await call('POST', `/api/v2/secrets/${String(made.body.id)}/versions`, bearer, {})).status).to.equal(400);
   });
 
+  it('404 for a secret in an unknown group, 400 without its value, 409 for a second group of one name', async () => {
+    const bearer = String((await token()).body.access_token);
+    server.contract.reset();
+    const orphan = await call('POST', '/api/v2/secrets', bearer, {
+      secret_type: 'arbitrary',
+      name: 'orphan',
+      secret_group_id: randomUUID(),
+      payload: 'x',
+    });
+    expect([orphan.status, (orphan.body.errors as { code: string }[])[0]?.code]).to.deep.equal([404, 'not_found']);
+    // A client-valued type without its value is refused.
+    expect((await call('POST', '/api/v2/secrets', bearer, { secret_type: 'arbitrary', name: 'bare' })).status).to.equal(
+      400,
+    );
+    expect(
+      (await call('POST', '/api/v2/secrets', bearer, { secret_type: 'username_password', name: 'u', username: 'a' }))
+        .status,
+    ).to.equal(400);
+    expect((await call('POST', '/api/v2/secret_groups', bearer, { name: 'team' })).status).to.equal(201);
+    expect((await call('POST', '/api/v2/secret_groups', bearer, { name: 'team' })).status).to.equal(409);
+  });
+
+  it('PATCH /secrets/{id}/metadata: labels replaced, custom_metadata merged (null removes), no new version', async () => {
+    const bearer = String((await token()).body.access_token);
+    server.contract.reset();
+    const made = await call('POST', '/api/v2/secrets', bearer, {
+      secret_type: 'arbitrary',
+      name: 'meta',
+      payload: 'x',
+      labels: ['a', 'b'],
+      custom_metadata: { keep: 1, drop: 2 },
+    });
+    const id = String(made.body.id);
+    const patched = await call('PATCH', `/api/v2/secrets/${id}/metadata`, bearer, {
+      labels: ['c'],
+      custom_metadata: { drop: null, added: 'yes' },
+      description: 'now described',
+    });
+    expect(patched.status).to.equal(200);
+    expect(patched.body).to.deep.include({
+      labels: ['c'],
+      custom_metadata: { keep: 1, added: 'yes' },
+      description: 'now described',
+      versions_total: 1,
+    });
+    expect(patched.body).to.not.have.property('payload');
+    await call('POST', '/api/v2/secrets', bearer, { secret_type: 'arbitrary', name: 'other', payload: 'y' });
+    expect((await call('PATCH', `/api/v2/secrets/${id}/metadata`, bearer, { name: 'other' })).status).to.equal(409);
+    expect((await call('PATCH', `/api/v2/secrets/${id}/metadata`, bearer, { labels: 'c' })).status).to.equal(400);
+    expect((await call('GET', `/api/v2/secrets/${id}/metadata`, bearer)).status).to.equal(405);
+    expect((await call('PATCH', `/api/v2/secrets/${randomUUID()}/metadata`, bearer, {})).status).to.equal(404);
+  });
+
   it('pages with limit and offset, total_count and first/next/last links; limit is bounded', async () => {
     const bearer = String((await token()).body.access_token);
     server.contract.reset();

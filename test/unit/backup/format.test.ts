@@ -128,6 +128,45 @@ describe('backup file format', () => {
     expect(err.message).to.include('authentication failed');
   });
 
+  it('IBM instance secrets: values only inside the encrypted payload, counted in the header, checked on open', async () => {
+    const ibmValue = `ibm-${randomBytes(6).toString('hex')}`;
+    const withIbm: BackupPayload = {
+      ...payload,
+      ibmInstances: [
+        {
+          store: 'SecretStore/team-a/ibm',
+          instance: 'us-south (abc.us-south.secrets-manager.appdomain.cloud)',
+          secrets: [
+            {
+              group: 'payments',
+              name: 'db',
+              type: 'username_password',
+              labels: ['db'],
+              customMetadata: { owner: 'payments' },
+              payload: { username: 'app', password: ibmValue },
+            },
+          ],
+          skipped: [{ group: 'default', name: 'ci', type: 'iam_credentials', reason: 'IBM creates its API key' }],
+        },
+      ],
+    };
+    const file = await sealBackup(withIbm, key, { ...options, contents: { ...contents, ibmInstanceSecrets: 1 } });
+    const text = file.toString('utf8');
+    expect(text).not.to.include(ibmValue);
+    expect(text).not.to.include(Buffer.from(ibmValue).toString('base64'));
+    expect(describeHeader(readHeader(file)).join('\n')).to.include('1 IBM Cloud Secrets Manager secrets');
+    expect((await openBackup(file, key)).payload).to.deep.equal(withIbm);
+    // A writer whose header count does not describe the payload is refused.
+    const miscounted = await sealBackup(withIbm, key, { ...options, contents: { ...contents, ibmInstanceSecrets: 2 } });
+    expect((await rejectionOf(openBackup(miscounted, key))).message).to.match(/counts do not match/);
+    const malformed = await sealBackup(
+      { ...withIbm, ibmInstances: [{ ...withIbm.ibmInstances![0]!, secrets: [{ name: 'x' } as never] }] },
+      key,
+      { ...options, contents: { ...contents, ibmInstanceSecrets: 1 } },
+    );
+    expect((await rejectionOf(openBackup(malformed, key))).message).to.match(/IBM instance secret is malformed/);
+  });
+
   describe('with KMS', () => {
     it('wraps a random data key under the key with a context naming the backup, and unwraps it', async () => {
       const kms = new FakeKms();
