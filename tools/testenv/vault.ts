@@ -87,6 +87,9 @@ export class VaultServer {
     if (options.tls) mkdirSync(join(dir, 'tls'), { recursive: true });
     // No HOME token helper, no mlock (dev mode does not use it), nothing from the caller's VAULT_* env.
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, SKIP_SETCAP: '1' };
+    // The dev banner (with the unseal key) is written after /sys/health first answers: wait for both,
+    // so that a test sealing Vault at once can unseal it. A restart appends a second banner.
+    const bannersBefore = VaultServer.unsealKeysIn(join(dir, 'vault.log')).length;
     const proc = spawnLogged('vault', vault, args, join(dir, 'vault.log'), {
       detached: options.detached === true,
       env,
@@ -102,7 +105,8 @@ export class VaultServer {
           const res = await simpleRequest(`${scheme}://127.0.0.1:${port}/v1/sys/health`, {
             ...(tls ? { tls: { ca: tls } } : {}),
           });
-          return res.status === 200 ? true : undefined;
+          if (res.status !== 200) return undefined;
+          return VaultServer.unsealKeysIn(proc.logFile).length > bannersBefore ? true : undefined;
         },
         60_000,
       );
@@ -221,12 +225,22 @@ export class VaultServer {
     }
   }
 
-  /** The dev server's unseal key, from its start-up output. */
+  /** The unseal keys in a dev server's log, oldest first (one banner per start of the process). */
+  private static unsealKeysIn(logFile: string): string[] {
+    let log: string;
+    try {
+      log = readFileSync(logFile, 'utf8');
+    } catch {
+      return [];
+    }
+    return [...log.matchAll(/Unseal Key: (\S+)/g)].map((m) => m[1] ?? '');
+  }
+
+  /** The running dev server's unseal key, from its start-up output (the last banner: a restart starts afresh). */
   unsealKey(): string {
-    const log = readFileSync(this.proc.logFile, 'utf8');
-    const match = /Unseal Key: (\S+)/.exec(log);
-    if (!match?.[1]) throw new Error(`no unseal key in ${this.proc.logFile}`);
-    return match[1];
+    const key = VaultServer.unsealKeysIn(this.proc.logFile).at(-1);
+    if (!key) throw new Error(`no unseal key in ${this.proc.logFile}`);
+    return key;
   }
 
   /** Seals Vault: every request answers 503 "Vault is sealed" until `unseal()`. */
