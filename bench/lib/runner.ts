@@ -16,6 +16,7 @@ import { steadyStateScenario } from '../scenarios/steady-state.js';
 import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
 import { vaultScenario } from '../scenarios/vault.js';
 import { ibmScenario } from '../scenarios/ibm.js';
+import { shardsScenario } from '../scenarios/shards.js';
 import { REPO_ROOT, chartNodeOptions, type BenchContext, type Figures } from './context.js';
 
 export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise<Figures>> = {
@@ -34,16 +35,18 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   vault: vaultScenario,
   ibm: ibmScenario,
   'events-sqs': eventsSqsScenario,
+  shards: shardsScenario,
 };
 
 /**
  * Scenarios run only when named: `faults` starts a control plane of its own,
  * freezes and kills parts of it, and takes minutes; `events-sqs` (the SQS part
  * of issue 15's events measurements) runs two operators and watches each at
- * rest for a minute; a plain `npm run bench` (and the CI smoke run) leaves
- * them out.
+ * rest for a minute; `shards` runs four operators at once, kills one and
+ * pauses another past its Lease (over a minute of waiting for Leases); a plain
+ * `npm run bench` (and the CI smoke run) leaves them out.
  */
-export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults', 'events-sqs']);
+export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults', 'events-sqs', 'shards']);
 /** What `npm run bench` runs without `--scenario`. */
 export const DEFAULT_SCENARIOS: readonly string[] = Object.keys(SCENARIOS).filter((s) => !OPT_IN_SCENARIOS.has(s));
 
