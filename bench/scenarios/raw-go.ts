@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
 import type { RequestOptions } from 'node:https';
+import { loadavg } from 'node:os';
 import { promisify } from 'node:util';
 import { KubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig, type KubeAuth } from '../../src/kube/config.js';
@@ -243,6 +244,8 @@ async function deleteRawSecrets(ctx: BenchContext, namespace: string): Promise<v
 const label = (run: RawRun): string =>
   `${run.client} ${run.protocol === 'HTTP/2.0' ? 'h2' : 'http/1.1'} x${run.concurrency}`;
 
+const load1m = (): number => round(loadavg()[0] ?? 0, 2);
+
 const uniqueSorted = (values: number[]): number[] => [...new Set(values)].sort((a, b) => a - b);
 
 /** Runs the plan in one namespace and reports every run and the ratios to the fastest client-go run. */
@@ -252,10 +255,16 @@ export async function runRawGo(ctx: BenchContext, n: number, plan: RawGoPlan): P
   const auth = await loadKubeConfig(ctx.cluster.kubeconfigPath);
   const operatorConcurrency = ctx.options.operatorConcurrency;
   const runs: RawRun[] = [];
-  const record = async (run: Promise<RawRun>) => {
-    const done = await run;
+  /** Per run, for the printed table: rate, latency, connections, and the machine's load around it. */
+  const summaries: Record<string, string> = {};
+  const record = async (start: () => Promise<RawRun>) => {
+    const loadBefore = load1m();
+    const done = await start();
     if (done.created !== n) throw new Error(`${label(done)} created ${done.created} of ${n} Secrets`);
-    ctx.log(`raw-go: ${label(done)}: ${done.secretsPerSecond} Secrets/s, p99 ${done.p99Ms} ms`);
+    const connections = done.connections === undefined ? '' : `, ${done.connections} conn`;
+    summaries[`run ${label(done)}`] =
+      `${done.secretsPerSecond}/s p50 ${done.p50Ms} p99 ${done.p99Ms} ms${connections}, load ${loadBefore}→${load1m()}`;
+    ctx.log(`raw-go: ${label(done)}: ${summaries[`run ${label(done)}`]}`);
     runs.push(done);
     await deleteRawSecrets(ctx, namespace);
   };
@@ -266,13 +275,13 @@ export async function runRawGo(ctx: BenchContext, n: number, plan: RawGoPlan): P
     for (const http1 of [false, true]) {
       const prefix = `go-${http1 ? 'h1' : 'h2'}-${concurrency}`;
       ctx.log(`raw-go: client-go ${http1 ? 'HTTP/1.1' : 'HTTP/2'}, ${concurrency} in flight, ${n} Secrets`);
-      await record(createWithClientGo(ctx.cluster.kubeconfigPath, namespace, n, { concurrency, http1, prefix }));
+      await record(() => createWithClientGo(ctx.cluster.kubeconfigPath, namespace, n, { concurrency, http1, prefix }));
     }
   }
   for (const concurrency of uniqueSorted([operatorConcurrency, ...plan.nodeConcurrency])) {
     ctx.log(`raw-go: KubeClient and node:http2, ${concurrency} in flight, ${n} Secrets`);
-    await record(createWithKubeClient(auth, namespace, secretBodies(n, `kc-${concurrency}`), concurrency));
-    await record(createWithNodeHttp2(auth, namespace, secretBodies(n, `h2-${concurrency}`), concurrency));
+    await record(() => createWithKubeClient(auth, namespace, secretBodies(n, `kc-${concurrency}`), concurrency));
+    await record(() => createWithNodeHttp2(auth, namespace, secretBodies(n, `h2-${concurrency}`), concurrency));
   }
 
   const perSecond = (pick: (r: RawRun) => boolean): number =>
@@ -303,6 +312,7 @@ export async function runRawGo(ctx: BenchContext, n: number, plan: RawGoPlan): P
     nodeHttp2SecretsPerSecond: nodeHttp2,
     // Above 1: one HTTP/2 session beats our keep-alive pool at the operator's concurrency.
     nodeHttp2OverKubeClient: round(nodeHttp2 / kubeClient, 3),
+    ...summaries,
   };
   const cold = ctx.results.get('cold-sync');
   if (cold && typeof cold.syncsPerSecond === 'number') {

@@ -107,7 +107,11 @@ describe('bench: raw-go (client-go and HTTP/2 baselines)', function () {
         'node:http2 h2 x8',
       ].sort(),
     );
-    for (const [run, value] of Object.entries(perSecond)) expect(value, run).to.be.greaterThan(0);
+    for (const [run, value] of Object.entries(perSecond)) {
+      expect(value, run).to.be.greaterThan(0);
+      // The printed table's line for the run: its rate, and the load around it.
+      expect(f[`run ${run}`], run).to.match(new RegExp(`^${value}/s p50 .* ms.*, load [\\d.]+→[\\d.]+$`));
+    }
     const best = f.bestClientGoSecretsPerSecond as number;
     expect(best).to.equal(
       Math.max(
