@@ -10,6 +10,7 @@ import { faultsScenario } from '../scenarios/faults.js';
 import { hostileScenario } from '../scenarios/hostile.js';
 import { noisyNeighbourScenario } from '../scenarios/noisy-neighbour.js';
 import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
+import { rawGoScenario } from '../scenarios/raw-go.js';
 import { restartScenario } from '../scenarios/restart.js';
 import { eventsSqsScenario } from '../scenarios/events-sqs.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
@@ -22,6 +23,7 @@ import { REPO_ROOT, chartNodeOptions, type BenchContext, type Figures } from './
 export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise<Figures>> = {
   'cold-sync': coldSyncScenario,
   'raw-baseline': rawBaselineScenario,
+  'raw-go': rawGoScenario,
   'steady-state': steadyStateScenario,
   restart: restartScenario,
   'unrelated-secrets': unrelatedSecretsScenario,
@@ -42,11 +44,12 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
  * Scenarios run only when named: `faults` starts a control plane of its own,
  * freezes and kills parts of it, and takes minutes; `events-sqs` (the SQS part
  * of issue 15's events measurements) runs two operators and watches each at
- * rest for a minute; `shards` runs four operators at once, kills one and
- * pauses another past its Lease (over a minute of waiting for Leases); a plain
- * `npm run bench` (and the CI smoke run) leaves them out.
+ * rest for a minute; `raw-go` (issue 18's client-go and HTTP/2 baselines)
+ * creates N Secrets 10 times over; `shards` runs four operators at once, kills
+ * one and pauses another past its Lease (over a minute of waiting for Leases);
+ * a plain `npm run bench` (and the CI smoke run) leaves them out.
  */
-export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults', 'events-sqs', 'shards']);
+export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults', 'events-sqs', 'raw-go', 'shards']);
 /** What `npm run bench` runs without `--scenario`. */
 export const DEFAULT_SCENARIOS: readonly string[] = Object.keys(SCENARIOS).filter((s) => !OPT_IN_SCENARIOS.has(s));
 

@@ -60,6 +60,21 @@ export function ensureVault(): Promise<string> {
   return vaultPath;
 }
 
+let kubeRawClientPath: Promise<string> | undefined;
+
+/**
+ * The path of the client-go raw baseline (tools/kube-rawclient), built from Go
+ * modules on first use: only the benchmark's `raw-go` scenario and its test need it.
+ */
+export function ensureKubeRawClient(): Promise<string> {
+  kubeRawClientPath ??= runVisible('bash', [join(repoRoot, 'tools', 'build-kube-rawclient.sh')]).then((out) => {
+    const path = out.split('\n').pop() ?? '';
+    if (!existsSync(path)) throw new Error(`kube-rawclient build did not produce a binary (got "${path}")`);
+    return path;
+  });
+  return kubeRawClientPath;
+}
+
 export interface KubeClients {
   kubectl: string;
   helm: string;

@@ -14,6 +14,7 @@ export { PrometheusServer, type PromSample, type ScrapeJob, type StartPrometheus
 export {
   builtKubernetesVersion,
   ensureKubeClients,
+  ensureKubeRawClient,
   ensureKubeTestenv,
   ensureMoto,
   ensurePrometheus,
