@@ -36,6 +36,20 @@ import { KeyNotFoundError, ProviderConfigError, ProviderError, type Properties }
  * file first, manifest second, so a crash in between leaves an entry *ahead*
  * of the manifest, which is accepted; an entry behind it never is.
  *
+ * A store of many entries does not rewrite the whole manifest on every write:
+ * `manifest.journal` holds one line per record changed since manifest.json
+ * was written, `{ "counter", "name", "generation", "digest" | "deleted", "mac" }`,
+ * each MAC chained to the one before it (the first to manifest.json's own
+ * mac), its counter one more than the line before. Readers apply the lines to
+ * manifest.json, reading only what was appended since they last looked, so a
+ * write and a re-read cost the same at 100 entries as at 100,000. When the
+ * journal grows past a quarter of the store, a writer folds it into a new
+ * manifest.json and removes it; a journal left behind by a crash in between
+ * no longer chains to manifest.json and holds no counter above it, and is
+ * ignored. An edited or reordered line fails its MAC; lines cut off the end
+ * are a rollback, which, as for an older manifest.json, this process catches by
+ * its counter and other processes by no entry file ever being behind.
+ *
  * Format 1 (before the manifest) had no generation or mac. Such files are read
  * as before; the first write to a store creates the manifest, pinning every
  * format-1 file by its sha256, and each entry is rewritten in format 2 on its
@@ -48,6 +62,7 @@ export const FORMAT = 2;
 /** Entry files written before the manifest existed. */
 export const LEGACY_FORMAT = 1;
 export const MANIFEST_FILE = 'manifest.json';
+export const MANIFEST_JOURNAL_FILE = 'manifest.journal';
 export const DEFAULT_KEEP_VERSIONS = 10;
 
 const ENTRY_FILE = /^[0-9a-f]{64}\.json$/;
@@ -63,6 +78,13 @@ const MAC_KEY_SALT = 'secretsync/local';
 const MAC_KEY_INFO = 'secretsync/local/v2 mac key';
 const ENTRY_MAC_LABEL = 'secretsync/local/v2 entry';
 const MANIFEST_MAC_LABEL = 'secretsync/local/v2 manifest';
+const JOURNAL_MAC_LABEL = 'secretsync/local/v2 manifest journal';
+/**
+ * Below this many entries every write rewrites manifest.json (small enough
+ * that the journal would save nothing); the journal is folded into it once it
+ * holds more lines than this or a quarter of the entries, whichever is more.
+ */
+const DEFAULT_JOURNAL_MIN_ENTRIES = 512;
 /** How many takers in a row may crash while taking over one stale lock before a writer gives up on it. */
 const MAX_TAKEOVER_LEVELS = 8;
 /** Highest generations remembered per entry name (one number each). */
@@ -132,6 +154,12 @@ export interface LocalStoreOptions {
    * than a fresh empty store that a rotation would quietly start filling. Default true.
    */
   createDirectory?: boolean;
+  /**
+   * Stores with at least this many entries record writes in manifest.journal
+   * rather than rewriting manifest.json (see FORMAT); also the fewest journal
+   * lines that are folded into manifest.json. Default 512; tests lower it.
+   */
+  journalMinEntries?: number;
 }
 
 export interface PutOptions {
@@ -238,6 +266,15 @@ const RACY_WINDOW_MS = 1_000;
  */
 const MANIFEST_RECHECK_MS = 100;
 
+/**
+ * A reader (no lock held) uses the manifest it looked at less than this long
+ * ago without a stat of manifest.json and its journal: a get stats only its
+ * entry file. Safe for the reason above (entries are always compared, and an
+ * older manifest only lets an entry be ahead of it); writers and the change
+ * watcher always look.
+ */
+const MANIFEST_FRESH_MS = 100;
+
 interface CachedFile extends FileIdentity {
   entry: EntryFile;
   /** sha256 (hex) of the file's bytes, as the manifest records it. */
@@ -270,11 +307,28 @@ interface Listing {
 }
 
 interface CachedManifest extends FileIdentity {
-  /** sha256 (hex) of the file's bytes: a re-read of the same bytes is not parsed again. */
+  /** sha256 (hex) of manifest.json's bytes: a re-read of the same bytes is not parsed again. */
   digest: string;
+  /** manifest.json with the journal's lines read so far applied (counter and records). */
   manifest: Manifest;
+  /** manifest.json's own mac: the first journal line chains to it. */
   mac: string;
-  checked: boolean;
+  journal: JournalState;
+  /** Date.now() when both files were last looked at (see MANIFEST_FRESH_MS). */
+  checkedAt: number;
+}
+
+/** How far manifest.journal has been read and applied. */
+interface JournalState {
+  /** Inode of the journal read (0: none yet). */
+  ino: number;
+  /** Bytes of complete lines applied. */
+  offset: number;
+  lines: number;
+  /** The mac the next line chains to: the last line's, or manifest.json's. */
+  head: string;
+  /** The file there belongs to an older manifest.json (a crash during a fold); a writer removes it first. */
+  stale: boolean;
 }
 
 /** A lock file as one process saw it: the same id means the same, untouched lock. */
@@ -294,7 +348,8 @@ export class LocalStore {
   private manifestCache: CachedManifest | undefined;
   /** Manifest changes waiting for the next manifest write (see updateManifest). */
   private readonly manifestChanges: {
-    change: (records: Map<string, ManifestRecord>) => void;
+    name: string;
+    record: ManifestRecord;
     resolve: () => void;
     reject: (err: unknown) => void;
   }[] = [];
@@ -316,6 +371,7 @@ export class LocalStore {
   private readonly lockTimeoutMs: number;
   private readonly valueCacheTtlMs: number;
   private readonly createDirectory: boolean;
+  private readonly journalMinEntries: number;
 
   constructor(
     readonly dir: string,
@@ -329,6 +385,7 @@ export class LocalStore {
     this.lockTimeoutMs = options.lockTimeoutMs ?? 40_000;
     this.valueCacheTtlMs = options.valueCacheTtlMs ?? 5_000;
     this.createDirectory = options.createDirectory ?? true;
+    this.journalMinEntries = options.journalMinEntries ?? DEFAULT_JOURNAL_MIN_ENTRIES;
   }
 
   /** Adds a version with exactly these properties. */
@@ -434,7 +491,7 @@ export class LocalStore {
       // A delete that crashed between the two steps left a live record without a file: finish it.
       if (!existed && (record === undefined || record.deleted)) return false;
       const generation = Math.max(fileGeneration, record?.generation ?? 0, this.highestGeneration.get(name) ?? 0);
-      await this.updateManifest((records) => records.set(name, { generation, deleted: true }));
+      await this.updateManifest(name, { generation, deleted: true });
       return existed;
     });
   }
@@ -513,8 +570,7 @@ export class LocalStore {
    * the change watcher compares two of them.
    */
   async changeState(): Promise<{ counter: number; marks: Map<string, string> } | undefined> {
-    this.manifestCache = undefined;
-    const manifest = await this.readManifest();
+    const manifest = await this.readManifest(true);
     if (!manifest) return undefined;
     const marks = new Map<string, string>();
     for (const [name, record] of manifest.records)
@@ -581,7 +637,7 @@ export class LocalStore {
     await this.writeAtomically(this.pathOf(name), text);
     this.noteGeneration(name, generation);
     const digest = sha256Hex(text);
-    await this.updateManifest((records) => records.set(name, { generation, digest }));
+    await this.updateManifest(name, { generation, digest });
     return generation;
   }
 
@@ -635,20 +691,22 @@ export class LocalStore {
         }
       }
       await this.writeManifest({ keyId: this.keyId, counter: 1, records });
+      await this.removeJournal();
     });
   }
 
   /**
-   * Read-modify-write of the manifest under its own lock (taken after an
-   * entry's lock, never before). Changes that arrive while a manifest write
-   * runs are applied together in the next one (group commit): the manifest
-   * lists every entry, so one write per put made concurrent puts wait on each
-   * other's rewrites and bulk loads quadratic in time. A change's promise
-   * settles once a manifest holding it is on disk (or that write failed).
+   * Records one entry's new state in the manifest, under the manifest's own
+   * lock (taken after an entry's lock, never before). Changes that arrive
+   * while a manifest write runs are applied together in the next one (group
+   * commit). A small store rewrites manifest.json; a large one appends the
+   * changes to manifest.journal (see FORMAT), folding it into manifest.json
+   * when it has grown. The promise settles once a manifest holding the change
+   * is on disk (or that write failed).
    */
-  private updateManifest(change: (records: Map<string, ManifestRecord>) => void): Promise<void> {
+  private updateManifest(name: string, record: ManifestRecord): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.manifestChanges.push({ change, resolve, reject });
+      this.manifestChanges.push({ name, record, resolve, reject });
       if (!this.manifestWriting) void this.writeManifestChanges();
     });
   }
@@ -663,11 +721,22 @@ export class LocalStore {
             await this.removeDebris(MANIFEST_FILE);
             // Not dropped: what another process wrote since shows as a changed file (see FileIdentity).
             const current = await this.readManifest();
+            const cached = this.manifestCache;
             // ensureManifest made it under the entry lock the writers hold; gone now means someone removed it.
-            if (!current) throw this.manifestRemoved();
-            const records = new Map(current.records);
-            for (const { change } of batch) change(records);
-            await this.writeManifest({ keyId: this.keyId, counter: current.counter + 1, records });
+            if (!current || !cached) throw this.manifestRemoved();
+            const changes = batch.map(({ name, record }) => [name, record] as const);
+            const { journal } = cached;
+            const journalled = current.records.size >= this.journalMinEntries;
+            const fold = journal.lines + changes.length > Math.max(this.journalMinEntries, current.records.size / 4);
+            if (journalled && !fold && !journal.stale) {
+              await this.appendJournal(cached, changes);
+            } else {
+              const records = new Map(current.records);
+              for (const [name, record] of changes) records.set(name, record);
+              await this.writeManifest({ keyId: this.keyId, counter: current.counter + 1, records });
+              // manifest.json now holds every line of the journal: it goes (a crash first leaves it stale, see FORMAT).
+              if (journal.ino !== 0 || journal.stale) await this.removeJournal();
+            }
           });
           for (const { resolve } of batch) resolve();
         } catch (err) {
@@ -677,6 +746,64 @@ export class LocalStore {
     } finally {
       this.manifestWriting = false;
     }
+  }
+
+  /** Appends one chained line per change to manifest.journal and applies them to the cached manifest. Under the manifest lock. */
+  private async appendJournal(cached: CachedManifest, changes: (readonly [string, ManifestRecord])[]): Promise<void> {
+    const { manifest, journal } = cached;
+    let head = journal.head;
+    let counter = manifest.counter;
+    let text = '';
+    for (const [name, record] of changes) {
+      counter += 1;
+      const mac = this.journalMac(head, counter, name, record);
+      text += `${JSON.stringify({ counter, name, ...record, mac })}\n`;
+      head = mac;
+    }
+    const path = this.journalPath();
+    let handle: fs.FileHandle;
+    let created = false;
+    try {
+      try {
+        handle = await fs.open(path, 'r+');
+      } catch (err) {
+        if (errno(err) !== 'ENOENT') throw err;
+        handle = await fs.open(path, 'wx', 0o600);
+        created = true;
+      }
+      try {
+        const stat = await handle.stat();
+        if (!created && stat.ino !== journal.ino && journal.ino !== 0) {
+          throw new Error('the journal was replaced while the manifest lock was held');
+        }
+        // Bytes past the last complete line are a line a crashed writer left half written: cut off.
+        if (stat.size !== journal.offset) await handle.truncate(journal.offset);
+        await handle.write(text, journal.offset, 'utf8');
+        await handle.sync();
+        journal.ino = stat.ino;
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      throw new LocalStoreError(`cannot write to local store directory ${this.dir}: ${describe(err)}`, { cause: err });
+    }
+    if (created) await this.syncDirectory();
+    for (const [name, record] of changes) manifest.records.set(name, record);
+    manifest.counter = counter;
+    journal.offset += Buffer.byteLength(text, 'utf8');
+    journal.lines += changes.length;
+    journal.head = head;
+    this.highestCounter = Math.max(this.highestCounter, counter);
+  }
+
+  private async removeJournal(): Promise<void> {
+    try {
+      await fs.rm(this.journalPath(), { force: true });
+    } catch (err) {
+      throw new LocalStoreError(`cannot write to local store directory ${this.dir}: ${describe(err)}`, { cause: err });
+    }
+    await this.syncDirectory();
+    if (this.manifestCache) this.manifestCache.journal = emptyJournal(this.manifestCache.mac);
   }
 
   private async writeManifest(manifest: Manifest): Promise<void> {
@@ -695,7 +822,7 @@ export class LocalStore {
     const text = `${JSON.stringify(file, null, 2)}\n`;
     await this.writeAtomically(this.manifestPath(), text);
     // What was written, by its bytes: the next read finds the same bytes and does not parse them again.
-    // No identity yet (inode 0): that read compares the bytes.
+    // No identity yet (inode 0): that read compares the bytes. A journal there, if any, is stale now: the caller removes it.
     this.manifestCache = {
       ino: 0,
       mtimeMs: 0,
@@ -704,7 +831,8 @@ export class LocalStore {
       digest: sha256Hex(text),
       manifest: sorted,
       mac: file.mac,
-      checked: true,
+      journal: emptyJournal(file.mac),
+      checkedAt: 0,
     };
     this.highestCounter = Math.max(this.highestCounter, sorted.counter);
   }
@@ -898,6 +1026,10 @@ export class LocalStore {
     return join(this.dir, MANIFEST_FILE);
   }
 
+  private journalPath(): string {
+    return join(this.dir, MANIFEST_JOURNAL_FILE);
+  }
+
   /**
    * The checked file of an entry, or undefined when there is none; cached
    * while the file is unchanged. The manifest is read before the entry file:
@@ -914,12 +1046,13 @@ export class LocalStore {
         return undefined;
       }
       this.verifyEntry(name, file);
-      this.checkAgainstManifest(name, file, manifest);
       try {
+        this.checkAgainstManifest(name, file, manifest);
         this.checkGeneration(name, file);
         return file;
       } catch (err) {
-        // A concurrent read of this process may have seen a newer file a moment ago: look again first.
+        // A concurrent read of this process may have seen a newer file a moment ago, or the manifest
+        // (see MANIFEST_FRESH_MS) be a moment old: look again at both first.
         if (attempt > 0) throw err;
         this.files.delete(path);
         this.manifestCache = undefined;
@@ -977,27 +1110,19 @@ export class LocalStore {
     }
   }
 
-  /** The checked manifest, or undefined when the store has none (empty, or format 1 only). */
-  private async readManifest(): Promise<Manifest | undefined> {
+  /**
+   * The checked manifest (manifest.json and its journal), or undefined when
+   * the store has none (empty, or format 1 only). `fresh`: look at the files
+   * now, even if they were looked at a moment ago (see MANIFEST_FRESH_MS).
+   */
+  private async readManifest(fresh = false): Promise<Manifest | undefined> {
     for (let attempt = 0; ; attempt++) {
-      const cached = await this.loadManifest();
+      const cached = await this.loadManifest(fresh);
       if (!cached) {
         if (this.highestCounter === 0) return undefined;
         await this.assertDirectory();
         if (attempt > 0) throw this.manifestRemoved();
         continue;
-      }
-      if (!cached.checked) {
-        const { keyId } = cached.manifest;
-        if (keyId !== this.keyId) {
-          throw new MasterKeyMismatchError(
-            `the master key does not match the store: its manifest was written with master key id ${keyId}, the key given has id ${this.keyId}`,
-          );
-        }
-        if (!macEquals(cached.mac, this.manifestMac(cached.manifest))) {
-          throw new StoreTamperedError(`the store manifest ${MANIFEST_FILE} failed authentication: it was modified`);
-        }
-        cached.checked = true;
       }
       const { counter } = cached.manifest;
       if (counter >= this.highestCounter) {
@@ -1026,9 +1151,11 @@ export class LocalStore {
    * A writer (any lock held in this process) reads the manifest as it is now,
    * alone: it writes what it read back.
    */
-  private loadManifest(): Promise<CachedManifest | undefined> {
+  private loadManifest(fresh = false): Promise<CachedManifest | undefined> {
     this.assertOpen();
-    if (this.locksHeld > 0) return this.loadManifestNow(0);
+    if (this.locksHeld > 0 || fresh) return this.loadManifestNow(0);
+    const cached = this.manifestCache;
+    if (cached && Date.now() - cached.checkedAt < MANIFEST_FRESH_MS) return Promise.resolve(cached);
     const running = this.manifestLoad;
     if (running) return running;
     const load = this.loadManifestNow(MANIFEST_RECHECK_MS);
@@ -1040,14 +1167,41 @@ export class LocalStore {
     return load;
   }
 
+  /**
+   * manifest.json (parsed and authenticated when its bytes changed), then the
+   * journal lines appended since the last look. A journal that does not
+   * continue what was read (replaced, cut short, or written for a newer
+   * manifest.json read a moment too early) means one more look at both, from
+   * scratch; failing again, it was tampered with.
+   */
   private async loadManifestNow(recheckMs: number): Promise<CachedManifest | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const checkedAt = Date.now();
+      const base = await this.loadManifestFile(attempt === 0 ? recheckMs : 0);
+      if (!base) return undefined;
+      const problem = await this.readJournal(base);
+      if (problem === undefined) {
+        base.checkedAt = checkedAt;
+        return base;
+      }
+      this.manifestCache = undefined;
+      if (attempt > 0) {
+        throw new StoreTamperedError(
+          `the store manifest journal ${MANIFEST_JOURNAL_FILE} failed authentication (${problem}): it was modified`,
+        );
+      }
+    }
+  }
+
+  private async loadManifestFile(recheckMs: number): Promise<CachedManifest | undefined> {
     const path = this.manifestPath();
     const read = await this.readChanged(path, this.manifestCache, recheckMs);
     if (read === undefined) {
       this.manifestCache = undefined;
       return undefined;
     }
-    if (read === 'unchanged') return this.manifestCache;
+    if (read === 'unchanged' && this.manifestCache) return this.manifestCache;
+    if (read === 'unchanged') return undefined;
     const digest = sha256Hex(read.text);
     const previous = this.manifestCache;
     if (previous && previous.digest === digest) {
@@ -1055,14 +1209,72 @@ export class LocalStore {
       return previous;
     }
     const { manifest, mac } = parseManifest(read.text);
-    this.manifestCache = {
-      ...identityOf(read),
-      digest,
-      manifest,
-      mac,
-      checked: false,
-    };
+    const { keyId } = manifest;
+    if (keyId !== this.keyId) {
+      throw new MasterKeyMismatchError(
+        `the master key does not match the store: its manifest was written with master key id ${keyId}, the key given has id ${this.keyId}`,
+      );
+    }
+    if (!macEquals(mac, this.manifestMac(manifest))) {
+      throw new StoreTamperedError(`the store manifest ${MANIFEST_FILE} failed authentication: it was modified`);
+    }
+    this.manifestCache = { ...identityOf(read), digest, manifest, mac, journal: emptyJournal(mac), checkedAt: 0 };
     return this.manifestCache;
+  }
+
+  /**
+   * Applies the journal's complete lines past `base.journal.offset` to
+   * `base.manifest`; a problem (text, never a value) when the file does not
+   * continue what was read. A line not yet ended is left for the next look:
+   * a writer may be writing it.
+   */
+  private async readJournal(base: CachedManifest): Promise<string | undefined> {
+    const { journal, manifest } = base;
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.journalPath(), 'r');
+    } catch (err) {
+      if (errno(err) !== 'ENOENT') throw this.unreadable(err);
+      // Gone after lines were applied: manifest.json was rewritten with them (read it again) or the journal was removed.
+      return journal.lines > 0 || journal.ino !== 0 ? 'it was removed' : undefined;
+    }
+    let bytes: Buffer;
+    try {
+      const stat = await handle.stat();
+      if (journal.ino !== 0 && stat.ino !== journal.ino) return 'it was replaced';
+      if (stat.size < journal.offset) return 'it was cut short';
+      journal.ino = stat.ino;
+      if (journal.stale || stat.size === journal.offset) return undefined;
+      bytes = Buffer.alloc(stat.size - journal.offset);
+      const { bytesRead } = await handle.read(bytes, 0, bytes.length, journal.offset);
+      bytes = bytes.subarray(0, bytesRead);
+    } catch (err) {
+      throw this.unreadable(err);
+    } finally {
+      await handle.close();
+    }
+    let start = 0;
+    for (let end = bytes.indexOf(10); end >= 0; start = end + 1, end = bytes.indexOf(10, start)) {
+      const line = parseJournalLine(bytes.toString('utf8', start, end));
+      const expected =
+        line && line.counter === manifest.counter + 1
+          ? this.journalMac(journal.head, line.counter, line.name, line.record)
+          : undefined;
+      if (!line || expected === undefined || !macEquals(line.mac, expected)) {
+        // The first line of a journal that manifest.json already holds (a crash during a fold): ignored.
+        if (journal.lines === 0 && start === 0 && journal.offset === 0 && line && line.counter <= manifest.counter) {
+          journal.stale = true;
+          return undefined;
+        }
+        return `line ${journal.lines + 1} does not authenticate`;
+      }
+      manifest.records.set(line.name, line.record);
+      manifest.counter = line.counter;
+      journal.head = line.mac;
+      journal.lines += 1;
+      journal.offset += end + 1 - start;
+    }
+    return undefined;
   }
 
   private async readFile(path: string): Promise<CachedFile | undefined> {
@@ -1239,6 +1451,22 @@ export class LocalStore {
     return hmac(this.macKey, JSON.stringify([MANIFEST_MAC_LABEL, manifest.keyId, manifest.counter, records]));
   }
 
+  /** A journal line's MAC: over the one before it (or manifest.json's), its counter and its record. */
+  private journalMac(previous: string, counter: number, name: string, record: ManifestRecord): string {
+    return hmac(
+      this.macKey,
+      JSON.stringify([
+        JOURNAL_MAC_LABEL,
+        this.keyId,
+        previous,
+        counter,
+        name,
+        record.generation,
+        record.deleted ? null : (record.digest ?? ''),
+      ]),
+    );
+  }
+
   private assertKeyId(name: string, stored: StoredVersion | undefined): void {
     if (stored && stored.keyId !== this.keyId) {
       throw new MasterKeyMismatchError(
@@ -1314,12 +1542,21 @@ export function rollbackProblem(
  * The plaintext metadata of a manifest or an entry file, unauthenticated (for
  * restore, which has no master key); undefined when the text is not one.
  */
-export function peekManifestRecords(text: string): Map<string, ManifestRecord> | undefined {
+export function peekManifestRecords(text: string, journal?: string): Map<string, ManifestRecord> | undefined {
+  let manifest: Manifest;
   try {
-    return parseManifest(text).manifest.records;
+    manifest = parseManifest(text).manifest;
   } catch {
     return undefined;
   }
+  // The journal's lines in order, as long as their counters continue manifest.json's (a stale journal's do not).
+  for (const text of (journal ?? '').split('\n')) {
+    const line = parseJournalLine(text);
+    if (!line || line.counter !== manifest.counter + 1) break;
+    manifest.records.set(line.name, line.record);
+    manifest.counter = line.counter;
+  }
+  return manifest.records;
 }
 
 export function peekEntryFile(text: string): { format: number; generation: number; digest: string } | undefined {
@@ -1458,6 +1695,53 @@ function parseManifest(text: string): { manifest: Manifest; mac: string } {
     else throw bad('an entry is malformed or repeated');
   }
   return { manifest: { keyId: raw.keyId, counter: raw.counter, records }, mac: raw.mac };
+}
+
+function emptyJournal(head: string): JournalState {
+  return { ino: 0, offset: 0, lines: 0, head, stale: false };
+}
+
+const JOURNAL_KEYS = new Set(['counter', 'name', 'generation', 'digest', 'deleted', 'mac']);
+
+/** One journal line, checked for shape only (the caller checks its MAC); undefined when it is not one. */
+function parseJournalLine(
+  text: string,
+): { counter: number; name: string; record: ManifestRecord; mac: string } | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (
+    !isObject(raw) ||
+    !hasOnlyKeys(raw, JOURNAL_KEYS) ||
+    typeof raw.counter !== 'number' ||
+    !Number.isSafeInteger(raw.counter) ||
+    typeof raw.name !== 'string' ||
+    !isEntryName(raw.name) ||
+    typeof raw.generation !== 'number' ||
+    !Number.isSafeInteger(raw.generation) ||
+    raw.generation < 0 ||
+    typeof raw.mac !== 'string' ||
+    !MAC_BASE64.test(raw.mac)
+  )
+    return undefined;
+  if (raw.deleted === true && raw.digest === undefined)
+    return {
+      counter: raw.counter,
+      name: raw.name,
+      record: { generation: raw.generation, deleted: true },
+      mac: raw.mac,
+    };
+  if (raw.deleted === undefined && typeof raw.digest === 'string' && SHA256_HEX.test(raw.digest))
+    return {
+      counter: raw.counter,
+      name: raw.name,
+      record: { generation: raw.generation, digest: raw.digest },
+      mac: raw.mac,
+    };
+  return undefined;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
