@@ -11,6 +11,7 @@ import { hostileScenario } from '../scenarios/hostile.js';
 import { noisyNeighbourScenario } from '../scenarios/noisy-neighbour.js';
 import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { restartScenario } from '../scenarios/restart.js';
+import { scaleScenario } from '../scenarios/scale.js';
 import { eventsSqsScenario } from '../scenarios/events-sqs.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
 import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
@@ -34,16 +35,18 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   vault: vaultScenario,
   ibm: ibmScenario,
   'events-sqs': eventsSqsScenario,
+  scale: scaleScenario,
 };
 
 /**
  * Scenarios run only when named: `faults` starts a control plane of its own,
  * freezes and kills parts of it, and takes minutes; `events-sqs` (the SQS part
  * of issue 15's events measurements) runs two operators and watches each at
- * rest for a minute; a plain `npm run bench` (and the CI smoke run) leaves
- * them out.
+ * rest for a minute; `scale` repeats cold-sync, restart, unrelated-secrets and
+ * change-latency on one population (meant for N = 50,000); a plain `npm run
+ * bench` (and the CI smoke run) leaves them out.
  */
-export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults', 'events-sqs']);
+export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults', 'events-sqs', 'scale']);
 /** What `npm run bench` runs without `--scenario`. */
 export const DEFAULT_SCENARIOS: readonly string[] = Object.keys(SCENARIOS).filter((s) => !OPT_IN_SCENARIOS.has(s));
 
