@@ -116,15 +116,30 @@ export function watchLocalStore(
       do {
         checkAgain = false;
         let state: Awaited<ReturnType<LocalStore['changeState']>>;
+        let since: Awaited<ReturnType<LocalStore['changeStateSince']>>;
         try {
           // A store without a manifest is an empty one, as long as its directory is there.
           await fs.access(store.dir);
-          state = await store.changeState();
+          // Only the entries journalled since the last look, when the store can tell (a large store, no fold since).
+          since = known && knownCounter > 0 ? await store.changeStateSince(knownCounter) : undefined;
+          state = since ? undefined : await store.changeState();
         } catch (err) {
           fail('StoreUnreadable', `the local store directory cannot be read: ${errorText(err)}`);
           return;
         }
         if (signal.aborted) return;
+        if (since && known) {
+          const changed = [...since.marks].filter(([name, mark]) => known?.get(name) !== mark).map(([name]) => name);
+          for (const [name, mark] of since.marks) known.set(name, mark);
+          knownCounter = since.counter;
+          if (changed.length > 0) listener.changed(changed);
+          if (degraded) {
+            degraded = false;
+            failures = 0;
+            listener.flowing();
+          }
+          continue;
+        }
         const counter = state?.counter ?? 0;
         const marks = state?.marks ?? new Map<string, string>();
         if (known && counter !== knownCounter) {

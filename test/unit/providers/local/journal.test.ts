@@ -225,6 +225,29 @@ describe('local store manifest journal', () => {
     big.close();
   });
 
+  it('tells the entries written since a counter from the journal, or undefined when it cannot', async () => {
+    await seed();
+    const reader = fresh();
+    const start = (await reader.changeState())?.counter ?? 0;
+    await store.put('a', { v: 'a-2' });
+    await store.delete('b');
+    expect(await reader.changeStateSince(start)).to.deep.equal({
+      counter: start + 2,
+      marks: new Map([
+        ['a', '2'],
+        ['b', '1 deleted'],
+      ]),
+    });
+    expect(await reader.changeStateSince(start + 1)).to.deep.equal({
+      counter: start + 2,
+      marks: new Map([['b', '1 deleted']]),
+    });
+    expect((await reader.changeStateSince(start + 2))?.marks.size).to.equal(0);
+    // Before manifest.json's own counter: the journal cannot tell.
+    expect(await reader.changeStateSince(start - 1)).to.equal(undefined);
+    reader.close();
+  });
+
   it('wakes the change watcher for journalled writes, naming only the entries written', async () => {
     await seed();
     const watched = fresh();
@@ -249,6 +272,13 @@ describe('local store manifest journal', () => {
       while (changed.flat().length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
       expect(changed.flat().sort()).to.deep.equal(['c', 'd']);
       expect(await readdir(dir)).to.include(MANIFEST_JOURNAL_FILE);
+      // Through a fold (the watcher compares whole states once) and on into the next journal.
+      changed.length = 0;
+      for (let i = 2; i <= 5; i++) await store.put('a', { v: `a-${i}` });
+      await store.put('b', { v: 'b-2' });
+      const end2 = Date.now() + 5_000;
+      while (!changed.flat().includes('b') && Date.now() < end2) await new Promise((r) => setTimeout(r, 10));
+      expect([...new Set(changed.flat())].sort()).to.deep.equal(['a', 'b']);
     } finally {
       stop.abort();
       watched.close();
