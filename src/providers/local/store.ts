@@ -299,10 +299,20 @@ interface Manifest {
   /** Grows by one with every write of the manifest. */
   counter: number;
   records: Map<string, ManifestRecord>;
+  /**
+   * In memory only: entry name → counter of the journal line that last set
+   * its record. Lines are applied to a cached manifest in place, so a reader
+   * that took the manifest before reading an entry file may find the record
+   * moved on meanwhile (a write it did not see): it reads the entry again
+   * rather than call it rolled back.
+   */
+  setAt?: Map<string, number>;
 }
 
 interface Listing {
   manifest: Manifest | undefined;
+  /** The manifest's counter when it was read (it moves on in place as journal lines are applied). */
+  asOf: number;
   files: [string, CachedFile][];
 }
 
@@ -356,6 +366,8 @@ export class LocalStore {
     reject: (err: unknown) => void;
   }[] = [];
   private manifestWriting = false;
+  /** The journal read in progress; the next waits for it (see readJournal). */
+  private journalReads: Promise<unknown> = Promise.resolve();
   /** A reader's manifest load in progress, shared (see loadManifest). */
   private manifestLoad: Promise<CachedManifest | undefined> | undefined;
   /** Locks this process holds now (see withLock): while any is held, the manifest is read strictly. */
@@ -416,7 +428,7 @@ export class LocalStore {
   async list(prefix = ''): Promise<EntrySummary[]> {
     const out: EntrySummary[] = [];
     // The manifest before the entry files, as in readEntry; read once for the whole listing.
-    const { manifest, files } = await this.sharedListing();
+    const { manifest, asOf, files } = await this.sharedListing();
     for (const [path, parsed] of files) {
       const name = parsed.entry.name;
       if (!name.startsWith(prefix)) continue;
@@ -427,12 +439,16 @@ export class LocalStore {
         );
       }
       this.verifyEntry(name, parsed);
-      this.checkAgainstManifest(name, parsed, manifest);
       let file: CachedFile | undefined = parsed;
-      if (parsed.entry.generation < (this.highestGeneration.get(name) ?? 0)) {
+      const moved = this.recordMovedSince(manifest, name, asOf);
+      if (!moved) this.checkAgainstManifest(name, parsed, manifest);
+      if (moved) {
+        // Written while the listing ran: read on its own (readEntry looks again until the two agree).
+        file = await this.readEntry(name);
+      } else if (parsed.entry.generation < (this.highestGeneration.get(name) ?? 0)) {
         // Older than this process saw: read that entry again on its own (readEntry looks twice before refusing).
         this.files.delete(path);
-        this.manifestCache = undefined;
+        this.recheckManifest();
         file = await this.readEntry(name);
       } else {
         this.noteGeneration(name, parsed.entry.generation);
@@ -743,10 +759,7 @@ export class LocalStore {
           await this.withLock(join(this.dir, `${MANIFEST_FILE}.lock`), 'the store manifest', async () => {
             await this.removeDebris(MANIFEST_FILE);
             // Not dropped: what another process wrote since shows as a changed file (see FileIdentity).
-            const current = await this.readManifest();
-            const cached = this.manifestCache;
-            // ensureManifest made it under the entry lock the writers hold; gone now means someone removed it.
-            if (!current || !cached) throw this.manifestRemoved();
+            const { current, cached } = await this.manifestForWrite();
             const changes = batch.map(({ name, record }) => [name, record] as const);
             const { journal } = cached;
             const journalled = current.records.size >= this.journalMinEntries;
@@ -769,6 +782,23 @@ export class LocalStore {
     } finally {
       this.manifestWriting = false;
     }
+  }
+
+  /**
+   * The manifest as it is on disk, with the cached object it was read into:
+   * the journal is appended at that object's offset, so it must be the one
+   * the read moved (a concurrent reader may have replaced the cache meanwhile).
+   * Under the manifest lock.
+   */
+  private async manifestForWrite(): Promise<{ current: Manifest; cached: CachedManifest }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.readManifest();
+      const cached = this.manifestCache;
+      // ensureManifest made it under the entry lock the writers hold; gone now means someone removed it.
+      if (!current) throw this.manifestRemoved();
+      if (cached?.manifest === current) return { current, cached };
+    }
+    throw new LocalStoreError('the store manifest kept changing in memory while it was being written; retry');
   }
 
   /** Appends one chained line per change to manifest.journal and applies them to the cached manifest. Under the manifest lock. */
@@ -803,7 +833,6 @@ export class LocalStore {
         if (stat.size !== journal.offset) await handle.truncate(journal.offset);
         await handle.write(text, journal.offset, 'utf8');
         await handle.sync();
-        journal.ino = stat.ino;
       } finally {
         await handle.close();
       }
@@ -811,14 +840,15 @@ export class LocalStore {
       throw new LocalStoreError(`cannot write to local store directory ${this.dir}: ${describe(err)}`, { cause: err });
     }
     if (created) await this.syncDirectory();
-    for (const [name, record] of changes) {
-      manifest.records.set(name, record);
-      journal.names.push(name);
+    // Applied by reading them back, as any reader does: readers of this process may be applying them already,
+    // and only one at a time moves the journal state (see readJournal).
+    const problem = await this.readJournal(cached);
+    if (problem !== undefined || manifest.counter !== counter) {
+      this.manifestCache = undefined;
+      throw new LocalStoreError(
+        `the store manifest journal could not be read back after a write (${problem ?? 'short'})`,
+      );
     }
-    manifest.counter = counter;
-    journal.offset += Buffer.byteLength(text, 'utf8');
-    journal.lines += changes.length;
-    journal.head = head;
     this.highestCounter = Math.max(this.highestCounter, counter);
   }
 
@@ -1064,8 +1094,9 @@ export class LocalStore {
    */
   private async readEntry(name: string): Promise<CachedFile | undefined> {
     const path = this.pathOf(name);
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0, moved = 0; ; attempt++) {
       const manifest = await this.readManifest();
+      const asOf = manifest?.counter ?? 0;
       const file = await this.readFile(path);
       if (!file) {
         await this.assertDirectory();
@@ -1077,13 +1108,36 @@ export class LocalStore {
         this.checkGeneration(name, file);
         return file;
       } catch (err) {
+        // Written by this process's or another's write while the file was read: read it again.
+        if (this.recordMovedSince(manifest, name, asOf) && moved++ < 5) {
+          attempt--;
+          continue;
+        }
         // A concurrent read of this process may have seen a newer file a moment ago, or the manifest
         // (see MANIFEST_FRESH_MS) be a moment old: look again at both first.
         if (attempt > 0) throw err;
         this.files.delete(path);
-        this.manifestCache = undefined;
+        this.recheckManifest();
       }
     }
+  }
+
+  /** Whether `manifest` (the cached one) took a journal line for `name` after counter `asOf`. */
+  private recordMovedSince(manifest: Manifest | undefined, name: string, asOf: number): boolean {
+    return (manifest?.setAt?.get(name) ?? 0) > asOf;
+  }
+
+  /**
+   * Makes the next load look at manifest.json's bytes and the journal again,
+   * keeping what was read when they are the same (a re-parse at 50,000 entries
+   * costs tens of milliseconds, and would hand concurrent readers and the
+   * writer different objects).
+   */
+  private recheckManifest(): void {
+    const cached = this.manifestCache;
+    if (!cached) return;
+    cached.ino = 0;
+    cached.checkedAt = 0;
   }
 
   /** The name inside, the key id and (format 2) the MAC over the version list; once per parsed file. */
@@ -1221,15 +1275,16 @@ export class LocalStore {
 
   private async loadManifestFile(recheckMs: number): Promise<CachedManifest | undefined> {
     const path = this.manifestPath();
-    const read = await this.readChanged(path, this.manifestCache, recheckMs);
+    // What was compared, not whatever this.manifestCache is when the stat returns (another load may have dropped it).
+    const previous = this.manifestCache;
+    const read = await this.readChanged(path, previous, recheckMs);
     if (read === undefined) {
       this.manifestCache = undefined;
       return undefined;
     }
-    if (read === 'unchanged' && this.manifestCache) return this.manifestCache;
+    if (read === 'unchanged' && previous) return previous;
     if (read === 'unchanged') return undefined;
     const digest = sha256Hex(read.text);
-    const previous = this.manifestCache;
     if (previous && previous.digest === digest) {
       Object.assign(previous, identityOf(read));
       return previous;
@@ -1254,7 +1309,14 @@ export class LocalStore {
    * continue what was read. A line not yet ended is left for the next look:
    * a writer may be writing it.
    */
-  private async readJournal(base: CachedManifest): Promise<string | undefined> {
+  private readJournal(base: CachedManifest): Promise<string | undefined> {
+    // One at a time: each moves the journal state (offset, counter, chain head) of the cached manifest.
+    const run = this.journalReads.then(() => this.readJournalNow(base));
+    this.journalReads = run.catch(() => undefined);
+    return run;
+  }
+
+  private async readJournalNow(base: CachedManifest): Promise<string | undefined> {
     const { journal, manifest } = base;
     let handle: fs.FileHandle;
     try {
@@ -1299,6 +1361,7 @@ export class LocalStore {
       journal.head = line.mac;
       journal.lines += 1;
       journal.names.push(line.name);
+      (manifest.setAt ??= new Map()).set(line.name, line.counter);
       journal.offset += end + 1 - start;
     }
     return undefined;
@@ -1397,7 +1460,8 @@ export class LocalStore {
     if (running) return running;
     const listing = (async (): Promise<Listing> => {
       const manifest = await this.readManifest();
-      return { manifest, files: await this.readAllFiles() };
+      const asOf = manifest?.counter ?? 0;
+      return { manifest, asOf, files: await this.readAllFiles() };
     })();
     this.listing = listing;
     const done = () => {

@@ -40,7 +40,8 @@ interface JournalLine {
 /** Journal from 4 entries; folded once it holds more than 4 lines or a quarter of the entries. */
 const OPTIONS = { journalMinEntries: 4 };
 
-describe('local store manifest journal', () => {
+describe('local store manifest journal', function () {
+  this.timeout(30_000);
   let dir: string;
   let key: Buffer;
   let store: LocalStore;
@@ -222,6 +223,33 @@ describe('local store manifest journal', () => {
     // Folded when the journal passes 25 lines (a quarter of the entries): at most one new manifest.json.
     expect(inodes.size).to.be.at.most(2);
     expect((await fresh().get('k7')).properties.v).to.equal('again-7');
+    big.close();
+  });
+
+  it('keeps its journal reading straight while one process puts 16 at a time and reads meanwhile', async () => {
+    const big = new LocalStore(dir, Buffer.from(key), { journalMinEntries: 8 });
+    for (let i = 0; i < 40; i++) await big.put(`k${i}`, { v: '0' });
+    let stop = false;
+    const readers = (async () => {
+      let reads = 0;
+      while (!stop) {
+        await Promise.all([big.get(`k${reads % 40}`), big.list('k1'), big.changeState()]);
+        reads++;
+      }
+      return reads;
+    })();
+    const writes: Promise<unknown>[] = [];
+    for (let round = 1; round <= 5; round++) {
+      for (let i = 0; i < 40; i++) writes.push(big.put(`k${i}`, { v: String(round) }));
+      if (round % 2 === 0) await Promise.all(writes.splice(0));
+    }
+    await Promise.all(writes);
+    stop = true;
+    expect(await readers).to.be.greaterThan(0);
+    const reader = fresh();
+    for (let i = 0; i < 40; i++) expect((await reader.get(`k${i}`)).properties.v, `k${i}`).to.equal('5');
+    expect((await big.get('k39')).properties.v).to.equal('5');
+    reader.close();
     big.close();
   });
 
