@@ -350,6 +350,8 @@ interface LockInstance {
 }
 
 const MAX_CACHED_FILES = 10_000;
+/** How long one listing of the directory's debris serves the writes of one instance. */
+const DEBRIS_RELIST_MS = 60_000;
 
 export class LocalStore {
   readonly keyId: string;
@@ -366,6 +368,10 @@ export class LocalStore {
     reject: (err: unknown) => void;
   }[] = [];
   private manifestWriting = false;
+  /** The directory's temp files and takeover markers, listed now and then (see debrisNames). */
+  private debrisListing: { at: number; names: Promise<Set<string>> } | undefined;
+  /** This process's creation of a missing manifest, which its other writers wait for (see ensureManifest). */
+  private ensuring: Promise<void> | undefined;
   /** The journal read in progress; the next waits for it (see readJournal). */
   private journalReads: Promise<unknown> = Promise.resolve();
   /** A reader's manifest load in progress, shared (see loadManifest). */
@@ -708,6 +714,23 @@ export class LocalStore {
    */
   private async ensureManifest(adopt: boolean): Promise<void> {
     if (await this.loadManifest()) return;
+    // Writers of this process that found none wait for the one creating it, rather than queue on its lock
+    // behind a stream of manifest writes (a bulk load of puts starts with every one of them here).
+    const running = this.ensuring;
+    if (running) {
+      await running.catch(() => undefined);
+      if (await this.loadManifest()) return;
+    }
+    const creation = this.createManifest(adopt);
+    this.ensuring = creation;
+    try {
+      await creation;
+    } finally {
+      if (this.ensuring === creation) this.ensuring = undefined;
+    }
+  }
+
+  private async createManifest(adopt: boolean): Promise<void> {
     await this.withLock(join(this.dir, `${MANIFEST_FILE}.lock`), 'the store manifest', async () => {
       this.manifestCache = undefined;
       if (await this.loadManifest()) return;
@@ -934,17 +957,37 @@ export class LocalStore {
    * markers of its lock older than a stale lock (their takers are gone).
    */
   private async removeDebris(base: string): Promise<void> {
-    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    const names = await this.debrisNames();
     for (const n of names) {
       if (!n.startsWith(`${base}.`)) continue;
       const path = join(this.dir, n);
       if (n.endsWith('.tmp')) {
         await fs.rm(path, { force: true });
+        names.delete(n);
       } else if (n.startsWith(`${base}.lock.takeover.`)) {
         const stat = await fs.stat(path).catch(() => undefined);
         if (stat && Date.now() - stat.mtimeMs > this.lockStaleMs) await fs.rm(path, { force: true });
+        if (!stat || Date.now() - stat.mtimeMs > this.lockStaleMs) names.delete(n);
       }
     }
+  }
+
+  /**
+   * Names of temp files and takeover markers in the directory, from a listing
+   * shared by every write for DEBRIS_RELIST_MS (and taken again after a stale
+   * lock was taken over: that is when a crash leaves debris). A listing per
+   * write cost a readdir of the whole store per put: O(entries) again.
+   */
+  private debrisNames(): Promise<Set<string>> {
+    const now = Date.now();
+    const listing = this.debrisListing;
+    if (listing && now - listing.at < DEBRIS_RELIST_MS) return listing.names;
+    const names = fs
+      .readdir(this.dir)
+      .then((all) => new Set(all.filter((n) => n.endsWith('.tmp') || n.includes('.lock.takeover.'))))
+      .catch(() => new Set<string>());
+    this.debrisListing = { at: now, names };
+    return names;
   }
 
   /**
@@ -965,7 +1008,11 @@ export class LocalStore {
           `${what} is locked by another writer (${lock}); retry, or remove the lock file if no writer is running`,
         );
       }
-      if (await this.takeOverStaleLock(lock, what)) continue;
+      if (await this.takeOverStaleLock(lock, what)) {
+        // Its holder crashed: what it left next to the file shows in a fresh listing.
+        this.debrisListing = undefined;
+        continue;
+      }
       await sleep(Math.min(100, 5 * 2 ** Math.min(attempt, 5)) + Math.random() * 10);
     }
     const held = handle;
