@@ -1,12 +1,13 @@
 // Objects the scenarios create, and a watch-based tracker of their progress.
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, type ManagedSecret } from '../../src/api/types.js';
 import type { KubeClient, KubeObject } from '../../src/kube/client.js';
 import { Informer } from '../../src/kube/informer.js';
 import { LocalStore } from '../../src/providers/local/index.js';
+import { FORMAT } from '../../src/providers/local/store.js';
 import { LABEL_MANAGED } from '../../src/secrets/desired.js';
 import { ensureNamespace, type BenchContext } from './context.js';
 import { pool, range, sleep } from './util.js';
@@ -28,30 +29,52 @@ export interface LocalFixture {
 /**
  * Store directories already filled, by entry count: later fixtures of the same
  * size copy one (with its master key) instead of putting every entry again.
- * Each put rewrites the store's manifest, so filling 10,000 entries takes
- * minutes and every scenario would pay it; the copy takes about a second. The
- * values are the same across scenarios, which no figure depends on.
+ * Every put syncs its files to disk, so filling 50,000 entries takes minutes
+ * on a loaded machine and every scenario would pay it; the copy takes seconds.
+ * From PERSIST_FROM entries on, a filled store is also kept between runs in
+ * ~/.cache/secretsync/bench-stores/ (with its bench-only master key), by entry
+ * count and store format. The values are random per filling, which no figure
+ * depends on.
  */
 const filledStores = new Map<number, { dir: string; masterKey: Buffer }>();
+const PERSIST_FROM = 5_000;
+const persistRoot = join(homedir(), '.cache', 'secretsync', 'bench-stores');
+const temporaryFills: string[] = [];
 process.once('exit', () => {
-  for (const { dir } of filledStores.values()) rmSync(dir, { recursive: true, force: true });
+  for (const dir of temporaryFills) rmSync(dir, { recursive: true, force: true });
 });
 
-async function filledStore(entries: number): Promise<{ dir: string; masterKey: Buffer }> {
+export async function filledStore(entries: number): Promise<{ dir: string; masterKey: Buffer }> {
   const known = filledStores.get(entries);
   if (known) return known;
-  const dir = mkdtempSync(join(tmpdir(), 'secretsync-bench-filled-'));
+  const kept = join(persistRoot, `format${FORMAT}-n${entries}`);
+  const persist = entries >= PERSIST_FROM;
+  if (persist && existsSync(`${kept}.key`)) {
+    const found = { dir: kept, masterKey: Buffer.from(readFileSync(`${kept}.key`, 'utf8').trim(), 'hex') };
+    filledStores.set(entries, found);
+    return found;
+  }
+  if (persist) mkdirSync(persistRoot, { recursive: true, mode: 0o700 });
+  const dir = mkdtempSync(persist ? `${kept}.filling-` : join(tmpdir(), 'secretsync-bench-filled-'));
+  temporaryFills.push(dir);
   const masterKey = randomBytes(32);
   // A copy: close() zeroes the key it was given.
   const store = new LocalStore(dir, Buffer.from(masterKey));
-  await pool(range(entries), 16, async (i) => {
+  await pool(range(entries), 32, async (i) => {
     await store.put(
       entryName(i),
       Object.fromEntries(PROPERTIES.map((p) => [p, `${p}-${i}-${randomBytes(8).toString('hex')}`])),
     );
   });
   store.close();
-  const filled = { dir, masterKey };
+  let filled = { dir, masterKey };
+  if (persist) {
+    // Complete, then in place: a run killed while filling leaves only a `.filling-` directory behind.
+    rmSync(kept, { recursive: true, force: true });
+    renameSync(dir, kept);
+    writeFileSync(`${kept}.key`, `${masterKey.toString('hex')}\n`, { mode: 0o600 });
+    filled = { dir: kept, masterKey };
+  }
   filledStores.set(entries, filled);
   return filled;
 }

@@ -12,6 +12,7 @@ import { noisyNeighbourScenario } from '../scenarios/noisy-neighbour.js';
 import { rawBaselineScenario } from '../scenarios/raw-baseline.js';
 import { rawGoScenario } from '../scenarios/raw-go.js';
 import { restartScenario } from '../scenarios/restart.js';
+import { scaleScenario } from '../scenarios/scale.js';
 import { eventsSqsScenario } from '../scenarios/events-sqs.js';
 import { steadyStateScenario } from '../scenarios/steady-state.js';
 import { unrelatedSecretsScenario } from '../scenarios/unrelated-secrets.js';
@@ -38,6 +39,7 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
   ibm: ibmScenario,
   'events-sqs': eventsSqsScenario,
   shards: shardsScenario,
+  scale: scaleScenario,
 };
 
 /**
@@ -47,9 +49,11 @@ export const SCENARIOS: Record<string, (ctx: BenchContext, n: number) => Promise
  * rest for a minute; `raw-go` (issue 18's client-go and HTTP/2 baselines)
  * creates N Secrets 10 times over; `shards` runs four operators at once, kills
  * one and pauses another past its Lease (over a minute of waiting for Leases);
- * a plain `npm run bench` (and the CI smoke run) leaves them out.
+ * `scale` repeats cold-sync, restart, unrelated-secrets and change-latency on
+ * one population (meant for N = 50,000); a plain `npm run bench` (and the CI
+ * smoke run) leaves them out.
  */
-export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults', 'events-sqs', 'raw-go', 'shards']);
+export const OPT_IN_SCENARIOS: ReadonlySet<string> = new Set(['faults', 'events-sqs', 'raw-go', 'shards', 'scale']);
 /** What `npm run bench` runs without `--scenario`. */
 export const DEFAULT_SCENARIOS: readonly string[] = Object.keys(SCENARIOS).filter((s) => !OPT_IN_SCENARIOS.has(s));
 

@@ -4,7 +4,7 @@ import type { KubeObject } from '../../src/kube/client.js';
 import type { BenchContext, Figures } from '../lib/context.js';
 import { PROPERTIES, entryName, msName, msPath } from '../lib/fixtures.js';
 import { percentile, round, sleep } from '../lib/util.js';
-import { coldSync } from './common.js';
+import { coldSync, type ColdSync } from './common.js';
 
 type SecretObj = KubeObject & { data?: Record<string, string> };
 const value = (s: SecretObj, key: string): string | undefined => {
@@ -19,8 +19,23 @@ const value = (s: SecretObj, key: string): string | undefined => {
  * moment a watch on the Secrets sees the new value.
  */
 export async function changeLatencyScenario(ctx: BenchContext, n: number, paceMs = 25): Promise<Figures> {
-  const changes = Math.max(1, Math.min(ctx.options.changes, Math.floor(n / 2)));
   const run = await coldSync(ctx, 'change-latency', n);
+  try {
+    const figures = await measureChangeLatency(ctx, run, n, paceMs);
+    const { peakRssMiB } = await run.operator.stop();
+    return { ...figures, peakRssMiB: round(peakRssMiB, 1) };
+  } finally {
+    await run.cleanup();
+  }
+}
+
+/**
+ * The changes of change-latency against a cold sync already done (its
+ * operator running): shared with the `scale` scenario, which measures them at
+ * N = 50,000 without a cold sync of its own.
+ */
+export async function measureChangeLatency(ctx: BenchContext, run: ColdSync, n: number, paceMs = 25): Promise<Figures> {
+  const changes = Math.max(1, Math.min(ctx.options.changes, Math.floor(n / 2)));
   const pending = new Map<string, { start: number; check: (s: SecretObj) => boolean; kind: 'spec' | 'store' }>();
   const latencies: Record<'spec' | 'store', number[]> = { spec: [], store: [] };
   const observe = (s: SecretObj) => {
@@ -29,7 +44,7 @@ export async function changeLatencyScenario(ctx: BenchContext, n: number, paceMs
     latencies[p.kind].push(Date.now() - p.start);
     pending.delete(s.metadata.name);
   };
-  run.progress.secrets.on({ update: (_old, cur) => observe(cur) });
+  const stopObserving = run.progress.onSecretUpdate(observe);
   try {
     const jobs: (() => Promise<void>)[] = [];
     for (let i = 0; i < changes; i++) {
@@ -72,7 +87,6 @@ export async function changeLatencyScenario(ctx: BenchContext, n: number, paceMs
     const deadline = Date.now() + 60_000;
     while (pending.size > 0 && Date.now() < deadline) await sleep(50);
     const all = [...latencies.spec, ...latencies.store];
-    const { peakRssMiB } = await run.operator.stop();
     return {
       changes: changes * 2,
       paceMs,
@@ -85,9 +99,8 @@ export async function changeLatencyScenario(ctx: BenchContext, n: number, paceMs
       specP99Ms: percentile(latencies.spec, 99),
       storeP50Ms: percentile(latencies.store, 50),
       storeP99Ms: percentile(latencies.store, 99),
-      peakRssMiB: round(peakRssMiB, 1),
     };
   } finally {
-    await run.cleanup();
+    stopObserving();
   }
 }

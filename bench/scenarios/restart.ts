@@ -1,4 +1,5 @@
 import {
+  COUNTER_FAMILIES,
   OperatorProcess,
   apiserverRequests,
   diffRequests,
@@ -30,7 +31,7 @@ export async function restartScenario(ctx: BenchContext, n: number): Promise<Fig
     const at = await until(
       `${n} ManagedSecrets verified after the restart`,
       async () => {
-        const c = operatorCounters(await op.metrics());
+        const c = operatorCounters(await op.metrics(COUNTER_FAMILIES));
         verified = c.syncsUnchanged + c.syncsSynced + c.syncsError;
         return verified >= n;
       },

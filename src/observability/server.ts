@@ -8,7 +8,7 @@ export interface HealthSources {
   ready(): boolean;
 }
 
-/** `/healthz`, `/readyz` and `/metrics` on one port. */
+/** `/healthz`, `/readyz` and `/metrics` (all families, or `?name=…` ones) on one port. */
 export async function startObservabilityServer(
   address: string,
   metrics: Metrics,
@@ -16,7 +16,7 @@ export async function startObservabilityServer(
 ): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const [host, portText] = splitHostPort(address);
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path, query] = (req.url ?? '/').split('?', 2);
     if (path === '/healthz' || path === '/readyz') {
       const ok = path === '/healthz' ? health.healthy() : health.ready();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
@@ -24,8 +24,18 @@ export async function startObservabilityServer(
       return;
     }
     if (path === '/metrics') {
-      metrics.registry
-        .metrics()
+      // `?name=FAMILY` (repeatable): only those families. A poller that wants a few counters then does not make
+      // the process serialise one series per ManagedSecret each time (tens of thousands of lines at scale).
+      const names = new URLSearchParams(query ?? '').getAll('name');
+      const body =
+        names.length === 0
+          ? metrics.registry.metrics()
+          : Promise.all(
+              names
+                .filter((n) => metrics.registry.getSingleMetric(n) !== undefined)
+                .map((n) => metrics.registry.getSingleMetricAsString(n)),
+            ).then((parts) => parts.map((p) => `${p}\n`).join(''));
+      body
         .then((body) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
           res.end(body);

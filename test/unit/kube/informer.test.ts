@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { setFlagsFromString } from 'node:v8';
 import { DeadlineError } from '../../../src/api/errors.js';
 import { KubeApiError, WatchIdleError, type KubeClient, type KubeObject } from '../../../src/kube/client.js';
 import { Informer, objectKey } from '../../../src/kube/informer.js';
@@ -287,6 +288,33 @@ describe('Informer', () => {
     const throttled = watches()[1];
     expect((errors[0] as KubeApiError).status).to.equal(429);
     expect((lists()[1]?.at ?? 0) - (throttled?.at ?? 0)).to.be.at.least(990);
+  });
+
+  it('drops managedFields without leaving the metadata a hash table (no delete), keeping every other field', async () => {
+    // As the API server orders them: managedFields before fields a client added after it.
+    const { metadata } = secret('a');
+    server.put(SECRETS, {
+      ...secret('a'),
+      metadata: {
+        name: metadata.name,
+        namespace: metadata.namespace,
+        managedFields: [{ manager: 'x' }],
+        labels: { k: 'v' },
+      },
+    });
+    const informer = newInformer();
+    await informer.start();
+    const cached = informer.get('team-a/a')?.metadata;
+    expect(cached).to.deep.include({ name: 'a', namespace: 'team-a', labels: { k: 'v' } });
+    expect(cached).to.not.have.property('managedFields');
+    // V8 turns an object whose property was deleted from the middle into a dictionary (hundreds of bytes more).
+    setFlagsFromString('--allow-natives-syntax');
+    const hasFastProperties = new Function('o', 'return %HasFastProperties(o)') as (o: unknown) => boolean;
+    const deleted: Record<string, unknown> = { a: 1, managedFields: 2, b: 3 };
+    delete deleted.managedFields;
+    expect(hasFastProperties(deleted), 'the check itself').to.equal(false);
+    expect(hasFastProperties(cached)).to.equal(true);
+    await informer.stop();
   });
 
   it('applies the transform, or drops managedFields without one', async () => {

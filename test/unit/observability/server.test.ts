@@ -70,6 +70,24 @@ describe('observability server', () => {
     expect(body).to.match(/^secretsync_syncs_total\{result="error",reason="ProviderError"\} 1$/m);
   });
 
+  it('serves only the families named by ?name= (repeatable), skipping unknown names', async () => {
+    metrics.syncs.inc({ result: 'synced', reason: 'Synced' });
+    for (let i = 0; i < 5; i++) metrics.lastSuccess.set({ namespace: 'ns', name: `ms-${i}` }, 1);
+    const res = await fetch(
+      `${base}/metrics?name=secretsync_syncs_total&name=secretsync_kube_writes_total&name=no_such_metric`,
+    );
+    expect(res.status).to.equal(200);
+    const body = await res.text();
+    expect(body).to.match(/^secretsync_syncs_total\{result="synced",reason="Synced"\} 1$/m);
+    expect(body).to.include('# TYPE secretsync_kube_writes_total counter');
+    expect(body).to.not.include('secretsync_managedsecret_last_success_timestamp_seconds');
+    expect(body).to.not.include('no_such_metric');
+    // Without the filter, every family, including the per-ManagedSecret one.
+    expect(await (await fetch(`${base}/metrics`)).text()).to.include(
+      'secretsync_managedsecret_last_success_timestamp_seconds{namespace="ns",name="ms-4"} 1',
+    );
+  });
+
   it('answers 404 for an unknown path', async () => {
     for (const path of ['/', '/metricsx', '/healthz/extra', '/debug/pprof']) {
       const res = await fetch(`${base}${path}`);
