@@ -207,6 +207,7 @@ export class Manager {
           shardCount: this.ownership.shardCount,
           log: this.log,
           metrics: this.metrics,
+          owns: (shard) => this.ownership?.owned().has(shard) === true,
         })
       : undefined;
     this.events = new EventRecorder(this.client, this.log, {
@@ -563,8 +564,12 @@ export class Manager {
    * here on, and has every replica label the ManagedSecrets that lack a shard.
    */
   private async startShards(ownership: ShardOwnership): Promise<void> {
+    let held = new Set(ownership.owned());
     const follow = () => {
       clearTimeout(this.shardRetry);
+      const now = new Set(ownership.owned());
+      this.labeller?.shardsGained(new Set([...now].filter((s) => !held.has(s))));
+      held = now;
       this.caches.setShards(ownership.owned()).then(
         () => this.metrics.shardsCached.set(this.caches.cachedShards().length),
         (err: unknown) => {
