@@ -224,9 +224,13 @@ describe('sharded data plane: two replicas, half of the shards each', function (
 
   it('adopts a Secret written before sharding was on: labels it on its next write, same object', async () => {
     const uid = (await getSecret(client(), namespace, 'adopted'))?.metadata.uid;
+    // A key of its own: 'shared' changed earlier, and a replica that read it then may serve that value
+    // from its fetch cache for up to 5 minutes (shared reads, by design); which replica holds 'adopted'
+    // depends on the namespace's random name.
+    await fixture.store.put('adopted', { a: '2' });
     await createManagedSecret(client(), namespace, {
       metadata: { name: 'adopted' },
-      spec: { storeRef: { name: 'local' }, refreshInterval: '1h', dataFrom: [{ extract: { key: 'shared' } }] },
+      spec: { storeRef: { name: 'local' }, refreshInterval: '1h', dataFrom: [{ extract: { key: 'adopted' } }] },
     });
     await waitForReady(client(), namespace, 'adopted', 'True', 'Synced', 30_000);
     const secret = await getSecret(client(), namespace, 'adopted');
