@@ -7,7 +7,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { API_VERSION } from '../api/types.js';
 import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.js';
-import { MANIFEST_FILE } from '../providers/local/store.js';
+import { MANIFEST_FILE, MANIFEST_JOURNAL_FILE } from '../providers/local/store.js';
 import { LABEL_MANAGED, type SecretObject } from '../secrets/desired.js';
 import { BACKUP_KINDS, collectionPath, describeObject, referencedSecrets } from './kinds.js';
 import type { BackupContents, BackupPayload, ExportedObject, LocalStoreEntryFile, SyncedSecret } from './format.js';
@@ -114,9 +114,10 @@ export async function exportCluster(
   if (options.localStoreDir !== undefined) {
     // The manifest before the entries: a writer goes entry first, manifest second, so entries read after
     // it are never behind it and the restored store reads (see docs/local-store.md).
-    const manifest = await exportLocalStoreManifest(options.localStoreDir);
+    const { manifest, journal } = await exportLocalStoreManifest(options.localStoreDir);
     payload.localStore = await exportLocalStore(options.localStoreDir, options.onProgress);
     if (manifest !== undefined) payload.localStoreManifest = manifest;
+    if (manifest !== undefined && journal !== undefined) payload.localStoreManifestJournal = journal;
     contents.localStoreEntries = payload.localStore.length;
   }
   if (options.includeSynced) {
@@ -173,9 +174,25 @@ export async function exportLocalStore(dir: string, onProgress?: ProgressCallbac
   return out;
 }
 
-/** The local store's manifest as its text, or undefined when the store has none (written before format 2, or empty). */
-export async function exportLocalStoreManifest(dir: string): Promise<string | undefined> {
-  const path = join(dir, MANIFEST_FILE);
+/**
+ * The local store's manifest and its journal as their texts (each undefined
+ * when absent: a store written before format 2, an empty one, or one whose
+ * journal was just folded). The pair is read until manifest.json reads the
+ * same before and after the journal: a fold in between would pair a journal
+ * with a manifest.json it does not continue.
+ */
+export async function exportLocalStoreManifest(
+  dir: string,
+): Promise<{ manifest: string | undefined; journal: string | undefined }> {
+  for (let attempt = 0; ; attempt++) {
+    const manifest = await readStoreFile(dir, MANIFEST_FILE);
+    const journal = await readStoreFile(dir, MANIFEST_JOURNAL_FILE);
+    if ((await readStoreFile(dir, MANIFEST_FILE)) === manifest || attempt >= 10) return { manifest, journal };
+  }
+}
+
+async function readStoreFile(dir: string, file: string): Promise<string | undefined> {
+  const path = join(dir, file);
   try {
     return await readFile(path, 'utf8');
   } catch (err) {

@@ -152,6 +152,12 @@ export interface BackupPayload {
    * files, so none of them is behind it); absent for a store that has none.
    */
   localStoreManifest?: string;
+  /**
+   * The store's manifest.journal as its text (a large store's writes since
+   * manifest.json was last folded; see src/providers/local/store.ts), read
+   * with the manifest; absent when there is none.
+   */
+  localStoreManifestJournal?: string;
   syncedSecrets?: SyncedSecret[];
   /** With --include-store: IBM Cloud Secrets Manager instances' secrets. */
   ibmInstances?: IbmInstanceBackup[];
@@ -444,6 +450,9 @@ function checkPayload(raw: unknown): BackupPayload {
   }
   if (raw.localStoreManifest !== undefined && typeof raw.localStoreManifest !== 'string') {
     throw bad('localStoreManifest is not a text');
+  }
+  if (raw.localStoreManifestJournal !== undefined && typeof raw.localStoreManifestJournal !== 'string') {
+    throw bad('localStoreManifestJournal is not a text');
   }
   if (raw.syncedSecrets !== undefined) {
     if (!Array.isArray(raw.syncedSecrets)) throw bad('syncedSecrets is not a list');

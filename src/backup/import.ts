@@ -12,6 +12,7 @@ import { ANNOTATION_MANAGED_SECRET, API_VERSION } from '../api/types.js';
 import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference } from '../kube/client.js';
 import {
   MANIFEST_FILE,
+  MANIFEST_JOURNAL_FILE,
   peekEntryFile,
   peekManifestRecords,
   rollbackProblem,
@@ -465,6 +466,9 @@ interface LocalPlan {
   /** The backup's manifest.json and the directory's, as text. */
   manifest: string | undefined;
   existingManifest: string | undefined;
+  /** The same for manifest.journal: it goes with its manifest.json. */
+  journal: string | undefined;
+  existingJournal: string | undefined;
 }
 
 async function planLocalStore(payload: BackupPayload, options: RestoreOptions): Promise<LocalPlan | undefined> {
@@ -506,7 +510,17 @@ async function planLocalStore(payload: BackupPayload, options: RestoreOptions): 
       `--local-store-dir ${dir} holds entries under master key id ${keyIdList(present)}, the backup's entries use ${keyIdList(backupKeys)}; restore into an empty directory or one of the same store`,
     );
   }
-  return { dir, overwrite: options.overwriteLocalStore === true, entries, manifest, existingManifest };
+  const journal = manifest === undefined ? undefined : payload.localStoreManifestJournal;
+  const existingJournal = await readIfExists(join(dir, MANIFEST_JOURNAL_FILE));
+  return {
+    dir,
+    overwrite: options.overwriteLocalStore === true,
+    entries,
+    manifest,
+    existingManifest,
+    journal,
+    existingJournal,
+  };
 }
 
 /**
@@ -547,9 +561,10 @@ async function applyLocalStore(plan: LocalPlan, dry: boolean): Promise<RestoreIt
     }
   }
   let finalManifest = plan.existingManifest;
+  let finalJournal = plan.existingJournal;
   if (plan.manifest !== undefined) {
     const what = 'local store manifest';
-    if (plan.existingManifest === plan.manifest) {
+    if (plan.existingManifest === plan.manifest && plan.existingJournal === plan.journal) {
       items.push({ what, outcome: 'unchanged' });
     } else if (plan.existingManifest !== undefined && !plan.overwrite) {
       items.push({
@@ -559,16 +574,22 @@ async function applyLocalStore(plan: LocalPlan, dry: boolean): Promise<RestoreIt
       });
     } else {
       try {
-        if (!dry) await writeAtomically(join(plan.dir, MANIFEST_FILE), plan.manifest);
+        if (!dry) {
+          await writeAtomically(join(plan.dir, MANIFEST_FILE), plan.manifest);
+          // The directory's journal continues the directory's manifest.json, not the backup's: replaced or removed.
+          if (plan.journal !== undefined) await writeAtomically(join(plan.dir, MANIFEST_JOURNAL_FILE), plan.journal);
+          else await rm(join(plan.dir, MANIFEST_JOURNAL_FILE), { force: true });
+        }
         items.push({ what, outcome: plan.existingManifest === undefined ? 'created' : 'changed' });
         finalManifest = plan.manifest;
+        finalJournal = plan.journal;
       } catch (err) {
         items.push({ what, outcome: 'failed', note: messageOf(err) });
       }
     }
   }
   // Without the master key nothing is authenticated here; the plaintext generations and digests say enough.
-  const records = finalManifest === undefined ? undefined : peekManifestRecords(finalManifest);
+  const records = finalManifest === undefined ? undefined : peekManifestRecords(finalManifest, finalJournal);
   for (const item of items) {
     const name = item.what.startsWith('local store entry ') ? item.what.slice('local store entry '.length) : undefined;
     const text = name === undefined ? undefined : onDisk.get(name);

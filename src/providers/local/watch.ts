@@ -2,8 +2,9 @@
 // `secretsync store put` (or delete, or a rotation) changed, within
 // milliseconds, so that their ManagedSecrets sync without polling. Every write
 // ends with a new manifest (written to a temporary file and renamed into
-// place), and the manifest records each entry's generation (and tombstone): the watcher wakes
-// on the manifest's rename (node:fs watch, inotify on Linux), reads it as every
+// place) or a line appended to its journal (large stores), and the manifest
+// records each entry's generation (and tombstone): the watcher wakes
+// on either (node:fs watch, inotify on Linux), reads it as every
 // read does (MAC, rollback checks) and reports the entries whose record
 // moved. A cheap stat of the manifest every second catches what a filesystem
 // without change notifications (NFS, some FUSE volumes) never announces. While
@@ -16,7 +17,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChangeListener } from '../provider.js';
-import { MANIFEST_FILE, type LocalStore } from './store.js';
+import { MANIFEST_FILE, MANIFEST_JOURNAL_FILE, type LocalStore } from './store.js';
 
 /** Timing of the local watcher; module-level so that tests (and only they) can shorten the retry. */
 export const localWatchSettings = {
@@ -55,6 +56,7 @@ export function watchLocalStore(
   signal: AbortSignal,
 ): void {
   const manifestPath = join(store.dir, MANIFEST_FILE);
+  const journalPath = join(store.dir, MANIFEST_JOURNAL_FILE);
   let watcher: FSWatcher | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -114,15 +116,30 @@ export function watchLocalStore(
       do {
         checkAgain = false;
         let state: Awaited<ReturnType<LocalStore['changeState']>>;
+        let since: Awaited<ReturnType<LocalStore['changeStateSince']>>;
         try {
           // A store without a manifest is an empty one, as long as its directory is there.
           await fs.access(store.dir);
-          state = await store.changeState();
+          // Only the entries journalled since the last look, when the store can tell (a large store, no fold since).
+          since = known && knownCounter > 0 ? await store.changeStateSince(knownCounter) : undefined;
+          state = since ? undefined : await store.changeState();
         } catch (err) {
           fail('StoreUnreadable', `the local store directory cannot be read: ${errorText(err)}`);
           return;
         }
         if (signal.aborted) return;
+        if (since && known) {
+          const changed = [...since.marks].filter(([name, mark]) => known?.get(name) !== mark).map(([name]) => name);
+          for (const [name, mark] of since.marks) known.set(name, mark);
+          knownCounter = since.counter;
+          if (changed.length > 0) listener.changed(changed);
+          if (degraded) {
+            degraded = false;
+            failures = 0;
+            listener.flowing();
+          }
+          continue;
+        }
         const counter = state?.counter ?? 0;
         const marks = state?.marks ?? new Map<string, string>();
         if (known && counter !== knownCounter) {
@@ -149,7 +166,9 @@ export function watchLocalStore(
   const poll = async () => {
     try {
       const st = await fs.stat(manifestPath);
-      const id = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+      const journal = await fs.stat(journalPath).catch(() => undefined);
+      const journalId = journal ? `${journal.ino}:${journal.size}:${journal.mtimeMs}` : '-';
+      const id = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${journalId}`;
       if (id === lastStat) return;
       lastStat = id;
     } catch (err) {
@@ -168,7 +187,7 @@ export function watchLocalStore(
     if (signal.aborted) return;
     try {
       watcher = watch(store.dir, { persistent: false }, (_event, filename) => {
-        if (filename === null || filename === MANIFEST_FILE) soon();
+        if (filename === null || filename === MANIFEST_FILE || filename === MANIFEST_JOURNAL_FILE) soon();
       });
       watcher.on('error', (err) =>
         fail('WatcherError', `watching the local store directory failed: ${errorText(err)}`),

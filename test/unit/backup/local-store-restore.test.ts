@@ -28,7 +28,7 @@ describe('backup and restore of a local store with a manifest', () => {
     await store.put('a', { v: 'a1' });
     await store.put('b', { v: 'b1' });
     // As exportCluster does: the manifest first, then the entries.
-    const manifest = await exportLocalStoreManifest(source);
+    const { manifest } = await exportLocalStoreManifest(source);
     backup = { objects: [], localStore: await exportLocalStore(source), localStoreManifest: manifest };
     await store.put('a', { v: 'a2' });
   });
@@ -87,5 +87,77 @@ describe('backup and restore of a local store with a manifest', () => {
     expect(await rejectionOf(reader.get('b'))).to.be.instanceOf(StoreTamperedError);
     expect(await reader.reseal('b', { accept: true })).to.include({ outcome: 'accepted' });
     expect((await reader.get('b')).properties.v).to.equal('b1');
+  });
+});
+
+describe('backup and restore of a large local store (manifest journal)', () => {
+  let tmp: string;
+  let source: string;
+  let key: Buffer;
+  let store: LocalStore;
+  let backup: BackupPayload;
+  // From two entries on, writes go to manifest.journal (see src/providers/local/store.ts).
+  const options = { journalMinEntries: 2 };
+
+  beforeEach(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'secretsync-restore-journal-'));
+    source = join(tmp, 'source');
+    key = randomBytes(32);
+    store = new LocalStore(source, Buffer.from(key), options);
+    await store.put('a', { v: 'a1' });
+    await store.put('b', { v: 'b1' });
+    await store.put('a', { v: 'a2' });
+    await store.delete('b');
+    const { manifest, journal } = await exportLocalStoreManifest(source);
+    backup = {
+      objects: [],
+      localStore: await exportLocalStore(source),
+      localStoreManifest: manifest,
+      localStoreManifestJournal: journal,
+    };
+  });
+
+  afterEach(async () => {
+    store.close();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('the backup holds the journal with the manifest, and the restored store reads as the source did', async () => {
+    expect(backup.localStoreManifestJournal?.split('\n').filter((l) => l !== '')).to.have.length(2);
+    const target = join(tmp, 'target');
+    await restoreLocalStore(backup, { localStoreDir: target });
+    const restored = new LocalStore(target, Buffer.from(key), options);
+    expect((await restored.get('a')).properties.v).to.equal('a2');
+    expect((await rejectionOf(restored.get('b'))).message).to.match(/not found/);
+    restored.close();
+  });
+
+  it("with --overwrite-local-store replaces the directory's longer journal too, so the store reads as backed up", async () => {
+    await store.put('a', { v: 'a3' });
+    const items = await restoreLocalStore(backup, { localStoreDir: source, overwriteLocalStore: true });
+    expect(items.map((i) => `${i.outcome} ${i.what}`)).to.include.members([
+      'changed local store entry a',
+      'changed local store manifest',
+    ]);
+    const restored = new LocalStore(source, Buffer.from(key), options);
+    expect((await restored.get('a')).properties.v).to.equal('a2');
+    restored.close();
+  });
+
+  it('an old copy of an entry the journal moved past is reported as one the store will refuse', async () => {
+    const older = { ...backup, localStore: backup.localStore?.map((e) => ({ ...e })) };
+    const target = join(tmp, 'target');
+    await restoreLocalStore(backup, { localStoreDir: target });
+    // The entry file of "a" as it was at generation 1, restored over the directory with the journal's manifest.
+    const first = new LocalStore(join(tmp, 'first'), Buffer.from(key), options);
+    await first.put('a', { v: 'a1' });
+    first.close();
+    const [oldA] = await exportLocalStore(join(tmp, 'first'));
+    older.localStore = [oldA as { name: string; file: string }];
+    const items = await restoreLocalStore(older, { localStoreDir: target, overwriteLocalStore: true });
+    const a = items.find((i) => i.what === 'local store entry a');
+    expect(a?.note).to.match(
+      /the store will refuse it as tampered: entry "a" was rolled back: its file holds generation 1, the store manifest records generation 2/,
+    );
   });
 });

@@ -27,12 +27,29 @@ interface PutLine {
 }
 
 /** Runs the hammer script in a child process; resolves with its output lines. */
-function hammer(dir: string, key: Buffer, writer: string, count: number, crashEvery: number): Promise<PutLine[]> {
+function hammer(
+  dir: string,
+  key: Buffer,
+  writer: string,
+  count: number,
+  crashEvery: number,
+  journalMinEntries?: number,
+): Promise<PutLine[]> {
   const script = join(import.meta.dirname, 'fixtures', 'lock-hammer.ts');
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx/esm', script, dir, key.toString('hex'), writer, String(count), String(crashEvery)],
+      [
+        '--import',
+        'tsx/esm',
+        script,
+        dir,
+        key.toString('hex'),
+        writer,
+        String(count),
+        String(crashEvery),
+        ...(journalMinEntries === undefined ? [] : [String(journalMinEntries)]),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -112,6 +129,26 @@ describe('local store lock', () => {
     }
     // Every stale lock was followed by a put that took it over: no lock, takeover marker or temp file is left.
     expect(await readdir(dir)).to.have.members([entryFile(dir, 'shared').split('/').pop(), 'manifest.json']);
+  });
+
+  it('four processes hammering one entry of a journalled store: every put kept, and the journal reads back in a fresh process', async function () {
+    this.timeout(180_000);
+    const writers = ['a', 'b', 'c', 'd'];
+    const perWriter = 25;
+    // Journal from 4 entries (folded past 4 lines or a quarter): the store's writes append to manifest.journal.
+    const setup = new LocalStore(dir, key, { journalMinEntries: 4 });
+    for (const other of ['o1', 'o2', 'o3', 'o4']) await setup.put(other, { v: other });
+    await setup.put('shared', { writer: 'setup', i: '0' }, { keepVersions: 100_000 });
+    setup.close();
+    const lines = (await Promise.all(writers.map((w) => hammer(dir, key, w, perWriter, 5, 4)))).flat();
+    const versions = lines.map((l) => l.version).sort((a, b) => a - b);
+    expect(versions).to.deep.equal(Array.from({ length: lines.length }, (_, i) => i + 2));
+    const reader = new LocalStore(dir, key, { valueCacheTtlMs: 0, journalMinEntries: 4 });
+    expect(await reader.history('shared')).to.have.length(lines.length + 1);
+    const last = lines.find((l) => l.version === lines.length + 1);
+    expect((await reader.get('shared')).properties).to.deep.equal({ writer: last?.writer, i: String(last?.i) });
+    expect((await reader.get('o3')).properties).to.deep.equal({ v: 'o3' });
+    reader.close();
   });
 
   it('a taker that crashed while holding its takeover marker does not wedge the lock', async function () {
