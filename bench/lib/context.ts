@@ -328,6 +328,8 @@ export interface OperatorCounters {
   syncsSynced: number;
   syncsUnchanged: number;
   syncsError: number;
+  /** ManagedSecrets found in sync from status at first sight, without a read (a restart's verifications). */
+  verifiedFromStatus: number;
   providerRequests: number;
   /** Reads only (getValue, getValues, getProperties, find), not connects or store checks. */
   providerReads: number;
@@ -346,6 +348,7 @@ export const COUNTER_FAMILIES = [
   'secretsync_syncs_total',
   'secretsync_provider_requests_total',
   'secretsync_fetch_cache_total',
+  'secretsync_managedsecrets_verified_total',
 ] as const;
 
 export function operatorCounters(samples: Sample[]): OperatorCounters {
@@ -360,6 +363,7 @@ export function operatorCounters(samples: Sample[]): OperatorCounters {
     syncsSynced: s('secretsync_syncs_total', { result: 'synced' }),
     syncsUnchanged: s('secretsync_syncs_total', { result: 'unchanged' }),
     syncsError: s('secretsync_syncs_total', { result: 'error' }),
+    verifiedFromStatus: s('secretsync_managedsecrets_verified_total'),
     providerRequests: s('secretsync_provider_requests_total'),
     providerReads: ['getValue', 'getValues', 'getProperties', 'find'].reduce(
       (n, operation) => n + s('secretsync_provider_requests_total', { operation }),

@@ -32,7 +32,7 @@ export async function restartScenario(ctx: BenchContext, n: number): Promise<Fig
       `${n} ManagedSecrets verified after the restart`,
       async () => {
         const c = operatorCounters(await op.metrics(COUNTER_FAMILIES));
-        verified = c.syncsUnchanged + c.syncsSynced + c.syncsError;
+        verified = c.verifiedFromStatus + c.syncsUnchanged + c.syncsSynced + c.syncsError;
         return verified >= n;
       },
       timeoutFor(n),
@@ -47,8 +47,10 @@ export async function restartScenario(ctx: BenchContext, n: number): Promise<Fig
     return {
       verifiedSeconds: seconds(at - op.startedAt),
       verifiedSecondsAfterStart: seconds(at - op.readyAt),
-      verified: counters.syncsUnchanged + counters.syncsSynced,
+      verified: counters.verifiedFromStatus + counters.syncsUnchanged + counters.syncsSynced,
+      verifiedFromStatus: counters.verifiedFromStatus,
       unchanged: counters.syncsUnchanged,
+      providerReads: counters.providerReads,
       secretWrites: api.apiSecretWrites as number,
       statusWrites: api.apiStatusWrites as number,
       apiWrites: api.apiWrites as number,

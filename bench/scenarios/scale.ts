@@ -70,7 +70,7 @@ export async function scaleScenario(ctx: BenchContext, n: number): Promise<Figur
       `${n} ManagedSecrets verified after the restart`,
       async () => {
         const c = operatorCounters(await op.metrics(COUNTER_FAMILIES));
-        return c.syncsUnchanged + c.syncsSynced + c.syncsError >= n;
+        return c.verifiedFromStatus + c.syncsUnchanged + c.syncsSynced + c.syncsError >= n;
       },
       timeoutFor(n),
       100,
@@ -82,6 +82,8 @@ export async function scaleScenario(ctx: BenchContext, n: number): Promise<Figur
     figures.restartVerifiedSecondsAfterStart = seconds(verifiedAt - op.readyAt);
     figures.restartMsPerManagedSecret = perMs(figures.restartVerifiedSeconds);
     figures.restartUnchanged = restart.syncsUnchanged;
+    figures.restartVerifiedFromStatus = restart.verifiedFromStatus;
+    figures.restartProviderReads = restart.providerReads;
     figures.restartSecretWrites = restartApi.apiSecretWrites as number;
     figures.restartStatusWrites = restartApi.apiStatusWrites as number;
     figures.restartOperatorWrites = restart.kubeWrites;

@@ -95,6 +95,12 @@ export interface ManagedSecretDeps {
    */
   eventsFallbackMs?(ms: ManagedSecret): number | undefined;
   /**
+   * The ManagedSecret's store declares an event source (or cannot be resolved):
+   * a change made while no operator listened may have been missed, so its values
+   * are read when the ManagedSecret is first seen, whatever status says.
+   */
+  readOnFirstSight?(ms: ManagedSecret): boolean;
+  /**
    * Sharded mode: the ManagedSecret's shard (its Secret carries it as a label)
    * and the shard fence's signal, which stops the sync when the shard is lost.
    */
@@ -122,6 +128,10 @@ interface SyncState {
   changes?: number;
   /** `changes` when the last successful sync began: while they differ, a change waits to be read. */
   changesRead?: number;
+  /** The first pass has set this state up (a store change may have made it earlier). */
+  seen?: boolean;
+  /** `lastCheck` came from status (first sight after a start or a shard move), not from a read of ours. */
+  checkFromStatus?: boolean;
 }
 
 /** What the spec says, once checked: everything the controller can find wrong without a backend. */
@@ -224,12 +234,13 @@ export class ManagedSecretReconciler {
 
   /** Its store changed, so its values may have: the next pass reads them again. */
   storeChanged(key: string): void {
-    const state = this.state.get(key);
-    if (state) {
-      state.lastCheck = undefined;
-      // Counted, not just flagged: a sync already reading when the change came must not count as having read it.
-      state.changes = (state.changes ?? 0) + 1;
-    }
+    // A ManagedSecret not looked at yet gets its state now: the change must not be lost to what status vouches for.
+    let state = this.state.get(key);
+    if (!state) this.state.set(key, (state = {}));
+    state.lastCheck = undefined;
+    state.checkFromStatus = false;
+    // Counted, not just flagged: a sync already reading when the change came must not count as having read it.
+    state.changes = (state.changes ?? 0) + 1;
     this.deps.queue.add(key);
   }
 
@@ -343,7 +354,10 @@ export class ManagedSecretReconciler {
     const rotation = ms.spec.rotation
       ? await this.deps.rotation.begin(ms, now, signal)
       : ({ kind: 'none' } as RotationStart);
+    const firstSight = state.checkFromStatus === true;
+    state.checkFromStatus = false;
     if (need === undefined && rotation.kind !== 'written') {
+      if (firstSight) this.deps.metrics.verifiedFromStatus.inc();
       this.scheduleNext(key, ms, state, rotation);
       return;
     }
@@ -379,9 +393,9 @@ export class ManagedSecretReconciler {
 
   private stateOf(key: string, ms: ManagedSecret): SyncState {
     let state = this.state.get(key);
-    if (!state) {
-      state = {};
-      this.state.set(key, state);
+    if (!state) this.state.set(key, (state = {}));
+    if (!state.seen) {
+      state.seen = true;
       // After a restart the last success is what status recorded, until the next one.
       const recorded = ms.status?.lastSuccessfulSyncTime;
       if (recorded)
@@ -389,8 +403,38 @@ export class ManagedSecretReconciler {
           { namespace: ms.metadata.namespace ?? '', name: ms.metadata.name },
           Date.parse(recorded) / 1000,
         );
+      const anchor = state.changes === undefined ? this.checkFromStatus(ms) : undefined;
+      if (anchor !== undefined) {
+        state.lastCheck = anchor;
+        state.checkFromStatus = true;
+      }
     }
     return state;
+  }
+
+  /**
+   * When a ManagedSecret first seen (after a start, or on taking over its
+   * shard) last read its values, as far as status can vouch for it: the
+   * refresh schedule resumes from there instead of reading every backend again,
+   * which is what made a restart cost a read per ManagedSecret. Status vouches
+   * only for a sync of this generation that left it Ready; the pass still
+   * compares the Secret with `syncedVersion` (drift reads again), and a store
+   * with an event source reads at once (a change while no one listened). The
+   * time is `lastSuccessfulSyncTime`, which is never later than the last read
+   * (it is written at least hourly), so a refresh is never postponed by it.
+   */
+  private checkFromStatus(ms: ManagedSecret): number | undefined {
+    const status = ms.status;
+    if (!status?.syncedVersion || !status.lastSuccessfulSyncTime) return undefined;
+    if (status.observedGeneration !== ms.metadata.generation) return undefined;
+    const ready = getCondition(status.conditions, 'Ready');
+    if (ready?.status !== 'True' || (ready.observedGeneration ?? status.observedGeneration) !== ms.metadata.generation)
+      return undefined;
+    if (this.deps.readOnFirstSight?.(ms) !== false) return undefined;
+    const recorded = Date.parse(status.lastSuccessfulSyncTime);
+    if (!Number.isFinite(recorded)) return undefined;
+    // A clock ahead of ours must not push the next refresh out.
+    return Math.min(recorded, Date.now());
   }
 
   /**

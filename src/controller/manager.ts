@@ -23,7 +23,7 @@ import { managedSecretOf, type SecretObject } from '../secrets/desired.js';
 import { loadOrCreateHmacKey } from '../secrets/hmac.js';
 import { ClusterCache, storeKeyOf } from './caches.js';
 import { ChangeIndex } from './change-index.js';
-import { ChangeRouter } from '../events/change-router.js';
+import { ChangeRouter, eventsSpecOf } from '../events/change-router.js';
 import {
   instanceIdsOfStore,
   keysOfNotifiedSecret,
@@ -300,6 +300,10 @@ export class Manager {
         limits: options.limits ?? DEFAULT_LIMITS,
       },
       eventsFallbackMs: (ms) => this.changes.fallbackMs(storeKeyOf(ms)),
+      readOnFirstSight: (ms) => {
+        const resolved = this.caches.resolveStore(ms);
+        return 'reason' in resolved || eventsSpecOf(resolved.store) !== undefined;
+      },
       ...(this.ownership
         ? {
             sharding: {
@@ -432,7 +436,9 @@ export class Manager {
     this.fetchCache.invalidate(storeKey);
     if (deleted) this.queue.cancel(storeKey);
     else this.queue.add(storeKey);
-    // A changed store means the values may have changed: its users look again now.
+    // A changed store means the values may have changed: its users look again now. Not for the stores of
+    // the first list: their users have not been looked at yet, and their first pass decides (status may vouch).
+    if (!this.started) return;
     for (const key of this.caches.usersOf(storeKey)) this.managedSecrets.storeChanged(key);
   }
 

@@ -24,6 +24,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly verifiedFromStatus = new Counter({
+    name: 'secretsync_managedsecrets_verified_total',
+    help: 'ManagedSecrets found in sync without a backend read when first seen (after a start or a shard move): status says Ready for this generation, the Secret holds what status recorded, and the refresh is not due',
+    registers: [this.registry],
+  });
+
   readonly syncDuration = new Histogram({
     name: 'secretsync_sync_duration_seconds',
     help: 'Time to reconcile one ManagedSecret',
