@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import { NotShardOwnerError } from '../../../src/api/errors.js';
 import { DEFAULT_LIMITS } from '../../../src/api/limits.js';
-import { API_VERSION, type AnyStore, type ManagedSecret } from '../../../src/api/types.js';
+import { API_VERSION, type AnyStore, type ManagedSecret, type RemoteRef } from '../../../src/api/types.js';
 import type { ClusterCache } from '../../../src/controller/caches.js';
 import { CpuTurns } from '../../../src/controller/cpu-turns.js';
 import type { EventRecorder } from '../../../src/controller/events.js';
@@ -23,7 +23,7 @@ import type { WorkQueue } from '../../../src/controller/workqueue.js';
 import type { KubeClient } from '../../../src/kube/client.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { Metrics } from '../../../src/observability/metrics.js';
-import type { CallOptions, ProviderClient, RemoteRef } from '../../../src/providers/provider.js';
+import type { CallOptions, ProviderClient } from '../../../src/providers/provider.js';
 
 const SHARD = 3;
 
@@ -60,6 +60,8 @@ function hangingProvider(onCall: () => void): ProviderClient {
     getValue: (_ref: RemoteRef, opts?: CallOptions) => hang(opts),
     getProperties: (_key, _version, opts) => hang(opts),
     find: (_query, opts) => hang(opts),
+    check: () => Promise.resolve(),
+    close: () => Promise.resolve(),
   };
 }
 
