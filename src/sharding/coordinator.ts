@@ -25,13 +25,14 @@ import { isAlreadyExists, isConflict, isNotFound, KubeClient, type KubeList, typ
 import type { KubeAuth } from '../kube/config.js';
 import { LeaseFence, leaseRequest, leasesPath, microTime, type Lease } from '../kube/lease.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
+import {
+  DEFAULT_SHARD_LEASE_PREFIX,
+  LABEL_SHARD_LEASE_GROUP,
+  LABEL_SHARD_LEASE_ROLE,
+  shardLeaseName,
+  shardOfLeaseName,
+} from './lease-holders.js';
 import { DEFAULT_SHARD_COUNT, MAX_SHARD_COUNT, type ShardOwnership } from './ownership.js';
-
-export const DEFAULT_SHARD_LEASE_PREFIX = 'secretsync-shard';
-/** On every Lease of a coordinator group (value: the prefix): one LIST by label reads members and shards. */
-export const LABEL_SHARD_LEASE_GROUP = 'secretsync.io/shard-lease-group';
-/** `member` (a replica's liveness) or `shard` (a shard's ownership). */
-export const LABEL_SHARD_LEASE_ROLE = 'secretsync.io/shard-lease-role';
 /** Renewals, acquisitions and releases in flight at once (the coordinator's own client has this many sockets). */
 const LEASE_CONCURRENCY = 8;
 
@@ -327,7 +328,7 @@ export class ShardCoordinator implements ShardOwnership {
         else if (now >= expiresAt + this.leaseDuration) staleMembers.push(lease);
         continue;
       }
-      const shard = this.shardOfLease(lease.metadata.name);
+      const shard = shardOfLeaseName(this.prefix, lease.metadata.name, this.shardCount);
       if (role !== 'shard' || shard === undefined) continue;
       byShard.set(shard, lease);
       const tenure = this.held.get(shard);
@@ -368,14 +369,6 @@ export class ShardCoordinator implements ShardOwnership {
       this.logger.info('acquired shards', { shards: gained.sort((a, b) => a - b), share: plan.share });
       this.notify();
     }
-  }
-
-  /** The shard a Lease of this group is for, from its name `<prefix>-<n>`. */
-  private shardOfLease(name: string): number | undefined {
-    const match = /^(0|[1-9][0-9]*)$/.exec(name.slice(this.prefix.length + 1));
-    if (!name.startsWith(`${this.prefix}-`) || !match) return undefined;
-    const shard = Number(match[1]);
-    return shard < this.shardCount ? shard : undefined;
   }
 
   private observe(lease: Lease): Observed {
@@ -439,7 +432,7 @@ export class ShardCoordinator implements ShardOwnership {
   /** Wins a free shard's Lease (create, or compare-and-swap on what the list showed); false if another won. */
   private async acquire(shard: number, listed: Lease | undefined): Promise<boolean> {
     if (this.stopped) return false;
-    const name = `${this.prefix}-${shard}`;
+    const name = shardLeaseName(this.prefix, shard);
     const body = this.asHeldByUs(name, 'shard', listed, true);
     const sentAt = this.now();
     try {
