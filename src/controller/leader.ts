@@ -8,9 +8,18 @@
 // src/kube/lease.ts, which the shard coordinator's shards use too.
 import { performance } from 'node:perf_hooks';
 import { NotLeaderError, SecretsyncError } from '../api/errors.js';
-import { isAlreadyExists, isNotFound, KubeClient } from '../kube/client.js';
+import { isAlreadyExists, isNotFound, type KubeClient } from '../kube/client.js';
 import type { KubeAuth } from '../kube/config.js';
-import { LeaseFence, leaseRequest, leasesPath, microTime, type Lease } from '../kube/lease.js';
+import {
+  LeaseExpiry,
+  LeaseFence,
+  LoopSleep,
+  leaseClient,
+  leaseRequest,
+  leasesPath,
+  microTime,
+  type Lease,
+} from '../kube/lease.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 
 export const DEFAULT_LEASE_DURATION_MS = 15_000;
@@ -71,6 +80,17 @@ export function validateLeaderElectionTiming(timing: Required<LeaderElectionTimi
     );
 }
 
+/** The timing with its defaults filled in, checked by validateLeaderElectionTiming. */
+export function resolveLeaderElectionTiming(timing: LeaderElectionTiming): Required<LeaderElectionTiming> {
+  const resolved = {
+    leaseDurationMs: timing.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS,
+    renewDeadlineMs: timing.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS,
+    retryPeriodMs: timing.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS,
+  };
+  validateLeaderElectionTiming(resolved);
+  return resolved;
+}
+
 /**
  * Leader election on a coordination.k8s.io Lease, as client-go does it: a
  * standby takes over when the holder has not renewed within the lease
@@ -91,33 +111,25 @@ export class LeaderElector {
   private readonly retryPeriod: number;
   private readonly now: () => number;
   private readonly path: string;
-  private observed: { holder: string; renewTime: string; at: number } | undefined;
+  private readonly expiry: LeaseExpiry;
+  private readonly pause = new LoopSleep();
   /** Leadership was lost (not released): run() resolves 'lost'. */
   private lost = false;
   private onLost: (() => void) | undefined;
   private stopped = false;
-  private wake: (() => void) | undefined;
 
   constructor(
     auth: KubeAuth,
     private readonly options: LeaderElectionOptions,
     private readonly logger: Logger,
   ) {
-    this.leaseDuration = options.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS;
-    this.renewDeadline = options.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS;
-    this.retryPeriod = options.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS;
-    validateLeaderElectionTiming({
-      leaseDurationMs: this.leaseDuration,
-      renewDeadlineMs: this.renewDeadline,
-      retryPeriodMs: this.retryPeriod,
-    });
+    const timing = resolveLeaderElectionTiming(options);
+    this.leaseDuration = timing.leaseDurationMs;
+    this.renewDeadline = timing.renewDeadlineMs;
+    this.retryPeriod = timing.retryPeriodMs;
     this.now = options.monotonicNow ?? (() => performance.now());
-    // Its own client and connections, with no rate limit: renewals never queue behind the workers' requests.
-    this.client = new KubeClient(auth, {
-      qps: 0,
-      maxSockets: 2,
-      userAgent: options.userAgent ?? 'secretsync-leader-election',
-    });
+    this.expiry = new LeaseExpiry(this.now);
+    this.client = leaseClient(auth, { maxSockets: 2, userAgent: options.userAgent ?? 'secretsync-leader-election' });
     this.path = `${leasesPath(options.namespace)}/${options.name}`;
     this.fence = new LeaseFence({
       renewDeadlineMs: this.renewDeadline,
@@ -147,7 +159,7 @@ export class LeaderElector {
   /** Stops campaigning or renewing; `release` then hands the Lease over at once. */
   stop(): void {
     this.stopped = true;
-    this.wake?.();
+    this.pause.wake();
   }
 
   /**
@@ -179,7 +191,7 @@ export class LeaderElector {
     let acquired = false;
     while (!this.stopped) {
       if ((acquired = await this.tryAcquireOrRenew())) break;
-      await this.sleep(this.retryPeriod);
+      await this.pause.sleep(this.retryPeriod);
     }
     // Won just as stop() came: we hold the Lease, so release() must hand it over.
     if (this.stopped) return 'stopped';
@@ -187,7 +199,7 @@ export class LeaderElector {
     this.logger.info('became leader', { lease: this.leaseName(), identity: this.options.identity });
     onStartedLeading();
     while (!this.stopped && !this.lost) {
-      await this.sleep(this.retryPeriod);
+      await this.pause.sleep(this.retryPeriod);
       if (this.stopped || this.lost) break;
       // A failure needs nothing here: the deadline timer (and assertHeld) end leadership on time.
       await this.tryAcquireOrRenew();
@@ -208,7 +220,7 @@ export class LeaderElector {
     if (wasLeading)
       this.logger.error('lost the leader Lease', { lease: this.leaseName(), reason: why, stopped: this.stopped });
     this.onLost?.();
-    this.wake?.();
+    this.pause.wake();
   }
 
   /** One Lease request: it ends within one retry period, and at once when leadership ends. */
@@ -260,18 +272,14 @@ export class LeaderElector {
     }
 
     const holder = lease.spec.holderIdentity ?? '';
-    const renewTime = lease.spec.renewTime ?? '';
-    if (!this.observed || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
-      this.observed = { holder, renewTime, at: this.now() };
-    }
+    const expiresAt = this.expiry.expiresAt(lease, leaseSeconds);
     const heldByOther = holder !== '' && holder !== this.options.identity;
     if (heldByOther && this.fence.state === 'held') {
       // Another replica has taken over (our Lease expired on the server): stop writing now, not at our deadline.
       this.lose(`the Lease is held by ${holder}`);
       return false;
     }
-    const duration = (lease.spec.leaseDurationSeconds ?? leaseSeconds) * 1000;
-    if (heldByOther && this.now() < this.observed.at + duration) return false;
+    if (heldByOther && this.now() < expiresAt) return false;
 
     const takingOver = holder !== this.options.identity;
     const sentAt = this.now();
@@ -297,15 +305,5 @@ export class LeaderElector {
       this.logger.debug('could not update the leader Lease', { error: errorMessage(err) });
       return false;
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }

@@ -1,13 +1,15 @@
 // coordination.k8s.io Leases, as the leader elector (src/controller/leader.ts)
 // and the shard coordinator (src/sharding/coordinator.ts) both use them: the
-// object, its timestamps, one bounded request, and the write fence of one
+// object, its timestamps, the holder's own client and one bounded request, the
+// expiry of others' Leases, the wait between passes, and the write fence of one
 // holding. One fence for both, so that a paused leader and a paused shard
 // owner stop writing by the same rule: the renew deadline, enforced by a timer
 // and, for a process that ran no timers while it was stopped, by the monotonic
 // clock on every write (`assertHeld`, which `KubeClient.withFence` calls).
 import { setMaxListeners } from 'node:events';
 import { DeadlineError } from '../api/errors.js';
-import type { KubeClient, WriteFence } from './client.js';
+import { KubeClient, type WriteFence } from './client.js';
+import type { KubeAuth } from './config.js';
 
 export interface Lease {
   apiVersion: 'coordination.k8s.io/v1';
@@ -27,6 +29,15 @@ export const leasesPath = (namespace: string): string => `/apis/coordination.k8s
 
 /** A Lease timestamp (MicroTime: six fractional digits, as client-go writes them). */
 export const microTime = (d: Date): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+/**
+ * The Lease holder's own client and connections, with no rate limit: renewals
+ * never queue behind the workers' requests, and audit logs tell Lease traffic
+ * from the workers' writes by its User-Agent.
+ */
+export function leaseClient(auth: KubeAuth, options: { maxSockets: number; userAgent: string }): KubeClient {
+  return new KubeClient(auth, { qps: 0, ...options });
+}
 
 export interface LeaseRequestOptions {
   /** The Lease, for the deadline's message ("the leader Lease", "a shard Lease"). */
@@ -64,6 +75,57 @@ export async function leaseRequest<T>(
   } finally {
     clearTimeout(timer);
     parent?.removeEventListener('abort', onParentAbort);
+  }
+}
+
+/**
+ * When others' Leases expire, judged as client-go's leader election judges it:
+ * a Lease expires when its holder and renew time have not changed for its
+ * lease duration, measured on this process's own monotonic clock from when it
+ * saw the last change (other hosts' timestamps are never compared with ours).
+ */
+export class LeaseExpiry {
+  private readonly seen = new Map<string, { holder: string; renewTime: string; at: number }>();
+
+  constructor(private readonly now: () => number) {}
+
+  /**
+   * Notes the Lease as just read; returns the monotonic time at which it
+   * expires (after its own leaseDurationSeconds, else `defaultSeconds`).
+   */
+  expiresAt(lease: Lease, defaultSeconds: number): number {
+    const holder = lease.spec.holderIdentity ?? '';
+    const renewTime = lease.spec.renewTime ?? '';
+    let seen = this.seen.get(lease.metadata.name);
+    if (!seen || seen.holder !== holder || seen.renewTime !== renewTime) {
+      seen = { holder, renewTime, at: this.now() };
+      this.seen.set(lease.metadata.name, seen);
+    }
+    return seen.at + (lease.spec.leaseDurationSeconds ?? defaultSeconds) * 1000;
+  }
+
+  /** A Lease deleted: nothing to remember of it. */
+  forget(name: string): void {
+    this.seen.delete(name);
+  }
+}
+
+/** The wait between two passes of a Lease loop, which `wake` (a stop, a loss) cuts short. */
+export class LoopSleep {
+  private wakeUp: (() => void) | undefined;
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  wake(): void {
+    this.wakeUp?.();
   }
 }
 

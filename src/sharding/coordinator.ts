@@ -14,16 +14,26 @@ import { BulkheadPolicy, bulkhead } from 'cockatiel';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { NotShardOwnerError, SecretsyncError } from '../api/errors.js';
+import { resolveLeaderElectionTiming, type LeaderElectionTiming } from '../controller/leader.js';
 import {
-  DEFAULT_LEASE_DURATION_MS,
-  DEFAULT_RENEW_DEADLINE_MS,
-  DEFAULT_RETRY_PERIOD_MS,
-  validateLeaderElectionTiming,
-  type LeaderElectionTiming,
-} from '../controller/leader.js';
-import { isAlreadyExists, isConflict, isNotFound, KubeClient, type KubeList, type WriteFence } from '../kube/client.js';
+  isAlreadyExists,
+  isConflict,
+  isNotFound,
+  type KubeClient,
+  type KubeList,
+  type WriteFence,
+} from '../kube/client.js';
 import type { KubeAuth } from '../kube/config.js';
-import { LeaseFence, leaseRequest, leasesPath, microTime, type Lease } from '../kube/lease.js';
+import {
+  LeaseExpiry,
+  LeaseFence,
+  LoopSleep,
+  leaseClient,
+  leaseRequest,
+  leasesPath,
+  microTime,
+  type Lease,
+} from '../kube/lease.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import {
   DEFAULT_SHARD_LEASE_PREFIX,
@@ -128,13 +138,6 @@ interface Tenure {
   lease: Lease;
 }
 
-/** When this replica last saw a Lease's holder or renew time change, on its own monotonic clock. */
-interface Observed {
-  holder: string;
-  renewTime: string;
-  at: number;
-}
-
 /**
  * Holds a fair share of the virtual shards through Leases, renews them, fences
  * each one, and rebalances when replicas come and go.
@@ -167,14 +170,14 @@ export class ShardCoordinator implements ShardOwnership {
   private readonly memberName: string;
   private readonly limiter: BulkheadPolicy;
   private readonly held = new Map<number, Tenure>();
-  private readonly observed = new Map<string, Observed>();
+  private readonly expiry: LeaseExpiry;
+  private readonly pause = new LoopSleep();
   private readonly listeners = new Set<(owned: ReadonlySet<number>) => void>();
   private memberLease: Lease | undefined;
   private liveMembers: readonly string[] = [];
   private running: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private stopped = false;
-  private wake: (() => void) | undefined;
 
   constructor(
     auth: KubeAuth,
@@ -193,19 +196,14 @@ export class ShardCoordinator implements ShardOwnership {
         `sharding: the Lease prefix must be a DNS label of at most 40 characters, got ${JSON.stringify(this.prefix)}`,
       );
     if (options.identity === '') throw new ShardCoordinatorOptionsError('sharding: the identity must not be empty');
-    this.leaseDuration = options.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS;
-    this.renewDeadline = options.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS;
-    this.retryPeriod = options.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS;
-    validateLeaderElectionTiming({
-      leaseDurationMs: this.leaseDuration,
-      renewDeadlineMs: this.renewDeadline,
-      retryPeriodMs: this.retryPeriod,
-    });
+    const timing = resolveLeaderElectionTiming(options);
+    this.leaseDuration = timing.leaseDurationMs;
+    this.renewDeadline = timing.renewDeadlineMs;
+    this.retryPeriod = timing.retryPeriodMs;
     this.leaseSeconds = Math.ceil(this.leaseDuration / 1000);
     this.now = options.monotonicNow ?? (() => performance.now());
-    // Its own client and connections, with no rate limit: renewals never queue behind the workers' requests.
-    this.client = new KubeClient(auth, {
-      qps: 0,
+    this.expiry = new LeaseExpiry(this.now);
+    this.client = leaseClient(auth, {
       maxSockets: LEASE_CONCURRENCY,
       userAgent: options.userAgent ?? 'secretsync-shard-coordinator',
     });
@@ -274,7 +272,7 @@ export class ShardCoordinator implements ShardOwnership {
   stop(options: { release?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
       this.stopped = true;
-      this.wake?.();
+      this.pause.wake();
       await this.running;
       if (options.release !== false) {
         await this.handOver([...this.held.values()], 'stopping');
@@ -295,7 +293,7 @@ export class ShardCoordinator implements ShardOwnership {
       }
       firstPass();
       if (this.stopped) break;
-      await this.sleep(Math.max(0, this.retryPeriod - (this.now() - started)));
+      await this.pause.sleep(Math.max(0, this.retryPeriod - (this.now() - started)));
     }
   }
 
@@ -317,9 +315,8 @@ export class ShardCoordinator implements ShardOwnership {
     const byShard = new Map<number, Lease>();
     const staleMembers: Lease[] = [];
     for (const lease of leases) {
-      const observed = this.observe(lease);
+      const expiresAt = this.expiry.expiresAt(lease, this.leaseSeconds);
       const holder = lease.spec.holderIdentity ?? '';
-      const expiresAt = observed.at + (lease.spec.leaseDurationSeconds ?? this.leaseSeconds) * 1000;
       const role = lease.metadata.labels?.[LABEL_SHARD_LEASE_ROLE];
       if (role === 'member') {
         if (holder === this.identity || holder === '') continue;
@@ -369,17 +366,6 @@ export class ShardCoordinator implements ShardOwnership {
       this.logger.info('acquired shards', { shards: gained.sort((a, b) => a - b), share: plan.share });
       this.notify();
     }
-  }
-
-  private observe(lease: Lease): Observed {
-    const holder = lease.spec.holderIdentity ?? '';
-    const renewTime = lease.spec.renewTime ?? '';
-    let seen = this.observed.get(lease.metadata.name);
-    if (!seen || seen.holder !== holder || seen.renewTime !== renewTime) {
-      seen = { holder, renewTime, at: this.now() };
-      this.observed.set(lease.metadata.name, seen);
-    }
-    return seen;
   }
 
   private async listLeases(): Promise<Lease[] | undefined> {
@@ -576,7 +562,7 @@ export class ShardCoordinator implements ShardOwnership {
         kind: 'DeleteOptions',
         preconditions: { resourceVersion: lease.metadata.resourceVersion },
       });
-      this.observed.delete(lease.metadata.name);
+      this.expiry.forget(lease.metadata.name);
       this.logger.info('deleted the member Lease of a replica gone', { lease: lease.metadata.name });
     } catch (err) {
       this.logger.debug('could not delete a stale member Lease', {
@@ -624,16 +610,6 @@ export class ShardCoordinator implements ShardOwnership {
       timeoutMs: this.retryPeriod,
       query,
       body,
-    });
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
     });
   }
 }

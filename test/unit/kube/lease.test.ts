@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NotShardOwnerError } from '../../../src/api/errors.js';
-import { LeaseFence, microTime } from '../../../src/kube/lease.js';
+import { LeaseExpiry, LeaseFence, microTime, type Lease } from '../../../src/kube/lease.js';
 
 const DEADLINE_MS = 40;
 
@@ -105,5 +105,36 @@ describe('LeaseFence', () => {
 
   it('writes MicroTime with six fractional digits', () => {
     expect(microTime(new Date('2026-12-05T14:00:00.123Z'))).to.equal('2026-12-05T14:00:00.123000Z');
+  });
+});
+
+describe('LeaseExpiry', () => {
+  const lease = (holder: string, renewTime: string, leaseDurationSeconds?: number): Lease => ({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: 'l', namespace: 'n' },
+    spec: {
+      holderIdentity: holder,
+      renewTime,
+      ...(leaseDurationSeconds !== undefined ? { leaseDurationSeconds } : {}),
+    },
+  });
+
+  it('counts a lease duration on its own clock from the last change it saw, never from the Lease’s timestamps', () => {
+    let now = 100_000;
+    const expiry = new LeaseExpiry(() => now);
+    // Renewed "in 2020" by the holder's clock: only when we first saw it counts.
+    expect(expiry.expiresAt(lease('a', '2020-01-01T00:00:00.000000Z', 15), 99)).to.equal(115_000);
+    now += 10_000;
+    expect(expiry.expiresAt(lease('a', '2020-01-01T00:00:00.000000Z', 15), 99)).to.equal(115_000);
+    // A renewal (or a new holder) seen now moves it on from now.
+    expect(expiry.expiresAt(lease('a', '2020-01-01T00:00:02.000000Z', 15), 99)).to.equal(125_000);
+    now += 1_000;
+    expect(expiry.expiresAt(lease('b', '2020-01-01T00:00:02.000000Z', 15), 99)).to.equal(126_000);
+    // Without a duration on the Lease, the caller's.
+    expect(new LeaseExpiry(() => 0).expiresAt(lease('a', 'x'), 3)).to.equal(3_000);
+    expiry.forget('l');
+    now += 1_000;
+    expect(expiry.expiresAt(lease('b', '2020-01-01T00:00:02.000000Z', 15), 99)).to.equal(127_000);
   });
 });
