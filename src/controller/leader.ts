@@ -8,7 +8,7 @@
 // src/kube/lease.ts, which the shard coordinator's shards use too.
 import { performance } from 'node:perf_hooks';
 import { NotLeaderError, SecretsyncError } from '../api/errors.js';
-import { isAlreadyExists, isNotFound, type KubeClient } from '../kube/client.js';
+import { isAlreadyExists, isNotFound, type KubeClient, type WriteFence } from '../kube/client.js';
 import type { KubeAuth } from '../kube/config.js';
 import {
   LeaseExpiry,
@@ -104,7 +104,9 @@ export function resolveLeaderElectionTiming(timing: LeaderElectionTiming): Requi
  */
 export class LeaderElector {
   /** Guards every write of the workers' client (see `WriteFence`); its signal fires when leadership ends. */
-  readonly fence: LeaseFence;
+  readonly fence: WriteFence;
+  /** The same fence, with the holder's side of it (renewed, end). */
+  private readonly holding: LeaseFence;
   private readonly client: KubeClient;
   private readonly leaseDuration: number;
   private readonly renewDeadline: number;
@@ -131,7 +133,7 @@ export class LeaderElector {
     this.expiry = new LeaseExpiry(this.now);
     this.client = leaseClient(auth, { maxSockets: 2, userAgent: options.userAgent ?? 'secretsync-leader-election' });
     this.path = `${leasesPath(options.namespace)}/${options.name}`;
-    this.fence = new LeaseFence({
+    this.fence = this.holding = new LeaseFence({
       renewDeadlineMs: this.renewDeadline,
       now: this.now,
       notHeld: () => new NotLeaderError(),
@@ -142,7 +144,7 @@ export class LeaderElector {
 
   /** Whether this replica leads now: it won the Lease and its last renewal is within the renew deadline. */
   isLeader(): boolean {
-    return this.fence.holds();
+    return this.holding.holds();
   }
 
   /**
@@ -168,9 +170,9 @@ export class LeaderElector {
    */
   async release(): Promise<void> {
     try {
-      if (!this.fence.holds()) return;
+      if (!this.holding.holds()) return;
       // From here on this replica writes nothing more: the standby may take over at once.
-      this.fence.end('released', new NotLeaderError('the leader Lease was released'));
+      this.holding.end('released', new NotLeaderError('the leader Lease was released'));
       const lease = await this.leaseRequest<Lease>('GET', this.path);
       if (lease.spec.holderIdentity !== this.options.identity) return;
       lease.spec.holderIdentity = '';
@@ -209,7 +211,7 @@ export class LeaderElector {
 
   /** Ends leadership at once: no more writes, writes in flight aborted, run() resolves 'lost'. */
   private lose(why: string): void {
-    const was = this.fence.end(why);
+    const was = this.holding.end(why);
     if (was !== 'ended') this.afterLoss(why, was === 'held');
   }
 
@@ -229,7 +231,7 @@ export class LeaderElector {
       what: 'the leader Lease',
       timeoutMs: this.retryPeriod,
       body,
-      signal: this.fence.state === 'held' ? this.fence.signal : undefined,
+      signal: this.holding.state === 'held' ? this.holding.signal : undefined,
     });
   }
 
@@ -262,7 +264,7 @@ export class LeaderElector {
             leaseTransitions: 0,
           },
         });
-        this.fence.renewed(sentAt);
+        this.holding.renewed(sentAt);
         return true;
       } catch (createErr) {
         if (!isAlreadyExists(createErr))
@@ -274,7 +276,7 @@ export class LeaderElector {
     const holder = lease.spec.holderIdentity ?? '';
     const expiresAt = this.expiry.expiresAt(lease, leaseSeconds);
     const heldByOther = holder !== '' && holder !== this.options.identity;
-    if (heldByOther && this.fence.state === 'held') {
+    if (heldByOther && this.holding.state === 'held') {
       // Another replica has taken over (our Lease expired on the server): stop writing now, not at our deadline.
       this.lose(`the Lease is held by ${holder}`);
       return false;
@@ -299,7 +301,7 @@ export class LeaderElector {
     try {
       // The resourceVersion in the body makes this a compare-and-swap: two standbys cannot both win.
       await this.leaseRequest('PUT', this.path, lease);
-      this.fence.renewed(sentAt);
+      this.holding.renewed(sentAt);
       return true;
     } catch (err) {
       this.logger.debug('could not update the leader Lease', { error: errorMessage(err) });
