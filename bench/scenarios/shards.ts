@@ -5,7 +5,6 @@
 // sync, and, once everything is in sync, one paused (SIGSTOP) past its Lease
 // and resumed: how long until every shard is served again, and how many writes
 // went beyond the ones needed (duplicates; target 0).
-import type { KubeObject } from '../../src/kube/client.js';
 import {
   OPERATOR_NAMESPACE,
   OperatorProcess,
@@ -29,6 +28,8 @@ import {
   until,
 } from '../lib/fixtures.js';
 import { parsePrometheus, round, seconds, sleep } from '../lib/util.js';
+import { leasesPath, type Lease } from '../../src/kube/lease.js';
+import { readShardHolders } from '../../src/sharding/lease-holders.js';
 import { LABEL_SHARD, shardOf } from '../../src/sharding/ownership.js';
 
 const REPLICAS = 4;
@@ -38,24 +39,10 @@ const LEASE = { duration: 15_000, renew: 10_000, retry: 2_000 };
 /** ManagedSecrets changed while a replica is paused (in its shards), to see who serves them. */
 const CHANGES = 20;
 
-interface Lease extends KubeObject {
-  spec: { holderIdentity?: string };
-}
-
 const identity = (i: number) => `bench-replica-${i}`;
 
 /** Holder of every shard Lease that names one. */
-async function shardHolders(ctx: BenchContext): Promise<Map<number, string>> {
-  const list = await ctx.kube.get<{ items: Lease[] }>(
-    `/apis/coordination.k8s.io/v1/namespaces/${OPERATOR_NAMESPACE}/leases`,
-  );
-  const holders = new Map<number, string>();
-  for (const lease of list.items) {
-    const m = /^secretsync-shard-(\d+)$/.exec(lease.metadata.name);
-    if (m && lease.spec.holderIdentity) holders.set(Number(m[1]), lease.spec.holderIdentity);
-  }
-  return holders;
-}
+const shardHolders = (ctx: BenchContext) => readShardHolders(ctx.kube, OPERATOR_NAMESPACE, { shardCount: SHARDS });
 
 /**
  * Creates of Secrets the API server refused because the Secret was there
@@ -173,11 +160,8 @@ export async function shardsScenario(ctx: BenchContext, n: number): Promise<Figu
 
     // ---- pause one replica past its Lease, change ManagedSecrets of its shards, resume it.
     // Not the leader: a leader that loses its Lease exits by design (a restart makes it a standby).
-    const leader = (
-      await ctx.kube.get<Lease>(
-        `/apis/coordination.k8s.io/v1/namespaces/${OPERATOR_NAMESPACE}/leases/secretsync-leader`,
-      )
-    ).spec.holderIdentity;
+    const leader = (await ctx.kube.get<Lease>(`${leasesPath(OPERATOR_NAMESPACE)}/secretsync-leader`)).spec
+      .holderIdentity;
     const paused = [0, 1, 2].find((i) => identity(i) !== leader) ?? 0;
     const holdersBefore = await shardHolders(ctx);
     const pausedShards = new Set([...holdersBefore].filter(([, h]) => h === identity(paused)).map(([s]) => s));

@@ -4,12 +4,22 @@
 // has its own client (the workers' rate limit cannot delay a renewal), every
 // Lease request has a deadline, and the renew deadline is enforced by a timer
 // and, for a process that ran no timers while it was stopped, by comparing the
-// monotonic clock on every write (`fence.assertHeld()`).
-import { setMaxListeners } from 'node:events';
+// monotonic clock on every write (`fence.assertHeld()`): the LeaseFence of
+// src/kube/lease.ts, which the shard coordinator's shards use too.
 import { performance } from 'node:perf_hooks';
-import { DeadlineError, NotLeaderError, SecretsyncError } from '../api/errors.js';
-import { isAlreadyExists, isNotFound, KubeClient, type WriteFence } from '../kube/client.js';
+import { NotLeaderError, SecretsyncError } from '../api/errors.js';
+import { isAlreadyExists, isNotFound, type KubeClient, type WriteFence } from '../kube/client.js';
 import type { KubeAuth } from '../kube/config.js';
+import {
+  LeaseExpiry,
+  LeaseFence,
+  LoopSleep,
+  leaseClient,
+  leaseRequest,
+  leasesPath,
+  microTime,
+  type Lease,
+} from '../kube/lease.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 
 export const DEFAULT_LEASE_DURATION_MS = 15_000;
@@ -70,20 +80,16 @@ export function validateLeaderElectionTiming(timing: Required<LeaderElectionTimi
     );
 }
 
-interface Lease {
-  apiVersion: 'coordination.k8s.io/v1';
-  kind: 'Lease';
-  metadata: { name: string; namespace: string; resourceVersion?: string };
-  spec: {
-    holderIdentity?: string;
-    leaseDurationSeconds?: number;
-    acquireTime?: string;
-    renewTime?: string;
-    leaseTransitions?: number;
+/** The timing with its defaults filled in, checked by validateLeaderElectionTiming. */
+export function resolveLeaderElectionTiming(timing: LeaderElectionTiming): Required<LeaderElectionTiming> {
+  const resolved = {
+    leaseDurationMs: timing.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS,
+    renewDeadlineMs: timing.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS,
+    retryPeriodMs: timing.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS,
   };
+  validateLeaderElectionTiming(resolved);
+  return resolved;
 }
-
-const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
 /**
  * Leader election on a coordination.k8s.io Lease, as client-go does it: a
@@ -97,61 +103,48 @@ const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
  * that moment plus `leaseDuration`, which is later.
  */
 export class LeaderElector {
-  /** Guards every write of the workers' client: see `WriteFence`. */
+  /** Guards every write of the workers' client (see `WriteFence`); its signal fires when leadership ends. */
   readonly fence: WriteFence;
+  /** The same fence, with the holder's side of it (renewed, end). */
+  private readonly holding: LeaseFence;
   private readonly client: KubeClient;
   private readonly leaseDuration: number;
   private readonly renewDeadline: number;
   private readonly retryPeriod: number;
   private readonly now: () => number;
   private readonly path: string;
-  /** Aborted when this replica stops holding the Lease: writes in flight are cut off. */
-  private readonly fenceController = new AbortController();
-  private observed: { holder: string; renewTime: string; at: number } | undefined;
-  private leading = false;
-  /** Monotonic time at which the last successful acquire or renew was sent. */
-  private renewedAt = 0;
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  private readonly expiry: LeaseExpiry;
+  private readonly pause = new LoopSleep();
+  /** Leadership was lost (not released): run() resolves 'lost'. */
   private lost = false;
   private onLost: (() => void) | undefined;
   private stopped = false;
-  private wake: (() => void) | undefined;
 
   constructor(
     auth: KubeAuth,
     private readonly options: LeaderElectionOptions,
     private readonly logger: Logger,
   ) {
-    this.leaseDuration = options.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS;
-    this.renewDeadline = options.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS;
-    this.retryPeriod = options.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS;
-    validateLeaderElectionTiming({
-      leaseDurationMs: this.leaseDuration,
-      renewDeadlineMs: this.renewDeadline,
-      retryPeriodMs: this.retryPeriod,
-    });
+    const timing = resolveLeaderElectionTiming(options);
+    this.leaseDuration = timing.leaseDurationMs;
+    this.renewDeadline = timing.renewDeadlineMs;
+    this.retryPeriod = timing.retryPeriodMs;
     this.now = options.monotonicNow ?? (() => performance.now());
-    // Its own client and connections, with no rate limit: renewals never queue behind the workers' requests.
-    this.client = new KubeClient(auth, {
-      qps: 0,
-      maxSockets: 2,
-      userAgent: options.userAgent ?? 'secretsync-leader-election',
+    this.expiry = new LeaseExpiry(this.now);
+    this.client = leaseClient(auth, { maxSockets: 2, userAgent: options.userAgent ?? 'secretsync-leader-election' });
+    this.path = `${leasesPath(options.namespace)}/${options.name}`;
+    this.fence = this.holding = new LeaseFence({
+      renewDeadlineMs: this.renewDeadline,
+      now: this.now,
+      notHeld: () => new NotLeaderError(),
+      endReason: (why) => new NotLeaderError(`lost the leader Lease: ${why}`),
+      onExpired: (why) => this.afterLoss(why, true),
     });
-    this.path = `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases/${options.name}`;
-    const signal = this.fenceController.signal;
-    // Every write in flight listens on it (and lets go when done): many at once is normal, not a leak.
-    setMaxListeners(0, signal);
-    this.fence = {
-      assertHeld: () => {
-        if (!this.holds()) throw new NotLeaderError();
-      },
-      signal,
-    };
   }
 
   /** Whether this replica leads now: it won the Lease and its last renewal is within the renew deadline. */
   isLeader(): boolean {
-    return this.holds();
+    return this.holding.holds();
   }
 
   /**
@@ -168,7 +161,7 @@ export class LeaderElector {
   /** Stops campaigning or renewing; `release` then hands the Lease over at once. */
   stop(): void {
     this.stopped = true;
-    this.wake?.();
+    this.pause.wake();
   }
 
   /**
@@ -177,11 +170,9 @@ export class LeaderElector {
    */
   async release(): Promise<void> {
     try {
-      if (!this.holds()) return;
+      if (!this.holding.holds()) return;
       // From here on this replica writes nothing more: the standby may take over at once.
-      this.leading = false;
-      this.fenceController.abort(new NotLeaderError('the leader Lease was released'));
-      this.clearDeadlineTimer();
+      this.holding.end('released', new NotLeaderError('the leader Lease was released'));
       const lease = await this.leaseRequest<Lease>('GET', this.path);
       if (lease.spec.holderIdentity !== this.options.identity) return;
       lease.spec.holderIdentity = '';
@@ -194,7 +185,6 @@ export class LeaderElector {
         error: errorMessage(err),
       });
     } finally {
-      this.clearDeadlineTimer();
       this.client.close();
     }
   }
@@ -203,7 +193,7 @@ export class LeaderElector {
     let acquired = false;
     while (!this.stopped) {
       if ((acquired = await this.tryAcquireOrRenew())) break;
-      await this.sleep(this.retryPeriod);
+      await this.pause.sleep(this.retryPeriod);
     }
     // Won just as stop() came: we hold the Lease, so release() must hand it over.
     if (this.stopped) return 'stopped';
@@ -211,7 +201,7 @@ export class LeaderElector {
     this.logger.info('became leader', { lease: this.leaseName(), identity: this.options.identity });
     onStartedLeading();
     while (!this.stopped && !this.lost) {
-      await this.sleep(this.retryPeriod);
+      await this.pause.sleep(this.retryPeriod);
       if (this.stopped || this.lost) break;
       // A failure needs nothing here: the deadline timer (and assertHeld) end leadership on time.
       await this.tryAcquireOrRenew();
@@ -219,82 +209,30 @@ export class LeaderElector {
     return this.lost ? 'lost' : 'stopped';
   }
 
-  /** Held: elected, not lost, and the last successful renewal was sent less than renewDeadline ago. */
-  private holds(): boolean {
-    if (!this.leading || this.lost) return false;
-    // Checked against the clock, not only by the timer: a process that was stopped ran no timers.
-    if (this.now() - this.renewedAt >= this.renewDeadline) {
-      this.lose(`no renewal succeeded within the renew deadline (${this.renewDeadline} ms)`);
-      return false;
-    }
-    return true;
-  }
-
   /** Ends leadership at once: no more writes, writes in flight aborted, run() resolves 'lost'. */
   private lose(why: string): void {
+    const was = this.holding.end(why);
+    if (was !== 'ended') this.afterLoss(why, was === 'held');
+  }
+
+  /** Leadership ended (the fence fired): run() resolves 'lost'. */
+  private afterLoss(why: string, wasLeading: boolean): void {
     if (this.lost) return;
-    const wasLeading = this.leading;
     this.lost = true;
-    this.leading = false;
-    this.clearDeadlineTimer();
-    this.fenceController.abort(new NotLeaderError(`lost the leader Lease: ${why}`));
     if (wasLeading)
       this.logger.error('lost the leader Lease', { lease: this.leaseName(), reason: why, stopped: this.stopped });
     this.onLost?.();
-    this.wake?.();
+    this.pause.wake();
   }
 
-  /** A renewal (or the acquisition) sent at `sentAt` succeeded: the deadline moves on from then. */
-  private renewed(sentAt: number): void {
-    if (this.lost) return;
-    this.renewedAt = sentAt;
-    this.leading = true;
-    // A success seen only now, after a pause, may already be past its deadline.
-    if (!this.holds()) return;
-    this.armDeadlineTimer();
-  }
-
-  private armDeadlineTimer(): void {
-    this.clearDeadlineTimer();
-    const remaining = this.renewedAt + this.renewDeadline - this.now();
-    this.deadlineTimer = setTimeout(
-      () => {
-        this.deadlineTimer = undefined;
-        // holds() loses leadership if the deadline has passed; a timer that fired early is armed again.
-        if (this.holds()) this.armDeadlineTimer();
-      },
-      Math.max(0, Math.ceil(remaining)),
-    );
-    this.deadlineTimer.unref();
-  }
-
-  private clearDeadlineTimer(): void {
-    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = undefined;
-  }
-
-  /**
-   * One Lease request: it ends within one retry period, and at once when
-   * leadership ends. (A listener removed afterwards, not AbortSignal.any: on
-   * Node 20 every signal combined with a long-lived one stays referenced by it.)
-   */
-  private async leaseRequest<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () =>
-        controller.abort(new DeadlineError(`${method} of the leader Lease took longer than ${this.retryPeriod} ms`)),
-      this.retryPeriod,
-    );
-    const fence = this.leading ? this.fenceController.signal : undefined;
-    const onFenced = () => controller.abort(fence?.reason);
-    fence?.addEventListener('abort', onFenced, { once: true });
-    if (fence?.aborted) onFenced();
-    try {
-      return await this.client.request<T>(method, path, { body, signal: controller.signal });
-    } finally {
-      clearTimeout(timer);
-      fence?.removeEventListener('abort', onFenced);
-    }
+  /** One Lease request: it ends within one retry period, and at once when leadership ends. */
+  private leaseRequest<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return leaseRequest<T>(this.client, method, path, {
+      what: 'the leader Lease',
+      timeoutMs: this.retryPeriod,
+      body,
+      signal: this.holding.state === 'held' ? this.holding.signal : undefined,
+    });
   }
 
   private leaseName(): string {
@@ -314,7 +252,7 @@ export class LeaderElector {
       const sentAt = this.now();
       const now = new Date();
       try {
-        await this.leaseRequest('POST', `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases`, {
+        await this.leaseRequest('POST', leasesPath(this.options.namespace), {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: { name: this.options.name, namespace: this.options.namespace },
@@ -326,7 +264,7 @@ export class LeaderElector {
             leaseTransitions: 0,
           },
         });
-        this.renewed(sentAt);
+        this.holding.renewed(sentAt);
         return true;
       } catch (createErr) {
         if (!isAlreadyExists(createErr))
@@ -336,18 +274,14 @@ export class LeaderElector {
     }
 
     const holder = lease.spec.holderIdentity ?? '';
-    const renewTime = lease.spec.renewTime ?? '';
-    if (!this.observed || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
-      this.observed = { holder, renewTime, at: this.now() };
-    }
+    const expiresAt = this.expiry.expiresAt(lease, leaseSeconds);
     const heldByOther = holder !== '' && holder !== this.options.identity;
-    if (heldByOther && this.leading) {
+    if (heldByOther && this.holding.state === 'held') {
       // Another replica has taken over (our Lease expired on the server): stop writing now, not at our deadline.
       this.lose(`the Lease is held by ${holder}`);
       return false;
     }
-    const duration = (lease.spec.leaseDurationSeconds ?? leaseSeconds) * 1000;
-    if (heldByOther && this.now() < this.observed.at + duration) return false;
+    if (heldByOther && this.now() < expiresAt) return false;
 
     const takingOver = holder !== this.options.identity;
     const sentAt = this.now();
@@ -367,21 +301,11 @@ export class LeaderElector {
     try {
       // The resourceVersion in the body makes this a compare-and-swap: two standbys cannot both win.
       await this.leaseRequest('PUT', this.path, lease);
-      this.renewed(sentAt);
+      this.holding.renewed(sentAt);
       return true;
     } catch (err) {
       this.logger.debug('could not update the leader Lease', { error: errorMessage(err) });
       return false;
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }

@@ -469,13 +469,21 @@ export class ManagedSecretReconciler {
     return fallbackDelay === undefined ? delay : Math.min(delay, fallbackDelay);
   }
 
-  /** A failure that came with the deadline passed is a deadline failure, whatever the library threw. */
+  /**
+   * A failure that came with the sync's signal fired is the signal's failure,
+   * whatever the library threw: the shard's loss when its fence fired (the
+   * reason `deadline` carries over, a NotShardOwnerError, dropped quietly by
+   * recordFailure), else the sync deadline.
+   */
   private classify(err: unknown, signal: AbortSignal, fallback: string): ErrorInfo {
-    if (signal.aborted && !this.deps.stopSignal.aborted && errorInfo(err, fallback).reason === fallback)
+    if (signal.aborted && !this.deps.stopSignal.aborted && errorInfo(err, fallback).reason === fallback) {
+      const reason: unknown = signal.reason;
+      if (reason instanceof NotShardOwnerError) return errorInfo(reason, fallback);
       return errorInfo(
         new DeadlineError(`the sync did not finish within ${this.deps.settings.syncTimeoutMs / 1000}s`),
         fallback,
       );
+    }
     return errorInfo(err, fallback);
   }
 

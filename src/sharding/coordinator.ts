@@ -1,6 +1,6 @@
 // The shard coordinator (issue 18): which virtual shards this replica holds,
-// claimed through coordination.k8s.io Leases, with a write fence per shard as
-// strict as the leader's (src/controller/leader.ts). Kubernetes is the
+// claimed through coordination.k8s.io Leases, with a write fence per shard,
+// the leader's own (LeaseFence, src/kube/lease.ts). Kubernetes is the
 // distributed engine: a member Lease per replica says who is alive, a Lease per
 // shard says who owns it, and resourceVersion compare-and-swap settles races.
 //
@@ -12,26 +12,37 @@
 // shard, once.
 import { BulkheadPolicy, bulkhead } from 'cockatiel';
 import { createHash } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { DeadlineError, NotShardOwnerError, SecretsyncError } from '../api/errors.js';
+import { NotShardOwnerError, SecretsyncError } from '../api/errors.js';
+import { resolveLeaderElectionTiming, type LeaderElectionTiming } from '../controller/leader.js';
 import {
-  DEFAULT_LEASE_DURATION_MS,
-  DEFAULT_RENEW_DEADLINE_MS,
-  DEFAULT_RETRY_PERIOD_MS,
-  validateLeaderElectionTiming,
-  type LeaderElectionTiming,
-} from '../controller/leader.js';
-import { isAlreadyExists, isConflict, isNotFound, KubeClient, type KubeList, type WriteFence } from '../kube/client.js';
+  isAlreadyExists,
+  isConflict,
+  isNotFound,
+  type KubeClient,
+  type KubeList,
+  type WriteFence,
+} from '../kube/client.js';
 import type { KubeAuth } from '../kube/config.js';
+import {
+  LeaseExpiry,
+  LeaseFence,
+  LoopSleep,
+  leaseClient,
+  leaseRequest,
+  leasesPath,
+  microTime,
+  type Lease,
+} from '../kube/lease.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
+import {
+  DEFAULT_SHARD_LEASE_PREFIX,
+  LABEL_SHARD_LEASE_GROUP,
+  LABEL_SHARD_LEASE_ROLE,
+  shardLeaseName,
+  shardOfLeaseName,
+} from './lease-holders.js';
 import { DEFAULT_SHARD_COUNT, MAX_SHARD_COUNT, type ShardOwnership } from './ownership.js';
-
-export const DEFAULT_SHARD_LEASE_PREFIX = 'secretsync-shard';
-/** On every Lease of a coordinator group (value: the prefix): one LIST by label reads members and shards. */
-export const LABEL_SHARD_LEASE_GROUP = 'secretsync.io/shard-lease-group';
-/** `member` (a replica's liveness) or `shard` (a shard's ownership). */
-export const LABEL_SHARD_LEASE_ROLE = 'secretsync.io/shard-lease-role';
 /** Renewals, acquisitions and releases in flight at once (the coordinator's own client has this many sockets). */
 const LEASE_CONCURRENCY = 8;
 
@@ -57,21 +68,6 @@ export class ShardCoordinatorOptionsError extends SecretsyncError {
     this.name = 'ShardCoordinatorOptionsError';
   }
 }
-
-interface Lease {
-  apiVersion: 'coordination.k8s.io/v1';
-  kind: 'Lease';
-  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> };
-  spec: {
-    holderIdentity?: string;
-    leaseDurationSeconds?: number;
-    acquireTime?: string;
-    renewTime?: string;
-    leaseTransitions?: number;
-  };
-}
-
-const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
 /**
  * The fair share of `identity` among `members`: sorted by identity, the first
@@ -137,21 +133,9 @@ export function planShards(view: ShardView): ShardPlan {
 /** One tenure of one shard: from winning its Lease to losing or releasing it. Its fence never passes again once lost. */
 interface Tenure {
   shard: number;
-  readonly controller: AbortController;
-  readonly fence: WriteFence;
-  /** Monotonic time at which the last successful acquire or renew was sent. */
-  renewedAt: number;
+  readonly fence: LeaseFence;
   /** The Lease as last written or read: its resourceVersion makes the next renewal a compare-and-swap. */
   lease: Lease;
-  timer: NodeJS.Timeout | undefined;
-  lost: boolean;
-}
-
-/** When this replica last saw a Lease's holder or renew time change, on its own monotonic clock. */
-interface Observed {
-  holder: string;
-  renewTime: string;
-  at: number;
 }
 
 /**
@@ -162,8 +146,8 @@ interface Observed {
  * renewDeadline after the moment it *sent* its last successful renewal: the
  * server applied that renewal no earlier, and no other replica takes the Lease
  * over before leaseDuration after it saw that renewal, which is later. The
- * deadline is enforced by a timer per shard and, for a process that ran no
- * timers while it was stopped, by the monotonic clock on every `assertHeld()`.
+ * deadline is enforced by each shard's LeaseFence: a timer and, for a process
+ * that ran no timers while it was stopped, the monotonic clock on every `assertHeld()`.
  *
  * Liveness of others is judged as client-go's leader election does: a Lease
  * counts as expired when its holder or renew time has not changed for its
@@ -186,14 +170,14 @@ export class ShardCoordinator implements ShardOwnership {
   private readonly memberName: string;
   private readonly limiter: BulkheadPolicy;
   private readonly held = new Map<number, Tenure>();
-  private readonly observed = new Map<string, Observed>();
+  private readonly expiry: LeaseExpiry;
+  private readonly pause = new LoopSleep();
   private readonly listeners = new Set<(owned: ReadonlySet<number>) => void>();
   private memberLease: Lease | undefined;
   private liveMembers: readonly string[] = [];
   private running: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private stopped = false;
-  private wake: (() => void) | undefined;
 
   constructor(
     auth: KubeAuth,
@@ -212,24 +196,19 @@ export class ShardCoordinator implements ShardOwnership {
         `sharding: the Lease prefix must be a DNS label of at most 40 characters, got ${JSON.stringify(this.prefix)}`,
       );
     if (options.identity === '') throw new ShardCoordinatorOptionsError('sharding: the identity must not be empty');
-    this.leaseDuration = options.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS;
-    this.renewDeadline = options.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS;
-    this.retryPeriod = options.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS;
-    validateLeaderElectionTiming({
-      leaseDurationMs: this.leaseDuration,
-      renewDeadlineMs: this.renewDeadline,
-      retryPeriodMs: this.retryPeriod,
-    });
+    const timing = resolveLeaderElectionTiming(options);
+    this.leaseDuration = timing.leaseDurationMs;
+    this.renewDeadline = timing.renewDeadlineMs;
+    this.retryPeriod = timing.retryPeriodMs;
     this.leaseSeconds = Math.ceil(this.leaseDuration / 1000);
     this.now = options.monotonicNow ?? (() => performance.now());
-    // Its own client and connections, with no rate limit: renewals never queue behind the workers' requests.
-    this.client = new KubeClient(auth, {
-      qps: 0,
+    this.expiry = new LeaseExpiry(this.now);
+    this.client = leaseClient(auth, {
       maxSockets: LEASE_CONCURRENCY,
       userAgent: options.userAgent ?? 'secretsync-shard-coordinator',
     });
     this.limiter = bulkhead(LEASE_CONCURRENCY, Number.MAX_SAFE_INTEGER);
-    this.leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`;
+    this.leasesPath = leasesPath(options.namespace);
     this.memberName = `${this.prefix}-member-${createHash('sha256').update(options.identity).digest('hex').slice(0, 16)}`;
   }
 
@@ -241,7 +220,7 @@ export class ShardCoordinator implements ShardOwnership {
   /** The shards held now: won, not lost, renewed within the renew deadline. */
   owned(): ReadonlySet<number> {
     const owned = new Set<number>();
-    for (const tenure of [...this.held.values()]) if (this.holds(tenure)) owned.add(tenure.shard);
+    for (const tenure of [...this.held.values()]) if (tenure.fence.holds()) owned.add(tenure.shard);
     return owned;
   }
 
@@ -264,7 +243,7 @@ export class ShardCoordinator implements ShardOwnership {
     if (!Number.isInteger(shard) || shard < 0 || shard >= this.shardCount)
       throw new RangeError(`shard ${shard} is not in 0..${this.shardCount - 1}`);
     const tenure = this.held.get(shard);
-    if (tenure && this.holds(tenure)) return tenure.fence;
+    if (tenure?.fence.holds()) return tenure.fence;
     const error = new NotShardOwnerError(shard);
     return {
       assertHeld: () => {
@@ -293,7 +272,7 @@ export class ShardCoordinator implements ShardOwnership {
   stop(options: { release?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
       this.stopped = true;
-      this.wake?.();
+      this.pause.wake();
       await this.running;
       if (options.release !== false) {
         await this.handOver([...this.held.values()], 'stopping');
@@ -314,7 +293,7 @@ export class ShardCoordinator implements ShardOwnership {
       }
       firstPass();
       if (this.stopped) break;
-      await this.sleep(Math.max(0, this.retryPeriod - (this.now() - started)));
+      await this.pause.sleep(Math.max(0, this.retryPeriod - (this.now() - started)));
     }
   }
 
@@ -336,9 +315,8 @@ export class ShardCoordinator implements ShardOwnership {
     const byShard = new Map<number, Lease>();
     const staleMembers: Lease[] = [];
     for (const lease of leases) {
-      const observed = this.observe(lease);
+      const expiresAt = this.expiry.expiresAt(lease, this.leaseSeconds);
       const holder = lease.spec.holderIdentity ?? '';
-      const expiresAt = observed.at + (lease.spec.leaseDurationSeconds ?? this.leaseSeconds) * 1000;
       const role = lease.metadata.labels?.[LABEL_SHARD_LEASE_ROLE];
       if (role === 'member') {
         if (holder === this.identity || holder === '') continue;
@@ -347,7 +325,7 @@ export class ShardCoordinator implements ShardOwnership {
         else if (now >= expiresAt + this.leaseDuration) staleMembers.push(lease);
         continue;
       }
-      const shard = this.shardOfLease(lease.metadata.name);
+      const shard = shardOfLeaseName(this.prefix, lease.metadata.name, this.shardCount);
       if (role !== 'shard' || shard === undefined) continue;
       byShard.set(shard, lease);
       const tenure = this.held.get(shard);
@@ -363,7 +341,7 @@ export class ShardCoordinator implements ShardOwnership {
     for (let shard = 0; shard < this.shardCount; shard++) if (!byShard.has(shard)) free.add(shard);
     this.liveMembers = [...new Set(members)].sort();
 
-    const held = new Set([...this.held.values()].filter((t) => this.holds(t)).map((t) => t.shard));
+    const held = new Set([...this.held.values()].filter((t) => t.fence.holds()).map((t) => t.shard));
     const plan = planShards({
       shardCount: this.shardCount,
       identity: this.identity,
@@ -388,25 +366,6 @@ export class ShardCoordinator implements ShardOwnership {
       this.logger.info('acquired shards', { shards: gained.sort((a, b) => a - b), share: plan.share });
       this.notify();
     }
-  }
-
-  /** The shard a Lease of this group is for, from its name `<prefix>-<n>`. */
-  private shardOfLease(name: string): number | undefined {
-    const match = /^(0|[1-9][0-9]*)$/.exec(name.slice(this.prefix.length + 1));
-    if (!name.startsWith(`${this.prefix}-`) || !match) return undefined;
-    const shard = Number(match[1]);
-    return shard < this.shardCount ? shard : undefined;
-  }
-
-  private observe(lease: Lease): Observed {
-    const holder = lease.spec.holderIdentity ?? '';
-    const renewTime = lease.spec.renewTime ?? '';
-    let seen = this.observed.get(lease.metadata.name);
-    if (!seen || seen.holder !== holder || seen.renewTime !== renewTime) {
-      seen = { holder, renewTime, at: this.now() };
-      this.observed.set(lease.metadata.name, seen);
-    }
-    return seen;
   }
 
   private async listLeases(): Promise<Lease[] | undefined> {
@@ -459,7 +418,7 @@ export class ShardCoordinator implements ShardOwnership {
   /** Wins a free shard's Lease (create, or compare-and-swap on what the list showed); false if another won. */
   private async acquire(shard: number, listed: Lease | undefined): Promise<boolean> {
     if (this.stopped) return false;
-    const name = `${this.prefix}-${shard}`;
+    const name = shardLeaseName(this.prefix, shard);
     const body = this.asHeldByUs(name, 'shard', listed, true);
     const sentAt = this.now();
     try {
@@ -477,36 +436,28 @@ export class ShardCoordinator implements ShardOwnership {
 
   /** Starts a tenure for a Lease just won (unless stopping, or the answer came too late to be of use). */
   private won(shard: number, lease: Lease, sentAt: number): boolean {
-    const controller = new AbortController();
-    // Every write in flight for the shard listens on it (and lets go when done): many at once is normal.
-    setMaxListeners(0, controller.signal);
     const tenure: Tenure = {
       shard,
-      controller,
-      renewedAt: sentAt,
       lease,
-      timer: undefined,
-      lost: false,
-      fence: {
-        assertHeld: () => {
-          if (!this.holds(tenure)) throw new NotShardOwnerError(shard);
-        },
-        signal: controller.signal,
-      },
+      fence: new LeaseFence({
+        renewDeadlineMs: this.renewDeadline,
+        now: this.now,
+        notHeld: () => new NotShardOwnerError(shard),
+        endReason: () => new NotShardOwnerError(shard),
+        onExpired: (why) => this.afterLoss(tenure, why, true, 'warn'),
+      }),
     };
     const previous = this.held.get(shard);
     if (previous) this.lose(previous, 'won again', false);
     // Kept even when won just as stop() came: stop() then releases it like any other.
     this.held.set(shard, tenure);
-    if (!this.holds(tenure)) return false;
-    this.armDeadline(tenure);
-    return true;
+    return tenure.fence.renewed(sentAt);
   }
 
   /** Renews one held shard (compare-and-swap on our copy); a failure is left to the deadline. */
   private async renew(tenure: Tenure): Promise<void> {
     // Past its deadline (a process that resumes): lost, not renewed; the plan may win it back as a new tenure.
-    if (!this.holds(tenure)) return;
+    if (!tenure.fence.holds()) return;
     const body = this.asHeldByUs(tenure.lease.metadata.name, 'shard', tenure.lease, false);
     const sentAt = this.now();
     try {
@@ -516,11 +467,10 @@ export class ShardCoordinator implements ShardOwnership {
         undefined,
         body,
       );
-      if (tenure.lost) return;
+      if (tenure.fence.state === 'ended') return;
       tenure.lease = written;
-      tenure.renewedAt = sentAt;
-      // A success seen only now, after a pause, may already be past its deadline.
-      if (this.holds(tenure)) this.armDeadline(tenure);
+      // A success seen only now, after a pause, may already be past its deadline: the fence ends it then.
+      tenure.fence.renewed(sentAt);
     } catch (err) {
       this.logger.debug('could not renew a shard Lease', { shard: tenure.shard, error: errorMessage(err) });
     }
@@ -532,7 +482,7 @@ export class ShardCoordinator implements ShardOwnership {
    */
   private async handOver(tenures: readonly Tenure[], why: string): Promise<void> {
     // One past its deadline may be someone else's already: it is dropped, and its Lease left to expire.
-    const clearable = tenures.filter((t) => this.holds(t));
+    const clearable = tenures.filter((t) => t.fence.holds());
     for (const tenure of tenures) this.lose(tenure, why, false, 'debug');
     if (tenures.length === 0) return;
     this.notify();
@@ -612,7 +562,7 @@ export class ShardCoordinator implements ShardOwnership {
         kind: 'DeleteOptions',
         preconditions: { resourceVersion: lease.metadata.resourceVersion },
       });
-      this.observed.delete(lease.metadata.name);
+      this.expiry.forget(lease.metadata.name);
       this.logger.info('deleted the member Lease of a replica gone', { lease: lease.metadata.name });
     } catch (err) {
       this.logger.debug('could not delete a stale member Lease', {
@@ -622,41 +572,16 @@ export class ShardCoordinator implements ShardOwnership {
     }
   }
 
-  /** Held: won, not lost, and the last successful renewal was sent less than renewDeadline ago. */
-  private holds(tenure: Tenure): boolean {
-    if (tenure.lost) return false;
-    // Checked against the clock, not only by the timer: a process that was stopped ran no timers.
-    if (this.now() - tenure.renewedAt >= this.renewDeadline) {
-      this.lose(tenure, `no renewal succeeded within the renew deadline (${this.renewDeadline} ms)`);
-      return false;
-    }
-    return true;
-  }
-
   /** Ends a tenure at once: its fence fails, its writes in flight abort; then listeners are told. */
   private lose(tenure: Tenure, why: string, notify = true, level: 'debug' | 'warn' = 'warn'): void {
-    if (tenure.lost) return;
-    tenure.lost = true;
-    if (tenure.timer) clearTimeout(tenure.timer);
-    tenure.timer = undefined;
-    tenure.controller.abort(new NotShardOwnerError(tenure.shard));
+    if (tenure.fence.end(why) !== 'ended') this.afterLoss(tenure, why, notify, level);
+  }
+
+  /** A tenure ended (its fence fired, by `lose` or at its renew deadline): forgotten, and listeners told. */
+  private afterLoss(tenure: Tenure, why: string, notify: boolean, level: 'debug' | 'warn'): void {
     if (this.held.get(tenure.shard) === tenure) this.held.delete(tenure.shard);
     this.logger[level]('no longer holding a shard', { shard: tenure.shard, reason: why, identity: this.identity });
     if (notify) this.notify();
-  }
-
-  private armDeadline(tenure: Tenure): void {
-    if (tenure.timer) clearTimeout(tenure.timer);
-    const remaining = tenure.renewedAt + this.renewDeadline - this.now();
-    tenure.timer = setTimeout(
-      () => {
-        tenure.timer = undefined;
-        // holds() ends the tenure if the deadline has passed; a timer that fired early is armed again.
-        if (this.holds(tenure)) this.armDeadline(tenure);
-      },
-      Math.max(0, Math.ceil(remaining)),
-    );
-    tenure.timer.unref();
   }
 
   /**
@@ -664,7 +589,9 @@ export class ShardCoordinator implements ShardOwnership {
    * assertHeld()), the set as it is at the time of the change.
    */
   private notify(): void {
-    const owned: ReadonlySet<number> = new Set([...this.held.values()].filter((t) => !t.lost).map((t) => t.shard));
+    const owned: ReadonlySet<number> = new Set(
+      [...this.held.values()].filter((t) => t.fence.state !== 'ended').map((t) => t.shard),
+    );
     queueMicrotask(() => {
       for (const listener of [...this.listeners]) {
         try {
@@ -677,31 +604,12 @@ export class ShardCoordinator implements ShardOwnership {
   }
 
   /** One Lease request: it ends within one retry period, so a pass cannot stall the renewals behind it. */
-  private async leaseRequest<T>(
-    method: string,
-    path: string,
-    query?: Record<string, string>,
-    body?: unknown,
-  ): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new DeadlineError(`${method} of a shard Lease took longer than ${this.retryPeriod} ms`)),
-      this.retryPeriod,
-    );
-    try {
-      return await this.client.request<T>(method, path, { query, body, signal: controller.signal });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
+  private leaseRequest<T>(method: string, path: string, query?: Record<string, string>, body?: unknown): Promise<T> {
+    return leaseRequest<T>(this.client, method, path, {
+      what: 'a shard Lease',
+      timeoutMs: this.retryPeriod,
+      query,
+      body,
     });
   }
 }

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { API_VERSION, type ManagedSecret } from '../../src/api/types.js';
 import { KubeClient, type KubeObject } from '../../src/kube/client.js';
+import { readShardHolders } from '../../src/sharding/lease-holders.js';
 import { LABEL_SHARD, shardOf } from '../../src/sharding/ownership.js';
 import { TestCluster, waitFor } from '../../tools/testenv/index.js';
 import {
@@ -41,10 +42,6 @@ const SHARDS = 16;
 const COUNT = 40;
 const PODS = ['secretsync-6f7d9c8b5-aaaaa', 'secretsync-6f7d9c8b5-bbbbb'] as const;
 
-interface Lease extends KubeObject {
-  spec: { holderIdentity?: string };
-}
-
 describe('sharding from the chart: two active replicas (helm install, real tokens)', function () {
   this.timeout(180_000);
   let cluster: TestCluster;
@@ -56,17 +53,7 @@ describe('sharding from the chart: two active replicas (helm install, real token
   const names = Array.from({ length: COUNT }, (_, i) => `app-${String(i).padStart(2, '0')}`);
 
   /** Holder of each shard Lease that names one. */
-  const shardHolders = async (): Promise<Map<number, string>> => {
-    const list = await admin.get<{ items: Lease[] }>(
-      `/apis/coordination.k8s.io/v1/namespaces/${RELEASE_NAMESPACE}/leases`,
-    );
-    const holders = new Map<number, string>();
-    for (const lease of list.items) {
-      const m = /^secretsync-shard-(\d+)$/.exec(lease.metadata.name);
-      if (m && lease.spec.holderIdentity) holders.set(Number(m[1]), lease.spec.holderIdentity);
-    }
-    return holders;
-  };
+  const shardHolders = () => readShardHolders(admin, RELEASE_NAMESPACE, { shardCount: SHARDS });
   const countBy = (holders: Map<number, string>) => {
     const counts: Record<string, number> = {};
     for (const h of holders.values()) counts[h] = (counts[h] ?? 0) + 1;

@@ -10,15 +10,11 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { NotShardOwnerError } from '../../../src/api/errors.js';
-import type { KubeClient, KubeList, WriteFence } from '../../../src/kube/client.js';
+import type { KubeClient, WriteFence } from '../../../src/kube/client.js';
 import type { KubeAuth } from '../../../src/kube/config.js';
 import { createLogger } from '../../../src/observability/logger.js';
-import {
-  LABEL_SHARD_LEASE_GROUP,
-  LABEL_SHARD_LEASE_ROLE,
-  ShardCoordinator,
-  type ShardCoordinatorOptions,
-} from '../../../src/sharding/coordinator.js';
+import { ShardCoordinator, type ShardCoordinatorOptions } from '../../../src/sharding/coordinator.js';
+import { LABEL_SHARD_LEASE_GROUP, readShardLeases } from '../../../src/sharding/lease-holders.js';
 import { waitFor } from '../../../tools/testenv/index.js';
 import { sharedCluster, uniqueName } from '../env.js';
 import { OPERATOR_NAMESPACE, adminClient, ensureNamespace } from '../operator.js';
@@ -26,11 +22,6 @@ import { OPERATOR_NAMESPACE, adminClient, ensureNamespace } from '../operator.js
 const S = 16;
 const TIMING = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
 const LEASES = `/apis/coordination.k8s.io/v1/namespaces/${OPERATOR_NAMESPACE}/leases`;
-
-interface Lease {
-  metadata: { name: string; labels?: Record<string, string> };
-  spec: { holderIdentity?: string; leaseTransitions?: number };
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -141,15 +132,8 @@ describe('shard coordinators against the real control plane', function () {
 
   /** The shard Leases of this test's group: holder and transitions by shard. */
   async function shardLeases(): Promise<{ holder: string; transitions: number }[]> {
-    const list = await admin.get<KubeList<Lease>>(LEASES, {
-      labelSelector: `${LABEL_SHARD_LEASE_GROUP}=${prefix},${LABEL_SHARD_LEASE_ROLE}=shard`,
-    });
-    const byShard = new Array<{ holder: string; transitions: number }>(S).fill({ holder: '', transitions: 0 });
-    for (const lease of list.items) {
-      const shard = Number(lease.metadata.name.slice(prefix.length + 1));
-      byShard[shard] = { holder: lease.spec.holderIdentity ?? '', transitions: lease.spec.leaseTransitions ?? 0 };
-    }
-    return byShard;
+    const byShard = await readShardLeases(admin, OPERATOR_NAMESPACE, { prefix, shardCount: S });
+    return Array.from({ length: S }, (_, shard) => byShard.get(shard) ?? { holder: '', transitions: 0 });
   }
 
   const transitions = (leases: { transitions: number }[]) => leases.reduce((sum, l) => sum + l.transitions, 0);
