@@ -46,7 +46,18 @@ export interface ShardLabellerOptions {
   retryBaseDelayMs?: number;
   /** Whether this replica holds a shard (default: every shard). Unlabelled objects of other shards are their holders' to label. */
   owns?: (shard: number) => boolean;
+  /** Patches in flight at most (default 8); the rest wait their turn in arrival order. */
+  maxInFlight?: number;
 }
+
+/**
+ * Why a bound: 50,000 new ManagedSecrets meant 12,500 patches sent at once
+ * per replica. They queued behind each other in the client's rate limiter and
+ * at the API server until they passed their 30 s deadline, were sent again,
+ * and starved the Lease renewals that keep the replicas alive (measured: all
+ * four replicas lost their Leases within two minutes on the 2-core machine).
+ */
+const DEFAULT_MAX_IN_FLIGHT = 8;
 
 const RETRY_MAX_DELAY_MS = 30_000;
 
@@ -54,6 +65,9 @@ export class ShardLabeller {
   private readonly unlabelled: InformerGroup<KubeObject>;
   /** Keys being patched, and those waiting to try again after a failure. */
   private readonly pending = new Map<string, { attempts: number; timer?: NodeJS.Timeout }>();
+  /** Patches waiting for a slot, in arrival order (the latest view of each object). */
+  private readonly waiting = new Map<string, { ms: NamedObject; value: string }>();
+  private inFlight = 0;
   private stopped = false;
 
   constructor(
@@ -105,6 +119,7 @@ export class ShardLabeller {
     this.stopped = true;
     for (const entry of this.pending.values()) clearTimeout(entry.timer);
     this.pending.clear();
+    this.waiting.clear();
     await this.unlabelled.stop();
   }
 
@@ -114,15 +129,41 @@ export class ShardLabeller {
     if (value === undefined || this.stopped) return;
     const key = `${ms.metadata.namespace ?? ''}/${ms.metadata.name}`;
     const entry = this.pending.get(key);
-    if (entry && entry.timer === undefined) return; // a patch is in flight
+    if (entry && entry.timer === undefined) return; // a patch is waiting or in flight
     if (entry?.timer) {
       clearTimeout(entry.timer);
       entry.timer = undefined;
     }
-    const current = entry ?? { attempts: 0 };
-    this.pending.set(key, current);
-    void this.patch(ms, value).then(
-      () => this.pending.delete(key),
+    this.pending.set(key, entry ?? { attempts: 0 });
+    this.waiting.set(key, { ms, value });
+    this.pump();
+  }
+
+  /** Patches waiting in the queue still (for tests). */
+  get queued(): number {
+    return this.waiting.size;
+  }
+
+  /** Starts waiting patches while slots are free. */
+  private pump(): void {
+    const max = this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    for (const [key, { ms, value }] of this.waiting) {
+      if (this.inFlight >= max || this.stopped) return;
+      this.waiting.delete(key);
+      this.inFlight += 1;
+      void this.send(key, ms, value).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async send(key: string, ms: NamedObject, value: string): Promise<void> {
+    const current = this.pending.get(key) ?? { attempts: 0 };
+    await this.patch(ms, value).then(
+      () => {
+        this.pending.delete(key);
+      },
       (err: unknown) => {
         if (this.stopped) return;
         current.attempts += 1;
@@ -133,10 +174,12 @@ export class ShardLabeller {
           error: errorMessage(err),
           retryInMs: delay,
         });
+        // Back in the queue with its attempts kept, so the next failure waits longer.
         current.timer = setTimeout(() => {
           current.timer = undefined;
-          this.pending.delete(key);
-          this.label(ms);
+          if (this.stopped) return;
+          this.waiting.set(key, { ms, value });
+          this.pump();
         }, delay);
         current.timer.unref();
       },
