@@ -415,9 +415,9 @@ export class RolloutRestarter {
   /**
    * One restart of a workload for the ManagedSecrets that asked: skipped when the
    * workload already records each of them at its version; otherwise the patch of
-   * restarted-at and restarted-for (against the resourceVersion just read), then
-   * the slot is held until the workload's controller observed it. Each ask is
-   * then done for this workload (the last workload clears its intent).
+   * restarted-at and restarted-for (against the resourceVersion just read). Each
+   * ask is then done for this workload (the last workload clears its intent),
+   * and the slot is held until the workload's controller observed the patch.
    */
   private async restart(workload: Workload, asks: Ask[]): Promise<void> {
     await this.acquire();
@@ -485,6 +485,10 @@ export class RolloutRestarter {
         for (const a of todo) this.deps.events.emit(this.deps.eventTarget(a.ms), 'Normal', Reasons.Restarted, message);
         break;
       }
+      // Sent (or found done): the intents can go now; the slot is held until the controller has seen the patch.
+      const served = live;
+      live = [];
+      await Promise.all(served.map((a) => this.done(a)));
       if (patched) await this.observed(workload, patched.metadata.generation);
     } catch (err) {
       if (isFenceError(err)) {
