@@ -343,7 +343,7 @@ export class ManagedSecretReconciler {
     });
     // A pending rollout restart recorded by an earlier pass (maybe another replica's, before a shard move or a
     // restart) is carried out by whoever holds the ManagedSecret now: scheduled at its notBefore, once.
-    if (ms.status?.rolloutRestart) this.deps.restarter.resume(ms, targetName(ms));
+    if (ms.status?.rolloutRestart || ms.spec.rolloutRestart) this.deps.restarter.resume(ms, targetName(ms));
     const rotation = ms.spec.rotation
       ? await this.deps.rotation.begin(ms, now, signal)
       : ({ kind: 'none' } as RotationStart);

@@ -110,7 +110,7 @@ const VERSION_TAG_CHARS = 16;
 /** Entries restarted-for keeps, newest first: a workload many ManagedSecrets restart stays bounded (names ≤ 253). */
 export const MAX_RESTARTED_FOR_ENTRIES = 16;
 /** A workload patch that met a newer resourceVersion reads the workload again, this many times at most. */
-const PATCH_ATTEMPTS = 3;
+const PATCH_ATTEMPTS = 5;
 
 /** The short form of a syncedVersion (`hmac-sha256:<hex>`) kept on the workload. */
 export const versionTag = (version: string): string =>
