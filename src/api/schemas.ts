@@ -281,6 +281,21 @@ const managedSecretStatusSchema = obj('What the controller last observed and did
     { required: ['dueTime', 'requestToken', 'startedAt'] },
   ),
   handledRotateNow: str('The value of the secretsync.io/rotate-now annotation last acted on.', { maxLength: 256 }),
+  rolloutRestart: obj(
+    "A rollout restart the Secret's data change asked for and that has not been carried out yet (spec.rolloutRestart). " +
+      'Recorded with the sync that changed the data, so that whichever replica holds the ManagedSecret when it is due ' +
+      '(after a shard move, a leader change or a restart) carries it out; removed once the workloads are restarted. ' +
+      'A workload already restarted for this version (its pod template annotation secretsync.io/restarted-for names it) is not restarted again.',
+    {
+      pendingVersion: str('The syncedVersion (keyed HMAC of the data) the workloads are to be restarted for.', {
+        maxLength: 256,
+      }),
+      notBefore: str('When the restart is due: the first unrestarted change plus spec.rolloutRestart.debounce.', {
+        format: 'date-time',
+      }),
+    },
+    { required: ['pendingVersion', 'notBefore'] },
+  ),
   issued: {
     description:
       'What was issued for dataFrom[].certificate and dataFrom[].dynamic sources (never a value): lease ids, serial numbers and when each is renewed.',

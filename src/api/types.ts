@@ -562,6 +562,17 @@ export interface RotationInProgress {
   startedAt: string;
 }
 
+/**
+ * A pending rollout restart, durable in status: whoever holds the ManagedSecret
+ * when it is due carries it out (a shard move or a restart must not drop it).
+ */
+export interface RolloutRestartStatus {
+  /** The syncedVersion the workloads are to be restarted for. */
+  pendingVersion: string;
+  /** When the restart is due (RFC 3339). */
+  notBefore: string;
+}
+
 export interface ManagedSecretStatus {
   conditions?: Condition[];
   observedGeneration?: number;
@@ -579,6 +590,8 @@ export interface ManagedSecretStatus {
   rotationInProgress?: RotationInProgress;
   /** The value of the rotate-now annotation last acted on. */
   handledRotateNow?: string;
+  /** A rollout restart asked for by a data change and not carried out yet (see RolloutRestartStatus). */
+  rolloutRestart?: RolloutRestartStatus;
   /** With a store that has `failover`: the region that served the latest successful sync. */
   region?: string;
   /** With a store whose `failover` lists several endpoints in `region`: the host of the one that served. */
@@ -621,6 +634,14 @@ export const ANNOTATION_MANAGED_KEYS = 'secretsync.io/managed-keys';
 export const ANNOTATION_MERGE_FROM = 'secretsync.io/merge-from';
 export const ANNOTATION_ROTATE_NOW = 'secretsync.io/rotate-now';
 export const ANNOTATION_RESTARTED_AT = 'secretsync.io/restarted-at';
+/**
+ * On a restarted workload's pod template, beside restarted-at: the ManagedSecrets
+ * and data versions (`name=<first 16 hex of syncedVersion>`, comma-separated,
+ * newest first, bounded) it was restarted for. A restart finds its own entry
+ * there after a crash between the patch and clearing status.rolloutRestart, and
+ * is not sent twice.
+ */
+export const ANNOTATION_RESTARTED_FOR = 'secretsync.io/restarted-for';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'secretsync';
 

@@ -227,6 +227,7 @@ export class ManagedSecretReconciler {
     this.deps.queue.cancel(key);
     this.state.delete(key);
     if (ms) {
+      this.deps.restarter.forget(ms);
       this.deps.metrics.lastSuccess.remove({ namespace: ms.metadata.namespace ?? '', name: ms.metadata.name });
       this.issued.forget(ms);
     }
@@ -351,6 +352,9 @@ export class ManagedSecretReconciler {
         getCondition(ms.status?.conditions, 'Ready')?.status === 'True' &&
         !!ms.status?.syncedVersion,
     });
+    // A pending rollout restart recorded by an earlier pass (maybe another replica's, before a shard move or a
+    // restart) is carried out by whoever holds the ManagedSecret now: scheduled at its notBefore, once.
+    if (ms.status?.rolloutRestart || ms.spec.rolloutRestart) this.deps.restarter.resume(ms, targetName(ms));
     const rotation = ms.spec.rotation
       ? await this.deps.rotation.begin(ms, now, signal)
       : ({ kind: 'none' } as RotationStart);
@@ -646,6 +650,12 @@ export class ManagedSecretReconciler {
     state.lastCheck = now;
     state.failure = undefined;
     this.deps.queue.forget(key);
+    // A real data change (not a create, not a no-op, not a drift repair) asks for rollout restarts: the
+    // intent goes into the same status patch as the sync (durable, for whoever holds the ManagedSecret when due).
+    const restart =
+      wrote && ms.spec.rolloutRestart && previousHmac !== undefined && previousHmac !== desired.hmac
+        ? this.deps.restarter.planChange(ms, desired.hmac)
+        : undefined;
     const statusChanged = await this.deps.status.recordSync(
       ms,
       {
@@ -655,6 +665,7 @@ export class ManagedSecretReconciler {
         succeededAt: now,
         served,
         issued: outcome.issued,
+        ...(restart?.intent ? { rolloutRestart: restart.intent } : {}),
       },
       signal,
     );
@@ -670,10 +681,9 @@ export class ManagedSecretReconciler {
     )
       this.deps.queue.add(resolved.storeKey);
     if (wrote) {
-      // A real data change (not a create, not a no-op, not a drift repair) triggers rollout restarts.
-      if (ms.spec.rolloutRestart && previousHmac !== undefined && previousHmac !== desired.hmac)
+      if (restart)
         void this.deps.restarter
-          .secretChanged(ms, desired.name)
+          .follow(ms, desired.name, restart)
           .catch((err: unknown) =>
             this.deps.log.warn('rollout restart scheduling failed', { managedSecret: nameOf(ms), error: errorMessage(err) }),
           );

@@ -256,6 +256,8 @@ export class Manager {
       events: this.events,
       eventTarget,
       patchStatus,
+      clearIntent: (ms, version, fence) => status.clearRolloutRestart(ms, version, fence),
+      ...(this.ownership ? { shardFence: (ms: ManagedSecret) => this.shardFenceOf(ms) } : {}),
       maxConcurrent: options.maxConcurrentRestarts ?? DEFAULT_MAX_CONCURRENT_RESTARTS,
       enabled: options.rolloutRestarts ?? true,
     });

@@ -8,8 +8,9 @@ import {
   type IssuedStatus,
   type ManagedSecret,
   type ManagedSecretStatus,
+  type RolloutRestartStatus,
 } from '../api/types.js';
-import { isNotFound, type KubeClient } from '../kube/client.js';
+import { isNotFound, KubeApiError, type KubeClient, type WriteFence } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ServedRegion } from '../providers/provider.js';
@@ -41,6 +42,11 @@ export interface SyncRecord {
   served?: ServedRegion | null;
   /** What issued sources hold now (src/controller/issued.ts); null: none (cleared); undefined: unchanged. */
   issued?: IssuedStatus[] | null;
+  /**
+   * A rollout restart this sync's data change asks for (see RolloutRestarter.intentFor): recorded in the
+   * same patch as the sync, so a pending restart costs no write of its own; undefined: unchanged.
+   */
+  rolloutRestart?: RolloutRestartStatus;
 }
 
 export class StatusWriter {
@@ -111,6 +117,8 @@ export class StatusWriter {
       region: record.served === undefined ? old.region : (record.served?.region ?? undefined),
       endpoint: record.served === undefined ? old.endpoint : (record.served?.endpoint ?? undefined),
       issued: record.issued === undefined ? old.issued : (record.issued ?? undefined),
+      // Only when this sync asks for a restart: re-sending the cached intent could bring back one just cleared.
+      ...(record.rolloutRestart ? { rolloutRestart: record.rolloutRestart } : {}),
     };
     const same =
       !changed &&
@@ -122,7 +130,10 @@ export class StatusWriter {
       old.region === status.region &&
       old.endpoint === status.endpoint &&
       // Compared with sorted keys: the server returns the fields sorted, we build them in another order.
-      JSON.stringify(canonical(old.issued)) === JSON.stringify(canonical(status.issued));
+      JSON.stringify(canonical(old.issued)) === JSON.stringify(canonical(status.issued)) &&
+      (record.rolloutRestart === undefined ||
+        (old.rolloutRestart?.pendingVersion === record.rolloutRestart.pendingVersion &&
+          old.rolloutRestart.notBefore === record.rolloutRestart.notBefore));
     if (same) return false;
     try {
       // A region or endpoint no longer reported is removed (null in a merge patch).
@@ -144,5 +155,41 @@ export class StatusWriter {
         });
     }
     return true;
+  }
+
+  /**
+   * Removes status.rolloutRestart once its restart is done, only if it still asks
+   * for `version` (a JSON patch whose `test` fails leaves a newer intent alone).
+   * Fenced like the workload patch: a replica that lost the shard writes nothing.
+   * Returns what the server now holds, or undefined when a newer intent (or none) is there.
+   */
+  async clearRolloutRestart(
+    ms: ManagedSecret,
+    version: string,
+    fence?: WriteFence,
+  ): Promise<ManagedSecretStatus | undefined> {
+    const ns = ms.metadata.namespace ? `/namespaces/${ms.metadata.namespace}` : '';
+    try {
+      const updated = await this.client.request<ManagedSecret>(
+        'PATCH',
+        `${GROUP_PREFIX}${ns}/managedsecrets/${ms.metadata.name}/status`,
+        {
+          body: [
+            { op: 'test', path: '/status/rolloutRestart/pendingVersion', value: version },
+            { op: 'remove', path: '/status/rolloutRestart' },
+          ],
+          contentType: 'application/json-patch+json',
+          // Test-then-remove: repeating it after a lost response fails the test, which is the same outcome.
+          idempotent: true,
+          ...(fence ? { fence } : {}),
+        },
+      );
+      this.metrics.kubeWrites.inc({ resource: 'managedsecrets/status', verb: 'patch' });
+      return updated.status ?? {};
+    } catch (err) {
+      // 422: the test failed (a newer change asked for another restart, or the intent is gone already); 404: deleted.
+      if (err instanceof KubeApiError && (err.status === 422 || err.status === 404)) return undefined;
+      throw err;
+    }
   }
 }

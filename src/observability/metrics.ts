@@ -181,7 +181,7 @@ export class Metrics {
 
   readonly rolloutRestarts = new Counter({
     name: 'secretsync_rollout_restarts_total',
-    help: 'Workload restarts by result (restarted, error, suppressed)',
+    help: 'Workload restarts by result (restarted, skipped: already restarted for that data version, error, suppressed)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

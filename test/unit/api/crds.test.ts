@@ -48,6 +48,7 @@ import {
   type RandomBytesGenerator,
   type RolloutRestartSpec,
   type RolloutTarget,
+  type RolloutRestartStatus,
   type RotationInProgress,
   type RotationRemoteRef,
   type RotationSpec,
@@ -416,6 +417,10 @@ const fullManagedSecret: ManagedSecret = {
       startedAt: '2026-01-09T03:00:01Z',
     },
     handledRotateNow: '2026-01-05T10:00:00Z',
+    rolloutRestart: {
+      pendingVersion: 'hmac-sha256:0123456789abcdef0123456789abcdef',
+      notBefore: '2026-01-09T03:00:11Z',
+    },
     region: 'eu-central-1',
     endpoint: 'moto-eu-central-1:5000',
     issued: [
@@ -1188,6 +1193,7 @@ describe('CRDs (src/api)', () => {
             'rotationVersion',
             'rotationInProgress',
             'handledRotateNow',
+            'rolloutRestart',
             'region',
             'endpoint',
             'issued',
@@ -1214,6 +1220,7 @@ describe('CRDs (src/api)', () => {
           'status.rotationInProgress',
           keysOf<RotationInProgress>()(['dueTime', 'requestToken', 'startedAt']),
         ],
+        [managedSecretSchema, 'status.rolloutRestart', keysOf<RolloutRestartStatus>()(['pendingVersion', 'notBefore'])],
       );
       const namespacedKeys = keysOf<ReplicatedNamespacedObjects>()(['selector', 'namespaces']);
       cases.push(
@@ -1344,6 +1351,11 @@ describe('CRDs (src/api)', () => {
           managedSecretSchema,
           'status.rotationInProgress',
           requiredKeysOf<RotationInProgress>()(['dueTime', 'requestToken', 'startedAt']),
+        ],
+        [
+          managedSecretSchema,
+          'status.rolloutRestart',
+          requiredKeysOf<RolloutRestartStatus>()(['pendingVersion', 'notBefore']),
         ],
         [
           managedSecretSchema,
