@@ -248,8 +248,16 @@ export class OperatorProcess {
     return statusKiB(this.proc.pid, 'VmRSS') / 1024;
   }
 
-  /** Reads the peak RSS, then stops the process (SIGTERM, drain). */
-  async stop(): Promise<{ peakRssMiB: number }> {
+  /** Reads the peak RSS, then stops the process (SIGTERM, drain); a second call returns the first's result. */
+  stop(): Promise<{ peakRssMiB: number }> {
+    // Scenarios stop an operator when done and again in `finally` (for a failure half-way): once is enough.
+    this.stopping ??= this.stopOnce();
+    return this.stopping;
+  }
+
+  private stopping: Promise<{ peakRssMiB: number }> | undefined;
+
+  private async stopOnce(): Promise<{ peakRssMiB: number }> {
     const peakRssMiB = this.proc.isRunning() ? this.peakRssMiB() : Number.NaN;
     if (this.heapSnapshotDir && this.proc.isRunning()) await this.heapSnapshot(this.heapSnapshotDir);
     await this.proc.stop(30_000);
