@@ -88,12 +88,15 @@ function withoutOversizedTemplates(ms: ManagedSecretObject, maxTemplateBytes: nu
 }
 
 /**
- * Objects in one page of the ManagedSecret list: a namespace decides how big
- * they are (up to what the API server admits, about 1.5 MiB), so a page of 500
- * could be most of a GiB to parse at once; 100 bounds it and costs one request
- * per 100 objects at start-up.
+ * Objects in one page of the ManagedSecret list. A namespace decides how big
+ * they are (up to what the API server admits, about 1.5 MiB), but pages are
+ * decoded item by item as their bytes arrive (src/kube/list-decoder.ts), so
+ * the page size bounds no allocation of ours; it counts round trips. At
+ * 100 a page, a restart at 50,000 spent 16 s listing, most of it waiting for
+ * 500 pages fetched one after another (docs/performance.md); 500 is the
+ * Secrets' page size and client-go's usual one.
  */
-const MANAGED_SECRET_LIST_PAGE = 100;
+const MANAGED_SECRET_LIST_PAGE = 500;
 export type StoreObject = AnyStore & KubeObject;
 
 /** The store a ManagedSecret uses, or why it cannot use one. */

@@ -128,6 +128,8 @@ interface SyncState {
   changes?: number;
   /** `changes` when the last successful sync began: while they differ, a change waits to be read. */
   changesRead?: number;
+  /** The refresh period its last pass read from the spec (floor applied; 0: none); undefined after a spec error. */
+  intervalMs?: number;
   /** The first pass has set this state up (a store change may have made it earlier). */
   seen?: boolean;
   /** `lastCheck` came from status (first sight after a start or a shard move), not from a read of ours. */
@@ -245,17 +247,15 @@ export class ManagedSecretReconciler {
     this.deps.queue.add(key);
   }
 
-  /** When each ManagedSecret last read its values, and its interval (for the freshness gauges). */
+  /**
+   * When each ManagedSecret last read its values, and its refresh period (for
+   * the freshness gauges): both kept by its last pass, so the gauges' walk over
+   * every ManagedSecret parses nothing and looks nothing up.
+   */
   *checks(): Iterable<{ lastCheck: number; intervalMs: number }> {
-    for (const [key, state] of this.state) {
-      const ms = this.deps.caches.managedSecrets.get(parseQueueKey(key).cacheKey);
-      if (!ms || state.lastCheck === undefined) continue;
-      try {
-        yield { lastCheck: state.lastCheck, intervalMs: parseDuration(ms.spec.refreshInterval ?? '1h') };
-      } catch {
-        // An invalid interval is reported on the object; it has no freshness to measure.
-      }
-    }
+    for (const state of this.state.values())
+      if (state.lastCheck !== undefined && state.intervalMs !== undefined)
+        yield { lastCheck: state.lastCheck, intervalMs: state.intervalMs };
   }
 
   async reconcile(key: string): Promise<void> {
@@ -314,9 +314,12 @@ export class ManagedSecretReconciler {
         state.checkedGeneration = ms.metadata.generation;
       }
     } catch (err) {
+      // An invalid interval is reported on the object; it has no freshness to measure.
+      state.intervalMs = undefined;
       await this.recordFailure(ms, key, state, errorInfo(err, Reasons.InvalidSpec), signal, { specError: true });
       return;
     }
+    state.intervalMs = spec.intervalMs;
     let existing: SecretObject | undefined;
     try {
       existing = await this.readTarget(ms, state, signal);
@@ -685,7 +688,10 @@ export class ManagedSecretReconciler {
         void this.deps.restarter
           .follow(ms, desired.name, restart)
           .catch((err: unknown) =>
-            this.deps.log.warn('rollout restart scheduling failed', { managedSecret: nameOf(ms), error: errorMessage(err) }),
+            this.deps.log.warn('rollout restart scheduling failed', {
+              managedSecret: nameOf(ms),
+              error: errorMessage(err),
+            }),
           );
       this.deps.events.emit(
         this.deps.eventTarget(ms),
@@ -693,7 +699,13 @@ export class ManagedSecretReconciler {
         Reasons.Synced,
         `${secretRef} ${action === 'create' ? 'created' : action === 'recreate' ? 'recreated' : 'updated'} (${keyCount} keys)`,
       );
-      this.deps.log.info('synced', { managedSecret: nameOf(ms), store: storeName, secret: secretRef, action, keys: keyCount });
+      this.deps.log.info('synced', {
+        managedSecret: nameOf(ms),
+        store: storeName,
+        secret: secretRef,
+        action,
+        keys: keyCount,
+      });
     } else if (statusChanged) {
       this.deps.log.info('in sync', { managedSecret: nameOf(ms), store: storeName, secret: secretRef });
     }

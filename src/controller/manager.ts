@@ -472,16 +472,20 @@ export class Manager {
       clusterSecretStores: this.caches.clusterStores.size,
       managedSecretObjects: this.caches.secrets.size,
     });
-    this.gaugeTimer = setInterval(
-      () =>
-        updateGauges({
-          caches: this.caches,
-          metrics: this.metrics,
-          checks: () => this.managedSecrets.checks(),
-          queueDepth: () => this.queue.depth,
-        }),
-      5_000,
-    );
+    let gaugesRunning = false;
+    this.gaugeTimer = setInterval(() => {
+      // A pass goes in slices (see gauges.ts); on a loaded machine one may outlast the period: never two at once.
+      if (gaugesRunning) return;
+      gaugesRunning = true;
+      updateGauges({
+        caches: this.caches,
+        metrics: this.metrics,
+        checks: () => this.managedSecrets.checks(),
+        queueDepth: () => this.queue.depth,
+      })
+        .catch((err: unknown) => this.log.warn('could not update the gauges', { error: errorMessage(err) }))
+        .finally(() => (gaugesRunning = false));
+    }, 5_000);
     this.gaugeTimer.unref();
     if (this.ownership) {
       // Active-active: shard work starts now on every replica; the leader, if elected, adds the singletons.

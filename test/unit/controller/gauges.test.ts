@@ -38,14 +38,14 @@ async function notReady(metrics: Metrics): Promise<Record<string, number>> {
   return out;
 }
 
-function update(metrics: Metrics, list: ManagedSecret[]): void {
-  updateGauges({ caches: caches(list), metrics, checks: () => [], queueDepth: () => 0 });
+function update(metrics: Metrics, list: ManagedSecret[]): Promise<void> {
+  return updateGauges({ caches: caches(list), metrics, checks: () => [], queueDepth: () => 0 });
 }
 
 describe('updateGauges', () => {
   it('counts ManagedSecrets that are not Ready by the reason of their Ready condition', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
-    update(metrics, [
+    await update(metrics, [
       managedSecret('a', { status: 'True', reason: 'Synced' }),
       managedSecret('b', { status: 'False', reason: 'ProviderError' }),
       managedSecret('c', { status: 'False', reason: 'ProviderError' }),
@@ -59,8 +59,8 @@ describe('updateGauges', () => {
 
   it('drops a reason no ManagedSecret has any more', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
-    update(metrics, [managedSecret('b', { status: 'False', reason: 'ProviderError' })]);
-    update(metrics, [managedSecret('b', { status: 'True', reason: 'Synced' })]);
+    await update(metrics, [managedSecret('b', { status: 'False', reason: 'ProviderError' })]);
+    await update(metrics, [managedSecret('b', { status: 'True', reason: 'Synced' })]);
     expect(await notReady(metrics)).to.deep.equal({});
   });
 
@@ -70,12 +70,35 @@ describe('updateGauges', () => {
       managedSecret('bad', { status: 'False', reason: 'not a reason {}' }),
       ...Array.from({ length: 40 }, (_, i) => managedSecret(`m${i}`, { status: 'False', reason: `Reason${i}` })),
     ];
-    update(metrics, list);
+    await update(metrics, list);
     const counts = await notReady(metrics);
     // Other (the malformed one) and Reason0..Reason30 fill the 32; Reason31..Reason39 join Other.
     expect(Object.keys(counts)).to.have.length(32);
     expect(counts.Reason30).to.equal(1);
     expect(counts.Other).to.equal(1 + 9);
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).to.equal(41);
+  });
+});
+
+describe('updateGauges over many ManagedSecrets', () => {
+  it('lets the event loop turn between slices, and counts every one', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const list = Array.from({ length: 10_000 }, (_, i) => managedSecret(`m${i}`, { status: 'True', reason: 'Synced' }));
+    const checks = Array.from({ length: 10_000 }, () => ({ lastCheck: Date.now() - 3_000, intervalMs: 1_000 }));
+    let turns = 0;
+    let counting = true;
+    const tick = () => {
+      if (!counting) return;
+      turns += 1;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    await updateGauges({ caches: caches(list), metrics, checks: () => checks, queueDepth: () => 0 }, Date.now(), 1_000);
+    counting = false;
+    // 20,000 records in slices of 1,000: the loop turned between them (in one piece before: 0 or 1 turn).
+    expect(turns).to.be.at.least(15);
+    const ready = (await metrics.managedSecrets.get()).values.find((v) => v.labels.ready === 'True');
+    expect(ready?.value).to.equal(10_000);
+    expect((await metrics.overdue.get()).values[0]?.value).to.equal(10_000);
   });
 });
