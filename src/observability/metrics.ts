@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PerObjectGauge } from './per-object-gauge.js';
 
 /**
  * The operator's Prometheus metrics. Labels are bounded sets (result, reason,
@@ -152,12 +153,16 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly lastSuccess = new Gauge({
-    name: 'secretsync_managedsecret_last_success_timestamp_seconds',
-    help: 'When each ManagedSecret last synced successfully (Unix time); alert on time() minus this',
-    labelNames: ['namespace', 'name'] as const,
-    registers: [this.registry],
-  });
+  /** One series per ManagedSecret: kept outside the registry and written in slices (see per-object-gauge.ts). */
+  readonly lastSuccess = new PerObjectGauge(
+    'secretsync_managedsecret_last_success_timestamp_seconds',
+    'When each ManagedSecret last synced successfully (Unix time); alert on time() minus this',
+  );
+
+  /** Families served beside the registry's (by `/metrics`). */
+  get perObjectGauges(): readonly PerObjectGauge[] {
+    return [this.lastSuccess];
+  }
 
   readonly overdue = new Gauge({
     name: 'secretsync_overdue_managed_secrets',

@@ -27,7 +27,8 @@ export async function startObservabilityServer(
       // `?name=FAMILY` (repeatable): only those families. A poller that wants a few counters then does not make
       // the process serialise one series per ManagedSecret each time (tens of thousands of lines at scale).
       const names = new URLSearchParams(query ?? '').getAll('name');
-      const body =
+      const perObject = metrics.perObjectGauges.filter((g) => names.length === 0 || names.includes(g.name));
+      const registryPart =
         names.length === 0
           ? metrics.registry.metrics()
           : Promise.all(
@@ -35,6 +36,12 @@ export async function startObservabilityServer(
                 .filter((n) => metrics.registry.getSingleMetric(n) !== undefined)
                 .map((n) => metrics.registry.getSingleMetricAsString(n)),
             ).then((parts) => parts.map((p) => `${p}\n`).join(''));
+      // The per-ManagedSecret families are written in slices (per-object-gauge.ts), after the registry's.
+      const body = registryPart.then(async (text) => {
+        const rest: string[] = [];
+        for (const g of perObject) rest.push(await g.text());
+        return rest.length === 0 ? text : `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}${rest.join('')}`;
+      });
       body
         .then((body) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
