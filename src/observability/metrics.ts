@@ -58,6 +58,15 @@ export class Metrics {
     labelNames: ['source', 'what'] as const,
     registers: [this.registry],
   });
+  readonly changeRelayEntries = new Counter({
+    name: 'secretsync_change_relay_entries_total',
+    help:
+      'Sharded mode, the change relay between replicas: entries published, applied (from other replicas), ' +
+      'fallback (a store relayed whole: too many keys, or a failed write), missed (entries dropped before this ' +
+      'replica saw them: every store looked again), write_failed',
+    labelNames: ['what'] as const,
+    registers: [this.registry],
+  });
   readonly webhookRequests = new Counter({
     name: 'secretsync_events_webhook_requests_total',
     help: 'Requests to the events webhook by answer (204 accepted; 400, 401, 404, 405, 413, 429, 503 refused)',
