@@ -13,7 +13,7 @@ import {
 import { DEFAULT_LIMITS, type Limits } from '../api/limits.js';
 import { NotShardOwnerError } from '../api/errors.js';
 import type { KubeAuth } from '../kube/config.js';
-import { KubeClient, type WriteFence } from '../kube/client.js';
+import { abortableSleep, KubeClient, type WriteFence } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
@@ -48,7 +48,14 @@ import { namespaceTenant, WorkQueue } from './workqueue.js';
 import { ANNOTATION_ADOPT_FROM_ESO } from '../secrets/eso-adoption.js';
 import { collectionPaths } from '../kube/informer-group.js';
 import { ShardLabeller } from '../sharding/labeller.js';
-import { ChangeRelay, CHANGE_RELAY_NAME, configMapRelayClient, relayObjectOf } from '../sharding/change-relay.js';
+import {
+  ChangeRelay,
+  CHANGE_RELAY_NAME,
+  configMapRelayClient,
+  ibmAliasesOfKey,
+  ibmRelayForms,
+  relayObjectOf,
+} from '../sharding/change-relay.js';
 import { Informer } from '../kube/informer.js';
 import type { KubeObject } from '../kube/client.js';
 import { LABEL_SHARD, parseShardLabel, shardOf, type ShardOwnership } from '../sharding/ownership.js';
@@ -149,7 +156,8 @@ export class Manager {
   private readonly labeller: ShardLabeller | undefined;
   private unsubscribeShards: (() => void) | undefined;
   /** Sharded mode: passes change notifications on to the replicas holding the other shards (see change-relay.ts). */
-  private relay: { relay: ChangeRelay; informer: Informer<KubeObject>; client: KubeClient } | undefined;
+  private relay:
+    { relay: ChangeRelay; informer: Informer<KubeObject>; client: KubeClient; watching: Promise<void> } | undefined;
   private shardRetry: NodeJS.Timeout | undefined;
   private hmacKey: Buffer | undefined;
   private workers: Promise<void>[] = [];
@@ -571,8 +579,11 @@ export class Manager {
         for (const k of keysOfNotifiedSecret(secret, notification.secretType, this.changeIndex.keysOf(storeKey)))
           keys.add(k);
       synced += this.changes.changed(storeKey, [...keys], 'ibm-event-notifications');
-      // The other replicas' indexes may hold keys of this secret that this one does not know (a group by name).
-      this.relay?.relay.publishAll(storeKey);
+      // The other replicas match the secret against their own indexes (keys of a group by name this one does not know).
+      this.relay?.relay.publish(
+        storeKey,
+        notification.secrets.flatMap((secret) => ibmRelayForms(secret, notification.secretType)),
+      );
     }
     return synced;
   }
@@ -652,6 +663,8 @@ export class Manager {
             this.changes.changedAll(queueKey.clusterStore(s.metadata.name), 'relay');
         },
         keysOf: (storeKey) => this.changeIndex.keysOf(storeKey),
+        aliasesOf: (storeKey, key) =>
+          this.caches.store(storeKey)?.spec.provider.ibmSecretsManager ? ibmAliasesOfKey(key) : [],
       },
     });
     const informer = new Informer<KubeObject>(client, {
@@ -664,10 +677,30 @@ export class Manager {
       update: (_old, obj) => relay.observe(relayObjectOf(obj)),
       delete: () => relay.observe(undefined),
     });
-    this.relay = { relay, informer, client };
-    await informer.start();
     // What the relay held before this replica watched it is the past: its first passes read anyway.
-    relay.start();
+    const watch = async (): Promise<boolean> => {
+      try {
+        await informer.start();
+        relay.start();
+        return true;
+      } catch (err) {
+        if (!this.stopRequested)
+          this.log.warn('could not watch the change relay; trying again (notifications for other replicas wait)', {
+            configMap: name,
+            error: errorMessage(err),
+          });
+        return false;
+      }
+    };
+    // A relay the operator may not read (RBAC of an older chart) costs the other shards their events, not the start.
+    const started = await watch();
+    const retry = async () => {
+      for (let delay = 1_000; !this.stopRequested; delay = Math.min(delay * 2, 30_000)) {
+        await abortableSleep(delay, this.stopping.signal).catch(() => undefined);
+        if (this.stopRequested || (await watch())) return;
+      }
+    };
+    this.relay = { relay, informer, client, watching: started ? Promise.resolve() : retry() };
   }
 
   /** The cluster-wide singletons (store checks) that run on the leader only; sharded mode. */
@@ -749,7 +782,9 @@ export class Manager {
     await this.labeller?.stop();
     if (this.relay) {
       await this.relay.relay.stop();
+      // Stopped first: a first list still in flight is aborted, and the retries see the stop.
       await this.relay.informer.stop();
+      await this.relay.watching;
       this.relay.client.close();
     }
     await this.caches.stop();

@@ -70,6 +70,34 @@ export interface RelayTarget {
   missed(): void;
   /** The remote keys this replica's ManagedSecrets read by name from the store. */
   keysOf(storeKey: string): Iterable<string>;
+  /**
+   * Other forms a notification may name a key of this store by (an IBM
+   * secret's id, type and name: see ibmRelayForms); default none.
+   */
+  aliasesOf?(storeKey: string, key: string): readonly string[];
+}
+
+/**
+ * The forms an IBM Cloud notification relays a secret by. The receiving
+ * replica matches them against ibmAliasesOfKey of its own keys: the same
+ * rule keysOfNotifiedSecret applies to the index of the replica that received
+ * it (a key `<group>/<type>/<name>` of any group, the id in any case, the bare name).
+ */
+export function ibmRelayForms(secret: { id: string; name?: string }, secretType: string | undefined): string[] {
+  const forms = [`ibm-id:${secret.id.toLowerCase()}`];
+  if (secret.name !== undefined) {
+    forms.push(`ibm-name:${secret.name}`);
+    if (secretType !== undefined) forms.push(`ibm-tn:${secretType}/${secret.name}`);
+  }
+  return forms;
+}
+
+/** The relayed forms (ibmRelayForms) under which an IBM store's remote key may be notified. */
+export function ibmAliasesOfKey(key: string): string[] {
+  const aliases = [`ibm-id:${key.toLowerCase()}`, `ibm-name:${key}`];
+  const slash = key.indexOf('/');
+  if (slash > 0) aliases.push(`ibm-tn:${key.slice(slash + 1)}`);
+  return aliases;
 }
 
 export interface ChangeRelayOptions {
@@ -318,16 +346,29 @@ export class ChangeRelay {
       return;
     }
     const wanted = new Set(e.keys);
+    const matched = new Set<string>();
     const keys: string[] = [];
     if (this.hashes.size > 200_000) this.hashes.clear();
+    const aliasesOf = this.options.target.aliasesOf;
     for (const k of this.options.target.keysOf(e.store)) {
-      const input = `${e.store}\n${k}`;
-      let h = this.hashes.get(input);
-      if (h === undefined) this.hashes.set(input, (h = this.hashOf(e.store, k)));
-      if (wanted.delete(h)) keys.push(k);
-      if (wanted.size === 0) break;
+      // One alias (an IBM secret's type and name) may name several keys: every one of them is matched.
+      for (const form of aliasesOf ? [k, ...aliasesOf(e.store, k)] : [k]) {
+        const h = this.cachedHash(e.store, form);
+        if (!wanted.has(h)) continue;
+        matched.add(h);
+        keys.push(k);
+        break;
+      }
+      if (!aliasesOf && matched.size === wanted.size) break;
     }
-    this.options.target.changed(e.store, keys, wanted.size > 0);
+    this.options.target.changed(e.store, keys, matched.size < wanted.size);
+  }
+
+  private cachedHash(storeKey: string, key: string): string {
+    const input = `${storeKey}\n${key}`;
+    let h = this.hashes.get(input);
+    if (h === undefined) this.hashes.set(input, (h = this.hashOf(storeKey, key)));
+    return h;
   }
 }
 

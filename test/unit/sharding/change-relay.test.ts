@@ -5,8 +5,11 @@
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../../src/observability/logger.js';
+import { keysOfNotifiedSecret } from '../../../src/events/ibm-event-notifications.js';
 import {
   ChangeRelay,
+  ibmAliasesOfKey,
+  ibmRelayForms,
   parseRelayEntries,
   type RelayEntry,
   type RelayObject,
@@ -255,6 +258,49 @@ describe('ChangeRelay', () => {
       'ss/ns/s5',
       'ss/ns/s6',
     ]);
+  });
+
+  it('matches an IBM notification on the receiving replica as keysOfNotifiedSecret matches it on the one that got it', async () => {
+    const fake = new FakeRelayObject();
+    const a = replica(fake, 'a');
+    const index = [
+      'payments/arbitrary/db-cred',
+      'default/arbitrary/db-cred',
+      'payments/username_password/db-cred',
+      '0B3C5A6E-1111-4222-8333-944455556666',
+      'db-cred',
+      'payments/arbitrary/db-cred-2',
+      'unrelated',
+    ];
+    const b = replica(fake, 'b', { 'css/ibm': index }, {});
+    // The receiver's aliases, as the manager gives them for an IBM store.
+    const seen: Recorded = { changed: [], all: [], missed: 0 };
+    const ibm = new ChangeRelay({
+      client: fake,
+      identity: 'ibm-receiver',
+      hashKey,
+      log: silent,
+      target: {
+        changed: (store, keys, unmatched) => seen.changed.push({ store, keys: [...keys].sort(), unmatched }),
+        changedAll: (store) => seen.all.push(store),
+        missed: () => (seen.missed += 1),
+        keysOf: () => index,
+        aliasesOf: (_store, key) => ibmAliasesOfKey(key),
+      },
+    });
+    ibm.start();
+    fake.watchers.push(ibm);
+    const secret = { id: '0b3c5a6e-1111-4222-8333-944455556666', name: 'db-cred', groupId: 'f00-group-id' };
+    a.relay.publish('css/ibm', ibmRelayForms(secret, 'arbitrary'));
+    await until('the entry at the receiver', () => seen.changed.length > 0);
+    const expected = keysOfNotifiedSecret(secret, 'arbitrary', index).filter((k) => index.includes(k));
+    expect(new Set(expected).size).to.equal(4);
+    expect(seen.changed[0]!.keys).to.deep.equal([...new Set(expected)].sort());
+    expect(seen.changed[0]!.keys).to.not.include('payments/username_password/db-cred');
+    expect(seen.changed[0]!.keys).to.not.include('unrelated');
+    // Without aliases (not an IBM store), the forms match no key.
+    expect(b.seen.changed[0]!.keys).to.deep.equal([]);
+    expect(b.seen.changed[0]!.unmatched).to.equal(true);
   });
 
   it('keeps only well-formed entries of a hand-edited object', () => {
