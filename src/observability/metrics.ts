@@ -54,7 +54,7 @@ export class Metrics {
   });
   readonly changeNotifications = new Counter({
     name: 'secretsync_change_notifications_total',
-    help: 'Change notifications by source (watch: a store event source; webhook) and the ManagedSecrets they sent to sync',
+    help: 'Change notifications by source (watch: a store event source; webhook; relay: from another replica, sharded) and the ManagedSecrets they sent to sync',
     labelNames: ['source', 'what'] as const,
     registers: [this.registry],
   });
