@@ -204,14 +204,14 @@ export class ChangeRelay {
     if (this.stopped || keys.length === 0) return;
     const p = this.pendingOf(storeKey);
     if (!p.all) for (const k of keys) p.keys.add(this.hashOf(storeKey, k));
-    if (p.keys.size > this.maxKeysPerEntry) this.markAll(p);
+    if (p.keys.size > this.maxKeysPerEntry) this.markAll(p, true);
     this.schedule();
   }
 
   /** Relays that anything of a store may have changed. */
   publishAll(storeKey: string): void {
     if (this.stopped) return;
-    this.markAll(this.pendingOf(storeKey));
+    this.markAll(this.pendingOf(storeKey), false);
     this.schedule();
   }
 
@@ -270,8 +270,9 @@ export class ChangeRelay {
     return p;
   }
 
-  private markAll(p: Pending): void {
-    if (!p.all) this.options.onEvent?.('fallback');
+  /** The store is relayed whole; `fallback`: because a precise relay was not possible (counted). */
+  private markAll(p: Pending, fallback: boolean): void {
+    if (!p.all && fallback) this.options.onEvent?.('fallback');
     p.all = true;
     p.keys.clear();
   }
@@ -327,7 +328,7 @@ export class ChangeRelay {
         error: errorMessage(err),
       });
       // Whatever was in this batch is sent again, as whole stores: a precise list may have been half written.
-      for (const [store] of batch) this.markAll(this.pendingOf(store));
+      for (const [store, p] of batch) this.markAll(this.pendingOf(store), !p.all);
     }
   }
 
