@@ -164,8 +164,12 @@ export class ChangeRelay {
   private failures = 0;
   /** The object as last seen (watch or our own write): the base of the next write. */
   private latest: RelayObject | undefined;
-  /** Per publisher, the highest seq applied (or seen at start). */
-  private readonly applied = new Map<string, number>();
+  /**
+   * Per publisher, the highest seq applied (or seen at start), and when it was
+   * last in the object: kept a while after its entries left the object (other
+   * publishers' entries may push them out), so that a gap is still noticed.
+   */
+  private readonly applied = new Map<string, { seq: number; seenAt: number }>();
   /** Until start(): what is observed is the past, not applied. */
   private live = false;
   private stopped = false;
@@ -226,21 +230,21 @@ export class ChangeRelay {
       if (!list) byPublisher.set(e.from, (list = []));
       list.push(e);
     }
-    // Publishers whose entries are all gone: nothing more to compare against.
-    for (const from of this.applied.keys()) if (!byPublisher.has(from)) this.applied.delete(from);
+    const now = this.now();
+    // Publishers not heard of for a long time (stopped replicas): nothing more to compare against.
+    for (const [from, state] of this.applied)
+      if (!byPublisher.has(from) && now - state.seenAt > 2 * this.maxAgeMs) this.applied.delete(from);
     let missed = false;
     for (const [from, entries] of byPublisher) {
       entries.sort((a, b) => a.seq - b.seq);
-      const last = this.applied.get(from);
+      const last = this.applied.get(from)?.seq;
       const newest = entries[entries.length - 1]!.seq;
-      if (from === this.from || !this.live) {
-        this.applied.set(from, Math.max(last ?? 0, newest));
-        continue;
+      if (from !== this.from && this.live) {
+        // The oldest entry here follows one this replica never saw: it left the object meanwhile.
+        if (last !== undefined && entries[0]!.seq > last + 1) missed = true;
+        for (const e of entries) if (last === undefined || e.seq > last) this.apply(e);
       }
-      // The oldest entry here follows one this replica never saw: it fell out of the ring meanwhile.
-      if (last !== undefined && entries[0]!.seq > last + 1) missed = true;
-      for (const e of entries) if (last === undefined || e.seq > last) this.apply(e);
-      this.applied.set(from, Math.max(last ?? 0, newest));
+      this.applied.set(from, { seq: Math.max(last ?? 0, newest), seenAt: now });
     }
     if (missed) {
       this.options.onEvent?.('missed');
@@ -297,6 +301,7 @@ export class ChangeRelay {
     const batch = [...this.pending];
     this.pending.clear();
     const at = this.now();
+    const seqBefore = this.seq;
     const entries: RelayEntry[] = batch.map(([store, p]) =>
       p.all
         ? { from: this.from, seq: ++this.seq, at, store, all: true }
@@ -321,6 +326,9 @@ export class ChangeRelay {
       }
       throw new Error(`still conflicting after ${this.maxAttempts} attempts`);
     } catch (err) {
+      // The retry takes the same numbers: receivers must not see a gap where nothing was lost. Had the write
+      // landed after all (a timeout), they applied it and skip the retry's entries of those numbers.
+      this.seq = seqBefore;
       this.failures += 1;
       this.options.onEvent?.('write_failed');
       this.options.log.warn('change relay: could not publish; the stores concerned are relayed whole on the next try', {

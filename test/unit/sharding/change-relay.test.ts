@@ -303,6 +303,45 @@ describe('ChangeRelay', () => {
     expect(b.seen.changed[0]!.unmatched).to.equal(true);
   });
 
+  it('sees no gap after a failed write (the retry takes the same numbers)', async () => {
+    const fake = new FakeRelayObject();
+    const a = replica(fake, 'a', {}, { maxRetryDelayMs: 30 });
+    const b = replica(fake, 'b', { 'ss/ns/local': ['db'] });
+    a.relay.publish('ss/ns/one', ['k']);
+    await until('the first entry at B', () => b.seen.changed.length > 0);
+    fake.failing = true;
+    a.relay.publish('ss/ns/local', ['db']);
+    await sleep(60);
+    fake.failing = false;
+    await until('the retried entry at B', () => b.seen.all.length > 0);
+    expect(b.seen.all).to.deep.equal(['ss/ns/local']);
+    expect(b.seen.missed).to.equal(0);
+    expect(fake.object?.entries.map((e) => e.seq)).to.deep.equal([1, 2]);
+  });
+
+  it("notices a publisher's entries pushed out of the ring by others' before it saw them", async () => {
+    const fake = new FakeRelayObject();
+    const a = replica(fake, 'a', {}, { batchMs: 1, maxEntries: 3 });
+    const flood = replica(fake, 'flood', {}, { batchMs: 1, maxEntries: 3 });
+    const b = replica(fake, 'b');
+    a.relay.publish('ss/ns/a1', ['k']);
+    await until('a1 at B', () => b.seen.changed.length > 0);
+    fake.watchers.splice(fake.watchers.indexOf(b.relay), 1);
+    a.relay.publish('ss/ns/a2', ['k']);
+    await until('a2 written', () => fake.object?.entries.some((e) => e.store === 'ss/ns/a2') === true);
+    for (let i = 0; i < 3; i++) {
+      flood.relay.publish(`ss/ns/f${i}`, ['k']);
+      await until(`f${i} written`, () => fake.object?.entries.some((e) => e.store === `ss/ns/f${i}`) === true);
+    }
+    // B hears again: a's entries are all gone (a2 unseen); then a publishes a3.
+    b.relay.observe(await fake.get());
+    expect(b.seen.missed).to.equal(0);
+    fake.watchers.push(b.relay);
+    a.relay.publish('ss/ns/a3', ['k']);
+    await until('a3 at B', () => b.seen.changed.some((c) => c.store === 'ss/ns/a3'));
+    expect(b.seen.missed).to.equal(1);
+  });
+
   it('keeps only well-formed entries of a hand-edited object', () => {
     const entries = parseRelayEntries(
       JSON.stringify([
