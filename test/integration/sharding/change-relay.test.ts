@@ -118,6 +118,22 @@ describe('sharded change relay: a notification received by one replica reaches t
     expect(await relayed(a!.metrics, 'applied')).to.equal(0);
   });
 
+  it('a changed entry no ManagedSecret of B reads by name reaches those of B that list it with find', async () => {
+    const finder = pick('finder-b', false);
+    await fixture.store.put('feed/one', { value: '1' });
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: finder },
+      spec: { storeRef: { name: 'local' }, refreshInterval: '1h', dataFrom: [{ find: { prefix: 'feed/' } }] },
+    });
+    await waitForSecretData(client(), namespace, finder, (d) => d.one === '1', 30_000);
+    await fixture.store.put('feed/two', { value: '2' });
+    const started = Date.now();
+    // A knows no reader of feed/two; B matches its hash to no key it reads by name: its finds look again.
+    expect(a!.manager.notifyChanged(storeKey(), ['feed/two'], 'webhook')).to.equal(0);
+    await waitForSecretData(client(), namespace, finder, (d) => d.one === '1' && d.two === '2', 5_000);
+    expect(Date.now() - started).to.be.below(2_000);
+  });
+
   it('keeps no entry name in the relay ConfigMap: the store, a hash per entry, the publisher and a time', async () => {
     const cm = await client().get<KubeObject & { data?: Record<string, string> }>(
       `/api/v1/namespaces/${OPERATOR_NAMESPACE}/configmaps/${CHANGE_RELAY_NAME}`,
@@ -129,6 +145,7 @@ describe('sharded change relay: a notification received by one replica reaches t
     const last = ours[ours.length - 1]!;
     expect(last.from).to.match(/^relay-a\./);
     expect(last.keys).to.have.length(1);
+    expect(text).to.not.include('feed/two');
     expect(last.keys![0]).to.match(/^[A-Za-z0-9_-]{22}$/);
     expect(Date.now() - last.at).to.be.below(60_000);
   });
