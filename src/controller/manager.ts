@@ -13,7 +13,7 @@ import {
 import { DEFAULT_LIMITS, type Limits } from '../api/limits.js';
 import { NotShardOwnerError } from '../api/errors.js';
 import type { KubeAuth } from '../kube/config.js';
-import { abortableSleep, KubeClient, type WriteFence } from '../kube/client.js';
+import { abortableSleep, KubeClient, type KubeObject, type WriteFence } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
@@ -57,7 +57,6 @@ import {
   relayObjectOf,
 } from '../sharding/change-relay.js';
 import { Informer } from '../kube/informer.js';
-import type { KubeObject } from '../kube/client.js';
 import { LABEL_SHARD, parseShardLabel, shardOf, type ShardOwnership } from '../sharding/ownership.js';
 
 export interface ManagerOptions {
@@ -618,7 +617,11 @@ export class Manager {
     this.metrics.shardsCached.set(this.caches.cachedShards().length);
     await this.labeller?.start();
     await this.startRelay();
-    this.log.info('sharded', { shardCount: ownership.shardCount, held: [...ownership.owned()].sort((a, b) => a - b) });
+    this.log.info('sharded', {
+      shardCount: ownership.shardCount,
+      held: [...ownership.owned()].sort((a, b) => a - b),
+      changeRelay: this.options.changeRelayName ?? CHANGE_RELAY_NAME,
+    });
   }
 
   /**
