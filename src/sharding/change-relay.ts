@@ -20,6 +20,8 @@ import { errorMessage, type Logger } from '../observability/logger.js';
 
 /** The relay ConfigMap's name (one per operator namespace). */
 export const CHANGE_RELAY_NAME = 'secretsync-changes';
+/** The store of an entry that says every store may have changed (one batch named too many stores). */
+export const EVERY_STORE = '*';
 /** The ConfigMap data key that holds the entries (a JSON array). */
 export const RELAY_DATA_KEY = 'entries';
 
@@ -31,7 +33,7 @@ export interface RelayEntry {
   seq: number;
   /** When it was published (ms since the epoch): entries older than maxAgeMs are dropped. */
   at: number;
-  /** The store's queue key (`ss/<ns>/<name>` or `css/<name>`). */
+  /** The store's queue key (`ss/<ns>/<name>` or `css/<name>`), or EVERY_STORE. */
   store: string;
   /** HMACs of the changed entries (see ChangeRelay.hashOf); absent when `all`. */
   keys?: string[];
@@ -66,7 +68,7 @@ export interface RelayTarget {
   changed(storeKey: string, keys: string[], unmatched: boolean): void;
   /** Anything of the store may have changed. */
   changedAll(storeKey: string): void;
-  /** Entries were missed (dropped before this replica saw them): every store looks again. */
+  /** Entries were missed (dropped before this replica saw them), or one batch named too many stores: every store looks again. */
   missed(): void;
   /** The remote keys this replica's ManagedSecrets read by name from the store. */
   keysOf(storeKey: string): Iterable<string>;
@@ -302,11 +304,17 @@ export class ChangeRelay {
     this.pending.clear();
     const at = this.now();
     const seqBefore = this.seq;
-    const entries: RelayEntry[] = batch.map(([store, p]) =>
-      p.all
-        ? { from: this.from, seq: ++this.seq, at, store, all: true }
-        : { from: this.from, seq: ++this.seq, at, store, keys: [...p.keys] },
-    );
+    // A batch of many stores would push out of the ring entries the other replicas may not have read yet:
+    // one entry for every store instead (they all look again, as after a gap).
+    const tooMany = batch.length > this.maxEntries / 4;
+    if (tooMany) this.options.onEvent?.('fallback');
+    const entries: RelayEntry[] = tooMany
+      ? [{ from: this.from, seq: ++this.seq, at, store: EVERY_STORE, all: true }]
+      : batch.map(([store, p]) =>
+          p.all
+            ? { from: this.from, seq: ++this.seq, at, store, all: true }
+            : { from: this.from, seq: ++this.seq, at, store, keys: [...p.keys] },
+        );
     this.lastWrite = at;
     try {
       for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
@@ -350,6 +358,10 @@ export class ChangeRelay {
 
   private apply(e: RelayEntry): void {
     this.options.onEvent?.('applied');
+    if (e.store === EVERY_STORE) {
+      this.options.target.missed();
+      return;
+    }
     if (e.all || !e.keys) {
       this.options.target.changedAll(e.store);
       return;

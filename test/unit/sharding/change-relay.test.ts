@@ -149,7 +149,8 @@ describe('ChangeRelay', () => {
     const a = replica(fake, 'a', {}, { batchMs: 1, maxEntries: 8, maxAgeMs: 60_000, now: () => now });
     for (let i = 0; i < 12; i++) {
       a.relay.publish(`ss/ns/s${i}`, ['k']);
-      await sleep(2);
+      // One store per write: a batch of several would be relayed as every store (more than a quarter of the ring).
+      await until(`s${i} written`, () => fake.object?.entries.at(-1)?.store === `ss/ns/s${i}`);
     }
     await until('the last store written', () => fake.object?.entries.at(-1)?.store === 'ss/ns/s11');
     expect(fake.object?.entries.map((e) => e.store)).to.deep.equal(
@@ -172,6 +173,22 @@ describe('ChangeRelay', () => {
     expect(fake.object?.entries[0]?.keys).to.equal(undefined);
     expect(b.seen.all).to.deep.equal(['ss/ns/local']);
     expect(b.seen.changed).to.deep.equal([]);
+  });
+
+  it('relays a batch of more stores than a quarter of the ring as one entry for every store', async () => {
+    const fake = new FakeRelayObject();
+    const a = replica(fake, 'a', {}, { maxEntries: 16, batchMs: 50 });
+    const b = replica(fake, 'b');
+    a.relay.publish('ss/ns/first', ['k']);
+    await until('the first entry at B', () => b.seen.changed.length > 0);
+    for (let i = 0; i < 3; i++) a.relay.publish(`ss/ns/s${i}`, ['k']);
+    await until('three stores at B', () => b.seen.changed.length === 4);
+    for (let i = 0; i < 20; i++) a.relay.publish(`ss/ns/many${i}`, ['k']);
+    await until('the every-store entry at B', () => b.seen.missed > 0);
+    expect(fake.object?.entries.at(-1)).to.include({ store: '*', all: true });
+    expect(fake.object?.entries).to.have.length(5);
+    expect(b.seen.missed).to.equal(1);
+    expect(b.seen.changed).to.have.length(4);
   });
 
   it('reads the object again and retries on a conflict', async () => {
@@ -245,7 +262,8 @@ describe('ChangeRelay', () => {
     fake.watchers.splice(fake.watchers.indexOf(b.relay), 1);
     for (let i = 1; i < 7; i++) {
       a.relay.publish(`ss/ns/s${i}`, ['k']);
-      await sleep(2);
+      // One store per write: a batch of several would be relayed as every store (more than a quarter of the ring).
+      await until(`s${i} written`, () => fake.object?.entries.at(-1)?.store === `ss/ns/s${i}`);
     }
     await until('the last store written', () => fake.object?.entries.at(-1)?.store === 'ss/ns/s6');
     b.relay.observe(await fake.get());
@@ -321,15 +339,15 @@ describe('ChangeRelay', () => {
 
   it("notices a publisher's entries pushed out of the ring by others' before it saw them", async () => {
     const fake = new FakeRelayObject();
-    const a = replica(fake, 'a', {}, { batchMs: 1, maxEntries: 3 });
-    const flood = replica(fake, 'flood', {}, { batchMs: 1, maxEntries: 3 });
+    const a = replica(fake, 'a', {}, { batchMs: 1, maxEntries: 4 });
+    const flood = replica(fake, 'flood', {}, { batchMs: 1, maxEntries: 4 });
     const b = replica(fake, 'b');
     a.relay.publish('ss/ns/a1', ['k']);
     await until('a1 at B', () => b.seen.changed.length > 0);
     fake.watchers.splice(fake.watchers.indexOf(b.relay), 1);
     a.relay.publish('ss/ns/a2', ['k']);
     await until('a2 written', () => fake.object?.entries.some((e) => e.store === 'ss/ns/a2') === true);
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 4; i++) {
       flood.relay.publish(`ss/ns/f${i}`, ['k']);
       await until(`f${i} written`, () => fake.object?.entries.some((e) => e.store === `ss/ns/f${i}`) === true);
     }
