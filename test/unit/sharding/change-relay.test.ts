@@ -100,7 +100,9 @@ function replica(
   return { relay, seen };
 }
 
-describe('ChangeRelay', () => {
+describe('ChangeRelay', function () {
+  // The waits are short; a loaded machine may stretch them past mocha's 2 s.
+  this.timeout(10_000);
   it('relays hashed keys: the other replica gets the keys its index knows, the publisher nothing back', async () => {
     const fake = new FakeRelayObject();
     const a = replica(fake, 'a');
