@@ -122,6 +122,11 @@ export class ChangeIndex {
     return (this.stores.get(storeKey)?.byKey ?? new Map<string, Set<string>>()).keys();
   }
 
+  /** Queue keys of the ManagedSecrets of a store that list entries with `find` (a relayed hash cannot be matched against a find). */
+  findUsersOf(storeKey: string): IterableIterator<string> {
+    return (this.stores.get(storeKey)?.finds ?? new Map<string, FindUse[]>()).keys();
+  }
+
   /** How many ManagedSecrets are indexed (for tests and gauges). */
   get size(): number {
     return this.indexed.size;

@@ -13,7 +13,7 @@ import {
 import { DEFAULT_LIMITS, type Limits } from '../api/limits.js';
 import { NotShardOwnerError } from '../api/errors.js';
 import type { KubeAuth } from '../kube/config.js';
-import { KubeClient, type WriteFence } from '../kube/client.js';
+import { abortableSleep, KubeClient, type KubeObject, type WriteFence } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
@@ -48,6 +48,15 @@ import { namespaceTenant, WorkQueue } from './workqueue.js';
 import { ANNOTATION_ADOPT_FROM_ESO } from '../secrets/eso-adoption.js';
 import { collectionPaths } from '../kube/informer-group.js';
 import { ShardLabeller } from '../sharding/labeller.js';
+import {
+  ChangeRelay,
+  CHANGE_RELAY_NAME,
+  configMapRelayClient,
+  ibmAliasesOfKey,
+  ibmRelayForms,
+  relayObjectOf,
+} from '../sharding/change-relay.js';
+import { Informer } from '../kube/informer.js';
 import { LABEL_SHARD, parseShardLabel, shardOf, type ShardOwnership } from '../sharding/ownership.js';
 
 export interface ManagerOptions {
@@ -106,6 +115,8 @@ export interface ManagerOptions {
    * the leader (leader election, if on). Undefined: one active replica, as before.
    */
   sharding?: { ownership: ShardOwnership };
+  /** Sharded mode: the ConfigMap (operator namespace) that relays change notifications between replicas (default secretsync-changes). */
+  changeRelayName?: string;
 }
 
 const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
@@ -143,6 +154,9 @@ export class Manager {
   private readonly ownership: ShardOwnership | undefined;
   private readonly labeller: ShardLabeller | undefined;
   private unsubscribeShards: (() => void) | undefined;
+  /** Sharded mode: passes change notifications on to the replicas holding the other shards (see change-relay.ts). */
+  private relay:
+    { relay: ChangeRelay; informer: Informer<KubeObject>; client: KubeClient; watching: Promise<void> } | undefined;
   private shardRetry: NodeJS.Timeout | undefined;
   private hmacKey: Buffer | undefined;
   private workers: Promise<void>[] = [];
@@ -245,6 +259,12 @@ export class Manager {
       onNotified: (source, managedSecrets) => {
         this.metrics.changeNotifications.inc({ source, what: 'notifications' });
         this.metrics.changeNotifications.inc({ source, what: 'managed_secrets' }, managedSecrets);
+      },
+      // A local store's directory watch runs on every replica: only the other sources (SQS) need relaying.
+      onSourceChange: (storeKey, store, keys) => {
+        if (store.spec.provider.local) return;
+        if (keys === 'all') this.relay?.relay.publishAll(storeKey);
+        else this.relay?.relay.publish(storeKey, keys);
       },
     });
     const status = new StatusWriter(this.client, this.metrics, this.log);
@@ -537,6 +557,7 @@ export class Manager {
    */
   notifyChanged(storeKey: string, keys: readonly string[], source: string): number | undefined {
     if (!this.caches.store(storeKey)) return undefined;
+    this.relay?.relay.publish(storeKey, keys);
     return this.changes.changed(storeKey, keys, source);
   }
 
@@ -563,6 +584,11 @@ export class Manager {
         for (const k of keysOfNotifiedSecret(secret, notification.secretType, this.changeIndex.keysOf(storeKey)))
           keys.add(k);
       synced += this.changes.changed(storeKey, [...keys], 'ibm-event-notifications');
+      // The other replicas match the secret against their own indexes (keys of a group by name this one does not know).
+      this.relay?.relay.publish(
+        storeKey,
+        notification.secrets.flatMap((secret) => ibmRelayForms(secret, notification.secretType)),
+      );
     }
     return synced;
   }
@@ -596,7 +622,94 @@ export class Manager {
     await this.caches.setShards(ownership.owned());
     this.metrics.shardsCached.set(this.caches.cachedShards().length);
     await this.labeller?.start();
-    this.log.info('sharded', { shardCount: ownership.shardCount, held: [...ownership.owned()].sort((a, b) => a - b) });
+    await this.startRelay();
+    this.log.info('sharded', {
+      shardCount: ownership.shardCount,
+      held: [...ownership.owned()].sort((a, b) => a - b),
+      changeRelay: this.options.changeRelayName ?? CHANGE_RELAY_NAME,
+    });
+  }
+
+  /**
+   * Sharded mode: watches the change relay ConfigMap and publishes to it. Its
+   * own client: relay writes are no shard's (a notification may arrive inside
+   * a sync's fence scope) and must not count as the data plane's writes.
+   */
+  private async startRelay(): Promise<void> {
+    const hashKey = this.hmacKey;
+    if (!hashKey) throw new Error('the HMAC key is not loaded yet');
+    const namespace = this.options.operatorNamespace;
+    const name = this.options.changeRelayName ?? CHANGE_RELAY_NAME;
+    const client = new KubeClient(this.options.kubeConfig, {
+      userAgent: 'secretsync',
+      requestTimeoutMs: this.options.kubeRequestTimeoutMs,
+      connectTimeoutMs: this.options.kubeConnectTimeoutMs,
+      watchIdleTimeoutMs: this.options.watchIdleTimeoutMs,
+    });
+    const relay = new ChangeRelay({
+      client: configMapRelayClient(client, namespace, name),
+      identity: this.options.identity,
+      hashKey,
+      log: this.log,
+      onEvent: (what) => this.metrics.changeRelayEntries.inc({ what }),
+      target: {
+        changed: (storeKey, keys, unmatched) => {
+          if (!this.caches.store(storeKey)) return;
+          if (keys.length > 0) this.changes.changed(storeKey, keys, 'relay');
+          // A hash no exact key here matched may be an entry a find lists: those ManagedSecrets read again.
+          const finders = unmatched ? [...this.changeIndex.findUsersOf(storeKey)] : [];
+          if (finders.length === 0) return;
+          this.fetchCache.invalidate(storeKey);
+          for (const key of finders) this.managedSecrets.storeChanged(key);
+        },
+        changedAll: (storeKey) => {
+          if (this.caches.store(storeKey)) this.changes.changedAll(storeKey, 'relay');
+        },
+        missed: () => {
+          for (const s of this.caches.secretStores.list())
+            this.changes.changedAll(queueKey.secretStore(s.metadata.namespace ?? '', s.metadata.name), 'relay');
+          for (const s of this.caches.clusterStores.list())
+            this.changes.changedAll(queueKey.clusterStore(s.metadata.name), 'relay');
+        },
+        keysOf: (storeKey) => this.changeIndex.keysOf(storeKey),
+        aliasesOf: (storeKey, key) =>
+          this.caches.store(storeKey)?.spec.provider.ibmSecretsManager ? ibmAliasesOfKey(key) : [],
+      },
+    });
+    const informer = new Informer<KubeObject>(client, {
+      path: `/api/v1/namespaces/${namespace}/configmaps`,
+      fieldSelector: `metadata.name=${name}`,
+      onError: (err) => this.log.warn('change relay watch failed; retrying', { error: errorMessage(err) }),
+    });
+    informer.on({
+      add: (obj) => relay.observe(relayObjectOf(obj)),
+      update: (_old, obj) => relay.observe(relayObjectOf(obj)),
+      delete: () => relay.observe(undefined),
+    });
+    // What the relay held before this replica watched it is the past: its first passes read anyway.
+    const watch = async (): Promise<boolean> => {
+      try {
+        await informer.start();
+        relay.start();
+        return true;
+      } catch (err) {
+        if (!this.stopRequested)
+          this.log.warn('could not watch the change relay; trying again (notifications for other replicas wait)', {
+            configMap: name,
+            error: errorMessage(err),
+          });
+        return false;
+      }
+    };
+    // A relay the operator may not read (RBAC of an older chart) costs the other shards their events, not the start.
+    const started = await watch();
+    const retry = async () => {
+      for (let delay = 1_000; !this.stopRequested; delay = Math.min(delay * 2, 30_000)) {
+        await abortableSleep(delay, this.stopping.signal).catch(() => undefined);
+        if (this.stopRequested || (await watch())) return;
+      }
+    };
+    this.relay = { relay, informer, client, watching: started ? Promise.resolve() : retry() };
   }
 
   /** The cluster-wide singletons (store checks) that run on the leader only; sharded mode. */
@@ -676,6 +789,13 @@ export class Manager {
     await this.leader?.release();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     await this.labeller?.stop();
+    if (this.relay) {
+      await this.relay.relay.stop();
+      // Stopped first: a first list still in flight is aborted, and the retries see the stop.
+      await this.relay.informer.stop();
+      await this.relay.watching;
+      this.relay.client.close();
+    }
     await this.caches.stop();
     await this.clients.closeAll();
     this.changes.stopAll();

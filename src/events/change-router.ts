@@ -57,6 +57,8 @@ export interface ChangeRouterDeps {
   log: Logger;
   /** Counts notifications and the ManagedSecrets they sent through the queue. */
   onNotified?(source: string, managedSecrets: number): void;
+  /** A store's event source reported a change (after it was applied here): sharded mode relays it to the other replicas. */
+  onSourceChange?(storeKey: string, store: AnyStore, keys: readonly string[] | 'all'): void;
 }
 
 interface SourceState {
@@ -87,10 +89,14 @@ export class ChangeRouter {
     const live = () => this.sources.get(storeKey) === state && !stop.signal.aborted;
     const listener: ChangeListener = {
       changed: (keys) => {
-        if (live()) this.changed(storeKey, keys, 'watch');
+        if (!live()) return;
+        this.changed(storeKey, keys, 'watch');
+        this.deps.onSourceChange?.(storeKey, store, keys);
       },
       changedAll: () => {
-        if (live()) this.changedAll(storeKey);
+        if (!live()) return;
+        this.changedAll(storeKey);
+        this.deps.onSourceChange?.(storeKey, store, 'all');
       },
       degraded: (reason, message) => {
         if (live()) this.setDegraded(storeKey, state, { reason, message });
@@ -144,11 +150,11 @@ export class ChangeRouter {
   }
 
   /** Anything of the store may have changed: every ManagedSecret of it reads again. */
-  changedAll(storeKey: string): void {
+  changedAll(storeKey: string, source = 'watch'): void {
     this.deps.fetchCache.invalidate(storeKey);
     const users = this.deps.usersOf(storeKey);
     for (const key of users) this.deps.resync(key);
-    this.deps.onNotified?.('watch', users.length);
+    this.deps.onNotified?.(source, users.length);
   }
 
   /** While the store's events are degraded: the refresh interval its ManagedSecrets use at most; else undefined. */

@@ -55,8 +55,17 @@ export class Metrics {
   });
   readonly changeNotifications = new Counter({
     name: 'secretsync_change_notifications_total',
-    help: 'Change notifications by source (watch: a store event source; webhook) and the ManagedSecrets they sent to sync',
+    help: 'Change notifications by source (watch: a store event source; webhook; relay: from another replica, sharded) and the ManagedSecrets they sent to sync',
     labelNames: ['source', 'what'] as const,
+    registers: [this.registry],
+  });
+  readonly changeRelayEntries = new Counter({
+    name: 'secretsync_change_relay_entries_total',
+    help:
+      'Sharded mode, the change relay between replicas: entries published, applied (from other replicas), ' +
+      'fallback (a store relayed whole: too many keys, or a failed write), missed (entries dropped before this ' +
+      'replica saw them: every store looked again), write_failed',
+    labelNames: ['what'] as const,
     registers: [this.registry],
   });
   readonly webhookRequests = new Counter({

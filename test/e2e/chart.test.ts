@@ -658,6 +658,41 @@ describe('the Helm chart, rendered (helm v3.18.0)', function () {
       expect(off.filter((p) => p.includes('configmaps'))).to.deep.equal([]);
     });
 
+    it('with sharding.enabled: shard Leases and the change relay ConfigMap (by name, but for create) in its own namespace only', async () => {
+      for (const values of [{}, { watchNamespaces: ['team-a'] }]) {
+        const off = permissions(await renderChart({ values }), 'secretsync-system', 'secretsync');
+        expect(off.filter((p) => p.includes('configmaps'))).to.deep.equal([]);
+        const on = permissions(
+          await renderChart({ values: { ...values, sharding: { enabled: true } } }),
+          'secretsync-system',
+          'secretsync',
+        );
+        expect(on.filter((p) => p.includes('configmaps'))).to.deep.equal(
+          [
+            'secretsync-system||configmaps|create',
+            ...expand('secretsync-system', '', ['configmaps/secretsync-changes'], ['get', 'list', 'watch', 'update']),
+          ].sort(),
+        );
+        expect(on.filter((p) => p.includes('|leases|'))).to.deep.equal(
+          expand(
+            'secretsync-system',
+            'coordination.k8s.io',
+            ['leases'],
+            ['get', 'list', 'create', 'update', 'delete'],
+          ).sort(),
+        );
+      }
+      // Without leader election the Role exists for sharding alone.
+      const noLeader = permissions(
+        await renderChart({
+          values: { sharding: { enabled: true }, leaderElection: { enabled: false }, replicaCount: 1 },
+        }),
+        'secretsync-system',
+        'secretsync',
+      );
+      expect(noLeader).to.include('secretsync-system||configmaps/secretsync-changes|watch');
+    });
+
     it('grants the workload rules only with rolloutRestarts.enabled, in the same scope, and tells the operator either way', async () => {
       const workloads = (scope: string) =>
         expand(scope, 'apps', ['deployments', 'statefulsets', 'daemonsets'], ['get', 'list', 'patch']).sort();

@@ -110,6 +110,12 @@ describe('sharding from the chart: two active replicas (helm install, real token
       expect(await canI(tokenConfig, verb, 'leases.coordination.k8s.io', RELEASE_NAMESPACE), verb).to.equal(true);
     expect(await canI(tokenConfig, 'create', 'leases.coordination.k8s.io', 'kube-system')).to.equal(false);
     expect(await canI(tokenConfig, 'delete', 'leases.coordination.k8s.io', NS)).to.equal(false);
+    // The change relay: its one ConfigMap by name (create cannot be restricted by name), nothing else of ConfigMaps.
+    for (const verb of ['get', 'list', 'watch', 'update'])
+      expect(await canI(tokenConfig, verb, 'configmaps/secretsync-changes', RELEASE_NAMESPACE), verb).to.equal(true);
+    expect(await canI(tokenConfig, 'create', 'configmaps', RELEASE_NAMESPACE)).to.equal(true);
+    expect(await canI(tokenConfig, 'get', 'configmaps/other', RELEASE_NAMESPACE)).to.equal(false);
+    expect(await canI(tokenConfig, 'update', 'configmaps/secretsync-changes', NS)).to.equal(false);
   });
 
   it('splits the shards 8/8 between the replicas, labels every ManagedSecret and syncs each once', async () => {
@@ -151,6 +157,8 @@ describe('sharding from the chart: two active replicas (helm install, real token
       );
       expect(ms.metadata.labels?.[LABEL_SHARD]).to.equal(String(shard));
     }
+    // Each replica watches the change relay with its real token (a refused watch is logged and retried).
+    for (const op of operators) expect(op.logs()).to.not.include('could not watch the change relay');
     // Both replicas hold shards that have ManagedSecrets: neither idles while the other does all the work.
     const used = new Set(names.map((n) => holders.get(shardOf(NS, n, SHARDS))));
     expect([...used].sort()).to.deep.equal([...PODS].sort());

@@ -32,7 +32,7 @@ const ms = (name: string, key: string): ManagedSecret => ({
   spec: { storeRef: { name: 'local' }, data: [{ secretKey: 'v', remoteRef: { key } }] },
 });
 
-function setUp(withEvents = true) {
+function setUp(withEvents = true, sourceChanges: string[] = []) {
   const index = new ChangeIndex();
   for (const [n, k] of [
     ['a1', 'a'],
@@ -53,6 +53,8 @@ function setUp(withEvents = true) {
     emit: (_t, type, reason) => calls.push(`event ${type} ${reason}`),
     eventTarget: () => ({ apiVersion: API_VERSION, kind: 'SecretStore', name: 'local', namespace: 'app' }),
     log: createLogger('error'),
+    onSourceChange: (storeKey, s, keys) =>
+      sourceChanges.push(`${storeKey} ${s.metadata.name} ${keys === 'all' ? 'all' : keys.join(',')}`),
   });
   let listener: ChangeListener | undefined;
   let signal: AbortSignal | undefined;
@@ -73,6 +75,23 @@ describe('ChangeRouter', () => {
     t.calls.length = 0;
     t.listener().changed(['a', 'unused']);
     expect(t.calls.sort()).to.deep.equal(['resync ms/app/a1', 'resync ms/app/a2']);
+  });
+
+  it("tells onSourceChange (the sharded relay) of its source's changes, after applying them, and no others", () => {
+    const sourceChanges: string[] = [];
+    const t = setUp(true, sourceChanges);
+    t.router.attach('ss/app/local', t.current, t.client);
+    t.listener().changed(['a', 'unused']);
+    t.listener().changedAll();
+    expect(sourceChanges).to.deep.equal(['ss/app/local local a,unused', 'ss/app/local local all']);
+    // A change from elsewhere (the webhook, the relay itself) is not a source's: not told again.
+    t.router.changed('ss/app/local', ['b'], 'relay');
+    t.router.changedAll('ss/app/local', 'relay');
+    expect(sourceChanges).to.have.length(2);
+    const old = t.listener();
+    t.router.detach('ss/app/local', t.client);
+    old.changed(['a']);
+    expect(sourceChanges).to.have.length(2);
   });
 
   it('starts no source for a store without events', () => {
