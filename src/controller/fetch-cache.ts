@@ -10,6 +10,7 @@ import {
 } from '../providers/provider.js';
 import { raceAbort } from '../api/abort.js';
 import { findMayList } from './change-index.js';
+import { MAX_FETCH_TTL_MS } from './schedule.js';
 
 export interface FetchCacheOptions {
   /** Most entries kept; the oldest go first. */
@@ -20,7 +21,12 @@ export interface FetchCacheOptions {
   maxBatch?: number;
   /** Counts hits (served from cache), shared (joined an in-flight fetch) and misses. */
   onResult?: (result: 'hit' | 'shared' | 'miss') => void;
+  /** Entries older than this are never served (no caller asks for a longer TTL): dropped. Default MAX_FETCH_TTL_MS. */
+  maxAgeMs?: number;
 }
+
+/** Expired entries dropped per read at most: the sweep's cost stays small and spread over the reads. */
+const SWEEP_PER_CALL = 64;
 
 interface Entry {
   value: unknown;
@@ -61,11 +67,13 @@ export class FetchCache {
   /** Cache key → its origin (for taking it out of the two indexes above). */
   private readonly origins = new Map<string, Origin>();
   private readonly maxEntries: number;
+  private readonly maxAgeMs: number;
   private readonly batchWindowMs: number;
   private readonly maxBatch: number;
 
   constructor(private readonly options: FetchCacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? 50_000;
+    this.maxAgeMs = options.maxAgeMs ?? MAX_FETCH_TTL_MS;
     this.batchWindowMs = options.batchWindowMs ?? 5;
     this.maxBatch = options.maxBatch ?? 20;
   }
@@ -190,6 +198,7 @@ export class FetchCache {
     load: () => Promise<unknown>,
   ): Promise<unknown> {
     const now = Date.now();
+    this.sweep(now);
     const entry = this.entries.get(key);
     if (entry && now - entry.at < ttlMs) {
       this.options.onResult?.('hit');
@@ -222,6 +231,22 @@ export class FetchCache {
     this.inFlight.set(key, promise);
     this.remember(key, origin);
     return promise;
+  }
+
+  /**
+   * Drops entries no caller would be served any more, oldest first (entries
+   * are kept in the order they were stored). Without it a cold sync of 50,000
+   * left 50,000 values, with their index entries, in memory until the count
+   * bound pushed them out: megabytes of plaintext no read could use.
+   */
+  private sweep(now: number): void {
+    let dropped = 0;
+    for (const [key, entry] of this.entries) {
+      if (now - entry.at < this.maxAgeMs || dropped++ >= SWEEP_PER_CALL) return;
+      // A read of the key in flight keeps its index entries: its result is stored under them.
+      if (this.inFlight.has(key)) this.entries.delete(key);
+      else this.drop(key);
+    }
   }
 
   private store(key: string, value: unknown): void {

@@ -70,9 +70,12 @@ export function refreshPeriodMs(spec: { refreshInterval?: string; refreshSchedul
   return nextCronTime(spec.refreshSchedule, next).getTime() - next.getTime();
 }
 
+/** The longest a fetched value is shared (see fetchTtl); the fetch cache drops what is older. */
+export const MAX_FETCH_TTL_MS = 5 * 60_000;
+
 /** Values fetched for a refresh are shared this long: below the interval that asked for them, at most 5 minutes. */
 export function fetchTtl(intervalMs: number): number {
-  return intervalMs > 0 ? Math.min(intervalMs / 2, 5 * 60_000) : 60_000;
+  return intervalMs > 0 ? Math.min(intervalMs / 2, MAX_FETCH_TTL_MS) : 60_000;
 }
 
 /**

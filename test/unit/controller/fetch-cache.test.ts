@@ -43,3 +43,21 @@ describe('FetchCache batching', () => {
     expect(one.calls[0]).to.have.length(3);
   });
 });
+
+describe('FetchCache expiry', () => {
+  it('drops values older than any TTL a caller may ask for, with their index entries, as reads come', async () => {
+    const cache = new FetchCache({ maxAgeMs: 30 });
+    const client = {
+      getValue: (ref: RemoteRef) => Promise.resolve(`v:${ref.key}`),
+    } as unknown as ProviderClient;
+    for (let i = 0; i < 50; i++) await cache.getValue('ss/ns/s', client, { key: `k${i}` }, 1_000);
+    expect(cache.size).to.equal(50);
+    await new Promise((r) => setTimeout(r, 40));
+    // One read sweeps what expired (up to 64 a read): the 50 old values go, the new one stays.
+    await cache.getValue('ss/ns/s', client, { key: 'fresh' }, 1_000);
+    expect(cache.size).to.equal(1);
+    // The change index let go of them too: invalidating an expired key finds nothing to drop.
+    cache.invalidateKeys('ss/ns/s', ['k0']);
+    expect(cache.size).to.equal(1);
+  });
+});
