@@ -36,12 +36,21 @@ export async function changeLatencyScenario(ctx: BenchContext, n: number, paceMs
  */
 export async function measureChangeLatency(ctx: BenchContext, run: ColdSync, n: number, paceMs = 25): Promise<Figures> {
   const changes = Math.max(1, Math.min(ctx.options.changes, Math.floor(n / 2)));
-  const pending = new Map<string, { start: number; check: (s: SecretObj) => boolean; kind: 'spec' | 'store' }>();
+  const pending = new Map<
+    string,
+    { start: number; written?: number; check: (s: SecretObj) => boolean; kind: 'spec' | 'store' }
+  >();
   const latencies: Record<'spec' | 'store', number[]> = { spec: [], store: [] };
+  /** Store changes from the moment the store write returned (the change exists in the backend). */
+  const fromWritten: number[] = [];
+  /** How long the benchmark's own store writes took (lock, journal, fsyncs; now and then a manifest fold). */
+  const storeWrites: number[] = [];
   const observe = (s: SecretObj) => {
     const p = pending.get(s.metadata.name);
     if (!p || !p.check(s)) return;
-    latencies[p.kind].push(Date.now() - p.start);
+    const now = Date.now();
+    latencies[p.kind].push(now - p.start);
+    if (p.written !== undefined) fromWritten.push(now - p.written);
     pending.delete(s.metadata.name);
   };
   const stopObserving = run.progress.onSecretUpdate(observe);
@@ -69,8 +78,13 @@ export async function measureChangeLatency(ctx: BenchContext, run: ColdSync, n: 
       jobs.push(async () => {
         const name = msName(j);
         const fresh = `changed-${j}-${randomBytes(8).toString('hex')}`;
-        pending.set(name, { start: Date.now(), kind: 'store', check: (s) => value(s, 'a') === fresh });
+        const change = { start: Date.now(), written: undefined as number | undefined, kind: 'store' as const };
+        pending.set(name, { ...change, check: (s) => value(s, 'a') === fresh });
         await run.fixture.store.patch(entryName(j), { a: fresh });
+        const written = Date.now();
+        storeWrites.push(written - change.start);
+        const entry = pending.get(name);
+        if (entry) entry.written = written;
         await ctx.kube.request('PATCH', `${msPath(run.namespace)}/${name}`, {
           contentType: 'application/merge-patch+json',
           body: { metadata: { annotations: { [ANNOTATION_FORCE_SYNC]: String(Date.now()) } } },
@@ -99,6 +113,15 @@ export async function measureChangeLatency(ctx: BenchContext, run: ColdSync, n: 
       specP99Ms: percentile(latencies.spec, 99),
       storeP50Ms: percentile(latencies.store, 50),
       storeP99Ms: percentile(latencies.store, 99),
+      // The operator's part of a store change: from the write's return to the Secret (the figures above count
+      // the benchmark's own store write too).
+      storeFromWrittenP50Ms: percentile(fromWritten, 50),
+      storeFromWrittenP99Ms: percentile(fromWritten, 99),
+      // Spec edits and store changes from the write's return: the operator's change latency.
+      operatorP99Ms: percentile([...latencies.spec, ...fromWritten], 99),
+      storeWriteP50Ms: percentile(storeWrites, 50),
+      storeWriteP99Ms: percentile(storeWrites, 99),
+      storeWriteMaxMs: Math.max(...storeWrites),
     };
   } finally {
     stopObserving();
