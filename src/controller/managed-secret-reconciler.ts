@@ -653,10 +653,15 @@ export class ManagedSecretReconciler {
     state.lastCheck = now;
     state.failure = undefined;
     this.deps.queue.forget(key);
-    // A real data change (not a create, not a no-op, not a drift repair) asks for rollout restarts: the
-    // intent goes into the same status patch as the sync (durable, for whoever holds the ManagedSecret when due).
+    // A real data change asks for rollout restarts: the Secret now holds a version other than the one status
+    // recorded (not a create, not a no-op, not a drift repair). That is the record, not this pass's write: a pass
+    // whose Secret write landed and whose status patch did not (a lost shard, a crash, a refused patch) leaves the
+    // next pass with nothing to write, and the restart would be lost. The intent goes into the same status patch
+    // as the sync (durable, for whoever holds the ManagedSecret when due); a restart already sent for the version
+    // is skipped by the workload's restarted-for annotation.
+    const secretHoldsDesired = wrote || (ms.spec.target?.creationPolicy ?? 'Owner') !== 'None';
     const restart =
-      wrote && ms.spec.rolloutRestart && previousHmac !== undefined && previousHmac !== desired.hmac
+      secretHoldsDesired && ms.spec.rolloutRestart && previousHmac !== undefined && previousHmac !== desired.hmac
         ? this.deps.restarter.planChange(ms, desired.hmac)
         : undefined;
     const statusChanged = await this.deps.status.recordSync(
@@ -683,16 +688,16 @@ export class ManagedSecretReconciler {
         served.endpoint !== resolved.store.status?.activeEndpoint)
     )
       this.deps.queue.add(resolved.storeKey);
+    if (restart)
+      void this.deps.restarter
+        .follow(ms, desired.name, restart)
+        .catch((err: unknown) =>
+          this.deps.log.warn('rollout restart scheduling failed', {
+            managedSecret: nameOf(ms),
+            error: errorMessage(err),
+          }),
+        );
     if (wrote) {
-      if (restart)
-        void this.deps.restarter
-          .follow(ms, desired.name, restart)
-          .catch((err: unknown) =>
-            this.deps.log.warn('rollout restart scheduling failed', {
-              managedSecret: nameOf(ms),
-              error: errorMessage(err),
-            }),
-          );
       this.deps.events.emit(
         this.deps.eventTarget(ms),
         'Normal',

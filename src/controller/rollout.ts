@@ -203,6 +203,8 @@ export class RolloutRestarter {
   private readonly cleared = new Map<string, string>();
   /** Data changes per ManagedSecret within the last hour. */
   private readonly changes = new Map<string, number[]>();
+  /** The version last planned per ManagedSecret: planned again (its record was lost), it is not a new change. */
+  private readonly lastPlanned = new Map<string, string>();
   private readonly flapping = new Set<string>();
   private inFlight = 0;
   private readonly slots: (() => void)[] = [];
@@ -220,10 +222,12 @@ export class RolloutRestarter {
   }
 
   /**
-   * The Secret's data changed from `previous` to `version` (a real change, about
-   * to be recorded): the intent to record in the same status patch, after the
-   * flap limit. A change within the window of a pending restart rides along
-   * (same notBefore, the newer version); otherwise a new window opens.
+   * The Secret now holds `version` where status last recorded another (a change
+   * written now, or one written by a pass whose status record was lost): the
+   * intent to record in the same status patch, after the flap limit. A change
+   * within the window of a pending restart rides along (same notBefore, the
+   * newer version); otherwise a new window opens. The same version planned again
+   * counts once towards the flap limit.
    */
   planChange(ms: ManagedSecret, version: string): RestartPlan {
     const spec = ms.spec.rolloutRestart;
@@ -233,7 +237,8 @@ export class RolloutRestarter {
     const source = sourceOf(ms);
     const now = this.now();
     const recent = (this.changes.get(source) ?? []).filter((t) => now - t < HOUR_MS);
-    recent.push(now);
+    if (this.lastPlanned.get(source) !== version) recent.push(now);
+    this.lastPlanned.set(source, version);
     this.changes.set(source, recent);
     if (recent.length > limit) {
       const first = !this.flapping.has(source);
@@ -314,6 +319,7 @@ export class RolloutRestarter {
     this.carrying.delete(source);
     this.cleared.delete(source);
     this.changes.delete(source);
+    this.lastPlanned.delete(source);
     this.flapping.delete(source);
   }
 

@@ -361,9 +361,13 @@ const DEBRIS_RELIST_MS = 60_000;
  * check (verifyMasterKey) found each entry's latest version written with that
  * key. Kept by the process, not the instance: provider clients, and the
  * LocalStore each holds, are rebuilt every few minutes. As large as the
- * stores' manifests, which the instances hold anyway.
+ * stores' manifests, which the instances hold anyway; a directory no check
+ * used for VERIFIED_MEMO_TTL_MS (its store deleted, its key rotated) is
+ * forgotten, so that the map does not outlive what it describes.
  */
-const verifiedGenerations = new Map<string, Map<string, number>>();
+const verifiedGenerations = new Map<string, { generations: Map<string, number>; usedAt: number }>();
+/** Six store checks (every 5 minutes): a store still in use is checked long before. */
+const VERIFIED_MEMO_TTL_MS = 30 * 60_000;
 
 export class LocalStore {
   readonly keyId: string;
@@ -604,8 +608,13 @@ export class LocalStore {
     // (every 5 minutes, on a fresh client each time), and a change arriving meanwhile waited. A file
     // changed behind the manifest's back is refused by the read that uses it (digest, MAC, generation).
     const memoKey = `${this.dir}\0${this.keyId}`;
-    let verified = verifiedGenerations.get(memoKey);
-    if (!verified) verifiedGenerations.set(memoKey, (verified = new Map()));
+    const now = Date.now();
+    for (const [key, memo] of verifiedGenerations)
+      if (now - memo.usedAt > VERIFIED_MEMO_TTL_MS) verifiedGenerations.delete(key);
+    const memo = verifiedGenerations.get(memoKey) ?? { generations: new Map<string, number>(), usedAt: now };
+    memo.usedAt = now;
+    verifiedGenerations.set(memoKey, memo);
+    const verified = memo.generations;
     let read = 0;
     for (const [name, record] of manifest.records) {
       if (record.deleted) {

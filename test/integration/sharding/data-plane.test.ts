@@ -361,6 +361,14 @@ describe('sharded data plane: two replicas, half of the shards each', function (
       contentType: 'application/merge-patch+json',
     });
     await waitForSecretData(client(), namespace, name, (data) => data.v === 'b');
+    // Scheduled means recorded: the Secret lands a moment before the status patch that carries the intent, and a
+    // shard lost between the two is the other case (rollout-exactly-once.test.ts: the next pass plans it again).
+    await waitFor(
+      'the intent recorded',
+      async () => ((await getManagedSecret(client(), namespace, name)).status?.rolloutRestart ? true : undefined),
+      10_000,
+      50,
+    );
     ownershipA.set([]);
     await new Promise((resolve) => setTimeout(resolve, 4_500));
     expect(await restartedAt()).to.equal(undefined);

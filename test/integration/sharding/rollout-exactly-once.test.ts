@@ -3,11 +3,13 @@
 // status.rolloutRestart, so the replica that takes a shard over (or an operator
 // started again) carries out what the one before it scheduled; and a restart
 // the one before already sent (a crash between the workload patch and clearing
-// the intent) is not sent again. Restarts are counted by the Deployment's
-// metadata.generation: each pod-template change moves it by one.
+// the intent) is not sent again; and a Secret written whose status record was
+// lost (a shard lost or a crash between the Secret write and the status patch)
+// still gets its restart from the next pass. Restarts are counted by the
+// Deployment's metadata.generation: each pod-template change moves it by one.
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { API_VERSION, ANNOTATION_FORCE_SYNC, type ManagedSecret } from '../../../src/api/types.js';
+import { API_VERSION, ANNOTATION_FORCE_SYNC, GROUP, type ManagedSecret } from '../../../src/api/types.js';
 import { versionTag } from '../../../src/controller/rollout.js';
 import type { Metrics } from '../../../src/observability/metrics.js';
 import { sleep, waitFor } from '../../../tools/testenv/index.js';
@@ -124,6 +126,58 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
     fixture = await createLocalStore(client(), namespace);
     await createSecretStore(client(), namespace, 'local', fixture.dir);
   });
+
+  /**
+   * Refuses every status write of the ManagedSecret `name` (a ValidatingAdmissionPolicy, which binds the admin
+   * too) until the returned function lifts it. Both wait until the API server applies the change: a probe
+   * status patch is refused, or accepted again.
+   */
+  async function refuseStatusWrites(name: string): Promise<() => Promise<void>> {
+    const policy = uniqueName('refuse-status');
+    const vap = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies';
+    const bindings = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings';
+    await client().request('POST', vap, {
+      body: {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicy',
+        metadata: { name: policy },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              { apiGroups: [GROUP], apiVersions: ['*'], operations: ['UPDATE'], resources: ['managedsecrets/status'] },
+            ],
+          },
+          validations: [{ expression: `object.metadata.name != '${name}'`, message: 'status writes refused by the test' }],
+        },
+      },
+    });
+    await client().request('POST', bindings, {
+      body: {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicyBinding',
+        metadata: { name: policy },
+        spec: {
+          policyName: policy,
+          validationActions: ['Deny'],
+          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } },
+        },
+      },
+    });
+    const statusWriteAccepted = () =>
+      client()
+        .request('PATCH', `${msPath(name)}/status`, { body: { status: {} }, contentType: 'application/merge-patch+json' })
+        .then(
+          () => true,
+          () => false,
+        );
+    await waitFor('the policy in force', async () => ((await statusWriteAccepted()) ? undefined : true), 30_000, 250);
+    return async () => {
+      await client().request('DELETE', `${bindings}/${policy}`);
+      await client().request('DELETE', `${vap}/${policy}`);
+      await waitFor('the policy lifted', async () => ((await statusWriteAccepted()) ? true : undefined), 30_000, 250);
+    };
+  }
 
   after(() => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -254,6 +308,62 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
       expect(await writes(operator.metrics, 'deployments')).to.equal(1);
       expect(await writes(operator.metrics, 'managedsecrets/status')).to.equal(2);
     } finally {
+      await operator.stop();
+    }
+  });
+
+  it('a Secret written whose status record was lost (the status patch refused, the operator stopped) is restarted for once by the next pass', async () => {
+    const name = 'unrecorded';
+    await deployment(name);
+    await fixture.store.put(name, { v: '1' });
+    let operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
+    let lift: (() => Promise<void>) | undefined;
+    try {
+      await createManagedSecret(client(), namespace, restartingManagedSecret(name, '8s'));
+      await waitForReady(client(), namespace, name, 'True', 'Synced', 30_000);
+      const generation = (await deploymentOf(name)).metadata.generation;
+      const recorded = (await getManagedSecret(client(), namespace, name)).status?.syncedVersion;
+      expect(recorded).to.be.a('string');
+
+      // The pass writes the Secret and cannot record it: what a shard lost or a crash between the two leaves.
+      lift = await refuseStatusWrites(name);
+      await change(name, '2');
+      await operator.stop();
+      const unrecorded = (await getManagedSecret(client(), namespace, name)).status;
+      expect(unrecorded?.syncedVersion).to.equal(recorded);
+      expect(unrecorded?.rolloutRestart).to.equal(undefined);
+      // Stopped inside the window: the restart it held in memory went with it.
+      expect((await deploymentOf(name)).metadata.generation).to.equal(generation);
+      await lift();
+      lift = undefined;
+
+      // The next pass has nothing to write (the Secret holds the new values) and still owes the restart.
+      operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
+      await waitFor(
+        'the Deployment restarted',
+        async () => ((await deploymentOf(name)).metadata.generation > generation ? true : undefined),
+        60_000,
+        250,
+      );
+      const synced = (await getManagedSecret(client(), namespace, name)).status?.syncedVersion;
+      expect(synced).to.not.equal(recorded);
+      expect((await annotationsOf(name))['secretsync.io/restarted-for']).to.equal(
+        `${name}=${versionTag(synced ?? '')}`,
+      );
+      await waitFor(
+        'the intent cleared',
+        async () => ((await getManagedSecret(client(), namespace, name)).status?.rolloutRestart ? undefined : true),
+        10_000,
+      );
+      // Later passes owe nothing more.
+      await client().request('PATCH', msPath(name), {
+        body: { metadata: { annotations: { [ANNOTATION_FORCE_SYNC]: `again-${Date.now()}` } } },
+        contentType: 'application/merge-patch+json',
+      });
+      await sleep(2_000);
+      expect((await deploymentOf(name)).metadata.generation).to.equal(generation + 1);
+    } finally {
+      await lift?.();
       await operator.stop();
     }
   });

@@ -239,4 +239,21 @@ describe('rollout restarts: exactly once (src/controller/rollout.ts)', () => {
     expect(third.intent).to.equal(undefined);
     expect(third.report).to.equal('flapping');
   });
+
+  it('the same version planned again (its status record was lost) counts once towards the flap limit', () => {
+    let now = Date.parse('2026-03-01T12:00:00Z');
+    const { client } = fakeCluster();
+    const { r } = restarter(client, undefined, () => now);
+    const ms = managedSecret();
+    ms.spec.rolloutRestart = { ...ms.spec.rolloutRestart, maxChangesPerHour: 2 };
+    expect(r.planChange(ms, V1).changes).to.equal(1);
+    for (let i = 0; i < 3; i++) {
+      now += 1_000;
+      const again = r.planChange(ms, V1);
+      expect(again.changes).to.equal(1);
+      expect(again.intent?.pendingVersion).to.equal(V1);
+    }
+    now += 1_000;
+    expect(r.planChange(ms, V2).changes).to.equal(2);
+  });
 });

@@ -235,6 +235,22 @@ describe('LocalStore', () => {
       );
     });
 
+    it('forgets what it checked of a directory no check used for 30 minutes (a deleted store leaves nothing behind)', async () => {
+      for (let i = 0; i < 3; i++) await store.put(`f/${i}`, { v: String(i) });
+      await store.verifyMasterKey();
+      const files = (await readdir(dir)).filter((f) => !f.startsWith('manifest') && !f.startsWith('.'));
+      await writeFile(join(dir, files[0] ?? ''), '{"not":"an entry"}');
+      await new LocalStore(dir, key).verifyMasterKey();
+      const realNow = Date.now;
+      Date.now = () => realNow() + 31 * 60_000;
+      try {
+        // Forgotten: the check reads every file again and finds the one changed behind the manifest's back.
+        expect(await rejectionOf(new LocalStore(dir, key).verifyMasterKey())).to.be.instanceOf(Error);
+      } finally {
+        Date.now = realNow;
+      }
+    });
+
     it('an empty or missing store accepts any key', async () => {
       await new LocalStore(dir, randomBytes(32)).verifyMasterKey();
       const nested = new LocalStore(join(dir, 'a', 'b'), randomBytes(32));
