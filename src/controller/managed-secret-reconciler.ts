@@ -165,7 +165,6 @@ export function syncNeed(input: {
   drifted: boolean;
   retrying: boolean;
   due: boolean;
-  syncedOnce: boolean;
   /** An issued certificate or lease has reached its renewal point. */
   renewalDue?: boolean;
 }): 'forced' | 'spec' | 'drift' | 'retry' | 'renew' | 'refresh' | undefined {
@@ -174,7 +173,7 @@ export function syncNeed(input: {
   if (input.drifted) return 'drift';
   if (input.retrying) return 'retry';
   if (input.renewalDue) return 'renew';
-  if (input.due && !input.syncedOnce) return 'refresh';
+  if (input.due) return 'refresh';
   return undefined;
 }
 
@@ -348,12 +347,6 @@ export class ManagedSecretReconciler {
         state.lastCheck === undefined ||
         (delay !== undefined && delay <= 0) ||
         (state.changes ?? 0) !== (state.changesRead ?? 0),
-      // refreshInterval 0: synced once and still in place means nothing to do, even after a restart.
-      syncedOnce:
-        delay === undefined &&
-        state.lastCheck === undefined &&
-        getCondition(ms.status?.conditions, 'Ready')?.status === 'True' &&
-        !!ms.status?.syncedVersion,
     });
     // A pending rollout restart recorded by an earlier pass (maybe another replica's, before a shard move or a
     // restart) is carried out by whoever holds the ManagedSecret now: scheduled at its notBefore, once.

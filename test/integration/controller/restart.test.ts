@@ -54,11 +54,12 @@ describe('restart: the refresh schedule resumes from status', function () {
         },
       },
     });
-    for (const name of ['kept', 'edited', 'respecced', 'forced']) await plain.store.put(`k/${name}`, { v: 'one' });
-    await watched.store.put('k/watched', { v: 'one' });
-    const spec = (store: string, key: string) => ({
+    for (const name of ['kept', 'edited', 'respecced', 'forced', 'once'])
+      await plain.store.put(`k/${name}`, { v: 'one' });
+    for (const name of ['watched', 'watched-once']) await watched.store.put(`k/${name}`, { v: 'one' });
+    const spec = (store: string, key: string, refreshInterval = '1h') => ({
       storeRef: { name: store },
-      refreshInterval: '1h',
+      refreshInterval,
       data: [{ secretKey: 'v', remoteRef: { key, property: 'v' } }],
     });
     for (const name of ['kept', 'edited', 'respecced', 'forced'])
@@ -67,9 +68,15 @@ describe('restart: the refresh schedule resumes from status', function () {
       metadata: { name: 'watched' },
       spec: spec('watched', 'k/watched'),
     });
+    // refreshInterval 0 (sync once; with an event source, on each change): the same rule as any other.
+    await createManagedSecret(client(), namespace, { metadata: { name: 'once' }, spec: spec('plain', 'k/once', '0') });
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'watched-once' },
+      spec: spec('watched', 'k/watched-once', '0'),
+    });
 
     operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
-    for (const name of ['kept', 'edited', 'respecced', 'forced', 'watched']) {
+    for (const name of ['kept', 'edited', 'respecced', 'forced', 'watched', 'once', 'watched-once']) {
       await waitForReady(client(), namespace, name, 'True', 'Synced');
       await waitForSecretData(client(), namespace, name, (d) => d.v === 'one');
     }
@@ -85,8 +92,9 @@ describe('restart: the refresh schedule resumes from status', function () {
 
   it('verifies what status vouches for without a read, and reads what it cannot vouch for', async () => {
     // While no operator runs: every backend value changes, and some objects change too.
-    for (const name of ['kept', 'edited', 'respecced', 'forced']) await plain.store.put(`k/${name}`, { v: 'two' });
-    await watched.store.put('k/watched', { v: 'two' });
+    for (const name of ['kept', 'edited', 'respecced', 'forced', 'once'])
+      await plain.store.put(`k/${name}`, { v: 'two' });
+    for (const name of ['watched', 'watched-once']) await watched.store.put(`k/${name}`, { v: 'two' });
     const edited = await getSecret(client(), namespace, 'edited');
     if (!edited?.data) throw new Error('Secret edited missing');
     edited.data.v = Buffer.from('by hand').toString('base64');
@@ -110,20 +118,25 @@ describe('restart: the refresh schedule resumes from status', function () {
 
     operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
     const op = operator;
-    // Read at once: the hand edit (drift), the new spec, the force-sync, the store with an event source.
+    // Read at once: the hand edit (drift), the new spec, the force-sync, the store with an event source (also
+    // with refreshInterval 0: a change made while no operator listened is a change all the same).
     await waitForSecretData(client(), namespace, 'edited', (d) => d.v === 'two', 15_000);
     await waitForSecretData(client(), namespace, 'respecced', (d) => d.v === 'two' && d.w === 'two', 15_000);
     await waitForSecretData(client(), namespace, 'forced', (d) => d.v === 'two', 15_000);
     await waitForSecretData(client(), namespace, 'watched', (d) => d.v === 'two', 15_000);
+    await waitForSecretData(client(), namespace, 'watched-once', (d) => d.v === 'two', 15_000);
 
     // Verified from status: Ready for this generation, the Secret holds what status recorded, the refresh
-    // is an hour away: no read, so the value changed in the store arrives with the next refresh, not now.
+    // is an hour away (or never, with refreshInterval 0): no read, so the value changed in the store arrives
+    // with the next refresh, not now.
     const deadline = Date.now() + 15_000;
-    while ((await total(op.metrics.verifiedFromStatus)) < 1 && Date.now() < deadline)
+    while ((await total(op.metrics.verifiedFromStatus)) < 2 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));
-    expect(await total(op.metrics.verifiedFromStatus)).to.equal(1);
-    const kept = await getSecret(client(), namespace, 'kept');
-    expect(Buffer.from(kept?.data?.v ?? '', 'base64').toString()).to.equal('one');
+    expect(await total(op.metrics.verifiedFromStatus)).to.equal(2);
+    for (const name of ['kept', 'once']) {
+      const secret = await getSecret(client(), namespace, name);
+      expect(Buffer.from(secret?.data?.v ?? '', 'base64').toString(), name).to.equal('one');
+    }
     const keptAfter = await getManagedSecret(client(), namespace, 'kept');
     expect(keptAfter.metadata.resourceVersion, 'no status write for the verified one').to.equal(
       keptBefore.metadata.resourceVersion,
@@ -131,8 +144,8 @@ describe('restart: the refresh schedule resumes from status', function () {
     const wrote = (await op.metrics.syncs.get()).values.filter((v) => v.labels.result === 'synced');
     expect(
       wrote.reduce((sum, v) => sum + v.value, 0),
-      'four writes: edited, respecced, forced, watched',
-    ).to.equal(4);
+      'five writes: edited, respecced, forced, watched, watched-once',
+    ).to.equal(5);
 
     // The schedule still holds it: a force-sync reads it now.
     await client().request('PATCH', msPath('kept'), {
