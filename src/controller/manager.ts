@@ -263,8 +263,8 @@ export class Manager {
       // A local store's directory watch runs on every replica: only the other sources (SQS) need relaying.
       onSourceChange: (storeKey, store, keys) => {
         if (store.spec.provider.local) return;
-        if (keys === 'all') this.relay?.relay.publishAll(storeKey);
-        else this.relay?.relay.publish(storeKey, keys);
+        if (keys === 'all') this.relayToOthers()?.publishAll(storeKey);
+        else this.relayToOthers()?.publish(storeKey, keys);
       },
     });
     const status = new StatusWriter(this.client, this.metrics, this.log);
@@ -557,7 +557,7 @@ export class Manager {
    */
   notifyChanged(storeKey: string, keys: readonly string[], source: string): number | undefined {
     if (!this.caches.store(storeKey)) return undefined;
-    this.relay?.relay.publish(storeKey, keys);
+    this.relayToOthers()?.publish(storeKey, keys);
     return this.changes.changed(storeKey, keys, source);
   }
 
@@ -585,12 +585,24 @@ export class Manager {
           keys.add(k);
       synced += this.changes.changed(storeKey, [...keys], 'ibm-event-notifications');
       // The other replicas match the secret against their own indexes (keys of a group by name this one does not know).
-      this.relay?.relay.publish(
+      this.relayToOthers()?.publish(
         storeKey,
         notification.secrets.flatMap((secret) => ibmRelayForms(secret, notification.secretType)),
       );
     }
     return synced;
+  }
+
+  /**
+   * The change relay, when another replica may hold a shard. One that holds
+   * every shard has no one to tell: a replica that takes a shard over later
+   * does not replay older entries either (its first passes decide, see the
+   * reconciler's checkFromStatus), and a write per notification would cost the
+   * API server and every watching replica for nothing.
+   */
+  private relayToOthers(): ChangeRelay | undefined {
+    if (!this.relay || !this.ownership) return undefined;
+    return this.ownership.owned().size < this.ownership.shardCount ? this.relay.relay : undefined;
   }
 
   isLeader(): boolean {

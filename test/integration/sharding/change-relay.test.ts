@@ -172,4 +172,36 @@ describe('sharded change relay: a notification received by one replica reaches t
       await c.stop();
     }
   });
+
+  it('a replica holding every shard of its namespace relays nothing, and syncs what it was told', async () => {
+    const alone = uniqueName('shard-relay-alone');
+    await ensureNamespace(client(), alone);
+    const own = await createLocalStore(client(), alone);
+    try {
+      await own.store.put('solo', { v: 'one' });
+      await createSecretStore(client(), alone, 'local', own.dir);
+      const d = await startOperator(sharedCluster(), {
+        namespaces: [alone],
+        identity: 'relay-d',
+        sharding: { ownership: new StaticShardOwnership(SHARDS, [0, 1, 2, 3]) },
+      });
+      try {
+        await createManagedSecret(client(), alone, {
+          metadata: { name: 'solo' },
+          spec: { storeRef: { name: 'local' }, refreshInterval: '1h', dataFrom: [{ extract: { key: 'solo' } }] },
+        });
+        await waitForReady(client(), alone, 'solo', 'True', 'Synced', 30_000);
+        await own.store.put('solo', { v: 'two' });
+        expect(d.manager.notifyChanged(queueKey.secretStore(alone, 'local'), ['solo'], 'webhook')).to.equal(1);
+        await waitForSecretData(client(), alone, 'solo', (data) => data.v === 'two', 5_000);
+        // Past the relay's batch window: still nothing published.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        expect(await relayed(d.metrics, 'published')).to.equal(0);
+      } finally {
+        await d.stop();
+      }
+    } finally {
+      own.cleanup();
+    }
+  });
 });
