@@ -682,14 +682,12 @@ export class ManagedSecretReconciler {
     )
       this.deps.queue.add(resolved.storeKey);
     if (restart)
-      void this.deps.restarter
-        .follow(ms, desired.name, restart)
-        .catch((err: unknown) =>
-          this.deps.log.warn('rollout restart scheduling failed', {
-            managedSecret: nameOf(ms),
-            error: errorMessage(err),
-          }),
-        );
+      void this.deps.restarter.follow(ms, desired.name, restart).catch((err: unknown) =>
+        this.deps.log.warn('rollout restart scheduling failed', {
+          managedSecret: nameOf(ms),
+          error: errorMessage(err),
+        }),
+      );
     if (wrote) {
       this.deps.events.emit(
         this.deps.eventTarget(ms),

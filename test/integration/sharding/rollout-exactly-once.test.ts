@@ -82,14 +82,26 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
     },
   });
 
-  /** The store value changes and the ManagedSecret is asked to sync now. */
-  async function change(name: string, value: string): Promise<void> {
+  /**
+   * The store value changes and the ManagedSecret is asked to sync now. Waits for the Secret and, unless
+   * `recorded` is false, for the status patch that follows it (it carries the restart intent).
+   */
+  async function change(name: string, value: string, recorded = true): Promise<void> {
+    const before = (await getManagedSecret(client(), namespace, name)).status?.syncedVersion;
     await fixture.store.put(name, { v: value });
     await client().request('PATCH', msPath(name), {
       body: { metadata: { annotations: { [ANNOTATION_FORCE_SYNC]: `${value}-${Date.now()}` } } },
       contentType: 'application/merge-patch+json',
     });
     await waitForSecretData(client(), namespace, name, (data) => data.v === value, 30_000);
+    if (recorded)
+      await waitFor(
+        'the sync recorded',
+        async () =>
+          (await getManagedSecret(client(), namespace, name)).status?.syncedVersion !== before ? true : undefined,
+        10_000,
+        50,
+      );
   }
 
   const replica = (identity: string) => {
@@ -148,7 +160,9 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
               { apiGroups: [GROUP], apiVersions: ['*'], operations: ['UPDATE'], resources: ['managedsecrets/status'] },
             ],
           },
-          validations: [{ expression: `object.metadata.name != '${name}'`, message: 'status writes refused by the test' }],
+          validations: [
+            { expression: `object.metadata.name != '${name}'`, message: 'status writes refused by the test' },
+          ],
         },
       },
     });
@@ -166,7 +180,10 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
     });
     const statusWriteAccepted = () =>
       client()
-        .request('PATCH', `${msPath(name)}/status`, { body: { status: {} }, contentType: 'application/merge-patch+json' })
+        .request('PATCH', `${msPath(name)}/status`, {
+          body: { status: {} },
+          contentType: 'application/merge-patch+json',
+        })
         .then(
           () => true,
           () => false,
@@ -327,7 +344,7 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
 
       // The pass writes the Secret and cannot record it: what a shard lost or a crash between the two leaves.
       lift = await refuseStatusWrites(name);
-      await change(name, '2');
+      await change(name, '2', false);
       await operator.stop();
       const unrecorded = (await getManagedSecret(client(), namespace, name)).status;
       expect(unrecorded?.syncedVersion).to.equal(recorded);
