@@ -2,6 +2,7 @@
 // at the next slot (5-field cron: the shortest slot is a minute, so this test
 // waits up to one), and the status and metrics say when the last success was.
 import { expect } from 'chai';
+import { waitFor } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
 import {
@@ -58,7 +59,16 @@ describe('refreshSchedule (cron)', function () {
     await waitForSecretData(client(), namespace, 'every-minute', (d) => d.v === 'second', 75_000);
     expect(Date.now() - changedAt, 'at the next minute slot').to.be.lessThan(75_000);
 
-    const after = await getManagedSecret(client(), namespace, 'every-minute');
+    // The status patch follows the Secret write: wait for it rather than read in between.
+    const after = await waitFor(
+      'the second sync recorded',
+      async () => {
+        const ms = await getManagedSecret(client(), namespace, 'every-minute');
+        return ms.status?.lastSuccessfulSyncTime !== firstSuccess ? ms : undefined;
+      },
+      10_000,
+      50,
+    );
     expect(Date.parse(after.status?.lastSuccessfulSyncTime ?? '')).to.be.greaterThan(Date.parse(firstSuccess ?? ''));
     const metrics = await operator.scrape();
     const line = metrics
