@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Limits } from '../../src/api/limits.js';
-import { API_VERSION, type Condition, type ManagedSecret } from '../../src/api/types.js';
+import {
+  API_VERSION,
+  type AwsSecretsManagerProviderSpec,
+  type Condition,
+  type ManagedSecret,
+} from '../../src/api/types.js';
 import type { ProviderWiring } from '../../src/cli/commands/run.js';
 import { Manager, type ManagerOptions } from '../../src/controller/manager.js';
 import { KubeClient, isNotFound, isAlreadyExists, type KubeObject } from '../../src/kube/client.js';
@@ -211,6 +216,63 @@ export async function createSecretStore(
       kind: 'SecretStore',
       metadata: { name },
       spec: { provider: { local: { path: dir, masterKeySecretRef: { name: secretName } } } },
+    },
+  });
+}
+
+export interface MotoSecretsManagerStoreOptions {
+  /** Default: the shared moto's region. */
+  region?: string;
+  /** Default: the shared moto's endpoint. */
+  endpoint?: string;
+  /** More fields of spec.provider.awsSecretsManager (events, failover, circuitBreaker, ...). */
+  extra?: Partial<AwsSecretsManagerProviderSpec>;
+}
+
+/**
+ * A Secrets Manager SecretStore on the shared moto with static credentials:
+ * moto accepts any key, but the operator needs some, so they come from an
+ * `aws-creds` Secret in `namespace` (made here unless it exists, so several
+ * stores of a namespace, or a Parameter Store beside it, can share it).
+ */
+export async function createMotoSecretsManagerStore(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  options: MotoSecretsManagerStoreOptions = {},
+): Promise<void> {
+  try {
+    await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'aws-creds' },
+        stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
+      },
+    });
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+  await client.request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
+    body: {
+      apiVersion: API_VERSION,
+      kind: 'SecretStore',
+      metadata: { name },
+      spec: {
+        provider: {
+          awsSecretsManager: {
+            region: options.region ?? sharedMoto().region,
+            endpoint: options.endpoint ?? sharedMoto().endpoint,
+            auth: {
+              secretRef: {
+                accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
+                secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
+              },
+            },
+            ...options.extra,
+          },
+        },
+      },
     },
   });
 }

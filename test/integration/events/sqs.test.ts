@@ -31,6 +31,7 @@ import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
 import {
   adminClient,
   createManagedSecret,
+  createMotoSecretsManagerStore,
   decoded,
   ensureNamespace,
   getSecret,
@@ -149,35 +150,8 @@ describe('events: SQS fed by EventBridge, through the operator (moto)', function
     await createQueueAndRule();
 
     await ensureNamespace(client(), namespace);
-    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'aws-creds' },
-        stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
-      },
-    });
-    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
-      body: {
-        apiVersion: API_VERSION,
-        kind: 'SecretStore',
-        metadata: { name: 'sm' },
-        spec: {
-          provider: {
-            awsSecretsManager: {
-              region: sharedMoto().region,
-              endpoint: sharedMoto().endpoint,
-              auth: {
-                secretRef: {
-                  accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
-                  secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
-                },
-              },
-              events: { sqs: { queueUrl, endpoint: sharedMoto().endpoint }, fallbackRefreshInterval: '2s' },
-            },
-          },
-        },
-      },
+    await createMotoSecretsManagerStore(client(), namespace, 'sm', {
+      extra: { events: { sqs: { queueUrl, endpoint: sharedMoto().endpoint }, fallbackRefreshInterval: '2s' } },
     });
     // Two readers of app/db (by name, and by its full ARN), one of app/api; nobody reads `unused`.
     const reader = (name: string, key: string) =>

@@ -10,7 +10,6 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { API_VERSION } from '../../../src/api/types.js';
 import { ensureKubeClients, PrometheusServer, waitFor, type PromSample } from '../../../tools/testenv/index.js';
 import { freePort } from '../../../tools/testenv/processes.js';
 import { repoRoot } from '../../../tools/testenv/paths.js';
@@ -21,6 +20,7 @@ import {
   adminClient,
   createLocalStore,
   createManagedSecret,
+  createMotoSecretsManagerStore,
   createSecretStore,
   ensureNamespace,
   getManagedSecret,
@@ -150,36 +150,13 @@ describe('the Grafana dashboard, queried on a real Prometheus scraping a real op
     } finally {
       sm.destroy();
     }
-    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'aws-creds' },
-        stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
-      },
-    });
-    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
-      body: {
-        apiVersion: API_VERSION,
-        kind: 'SecretStore',
-        metadata: { name: 'aws' },
-        spec: {
-          provider: {
-            awsSecretsManager: {
-              region: PRIMARY,
-              endpoint: deadPrimary,
-              auth: {
-                secretRef: {
-                  accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
-                  secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
-                },
-              },
-              failover: [{ region: FAILOVER, endpoint: moto.endpoint }],
-              circuitBreaker: { failureThreshold: 1, openSeconds: 300 },
-              requestsPerSecond: 50,
-            },
-          },
-        },
+    await createMotoSecretsManagerStore(client(), namespace, 'aws', {
+      region: PRIMARY,
+      endpoint: deadPrimary,
+      extra: {
+        failover: [{ region: FAILOVER, endpoint: moto.endpoint }],
+        circuitBreaker: { failureThreshold: 1, openSeconds: 300 },
+        requestsPerSecond: 50,
       },
     });
 

@@ -9,13 +9,13 @@
 // neither character.
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { expect } from 'chai';
-import { API_VERSION } from '../../../src/api/types.js';
 import { sleep } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
 import {
   adminClient,
   createManagedSecret,
+  createMotoSecretsManagerStore,
   decoded,
   ensureNamespace,
   getManagedSecret,
@@ -40,38 +40,10 @@ describe('security: find entries that map to the same Secret key', function () {
   before(async () => {
     await installCrds(sharedCluster());
     await ensureNamespace(client(), namespace);
-    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'aws-creds' },
-        stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
-      },
-    });
     const sm = new SecretsManagerClient(sharedMoto().clientConfig());
     await sm.send(new CreateSecretCommand({ Name: `${prefix}a+b`, SecretString: plus }));
     await sm.send(new CreateSecretCommand({ Name: `${prefix}other`, SecretString: 'other-value' }));
-    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
-      body: {
-        apiVersion: API_VERSION,
-        kind: 'SecretStore',
-        metadata: { name: 'sm' },
-        spec: {
-          provider: {
-            awsSecretsManager: {
-              region: sharedMoto().region,
-              endpoint: sharedMoto().endpoint,
-              auth: {
-                secretRef: {
-                  accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
-                  secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
-                },
-              },
-            },
-          },
-        },
-      },
-    });
+    await createMotoSecretsManagerStore(client(), namespace, 'sm');
     operator = await startOperator(sharedCluster(), { namespaces: [namespace] });
   });
 

@@ -7,7 +7,6 @@ import { EventBridgeClient, PutEventsCommand, PutRuleCommand, PutTargetsCommand 
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { expect } from 'chai';
-import { API_VERSION } from '../../../src/api/types.js';
 import type { Metrics } from '../../../src/observability/metrics.js';
 import { shardOf } from '../../../src/sharding/ownership.js';
 import { StaticShardOwnership } from '../../../src/sharding/static.js';
@@ -15,6 +14,7 @@ import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
 import {
   adminClient,
   createManagedSecret,
+  createMotoSecretsManagerStore,
   decoded,
   ensureNamespace,
   getSecret,
@@ -64,35 +64,8 @@ describe('sharded change relay: SQS competing consumers (moto)', function () {
     await bus.send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: 'queue', Arn: attrs.Attributes?.QueueArn }] }));
 
     await ensureNamespace(client(), namespace);
-    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'aws-creds' },
-        stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
-      },
-    });
-    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
-      body: {
-        apiVersion: API_VERSION,
-        kind: 'SecretStore',
-        metadata: { name: 'sm' },
-        spec: {
-          provider: {
-            awsSecretsManager: {
-              region: sharedMoto().region,
-              endpoint: sharedMoto().endpoint,
-              auth: {
-                secretRef: {
-                  accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
-                  secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
-                },
-              },
-              events: { sqs: { queueUrl, endpoint: sharedMoto().endpoint } },
-            },
-          },
-        },
-      },
+    await createMotoSecretsManagerStore(client(), namespace, 'sm', {
+      extra: { events: { sqs: { queueUrl, endpoint: sharedMoto().endpoint } } },
     });
     for (const name of [onA, onB])
       await createManagedSecret(client(), namespace, {
