@@ -20,6 +20,7 @@ import {
   adminClient,
   createLocalStore,
   createManagedSecret,
+  createMotoSecretsManagerStore,
   createSecretStore,
   decoded,
   ensureNamespace,
@@ -250,34 +251,10 @@ describe('sharded data plane: two replicas, half of the shards each', function (
   it('a sync in flight when its shard is lost stops at once and writes nothing (no status either)', async () => {
     let name = '';
     for (let i = 0; !name; i++) if (shardOfName(`hang-${i}`) === 0) name = `hang-${i}`;
-    await client().request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'aws-creds' },
-        stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
-      },
-    });
-    await client().request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
-      body: {
-        apiVersion: API_VERSION,
-        kind: 'SecretStore',
-        metadata: { name: 'hang' },
-        spec: {
-          provider: {
-            awsSecretsManager: {
-              region: 'us-east-1',
-              endpoint: blackholeEndpoint,
-              auth: {
-                secretRef: {
-                  accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
-                  secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
-                },
-              },
-            },
-          },
-        },
-      },
+    // A Secrets Manager store whose endpoint accepts connections and never answers.
+    await createMotoSecretsManagerStore(client(), namespace, 'hang', {
+      region: 'us-east-1',
+      endpoint: blackholeEndpoint,
     });
     const connectionsBefore = blackholeConnections;
     await createManagedSecret(client(), namespace, {
