@@ -87,6 +87,11 @@ export class NotShardOwnerError extends SecretsyncError {
   }
 }
 
+/** The leader's or a shard's fence refused a write: this replica may no longer make it (the new holder does). */
+export function isFenceError(err: unknown): boolean {
+  return err instanceof NotShardOwnerError || (err instanceof SecretsyncError && err.reason === 'NotLeader');
+}
+
 /** What the reconcilers need to know of any error, ours or not. */
 export interface ErrorInfo {
   reason: string;

@@ -645,7 +645,6 @@ export class ManagedSecretReconciler {
           : `${secretRef} in sync with ${storeName} (${keyCount} keys)`) + (floorNote ? `; ${floorNote}` : '');
     state.lastCheck = now;
     state.failure = undefined;
-    this.deps.queue.forget(key);
     // A real data change asks for rollout restarts: the Secret now holds a version other than the one status
     // recorded (not a create, not a no-op, not a drift repair). That is the record, not this pass's write: a pass
     // whose Secret write landed and whose status patch did not (a lost shard, a crash, a refused patch) leaves the
@@ -657,7 +656,7 @@ export class ManagedSecretReconciler {
       secretHoldsDesired && ms.spec.rolloutRestart && previousHmac !== undefined && previousHmac !== desired.hmac
         ? this.deps.restarter.planChange(ms, desired.hmac)
         : undefined;
-    const statusChanged = await this.deps.status.recordSync(
+    const recorded = await this.deps.status.recordSync(
       ms,
       {
         ready: { type: 'Ready', status: 'True', reason: Reasons.Synced, message },
@@ -670,6 +669,10 @@ export class ManagedSecretReconciler {
       },
       signal,
     );
+    // A record that failed is looked at again with back-off (the pass finds the Secret ahead of status and
+    // records it); the back-off resets only once the record is in.
+    if (recorded === 'failed') this.deps.queue.addRateLimited(key);
+    else this.deps.queue.forget(key);
     this.deps.metrics.syncs.inc({ result: wrote ? 'synced' : 'unchanged', reason: Reasons.Synced });
     this.deps.metrics.lastSuccess.set({ namespace: ms.metadata.namespace ?? '', name: ms.metadata.name }, now / 1000);
     // The store's status names its active region (and endpoint): look at the store now rather than at its next check.
@@ -702,7 +705,7 @@ export class ManagedSecretReconciler {
         action,
         keys: keyCount,
       });
-    } else if (statusChanged) {
+    } else if (recorded === 'written') {
       this.deps.log.info('in sync', { managedSecret: nameOf(ms), store: storeName, secret: secretRef });
     }
     this.scheduleNext(key, ms, state);
@@ -732,7 +735,7 @@ export class ManagedSecretReconciler {
     state.failure = failure;
     this.deps.metrics.syncs.inc({ result: 'error', reason: failure.reason });
     this.deps.log.warn('sync failed', { managedSecret: nameOf(ms), reason: failure.reason, message: failure.message });
-    await this.deps.status.recordSync(
+    const recorded = await this.deps.status.recordSync(
       ms,
       {
         ready: { type: 'Ready', status: 'False', reason: failure.reason, message: failure.message },
@@ -745,6 +748,8 @@ export class ManagedSecretReconciler {
     this.deps.events.emit(this.deps.eventTarget(ms), 'Warning', failure.reason, failure.message);
     if (failure.retry === 'transient') this.deps.queue.addRateLimited(key, retryAfter(failure.retryAfterMs));
     else if (!opts.specError) this.scheduleNext(key, ms, state);
+    // A terminal failure whose record failed: the condition must still say so (a spec error included).
+    if (recorded === 'failed' && failure.retry !== 'transient') this.deps.queue.addRateLimited(key);
   }
 
   /** The next refresh (and rotation) of this ManagedSecret, in the queue. */

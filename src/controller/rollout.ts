@@ -16,7 +16,7 @@
 // Patches are JSON merge patches of those annotations, field manager secretsync,
 // with the workload's resourceVersion as precondition; writes go through the
 // ManagedSecret's shard fence.
-import { NotShardOwnerError, SecretsyncError } from '../api/errors.js';
+import { isFenceError, SecretsyncError } from '../api/errors.js';
 import {
   ANNOTATION_RESTARTED_AT,
   ANNOTATION_RESTARTED_FOR,
@@ -188,9 +188,6 @@ interface Ask {
   fence: WriteFence | undefined;
 }
 
-/** The fence said this replica may no longer write: the restart is the new owner's. */
-const isFenceError = (err: unknown) =>
-  err instanceof NotShardOwnerError || (err instanceof SecretsyncError && err.reason === 'NotLeader');
 
 const sourceOf = (ms: ManagedSecret) => `${ms.metadata.namespace}/${ms.metadata.name}`;
 

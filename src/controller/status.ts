@@ -10,6 +10,7 @@ import {
   type ManagedSecretStatus,
   type RolloutRestartStatus,
 } from '../api/types.js';
+import { isFenceError } from '../api/errors.js';
 import { isNotFound, KubeApiError, type KubeClient, type WriteFence } from '../kube/client.js';
 import { errorMessage, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -28,6 +29,9 @@ const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
  * exact time is in the metric `secretsync_managedsecret_last_success_timestamp_seconds`.
  */
 export const SUCCESS_TIME_HEARTBEAT_MS = 60 * 60_000;
+
+/** What recordSync did: nothing to change, a write, a write that failed, or none because the write was fenced. */
+export type Recorded = 'unchanged' | 'written' | 'failed' | 'fenced';
 
 /** The outcome of one sync, as status records it. */
 export interface SyncRecord {
@@ -89,9 +93,12 @@ export class StatusWriter {
    * Records a sync in a ManagedSecret's status when anything in it changed.
    * `lastSyncTime` moves when data was written or Ready changed;
    * `lastSuccessfulSyncTime` with every success that wrote or changed Ready,
-   * and at least every SUCCESS_TIME_HEARTBEAT_MS. Returns whether it wrote.
+   * and at least every SUCCESS_TIME_HEARTBEAT_MS. Says whether it wrote: a
+   * write that failed is 'failed' (the caller looks again with back-off:
+   * nothing else would bring the record back before the next refresh), or
+   * 'fenced' when this replica may no longer write it (its new owner records).
    */
-  async recordSync(ms: ManagedSecret, record: SyncRecord, signal?: AbortSignal): Promise<boolean> {
+  async recordSync(ms: ManagedSecret, record: SyncRecord, signal?: AbortSignal): Promise<Recorded> {
     const old = ms.status ?? {};
     const now = Date.now();
     const { conditions, changed } = setCondition(old.conditions, {
@@ -134,7 +141,7 @@ export class StatusWriter {
       (record.rolloutRestart === undefined ||
         (old.rolloutRestart?.pendingVersion === record.rolloutRestart.pendingVersion &&
           old.rolloutRestart.notBefore === record.rolloutRestart.notBefore));
-    if (same) return false;
+    if (same) return 'unchanged';
     try {
       // A region or endpoint no longer reported is removed (null in a merge patch).
       const clear = (field: 'region' | 'endpoint' | 'issued') =>
@@ -147,14 +154,17 @@ export class StatusWriter {
       // Keep the cache's copy current so the next reconcile compares against what we wrote.
       ms.status = (updated as ManagedSecret).status ?? status;
       this.metrics.kubeWrites.inc({ resource: 'managedsecrets/status', verb: 'patch' });
+      return 'written';
     } catch (err) {
-      if (!isNotFound(err))
-        this.log.warn('could not write status', {
-          managedSecret: `${ms.metadata.namespace}/${ms.metadata.name}`,
-          error: errorMessage(err),
-        });
+      // Deleted: nothing to record. Fenced: the replica that holds it now records its own pass.
+      if (isNotFound(err)) return 'written';
+      if (isFenceError(err)) return 'fenced';
+      this.log.warn('could not write status', {
+        managedSecret: `${ms.metadata.namespace}/${ms.metadata.name}`,
+        error: errorMessage(err),
+      });
+      return 'failed';
     }
-    return true;
   }
 
   /**

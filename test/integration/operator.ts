@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Limits } from '../../src/api/limits.js';
 import {
   API_VERSION,
+  GROUP,
   type AwsSecretsManagerProviderSpec,
   type Condition,
   type ManagedSecret,
@@ -22,7 +23,7 @@ import type { SecretObject } from '../../src/secrets/desired.js';
 import { waitFor, type TestCluster } from '../../tools/testenv/index.js';
 import { repoRoot } from '../../tools/testenv/paths.js';
 import { installCrds } from './crds.js';
-import { sharedMoto } from './env.js';
+import { sharedMoto, uniqueName } from './env.js';
 
 export const OPERATOR_NAMESPACE = 'secretsync-system';
 
@@ -413,4 +414,66 @@ export function spawnOperatorProcess(
     });
   }
   return { child, lines };
+}
+
+/**
+ * Refuses every status write of the ManagedSecret `namespace/name` (a
+ * ValidatingAdmissionPolicy, which binds the admin too: what a lost or refused
+ * status patch leaves) until the returned function lifts it. Both wait until the
+ * API server applies the change: a probe status patch is refused, or accepted again.
+ */
+export async function refuseStatusWrites(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<() => Promise<void>> {
+  const policy = uniqueName('refuse-status');
+  const vap = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies';
+  const bindings = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings';
+  await client.request('POST', vap, {
+    body: {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: policy },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            { apiGroups: [GROUP], apiVersions: ['*'], operations: ['UPDATE'], resources: ['managedsecrets/status'] },
+          ],
+        },
+        validations: [
+          { expression: `object.metadata.name != '${name}'`, message: 'status writes refused by the test' },
+        ],
+      },
+    },
+  });
+  await client.request('POST', bindings, {
+    body: {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: policy },
+      spec: {
+        policyName: policy,
+        validationActions: ['Deny'],
+        matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } },
+      },
+    },
+  });
+  const statusWriteAccepted = () =>
+    client
+      .request('PATCH', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/${name}/status`, {
+        body: { status: {} },
+        contentType: 'application/merge-patch+json',
+      })
+      .then(
+        () => true,
+        () => false,
+      );
+  await waitFor('the policy in force', async () => ((await statusWriteAccepted()) ? undefined : true), 30_000, 250);
+  return async () => {
+    await client.request('DELETE', `${bindings}/${policy}`);
+    await client.request('DELETE', `${vap}/${policy}`);
+    await waitFor('the policy lifted', async () => ((await statusWriteAccepted()) ? true : undefined), 30_000, 250);
+  };
 }

@@ -9,7 +9,7 @@
 // Deployment's metadata.generation: each pod-template change moves it by one.
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { API_VERSION, ANNOTATION_FORCE_SYNC, GROUP, type ManagedSecret } from '../../../src/api/types.js';
+import { API_VERSION, ANNOTATION_FORCE_SYNC, type ManagedSecret } from '../../../src/api/types.js';
 import { versionTag } from '../../../src/controller/rollout.js';
 import type { Metrics } from '../../../src/observability/metrics.js';
 import { sleep, waitFor } from '../../../tools/testenv/index.js';
@@ -22,6 +22,7 @@ import {
   createSecretStore,
   ensureNamespace,
   getManagedSecret,
+  refuseStatusWrites,
   spawnOperatorProcess,
   startOperator,
   waitForReady,
@@ -138,63 +139,6 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
     fixture = await createLocalStore(client(), namespace);
     await createSecretStore(client(), namespace, 'local', fixture.dir);
   });
-
-  /**
-   * Refuses every status write of the ManagedSecret `name` (a ValidatingAdmissionPolicy, which binds the admin
-   * too) until the returned function lifts it. Both wait until the API server applies the change: a probe
-   * status patch is refused, or accepted again.
-   */
-  async function refuseStatusWrites(name: string): Promise<() => Promise<void>> {
-    const policy = uniqueName('refuse-status');
-    const vap = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies';
-    const bindings = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings';
-    await client().request('POST', vap, {
-      body: {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicy',
-        metadata: { name: policy },
-        spec: {
-          failurePolicy: 'Fail',
-          matchConstraints: {
-            resourceRules: [
-              { apiGroups: [GROUP], apiVersions: ['*'], operations: ['UPDATE'], resources: ['managedsecrets/status'] },
-            ],
-          },
-          validations: [
-            { expression: `object.metadata.name != '${name}'`, message: 'status writes refused by the test' },
-          ],
-        },
-      },
-    });
-    await client().request('POST', bindings, {
-      body: {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicyBinding',
-        metadata: { name: policy },
-        spec: {
-          policyName: policy,
-          validationActions: ['Deny'],
-          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } },
-        },
-      },
-    });
-    const statusWriteAccepted = () =>
-      client()
-        .request('PATCH', `${msPath(name)}/status`, {
-          body: { status: {} },
-          contentType: 'application/merge-patch+json',
-        })
-        .then(
-          () => true,
-          () => false,
-        );
-    await waitFor('the policy in force', async () => ((await statusWriteAccepted()) ? undefined : true), 30_000, 250);
-    return async () => {
-      await client().request('DELETE', `${bindings}/${policy}`);
-      await client().request('DELETE', `${vap}/${policy}`);
-      await waitFor('the policy lifted', async () => ((await statusWriteAccepted()) ? true : undefined), 30_000, 250);
-    };
-  }
 
   after(() => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -343,7 +287,7 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
       expect(recorded).to.be.a('string');
 
       // The pass writes the Secret and cannot record it: what a shard lost or a crash between the two leaves.
-      lift = await refuseStatusWrites(name);
+      lift = await refuseStatusWrites(client(), namespace, name);
       await change(name, '2', false);
       await operator.stop();
       const unrecorded = (await getManagedSecret(client(), namespace, name)).status;

@@ -98,7 +98,7 @@ function harness(syncTimeoutMs: number) {
     status: {
       recordSync: (_ms: ManagedSecret, record: SyncRecord) => {
         statusWrites.push(record);
-        return Promise.resolve(true);
+        return Promise.resolve('written');
       },
     } as unknown as StatusWriter,
     events: {
