@@ -22,6 +22,7 @@ import { KubeClient, type KubeObject } from '../../../src/kube/client.js';
 import { Informer } from '../../../src/kube/informer.js';
 import type { AuditEvent, MotoServer, TestCluster } from '../../../tools/testenv/index.js';
 import { repoRoot } from '../../../tools/testenv/paths.js';
+import { createMotoSecretsManagerStore } from '../operator.js';
 import { parsePrometheus, type Sample } from '../../../bench/lib/util.js';
 
 /** The checkout whose operator the fault tests run (default: this one). */
@@ -508,35 +509,10 @@ export async function createAwsFleet(
       if ((err as { status?: number }).status !== 409) throw err;
     });
   await each(8, (i) => sm.send(new CreateSecretCommand({ Name: key(i), SecretString: fleetValue(0, i) })));
-  await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-    body: {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'aws-creds' },
-      stringData: { 'access-key-id': 'testing', 'secret-access-key': 'testing' },
-    },
-  });
-  await client.request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/secretstores`, {
-    body: {
-      apiVersion: API_VERSION,
-      kind: 'SecretStore',
-      metadata: { name: 'aws' },
-      spec: {
-        provider: {
-          awsSecretsManager: {
-            region: moto.region,
-            endpoint: options.endpoint,
-            ...(options.requestsPerSecond !== undefined ? { requestsPerSecond: options.requestsPerSecond } : {}),
-            auth: {
-              secretRef: {
-                accessKeyIdSecretRef: { name: 'aws-creds', key: 'access-key-id' },
-                secretAccessKeySecretRef: { name: 'aws-creds', key: 'secret-access-key' },
-              },
-            },
-          },
-        },
-      },
-    },
+  await createMotoSecretsManagerStore(client, namespace, 'aws', {
+    region: moto.region,
+    endpoint: options.endpoint,
+    ...(options.requestsPerSecond !== undefined ? { extra: { requestsPerSecond: options.requestsPerSecond } } : {}),
   });
   await each(16, (i) =>
     client.request('POST', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets`, {
