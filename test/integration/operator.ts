@@ -477,3 +477,11 @@ export async function refuseStatusWrites(
     await waitFor('the policy lifted', async () => ((await statusWriteAccepted()) ? true : undefined), 30_000, 250);
   };
 }
+
+/** Successful writes of an operator to the API, of one resource (`secrets`, `managedsecrets/status`, ...) or all. */
+export async function kubeWritesOf(metrics: Metrics, resource?: string): Promise<number> {
+  const values = (await metrics.kubeWrites.get()).values;
+  return values
+    .filter((v) => resource === undefined || v.labels.resource === resource)
+    .reduce((n, v) => n + v.value, 0);
+}

@@ -6,7 +6,6 @@
 // refusal is a ValidatingAdmissionPolicy of the real API server.
 import { expect } from 'chai';
 import { API_VERSION, ANNOTATION_FORCE_SYNC } from '../../../src/api/types.js';
-import type { Metrics } from '../../../src/observability/metrics.js';
 import { sleep, waitFor } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
@@ -16,6 +15,7 @@ import {
   createManagedSecret,
   createSecretStore,
   ensureNamespace,
+  kubeWritesOf,
   getManagedSecret,
   refuseStatusWrites,
   startOperator,
@@ -24,12 +24,6 @@ import {
   type LocalStoreFixture,
   type RunningOperator,
 } from '../operator.js';
-
-/** Successful writes to the API of one resource (`secrets`, `managedsecrets/status`, ...). */
-async function writes(metrics: Metrics, resource: string): Promise<number> {
-  const values = (await metrics.kubeWrites.get()).values;
-  return values.filter((v) => v.labels.resource === resource).reduce((n, v) => n + v.value, 0);
-}
 
 describe('a refused status write', function () {
   this.timeout(120_000);
@@ -74,7 +68,7 @@ describe('a refused status write', function () {
       contentType: 'application/merge-patch+json',
     });
     await waitForSecretData(client(), namespace, 'late', (d) => d.v === 'two', 15_000);
-    const secretWrites = await writes(op.metrics, 'secrets');
+    const secretWrites = await kubeWritesOf(op.metrics, 'secrets');
     // Refused for a few seconds: status still says what it said, and the operator says why in its log.
     await sleep(3_000);
     expect((await getManagedSecret(client(), namespace, 'late')).status?.syncedVersion).to.equal(before);
@@ -97,6 +91,6 @@ describe('a refused status write', function () {
     expect(ready?.status).to.equal('True');
     expect(ready?.observedGeneration).to.equal(caughtUp.metadata.generation);
     // The Secret was already right: the retried passes wrote status only.
-    expect(await writes(op.metrics, 'secrets')).to.equal(secretWrites);
+    expect(await kubeWritesOf(op.metrics, 'secrets')).to.equal(secretWrites);
   });
 });

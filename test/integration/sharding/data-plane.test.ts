@@ -8,7 +8,6 @@ import { expect } from 'chai';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { API_VERSION, ANNOTATION_FORCE_SYNC, ANNOTATION_MANAGED_SECRET } from '../../../src/api/types.js';
 import { NotShardOwnerError } from '../../../src/api/errors.js';
-import type { Metrics } from '../../../src/observability/metrics.js';
 import { LABEL_MANAGED } from '../../../src/secrets/desired.js';
 import { LABEL_SHARD, shardOf } from '../../../src/sharding/ownership.js';
 import { StaticShardOwnership } from '../../../src/sharding/static.js';
@@ -24,6 +23,7 @@ import {
   createSecretStore,
   decoded,
   ensureNamespace,
+  kubeWritesOf,
   getManagedSecret,
   getSecret,
   startOperator,
@@ -35,14 +35,6 @@ import {
 } from '../operator.js';
 
 const SHARDS = 4;
-
-/** Successful writes to the API by resource (`secrets`, `managedsecrets/status`, ...). */
-async function writes(metrics: Metrics, resource?: string): Promise<number> {
-  const values = (await metrics.kubeWrites.get()).values;
-  return values
-    .filter((v) => resource === undefined || v.labels.resource === resource)
-    .reduce((n, v) => n + v.value, 0);
-}
 
 describe('sharded data plane: two replicas, half of the shards each', function () {
   this.timeout(120_000);
@@ -135,8 +127,8 @@ describe('sharded data plane: two replicas, half of the shards each', function (
       expect(decoded(secret)).to.deep.equal({ a: '1' });
     }
     // Each Secret created once, by the replica holding its shard.
-    expect(await writes(a!.metrics, 'secrets')).to.equal(inShards([0, 1]).length);
-    expect(await writes(b!.metrics, 'secrets')).to.equal(inShards([2, 3]).length);
+    expect(await kubeWritesOf(a!.metrics, 'secrets')).to.equal(inShards([0, 1]).length);
+    expect(await kubeWritesOf(b!.metrics, 'secrets')).to.equal(inShards([2, 3]).length);
   });
 
   it("caches only the held shards' ManagedSecrets and Secrets", () => {
@@ -158,8 +150,8 @@ describe('sharded data plane: two replicas, half of the shards each', function (
         ]),
       );
     const before = await versions();
-    const writesA = await writes(a!.metrics);
-    const writesB = await writes(b!.metrics);
+    const writesA = await kubeWritesOf(a!.metrics);
+    const writesB = await kubeWritesOf(b!.metrics);
     // Verified by a sync that changed nothing, or from status without a read (what status vouches for).
     const syncsB = async () =>
       ((await b!.metrics.syncs.get()).values.find((v) => v.labels.result === 'unchanged')?.value ?? 0) +
@@ -178,7 +170,7 @@ describe('sharded data plane: two replicas, half of the shards each', function (
       15_000,
     );
     expect(ours(b!.manager.cachedKeys().managedSecrets)).to.deep.equal(keysOf(inShards([1, 2, 3])));
-    expect(await writes(b!.metrics)).to.equal(writesB);
+    expect(await kubeWritesOf(b!.metrics)).to.equal(writesB);
     expect(await versions()).to.deep.equal(before);
 
     // A change in the store reaches the moved ManagedSecrets through B alone.
@@ -189,8 +181,8 @@ describe('sharded data plane: two replicas, half of the shards each', function (
         contentType: 'application/merge-patch+json',
       });
     for (const name of moved) await waitForSecretData(client(), namespace, name, (data) => data.a === '2');
-    expect(await writes(a!.metrics)).to.equal(writesA);
-    expect(await writes(b!.metrics, 'secrets')).to.be.at.least(inShards([2, 3]).length + moved.length);
+    expect(await kubeWritesOf(a!.metrics)).to.equal(writesA);
+    expect(await kubeWritesOf(b!.metrics, 'secrets')).to.be.at.least(inShards([2, 3]).length + moved.length);
   });
 
   it('relabels a ManagedSecret whose shard label was edited by hand', async () => {
@@ -272,7 +264,7 @@ describe('sharded data plane: two replicas, half of the shards each', function (
       15_000,
     );
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const statusWrites = await writes(a!.metrics, 'managedsecrets/status');
+    const statusWrites = await kubeWritesOf(a!.metrics, 'managedsecrets/status');
     const lostAt = Date.now();
     ownershipA.set([]);
     const stopped = await waitFor(
@@ -284,7 +276,7 @@ describe('sharded data plane: two replicas, half of the shards each', function (
     // The backend attempt alone would have waited 10 s.
     expect(Date.now() - lostAt).to.be.below(5_000);
     expect(stopped).to.be.a('string');
-    expect(await writes(a!.metrics, 'managedsecrets/status')).to.equal(statusWrites);
+    expect(await kubeWritesOf(a!.metrics, 'managedsecrets/status')).to.equal(statusWrites);
     expect(
       a!.logs.filter((l) => l.includes('reconcile failed unexpectedly') || l.includes('"sync failed"')),
     ).to.deep.equal([]);

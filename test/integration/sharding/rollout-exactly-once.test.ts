@@ -11,7 +11,6 @@ import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { API_VERSION, ANNOTATION_FORCE_SYNC, type ManagedSecret } from '../../../src/api/types.js';
 import { versionTag } from '../../../src/controller/rollout.js';
-import type { Metrics } from '../../../src/observability/metrics.js';
 import { sleep, waitFor } from '../../../tools/testenv/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, uniqueName } from '../env.js';
@@ -21,6 +20,7 @@ import {
   createManagedSecret,
   createSecretStore,
   ensureNamespace,
+  kubeWritesOf,
   getManagedSecret,
   refuseStatusWrites,
   spawnOperatorProcess,
@@ -30,12 +30,6 @@ import {
   type LocalStoreFixture,
   type OperatorProcess,
 } from '../operator.js';
-
-/** Successful writes to the API by resource (`deployments`, `managedsecrets/status`, ...). */
-async function writes(metrics: Metrics, resource: string): Promise<number> {
-  const values = (await metrics.kubeWrites.get()).values;
-  return values.filter((v) => v.labels.resource === resource).reduce((n, v) => n + v.value, 0);
-}
 
 interface Deployment {
   metadata: { generation: number };
@@ -214,12 +208,12 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
       pending: (await deploymentOf('pending')).metadata.generation,
       done: (await deploymentOf('done')).metadata.generation,
     };
-    const statusWritesBefore = await writes(operator.metrics, 'managedsecrets/status');
+    const statusWritesBefore = await kubeWritesOf(operator.metrics, 'managedsecrets/status');
     await change('pending', '2');
     await change('done', '2');
     await sleep(500);
     // The intent rides in the sync's own status patch: one status write per change, as without restarts.
-    expect(await writes(operator.metrics, 'managedsecrets/status')).to.equal(statusWritesBefore + 2);
+    expect(await kubeWritesOf(operator.metrics, 'managedsecrets/status')).to.equal(statusWritesBefore + 2);
     await operator.stop();
     const pendingIntent = (await getManagedSecret(client(), namespace, 'pending')).status?.rolloutRestart;
     const doneIntent = (await getManagedSecret(client(), namespace, 'done')).status?.rolloutRestart;
@@ -266,8 +260,8 @@ describe('rollout restarts: exactly once across a shard takeover and an operator
       const count = (result: string) => results.find((v) => v.labels.result === result)?.value ?? 0;
       expect([count('restarted'), count('skipped')]).to.deep.equal([1, 1]);
       // Per restart: one workload patch and one status write (the clear); a skipped one costs the clear alone.
-      expect(await writes(operator.metrics, 'deployments')).to.equal(1);
-      expect(await writes(operator.metrics, 'managedsecrets/status')).to.equal(2);
+      expect(await kubeWritesOf(operator.metrics, 'deployments')).to.equal(1);
+      expect(await kubeWritesOf(operator.metrics, 'managedsecrets/status')).to.equal(2);
     } finally {
       await operator.stop();
     }
