@@ -134,6 +134,8 @@ interface SyncState {
   seen?: boolean;
   /** `lastCheck` came from status (first sight after a start or a shard move), not from a read of ours. */
   checkFromStatus?: boolean;
+  /** The last pass's status write failed: the next pass syncs again to record it (back-off in the queue). */
+  unrecorded?: boolean;
 }
 
 /** What the spec says, once checked: everything the controller can find wrong without a backend. */
@@ -342,7 +344,7 @@ export class ManagedSecretReconciler {
       forced,
       generationChanged,
       drifted,
-      retrying: state.failure?.retry === 'transient',
+      retrying: state.failure?.retry === 'transient' || state.unrecorded === true,
       due:
         state.lastCheck === undefined ||
         (delay !== undefined && delay <= 0) ||
@@ -671,7 +673,8 @@ export class ManagedSecretReconciler {
     );
     // A record that failed is looked at again with back-off (the pass finds the Secret ahead of status and
     // records it); the back-off resets only once the record is in.
-    if (recorded === 'failed') this.deps.queue.addRateLimited(key);
+    state.unrecorded = recorded === 'failed';
+    if (state.unrecorded) this.deps.queue.addRateLimited(key);
     else this.deps.queue.forget(key);
     this.deps.metrics.syncs.inc({ result: wrote ? 'synced' : 'unchanged', reason: Reasons.Synced });
     this.deps.metrics.lastSuccess.set({ namespace: ms.metadata.namespace ?? '', name: ms.metadata.name }, now / 1000);
@@ -749,7 +752,8 @@ export class ManagedSecretReconciler {
     if (failure.retry === 'transient') this.deps.queue.addRateLimited(key, retryAfter(failure.retryAfterMs));
     else if (!opts.specError) this.scheduleNext(key, ms, state);
     // A terminal failure whose record failed: the condition must still say so (a spec error included).
-    if (recorded === 'failed' && failure.retry !== 'transient') this.deps.queue.addRateLimited(key);
+    state.unrecorded = recorded === 'failed';
+    if (state.unrecorded && failure.retry !== 'transient') this.deps.queue.addRateLimited(key);
   }
 
   /** The next refresh (and rotation) of this ManagedSecret, in the queue. */

@@ -93,4 +93,43 @@ describe('a refused status write', function () {
     // The Secret was already right: the retried passes wrote status only.
     expect(await kubeWritesOf(op.metrics, 'secrets')).to.equal(secretWrites);
   });
+
+  it('is retried for a ManagedSecret that writes no Secret (creationPolicy None), where no drift would bring it back', async () => {
+    await fixture.store.put('unwritten', { v: 'one' });
+    await createManagedSecret(client(), namespace, {
+      metadata: { name: 'unwritten' },
+      spec: {
+        storeRef: { name: 'local' },
+        refreshInterval: '1h',
+        target: { creationPolicy: 'None' },
+        data: [{ secretKey: 'v', remoteRef: { key: 'unwritten', property: 'v' } }],
+      },
+    });
+    await waitForReady(client(), namespace, 'unwritten', 'True', 'Synced', 30_000);
+    const before = (await getManagedSecret(client(), namespace, 'unwritten')).status?.syncedVersion;
+
+    lift = await refuseStatusWrites(client(), namespace, 'unwritten');
+    const refusalsBefore = operator!.logs.filter((l) => l.includes('could not write status')).length;
+    await fixture.store.put('unwritten', { v: 'two' });
+    await client().request('PATCH', `/apis/${API_VERSION}/namespaces/${namespace}/managedsecrets/unwritten`, {
+      body: { metadata: { annotations: { [ANNOTATION_FORCE_SYNC]: String(Date.now()) } } },
+      contentType: 'application/merge-patch+json',
+    });
+    await waitFor(
+      'a refused status write',
+      async () =>
+        operator!.logs.filter((l) => l.includes('could not write status')).length > refusalsBefore ? true : undefined,
+      15_000,
+      50,
+    );
+    await lift();
+    lift = undefined;
+    await waitFor(
+      'status to catch up',
+      async () =>
+        (await getManagedSecret(client(), namespace, 'unwritten')).status?.syncedVersion !== before ? true : undefined,
+      30_000,
+      100,
+    );
+  });
 });

@@ -4,9 +4,10 @@
 // interrupted fails with a plain AbortError rather than one of our errors. The
 // same fake, stopped by the sync deadline instead, must still be recorded as
 // DeadlineExceeded: that is what shows the quiet case is not just unobserved.
+// The same harness shows a status write that failed being looked at again.
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
-import { NotShardOwnerError } from '../../../src/api/errors.js';
+import { NotShardOwnerError, SecretsyncError } from '../../../src/api/errors.js';
 import { DEFAULT_LIMITS } from '../../../src/api/limits.js';
 import { API_VERSION, type AnyStore, type ManagedSecret, type RemoteRef } from '../../../src/api/types.js';
 import type { ClusterCache } from '../../../src/controller/caches.js';
@@ -17,7 +18,7 @@ import { queueKey } from '../../../src/controller/keys.js';
 import { ManagedSecretReconciler, type ManagedSecretDeps } from '../../../src/controller/managed-secret-reconciler.js';
 import type { RolloutRestarter } from '../../../src/controller/rollout.js';
 import type { RotationStep } from '../../../src/controller/rotation-step.js';
-import type { StatusWriter, SyncRecord } from '../../../src/controller/status.js';
+import type { Recorded, StatusWriter, SyncRecord } from '../../../src/controller/status.js';
 import type { StoreClients } from '../../../src/controller/store-clients.js';
 import type { WorkQueue } from '../../../src/controller/workqueue.js';
 import type { KubeClient } from '../../../src/kube/client.js';
@@ -65,7 +66,22 @@ function hangingProvider(onCall: () => void): ProviderClient {
   };
 }
 
-function harness(syncTimeoutMs: number) {
+/** A backend that refuses every read with a terminal error of ours (no retry of its own), counting the reads. */
+function refusingProvider(reads: { n: number }): ProviderClient {
+  const refuse = () => {
+    reads.n++;
+    return Promise.reject(new SecretsyncError('DecryptFailed', 'terminal', 'could not decrypt db/password'));
+  };
+  return {
+    getValue: refuse,
+    getProperties: refuse,
+    find: refuse,
+    check: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+function harness(syncTimeoutMs: number, opts: { provider?: ProviderClient; recorded?: () => Recorded } = {}) {
   const lines: { level: string; message: string; reason?: string }[] = [];
   const log = createLogger(
     'debug',
@@ -76,6 +92,8 @@ function harness(syncTimeoutMs: number) {
       },
     }),
   );
+  // Each harness its own copy: a status write lands in it.
+  const object = structuredClone(ms);
   const statusWrites: SyncRecord[] = [];
   const events: { type: string; reason: string }[] = [];
   const queue = { cancelled: [] as string[], retried: [] as string[] };
@@ -86,19 +104,27 @@ function harness(syncTimeoutMs: number) {
   const deps: ManagedSecretDeps = {
     client: {} as KubeClient,
     caches: {
-      managedSecrets: { get: (key: string) => (key === 'team/db' ? ms : undefined) },
+      managedSecrets: { get: (key: string) => (key === 'team/db' ? object : undefined) },
       secrets: { get: () => undefined },
       resolveStore: () => ({ store, storeKey: 'ss/team/backend' }),
     } as unknown as ClusterCache,
     clients: {
-      get: () => Promise.resolve(hangingProvider(backendCalled)),
+      get: () => Promise.resolve(opts.provider ?? hangingProvider(backendCalled)),
       afterError: () => undefined,
     } as unknown as StoreClients,
     fetchCache: new FetchCache(),
     status: {
-      recordSync: (_ms: ManagedSecret, record: SyncRecord) => {
+      recordSync: (written: ManagedSecret, record: SyncRecord) => {
         statusWrites.push(record);
-        return Promise.resolve('written');
+        const result = opts.recorded?.() ?? 'written';
+        // What the real writer leaves in the cached object once the patch is in.
+        if (result === 'written')
+          written.status = {
+            observedGeneration: written.metadata.generation,
+            conditions: [{ ...record.ready, lastTransitionTime: new Date().toISOString() }],
+            syncedVersion: record.syncedVersion,
+          };
+        return Promise.resolve(result);
       },
     } as unknown as StatusWriter,
     events: {
@@ -124,7 +150,16 @@ function harness(syncTimeoutMs: number) {
   };
   const failures = async () =>
     (await metrics.syncs.get()).values.filter((v) => v.labels.result === 'error').reduce((n, v) => n + v.value, 0);
-  return { reconciler: new ManagedSecretReconciler(deps), lines, statusWrites, events, queue, shard, backendReached, failures };
+  return {
+    reconciler: new ManagedSecretReconciler(deps),
+    lines,
+    statusWrites,
+    events,
+    queue,
+    shard,
+    backendReached,
+    failures,
+  };
 }
 
 describe('ManagedSecretReconciler: a sync stopped by shard loss', () => {
@@ -160,5 +195,27 @@ describe('ManagedSecretReconciler: a sync stopped by shard loss', () => {
     expect(await h.failures()).to.equal(1);
     expect(h.lines.filter((l) => l.level === 'warn').map((l) => l.reason)).to.deep.equal(['DeadlineExceeded']);
     expect(h.queue.retried).to.deep.equal([key]);
+  });
+});
+
+describe('ManagedSecretReconciler: a status write that failed', () => {
+  const key = queueKey.managedSecret('team', 'db');
+
+  it('is looked at again with back-off until the record is in, even after a terminal failure', async () => {
+    const reads = { n: 0 };
+    const results: Recorded[] = ['failed', 'failed', 'written'];
+    const h = harness(60_000, { provider: refusingProvider(reads), recorded: () => results.shift() ?? 'unchanged' });
+    await h.reconciler.reconcile(key);
+    // A terminal failure waits for the next refresh, unless its record did not land: then it is retried.
+    expect(h.statusWrites.map((r) => r.ready.reason)).to.deep.equal(['DecryptFailed']);
+    expect(h.queue.retried).to.deep.equal([key]);
+    await h.reconciler.reconcile(key);
+    await h.reconciler.reconcile(key);
+    expect(h.statusWrites).to.have.length(3);
+    expect(h.queue.retried).to.deep.equal([key, key]);
+    expect(reads.n).to.equal(3);
+    // Recorded: the terminal failure waits for its refresh again (a pass that comes anyway reads, as before).
+    await h.reconciler.reconcile(key);
+    expect(h.queue.retried).to.deep.equal([key, key]);
   });
 });
