@@ -112,8 +112,10 @@ describe('bench smoke (N = 50, every scenario)', function () {
   it('vault: a refresh cycle reads each KV path about once, not once per ManagedSecret', () => {
     const f = figures('vault');
     expect(f.vaultRequestsPerCycle).to.be.greaterThan(0);
-    // 50 ManagedSecrets over 100 paths use 50 paths: at most one read each per cycle (plus token renewals).
-    expect(f.vaultRequestsPerCycle).to.be.at.most(55);
+    // 50 ManagedSecrets over 100 paths use 50 paths: at most one read each per cycle, plus token renewals,
+    // store checks and a refresh landing on the edge of the two-cycle window (56 seen once on a loaded CI run).
+    // Reading per ManagedSecret and more than once per cycle would be 100 and more. As for IBM below.
+    expect(f.vaultRequestsPerCycle).to.be.at.most(60);
   });
 
   it('ibm: a refresh cycle reads each secret about once, not once per ManagedSecret; one IAM login', () => {

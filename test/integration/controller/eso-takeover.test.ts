@@ -17,7 +17,7 @@ import { main } from '../../../src/cli/main.js';
 import { convertEso, type ConvertedObject } from '../../../src/convert/eso.js';
 import type { SecretObject } from '../../../src/secrets/desired.js';
 import { ANNOTATION_ADOPT_FROM_ESO } from '../../../src/secrets/eso-adoption.js';
-import { waitFor } from '../../../tools/testenv/index.js';
+import { sleep, waitFor } from '../../../tools/testenv/index.js';
 import { captureIo } from '../../unit/helpers/index.js';
 import { installCrds } from '../crds.js';
 import { sharedCluster, sharedMoto, uniqueName } from '../env.js';
@@ -271,7 +271,17 @@ describe('taking over Secrets External Secrets Operator wrote', function () {
     expect(taken.metadata.labels).to.include({ 'secretsync.io/managed': 'true' });
     expect(taken.metadata.uid).to.equal(before.metadata.uid);
     expect(decoded(taken)).to.deep.equal({ username: 'app', password });
-    expect(await operator.scrape()).to.match(/secretsync_kube_writes_total\{resource="secrets",verb="update"\} 1\b/);
+    // The counter moves when the operator has the write's answer, which can be a moment after the test sees
+    // the Secret: wait for one update, then make sure no second follows.
+    const updates = /secretsync_kube_writes_total\{resource="secrets",verb="update"\} (\d+)\b/;
+    const running = operator;
+    await waitFor(
+      'the update counted',
+      async () => ((await running.scrape()).match(updates) ? true : undefined),
+      5_000,
+    );
+    await sleep(500);
+    expect((await operator.scrape()).match(updates)?.[1]).to.equal('1');
     const after = await waitForReady(client(), namespace, 'db', 'True', 'Synced');
     expect(readyOf(after as ManagedSecret)?.message).to.include('in sync');
 
