@@ -43,12 +43,9 @@ export async function updateGauges(src: GaugeSources, now = Date.now(), slice = 
   const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
   const notReady = new Map<string, number>();
   const soonestRotation = new Map<string, number>();
-  let sinceTurn = 0;
+  let looked = 0;
   for (const ms of caches.managedSecrets.list()) {
-    if (++sinceTurn >= slice) {
-      sinceTurn = 0;
-      await nextTurn();
-    }
+    if (++looked % slice === 0) await nextTurn();
     const ready = getCondition(ms.status?.conditions, 'Ready');
     const status = ready?.status ?? 'Unknown';
     counts[status] = (counts[status] ?? 0) + 1;
@@ -81,10 +78,7 @@ export async function updateGauges(src: GaugeSources, now = Date.now(), slice = 
   let oldest = 0;
   let overdue = 0;
   for (const { lastCheck, intervalMs } of src.checks()) {
-    if (++sinceTurn >= slice) {
-      sinceTurn = 0;
-      await nextTurn();
-    }
+    if (++looked % slice === 0) await nextTurn();
     if (intervalMs <= 0) continue;
     oldest = Math.max(oldest, now - lastCheck);
     if (now - lastCheck > 2 * intervalMs) overdue += 1;

@@ -47,7 +47,7 @@ export interface SyncRecord {
   /** What issued sources hold now (src/controller/issued.ts); null: none (cleared); undefined: unchanged. */
   issued?: IssuedStatus[] | null;
   /**
-   * A rollout restart this sync's data change asks for (see RolloutRestarter.intentFor): recorded in the
+   * A rollout restart this sync's data change asks for (see RolloutRestarter.planChange): recorded in the
    * same patch as the sync, so a pending restart costs no write of its own; undefined: unchanged.
    */
   rolloutRestart?: RolloutRestartStatus;

@@ -6,6 +6,7 @@ import type { ManagedSecret } from '../../../src/api/types.js';
 import type { ClusterCache } from '../../../src/controller/caches.js';
 import { updateGauges } from '../../../src/controller/gauges.js';
 import { Metrics } from '../../../src/observability/metrics.js';
+import { turnsDuring } from '../helpers/index.js';
 
 function managedSecret(name: string, ready?: { status: string; reason: string }): ManagedSecret {
   return {
@@ -85,16 +86,9 @@ describe('updateGauges over many ManagedSecrets', () => {
     const metrics = new Metrics({ defaultMetrics: false });
     const list = Array.from({ length: 10_000 }, (_, i) => managedSecret(`m${i}`, { status: 'True', reason: 'Synced' }));
     const checks = Array.from({ length: 10_000 }, () => ({ lastCheck: Date.now() - 3_000, intervalMs: 1_000 }));
-    let turns = 0;
-    let counting = true;
-    const tick = () => {
-      if (!counting) return;
-      turns += 1;
-      setImmediate(tick);
-    };
-    setImmediate(tick);
-    await updateGauges({ caches: caches(list), metrics, checks: () => checks, queueDepth: () => 0 }, Date.now(), 1_000);
-    counting = false;
+    const { turns } = await turnsDuring(() =>
+      updateGauges({ caches: caches(list), metrics, checks: () => checks, queueDepth: () => 0 }, Date.now(), 1_000),
+    );
     // 20,000 records in slices of 1,000: the loop turned between them (in one piece before: 0 or 1 turn).
     expect(turns).to.be.at.least(15);
     const ready = (await metrics.managedSecrets.get()).values.find((v) => v.labels.ready === 'True');

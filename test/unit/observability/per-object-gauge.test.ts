@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { PerObjectGauge } from '../../../src/observability/per-object-gauge.js';
+import { turnsDuring } from '../helpers/index.js';
 
 describe('PerObjectGauge (one series per ManagedSecret)', () => {
   it('writes the Prometheus text format: HELP, TYPE, one line per object, updated and removed in place', async () => {
@@ -24,16 +25,7 @@ describe('PerObjectGauge (one series per ManagedSecret)', () => {
   it('lets the event loop turn between slices of 50,000 series', async () => {
     const g = new PerObjectGauge('x', 'h');
     for (let i = 0; i < 50_000; i++) g.set({ namespace: 'team', name: `ms-${i}` }, i);
-    let turns = 0;
-    let counting = true;
-    const tick = () => {
-      if (!counting) return;
-      turns += 1;
-      setImmediate(tick);
-    };
-    setImmediate(tick);
-    const text = await g.text(1_000);
-    counting = false;
+    const { value: text, turns } = await turnsDuring(() => g.text(1_000));
     expect(text.split('\n').filter((l) => l.startsWith('x{'))).to.have.length(50_000);
     expect(turns).to.be.at.least(40);
   });
